@@ -1,0 +1,38 @@
+# Gold Bean: the two commands a new machine needs are `make run` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+HOST ?= 127.0.0.1
+PORT ?= 5000
+PYTEST_ARGS ?=
+
+.PHONY: install run test test-fast migrate seed verify clean
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Gold Bean needs Python 3.11 or newer"'
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[test]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## make run: install, migrate the SQLite database, seed the demo district, serve on http://127.0.0.1:5000
+run: install
+	GOLDBEAN_DEMO=1 $(BIN)/goldbean db upgrade
+	GOLDBEAN_DEMO=1 $(BIN)/goldbean seed-demo
+	GOLDBEAN_DEMO=1 $(BIN)/goldbean run --host $(HOST) --port $(PORT) --no-reload --no-debugger
+
+## make test: install and run the whole suite (PostgreSQL tests run when GOLDBEAN_TEST_POSTGRES_URL is reachable)
+test: install
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+migrate: install
+	$(BIN)/goldbean db upgrade
+
+verify: install
+	$(BIN)/goldbean ledger verify
+
+clean:
+	rm -rf $(VENV) .pytest_cache .hypothesis build *.egg-info

@@ -1,0 +1,67 @@
+"""Configuration from the environment and from files under ``instance/``.
+
+- ``GOLDBEAN_DATABASE_URL``: default ``sqlite:///instance/goldbean.db``.
+- ``GOLDBEAN_INSTANCE_PATH``: where the secret key and the signing keys live; default ``./instance``.
+- ``GOLDBEAN_DEMO``: ``1`` seeds and announces the demo users (``make run`` sets it).
+- ``GOLDBEAN_SECURE_COOKIES``: ``1`` behind TLS (the default outside demo mode).
+
+The secret key and the signing keys are generated on first run, never committed.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+
+DEFAULT_DATABASE_URL = "sqlite:///instance/goldbean.db"
+
+
+def instance_path() -> Path:
+    return Path(os.environ.get("GOLDBEAN_INSTANCE_PATH", "instance")).resolve()
+
+
+def database_url() -> str:
+    return os.environ.get("GOLDBEAN_DATABASE_URL", DEFAULT_DATABASE_URL)
+
+
+def normalise_url(url: str) -> str:
+    """Let operators write ``postgresql://``; we always use psycopg 3."""
+    if url.startswith("postgresql://") or url.startswith("postgres://"):
+        return "postgresql+psycopg://" + url.split("://", 1)[1]
+    return url
+
+
+def _secret_key(folder: Path) -> str:
+    path = folder / "secret_key"
+    if not path.exists():
+        folder.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secrets.token_hex(32))
+    return path.read_text().strip()
+
+
+def load(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    overrides = dict(overrides or {})
+    folder = Path(overrides.get("INSTANCE_PATH") or instance_path())
+    folder.mkdir(parents=True, exist_ok=True)
+    demo = os.environ.get("GOLDBEAN_DEMO", "0") == "1"
+    cfg: dict[str, Any] = {
+        "INSTANCE_PATH": str(folder),
+        "DATABASE_URL": normalise_url(overrides.get("DATABASE_URL") or database_url()),
+        "DEMO": demo,
+        "SESSION_COOKIE_SECURE": os.environ.get("GOLDBEAN_SECURE_COOKIES", "0" if demo else "1") == "1",
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "MAX_CONTENT_LENGTH": 256 * 1024,
+    }
+    cfg.update(overrides)
+    if "SECRET_KEY" not in cfg:
+        cfg["SECRET_KEY"] = _secret_key(folder)
+    db_url = cfg["DATABASE_URL"]
+    if db_url.startswith("sqlite:///") and not db_url.startswith("sqlite:////"):
+        # relative SQLite paths are relative to the working directory; make sure the folder exists
+        Path(db_url[len("sqlite:///"):]).resolve().parent.mkdir(parents=True, exist_ok=True)
+    return cfg

@@ -1,0 +1,66 @@
+"""The demo district: the chart of accounts and a little history, so that a new user sees real books.
+
+Running it twice changes nothing: every transfer has a fixed id, and accounts are opened only once.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ledger.books import Books
+from ledger.journal import make_checkpoint, open_account_in, post_in
+from ledger.models import Account
+from ledger.posting import hold, transfer
+
+COMMUNITIES = ("金沙", "金星", "王旗营", "田园路")
+
+
+def _account(s: Session, code: str, kind: str, name: str, owner_ref: str | None = None) -> int:
+    existing = s.scalar(select(Account.id).where(Account.code == code))
+    if existing is not None:
+        return existing
+    return open_account_in(s, code, kind, name=name, owner_ref=owner_ref).id
+
+
+def seed_ledger(books: Books) -> dict[str, int]:
+    """Open the district-wide accounts; returns their ids by code."""
+
+    def work(s: Session) -> dict[str, int]:
+        ids = {
+            "donations": _account(s, "donations", "donations", "捐赠来源 Donations (outside world)"),
+            "fund": _account(s, "fund", "fund", "金豆基金 Gold Bean Fund"),
+            "payout": _account(s, "payout", "payout", "商家结算 Merchant payouts"),
+            "expiry": _account(s, "expiry", "expiry", "过期金豆 Expired beans"),
+            "adjustment": _account(s, "adjustment", "adjustment", "调整 Adjustments"),
+        }
+        return ids
+
+    return books.run(work)
+
+
+def seed_demo(books: Books) -> str:
+    ids = seed_ledger(books)
+
+    def work(s: Session) -> str:
+        for name in COMMUNITIES:
+            ids[f"budget:{name}"] = _account(s, f"budget:{name}", "budget", f"{name}社区预算")
+        ids["wallet:demo"] = _account(s, "wallet:demo", "wallet", "演示志愿者钱包", "demo")
+        ids["merchant:demo"] = _account(s, "merchant:demo", "merchant", "演示商家", "demo")
+        post_in(s, books, [transfer("demo:donation:1", "donate", ids["donations"], ids["fund"], 100_000,
+                                    actor="demo", reason="金豆基金首笔捐赠")])
+        post_in(s, books, [
+            transfer(f"demo:allocate:{name}", "allocate", ids["fund"], ids[f"budget:{name}"], 10_000,
+                     actor="demo", reason="社区预算下拨") for name in COMMUNITIES
+        ])
+        post_in(s, books, [transfer("demo:award:1", "award", ids["budget:金沙"], ids["wallet:demo"], 50,
+                                    actor="demo", reason="巡逻两小时")])
+        post_in(s, books, [transfer("demo:redeem:1", "redeem", ids["wallet:demo"], ids["merchant:demo"], 12,
+                                    actor="demo", reason="兑换")])
+        post_in(s, books, [hold("demo:hold:1", "redeem", ids["wallet:demo"], ids["merchant:demo"], 5, 3600,
+                                actor="demo", reason="待确认兑换")])
+        return "demo district seeded"
+
+    summary = books.run(work)
+    make_checkpoint(books)
+    return summary

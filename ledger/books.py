@@ -1,0 +1,42 @@
+"""``Books``: the ledger bound to one database, one key store and one clock.
+
+Every use case takes the ``Books`` and the acting user; it opens exactly one transaction through
+``Books.run`` (retried whole on serialization failures), so a view never commits anything itself.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+
+from .db import run_in_transaction, transaction, utcnow
+from .keys import KeyStore
+
+T = TypeVar("T")
+
+
+@dataclass
+class Books:
+    engine: Engine
+    keys: KeyStore
+    clock: Callable[[], dt.datetime] = utcnow
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    def run(self, work: Callable[[Session], T], *, readonly: bool = False) -> T:
+        return run_in_transaction(self.engine, work, readonly=readonly)
+
+    def session(self, *, readonly: bool = False):  # noqa: ANN201 - a context manager of Session
+        """A single transaction without retries, for tests and one-off scripts."""
+        return transaction(self.engine, readonly=readonly)
+
+    def now(self) -> dt.datetime:
+        return self.clock()
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name

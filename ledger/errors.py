@@ -1,0 +1,113 @@
+"""The one catalogue of domain errors.
+
+Every refusal the product can give is a ``DomainError`` whose ``code`` is a stable snake_case name of
+the rule that was broken. The web layers map the error's ``category`` to an HTTP status once
+(``merchant_api.errors``), to an HTML page once (``admin_ui``) and to a CLI exit once
+(``goldbean.cli``); nothing else decides how a refusal looks.
+
+Codes are part of the public API: never rename one, only add.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+# category -> meaning; merchant_api maps these to HTTP statuses.
+INVALID = "invalid"  # the input breaks a rule of shape or range (422)
+UNAUTHENTICATED = "unauthenticated"  # who you are is not known (401)
+FORBIDDEN = "forbidden"  # you may not do this (403)
+NOT_FOUND = "not_found"  # no such thing (404)
+CONFLICT = "conflict"  # the state of the books forbids it now (409)
+TOO_MANY = "too_many"  # throttled (429)
+UNAVAILABLE = "unavailable"  # retry later (503)
+
+
+@dataclass(frozen=True)
+class ErrorSpec:
+    code: str
+    category: str
+    message: str  # English default; the UI translates by code
+
+
+CATALOGUE: dict[str, ErrorSpec] = {}
+
+
+def _spec(code: str, category: str, message: str) -> ErrorSpec:
+    if code in CATALOGUE:
+        raise ValueError(f"duplicate error code {code}")
+    spec = ErrorSpec(code, category, message)
+    CATALOGUE[code] = spec
+    return spec
+
+
+# --- input and identity -------------------------------------------------------------------------
+VALIDATION_FAILED = _spec("validation_failed", INVALID, "The request is malformed.")
+INVALID_AMOUNT = _spec("invalid_amount", INVALID, "Amounts are whole beans between 1 and the maximum.")
+SAME_ACCOUNT = _spec("same_account", INVALID, "A transfer needs two different accounts.")
+UNKNOWN_TRANSFER_KIND = _spec("unknown_transfer_kind", INVALID, "No such transfer kind.")
+NOT_AUTHENTICATED = _spec("not_authenticated", UNAUTHENTICATED, "Sign in first.")
+INVALID_CREDENTIALS = _spec("invalid_credentials", UNAUTHENTICATED, "Wrong username or password.")
+INVALID_TOKEN = _spec("invalid_token", UNAUTHENTICATED, "The access token is not valid.")
+TOKEN_EXPIRED = _spec("token_expired", UNAUTHENTICATED, "The access token has expired.")
+PERMISSION_DENIED = _spec("permission_denied", FORBIDDEN, "You may not do this.")
+OUT_OF_SCOPE = _spec("out_of_scope", FORBIDDEN, "This is outside the org units you serve.")
+NOT_FOUND_ERR = _spec("not_found", NOT_FOUND, "No such object.")
+
+# --- accounts and transfers ---------------------------------------------------------------------
+ACCOUNT_NOT_FOUND = _spec("account_not_found", NOT_FOUND, "No such account.")
+ACCOUNT_EXISTS = _spec("account_exists", CONFLICT, "An account with this code exists.")
+TRANSFER_NOT_FOUND = _spec("transfer_not_found", NOT_FOUND, "No such transfer.")
+EXISTS_WITH_DIFFERENT_FIELDS = _spec(
+    "exists_with_different_fields",
+    CONFLICT,
+    "A transfer with this id exists with different fields.",
+)
+INSUFFICIENT_FUNDS = _spec("insufficient_funds", CONFLICT, "Not enough beans in the account.")
+ACCOUNT_FROZEN = _spec("account_frozen", CONFLICT, "The account is frozen.")
+ACCOUNT_CLOSED = _spec("account_closed", CONFLICT, "The account is closed.")
+WALLET_FROZEN = _spec("wallet_frozen", CONFLICT, "The wallet is frozen.")
+PENDING_NOT_FOUND = _spec("pending_transfer_not_found", NOT_FOUND, "No such hold.")
+PENDING_ALREADY_RESOLVED = _spec(
+    "pending_transfer_already_resolved", CONFLICT, "The hold was already posted, voided or expired."
+)
+PENDING_EXPIRED = _spec("pending_transfer_expired", CONFLICT, "The hold has expired.")
+NOT_A_PENDING_TRANSFER = _spec("not_a_pending_transfer", INVALID, "That transfer is not a hold.")
+EXCEEDS_PENDING_AMOUNT = _spec(
+    "exceeds_pending_amount", INVALID, "Cannot post more than the hold reserved."
+)
+INVALID_TIMEOUT = _spec("invalid_timeout", INVALID, "A hold's timeout must be positive and bounded.")
+NOT_REVERSIBLE = _spec("not_reversible", CONFLICT, "This transfer cannot be reversed.")
+EXCEEDS_REVERSIBLE_AMOUNT = _spec(
+    "exceeds_reversible_amount", CONFLICT, "That is more than remains to be reversed."
+)
+LINKED_TRANSFER_FAILED = _spec(
+    "linked_transfer_failed", CONFLICT, "A transfer in the batch failed; nothing was committed."
+)
+BATCH_TOO_LARGE = _spec("batch_too_large", INVALID, "Too many transfers in one batch.")
+BATCH_EMPTY = _spec("batch_empty", INVALID, "A batch needs at least one transfer.")
+DUPLICATE_ID_IN_BATCH = _spec("duplicate_id_in_batch", INVALID, "Two transfers in the batch share an id.")
+BUSY = _spec("busy", UNAVAILABLE, "The books are busy; try again.")
+SIGNING_KEY_MISSING = _spec("signing_key_missing", UNAVAILABLE, "The ledger signing key is not loaded.")
+
+
+class DomainError(Exception):
+    """A refusal with a stable code. Raising one inside a unit of work rolls it back."""
+
+    def __init__(self, spec: ErrorSpec, message: str | None = None, **details: Any) -> None:
+        self.spec = spec
+        self.code = spec.code
+        self.category = spec.category
+        self.message = message or spec.message
+        self.details = details
+        super().__init__(f"{self.code}: {self.message}")
+
+    def to_dict(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"error": self.code, "message": self.message}
+        if self.details:
+            body["details"] = self.details
+        return body
+
+
+def error_spec(code: str) -> ErrorSpec:
+    return CATALOGUE[code]

@@ -1,0 +1,168 @@
+"""Ed25519 signing keys, by purpose, kept as files under ``instance/keys/`` (never in the database).
+
+Each purpose (``ledger`` checkpoints, ``access`` API tokens, ``wallet`` payment codes, ``card`` bean
+cards) has its own keys, so that one kind of signature can never pass for another. A key's id
+(``kid``) is derived from its public key. The newest key that is not retired signs; every key that is
+not retired verifies, so codes signed just before a rotation stay valid until they expire.
+
+Layout: ``<root>/<purpose>/<kid>.pem`` (PKCS#8 private key, mode 0600) and ``<kid>.retired`` as a
+marker once the key must no longer verify.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+PURPOSES = ("ledger", "access", "wallet", "card")
+
+
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def public_raw(key: Ed25519PublicKey) -> bytes:
+    return key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+
+
+def key_id_of(public: Ed25519PublicKey) -> str:
+    return hashlib.sha256(public_raw(public)).hexdigest()[:16]
+
+
+def public_jwk(kid: str, public: Ed25519PublicKey, use: str = "sig") -> dict[str, str]:
+    return {"kty": "OKP", "crv": "Ed25519", "x": _b64url(public_raw(public)), "kid": kid, "use": use, "alg": "EdDSA"}
+
+
+def public_from_jwk(jwk: dict[str, str]) -> Ed25519PublicKey:
+    x = jwk["x"]
+    return Ed25519PublicKey.from_public_bytes(base64.urlsafe_b64decode(x + "=" * (-len(x) % 4)))
+
+
+@dataclass(frozen=True)
+class SigningKey:
+    purpose: str
+    kid: str
+    private: Ed25519PrivateKey
+    created_ns: int
+    retired: bool
+
+    @property
+    def public(self) -> Ed25519PublicKey:
+        return self.private.public_key()
+
+    def sign(self, data: bytes) -> bytes:
+        return self.private.sign(data)
+
+
+class KeyStore:
+    """The instance's signing keys. Safe to share between threads; reloads after a rotation."""
+
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        self.root = Path(root)
+        self._lock = threading.Lock()
+        self._cache: dict[str, list[SigningKey]] = {}
+
+    # --- loading -------------------------------------------------------------------------------
+    def _dir(self, purpose: str) -> Path:
+        if purpose not in PURPOSES:
+            raise ValueError(f"unknown key purpose {purpose!r}")
+        return self.root / purpose
+
+    def _load(self, purpose: str) -> list[SigningKey]:
+        keys: list[SigningKey] = []
+        folder = self._dir(purpose)
+        if folder.is_dir():
+            for pem in folder.glob("*.pem"):
+                private = serialization.load_pem_private_key(pem.read_bytes(), password=None)
+                if not isinstance(private, Ed25519PrivateKey):
+                    raise ValueError(f"{pem} is not an Ed25519 key")
+                kid = key_id_of(private.public_key())
+                retired = (folder / f"{kid}.retired").exists()
+                keys.append(SigningKey(purpose, kid, private, pem.stat().st_mtime_ns, retired))
+        keys.sort(key=lambda k: (k.created_ns, k.kid))
+        return keys
+
+    def keys(self, purpose: str) -> list[SigningKey]:
+        with self._lock:
+            if purpose not in self._cache:
+                self._cache[purpose] = self._load(purpose)
+            return list(self._cache[purpose])
+
+    def reload(self) -> None:
+        with self._lock:
+            self._cache.clear()
+
+    # --- use -----------------------------------------------------------------------------------
+    def active(self, purpose: str) -> SigningKey | None:
+        live = [k for k in self.keys(purpose) if not k.retired]
+        return live[-1] if live else None
+
+    def ensure(self, purpose: str) -> SigningKey:
+        """The active key for ``purpose``, generating the first one on first run."""
+        key = self.active(purpose)
+        return key if key is not None else self.rotate(purpose)
+
+    def verifying_key(self, purpose: str, kid: str) -> Ed25519PublicKey | None:
+        """The public key with this id, if it exists and is not retired."""
+        for key in self.keys(purpose):
+            if key.kid == kid and not key.retired:
+                return key.public
+        return None
+
+    def any_public(self, purpose: str, kid: str) -> Ed25519PublicKey | None:
+        """The public key with this id, retired or not (old checkpoints stay verifiable)."""
+        for key in self.keys(purpose):
+            if key.kid == kid:
+                return key.public
+        return None
+
+    def jwks(self, purpose: str) -> dict[str, list[dict[str, str]]]:
+        return {"keys": [public_jwk(k.kid, k.public) for k in self.keys(purpose) if not k.retired]}
+
+    def public_keys(self, purpose: str) -> dict[str, Ed25519PublicKey]:
+        return {k.kid: k.public for k in self.keys(purpose)}
+
+    # --- administration -------------------------------------------------------------------------
+    def rotate(self, purpose: str) -> SigningKey:
+        folder = self._dir(purpose)
+        folder.mkdir(parents=True, exist_ok=True)
+        os.chmod(folder, 0o700)
+        private = Ed25519PrivateKey.generate()
+        kid = key_id_of(private.public_key())
+        pem = private.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+        path = folder / f"{kid}.pem"
+        tmp = folder / f".{kid}.pem.tmp"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(pem)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+        self.reload()
+        key = next(k for k in self.keys(purpose) if k.kid == kid)
+        return key
+
+    def retire(self, purpose: str, kid: str) -> None:
+        folder = self._dir(purpose)
+        if not (folder / f"{kid}.pem").exists():
+            raise KeyError(kid)
+        (folder / f"{kid}.retired").touch()
+        self.reload()
+
+
+def verify_signature(public: Ed25519PublicKey, signature: bytes, data: bytes) -> bool:
+    try:
+        public.verify(signature, data)
+        return True
+    except InvalidSignature:
+        return False

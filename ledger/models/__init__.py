@@ -1,0 +1,4 @@
+"""Every model module is imported here so that ``Base.metadata`` is complete for Alembic."""
+
+from .base import Base, NAMING_CONVENTION  # noqa: F401
+from .core import Account, Checkpoint, Entry, Transfer  # noqa: F401

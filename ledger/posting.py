@@ -1,0 +1,463 @@
+"""Posting: the hot path that moves beans. Every transfer in the product goes through ``post_batch``.
+
+One call is one linked batch (a single transfer is a batch of one): all of it commits, or none of it
+does. It runs inside the caller's transaction, with SQLAlchemy Core and few round trips:
+
+1. look up the holds and originals that resolutions and reversals name (only if there are any);
+2. lock every account involved, in id order (``FOR UPDATE`` on PostgreSQL; SQLite's ``BEGIN
+   IMMEDIATE`` already holds the write lock);
+3. read what earlier resolutions and reversals already did to them (only if needed);
+4. insert the transfers with ``ON CONFLICT (transfer_key) DO NOTHING``: a key that is already taken
+   is a retry, answered from the stored transfer, or ``exists_with_different_fields``;
+5. check every rule for each new transfer in order against the locked balances, build its two
+   entries and extend both accounts' hash chains;
+6. insert the entries and write the accounts' new totals.
+
+A refusal raises ``DomainError`` and the caller's transaction rolls back, so it changes nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+from sqlalchemy import Connection, bindparam, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from . import errors
+from .chain import entry_hash
+from .errors import DomainError
+from .invariants import invariant
+from .models import Account, Entry, Transfer
+from .models.core import TRANSFER_KINDS
+
+MAX_AMOUNT = 10**12  # one transfer; far above any real award, far below BIGINT
+MAX_TOTAL = 2**63 - 1
+MAX_BATCH = 8_000
+MAX_KEY_LENGTH = 100
+MAX_HOLD_TIMEOUT_S = 31 * 24 * 3600
+MAX_REASON_LENGTH = 2_000
+INSERT_CHUNK = 500  # rows per multi-row INSERT: keeps SQLite and PostgreSQL under their parameter limits
+
+ACCOUNTS = Account.__table__
+TRANSFERS = Transfer.__table__
+ENTRIES = Entry.__table__
+
+
+@dataclass(frozen=True)
+class TransferRequest:
+    """What a caller asks for. Build it with ``transfer``, ``hold``, ``post_hold``, ``void_hold``,
+    ``reversal`` below rather than by hand."""
+
+    transfer_key: str
+    kind: str
+    phase: str = "single"
+    debit_account_id: int | None = None
+    credit_account_id: int | None = None
+    amount: int | None = None
+    pending_key: str | None = None
+    timeout_s: int | None = None
+    reverses_key: str | None = None
+    actor: str = "system"
+    reason: str = ""
+    reference: str | None = None
+
+
+@dataclass(frozen=True)
+class PostedTransfer:
+    id: int
+    transfer_key: str
+    kind: str
+    phase: str
+    debit_account_id: int
+    credit_account_id: int
+    amount: int
+    pending_id: int | None
+    reverses_id: int | None
+    expires_at: dt.datetime | None
+    actor: str
+    reason: str
+    reference: str | None
+    batch_key: str | None
+    replayed: bool = False  # True when this answer is a retry's: nothing changed
+
+
+def transfer(key: str, kind: str, debit: int, credit: int, amount: int, *, actor: str = "system",
+             reason: str = "", reference: str | None = None) -> TransferRequest:
+    return TransferRequest(key, kind, "single", debit, credit, amount, actor=actor, reason=reason,
+                           reference=reference)
+
+
+def hold(key: str, kind: str, debit: int, credit: int, amount: int, timeout_s: int, *,
+         actor: str = "system", reason: str = "", reference: str | None = None) -> TransferRequest:
+    return TransferRequest(key, kind, "pending", debit, credit, amount, timeout_s=timeout_s, actor=actor,
+                           reason=reason, reference=reference)
+
+
+def post_hold(key: str, pending_key: str, amount: int | None = None, *, actor: str = "system",
+              reason: str = "", reference: str | None = None) -> TransferRequest:
+    """Post a hold in full (``amount=None``) or in part; the rest is released."""
+    return TransferRequest(key, "", "post", amount=amount, pending_key=pending_key, actor=actor,
+                           reason=reason, reference=reference)
+
+
+def void_hold(key: str, pending_key: str, *, actor: str = "system", reason: str = "",
+              reference: str | None = None) -> TransferRequest:
+    return TransferRequest(key, "", "void", pending_key=pending_key, actor=actor, reason=reason,
+                           reference=reference)
+
+
+def reversal(key: str, reverses_key: str, amount: int, *, actor: str = "system", reason: str = "",
+             reference: str | None = None) -> TransferRequest:
+    return TransferRequest(key, "reverse", "single", amount=amount, reverses_key=reverses_key, actor=actor,
+                           reason=reason, reference=reference)
+
+
+# --- shape checks ------------------------------------------------------------------------------------
+
+def _check_shape(req: TransferRequest) -> None:
+    if not isinstance(req.transfer_key, str) or not 1 <= len(req.transfer_key) <= MAX_KEY_LENGTH:
+        raise DomainError(errors.VALIDATION_FAILED, f"transfer id must be 1 to {MAX_KEY_LENGTH} characters")
+    if len(req.reason) > MAX_REASON_LENGTH or len(req.actor) > 80 or len(req.reference or "") > 120:
+        raise DomainError(errors.VALIDATION_FAILED, "reason, actor or reference is too long")
+    if req.amount is not None and (
+        type(req.amount) is not int or not 1 <= req.amount <= MAX_AMOUNT  # noqa: E721 - bool is not an amount
+    ):
+        raise DomainError(errors.INVALID_AMOUNT, f"amount must be a whole number from 1 to {MAX_AMOUNT}")
+    if req.phase in ("single", "pending"):
+        if req.reverses_key is None:
+            if req.kind not in TRANSFER_KINDS or req.kind == "reverse":
+                raise DomainError(errors.UNKNOWN_TRANSFER_KIND, f"no transfer kind {req.kind!r}")
+            if req.amount is None:
+                raise DomainError(errors.INVALID_AMOUNT, "amount is required")
+            if type(req.debit_account_id) is not int or type(req.credit_account_id) is not int:  # noqa: E721
+                raise DomainError(errors.VALIDATION_FAILED, "debit and credit accounts are required")
+            if req.debit_account_id == req.credit_account_id:
+                raise DomainError(errors.SAME_ACCOUNT)
+        elif req.amount is None or req.phase != "single":
+            raise DomainError(errors.INVALID_AMOUNT, "a reversal names its amount")
+    if req.phase == "pending":
+        if type(req.timeout_s) is not int or not 1 <= req.timeout_s <= MAX_HOLD_TIMEOUT_S:  # noqa: E721
+            raise DomainError(errors.INVALID_TIMEOUT)
+    elif req.phase == "single":
+        pass
+    elif req.phase in ("post", "void", "expire"):
+        if not req.pending_key:
+            raise DomainError(errors.VALIDATION_FAILED, "a hold resolution names its hold")
+        if req.phase != "post" and req.amount is not None:
+            raise DomainError(errors.VALIDATION_FAILED, "void and expire release the whole hold")
+    else:
+        raise DomainError(errors.VALIDATION_FAILED, f"no transfer phase {req.phase!r}")
+
+
+# --- the posting itself ------------------------------------------------------------------------------
+
+@dataclass
+class _AccountState:
+    id: int
+    kind: str
+    status: str
+    no_negative: bool
+    debits_pending: int
+    debits_posted: int
+    credits_pending: int
+    credits_posted: int
+    entry_count: int
+    chain_head: str
+    touched: bool = False
+
+
+def _as_utc(value: dt.datetime | None) -> dt.datetime | None:
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=dt.timezone.utc)  # SQLite hands back naive UTC
+    return value
+
+
+def _posted_from_row(row: Any, replayed: bool) -> PostedTransfer:
+    return PostedTransfer(
+        id=row.id, transfer_key=row.transfer_key, kind=row.kind, phase=row.phase,
+        debit_account_id=row.debit_account_id, credit_account_id=row.credit_account_id, amount=row.amount,
+        pending_id=row.pending_id, reverses_id=row.reverses_id, expires_at=_as_utc(row.expires_at),
+        actor=row.actor, reason=row.reason, reference=row.reference, batch_key=row.batch_key,
+        replayed=replayed,
+    )
+
+
+_SAME_FIELDS = ("kind", "phase", "debit_account_id", "credit_account_id", "amount", "pending_id",
+                "reverses_id", "actor", "reason", "reference")
+
+
+def _insert_stmt(conn: Connection):  # noqa: ANN202
+    dialect_insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    return dialect_insert(TRANSFERS)
+
+
+def _fail(batch: bool, index: int, key: str, exc: DomainError) -> DomainError:
+    if not batch:
+        return exc
+    return DomainError(
+        errors.LINKED_TRANSFER_FAILED,
+        f"transfer {index} ({key}) failed: {exc.code}: {exc.message}",
+        index=index, transfer_key=key, cause=exc.code,
+    )
+
+
+def post_batch(conn: Connection, requests: Sequence[TransferRequest], *, now: dt.datetime,
+               batch_key: str | None = None) -> list[PostedTransfer]:
+    """Post ``requests`` all-or-nothing inside the caller's transaction (see the module doc)."""
+    if not requests:
+        raise DomainError(errors.BATCH_EMPTY)
+    if len(requests) > MAX_BATCH:
+        raise DomainError(errors.BATCH_TOO_LARGE, f"at most {MAX_BATCH} transfers in one batch")
+    linked = len(requests) > 1
+    keys = [r.transfer_key for r in requests]
+    for i, req in enumerate(requests):
+        try:
+            _check_shape(req)
+        except DomainError as exc:
+            raise _fail(linked, i, str(req.transfer_key), exc) from None
+    if len(set(keys)) != len(keys):
+        raise DomainError(errors.DUPLICATE_ID_IN_BATCH)
+    if batch_key is None and linked:
+        batch_key = keys[0]
+
+    # 1. the holds and originals that resolutions and reversals name
+    named_keys = {r.pending_key for r in requests if r.pending_key} | {
+        r.reverses_key for r in requests if r.reverses_key}
+    named: dict[str, Any] = {}
+    if named_keys:
+        rows = conn.execute(select(TRANSFERS).where(TRANSFERS.c.transfer_key.in_(named_keys))).all()
+        named = {row.transfer_key: row for row in rows}
+
+    resolved: list[TransferRequest] = []
+    for i, req in enumerate(requests):
+        try:
+            resolved.append(_resolve_accounts(req, named))
+        except DomainError as exc:
+            raise _fail(linked, i, req.transfer_key, exc) from None
+
+    # 2. lock every account involved, in id order
+    account_ids = sorted({a for r in resolved for a in (r.debit_account_id, r.credit_account_id)})
+    lock = select(
+        ACCOUNTS.c.id, ACCOUNTS.c.kind, ACCOUNTS.c.status, ACCOUNTS.c.no_negative,
+        ACCOUNTS.c.debits_pending, ACCOUNTS.c.debits_posted, ACCOUNTS.c.credits_pending,
+        ACCOUNTS.c.credits_posted, ACCOUNTS.c.entry_count, ACCOUNTS.c.chain_head,
+    ).where(ACCOUNTS.c.id.in_(account_ids)).order_by(ACCOUNTS.c.id).with_for_update()
+    accounts = {row.id: _AccountState(*row) for row in conn.execute(lock)}
+    if len(accounts) != len(account_ids):
+        for i, req in enumerate(resolved):
+            for acc_id in (req.debit_account_id, req.credit_account_id):
+                if acc_id not in accounts:
+                    exc = DomainError(errors.ACCOUNT_NOT_FOUND, account_id=acc_id)
+                    raise _fail(linked, i, req.transfer_key, exc)
+
+    # 3. what earlier resolutions and reversals already did (read under the account locks)
+    resolver_of: dict[int, str] = {}  # hold id -> key of the transfer that resolved it
+    reversed_so_far: dict[int, int] = {}
+    hold_ids = [named[r.pending_key].id for r in resolved if r.pending_key]
+    if hold_ids:
+        resolver_of = dict(conn.execute(
+            select(TRANSFERS.c.pending_id, TRANSFERS.c.transfer_key).where(TRANSFERS.c.pending_id.in_(hold_ids))
+        ).all())
+        for i, req in enumerate(resolved):
+            if not req.pending_key:
+                continue
+            hold_id = named[req.pending_key].id
+            resolver = resolver_of.setdefault(hold_id, req.transfer_key)
+            if resolver != req.transfer_key:  # a retry of the resolver itself is answered below
+                exc = DomainError(errors.PENDING_ALREADY_RESOLVED, pending_key=req.pending_key)
+                raise _fail(linked, i, req.transfer_key, exc)
+    original_ids = [named[r.reverses_key].id for r in resolved if r.reverses_key]
+    if original_ids:
+        reversed_so_far = dict(conn.execute(
+            select(TRANSFERS.c.reverses_id, func.sum(TRANSFERS.c.amount))
+            .where(TRANSFERS.c.reverses_id.in_(original_ids))
+            .group_by(TRANSFERS.c.reverses_id)).all())
+
+    # 4. claim the keys; a key already taken is a retry
+    rows_to_insert = []
+    for req in resolved:
+        expires_at = now + dt.timedelta(seconds=req.timeout_s) if req.phase == "pending" else None
+        rows_to_insert.append({
+            "transfer_key": req.transfer_key, "kind": req.kind, "phase": req.phase,
+            "debit_account_id": req.debit_account_id, "credit_account_id": req.credit_account_id,
+            "amount": req.amount,
+            "pending_id": named[req.pending_key].id if req.pending_key else None,
+            "expires_at": expires_at,
+            "reverses_id": named[req.reverses_key].id if req.reverses_key else None,
+            "batch_key": batch_key if linked else None,
+            "actor": req.actor, "reason": req.reason, "reference": req.reference,
+        })
+    new_ids: dict[str, int] = {}
+    for start in range(0, len(rows_to_insert), INSERT_CHUNK):
+        chunk = rows_to_insert[start:start + INSERT_CHUNK]
+        stmt = _insert_stmt(conn).values(chunk).on_conflict_do_nothing(
+            index_elements=["transfer_key"]).returning(TRANSFERS.c.id, TRANSFERS.c.transfer_key)
+        new_ids.update({row.transfer_key: row.id for row in conn.execute(stmt)})
+
+    results: list[PostedTransfer | None] = [None] * len(resolved)
+    taken = [r.transfer_key for r in resolved if r.transfer_key not in new_ids]
+    if taken:
+        existing = {row.transfer_key: row for row in conn.execute(
+            select(TRANSFERS).where(TRANSFERS.c.transfer_key.in_(taken)))}
+        for i, (req, row) in enumerate(zip(resolved, rows_to_insert)):
+            if req.transfer_key in new_ids:
+                continue
+            stored = existing[req.transfer_key]
+            if any(getattr(stored, f) != row[f] for f in _SAME_FIELDS):
+                exc = DomainError(errors.EXISTS_WITH_DIFFERENT_FIELDS, transfer_key=req.transfer_key)
+                raise _fail(linked, i, req.transfer_key, exc)
+            results[i] = _posted_from_row(stored, replayed=True)
+
+    # 5. every rule, in order, against the locked balances; then the entries and chains
+    entries: list[dict[str, Any]] = []
+    for i, (req, row) in enumerate(zip(resolved, rows_to_insert)):
+        if results[i] is not None:
+            continue
+        try:
+            _apply(req, row, named, accounts, reversed_so_far, now)
+        except DomainError as exc:
+            raise _fail(linked, i, req.transfer_key, exc) from None
+        transfer_id = new_ids[req.transfer_key]
+        entries.extend(_entries_for(transfer_id, req, row, named, accounts))
+        results[i] = PostedTransfer(
+            id=transfer_id, transfer_key=req.transfer_key, kind=req.kind, phase=req.phase,
+            debit_account_id=row["debit_account_id"], credit_account_id=row["credit_account_id"],
+            amount=row["amount"], pending_id=row["pending_id"], reverses_id=row["reverses_id"],
+            expires_at=row["expires_at"], actor=req.actor, reason=req.reason, reference=req.reference,
+            batch_key=row["batch_key"],
+        )
+
+    # 6. write
+    if entries:
+        conn.execute(ENTRIES.insert(), entries)
+        touched = [a for a in accounts.values() if a.touched]
+        conn.execute(
+            update(ACCOUNTS).where(ACCOUNTS.c.id == bindparam("b_id")).values(
+                debits_pending=bindparam("b_dpe"), debits_posted=bindparam("b_dpo"),
+                credits_pending=bindparam("b_cpe"), credits_posted=bindparam("b_cpo"),
+                entry_count=bindparam("b_n"), chain_head=bindparam("b_head"),
+            ),
+            [{"b_id": a.id, "b_dpe": a.debits_pending, "b_dpo": a.debits_posted, "b_cpe": a.credits_pending,
+              "b_cpo": a.credits_posted, "b_n": a.entry_count, "b_head": a.chain_head} for a in touched],
+        )
+    out = [r for r in results if r is not None]
+    invariant(len(out) == len(requests), "every request has an outcome")
+    return out
+
+
+def _resolve_accounts(req: TransferRequest, named: dict[str, Any]) -> TransferRequest:
+    """Fill in what a resolution or a reversal takes from the transfer it names."""
+    if req.pending_key:
+        held = named.get(req.pending_key)
+        if held is None:
+            raise DomainError(errors.PENDING_NOT_FOUND, pending_key=req.pending_key)
+        if held.phase != "pending":
+            raise DomainError(errors.NOT_A_PENDING_TRANSFER, pending_key=req.pending_key)
+        amount = req.amount if req.phase == "post" and req.amount is not None else held.amount
+        return replace(req, kind=held.kind, debit_account_id=held.debit_account_id,
+                       credit_account_id=held.credit_account_id, amount=amount)
+    if req.reverses_key:
+        original = named.get(req.reverses_key)
+        if original is None:
+            raise DomainError(errors.TRANSFER_NOT_FOUND, transfer_key=req.reverses_key)
+        if original.phase not in ("single", "post") or original.kind == "reverse":
+            raise DomainError(errors.NOT_REVERSIBLE, "only posted transfers that are not reversals can be reversed")
+        return replace(req, debit_account_id=original.credit_account_id,
+                       credit_account_id=original.debit_account_id)
+    return req
+
+
+def _check_status(acc: _AccountState, req: TransferRequest) -> None:
+    if req.phase in ("void", "expire"):
+        return  # releasing a hold must always work
+    if acc.status == "closed":
+        raise DomainError(errors.ACCOUNT_CLOSED, account_id=acc.id)
+    if acc.status == "frozen" and req.kind not in ("reverse", "adjust"):
+        spec = errors.WALLET_FROZEN if acc.kind == "wallet" else errors.ACCOUNT_FROZEN
+        raise DomainError(spec, account_id=acc.id)
+
+
+def _apply(req: TransferRequest, row: dict[str, Any], named: dict[str, Any], accounts: dict[int, _AccountState],
+           reversed_so_far: dict[int, int], now: dt.datetime) -> None:
+    debit = accounts.get(row["debit_account_id"])
+    credit = accounts.get(row["credit_account_id"])
+    if debit is None or credit is None:
+        missing = row["debit_account_id"] if debit is None else row["credit_account_id"]
+        raise DomainError(errors.ACCOUNT_NOT_FOUND, account_id=missing)
+    _check_status(debit, req)
+    _check_status(credit, req)
+    amount = row["amount"]
+
+    if req.pending_key:
+        held = named[req.pending_key]
+        expired = _as_utc(held.expires_at) <= now
+        if req.phase in ("post", "void") and expired:
+            raise DomainError(errors.PENDING_EXPIRED, pending_key=req.pending_key)
+        if req.phase == "expire" and not expired:
+            raise DomainError(errors.VALIDATION_FAILED, "the hold has not expired yet")
+        if amount > held.amount:
+            raise DomainError(errors.EXCEEDS_PENDING_AMOUNT, held=held.amount)
+        debit.debits_pending -= held.amount
+        credit.credits_pending -= held.amount
+        if req.phase == "post":
+            debit.debits_posted += amount
+            credit.credits_posted += amount
+    elif req.phase == "pending":
+        debit.debits_pending += amount
+        credit.credits_pending += amount
+    else:
+        if req.reverses_key:
+            original = named[req.reverses_key]
+            done = reversed_so_far.get(original.id, 0)
+            if done + amount > original.amount:
+                raise DomainError(errors.EXCEEDS_REVERSIBLE_AMOUNT, remaining=original.amount - done)
+            reversed_so_far[original.id] = done + amount
+        debit.debits_posted += amount
+        credit.credits_posted += amount
+
+    for acc in (debit, credit):
+        if max(acc.debits_posted + acc.debits_pending, acc.credits_posted + acc.credits_pending) > MAX_TOTAL:
+            raise DomainError(errors.INVALID_AMOUNT, "the account's totals would overflow", account_id=acc.id)
+        invariant(min(acc.debits_pending, acc.credits_pending, acc.debits_posted, acc.credits_posted) >= 0,
+                  "running totals never go below zero")
+    if debit.no_negative and debit.debits_posted + debit.debits_pending > debit.credits_posted:
+        raise DomainError(errors.INSUFFICIENT_FUNDS, account_id=debit.id,
+                          available=debit.credits_posted - debit.debits_posted - debit.debits_pending + (
+                              amount if req.phase in ("single", "pending") else 0))
+    invariant(not credit.no_negative or credit.debits_posted + credit.debits_pending <= credit.credits_posted,
+              "a credit never makes a balance negative")
+
+
+def _entries_for(transfer_id: int, req: TransferRequest, row: dict[str, Any], named: dict[str, Any],
+                 accounts: dict[int, _AccountState]) -> list[dict[str, Any]]:
+    amount = row["amount"]
+    if req.phase == "pending":
+        pending_delta, posted_delta = amount, 0
+    elif req.phase == "single":
+        pending_delta, posted_delta = 0, amount
+    else:
+        held_amount = named[req.pending_key].amount
+        pending_delta = -held_amount
+        posted_delta = amount if req.phase == "post" else 0
+    out = []
+    for side, acc_id, other_id in (("D", row["debit_account_id"], row["credit_account_id"]),
+                                   ("C", row["credit_account_id"], row["debit_account_id"])):
+        acc = accounts[acc_id]
+        acc.entry_count += 1
+        balance_after = acc.credits_posted - acc.debits_posted
+        new_hash = entry_hash(
+            acc.chain_head, account_id=acc_id, seq=acc.entry_count, transfer_key=req.transfer_key,
+            kind=req.kind, phase=req.phase, side=side, counterparty_id=other_id, amount=amount,
+            pending_delta=pending_delta, posted_delta=posted_delta, balance_after=balance_after,
+        )
+        out.append({
+            "account_id": acc_id, "seq": acc.entry_count, "transfer_id": transfer_id, "side": side,
+            "pending_delta": pending_delta, "posted_delta": posted_delta, "balance_after": balance_after,
+            "prev_hash": acc.chain_head, "hash": new_hash,
+        })
+        acc.chain_head = new_hash
+        acc.touched = True
+    return out

@@ -1,0 +1,95 @@
+"""Domain errors and HTTP errors as JSON: ``{"error": "<stable_code>", "message": "..."}``.
+
+The one mapping from an error's category to an HTTP status lives here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask, Response, g, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+from ledger import errors
+from ledger.errors import DomainError
+
+API_PREFIX = "/api/"
+
+STATUS_BY_CATEGORY = {
+    errors.INVALID: 422,
+    errors.UNAUTHENTICATED: 401,
+    errors.FORBIDDEN: 403,
+    errors.NOT_FOUND: 404,
+    errors.CONFLICT: 409,
+    errors.TOO_MANY: 429,
+    errors.UNAVAILABLE: 503,
+}
+
+# HTTP errors raised by Flask or werkzeug before our code runs, as stable codes
+CODE_BY_HTTP_STATUS = {
+    400: "bad_request",
+    401: "not_authenticated",
+    403: "permission_denied",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "request_too_large",
+    415: "unsupported_media_type",
+    422: "validation_failed",
+    429: "too_many_requests",
+}
+
+
+def status_of(exc: DomainError) -> int:
+    return STATUS_BY_CATEGORY[exc.category]
+
+
+def error_response(status: int, code: str, message: str, details: Any = None) -> Response:
+    body: dict[str, Any] = {"error": code, "message": message}
+    if details:
+        body["details"] = details
+    request_id = getattr(g, "request_id", None)
+    if request_id:
+        body["request_id"] = request_id
+    resp = jsonify(body)
+    resp.status_code = status
+    if status == 401:
+        resp.headers["WWW-Authenticate"] = 'Bearer realm="goldbean"'
+    return resp
+
+
+def is_api_request() -> bool:
+    return request.path.startswith(API_PREFIX)
+
+
+def domain_error_json(exc: DomainError) -> Response:
+    return error_response(status_of(exc), exc.code, exc.message, exc.details or None)
+
+
+def http_error_json(exc: HTTPException) -> Response:
+    status = exc.code or 500
+    code = CODE_BY_HTTP_STATUS.get(status, "http_error")
+    details = None
+    data = getattr(exc, "data", None)
+    if status == 422 and data:
+        details = data.get("messages")
+        return error_response(422, "validation_failed", "The request is malformed.", details)
+    return error_response(status, code, exc.description or exc.name)
+
+
+def install(app: Flask) -> None:
+    """Installed after flask-smorest so that ours win; pages outside /api/ get the HTML handlers."""
+
+    html_domain = app.extensions.get("goldbean.html_domain_error")
+    html_http = app.extensions.get("goldbean.html_http_error")
+
+    @app.errorhandler(DomainError)
+    def _domain(exc: DomainError):  # noqa: ANN202
+        if is_api_request() or html_domain is None:
+            return domain_error_json(exc)
+        return html_domain(exc)
+
+    @app.errorhandler(HTTPException)
+    def _http(exc: HTTPException):  # noqa: ANN202
+        if is_api_request() or html_http is None:
+            return http_error_json(exc)
+        return html_http(exc)

@@ -1,0 +1,192 @@
+"""Shared fixtures: ``books`` on SQLite and (when reachable) PostgreSQL, ``app``, ``client``, ``runner``.
+
+PostgreSQL tests run when ``GOLDBEAN_TEST_POSTGRES_URL`` names a reachable server (one scratch
+database per test session, migrated once, truncated between tests) and are skipped with the reason
+otherwise. With ``GOLDBEAN_REQUIRE_POSTGRES=1`` (CI) an unreachable server fails them instead.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from goldbean.migrate import upgrade
+from ledger.books import Books
+from ledger.db import make_engine
+from ledger.keys import KeyStore
+from ledger.models import Base
+
+PG_URL = os.environ.get("GOLDBEAN_TEST_POSTGRES_URL", "")
+REQUIRE_PG = os.environ.get("GOLDBEAN_REQUIRE_POSTGRES") == "1"
+
+
+class FakeClock:
+    """A clock the tests move by hand; starts at a fixed moment, in UTC."""
+
+    def __init__(self, start: dt.datetime | None = None) -> None:
+        self.now = start or dt.datetime(2026, 11, 27, 9, 0, tzinfo=dt.timezone.utc)
+
+    def __call__(self) -> dt.datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += dt.timedelta(seconds=seconds)
+
+
+def _pg_unavailable(reason: str) -> None:
+    if REQUIRE_PG:
+        pytest.fail(f"PostgreSQL is required here (GOLDBEAN_REQUIRE_POSTGRES=1) but {reason}")
+    pytest.skip(f"PostgreSQL tests skipped: {reason}")
+
+
+def pg_admin_url() -> str:
+    from goldbean.config import normalise_url
+
+    return normalise_url(PG_URL)
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> str:
+    """The server URL, checked reachable once per session."""
+    if not PG_URL:
+        _pg_unavailable("GOLDBEAN_TEST_POSTGRES_URL is not set")
+    url = pg_admin_url()
+    try:
+        engine = create_engine(url, isolation_level="AUTOCOMMIT")
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        engine.dispose()
+    except Exception as exc:  # noqa: BLE001
+        _pg_unavailable(f"cannot reach {make_url(url).render_as_string(hide_password=True)}: {exc}")
+    return url
+
+
+def create_pg_database(server_url: str, prefix: str = "gbtest") -> str:
+    name = f"{prefix}_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return make_url(server_url).set(database=name).render_as_string(hide_password=False)
+
+
+def drop_pg_database(server_url: str, url: str) -> None:
+    name = make_url(url).database
+    admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def pg_database(pg_server: str) -> Iterator[str]:
+    """One migrated scratch database for the whole session."""
+    url = create_pg_database(pg_server)
+    upgrade(url)
+    yield url
+    drop_pg_database(pg_server, url)
+
+
+def truncate_all(url: str) -> None:
+    engine = create_engine(url)
+    names = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+    with engine.begin() as conn:
+        conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite file migrated once; each test gets a copy."""
+    path = tmp_path_factory.mktemp("template") / "goldbean.db"
+    upgrade(f"sqlite:///{path}")
+    return path
+
+
+def fresh_sqlite(template: Path, folder: Path) -> str:
+    target = folder / "goldbean.db"
+    shutil.copyfile(template, target)
+    return f"sqlite:///{target}"
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path) -> str:
+    """A migrated, empty database: SQLite always, PostgreSQL when reachable."""
+    if request.param == "sqlite":
+        return fresh_sqlite(sqlite_template, tmp_path)
+    url = request.getfixturevalue("pg_database")
+    truncate_all(url)
+    return url
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path, sqlite_template: Path) -> str:
+    return fresh_sqlite(sqlite_template, tmp_path)
+
+
+@pytest.fixture
+def pg_url(pg_database: str) -> str:
+    truncate_all(pg_database)
+    return pg_database
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+def make_books(url: str, keys_dir: Path, clock: FakeClock | None = None, **engine_kwargs: object) -> Books:
+    books = Books(engine=make_engine(url, **engine_kwargs), keys=KeyStore(keys_dir))
+    if clock is not None:
+        books.clock = clock
+    return books
+
+
+@pytest.fixture
+def books(db_url: str, tmp_path: Path, clock: FakeClock) -> Iterator[Books]:
+    b = make_books(db_url, tmp_path / "keys", clock)
+    yield b
+    b.engine.dispose()
+
+
+# --- the web app ------------------------------------------------------------------------------------
+
+@pytest.fixture
+def app_config(tmp_path: Path, sqlite_template: Path, clock: FakeClock) -> dict[str, object]:
+    instance = tmp_path / "instance"
+    instance.mkdir()
+    return {
+        "TESTING": True,
+        "DATABASE_URL": fresh_sqlite(sqlite_template, instance),
+        "INSTANCE_PATH": str(instance),
+        "SECRET_KEY": "test-secret",
+        "SESSION_COOKIE_SECURE": False,
+        "CLOCK": clock,
+    }
+
+
+@pytest.fixture
+def app(app_config: dict[str, object]):  # noqa: ANN201
+    from goldbean import books_of, create_app
+
+    application = create_app(app_config)
+    yield application
+    books_of(application).engine.dispose()
+
+
+@pytest.fixture
+def client(app):  # noqa: ANN001, ANN201
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):  # noqa: ANN001, ANN201
+    return app.test_cli_runner()
