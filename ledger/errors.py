@@ -53,6 +53,10 @@ TOKEN_EXPIRED = _spec("token_expired", UNAUTHENTICATED, "The access token has ex
 PERMISSION_DENIED = _spec("permission_denied", FORBIDDEN, "You may not do this.")
 OUT_OF_SCOPE = _spec("out_of_scope", FORBIDDEN, "This is outside the org units you serve.")
 NOT_FOUND_ERR = _spec("not_found", NOT_FOUND, "No such object.")
+ACCOUNT_LOCKED = _spec("account_locked", TOO_MANY, "Too many failed sign-ins; try again later.")
+USER_INACTIVE = _spec("user_inactive", UNAUTHENTICATED, "This user is not active.")
+USER_NOT_FOUND = _spec("user_not_found", NOT_FOUND, "No such user.")
+ORG_UNIT_NOT_FOUND = _spec("org_unit_not_found", NOT_FOUND, "No such org unit.")
 
 # --- accounts and transfers ---------------------------------------------------------------------
 ACCOUNT_NOT_FOUND = _spec("account_not_found", NOT_FOUND, "No such account.")

@@ -13,7 +13,12 @@ def init_app(app: Flask) -> Api:
     app.config.setdefault("OPENAPI_VERSION", "3.0.3")
     app.config.setdefault("OPENAPI_URL_PREFIX", "/api/v1")
     app.config.setdefault("OPENAPI_JSON_PATH", "openapi.json")
+    # every operation needs a bearer token unless it says `security=[]` (public endpoints)
+    app.config.setdefault("API_SPEC_OPTIONS", {"security": [{"bearerAuth": []}]})
     api = Api(app)
+    api.spec.components.security_scheme(
+        "bearerAuth", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT",
+                       "description": "POST /api/v1/auth/token; EdDSA JWT, typ gb-access+jwt, 15 minutes"})
     app.extensions["goldbean.api"] = api
 
     from . import errors, health
@@ -27,6 +32,6 @@ def init_app(app: Flask) -> Api:
 
 def _blueprints() -> list:
     """Every API blueprint, in one list, so the access-matrix test can see them all."""
-    from . import ledger_api
+    from . import auth_api, ledger_api
 
-    return [ledger_api.blp]
+    return [ledger_api.blp, auth_api.blp]

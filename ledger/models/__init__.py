@@ -2,3 +2,4 @@
 
 from .base import Base, NAMING_CONVENTION  # noqa: F401
 from .core import Account, Checkpoint, Entry, Transfer  # noqa: F401
+from .people import Merchant, OrgUnit, RoleGrant, User  # noqa: F401

@@ -1,0 +1,70 @@
+"""Who is calling the API: ``Authorization: Bearer <access token>`` → an ``Actor``.
+
+``current_actor()`` verifies the token (see ``ledger.tokens``) and loads the user's grants once per
+request; ``requires_roles(*roles)`` refuses callers that hold none of the roles (``permission_denied``).
+Scope against the object's org unit is checked by the use case, not here.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any
+
+from flask import current_app, g, request
+
+from goldbean import books_of
+from ledger import errors
+from ledger.errors import DomainError
+from ledger.identity import Actor, load_actor
+from ledger.tokens import verify_access_token
+
+BEARER_SECURITY = [{"bearerAuth": []}]
+
+
+def bearer_token() -> str | None:
+    header = request.headers.get("Authorization", "")
+    if not header:
+        return None
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise DomainError(errors.INVALID_TOKEN, "use Authorization: Bearer <token>")
+    return token.strip()
+
+
+def current_actor() -> Actor:
+    cached = g.get("goldbean_actor")
+    if cached is not None:
+        return cached
+    token = bearer_token()
+    if token is None:
+        raise DomainError(errors.NOT_AUTHENTICATED)
+    books = books_of(current_app)
+    user_id = verify_access_token(books, token)
+
+    def work(s):  # noqa: ANN001, ANN202
+        try:
+            return load_actor(s, user_id)
+        except DomainError as exc:  # the user was removed or deactivated after the token was issued
+            raise DomainError(errors.INVALID_TOKEN) from exc
+
+    actor = books.run(work, readonly=True)
+    g.goldbean_actor = actor
+    return actor
+
+
+def requires_roles(*roles: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """The view needs a signed-in caller holding at least one of ``roles`` (any role if none given)."""
+
+    def decorate(view: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(view)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            actor = current_actor()
+            if roles and not any(actor.has_role(r) for r in roles):
+                raise DomainError(errors.PERMISSION_DENIED, required_roles=list(roles))
+            return view(*args, **kwargs)
+
+        wrapper.required_roles = roles  # type: ignore[attr-defined]
+        return wrapper
+
+    return decorate
