@@ -33,6 +33,10 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     init_api(app)
     init_ui(app)
+
+    from .observability import init_app as init_observability
+
+    init_observability(app)  # request ids, JSON logs, /metrics
     return app
 
 

@@ -139,5 +139,12 @@ def seed_demo_command() -> None:
     click.echo(summary)
 
 
+# --- operations: serve, worker, backup, restore, db copy (goldbean/ops_cli.py) -----------------------
+
+from .ops_cli import register_ops_commands  # noqa: E402
+
+register_ops_commands(main, db)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session, aliased
 
-from . import errors
+from . import errors, events
 from .books import Books
 from .chain import checkpoint_digest, genesis_hash
 from .errors import DomainError
@@ -121,7 +121,9 @@ def set_account_status(books: Books, account_id: int, status: str) -> AccountVie
 def post_in(session: Session, books: Books, requests: Sequence[TransferRequest],
             batch_key: str | None = None) -> list[PostedTransfer]:
     """Post inside an open unit of work (the caller's transaction)."""
-    return post_batch(session.connection(), requests, now=books.now(), batch_key=batch_key)
+    posted = post_batch(session.connection(), requests, now=books.now(), batch_key=batch_key)
+    events.record_posted(session, posted)  # announced to listeners (metrics) once the transaction commits
+    return posted
 
 
 def post(books: Books, requests: Sequence[TransferRequest] | TransferRequest,
@@ -155,7 +157,7 @@ def expire_holds(books: Books, *, limit: int = 500) -> int:
                 return 0
             reqs = [Req(f"expire:{r.id}", "", "expire", pending_key=r.transfer_key, actor="system:expiry",
                         reason="hold timed out") for r in rows]
-            post_batch(s.connection(), reqs, now=now)
+            events.record_posted(s, post_batch(s.connection(), reqs, now=now))
             return len(reqs)
 
         try:

@@ -1,0 +1,129 @@
+"""The operator's commands (issue 9): ``serve``, ``worker``, ``backup``, ``restore``, ``db copy``.
+
+Registered on the ``goldbean`` group by ``goldbean/cli.py``. Failures print ``error: <message>`` on
+stderr and exit 2; a failed verification after a restore or a copy exits 1.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+from flask import current_app
+from flask.cli import with_appcontext
+
+EXIT_FAILED = 2
+EXIT_VERIFY_FAILED = 1
+
+
+def _safe(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def _keys_dir() -> Path:
+    return Path(current_app.config["INSTANCE_PATH"]) / "keys"
+
+
+def _fail(message: str) -> None:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(EXIT_FAILED)
+
+
+def _report_verify(report) -> None:  # noqa: ANN001
+    click.echo(f"ledger verify: {report.verdict()}")
+    if not report.ok:
+        for problem in report.problems[1:20]:
+            click.echo(f"  also: {problem}", err=True)
+        sys.exit(EXIT_VERIFY_FAILED)
+
+
+def register_ops_commands(main: click.Group, db: click.Group) -> None:
+    @main.command("serve")
+    def serve() -> None:
+        """Serve with gunicorn (GOLDBEAN_BIND, GOLDBEAN_WORKERS, ...; see docs/operations.md)."""
+        from .serve import exec_gunicorn
+
+        exec_gunicorn()
+
+    @main.command("worker")
+    @click.option("--once", is_flag=True, help="Run every job once and exit (for cron and tests).")
+    @with_appcontext
+    def worker(once: bool) -> None:
+        """Scheduled work: expire holds, make checkpoints (safe on several servers at once)."""
+        import threading
+
+        from goldbean import books_of
+
+        from . import worker as w
+
+        books = books_of(current_app)
+        if once:
+            failures = w.run(books, once=True)
+        else:
+            stop = threading.Event()
+            w.install_signal_handlers(stop)
+            w.start_metrics_server()
+            failures = w.run(books, stop=stop)
+        if once and failures:
+            sys.exit(1)
+
+    @main.command("backup")
+    @click.option("--out", "out", required=True, type=click.Path(dir_okay=False),
+                  help="The backup file to write (SQLite file or pg_dump custom archive).")
+    @with_appcontext
+    def backup_command(out: str) -> None:
+        """Back up the configured database while the service runs (instance/ is NOT included)."""
+        from .ops import OpsError, backup
+
+        url = current_app.config["DATABASE_URL"]
+        try:
+            result = backup(url, out)
+        except OpsError as exc:
+            _fail(str(exc))
+        click.echo(f"backup of {_safe(url)}: {result.path} ({result.kind}, {result.size} bytes); keep it "
+                   f"with a backup of {current_app.config['INSTANCE_PATH']} (the signing keys)")
+
+    @main.command("restore")
+    @click.argument("backup_file", type=click.Path(exists=True, dir_okay=False))
+    @click.option("--to", "to_url", default=None,
+                  help="Database URL to restore into (default: the configured GOLDBEAN_DATABASE_URL).")
+    @click.option("--force", is_flag=True, help="Overwrite a database that already has data.")
+    @with_appcontext
+    def restore_command(backup_file: str, to_url: str | None, force: bool) -> None:
+        """Restore BACKUP_FILE, then run ledger verify with the local keys (exit 1 if it fails)."""
+        from .config import normalise_url
+        from .ops import OpsError, restore, verify_url
+
+        url = normalise_url(to_url) if to_url else current_app.config["DATABASE_URL"]
+        try:
+            click.echo(restore(backup_file, url, force=force))
+        except OpsError as exc:
+            _fail(str(exc))
+        _report_verify(verify_url(url, _keys_dir()))
+
+    @db.command("copy")
+    @click.option("--to", "to_url", required=True, help="The empty target database, e.g. postgresql://...")
+    @with_appcontext
+    def db_copy(to_url: str) -> None:
+        """Copy the configured database (e.g. the SQLite demo, even while it runs) into TO, then verify."""
+        from .config import normalise_url
+        from .ops import OpsError, copy_database
+
+        source = current_app.config["DATABASE_URL"]
+        target = normalise_url(to_url)
+        try:
+            result = copy_database(source, target, keys=_keys_dir())
+        except OpsError as exc:
+            _fail(str(exc))
+        click.echo(f"copied {result.rows} rows from {_safe(source)} to {_safe(target)}: "
+                   + ", ".join(f"{name} {n}" for name, n in result.tables.items()))
+        if result.problems:
+            for problem in result.problems[:20]:
+                click.echo(f"  mismatch: {problem}", err=True)
+            click.echo("FAILED: the copy differs from the source", err=True)
+            sys.exit(EXIT_VERIFY_FAILED)
+        click.echo("same row counts, balances and chain heads as the source")
+        _report_verify(result.report)

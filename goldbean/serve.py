@@ -1,0 +1,97 @@
+"""``goldbean serve``: production serving with gunicorn, configured only by the environment.
+
+This module is also the gunicorn configuration file itself, so the two ways to start are the same:
+
+    goldbean serve
+    gunicorn -c python:goldbean.serve 'goldbean:create_app()'
+
+Environment (everything else, e.g. the database, comes from ``goldbean.config``):
+
+- ``GOLDBEAN_BIND``: where to listen, default ``127.0.0.1:8000`` (a comma-separated list is allowed,
+  e.g. ``unix:/run/goldbean/gunicorn.sock``).
+- ``GOLDBEAN_WORKERS``: worker processes, default ``2 * CPUs + 1`` capped at 8.
+- ``GOLDBEAN_THREADS``: threads per worker, default 1 (sync workers).
+- ``GOLDBEAN_TIMEOUT``: seconds before a silent worker is killed and replaced, default 30.
+- ``GOLDBEAN_FORWARDED_ALLOW_IPS``: proxies trusted for ``X-Forwarded-Proto``, default ``127.0.0.1``.
+- ``PROMETHEUS_MULTIPROC_DIR``: where the workers' metrics meet; default ``<instance>/metrics``,
+  emptied when the server starts.
+- ``GOLDBEAN_LOG_LEVEL``: default ``INFO``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+APP = "goldbean:create_app()"
+
+
+def _int_env(name: str, default: int) -> int:
+    value = os.environ.get(name, "").strip()
+    return int(value) if value else default
+
+
+def default_workers() -> int:
+    return min(2 * (os.cpu_count() or 1) + 1, 8)
+
+
+def metrics_dir() -> Path:
+    from .config import instance_path
+
+    return Path(os.environ.get("PROMETHEUS_MULTIPROC_DIR") or instance_path() / "metrics")
+
+
+def prepare_metrics_dir() -> Path:
+    """Set ``PROMETHEUS_MULTIPROC_DIR`` for the master and the workers and clear stale files.
+    Must run before ``prometheus_client`` is imported by any process of the server."""
+    folder = metrics_dir()
+    if folder.exists():
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True, mode=0o700)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(folder)
+    return folder
+
+
+def gunicorn_argv() -> list[str]:
+    return [sys.executable, "-m", "gunicorn", "-c", "python:goldbean.serve", APP]
+
+
+def exec_gunicorn() -> None:  # pragma: no cover - replaces the process
+    argv = gunicorn_argv()
+    os.execv(argv[0], argv)
+
+
+# --- the gunicorn configuration (read when gunicorn loads this module with -c python:goldbean.serve) --
+
+bind = [b.strip() for b in os.environ.get("GOLDBEAN_BIND", "127.0.0.1:8000").split(",") if b.strip()]
+workers = _int_env("GOLDBEAN_WORKERS", default_workers())
+threads = _int_env("GOLDBEAN_THREADS", 1)
+timeout = _int_env("GOLDBEAN_TIMEOUT", 30)
+graceful_timeout = _int_env("GOLDBEAN_GRACEFUL_TIMEOUT", 30)
+keepalive = 5
+forwarded_allow_ips = os.environ.get("GOLDBEAN_FORWARDED_ALLOW_IPS", "127.0.0.1")
+# the app logs one JSON access line per request itself; gunicorn's own access log stays off
+accesslog = None
+errorlog = "-"
+loglevel = os.environ.get("GOLDBEAN_LOG_LEVEL", "info").lower()
+proc_name = "goldbean"
+# a request line or header this long is an attack, not a volunteer
+limit_request_line = 8190
+limit_request_fields = 100
+
+
+def on_starting(server: Any) -> None:
+    folder = prepare_metrics_dir()
+    from .observability import configure_logging
+
+    configure_logging()
+    server.log.info("metrics of all workers meet in %s", folder)
+
+
+def child_exit(server: Any, worker: Any) -> None:
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)

@@ -1,0 +1,178 @@
+"""``goldbean worker``: the scheduled work, in one loop (or once with ``--once``, for cron and tests).
+
+Jobs:
+- ``expire-holds`` every ``GOLDBEAN_EXPIRE_INTERVAL`` seconds (default 30): releases every hold whose
+  time is up (``ledger.journal.expire_holds``).
+- ``checkpoint`` every ``GOLDBEAN_CHECKPOINT_INTERVAL`` seconds (default 3600): signs the chain heads
+  (``ledger.journal.make_checkpoint``), unless nothing was posted since the last checkpoint.
+
+Safe on several servers at once:
+- a hold can be resolved only once (a unique constraint on ``transfers.pending_id``); when two workers
+  race for the same hold, the loser's whole batch rolls back with ``pending_transfer_already_resolved``
+  and ``expire_holds`` looks again, so each expiry is posted exactly once;
+- on PostgreSQL a checkpoint is made only by the worker that gets the advisory lock
+  ``pg_try_advisory_lock(CHECKPOINT_LOCK)``; under the lock it looks at the newest checkpoint's age, so
+  that one server makes one per interval whatever the number of workers. On SQLite (one machine) run
+  one worker; a second one could at worst sign one extra checkpoint, which verifies like any other.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from sqlalchemy import func, select, text
+
+from ledger.books import Books
+from ledger.journal import expire_holds, make_checkpoint
+from ledger.models import Account, Checkpoint
+
+log = logging.getLogger("goldbean.worker")
+
+# "goldbean" + "ckpt" as a 64-bit advisory lock key, fixed so every server agrees
+CHECKPOINT_LOCK = 0x676F6C64_636B7074 & 0x7FFFFFFFFFFFFFFF
+
+
+def _env_seconds(name: str, default: float) -> float:
+    return float(os.environ.get(name, default))
+
+
+@dataclass
+class Job:
+    name: str
+    every_s: float
+    run: Callable[[Books], str]
+    next_at: float = 0.0
+    failures: int = field(default=0)
+
+
+def expire_job(books: Books) -> str:
+    n = expire_holds(books)
+    return f"released {n} expired holds"
+
+
+def checkpoint_due(books: Books, every_s: float) -> str | None:
+    """Why no checkpoint is needed now, or None when one is."""
+    with books.engine.connect() as conn:
+        last = conn.execute(select(Checkpoint.created_at, Checkpoint.entries_count, Checkpoint.accounts_count)
+                            .order_by(Checkpoint.id.desc()).limit(1)).first()
+        if last is None:
+            return None
+        entries, accounts = conn.execute(select(func.coalesce(func.sum(Account.entry_count), 0),
+                                                func.count(Account.id))).one()
+    if int(entries) == last.entries_count and int(accounts) == last.accounts_count:
+        return "nothing posted since the last checkpoint"
+    created = last.created_at if last.created_at.tzinfo else last.created_at.replace(tzinfo=dt.timezone.utc)
+    age = (dt.datetime.now(dt.timezone.utc) - created).total_seconds()
+    if age < every_s:
+        return f"the last checkpoint is {age:.0f} s old"
+    return None
+
+
+def checkpoint_job(books: Books, every_s: float = 0.0) -> str:
+    if books.dialect != "postgresql":
+        why_not = checkpoint_due(books, every_s)
+        return f"skipped: {why_not}" if why_not else _checkpoint(books)
+    with books.engine.connect() as conn:
+        got = conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": CHECKPOINT_LOCK}).scalar()
+        conn.commit()
+        if not got:
+            return "skipped: another server is making the checkpoint"
+        try:
+            why_not = checkpoint_due(books, every_s)
+            return f"skipped: {why_not}" if why_not else _checkpoint(books)
+        finally:
+            conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": CHECKPOINT_LOCK})
+            conn.commit()
+
+
+def _checkpoint(books: Books) -> str:
+    cp = make_checkpoint(books)
+    return f"checkpoint {cp.id}: {cp.accounts_count} accounts, {cp.entries_count} entries, key {cp.key_id}"
+
+
+def default_jobs() -> list[Job]:
+    checkpoint_every = _env_seconds("GOLDBEAN_CHECKPOINT_INTERVAL", 3600)
+    return [
+        Job("expire-holds", _env_seconds("GOLDBEAN_EXPIRE_INTERVAL", 30), expire_job),
+        Job("checkpoint", checkpoint_every, lambda b: checkpoint_job(b, checkpoint_every)),
+    ]
+
+
+def run_job(books: Books, job: Job) -> bool:
+    t0 = time.perf_counter()
+    try:
+        outcome = job.run(books)
+    except Exception as exc:  # noqa: BLE001 - one failing job must not stop the others
+        job.failures += 1
+        log.exception("job %s failed: %s", job.name, type(exc).__name__,
+                      extra={"job": job.name, "duration_ms": round((time.perf_counter() - t0) * 1000, 2)})
+        return False
+    log.info("job %s: %s", job.name, outcome,
+             extra={"job": job.name, "duration_ms": round((time.perf_counter() - t0) * 1000, 2)})
+    _last_success(job.name)
+    return True
+
+
+_gauge = None
+
+
+def _last_success(name: str) -> None:
+    global _gauge
+    try:
+        from prometheus_client import Gauge
+    except ImportError:  # pragma: no cover
+        return
+    if _gauge is None:
+        _gauge = Gauge("goldbean_worker_last_success_timestamp_seconds",
+                       "When each worker job last succeeded (unix time)", ["job"], multiprocess_mode="max")
+    _gauge.labels(name).set(time.time())
+
+
+def run(books: Books, *, once: bool = False, jobs: list[Job] | None = None,
+        stop: threading.Event | None = None) -> int:
+    """Run the jobs until ``stop`` is set (SIGTERM/SIGINT set it); with ``once``, each job once.
+    Returns how many job runs failed."""
+    jobs = jobs if jobs is not None else default_jobs()
+    if once:
+        return sum(0 if run_job(books, job) else 1 for job in jobs)
+    stop = stop or threading.Event()
+    failures = 0
+    while not stop.is_set():
+        now = time.monotonic()
+        for job in jobs:
+            if now >= job.next_at and not stop.is_set():
+                failures += 0 if run_job(books, job) else 1
+                job.next_at = time.monotonic() + job.every_s
+        wait = min(job.next_at for job in jobs) - time.monotonic()
+        stop.wait(max(0.05, wait))
+    log.info("worker stopped")
+    return failures
+
+
+def install_signal_handlers(stop: threading.Event) -> None:
+    def _stop(signum: int, _frame: object) -> None:
+        log.info("signal %s: stopping after the current job", signum)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+
+
+def start_metrics_server() -> None:
+    """``GOLDBEAN_WORKER_METRICS_PORT`` set: serve this process's metrics on 127.0.0.1:<port>."""
+    port = os.environ.get("GOLDBEAN_WORKER_METRICS_PORT")
+    if not port:
+        return
+    from prometheus_client import start_http_server
+
+    from .observability import metrics
+
+    metrics()  # transfers posted and hold expiries by this process
+    start_http_server(int(port), addr=os.environ.get("GOLDBEAN_WORKER_METRICS_ADDR", "127.0.0.1"))
