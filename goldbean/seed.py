@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from ledger.books import Books
 from ledger.journal import make_checkpoint, open_account_in, post_in
+from ledger.identity import wallet_account_id
 from ledger.models import Account
 from ledger.posting import hold, transfer
 
@@ -40,13 +41,16 @@ def seed_ledger(books: Books) -> dict[str, int]:
 
 
 def seed_demo(books: Books) -> str:
+    from .seed_district import demo_users_text, seed_earning, seed_people
+
     ids = seed_ledger(books)
+    district = seed_people(books)  # org tree, demo users, community budgets (owner_ref org:<id>), merchant
 
     def work(s: Session) -> str:
         for name in COMMUNITIES:
             ids[f"budget:{name}"] = _account(s, f"budget:{name}", "budget", f"{name}社区预算")
-        ids["wallet:demo"] = _account(s, "wallet:demo", "wallet", "演示志愿者钱包", "demo")
-        ids["merchant:demo"] = _account(s, "merchant:demo", "merchant", "演示商家", "demo")
+        ids["wallet:demo"] = wallet_account_id(s, district.users["volunteer"])
+        ids["merchant:demo"] = district.merchant_account_id
         post_in(s, books, [transfer("demo:donation:1", "donate", ids["donations"], ids["fund"], 100_000,
                                     actor="demo", reason="金豆基金首笔捐赠")])
         post_in(s, books, [
@@ -62,5 +66,7 @@ def seed_demo(books: Books) -> str:
         return "demo district seeded"
 
     summary = books.run(work)
+    seed_earning(books, district)  # claims and awards through the real use cases
+    summary = f"{summary}; {demo_users_text()}"
     make_checkpoint(books)
     return summary

@@ -91,6 +91,31 @@ LINKED_TRANSFER_FAILED = _spec(
 BATCH_TOO_LARGE = _spec("batch_too_large", INVALID, "Too many transfers in one batch.")
 BATCH_EMPTY = _spec("batch_empty", INVALID, "A batch needs at least one transfer.")
 DUPLICATE_ID_IN_BATCH = _spec("duplicate_id_in_batch", INVALID, "Two transfers in the batch share an id.")
+# --- redemption (issue 4) --------------------------------------------------------------------------
+INVALID_CODE = _spec("invalid_code", INVALID, "The payment code is not valid.")
+CODE_EXPIRED = _spec("code_expired", INVALID, "The payment code has expired; show a fresh one.")
+CODE_NOT_YET_VALID = _spec("code_not_yet_valid", INVALID, "The payment code is not valid yet.")
+CODE_ALREADY_USED = _spec("code_already_used", CONFLICT, "The payment code was already used.")
+UNKNOWN_KEY = _spec("unknown_key", INVALID, "The code names a key that is unknown or retired.")
+MERCHANT_SUSPENDED = _spec("merchant_suspended", CONFLICT, "The merchant may not redeem beans now.")
+LIMIT_EXCEEDED = _spec("limit_exceeded", CONFLICT, "A daily redemption limit would be exceeded.")
+IDEMPOTENCY_CONFLICT = _spec(
+    "idempotency_conflict", INVALID, "This Idempotency-Key was used with a different request."
+)
+IDEMPOTENCY_KEY_REQUIRED = _spec(
+    "idempotency_key_required", INVALID, "Send an Idempotency-Key header (1 to 100 characters)."
+)
+PIN_REQUIRED = _spec("pin_required", INVALID, "A bean card needs its PIN.")
+WRONG_PIN = _spec("wrong_pin", FORBIDDEN, "Wrong PIN.")
+CARD_LOCKED = _spec("card_locked", FORBIDDEN, "The card is locked after too many wrong PINs; an officer can unlock it.")
+CARD_REVOKED = _spec("card_revoked", FORBIDDEN, "The card was revoked.")
+INVALID_TILL_KEY = _spec("invalid_till_key", UNAUTHENTICATED, "The till key is not valid or was revoked.")
+UNKNOWN_ITEM = _spec("unknown_item", INVALID, "No such item in this merchant's catalogue.")
+NOT_REFUNDABLE = _spec("not_refundable", CONFLICT, "This redemption cannot be refunded.")
+REFUND_WINDOW_CLOSED = _spec("refund_window_closed", CONFLICT, "The refund window for this redemption has closed.")
+EXCEEDS_REFUNDABLE = _spec("exceeds_refundable", CONFLICT, "That is more than remains to be refunded.")
+HOLD_NOT_AWAITING = _spec("hold_not_awaiting", CONFLICT, "This redemption is not waiting for confirmation.")
+PERIOD_NOT_ENDED = _spec("period_not_ended", INVALID, "A period can be settled only after it has ended.")
 BUSY = _spec("busy", UNAVAILABLE, "The books are busy; try again.")
 SIGNING_KEY_MISSING = _spec("signing_key_missing", UNAVAILABLE, "The ledger signing key is not loaded.")
 

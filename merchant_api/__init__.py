@@ -32,6 +32,6 @@ def init_app(app: Flask) -> Api:
 
 def _blueprints() -> list:
     """Every API blueprint, in one list, so the access-matrix test can see them all."""
-    from . import auth_api, ledger_api
+    from . import auth_api, earning_api, ledger_api
 
-    return [ledger_api.blp, auth_api.blp]
+    return [ledger_api.blp, auth_api.blp, earning_api.blp]

@@ -3,3 +3,13 @@
 from .base import Base, NAMING_CONVENTION  # noqa: F401
 from .core import Account, Checkpoint, Entry, Transfer  # noqa: F401
 from .people import Merchant, OrgUnit, RoleGrant, User  # noqa: F401
+from .redemption import (  # noqa: F401
+    Card,
+    CatalogueItem,
+    IdempotencyRecord,
+    Redemption,
+    Refund,
+    Settlement,
+    SpentCode,
+    Till,
+)

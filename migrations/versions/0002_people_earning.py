@@ -47,6 +47,41 @@ def upgrade() -> None:
     sa.UniqueConstraint('phone', name=op.f('uq_users_phone')),
     sa.UniqueConstraint('username', name=op.f('uq_users_username'))
     )
+    op.create_table('claims',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('kind', sa.String(length=8), nullable=False),
+    sa.Column('status', sa.String(length=12), nullable=False),
+    sa.Column('volunteer_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('submitted_by_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('org_unit_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('category', sa.String(length=40), nullable=True),
+    sa.Column('description', sa.Text(), nullable=True),
+    sa.Column('location', sa.String(length=200), nullable=True),
+    sa.Column('police_case_ref', sa.String(length=60), nullable=True),
+    sa.Column('occurred_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('ended_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('team', sa.String(length=200), nullable=True),
+    sa.Column('submitted_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('tier', sa.String(length=10), nullable=True),
+    sa.Column('decided_by_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+    sa.Column('decided_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('decision_reason', sa.Text(), nullable=True),
+    sa.Column('created_at', sa.DateTime(timezone=True), server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
+    sa.CheckConstraint("kind <> 'patrol' OR (ended_at IS NOT NULL AND ended_at > occurred_at)", name=op.f('ck_claims_patrol_has_end')),
+    sa.CheckConstraint("kind <> 'tip' OR category IS NOT NULL", name=op.f('ck_claims_tip_has_category')),
+    sa.CheckConstraint("kind IN ('tip', 'patrol')", name=op.f('ck_claims_kind')),
+    sa.CheckConstraint("status IN ('submitted', 'verified', 'rejected')", name=op.f('ck_claims_status')),
+    sa.CheckConstraint("tier IS NULL OR tier IN ('low', 'medium', 'high', 'critical')", name=op.f('ck_claims_tier')),
+    sa.ForeignKeyConstraint(['decided_by_id'], ['users.id'], name=op.f('fk_claims_decided_by_id_users')),
+    sa.ForeignKeyConstraint(['org_unit_id'], ['org_units.id'], name=op.f('fk_claims_org_unit_id_org_units')),
+    sa.ForeignKeyConstraint(['submitted_by_id'], ['users.id'], name=op.f('fk_claims_submitted_by_id_users')),
+    sa.ForeignKeyConstraint(['volunteer_id'], ['users.id'], name=op.f('fk_claims_volunteer_id_users')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_claims'))
+    )
+    with op.batch_alter_table('claims', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_claims_org_unit_id'), ['org_unit_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_claims_volunteer_id'), ['volunteer_id'], unique=False)
+
     op.create_table('merchants',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
     sa.Column('code', sa.String(length=60), nullable=False),
@@ -66,6 +101,49 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('merchants', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_merchants_org_unit_id'), ['org_unit_id'], unique=False)
+
+    op.create_table('awards',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('source', sa.String(length=8), nullable=False),
+    sa.Column('status', sa.String(length=20), nullable=False),
+    sa.Column('volunteer_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('org_unit_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('claim_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+    sa.Column('officer_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('amount', sa.BigInteger(), nullable=False),
+    sa.Column('reversed_amount', sa.BigInteger(), nullable=False),
+    sa.Column('reference', sa.String(length=120), nullable=False),
+    sa.Column('reason', sa.Text(), nullable=False),
+    sa.Column('transfer_key', sa.String(length=100), nullable=False),
+    sa.Column('hold_key', sa.String(length=100), nullable=True),
+    sa.Column('approval_reason', sa.String(length=40), nullable=True),
+    sa.Column('approved_by_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+    sa.Column('decided_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('import_key', sa.String(length=100), nullable=True),
+    sa.Column('awarded_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
+    sa.CheckConstraint("(source = 'claim') = (claim_id IS NOT NULL)", name=op.f('ck_awards_claim_iff_source_claim')),
+    sa.CheckConstraint("source IN ('claim', 'direct', 'import')", name=op.f('ck_awards_source')),
+    sa.CheckConstraint("status IN ('posted', 'pending_approval', 'voided', 'reversed')", name=op.f('ck_awards_status')),
+    sa.CheckConstraint('amount > 0', name=op.f('ck_awards_amount_positive')),
+    sa.CheckConstraint('reversed_amount >= 0 AND reversed_amount <= amount', name=op.f('ck_awards_reversed_within_amount')),
+    sa.ForeignKeyConstraint(['approved_by_id'], ['users.id'], name=op.f('fk_awards_approved_by_id_users')),
+    sa.ForeignKeyConstraint(['claim_id'], ['claims.id'], name=op.f('fk_awards_claim_id_claims')),
+    sa.ForeignKeyConstraint(['officer_id'], ['users.id'], name=op.f('fk_awards_officer_id_users')),
+    sa.ForeignKeyConstraint(['org_unit_id'], ['org_units.id'], name=op.f('fk_awards_org_unit_id_org_units')),
+    sa.ForeignKeyConstraint(['volunteer_id'], ['users.id'], name=op.f('fk_awards_volunteer_id_users')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_awards')),
+    sa.UniqueConstraint('claim_id', name=op.f('uq_awards_claim_id')),
+    sa.UniqueConstraint('hold_key', name=op.f('uq_awards_hold_key')),
+    sa.UniqueConstraint('import_key', name=op.f('uq_awards_import_key')),
+    sa.UniqueConstraint('transfer_key', name=op.f('uq_awards_transfer_key'))
+    )
+    with op.batch_alter_table('awards', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_awards_officer_id'), ['officer_id'], unique=False)
+        batch_op.create_index('ix_awards_officer_time', ['officer_id', 'awarded_at'], unique=False)
+        batch_op.create_index(batch_op.f('ix_awards_org_unit_id'), ['org_unit_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_awards_volunteer_id'), ['volunteer_id'], unique=False)
+        batch_op.create_index('ix_awards_volunteer_time', ['volunteer_id', 'awarded_at'], unique=False)
 
     op.create_table('role_grants',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
@@ -94,10 +172,23 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_role_grants_merchant_id'))
 
     op.drop_table('role_grants')
+    with op.batch_alter_table('awards', schema=None) as batch_op:
+        batch_op.drop_index('ix_awards_volunteer_time')
+        batch_op.drop_index(batch_op.f('ix_awards_volunteer_id'))
+        batch_op.drop_index(batch_op.f('ix_awards_org_unit_id'))
+        batch_op.drop_index('ix_awards_officer_time')
+        batch_op.drop_index(batch_op.f('ix_awards_officer_id'))
+
+    op.drop_table('awards')
     with op.batch_alter_table('merchants', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_merchants_org_unit_id'))
 
     op.drop_table('merchants')
+    with op.batch_alter_table('claims', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_claims_volunteer_id'))
+        batch_op.drop_index(batch_op.f('ix_claims_org_unit_id'))
+
+    op.drop_table('claims')
     op.drop_table('users')
     with op.batch_alter_table('org_units', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_org_units_parent_id'))

@@ -1,0 +1,293 @@
+"""Earning: claims, verification, awards, second approval, reversal, the fund, leaderboards.
+
+Every view is thin: parse (unknown fields rejected, strict integers), call one ``ledger.earning`` use
+case with the signed-in actor, return the result. Scope (which org units the actor serves) is checked
+by the use case against the object's org unit.
+"""
+
+from __future__ import annotations
+
+from flask import current_app
+from flask_smorest import Blueprint
+from marshmallow import RAISE, Schema, fields, validate
+
+from goldbean import books_of
+from ledger import earning
+
+from .auth import current_actor, requires_roles
+
+blp = Blueprint("earning", __name__, url_prefix="", description="Earning beans: claims, awards, the fund")
+
+
+def _books():  # noqa: ANN202
+    return books_of(current_app)
+
+
+class _In(Schema):
+    class Meta:
+        unknown = RAISE
+
+
+class ClaimIn(_In):
+    kind = fields.String(required=True, validate=validate.OneOf(["tip", "patrol"]))
+    volunteer_id = fields.Integer(strict=True, load_default=None,
+                                  metadata={"description": "leaders: the volunteer you claim for"})
+    org_unit_id = fields.Integer(strict=True, load_default=None,
+                                 metadata={"description": "patrol: the community; tip: default your own"})
+    category = fields.String(load_default=None, validate=validate.Length(max=40))
+    description = fields.String(load_default=None, validate=validate.Length(max=4000))
+    location = fields.String(load_default=None, validate=validate.Length(max=200))
+    police_case_ref = fields.String(load_default=None, validate=validate.Length(max=60))
+    occurred_at = fields.AwareDateTime(required=True, metadata={"description": "tip time or patrol start"})
+    ended_at = fields.AwareDateTime(load_default=None, metadata={"description": "patrol end"})
+    team = fields.String(load_default=None, validate=validate.Length(max=200))
+
+
+class ClaimOut(Schema):
+    id = fields.Integer()
+    kind = fields.String()
+    status = fields.String()
+    volunteer_id = fields.Integer()
+    submitted_by_id = fields.Integer()
+    org_unit_id = fields.Integer()
+    category = fields.String(allow_none=True)
+    occurred_at = fields.DateTime()
+    ended_at = fields.DateTime(allow_none=True)
+    team = fields.String(allow_none=True)
+    submitted_at = fields.DateTime()
+    tier = fields.String(allow_none=True)
+    decided_by_id = fields.Integer(allow_none=True)
+    decided_at = fields.DateTime(allow_none=True)
+    decision_reason = fields.String(allow_none=True)
+    award_id = fields.Integer(allow_none=True)
+    award_status = fields.String(allow_none=True)
+    amount = fields.Integer(allow_none=True)
+    details = fields.Dict(allow_none=True, metadata={"description": "tip details, for officers in scope only"})
+
+
+class ListQuery(_In):
+    status = fields.String(load_default=None)
+    limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=500))
+
+
+class VerifyIn(_In):
+    reason = fields.String(required=True, validate=validate.Length(min=1, max=2000))
+    tier = fields.String(load_default=None, metadata={"description": "tips: low, medium, high or critical"})
+
+
+class ReasonIn(_In):
+    reason = fields.String(required=True, validate=validate.Length(min=1, max=2000))
+
+
+class ApproveIn(_In):
+    reason = fields.String(load_default="", validate=validate.Length(max=2000))
+
+
+class ReverseIn(_In):
+    reason = fields.String(required=True, validate=validate.Length(min=1, max=2000))
+    partial = fields.Boolean(load_default=False)
+
+
+class AwardIn(_In):
+    volunteer_id = fields.Integer(strict=True, required=True)
+    org_unit_id = fields.Integer(strict=True, required=True)
+    amount = fields.Integer(strict=True, required=True)
+    reference = fields.String(required=True, validate=validate.Length(min=1, max=120))
+    reason = fields.String(load_default="", validate=validate.Length(max=500))
+    key = fields.String(load_default=None, validate=validate.Length(min=1, max=60),
+                        metadata={"description": "idempotency key: the same key awards once"})
+
+
+class AwardOut(Schema):
+    id = fields.Integer()
+    source = fields.String()
+    status = fields.String()
+    volunteer_id = fields.Integer()
+    org_unit_id = fields.Integer()
+    claim_id = fields.Integer(allow_none=True)
+    officer_id = fields.Integer()
+    amount = fields.Integer()
+    reversed_amount = fields.Integer()
+    reference = fields.String()
+    reason = fields.String()
+    transfer_key = fields.String()
+    hold_key = fields.String(allow_none=True)
+    approval_reason = fields.String(allow_none=True)
+    approved_by_id = fields.Integer(allow_none=True)
+    awarded_at = fields.DateTime()
+
+
+class DonationIn(_In):
+    amount = fields.Integer(strict=True, required=True)
+    donor = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    reference = fields.String(load_default=None, validate=validate.Length(max=120))
+    key = fields.String(load_default=None, validate=validate.Length(min=1, max=60))
+
+
+class AllocationIn(_In):
+    org_unit_id = fields.Integer(strict=True, required=True)
+    amount = fields.Integer(strict=True, required=True)
+    reason = fields.String(load_default="", validate=validate.Length(max=500))
+    key = fields.String(load_default=None, validate=validate.Length(min=1, max=60))
+
+
+class LeaderboardQuery(_In):
+    org_unit_id = fields.Integer(required=True)
+    month = fields.String(load_default=None, metadata={"description": "YYYY-MM, Beijing time; default now"})
+
+
+# --- claims ---------------------------------------------------------------------------------------
+
+@blp.route("/claims", methods=["POST"])
+@requires_roles("volunteer", "leader")
+@blp.arguments(ClaimIn)
+@blp.response(201, ClaimOut)
+def submit_claim(body: dict):  # noqa: ANN201
+    """Submit a claim for a tip or a patrol (volunteers; leaders for a volunteer in their unit)."""
+    return earning.submit_claim(_books(), current_actor(), **body)
+
+
+@blp.route("/claims", methods=["GET"])
+@requires_roles()
+@blp.arguments(ListQuery, location="query")
+@blp.response(200, ClaimOut(many=True))
+def list_claims(query: dict):  # noqa: ANN201
+    """Claims you may see: your own, those you submitted, and (officers) those in your scope."""
+    return earning.list_claims(_books(), current_actor(), **query)
+
+
+@blp.route("/claims/<int:claim_id>", methods=["GET"])
+@requires_roles()
+@blp.response(200, ClaimOut)
+def get_claim(claim_id: int):  # noqa: ANN201
+    """One claim; tip details only for officers in scope."""
+    return earning.get_claim(_books(), current_actor(), claim_id)
+
+
+@blp.route("/claims/<int:claim_id>/verify", methods=["POST"])
+@requires_roles("officer")
+@blp.arguments(VerifyIn)
+@blp.response(200, ClaimOut)
+def verify_claim(body: dict, claim_id: int):  # noqa: ANN201
+    """Verify a claim in your scope: awards beans by the rule table (or holds them for a second officer)."""
+    return earning.verify_claim(_books(), current_actor(), claim_id, **body)
+
+
+@blp.route("/claims/<int:claim_id>/reject", methods=["POST"])
+@requires_roles("officer")
+@blp.arguments(ReasonIn)
+@blp.response(200, ClaimOut)
+def reject_claim(body: dict, claim_id: int):  # noqa: ANN201
+    """Reject a claim in your scope, with a reason."""
+    return earning.reject_claim(_books(), current_actor(), claim_id, **body)
+
+
+# --- awards ---------------------------------------------------------------------------------------
+
+@blp.route("/awards", methods=["POST"])
+@requires_roles("officer")
+@blp.arguments(AwardIn)
+@blp.response(201, AwardOut)
+def award_directly(body: dict):  # noqa: ANN201
+    """Award beans directly for verified work in your scope, citing a reference."""
+    return earning.award_directly(_books(), current_actor(), **body)
+
+
+@blp.route("/awards", methods=["GET"])
+@requires_roles()
+@blp.arguments(ListQuery, location="query")
+@blp.response(200, AwardOut(many=True))
+def list_awards(query: dict):  # noqa: ANN201
+    """Awards you may see (yours, those you made, those in your scope; auditors and the fund all)."""
+    return earning.list_awards(_books(), current_actor(), **query)
+
+
+@blp.route("/awards/<int:award_id>", methods=["GET"])
+@requires_roles()
+@blp.response(200, AwardOut)
+def get_award(award_id: int):  # noqa: ANN201
+    """One award."""
+    return earning.get_award(_books(), current_actor(), award_id)
+
+
+@blp.route("/awards/<int:award_id>/approve", methods=["POST"])
+@requires_roles("officer")
+@blp.arguments(ApproveIn)
+@blp.response(200, AwardOut)
+def approve_award(body: dict, award_id: int):  # noqa: ANN201
+    """Second approval: a different officer in scope posts the held award."""
+    return earning.approve_award(_books(), current_actor(), award_id, **body)
+
+
+@blp.route("/awards/<int:award_id>/void", methods=["POST"])
+@requires_roles("officer")
+@blp.arguments(ReasonIn)
+@blp.response(200, AwardOut)
+def void_award(body: dict, award_id: int):  # noqa: ANN201
+    """Second approval refused: a different officer in scope voids the held award."""
+    return earning.void_award(_books(), current_actor(), award_id, **body)
+
+
+@blp.route("/awards/<int:award_id>/reverse", methods=["POST"])
+@requires_roles("officer")
+@blp.arguments(ReverseIn)
+@blp.response(200, AwardOut)
+def reverse_award(body: dict, award_id: int):  # noqa: ANN201
+    """Reverse a posted award in your scope; refused if the beans were spent unless `partial`."""
+    return earning.reverse_award(_books(), current_actor(), award_id, **body)
+
+
+# --- the fund -------------------------------------------------------------------------------------
+
+@blp.route("/fund/donations", methods=["POST"])
+@requires_roles("fund_manager")
+@blp.arguments(DonationIn)
+@blp.response(201)
+def record_donation(body: dict):  # noqa: ANN201
+    """Record a donation into the Gold Bean Fund (fund managers)."""
+    return earning.record_donation(_books(), current_actor(), **body)
+
+
+@blp.route("/fund/allocations", methods=["POST"])
+@requires_roles("fund_manager")
+@blp.arguments(AllocationIn)
+@blp.response(201)
+def allocate_budget(body: dict):  # noqa: ANN201
+    """Allocate beans from the fund to a community's budget (never more than the fund holds)."""
+    return earning.allocate_budget(_books(), current_actor(), **body)
+
+
+@blp.route("/fund", methods=["GET"])
+@requires_roles("fund_manager", "auditor", "admin")
+@blp.response(200)
+def fund_position():  # noqa: ANN201
+    """Where the donated beans are: fund, budgets, wallets, merchants, paid out."""
+    return earning.fund_position(_books(), current_actor())
+
+
+@blp.route("/fund/budgets", methods=["GET"])
+@requires_roles("fund_manager", "auditor", "admin", "officer")
+@blp.response(200)
+def budgets():  # noqa: ANN201
+    """Community budgets (officers: those in scope)."""
+    return {"budgets": earning.budget_balances(_books(), current_actor())}
+
+
+# --- leaderboards ---------------------------------------------------------------------------------
+
+@blp.route("/leaderboards/volunteers", methods=["GET"])
+@requires_roles()
+@blp.arguments(LeaderboardQuery, location="query")
+@blp.response(200)
+def volunteer_leaderboard(query: dict):  # noqa: ANN201
+    """Volunteers of a street or community ranked by beans in a month (name or pseudonym)."""
+    return earning.volunteer_leaderboard(_books(), current_actor(), **query)
+
+
+@blp.route("/leaderboards/communities", methods=["GET"])
+@requires_roles()
+@blp.arguments(LeaderboardQuery, location="query")
+@blp.response(200)
+def community_leaderboard(query: dict):  # noqa: ANN201
+    """Communities under a street office ranked by verified activity in a month."""
+    return earning.community_leaderboard(_books(), current_actor(), **query)
