@@ -42,7 +42,7 @@ access_log = logging.getLogger("goldbean.access")
 _REDACTIONS = [
     (re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=\-]+"), r"\1 [redacted]"),
     (re.compile(r"\beyJ[A-Za-z0-9_\-]{5,}\.[A-Za-z0-9_\-]{5,}\.[A-Za-z0-9_\-]*"), "[redacted-jwt]"),
-    (re.compile(r"(?i)\b(pin|password|passwd|secret|token|api_key|authorization)(\"?\s*[:=]\s*\"?)[^\s\",&;]+"),
+    (re.compile(r"(?i)\b(pin|password|passwd|secret|token|api_key|authorization)(\"?\s*[:=]\s*\"?)(?!(?i:bearer|basic)\s)[^\s\",&;]+"),
      r"\1\2[redacted]"),
 ]
 _SECRET_FIELDS = re.compile(r"(?i)(pin|password|passwd|secret|token|authorization|cookie|api_key)")

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from sqlalchemy import Connection, Table, func, insert, inspect, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.sql.sqltypes import DateTime
 
 from ledger.books import Books
@@ -69,7 +69,8 @@ def libpq_args(url: str) -> tuple[str, dict[str, str]]:
     env = dict(os.environ)
     if u.password:
         env["PGPASSWORD"] = str(u.password)
-    plain = u.set(drivername="postgresql", password=None)
+    plain = URL.create("postgresql", username=u.username, host=u.host, port=u.port, database=u.database,
+                       query=u.query)
     return plain.render_as_string(hide_password=False), env
 
 
