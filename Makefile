@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 5000
 PYTEST_ARGS ?=
 
-.PHONY: install run test test-fast migrate seed verify clean
+.PHONY: install run test test-fast migrate seed verify clean bench
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Gold Bean needs Python 3.11 or newer"'
@@ -27,6 +27,10 @@ run: install
 ## make test: install and run the whole suite (PostgreSQL tests run when GOLDBEAN_TEST_POSTGRES_URL is reachable)
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+## make bench [QUICK=1]: posting, batches, growth, verify/export next to the database's own speed (docs/performance.md)
+bench: install
+	$(BIN)/python -m bench.run $(if $(filter 1 yes true,$(QUICK)),--quick,)
 
 migrate: install
 	$(BIN)/goldbean db upgrade

@@ -1,0 +1,563 @@
+"""``make bench``: the ledger's speed next to the database's own, on seeded books.
+
+Runs on SQLite always and on PostgreSQL when ``GOLDBEAN_TEST_POSTGRES_URL`` names a reachable server
+(a scratch database ``goldbean_bench_<pid>`` is created there and dropped at the end). Prints a table
+and writes ``bench/report.json``: one object per figure with name, value, unit, and, where the figure
+has a reference, the reference's name and the ratio to it. See ``docs/performance.md``.
+
+    python -m bench.run            # full: 10^4 accounts, 10^6 entries
+    python -m bench.run --quick    # 10^4 accounts, 10^5 entries, short runs (< 3 minutes)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import os
+import random
+import shutil
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from sqlalchemy import bindparam, create_engine, select, text, update  # noqa: E402
+from sqlalchemy.engine import make_url  # noqa: E402
+
+from ledger import journal  # noqa: E402
+from ledger.books import Books  # noqa: E402
+from ledger.chain import entry_hash, genesis_hash  # noqa: E402
+from ledger.db import make_engine  # noqa: E402
+from ledger.keys import KeyStore  # noqa: E402
+from ledger.models import Account  # noqa: E402
+from ledger.posting import transfer  # noqa: E402
+
+ACCOUNTS = Account.__table__
+REPORT = ROOT / "bench" / "report.json"
+PGBENCH_SCRIPT = ROOT / "bench" / "pgbench_ledger.sql"
+FUNDING = 1_000_000  # beans per wallet: no benchmark transfer ever runs out
+
+
+@dataclass
+class Figure:
+    name: str
+    value: float | None
+    unit: str
+    ratio: float | None = None
+    reference: str | None = None
+    target: str | None = None
+    note: str | None = None
+
+
+@dataclass
+class Plan:
+    quick: bool
+    wallets: int = 10_000
+    small_entries: int = 10_000  # growth: the small book
+    entries: int = 1_000_000  # growth, verify, export, stream: the big book
+    duration: float = 15.0  # seconds per concurrent / single-writer run
+    batches: int = 10  # linked batches of 1,000 for batch-*
+    reads: int = 2_000  # balance reads per growth point
+    growth_posts: int = 400  # single-writer posts per growth point
+    workers: int = 16
+    procs: int = 4  # processes the 16 workers are spread over (threads within)
+
+    @classmethod
+    def make(cls, quick: bool) -> Plan:
+        if quick:
+            return cls(quick=True, entries=100_000, duration=6.0, batches=5, reads=1_000, growth_posts=200)
+        return cls(quick=False)
+
+
+FIGURES: list[Figure] = []
+
+
+def log(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def add(fig: Figure) -> Figure:
+    FIGURES.append(fig)
+    v = "not measured" if fig.value is None else f"{fig.value:,.3f} {fig.unit}"
+    log(f"  {fig.name}: {v}" + (f"  (ratio {fig.ratio:.2f} to {fig.reference})" if fig.ratio is not None else "")
+        + (f"  [{fig.note}]" if fig.note else ""))
+    return fig
+
+
+def ratio(a: Figure, b: Figure) -> float | None:
+    if a.value is None or b.value is None or not b.value:
+        return None
+    return a.value / b.value
+
+
+# --- books ---------------------------------------------------------------------------------------
+
+def make_books(url: str, keys_dir: Path, **kw: Any) -> Books:
+    return Books(engine=make_engine(url, **kw), keys=KeyStore(keys_dir))
+
+
+def create_schema(url: str) -> None:
+    from goldbean.migrate import upgrade
+
+    try:
+        upgrade(url)
+    except Exception as exc:  # noqa: BLE001 - another helper's migration in progress: the core tables suffice
+        log(f"  migrations failed ({type(exc).__name__}: {exc}); creating the ledger tables from the models")
+        from ledger.models import Base
+
+        engine = create_engine(url)
+        Base.metadata.drop_all(engine)
+        core = [Base.metadata.tables[n] for n in ("accounts", "transfers", "entries", "checkpoints")]
+        Base.metadata.create_all(engine, tables=core)
+        engine.dispose()
+
+
+@dataclass
+class Seeded:
+    donations: int
+    wallets: list[int]  # all wallet ids, ascending and contiguous
+    funded: int = 0  # how many wallets (from the first) have beans
+    entries: int = 0
+    transfers: int = 0
+    keyseq: int = 0
+
+
+def open_accounts(books: Books, n: int) -> Seeded:
+    """One donations account (may go negative) and ``n`` wallets, in one transaction."""
+    with books.session() as s:
+        donations = journal.open_account_in(s, "bench:donations", "donations").id
+        conn = s.connection()
+        conn.execute(ACCOUNTS.insert(), [
+            {"code": f"bench:w{i:06d}", "kind": "wallet", "name": "", "owner_ref": None, "status": "open",
+             "no_negative": True, "debits_pending": 0, "debits_posted": 0, "credits_pending": 0,
+             "credits_posted": 0, "entry_count": 0, "chain_head": ""} for i in range(n)])
+        rows = conn.execute(select(ACCOUNTS.c.id, ACCOUNTS.c.code, ACCOUNTS.c.kind)
+                            .where(ACCOUNTS.c.code.like("bench:w%")).order_by(ACCOUNTS.c.id)).all()
+        conn.execute(update(ACCOUNTS).where(ACCOUNTS.c.id == bindparam("b_id"))
+                     .values(chain_head=bindparam("b_head")),
+                     [{"b_id": r.id, "b_head": genesis_hash(r.id, r.code, r.kind)} for r in rows])
+    ids = [r.id for r in rows]
+    assert ids == list(range(ids[0], ids[0] + n)), "wallet ids are contiguous"
+    return Seeded(donations, ids)
+
+
+def _key(seeded: Seeded, tag: str) -> str:
+    seeded.keyseq += 1
+    return f"{tag}{seeded.keyseq}"
+
+
+def fund(books: Books, seeded: Seeded, upto: int) -> float:
+    """Give wallets [funded, upto) their beans from donations, in linked batches of 1,000."""
+    t0 = time.perf_counter()
+    n0 = seeded.funded
+    while seeded.funded < upto:
+        chunk = seeded.wallets[seeded.funded:min(upto, seeded.funded + 1000)]
+        journal.post(books, [transfer(_key(seeded, "f"), "donate", seeded.donations, w, FUNDING) for w in chunk])
+        seeded.funded += len(chunk)
+        seeded.transfers += len(chunk)
+        seeded.entries += 2 * len(chunk)
+    return (seeded.funded - n0) / (time.perf_counter() - t0)
+
+
+def random_batch(seeded: Seeded, rnd: random.Random, n: int = 1000, tag: str = "s") -> list[Any]:
+    ids = seeded.wallets[:seeded.funded]
+    out = []
+    for _ in range(n):
+        a, b = rnd.sample(ids, 2)
+        out.append(transfer(_key(seeded, tag), "redeem", a, b, rnd.randint(1, 10)))
+    return out
+
+
+def grow(books: Books, seeded: Seeded, entries: int, rnd: random.Random) -> float:
+    """Random wallet-to-wallet transfers in linked batches of 1,000 until the books hold ``entries``."""
+    t0 = time.perf_counter()
+    done = 0
+    while seeded.entries < entries:
+        n = min(1000, max(1, (entries - seeded.entries) // 2))
+        journal.post(books, random_batch(seeded, rnd, n))
+        seeded.transfers += n
+        seeded.entries += 2 * n
+        done += n
+    return done / max(time.perf_counter() - t0, 1e-9)
+
+
+# --- measurements on the ledger ------------------------------------------------------------------
+
+def measure_batches(books: Books, seeded: Seeded, plan: Plan, rnd: random.Random, tag: str) -> float:
+    batches = [random_batch(seeded, rnd, 1000, tag) for _ in range(plan.batches)]
+    t0 = time.perf_counter()
+    for b in batches:
+        journal.post(books, b)
+    rate = plan.batches * 1000 / (time.perf_counter() - t0)
+    seeded.transfers += plan.batches * 1000
+    seeded.entries += plan.batches * 2000
+    return rate
+
+
+def measure_growth_point(books: Books, seeded: Seeded, plan: Plan, rnd: random.Random, tag: str) -> tuple[float, float]:
+    """(balance read in ms, single-writer posts/s) on the books as they stand."""
+    ids = seeded.wallets[:seeded.funded]
+    sample = [rnd.choice(ids) for _ in range(plan.reads)]
+    t0 = time.perf_counter()
+    for acc in sample:
+        journal.get_account(books, acc).balance  # noqa: B018
+    read_ms = (time.perf_counter() - t0) / plan.reads * 1000
+    reqs = []
+    for i in range(plan.growth_posts):
+        a, b = rnd.sample(ids, 2)
+        reqs.append(transfer(f"{tag}{i}", "redeem", a, b, rnd.randint(1, 10)))
+    t0 = time.perf_counter()
+    for r in reqs:
+        journal.post(books, r)
+    rate = plan.growth_posts / (time.perf_counter() - t0)
+    seeded.transfers += plan.growth_posts
+    seeded.entries += 2 * plan.growth_posts
+    return read_ms, rate
+
+
+def _post_worker(url: str, keys_dir: str, ids: list[int], threads: int, start_at: float, duration: float,
+                 seed: int, out: Any) -> None:
+    books = make_books(url, Path(keys_dir), pool_size=threads, max_overflow=0) if url.startswith("postgresql") \
+        else make_books(url, Path(keys_dir))
+    counts = [0] * threads
+    failures = [0] * threads
+    tag = uuid.uuid4().hex[:8]
+
+    def loop(t: int) -> None:
+        rnd = random.Random(seed * 1000 + t)
+        pairs = [rnd.sample(ids, 2) for _ in range(4096)]
+        amounts = [rnd.randint(1, 10) for _ in range(4096)]
+        journal.get_account(books, ids[0])  # connect before the clock starts
+        while time.time() < start_at:
+            time.sleep(0.001)
+        end = start_at + duration
+        n = 0
+        while True:
+            a, b = pairs[n % 4096]
+            try:
+                journal.post(books, transfer(f"w{tag}-{t}-{n}", "redeem", a, b, amounts[n % 4096]))
+            except Exception:  # noqa: BLE001 - counted, reported
+                failures[t] += 1
+            if time.time() > end:
+                break
+            n += 1
+        counts[t] = n
+
+    ths = [threading.Thread(target=loop, args=(t,)) for t in range(threads)]
+    for th in ths:
+        th.start()
+    for th in ths:
+        th.join()
+    books.engine.dispose()
+    out.put((sum(counts), sum(failures)))
+
+
+def measure_concurrent_posts(url: str, keys_dir: Path, seeded: Seeded, workers: int, procs: int,
+                             duration: float) -> float:
+    """Transfers/s of ``workers`` concurrent posters (threads spread over ``procs`` processes)."""
+    ctx = mp.get_context("fork")
+    q = ctx.Queue()
+    ids = seeded.wallets[:seeded.funded]
+    start_at = time.time() + 2.0 + 0.3 * procs
+    per = [workers // procs + (1 if i < workers % procs else 0) for i in range(procs)]
+    ps = [ctx.Process(target=_post_worker, args=(url, str(keys_dir), ids, k, start_at, duration, i, q))
+          for i, k in enumerate(per) if k]
+    for p in ps:
+        p.start()
+    results = [q.get(timeout=duration + 120) for _ in ps]
+    for p in ps:
+        p.join()
+    done = sum(r[0] for r in results)
+    failed = sum(r[1] for r in results)
+    if failed:
+        log(f"  {failed} posts failed during the run")
+    seeded.transfers += done
+    seeded.entries += 2 * done
+    return done / duration
+
+
+# --- references ----------------------------------------------------------------------------------
+
+def pg_conninfo(url: str) -> dict[str, str]:
+    u = make_url(url)
+    env = dict(os.environ)
+    if u.password:
+        env["PGPASSWORD"] = str(u.password)
+    args = ["-h", u.host or "127.0.0.1", "-p", str(u.port or 5432), "-U", u.username or "postgres"]
+    return {"env": env, "args": args, "db": u.database}  # type: ignore[dict-item]
+
+
+def find_pgbench() -> str | None:
+    found = shutil.which("pgbench")
+    if found:
+        return found
+    for cand in sorted(Path("/usr/lib/postgresql").glob("*/bin/pgbench"), reverse=True):
+        return str(cand)
+    return None
+
+
+def run_pgbench(admin_url: str, source_db_url: str, seeded: Seeded, plan: Plan) -> tuple[float | None, str]:
+    """pgbench's TPS for the ledger transfer as SQL, on a copy of the seeded database."""
+    exe = find_pgbench()
+    if exe is None:
+        return None, "pgbench not found"
+    clone = f"goldbean_pgbench_{os.getpid()}"
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    src = make_url(source_db_url).database
+    with admin.connect() as c:
+        c.execute(text(f'DROP DATABASE IF EXISTS "{clone}" WITH (FORCE)'))
+        c.execute(text(f'CREATE DATABASE "{clone}" TEMPLATE "{src}"'))
+    try:
+        ci = pg_conninfo(source_db_url)
+        cmd = [exe, *ci["args"], "-M", "prepared", "-c", str(plan.workers), "-j", "2", "-T", str(int(plan.duration)),
+               "-n", "-f", str(PGBENCH_SCRIPT), "-D", f"minid={seeded.wallets[0]}", "-D", f"n={seeded.funded}",
+               clone]
+        proc = subprocess.run(cmd, env=ci["env"], capture_output=True, text=True, timeout=plan.duration + 120)
+        if proc.returncode != 0:
+            return None, f"pgbench failed: {proc.stderr.strip()[-400:]}"
+        tps = None
+        failed = ""
+        for line in proc.stdout.splitlines():
+            if line.startswith("tps =") and tps is None:
+                tps = float(line.split("=")[1].split()[0])
+            if "failed transactions" in line:
+                failed = line.strip()
+        return tps, failed
+    finally:
+        with admin.connect() as c:
+            c.execute(text(f'DROP DATABASE IF EXISTS "{clone}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def sqlite3_ledger(path: Path, seeded: Seeded, duration: float) -> float:
+    """The same transfer with the stdlib ``sqlite3`` and hand-written SQL, one writer, synchronous=FULL."""
+    db = sqlite3.connect(str(path), isolation_level=None)
+    for p in ("journal_mode=WAL", "synchronous=FULL", "foreign_keys=ON", "busy_timeout=10000"):
+        db.execute(f"PRAGMA {p}")
+    rnd = random.Random(7)
+    ids = seeded.wallets[:seeded.funded]
+    pairs = [rnd.sample(ids, 2) for _ in range(4096)]
+    tag = uuid.uuid4().hex[:8]
+    lock = ("SELECT id, status, no_negative, debits_pending, debits_posted, credits_pending, credits_posted, "
+            "entry_count, chain_head FROM accounts WHERE id IN (?, ?) ORDER BY id")
+    ins_t = ("INSERT INTO transfers (transfer_key, kind, phase, debit_account_id, credit_account_id, amount, "
+             "actor, reason) VALUES (?, 'redeem', 'single', ?, ?, ?, 'bench', '') RETURNING id")
+    ins_e = ("INSERT INTO entries (account_id, seq, transfer_id, side, pending_delta, posted_delta, balance_after, "
+             "prev_hash, hash) VALUES (?, ?, ?, ?, 0, ?, ?, ?, ?), (?, ?, ?, ?, 0, ?, ?, ?, ?)")
+    upd = "UPDATE accounts SET debits_posted = ?, credits_posted = ?, entry_count = ?, chain_head = ? WHERE id = ?"
+    end = time.perf_counter() + duration
+    t0 = time.perf_counter()
+    n = 0
+    while time.perf_counter() < end:
+        a, b = pairs[n % 4096]
+        amount = 1 + n % 10
+        key = f"q{tag}-{n}"
+        db.execute("BEGIN IMMEDIATE")
+        rows = {r[0]: list(r) for r in db.execute(lock, (a, b))}
+        da, cb = rows[a], rows[b]
+        if da[1] != "open" or cb[1] != "open" or (da[2] and da[6] - da[4] - da[3] < amount):
+            db.execute("ROLLBACK")
+            n += 1
+            continue
+        tid = db.execute(ins_t, (key, a, b, amount)).fetchone()[0]
+        params = []
+        for side, acc, other in (("D", da, b), ("C", cb, a)):
+            if side == "D":
+                acc[4] += amount
+            else:
+                acc[6] += amount
+            acc[7] += 1
+            bal = acc[6] - acc[4]
+            h = entry_hash(acc[8], account_id=acc[0], seq=acc[7], transfer_key=key, kind="redeem", phase="single",
+                           side=side, counterparty_id=other, amount=amount, pending_delta=0, posted_delta=amount,
+                           balance_after=bal)
+            params += [acc[0], acc[7], tid, side, amount, bal, acc[8], h]
+            acc[8] = h
+        db.execute(ins_e, params)
+        db.executemany(upd, [(acc[4], acc[6], acc[7], acc[8], acc[0]) for acc in (da, cb)])
+        db.execute("COMMIT")
+        n += 1
+    rate = n / (time.perf_counter() - t0)
+    db.close()
+    return rate
+
+
+# --- verify, export, stream (each in a child process, to measure its resident memory) ------------
+
+def child(kind: str, url: str, keys_dir: Path, out_dir: Path) -> tuple[float | None, float | None, str]:
+    proc = subprocess.run([sys.executable, "-m", "bench.measure", kind, url, str(keys_dir), str(out_dir)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=1800)
+    if proc.returncode != 0:
+        return None, None, (proc.stderr.strip().splitlines() or ["failed"])[-1][:300]
+    res = json.loads(proc.stdout.strip().splitlines()[-1])
+    return res.get("seconds"), res.get("rss_growth_mb"), res.get("note", "")
+
+
+# --- one database --------------------------------------------------------------------------------
+
+def bench_database(db: str, url: str, plan: Plan, work: Path, admin_url: str | None = None) -> None:
+    suffix = "pg" if db == "postgresql" else "sqlite"
+    keys_dir = work / f"keys-{suffix}"
+    rnd = random.Random(42)
+    log(f"{db}: creating the schema")
+    create_schema(url)
+    books = make_books(url, keys_dir)
+    log(f"{db}: opening {plan.wallets:,} wallets")
+    seeded = open_accounts(books, plan.wallets)
+    fund(books, seeded, plan.small_entries // 2)
+    log(f"{db}: growth at {seeded.entries:,} entries")
+    small = measure_growth_point(books, seeded, plan, rnd, "gs")
+    log(f"{db}: funding every wallet, then random transfers to {plan.entries:,} entries")
+    t0 = time.perf_counter()
+    fund(books, seeded, plan.wallets)
+    grow(books, seeded, plan.entries, rnd)
+    log(f"{db}: seeded {seeded.transfers:,} transfers, {seeded.entries:,} entries in {time.perf_counter() - t0:.0f}s")
+    if db == "postgresql":
+        ae = create_engine(url, isolation_level="AUTOCOMMIT")
+        with ae.connect() as c:
+            c.exec_driver_sql("VACUUM ANALYZE")
+        ae.dispose()
+    n_big = seeded.entries
+    big = measure_growth_point(books, seeded, plan, rnd, "gb")
+    unit_label = f"{small[0]:.3f} ms at {2 * (plan.small_entries // 2):,} entries"
+    add(Figure(f"growth-read-{suffix}", big[0], "ms", ratio=big[0] / small[0], reference=unit_label,
+               target="<= 1.2", note=f"balance read at {n_big:,} entries vs the small book"))
+    add(Figure(f"growth-post-{suffix}", big[1], "transfers/s", ratio=small[1] / big[1],
+               reference=f"{small[1]:.0f}/s at {2 * (plan.small_entries // 2):,} entries", target="<= 1.2",
+               note="single-writer posting; ratio = rate on the small book / rate on the big book"))
+
+    log(f"{db}: linked batches of 1,000")
+    add(Figure(f"batch-{suffix}", measure_batches(books, seeded, plan, rnd, "b"), "transfers/s",
+               target=">= 10000"))
+
+    # verify / stream / export before the concurrent runs so they see exactly the seeded books
+    books.engine.dispose()
+    log(f"{db}: stream, verify and export of {seeded.entries:,} entries")
+    stream_s, stream_mb, _ = child("stream", url, keys_dir, work)
+    stream = add(Figure(f"stream-{suffix}", stream_s, "s", note=f"{seeded.entries:,} entries to CSV; "
+                        f"rss +{stream_mb} MB" if stream_mb is not None else None))
+    ver_s, ver_mb, ver_note = child("verify", url, keys_dir, work)
+    add(Figure(f"verify-{suffix}", ver_s, "s", ratio=ratio(Figure("", ver_s, "s"), stream), reference=stream.name,
+               target="<= 4, rss <= 64 MB", note=(f"rss +{ver_mb} MB. " if ver_mb is not None else "") + ver_note))
+    exp_s, exp_mb, exp_note = child("export", url, keys_dir, work)
+    add(Figure(f"export-{suffix}", exp_s, "s", ratio=ratio(Figure("", exp_s, "s"), stream), reference=stream.name,
+               target="<= 3, rss <= 64 MB", note=(f"rss +{exp_mb} MB. " if exp_mb is not None else "") + exp_note))
+
+    if db == "postgresql":
+        log(f"postgresql: {plan.workers} workers posting for {plan.duration:.0f}s")
+        post = measure_concurrent_posts(url, keys_dir, seeded, plan.workers, plan.procs, plan.duration)
+        fig = Figure("post-pg-16", post, "transfers/s", target=">= 0.6",
+                     note=f"{plan.workers} workers over {plan.procs} processes")
+        log(f"postgresql: pgbench, {plan.workers} clients for {plan.duration:.0f}s")
+        tps, pg_note = run_pgbench(admin_url or url, url, seeded, plan)
+        ref = Figure("pgbench-ledger-16", tps, "transfers/s", note=pg_note or None)
+        fig.ratio, fig.reference = ratio(fig, ref), ref.name
+        add(fig)
+        add(ref)
+    else:
+        log(f"sqlite: one writer for {plan.duration:.0f}s")
+        copy = work / "sqlite3-ref.db"
+        path = Path(make_url(url).database)
+        books.engine.dispose()
+        shutil.copyfile(path, copy)
+        post = measure_concurrent_posts(url, keys_dir, seeded, 1, 1, plan.duration)
+        fig = Figure("post-sqlite-1", post, "transfers/s", target=">= 0.5")
+        log(f"sqlite: stdlib sqlite3 for {plan.duration:.0f}s")
+        ref = Figure("sqlite3-ledger-1", sqlite3_ledger(copy, seeded, plan.duration), "transfers/s")
+        fig.ratio, fig.reference = ratio(fig, ref), ref.name
+        add(fig)
+        add(ref)
+    books.engine.dispose()
+
+
+def pg_server_url() -> str | None:
+    raw = os.environ.get("GOLDBEAN_TEST_POSTGRES_URL", "")
+    if not raw:
+        return None
+    from goldbean.config import normalise_url
+
+    url = normalise_url(raw)
+    try:
+        e = create_engine(url, isolation_level="AUTOCOMMIT")
+        with e.connect() as c:
+            c.execute(text("SELECT 1"))
+        e.dispose()
+    except Exception as exc:  # noqa: BLE001
+        log(f"PostgreSQL at {make_url(url).render_as_string(hide_password=True)} unreachable: {exc}")
+        return None
+    return url
+
+
+def print_table() -> None:
+    print()
+    print(f"{'figure':<22} {'value':>14} {'unit':<12} {'ratio':>7}  reference")
+    print("-" * 80)
+    for f in FIGURES:
+        v = "not measured" if f.value is None else f"{f.value:,.3f}" if f.value < 10 else f"{f.value:,.0f}"
+        r = "" if f.ratio is None else f"{f.ratio:.2f}"
+        print(f"{f.name:<22} {v:>14} {f.unit:<12} {r:>7}  {f.reference or ''}")
+    print()
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--quick", action="store_true", help="smaller books and shorter runs (< 3 minutes)")
+    ap.add_argument("--only", choices=["sqlite", "postgresql"], help="run one database only")
+    ap.add_argument("--procs", type=int, default=None, help="processes for the 16 PostgreSQL workers")
+    ap.add_argument("--entries", type=int, default=None, help="entries in the big book")
+    ap.add_argument("--duration", type=float, default=None, help="seconds per timed run")
+    args = ap.parse_args(argv)
+    plan = Plan.make(args.quick)
+    if args.procs:
+        plan.procs = args.procs
+    if args.entries:
+        plan.entries = args.entries
+    if args.duration:
+        plan.duration = args.duration
+    started = time.perf_counter()
+    log(f"bench: {'QUICK ' if plan.quick else ''}{plan.wallets:,} wallets, {plan.entries:,} entries, "
+        f"{plan.duration:.0f}s runs")
+    work = Path(tempfile.mkdtemp(prefix="goldbean-bench-"))
+    try:
+        if args.only in (None, "sqlite"):
+            bench_database("sqlite", f"sqlite:///{work / 'bench.db'}", plan, work)
+        server = pg_server_url() if args.only in (None, "postgresql") else None
+        if server:
+            name = f"goldbean_bench_{os.getpid()}"
+            admin = create_engine(server, isolation_level="AUTOCOMMIT")
+            with admin.connect() as c:
+                c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+                c.execute(text(f'CREATE DATABASE "{name}"'))
+            url = make_url(server).set(database=name).render_as_string(hide_password=False)
+            try:
+                bench_database("postgresql", url, plan, work, admin_url=server)
+            finally:
+                with admin.connect() as c:
+                    c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+                admin.dispose()
+        elif args.only != "sqlite":
+            for name in ("post-pg-16", "pgbench-ledger-16", "batch-pg"):
+                add(Figure(name, None, "transfers/s", note="GOLDBEAN_TEST_POSTGRES_URL not set or unreachable"))
+        add(Figure("redeem-http", None, "redemptions/s", note="not measured: see docs/performance.md"))
+        add(Figure("hordak-pg", None, "transfers/s", note="not measured: see docs/performance.md"))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    print_table()
+    REPORT.write_text(json.dumps([{k: v for k, v in asdict(f).items()} for f in FIGURES], indent=2) + "\n")
+    log(f"wrote {REPORT.relative_to(ROOT)} in {time.perf_counter() - started:.0f}s total")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
