@@ -145,6 +145,12 @@ from .ops_cli import register_ops_commands  # noqa: E402
 
 register_ops_commands(main, db)
 
+# --- bulk awards (goldbean/awards_cli.py) ------------------------------------------------------------
+
+from .awards_cli import register_awards_commands  # noqa: E402
+
+register_awards_commands(main)
+
 
 if __name__ == "__main__":  # pragma: no cover
     main()
