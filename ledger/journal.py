@@ -145,7 +145,7 @@ def expire_holds(books: Books, *, limit: int = 500) -> int:
     while True:
         now = books.now()
 
-        def work(s: Session) -> int:
+        def work(s: Session) -> tuple[int, int]:
             resolution = aliased(Transfer)
             rows = s.execute(
                 select(Transfer.id, Transfer.transfer_key)
@@ -154,19 +154,21 @@ def expire_holds(books: Books, *, limit: int = 500) -> int:
                 .order_by(Transfer.id).limit(limit)
             ).all()
             if not rows:
-                return 0
+                return 0, 0
             reqs = [Req(f"expire:{r.id}", "", "expire", pending_key=r.transfer_key, actor="system:expiry",
                         reason="hold timed out") for r in rows]
-            events.record_posted(s, post_batch(s.connection(), reqs, now=now))
-            return len(reqs)
+            posted = post_batch(s.connection(), reqs, now=now)
+            events.record_posted(s, posted)
+            # another worker may have expired some of them under the same keys: those are replays
+            return len(reqs), sum(1 for p in posted if not p.replayed)
 
         try:
-            n = books.run(work)
+            n, fresh = books.run(work)
         except DomainError as exc:
             if exc.code == "linked_transfer_failed" and exc.details.get("cause") == "pending_transfer_already_resolved":
                 continue  # another worker got there first; look again
             raise
-        released += n
+        released += fresh
         if n < limit:
             return released
 

@@ -1,0 +1,116 @@
+"""``goldbean worker``: expiring holds and making checkpoints, also with several workers at once."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+from prometheus_client import REGISTRY
+from sqlalchemy import func, select, text
+
+from goldbean import books_of
+from goldbean.worker import CHECKPOINT_LOCK, checkpoint_job, expire_job
+from ledger.books import Books
+from ledger.journal import get_account, make_checkpoint, open_account, post
+from ledger.models import Checkpoint, Transfer
+from ledger.posting import hold, transfer
+from ledger.verify import verify_books
+from tests.conftest import make_books
+
+
+def gb(runner, args: list[str]):  # noqa: ANN001, ANN201
+    from goldbean.cli import main
+
+    return runner.invoke(main, args)
+
+
+def holds(books: Books, n: int, timeout_s: int = 60) -> tuple[int, int]:
+    fund = open_account(books, "w:fund", "fund", no_negative=False)
+    wallet = open_account(books, "w:wallet", "wallet")
+    shop = open_account(books, "w:shop", "merchant")
+    post(books, transfer("w:give", "award", fund.id, wallet.id, 1_000))
+    for i in range(n):
+        post(books, hold(f"w:hold:{i}", "redeem", wallet.id, shop.id, 3, timeout_s))
+    return wallet.id, shop.id
+
+
+def checkpoints(books: Books) -> int:
+    return books.run(lambda s: s.scalar(select(func.count()).select_from(Checkpoint)), readonly=True)
+
+
+def test_worker_once_expires_the_holds_whose_time_is_up(app, runner, clock) -> None:  # noqa: ANN001
+    books = books_of(app)
+    wallet, _ = holds(books, 4, timeout_s=60)
+    post(books, hold("w:later", "redeem", wallet, _, 5, 3600))
+    before = REGISTRY.get_sample_value("goldbean_hold_expiries_total") or 0.0
+    clock.advance(120)
+    result = gb(runner, ["worker", "--once"])
+    assert result.exit_code == 0, result.output
+    acc = get_account(books, wallet)
+    assert acc.on_hold == 5 and acc.available == 1_000 - 5  # the four expired, the later one stays
+    assert (REGISTRY.get_sample_value("goldbean_hold_expiries_total") or 0.0) == before + 4
+    assert checkpoints(books) == 1  # first run: no checkpoint yet, so one is made
+    assert verify_books(books).ok
+
+
+def test_checkpoint_job_makes_one_per_interval_and_only_when_something_changed(books: Books) -> None:
+    wallet, shop = holds(books, 1)
+    assert checkpoint_job(books, every_s=3600).startswith("checkpoint ")
+    assert "nothing posted" in checkpoint_job(books, every_s=0)
+    post(books, transfer("w:more", "redeem", wallet, shop, 1))
+    assert "s old" in checkpoint_job(books, every_s=3600)  # due again only after the interval
+    assert checkpoint_job(books, every_s=0).startswith("checkpoint ")
+    assert checkpoints(books) == 2
+    assert verify_books(books).ok
+
+
+@pytest.mark.postgres
+def test_only_the_worker_holding_the_advisory_lock_makes_the_checkpoint(pg_url: str, tmp_path: Path) -> None:
+    books = make_books(pg_url, tmp_path / "keys")
+    try:
+        holds(books, 1)
+        with books.engine.connect() as other_server:
+            assert other_server.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": CHECKPOINT_LOCK}).scalar()
+            assert "another server" in checkpoint_job(books, every_s=0)
+            other_server.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": CHECKPOINT_LOCK})
+        assert checkpoint_job(books, every_s=0).startswith("checkpoint ")
+        assert checkpoints(books) == 1
+    finally:
+        books.engine.dispose()
+
+
+def test_several_workers_at_once_expire_each_hold_exactly_once(db_url: str, tmp_path: Path, clock) -> None:  # noqa: ANN001
+    make_books(db_url, tmp_path / "keys").keys.ensure("ledger")  # every server has the same instance/keys
+    servers = [make_books(db_url, tmp_path / "keys", clock) for _ in range(3)]
+    try:
+        wallet, _ = holds(servers[0], 30, timeout_s=10)
+        clock.advance(60)
+        results: list[str] = []
+        errors: list[BaseException] = []
+
+        def work(b: Books) -> None:
+            try:
+                results.append(expire_job(b))
+                results.append(checkpoint_job(b, every_s=3600))
+            except BaseException as exc:  # noqa: BLE001
+                errors.append(exc)
+
+        threads = [threading.Thread(target=work, args=(b,)) for b in servers]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+        assert not errors, errors
+        released = sum(int(r.split()[1]) for r in results if r.startswith("released"))
+        assert released == 30
+        expired = servers[0].run(lambda s: s.scalar(
+            select(func.count()).select_from(Transfer).where(Transfer.phase == "expire")))
+        assert expired == 30
+        assert get_account(servers[0], wallet).on_hold == 0
+        assert verify_books(servers[0]).ok
+        if servers[0].dialect == "postgresql":
+            assert checkpoints(servers[0]) == 1  # one per interval, whoever got the lock
+    finally:
+        for b in servers:
+            b.engine.dispose()
