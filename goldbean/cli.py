@@ -145,6 +145,12 @@ from .ops_cli import register_ops_commands  # noqa: E402
 
 register_ops_commands(main, db)
 
+# --- the auditor's desk: statement, audit export/verify/trial-balance/... (goldbean/audit_cli.py) ----
+
+from .audit_cli import register_audit_commands  # noqa: E402
+
+register_audit_commands(main)
+
 # --- bulk awards (goldbean/awards_cli.py) ------------------------------------------------------------
 
 from .awards_cli import register_awards_commands  # noqa: E402

@@ -119,6 +119,11 @@ PERIOD_NOT_ENDED = _spec("period_not_ended", INVALID, "A period can be settled o
 BUSY = _spec("busy", UNAVAILABLE, "The books are busy; try again.")
 SIGNING_KEY_MISSING = _spec("signing_key_missing", UNAVAILABLE, "The ledger signing key is not loaded.")
 
+# --- the auditor's desk (issue 6) ---------------------------------------------------------------
+CJK_FONT_MISSING = _spec("cjk_font_missing", UNAVAILABLE, "No Chinese font is installed, so no PDF can be made.")
+EXPORT_UNREADABLE = _spec("export_unreadable", INVALID, "The file is not a Gold Bean journal export.")
+NO_TRUSTED_KEY = _spec("no_trusted_key", INVALID, "No ledger public key to verify against.")
+
 
 class DomainError(Exception):
     """A refusal with a stable code. Raising one inside a unit of work rolls it back."""

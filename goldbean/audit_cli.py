@@ -1,0 +1,217 @@
+"""The auditor's commands: ``goldbean statement`` and ``goldbean audit ...`` (see docs/audit.md).
+
+- ``goldbean statement ACCOUNT --from D --to D --format csv|json|pdf --out FILE``
+- ``goldbean audit export --out FILE``: the journal as JSON Lines, signed; progress bar on a terminal
+- ``goldbean audit verify FILE [--key JWKS]``: offline check; exit 1 naming the first bad line
+- ``goldbean audit trial-balance [--at MOMENT]``, ``audit reconcile [--at MOMENT]``,
+  ``audit settlements --from --to [--merchant M]``, ``audit anomalies --from --to [--threshold N]``
+
+Domain errors exit 2 (``goldbean.cli.domain_errors``); a failed check exits 1.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+from flask import current_app
+from flask.cli import with_appcontext
+
+EXIT_FAILED = 1
+
+
+def _books():  # noqa: ANN202
+    from goldbean import books_of
+
+    return books_of(current_app)
+
+
+def _day(_ctx: Any, _param: Any, value: str | None) -> dt.date | None:
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter("use YYYY-MM-DD") from None
+
+
+def _moment(_ctx: Any, _param: Any, value: str | None) -> dt.datetime | None:
+    """A moment: ``YYYY-MM-DD`` (the end of that day, UTC+8) or an ISO timestamp (UTC+8 if no zone)."""
+    if value is None:
+        return None
+    from ledger.statements import LOCAL_TZ, day_start
+
+    try:
+        if len(value) == 10:
+            return day_start(dt.date.fromisoformat(value) + dt.timedelta(days=1)) - dt.timedelta(microseconds=1)
+        moment = dt.datetime.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter("use YYYY-MM-DD or YYYY-MM-DDTHH:MM[:SS][+08:00]") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=LOCAL_TZ)
+
+
+class _Bar:
+    """A click progress bar on stderr, only when stderr is a terminal."""
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+        self.bar: Any = None
+
+    def start(self, total: int) -> None:
+        if sys.stderr.isatty():
+            self.bar = click.progressbar(length=total, label=self.label, file=sys.stderr)
+            self.bar.__enter__()
+
+    def advance(self, n: int) -> None:
+        if self.bar is not None:
+            self.bar.update(n)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(None, None, None)
+            self.bar = None
+
+
+def register_audit_commands(main: click.Group) -> None:
+    from .cli import domain_errors
+
+    @main.command("statement")
+    @click.argument("account")
+    @click.option("--from", "from_day", required=True, callback=_day, help="first day, YYYY-MM-DD (UTC+8)")
+    @click.option("--to", "to_day", required=True, callback=_day, help="last day, YYYY-MM-DD (UTC+8)")
+    @click.option("--format", "fmt", type=click.Choice(["csv", "json", "pdf"]), default="csv", show_default=True)
+    @click.option("--out", type=click.Path(dir_okay=False, writable=True), required=True,
+                  help="file to write ('-' for standard output)")
+    @with_appcontext
+    @domain_errors
+    def statement(account: str, from_day: dt.date, to_day: dt.date, fmt: str, out: str) -> None:
+        """The statement (对账单) of ACCOUNT: an account id or code, a username (their wallet) or a merchant code."""
+        from ledger.statements import account_statement, render_statement
+
+        stmt = account_statement(_books(), account, from_day, to_day)
+        data = render_statement(stmt, fmt)
+        if out == "-":
+            click.get_binary_stream("stdout").write(data)
+            return
+        Path(out).write_bytes(data)
+        click.echo(f"statement of {stmt.account_code} {from_day}..{to_day}: opening {stmt.opening_balance}, "
+                   f"{len(stmt.lines)} entries, closing {stmt.closing_balance} -> {out}")
+
+    @main.group()
+    def audit() -> None:
+        """The auditor's desk: exports, offline verification, trial balance, reconciliation, anomalies."""
+
+    @audit.command("export")
+    @click.option("--out", type=click.Path(dir_okay=False, writable=True), required=True)
+    @with_appcontext
+    @domain_errors
+    def audit_export(out: str) -> None:
+        """Write the whole journal (accounts, checkpoints, transfers, entries) as signed JSON Lines."""
+        from ledger.audit_export import export_journal
+
+        bar = _Bar("exporting")
+        try:
+            summary = export_journal(_books(), out, progress=bar)
+        finally:
+            bar.close()
+        click.echo(f"exported {summary.lines} lines ({summary.accounts} accounts, {summary.checkpoints} checkpoints, "
+                   f"{summary.transfers} transfers, {summary.entries} entries) to {summary.path}; sha256 "
+                   f"{summary.sha256}, signed by ledger key {summary.key_id}")
+
+    @audit.command("verify")
+    @click.argument("file", type=click.Path(exists=True, dir_okay=False))
+    @click.option("--key", "key_file", type=click.Path(exists=True, dir_okay=False),
+                  help="a JWK set to trust (as published at GET /api/v1/keys); default: this instance's ledger keys")
+    @with_appcontext
+    @domain_errors
+    def audit_verify(file: str, key_file: str | None) -> None:
+        """Check an export offline; exit 1 naming the first line that breaks."""
+        import os
+
+        from ledger.audit_export import trusted_keys, verify_export
+
+        keys = trusted_keys(None if key_file else _books(), key_file)
+        bar = _Bar("verifying")
+        bar.start(os.path.getsize(file))
+        try:
+            report = verify_export(file, keys, progress=bar.advance)
+        finally:
+            bar.close()
+        click.echo(report.verdict())
+        if not report.ok:
+            for problem in report.problems[1:20]:
+                click.echo(f"  also: {problem}", err=True)
+            sys.exit(EXIT_FAILED)
+
+    @audit.command("trial-balance")
+    @click.option("--at", callback=_moment, help="YYYY-MM-DD (end of that day) or an ISO moment; default now")
+    @click.option("--json", "as_json", is_flag=True)
+    @with_appcontext
+    @domain_errors
+    def audit_trial_balance(at: dt.datetime | None, as_json: bool) -> None:
+        """Every balance at a moment, by account kind and org unit; the total must be zero."""
+        from ledger.reports import trial_balance
+
+        tb = trial_balance(_books(), at)
+        if as_json:
+            click.echo(json.dumps(tb.to_dict(), ensure_ascii=False, indent=1))
+        else:
+            click.echo(f"trial balance at {tb.at.isoformat() if tb.at else 'now'}")
+            for kind, amount in tb.by_kind.items():
+                click.echo(f"  {kind:<12}{amount:>14}")
+            for org in tb.by_org:
+                label = f"org {org['org_unit_id']} {org['name']}" if org["org_unit_id"] is not None else org["name"]
+                click.echo(f"  [{label}] {org['total']}: " + ", ".join(f"{k} {v}" for k, v in org["by_kind"].items()))
+            click.echo(f"  {'total':<12}{tb.total:>14}  {'balanced' if tb.balanced else 'NOT BALANCED'}")
+        if not tb.balanced:
+            sys.exit(EXIT_FAILED)
+
+    @audit.command("reconcile")
+    @click.option("--at", callback=_moment, help="YYYY-MM-DD (end of that day) or an ISO moment; default now")
+    @click.option("--json", "as_json", is_flag=True)
+    @with_appcontext
+    @domain_errors
+    def audit_reconcile(at: dt.datetime | None, as_json: bool) -> None:
+        """Donations against fund + budgets + wallets + merchants + payouts + expiry; the difference must be 0."""
+        from ledger.reports import fund_reconciliation
+
+        rec = fund_reconciliation(_books(), at)
+        if as_json:
+            click.echo(json.dumps(rec.to_dict(), ensure_ascii=False, indent=1))
+        else:
+            click.echo("\n".join(rec.lines()))
+        if not rec.ok:
+            sys.exit(EXIT_FAILED)
+
+    @audit.command("settlements")
+    @click.option("--from", "from_day", required=True, callback=_day)
+    @click.option("--to", "to_day", required=True, callback=_day)
+    @click.option("--merchant", help="one merchant (account id or code, or merchant code); default all")
+    @with_appcontext
+    @domain_errors
+    def audit_settlements(from_day: dt.date, to_day: dt.date, merchant: str | None) -> None:
+        """Merchant settlement statements for a period (JSON)."""
+        from ledger.reports import settlement_statements
+
+        rows = settlement_statements(_books(), from_day, to_day, merchant)
+        click.echo(json.dumps([r.to_dict() for r in rows], ensure_ascii=False, indent=1))
+
+    @audit.command("anomalies")
+    @click.option("--from", "from_day", required=True, callback=_day)
+    @click.option("--to", "to_day", required=True, callback=_day)
+    @click.option("--threshold", type=click.IntRange(min=1), help="the second-approval threshold, in beans")
+    @click.option("--min-awards", type=click.IntRange(min=1), default=5, show_default=True)
+    @with_appcontext
+    @domain_errors
+    def audit_anomalies(from_day: dt.date, to_day: dt.date, threshold: int | None, min_awards: int) -> None:
+        """Patterns worth a look (JSON): concentrated awards, awards just under the threshold, outliers."""
+        from ledger.reports import AnomalyParams, anomaly_report
+
+        books = _books()
+        threshold = threshold or books.settings.get("award_approval_threshold")
+        report = anomaly_report(books, from_day, to_day, AnomalyParams(min_awards=min_awards, threshold=threshold))
+        click.echo(json.dumps(report.to_dict(), ensure_ascii=False, indent=1))
