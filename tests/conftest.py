@@ -15,14 +15,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.engine import make_url
 
 from goldbean.migrate import upgrade
 from ledger.books import Books
 from ledger.db import make_engine
 from ledger.keys import KeyStore
-from ledger.models import Base
 
 PG_URL = os.environ.get("GOLDBEAN_TEST_POSTGRES_URL", "")
 REQUIRE_PG = os.environ.get("GOLDBEAN_REQUIRE_POSTGRES") == "1"
@@ -97,7 +96,9 @@ def pg_database(pg_server: str) -> Iterator[str]:
 
 def truncate_all(url: str) -> None:
     engine = create_engine(url)
-    names = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+    with engine.connect() as conn:
+        present = set(inspect(conn).get_table_names()) - {"alembic_version"}
+    names = ", ".join(f'"{name}"' for name in sorted(present))
     with engine.begin() as conn:
         conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
     engine.dispose()

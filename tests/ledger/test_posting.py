@@ -169,3 +169,15 @@ def test_linked_batch_is_all_or_nothing_and_names_the_failing_member(books, char
 def test_batch_refuses_duplicate_ids(books, chart):  # noqa: ANN001
     batch = [transfer("b1", "award", chart["budget"], chart["wallet"], 10)] * 2
     refused(books, batch, "duplicate_id_in_batch")
+
+
+def test_a_hold_expires_exactly_at_its_deadline(books, chart, clock):  # noqa: ANN001
+    post(books, hold("h1", "redeem", chart["wallet"], chart["merchant"], 80, timeout_s=60))
+    post(books, hold("h2", "redeem", chart["wallet"], chart["merchant"], 10, timeout_s=60))
+    clock.advance(59)
+    assert expire_holds(books) == 0
+    clock.advance(1)
+    refused(books, post_hold("p1", "h1"), "pending_transfer_expired")
+    refused(books, void_hold("v1", "h1"), "pending_transfer_expired")
+    assert expire_holds(books) == 2
+    assert get_account(books, chart["wallet"]).available == 100
