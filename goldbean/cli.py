@@ -157,6 +157,12 @@ from .awards_cli import register_awards_commands  # noqa: E402
 
 register_awards_commands(main)
 
+# --- redemption: settlement run, signing keys (goldbean/redemption_cli.py) ---------------------------
+
+from .redemption_cli import register_redemption_commands  # noqa: E402
+
+register_redemption_commands(main)
+
 
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -57,6 +57,29 @@ ACCOUNT_LOCKED = _spec("account_locked", TOO_MANY, "Too many failed sign-ins; tr
 USER_INACTIVE = _spec("user_inactive", UNAUTHENTICATED, "This user is not active.")
 USER_NOT_FOUND = _spec("user_not_found", NOT_FOUND, "No such user.")
 ORG_UNIT_NOT_FOUND = _spec("org_unit_not_found", NOT_FOUND, "No such org unit.")
+# --- earning (issue 3) -----------------------------------------------------------------------------
+CLAIM_NOT_FOUND = _spec("claim_not_found", NOT_FOUND, "No such claim.")
+CLAIM_ALREADY_DECIDED = _spec("claim_already_decided", CONFLICT, "The claim was already verified or rejected.")
+AWARD_NOT_FOUND = _spec("award_not_found", NOT_FOUND, "No such award.")
+AWARD_NOT_PENDING = _spec("award_not_pending", CONFLICT, "The award is not waiting for a second approval.")
+AWARD_NOT_REVERSIBLE = _spec("award_not_reversible", CONFLICT, "Only a posted award can be reversed.")
+OWN_APPROVAL = _spec("own_approval", FORBIDDEN, "Nobody approves their own award; a different officer must.")
+SELF_DEALING = _spec("self_dealing", FORBIDDEN, "Officers may not verify or award their own work.")
+NOT_A_VOLUNTEER = _spec("not_a_volunteer", INVALID, "That person is not a registered volunteer.")
+NOT_A_COMMUNITY = _spec("not_a_community", INVALID, "Budgets belong to communities; name a community.")
+CLAIM_IN_FUTURE = _spec("claim_in_future", INVALID, "The work cannot end in the future.")
+CLAIM_TOO_OLD = _spec("claim_too_old", INVALID, "The work is older than claims are accepted for.")
+TIER_REQUIRED = _spec("tier_required", INVALID, "Verifying a tip needs a value tier.")
+VOLUNTEER_DAILY_CAP = _spec("volunteer_daily_cap", CONFLICT, "The volunteer's daily award cap would be exceeded.")
+VOLUNTEER_MONTHLY_CAP = _spec(
+    "volunteer_monthly_cap", CONFLICT, "The volunteer's monthly award cap would be exceeded."
+)
+OFFICER_DAILY_CAP = _spec("officer_daily_cap", CONFLICT, "Your daily award cap would be exceeded.")
+BEANS_ALREADY_SPENT = _spec(
+    "beans_already_spent", CONFLICT,
+    "The volunteer already spent some of these beans; ask for a partial reversal of what remains.",
+)
+IMPORT_FAILED = _spec("import_failed", INVALID, "The award file has errors; nothing was imported.")
 
 # --- accounts and transfers ---------------------------------------------------------------------
 ACCOUNT_NOT_FOUND = _spec("account_not_found", NOT_FOUND, "No such account.")

@@ -252,12 +252,29 @@ def _card_view(card: Card) -> dict[str, Any]:
             "revoked_at": _iso(card.revoked_at)}
 
 
+def authorize_card_admin(s: Session, actor: Any, user_id: int) -> None:
+    """Admins manage every card; an officer the cards of volunteers whose home unit they serve."""
+    from .identity import in_scope
+    from .models import RoleGrant
+
+    if actor is None or actor.has_role("admin"):
+        return
+    if actor.has_role("officer"):
+        homes = s.scalars(select(RoleGrant.org_unit_id).where(
+            RoleGrant.user_id == user_id, RoleGrant.org_unit_id.is_not(None))).all()
+        if any(in_scope(s, actor, "officer", unit) for unit in homes):
+            return
+        raise DomainError(errors.OUT_OF_SCOPE)
+    raise DomainError(errors.PERMISSION_DENIED)
+
+
 def _check_pin(pin: Any) -> None:
     if not isinstance(pin, str) or not PIN_RE.match(pin):
         raise DomainError(errors.VALIDATION_FAILED, "a PIN is 4 to 8 digits")
 
 
-def issue_card(books: Books, user_id: int, actor: str, pin: str | None = None) -> dict[str, Any]:
+def issue_card(books: Books, user_id: int, actor: str, pin: str | None = None, *, by: Any = None
+               ) -> dict[str, Any]:
     """A new card for the user; any earlier card of theirs is revoked in the same transaction.
 
     Returns the card, its code and, when no PIN was given, the generated 6-digit PIN (shown once)."""
@@ -273,6 +290,7 @@ def issue_card(books: Books, user_id: int, actor: str, pin: str | None = None) -
 
         if s.get(User, user_id) is None:
             raise DomainError(errors.NOT_FOUND_ERR, user_id=user_id)
+        authorize_card_admin(s, by, user_id)
         wallet = wallet_account_id(s, user_id)
         now = books.now()
         for old in s.scalars(select(Card).where(Card.user_id == user_id, Card.status != "revoked")
@@ -292,11 +310,12 @@ def issue_card(books: Books, user_id: int, actor: str, pin: str | None = None) -
     return books.run(work)
 
 
-def _set_card_status(books: Books, card_id: int, status: str) -> dict[str, Any]:
+def _set_card_status(books: Books, card_id: int, status: str, by: Any) -> dict[str, Any]:
     def work(s: Session) -> dict[str, Any]:
         card = s.get(Card, card_id, with_for_update=True)
         if card is None:
             raise DomainError(errors.NOT_FOUND_ERR, card_id=card_id)
+        authorize_card_admin(s, by, card.user_id)
         if card.status == "revoked":
             raise DomainError(errors.CARD_REVOKED)
         card.status = status
@@ -308,20 +327,21 @@ def _set_card_status(books: Books, card_id: int, status: str) -> dict[str, Any]:
     return books.run(work)
 
 
-def revoke_card(books: Books, card_id: int) -> dict[str, Any]:
+def revoke_card(books: Books, card_id: int, *, by: Any = None) -> dict[str, Any]:
     """The card's code stops working at once (the status is checked in every redemption)."""
-    return _set_card_status(books, card_id, "revoked")
+    return _set_card_status(books, card_id, "revoked", by)
 
 
-def unlock_card(books: Books, card_id: int) -> dict[str, Any]:
-    return _set_card_status(books, card_id, "active")
+def unlock_card(books: Books, card_id: int, *, by: Any = None) -> dict[str, Any]:
+    return _set_card_status(books, card_id, "active", by)
 
 
-def get_card(books: Books, card_id: int, *, with_code: bool = False) -> dict[str, Any]:
+def get_card(books: Books, card_id: int, *, with_code: bool = False, by: Any = None) -> dict[str, Any]:
     def work(s: Session) -> dict[str, Any]:
         card = s.get(Card, card_id)
         if card is None:
             raise DomainError(errors.NOT_FOUND_ERR, card_id=card_id)
+        authorize_card_admin(s, by, card.user_id)
         view = _card_view(card)
         if with_code:
             user = s.get(User, card.user_id)

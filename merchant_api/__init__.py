@@ -15,7 +15,11 @@ def init_app(app: Flask) -> Api:
     app.config.setdefault("OPENAPI_JSON_PATH", "openapi.json")
     # every operation needs a bearer token unless it says `security=[]` (public endpoints)
     app.config.setdefault("API_SPEC_OPTIONS", {"security": [{"bearerAuth": []}]})
+    from . import docs as api_docs
+
+    api_docs.configure(app)
     api = Api(app)
+    api_docs.install(app, api)
     api.spec.components.security_scheme(
         "bearerAuth", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT",
                        "description": "POST /api/v1/auth/token; EdDSA JWT, typ gb-access+jwt, 15 minutes"})
@@ -32,6 +36,6 @@ def init_app(app: Flask) -> Api:
 
 def _blueprints() -> list:
     """Every API blueprint, in one list, so the access-matrix test can see them all."""
-    from . import auth_api, earning_api, ledger_api
+    from . import auth_api, earning_api, ledger_api, till_api, wallet_api
 
-    return [ledger_api.blp, auth_api.blp, earning_api.blp]
+    return [ledger_api.blp, auth_api.blp, earning_api.blp, wallet_api.blp, wallet_api.cards_blp, till_api.blp]

@@ -13,3 +13,4 @@ from .redemption import (  # noqa: F401
     SpentCode,
     Till,
 )
+from .earning import Award, Claim  # noqa: F401

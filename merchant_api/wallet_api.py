@@ -1,0 +1,155 @@
+"""The volunteer's wallet (payment codes, balance, confirming held redemptions) and bean cards.
+
+Views are thin: parse, call one ``ledger`` use case with the signed-in actor, return its result.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+
+from flask import Response, current_app, request
+from flask_smorest import Blueprint
+from marshmallow import RAISE, Schema, fields, validate
+
+from goldbean import books_of
+from ledger import codes, redemption
+from ledger.identity import wallet_account_id
+
+from .auth import current_actor, requires_roles
+
+blp = Blueprint("wallet", __name__, url_prefix="/wallet", description="The volunteer's wallet and payment codes")
+cards_blp = Blueprint("cards", __name__, url_prefix="/cards",
+                      description="Bean cards (金豆卡) for volunteers without a phone: QR + PIN")
+
+
+def _books():  # noqa: ANN202
+    return books_of(current_app)
+
+
+def _my_wallet() -> int:
+    actor = current_actor()
+    return _books().run(lambda s: wallet_account_id(s, actor.user_id), readonly=True)
+
+
+class _In(Schema):
+    class Meta:
+        unknown = RAISE
+
+
+class CodeOut(Schema):
+    code = fields.String(metadata={"description": "compact JWT, EdDSA, typ gb-wallet+jwt"})
+    qr_png = fields.String(metadata={"description": "the code's QR image, PNG, base64"})
+    expires_in = fields.Integer(metadata={"description": "seconds; refresh before it runs out"})
+
+
+@blp.route("/codes", methods=["POST"])
+@requires_roles()
+@blp.response(201, CodeOut)
+def new_code():  # noqa: ANN201
+    """A fresh payment code (valid 60 seconds, one use) and its QR image."""
+    books = _books()
+    wallet = _my_wallet()
+    issued = codes.issue_wallet_code(books, wallet)
+    return {"code": issued.code, "qr_png": codes.qr_png_base64(issued.code), "expires_in": issued.expires_in}
+
+
+@blp.route("", methods=["GET"])
+@requires_roles()
+@blp.response(200)
+def my_wallet():  # noqa: ANN201
+    """Balance (available, on hold), redemptions waiting for your confirmation, recent history."""
+    return redemption.wallet_overview(_books(), _my_wallet())
+
+
+@blp.route("/holds/<int:redemption_id>/confirm", methods=["POST"])
+@requires_roles()
+@blp.response(200)
+def confirm(redemption_id: int):  # noqa: ANN201
+    """Confirm a redemption above the threshold: the held beans go to the merchant."""
+    return redemption.confirm_hold(_books(), _my_wallet(), redemption_id, current_actor().ref)
+
+
+@blp.route("/holds/<int:redemption_id>/decline", methods=["POST"])
+@requires_roles()
+@blp.response(200)
+def decline(redemption_id: int):  # noqa: ANN201
+    """Decline it: the held beans are released at once."""
+    return redemption.decline_hold(_books(), _my_wallet(), redemption_id, current_actor().ref)
+
+
+# --- bean cards ------------------------------------------------------------------------------------
+
+class CardIn(_In):
+    user_id = fields.Integer(strict=True, required=True)
+    pin = fields.String(load_default=None, validate=validate.Regexp(r"^[0-9]{4,8}$"),
+                        metadata={"description": "4 to 8 digits; omitted: a 6-digit PIN is generated and shown once"})
+
+
+@cards_blp.route("", methods=["POST"])
+@requires_roles("officer", "admin")
+@cards_blp.arguments(CardIn)
+@cards_blp.response(201)
+def issue(args):  # noqa: ANN001, ANN201
+    """Issue a card to a volunteer (revoking any earlier card of theirs). The PIN is shown only here."""
+    actor = current_actor()
+    out = redemption.issue_card(_books(), args["user_id"], actor.ref, args["pin"], by=actor)
+    out["qr_png"] = codes.qr_png_base64(out["code"])
+    out["print_url"] = f"/api/v1/cards/{out['card']['id']}/print"
+    return out
+
+
+@cards_blp.route("/<int:card_id>", methods=["GET"])
+@requires_roles("officer", "admin")
+@cards_blp.response(200)
+def show(card_id: int):  # noqa: ANN201
+    return redemption.get_card(_books(), card_id, by=current_actor())
+
+
+@cards_blp.route("/<int:card_id>/print", methods=["GET"])
+@requires_roles("officer", "admin")
+@cards_blp.doc(responses={200: {"description": "a printable HTML page (or `?format=png`: the QR image)"}})
+def print_card(card_id: int):  # noqa: ANN201
+    """The printable card: an HTML page with the QR, or the bare QR image with `?format=png`."""
+    card = redemption.get_card(_books(), card_id, with_code=True, by=current_actor())
+    png = codes.qr_png(card["code"], box_size=5)
+    if request.args.get("format") == "png":
+        return Response(png, mimetype="image/png")
+    holder = html.escape(card["holder"])
+    status = "" if card["status"] == "active" else f"<p class='void'>{html.escape(card['status'])}</p>"
+    page = f"""<!doctype html>
+<html lang="zh-CN"><head><meta charset="utf-8"><title>金豆卡 Bean card {card_id}</title>
+<style>
+ body {{ font-family: sans-serif; }}
+ .card {{ width: 85.6mm; height: 54mm; border: 1px solid #333; border-radius: 3mm; padding: 3mm;
+         box-sizing: border-box; display: flex; gap: 3mm; }}
+ .card img {{ width: 46mm; height: 46mm; }}
+ .void {{ color: #b00; font-weight: bold; }}
+ @media print {{ .hint {{ display: none; }} }}
+</style></head>
+<body>
+<div class="card">
+ <img alt="QR" src="data:image/png;base64,{base64.b64encode(png).decode()}">
+ <div><h3>金豆卡 Gold Bean card</h3><p>{holder}</p><p>No. {card_id}</p>
+ <p><small>收银时出示本卡并输入密码。遗失请联系社区挂失。<br>Show at the till and type your PIN.
+ Lost? Ask your community to revoke it.</small></p>{status}</div>
+</div>
+<p class="hint">Print at 100% scale. The PIN is never printed on the card.</p>
+</body></html>"""
+    return Response(page, mimetype="text/html")
+
+
+@cards_blp.route("/<int:card_id>/revoke", methods=["POST"])
+@requires_roles("officer", "admin")
+@cards_blp.response(200)
+def revoke(card_id: int):  # noqa: ANN201
+    """Revoke a lost card: its code is refused from now on."""
+    return redemption.revoke_card(_books(), card_id, by=current_actor())
+
+
+@cards_blp.route("/<int:card_id>/unlock", methods=["POST"])
+@requires_roles("officer", "admin")
+@cards_blp.response(200)
+def unlock(card_id: int):  # noqa: ANN201
+    """Unlock a card locked by five wrong PINs."""
+    return redemption.unlock_card(_books(), card_id, by=current_actor())
