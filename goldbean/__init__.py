@@ -37,6 +37,10 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from .observability import init_app as init_observability
 
     init_observability(app)  # request ids, JSON logs, /metrics
+
+    from .cli import init_cli
+
+    init_cli(app)
     return app
 
 

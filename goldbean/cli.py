@@ -164,5 +164,12 @@ from .redemption_cli import register_redemption_commands  # noqa: E402
 register_redemption_commands(main)
 
 
+def init_cli(app: Any) -> None:
+    """Give ``app.cli`` the same commands, so ``app.test_cli_runner()`` and ``flask --app`` see them."""
+    for name, command in main.commands.items():
+        if name not in app.cli.commands:
+            app.cli.add_command(command, name)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -1,0 +1,78 @@
+"""The command line as an operator uses it: migrate, seed, verify, checkpoint, expire holds."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+from goldbean import books_of
+
+
+def _sqlite_path(app) -> str:  # noqa: ANN001
+    return app.config["DATABASE_URL"][len("sqlite:///"):]
+
+
+def test_seed_is_idempotent_and_verify_passes(app, runner):  # noqa: ANN001
+    first = runner.invoke(args=["seed-demo"])
+    assert first.exit_code == 0, first.output
+    counts = _counts(app)
+    again = runner.invoke(args=["seed-demo"])
+    assert again.exit_code == 0, again.output
+    assert _counts(app)[:2] == counts[:2]  # no new transfers or entries
+    result = runner.invoke(args=["ledger", "verify"])
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("OK:")
+
+
+def _counts(app) -> tuple[int, int, int]:  # noqa: ANN001
+    con = sqlite3.connect(_sqlite_path(app))
+    try:
+        return tuple(con.execute(f"SELECT count(*) FROM {t}").fetchone()[0]  # type: ignore[return-value]
+                     for t in ("transfers", "entries", "checkpoints"))
+    finally:
+        con.close()
+
+
+def test_verify_names_the_account_and_entry_changed_by_hand(app, runner):  # noqa: ANN001
+    assert runner.invoke(args=["seed-demo"]).exit_code == 0
+    books_of(app).engine.dispose()
+    con = sqlite3.connect(_sqlite_path(app))
+    entry_id, account_id, seq, code = con.execute(
+        "SELECT e.id, e.account_id, e.seq, a.code FROM entries e JOIN accounts a ON a.id = e.account_id "
+        "JOIN transfers t ON t.id = e.transfer_id WHERE t.kind = 'award' ORDER BY e.id LIMIT 1").fetchone()
+    con.execute("UPDATE entries SET posted_delta = posted_delta + 1 WHERE id = ?", (entry_id,))
+    con.commit()
+    con.close()
+    result = runner.invoke(args=["ledger", "verify"])
+    assert result.exit_code == 1
+    assert result.output.startswith("FAILED:")
+    assert f"account {account_id} ({code})" in result.output
+    assert f"entry {entry_id} (seq {seq})" in result.output
+
+
+def test_checkpoint_and_expire_holds(app, runner, clock):  # noqa: ANN001
+    assert runner.invoke(args=["seed-demo"]).exit_code == 0
+    result = runner.invoke(args=["ledger", "checkpoint"])
+    assert result.exit_code == 0 and result.output.startswith("checkpoint ")
+    clock.advance(10 * 24 * 3600)
+    result = runner.invoke(args=["ledger", "expire-holds"])
+    assert result.exit_code == 0, result.output
+    assert "released" in result.output
+    assert runner.invoke(args=["ledger", "verify"]).exit_code == 0
+
+
+def test_console_script_against_a_fresh_database(tmp_path: Path) -> None:
+    """What `make run` does, through the installed `goldbean` entry point, from an empty folder."""
+    env = {**os.environ, "GOLDBEAN_INSTANCE_PATH": str(tmp_path / "instance"), "GOLDBEAN_DEMO": "1"}
+    env.pop("GOLDBEAN_DATABASE_URL", None)
+    exe = Path(sys.executable).with_name("goldbean")
+    for args in (["db", "upgrade"], ["seed-demo"], ["seed-demo"], ["ledger", "verify"]):
+        done = subprocess.run([str(exe), *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, (args, done.stdout, done.stderr)
+    assert (tmp_path / "instance" / "goldbean.db").exists()
+    assert "OK:" in done.stdout
+    keys = list((tmp_path / "instance" / "keys" / "ledger").glob("*.pem"))
+    assert keys and oct(keys[0].stat().st_mode & 0o777) == "0o600"
