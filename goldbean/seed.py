@@ -67,6 +67,9 @@ def seed_demo(books: Books) -> str:
 
     summary = books.run(work)
     seed_earning(books, district)  # claims and awards through the real use cases
+    from .seed_redemption import seed_redemption
+
+    seed_redemption(books, district)  # the demo shop's catalogue
     summary = f"{summary}; {demo_users_text()}"
     make_checkpoint(books)
     return summary
