@@ -43,15 +43,13 @@ def _moment(_ctx: Any, _param: Any, value: str | None) -> dt.datetime | None:
     """A moment: ``YYYY-MM-DD`` (the end of that day, UTC+8) or an ISO timestamp (UTC+8 if no zone)."""
     if value is None:
         return None
-    from ledger.statements import LOCAL_TZ, day_start
+    from ledger.errors import DomainError
+    from ledger.statements import parse_moment
 
     try:
-        if len(value) == 10:
-            return day_start(dt.date.fromisoformat(value) + dt.timedelta(days=1)) - dt.timedelta(microseconds=1)
-        moment = dt.datetime.fromisoformat(value)
-    except ValueError:
+        return parse_moment(value)
+    except DomainError:
         raise click.BadParameter("use YYYY-MM-DD or YYYY-MM-DDTHH:MM[:SS][+08:00]") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=LOCAL_TZ)
 
 
 class _Bar:
@@ -95,7 +93,7 @@ def register_audit_commands(main: click.Group) -> None:
         stmt = account_statement(_books(), account, from_day, to_day)
         data = render_statement(stmt, fmt)
         if out == "-":
-            click.get_binary_stream("stdout").write(data)
+            click.echo(data, nl=False)
             return
         Path(out).write_bytes(data)
         click.echo(f"statement of {stmt.account_code} {from_day}..{to_day}: opening {stmt.opening_balance}, "
@@ -203,15 +201,15 @@ def register_audit_commands(main: click.Group) -> None:
     @audit.command("anomalies")
     @click.option("--from", "from_day", required=True, callback=_day)
     @click.option("--to", "to_day", required=True, callback=_day)
-    @click.option("--threshold", type=click.IntRange(min=1), help="the second-approval threshold, in beans")
+    @click.option("--threshold", type=click.IntRange(min=1), help="the second-approval threshold, in beans; default the earning rules'")
     @click.option("--min-awards", type=click.IntRange(min=1), default=5, show_default=True)
     @with_appcontext
     @domain_errors
     def audit_anomalies(from_day: dt.date, to_day: dt.date, threshold: int | None, min_awards: int) -> None:
         """Patterns worth a look (JSON): concentrated awards, awards just under the threshold, outliers."""
-        from ledger.reports import AnomalyParams, anomaly_report
+        from ledger.reports import anomaly_report, default_anomaly_params
 
         books = _books()
-        threshold = threshold or books.settings.get("award_approval_threshold")
-        report = anomaly_report(books, from_day, to_day, AnomalyParams(min_awards=min_awards, threshold=threshold))
+        params = default_anomaly_params(books, min_awards=min_awards, threshold=threshold)
+        report = anomaly_report(books, from_day, to_day, params)
         click.echo(json.dumps(report.to_dict(), ensure_ascii=False, indent=1))

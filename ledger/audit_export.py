@@ -310,7 +310,7 @@ class _Verifier:
         self.last_id = {"account": 0, "checkpoint": 0, "transfer": 0}
         self.transfer: dict[str, Any] | None = None  # the transfer whose entries come next
         self.transfer_line = 0
-        self.transfer_entries: list[dict[str, Any]] = []
+        self.transfer_entries: list[tuple[int, dict[str, Any]]] = []
         self.open_holds: dict[int, tuple[int, int, int]] = {}  # hold id -> (amount, debit, credit)
         self.resolved_holds = 0
         self.reversible = array("q")  # transfer id -> amount of a reversible transfer, else 0
@@ -456,7 +456,7 @@ class _Verifier:
             self.problem(n, f"entry {obj['id']} of transfer {obj['transfer_id']} is not under its transfer")
             return
         self.report.entries += 1
-        self.transfer_entries.append(obj)
+        self.transfer_entries.append((n, obj))
         acc = self.accounts.get(obj["account_id"])
         if acc is None:
             self.problem(n, f"entry of account {obj['account_id']}, which is not in the export")
@@ -514,7 +514,7 @@ class _Verifier:
         t, n, rows = self.transfer, self.transfer_line, self.transfer_entries
         self.transfer = None
         assert t is not None
-        sides = sorted((r["side"], r["account_id"]) for r in rows)
+        sides = sorted((r["side"], r["account_id"]) for _, r in rows)
         if sides != [("C", t["credit_account_id"]), ("D", t["debit_account_id"])]:
             self.problem(n, f"transfer {t['transfer_key']} has entries {sides}; expected one debit on "
                             f"{t['debit_account_id']} and one credit on {t['credit_account_id']}")
@@ -536,9 +536,9 @@ class _Verifier:
             if amount > held or (phase != "post" and amount != held):
                 self.problem(n, f"transfer {t['transfer_key']} {phase}s {amount} of a hold of {held}")
             expect = (-held, amount if phase == "post" else 0)
-        for r in rows:
+        for line, r in rows:
             if (r["pending_delta"], r["posted_delta"]) != expect:
-                self.problem(n, f"transfer {t['transfer_key']}: entry deltas {(r['pending_delta'], r['posted_delta'])} "
+                self.problem(line, f"transfer {t['transfer_key']}: entry deltas {(r['pending_delta'], r['posted_delta'])} "
                                 f"do not match a {phase} of {amount}")
                 return
         if t["reverses_id"] is not None:

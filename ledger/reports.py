@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from sqlalchemy import and_, func, inspect, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from . import errors
 from .books import Books
@@ -260,13 +260,13 @@ class AnomalyParams:
     top: int = 3  # "few volunteers"
     concentration: float = 0.8  # share of an officer's awards going to the top volunteers
     one_source_share: float = 0.9  # share of a volunteer's awards from one officer
-    threshold: int | None = None  # the second-approval threshold, when known
+    threshold: int | None = None  # awards above it need a second approval (earning rules)
     under_margin: float = 0.1  # "just under" = within this fraction below the threshold
     redeem_factor: float = 5.0  # a wallet's redemptions at one merchant vs the merchant's median wallet
     redeem_min_beans: int = 100
     refund_window_minutes: int = 60
     refund_burst: int = 5  # refunds at one merchant within the window
-    backfill_days: int = 7  # a claim submitted this long after the work
+    backfill_days: int = 7  # a claim submitted more than this long after the work ended
 
 
 @dataclass
@@ -307,11 +307,17 @@ def anomalies_in(session: Session, from_day: dt.date, to_day: dt.date, params: A
     codes = dict(session.execute(select(Account.id, Account.code)).all())
     posted = Transfer.phase.in_(("single", "post"))
 
-    # awards: actor (the officer) -> wallet
+    # awards: the awarding officer -> wallet. An award held for a second approval is posted by the
+    # approver; the officer who made it is the actor of the hold.
+    held = aliased(Transfer)
+    officer = func.coalesce(held.actor, Transfer.actor)
+    awards = (select(officer.label("officer"), Transfer.credit_account_id.label("wallet"),
+                     Transfer.amount.label("amount"))
+              .outerjoin(held, held.id == Transfer.pending_id)
+              .where(Transfer.kind == "award", posted, in_period).subquery())
     pairs = session.execute(
-        select(Transfer.actor, Transfer.credit_account_id, func.count(), func.sum(Transfer.amount))
-        .where(Transfer.kind == "award", posted, in_period)
-        .group_by(Transfer.actor, Transfer.credit_account_id)
+        select(awards.c.officer, awards.c.wallet, func.count(), func.sum(awards.c.amount))
+        .group_by(awards.c.officer, awards.c.wallet)
     ).all()
     by_officer: dict[str, dict[int, tuple[int, int]]] = defaultdict(dict)
     by_wallet: dict[int, dict[str, tuple[int, int]]] = defaultdict(dict)
@@ -345,18 +351,18 @@ def anomalies_in(session: Session, from_day: dt.date, to_day: dt.date, params: A
 
     # awards just under the approval threshold
     if params.threshold:
+        # an award above the threshold needs a second officer; "just under" is the band below it
         low = max(1, int(params.threshold * (1 - params.under_margin)))
         rows = session.execute(
-            select(Transfer.actor, func.count(), func.sum(Transfer.amount))
-            .where(Transfer.kind == "award", posted, in_period, Transfer.amount >= low,
-                   Transfer.amount < params.threshold)
-            .group_by(Transfer.actor)).all()
+            select(awards.c.officer, func.count(), func.sum(awards.c.amount))
+            .where(awards.c.amount >= low, awards.c.amount <= params.threshold)
+            .group_by(awards.c.officer)).all()
         totals = {a: sum(c for c, _ in w.values()) for a, w in by_officer.items()}
         for actor, n, beans in rows:
             report.under_threshold.append({
                 "officer": actor, "just_under": int(n), "beans": int(beans), "awards": totals.get(actor, int(n)),
                 "share": round(int(n) / max(1, totals.get(actor, int(n))), 3),
-                "band": [low, params.threshold - 1]})
+                "band": [low, params.threshold]})
         report.under_threshold.sort(key=lambda r: (-r["just_under"], r["officer"]))
     else:
         report.notes.append("no approval threshold given: awards just under it were not looked for")
@@ -440,12 +446,13 @@ def _backfilled_claims(session: Session, start: dt.datetime, end: dt.datetime, p
     out = []
     rows = session.execute(
         select(Claim.id, Claim.kind, Claim.status, Claim.volunteer_id, Claim.submitted_by_id, Claim.org_unit_id,
-               Claim.occurred_at, Claim.submitted_at, Claim.decided_by_id)
+               Claim.occurred_at, Claim.ended_at, Claim.submitted_at, Claim.decided_by_id)
         .where(Claim.submitted_at >= start, Claim.submitted_at < end)
         .order_by(Claim.id).execution_options(yield_per=2000))
     for r in rows:
-        delay = as_utc(r.submitted_at) - as_utc(r.occurred_at)
-        if delay >= late:
+        # as the earning rules count it: from the end of the work (a patrol's end, a tip's time)
+        delay = as_utc(r.submitted_at) - as_utc(r.ended_at or r.occurred_at)
+        if delay > late:
             out.append({"claim_id": r.id, "kind": r.kind, "status": r.status, "volunteer_id": r.volunteer_id,
                         "submitted_by_id": r.submitted_by_id, "org_unit_id": r.org_unit_id,
                         "occurred_at": _iso(r.occurred_at), "submitted_at": _iso(r.submitted_at),
@@ -453,7 +460,21 @@ def _backfilled_claims(session: Session, start: dt.datetime, end: dt.datetime, p
     return out
 
 
+def default_anomaly_params(books: Books, **overrides: Any) -> AnomalyParams:
+    """The parameters, with the approval threshold and back-fill delay of the earning rules."""
+    base: dict[str, Any] = {}
+    try:
+        from .earning import rules_of
+    except ImportError:  # pragma: no cover - before earning existed
+        pass
+    else:
+        rules = rules_of(books)
+        base = {"threshold": rules.approval_threshold, "backfill_days": rules.backfill_days}
+    base.update({k: v for k, v in overrides.items() if v is not None})
+    return AnomalyParams(**base)
+
+
 def anomaly_report(books: Books, from_day: dt.date, to_day: dt.date,
                    params: AnomalyParams | None = None) -> AnomalyReport:
-    params = params or AnomalyParams(threshold=books.settings.get("award_approval_threshold"))
+    params = params or default_anomaly_params(books)
     return books.run(lambda s: anomalies_in(s, from_day, to_day, params), readonly=True)

@@ -74,6 +74,18 @@ def parse_day(text: str) -> dt.date:
         raise DomainError(errors.VALIDATION_FAILED, f"not a date (YYYY-MM-DD): {text!r}") from None
 
 
+def parse_moment(text: str) -> dt.datetime:
+    """``YYYY-MM-DD`` (the end of that day, UTC+8) or an ISO timestamp (UTC+8 when it names no zone)."""
+    try:
+        if len(text) == 10:
+            return day_start(dt.date.fromisoformat(text) + dt.timedelta(days=1)) - dt.timedelta(microseconds=1)
+        moment = dt.datetime.fromisoformat(text)
+    except (TypeError, ValueError):
+        raise DomainError(errors.VALIDATION_FAILED,
+                          f"not a moment (YYYY-MM-DD or YYYY-MM-DDTHH:MM[:SS][+08:00]): {text!r}") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=LOCAL_TZ)
+
+
 def day_start(day: dt.date) -> dt.datetime:
     """00:00 local time of ``day``, in UTC."""
     return dt.datetime.combine(day, dt.time(0), LOCAL_TZ).astimezone(dt.timezone.utc)

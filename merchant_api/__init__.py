@@ -38,4 +38,7 @@ def _blueprints() -> list:
     """Every API blueprint, in one list, so the access-matrix test can see them all."""
     from . import auth_api, earning_api, ledger_api, till_api, wallet_api
 
-    return [ledger_api.blp, auth_api.blp, earning_api.blp, wallet_api.blp, wallet_api.cards_blp, till_api.blp]
+    from . import audit_api
+
+    return [ledger_api.blp, auth_api.blp, earning_api.blp, wallet_api.blp, wallet_api.cards_blp, till_api.blp,
+            audit_api.blp]
