@@ -16,7 +16,6 @@ from ledger.models import Merchant, SpentCode
 from ledger.redemption import TillContext
 from ledger.tokens import issue_access_token
 from ledger.verify import verify_books
-from tests.conftest import make_books
 from tests.redemption_world import build_world
 
 
@@ -284,14 +283,7 @@ def test_tills_keys_authenticate_until_revoked(books, world):  # noqa: ANN001
     assert info.value.code == "invalid_till_key"
 
 
-# --- concurrency (PostgreSQL: real row locks and unique-index waits) ---------------------------------
-
-@pytest.fixture
-def pg_books(pg_url, tmp_path, clock):  # noqa: ANN001, ANN201
-    b = make_books(pg_url, tmp_path / "keys", clock, pool_size=25, max_overflow=5)
-    yield b
-    b.engine.dispose()
-
+# --- concurrency (PostgreSQL: row locks and unique-index waits; SQLite: BEGIN IMMEDIATE) -------------
 
 def _race(n: int, fn) -> list:  # noqa: ANN001
     barrier = threading.Barrier(n)
@@ -312,33 +304,31 @@ def _race(n: int, fn) -> list:  # noqa: ANN001
     return results
 
 
-@pytest.mark.postgres
-def test_ten_tills_redeem_one_code_at_once_exactly_one_succeeds(pg_books):  # noqa: ANN001
-    world = build_world(pg_books)
-    code = codes.issue_wallet_code(pg_books, world.wallet).code
+def test_ten_tills_redeem_one_code_at_once_exactly_one_succeeds(books):  # noqa: ANN001
+    world = build_world(books)
+    code = codes.issue_wallet_code(books, world.wallet).code
     contexts = [till(world, "a" if i % 2 else "b") for i in range(10)]
-    results = _race(10, lambda i: redemption.redeem(pg_books, contexts[i], code=code, amount=40,
+    results = _race(10, lambda i: redemption.redeem(books, contexts[i], code=code, amount=40,
                                                      idempotency_key=f"till-{i}"))
     wins = [r for r in results if not isinstance(r, DomainError)]
     assert len(wins) == 1, results
     assert {r.code for r in results if isinstance(r, DomainError)} == {"code_already_used"}
-    assert get_account(pg_books, world.wallet).balance == 960
-    assert verify_books(pg_books).ok
+    assert get_account(books, world.wallet).balance == 960
+    assert verify_books(books).ok
 
 
-@pytest.mark.postgres
-def test_twenty_requests_with_one_idempotency_key_have_one_effect(pg_books):  # noqa: ANN001
-    world = build_world(pg_books)
-    code = codes.issue_wallet_code(pg_books, world.wallet).code
+def test_twenty_requests_with_one_idempotency_key_have_one_effect(books):  # noqa: ANN001
+    world = build_world(books)
+    code = codes.issue_wallet_code(books, world.wallet).code
     ctx = till(world)
-    results = _race(20, lambda i: redemption.redeem(pg_books, ctx, code=code, amount=40, idempotency_key="same"))
+    results = _race(20, lambda i: redemption.redeem(books, ctx, code=code, amount=40, idempotency_key="same"))
     assert all(not isinstance(r, DomainError) for r in results), results
     assert len({(r.status, r.body) for r in results}) == 1
     assert sum(not r.replayed for r in results) == 1
-    assert get_account(pg_books, world.wallet).balance == 960
+    assert get_account(books, world.wallet).balance == 960
     # and refunds likewise
     rid = results[0].json()["redemption_id"]
-    refunds = _race(20, lambda i: redemption.refund(pg_books, ctx, rid, amount=15, idempotency_key="ref"))
+    refunds = _race(20, lambda i: redemption.refund(books, ctx, rid, amount=15, idempotency_key="ref"))
     assert len({(r.status, r.body) for r in refunds}) == 1
-    assert get_account(pg_books, world.wallet).balance == 975
-    assert verify_books(pg_books).ok
+    assert get_account(books, world.wallet).balance == 975
+    assert verify_books(books).ok
