@@ -37,23 +37,27 @@ def _books():  # noqa: ANN202
     return books_of(current_app)
 
 
-def till_auth(view: Callable[..., Any]) -> Callable[..., Any]:
-    """A till key, or a signed-in cashier or merchant owner."""
+def till_auth(view: Callable[..., Any] | None = None, *, readers: tuple[str, ...] = ()) -> Any:
+    """A till key, or a signed-in cashier or merchant owner (or, for reads, one of ``readers``)."""
+    roles = TILL_ROLES + readers
 
-    @functools.wraps(view)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-        token = token.strip()
-        if scheme.lower() == "bearer" and redemption.is_till_key(token):
-            g.goldbean_till = redemption.authenticate_till(_books(), token)
-        else:
-            actor = current_actor()
-            if not any(actor.has_role(r) for r in TILL_ROLES):
-                raise DomainError(errors.PERMISSION_DENIED, required_roles=list(TILL_ROLES))
-        return view(*args, **kwargs)
+    def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+            token = token.strip()
+            if scheme.lower() == "bearer" and redemption.is_till_key(token):
+                g.goldbean_till = redemption.authenticate_till(_books(), token)
+            else:
+                actor = current_actor()
+                if not any(actor.has_role(r) for r in roles):
+                    raise DomainError(errors.PERMISSION_DENIED, required_roles=list(roles))
+            return fn(*args, **kwargs)
 
-    wrapper.required_roles = TILL_ROLES  # type: ignore[attr-defined]
-    return wrapper
+        wrapper.required_roles = roles  # type: ignore[attr-defined]
+        return wrapper
+
+    return decorate(view) if view is not None else decorate
 
 
 def _till(merchant_id: int | None = None) -> TillContext:
@@ -188,7 +192,7 @@ def redeem(body: dict):  # noqa: ANN201
 
 
 @blp.route("/redemptions/<int:redemption_id>", methods=["GET"])
-@till_auth
+@till_auth(readers=("auditor", "fund_manager"))
 @blp.doc(security=TILL_SECURITY)
 @blp.response(200)
 def get_redemption(redemption_id: int):  # noqa: ANN201
@@ -222,7 +226,7 @@ def _merchant_of(s, redemption_id: int) -> int | None:  # noqa: ANN001
 
 
 @blp.route("/merchants/<int:merchant_id>/redemptions", methods=["GET"])
-@till_auth
+@till_auth(readers=("auditor", "fund_manager"))
 @blp.arguments(ListQuery, location="query")
 @blp.doc(security=TILL_SECURITY)
 @blp.response(200)

@@ -251,6 +251,11 @@ def test_refunds_and_other_merchants_cannot_touch_them(client, books, world):  #
     assert client.get(f"/api/v1/merchants/{world.merchant_a}/settlements", headers=cashier_b).status_code == 403
     assert client.get(f"/api/v1/merchants/{world.merchant_a}/settlements",
                       headers=auth(books, world.owner_b)).status_code == 403
+    # the fund manager may read any merchant's redemptions, but not refund them
+    fm = auth(books, world.fund_manager)
+    assert client.get(f"/api/v1/redemptions/{rid}", headers=fm).json["amount"] == 80
+    assert client.post(f"/api/v1/redemptions/{rid}/refunds", json={},
+                       headers={**fm, "Idempotency-Key": "fm"}).status_code == 403
     assert balances(books, world) == before
 
     cashier_a = {**auth(books, world.cashier_a), "Idempotency-Key": "refund-1"}
