@@ -27,7 +27,7 @@ from tests.earning_world import build_world, patrol
 # refusals the rules may legitimately give; anything else is a bug
 EXPECTED = {"insufficient_funds", "volunteer_daily_cap", "volunteer_monthly_cap", "officer_daily_cap",
             "award_not_pending", "beans_already_spent", "award_not_reversible", "own_approval",
-            "linked_transfer_failed"}
+            "linked_transfer_failed", "out_of_scope"}  # officerA2 serves 金沙 only
 VOLUNTEERS = ["v1", "v3"]
 UNIT_OF = {"v1": "c1", "v3": "c2"}
 OFFICERS = ["officerA", "officerA2", "officerA3"]
