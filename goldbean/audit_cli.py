@@ -3,6 +3,7 @@
 - ``goldbean statement ACCOUNT --from D --to D --format csv|json|pdf --out FILE``
 - ``goldbean audit export --out FILE``: the journal as JSON Lines, signed; progress bar on a terminal
 - ``goldbean audit verify FILE [--key JWKS]``: offline check; exit 1 naming the first bad line
+- ``goldbean audit compare OLDER NEWER``: the newer export continues the older one (no rewritten history)
 - ``goldbean audit trial-balance [--at MOMENT]``, ``audit reconcile [--at MOMENT]``,
   ``audit settlements --from --to [--merchant M]``, ``audit anomalies --from --to [--threshold N]``
 
@@ -139,6 +140,22 @@ def register_audit_commands(main: click.Group) -> None:
             report = verify_export(file, keys, progress=bar.advance)
         finally:
             bar.close()
+        click.echo(report.verdict())
+        if not report.ok:
+            for problem in report.problems[1:20]:
+                click.echo(f"  also: {problem}", err=True)
+            sys.exit(EXIT_FAILED)
+
+    @audit.command("compare")
+    @click.argument("older", type=click.Path(exists=True, dir_okay=False))
+    @click.argument("newer", type=click.Path(exists=True, dir_okay=False))
+    @with_appcontext
+    @domain_errors
+    def audit_compare(older: str, newer: str) -> None:
+        """Check that NEWER continues OLDER: no chain rewritten since (verify both first)."""
+        from ledger.audit_export import compare_exports
+
+        report = compare_exports(older, newer)
         click.echo(report.verdict())
         if not report.ok:
             for problem in report.problems[1:20]:

@@ -677,6 +677,78 @@ def verify_export(source: str | os.PathLike[str] | IO[bytes], trusted: dict[str,
     return v.report
 
 
+@dataclass
+class CompareReport:
+    accounts: int = 0  # accounts of the older export found again
+    pinned: int = 0  # chain positions of the older export checked in the newer
+    problems: list[LineProblem] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def verdict(self) -> str:
+        if self.ok:
+            return (f"OK: all {self.accounts} accounts of the older export continue unchanged in the newer one "
+                    f"({self.pinned} chain heads found at their positions)")
+        more = f" (and {len(self.problems) - 1} more)" if len(self.problems) > 1 else ""
+        return f"FAILED at line {self.problems[0].line} of the newer export: {self.problems[0].message}{more}"
+
+
+def compare_exports(older: str | os.PathLike[str], newer: str | os.PathLike[str]) -> CompareReport:
+    """Check that the newer export continues the older one: every account of the older export is in the
+    newer one, and each chain passes, at the older export's entry count, through the older head.
+
+    Verify both files first (``verify_export``); this only proves that history up to the older export
+    was not rewritten afterwards, even by someone holding the signing key."""
+    try:
+        return _compare(older, newer)
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise DomainError(errors.EXPORT_UNREADABLE, f"cannot read the exports ({type(exc).__name__}: {exc}); "
+                                                    "verify each first") from None
+
+
+def _compare(older: str | os.PathLike[str], newer: str | os.PathLike[str]) -> CompareReport:
+    heads: dict[int, tuple[int, str, str]] = {}  # account id -> (entry_count, chain_head, code)
+    with open(older, "rb") as fh:
+        for raw in iter_lines(fh):
+            obj = json.loads(raw)
+            if obj.get("type") == "account":
+                heads[obj["id"]] = (obj["entry_count"], obj["chain_head"], obj["code"])
+            elif obj.get("type") in ("checkpoint", "transfer", "entry", "end"):
+                break
+    report = CompareReport()
+    seen: set[int] = set()
+    with open(newer, "rb") as fh:
+        for number, raw in enumerate(iter_lines(fh), start=1):
+            obj = json.loads(raw)
+            kind = obj.get("type")
+            if kind == "account" and obj["id"] in heads:
+                count, head, code = heads[obj["id"]]
+                seen.add(obj["id"])
+                if obj["code"] != code:
+                    report.problems.append(LineProblem(number, f"account {obj['id']} was {code}, now {obj['code']}"))
+                elif obj["entry_count"] < count:
+                    report.problems.append(LineProblem(number, f"account {obj['id']} ({code}) had {count} entries, "
+                                                               f"now {obj['entry_count']}"))
+                elif obj["entry_count"] == count and obj["chain_head"] != head:
+                    report.problems.append(LineProblem(number, f"account {obj['id']} ({code}): its chain was "
+                                                               "rewritten"))
+            elif kind == "entry":
+                old = heads.get(obj["account_id"])
+                if old is not None and obj["seq"] == old[0]:
+                    report.pinned += 1
+                    if obj["hash"] != old[1]:
+                        report.problems.append(LineProblem(number, f"account {obj['account_id']} ({old[2]}) entry "
+                                                                   f"{obj['seq']}: the older export ended its chain "
+                                                                   "with another hash: history was rewritten"))
+    for account_id in sorted(set(heads) - seen):
+        report.problems.append(LineProblem(0, f"account {account_id} ({heads[account_id][2]}) is gone"))
+    report.accounts = len(seen)
+    report.problems.sort(key=lambda p: p.line)
+    return report
+
+
 def trusted_keys(books: Books | None = None, key_file: str | os.PathLike[str] | None = None) -> dict[str, Ed25519PublicKey]:
     """The keys to trust: a JWK set file if given, else the local instance's ledger keys."""
     if key_file is not None:

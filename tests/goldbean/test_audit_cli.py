@@ -82,6 +82,18 @@ def test_export_and_verify(runner, books, client, tmp_path):  # noqa: ANN001
     assert r.exit_code == 1
     assert f"FAILED at line {n + 1}:" in r.output
 
+    # the next export continues this one; the forged one does not
+    from ledger.journal import post
+    from ledger.posting import transfer
+
+    post(books, transfer("later", "donate", 1, 2, 10))
+    newer = tmp_path / "newer.jsonl"
+    assert gb(runner, ["audit", "export", "--out", str(newer)]).exit_code == 0
+    r = gb(runner, ["audit", "compare", str(out), str(newer)])
+    assert r.exit_code == 0 and r.output.startswith("OK"), r.output
+    r = gb(runner, ["audit", "compare", str(newer), str(out)])  # the "newer" file lost entries
+    assert r.exit_code == 1 and "FAILED" in r.output
+
 
 def test_reports(runner, books):  # noqa: ANN001
     r = gb(runner, ["audit", "trial-balance"])

@@ -215,3 +215,24 @@ def test_every_line_deleted_duplicated_swapped_or_any_field_changed_is_caught(ex
             if forged != lines and check(forged, keys).ok:
                 missed.append(f"{what} of line {i + 1}")
     assert not missed
+
+
+def test_a_newer_export_must_continue_the_older_one(books, tmp_path):  # noqa: ANN001
+    from ledger.audit_export import compare_exports
+
+    build_books(books)
+    older, newer = tmp_path / "old.jsonl", tmp_path / "new.jsonl"
+    export_journal(books, older)
+    post(books, transfer("later", "donate", 1, 2, 10))
+    export_journal(books, newer)
+    report = compare_exports(older, newer)
+    assert report.ok and report.accounts == 8, report.verdict()
+    # an older export that remembers another head for the fund: the newer one rewrote history
+    lines = older.read_bytes().splitlines(keepends=True)
+    i = next(i for i, raw in enumerate(lines) if json.loads(raw).get("code") == "fund")
+    obj = json.loads(lines[i])
+    obj["chain_head"] = "0" * 64
+    lines[i] = json.dumps(obj, ensure_ascii=False).encode() + b"\n"
+    older.write_bytes(b"".join(lines))
+    report = compare_exports(older, newer)
+    assert not report.ok and "history was rewritten" in report.verdict()
