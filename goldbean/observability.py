@@ -95,7 +95,7 @@ def configure_logging(level: str | None = None, stream: Any = None) -> None:
     """Send every log line (ours, Flask's, SQLAlchemy's, gunicorn's) through the JSON formatter."""
     level = (level or os.environ.get("GOLDBEAN_LOG_LEVEL", "INFO")).upper()
     root = logging.getLogger()
-    handler = next((h for h in root.handlers if getattr(h, "_goldbean", False)), None)
+    handler = next((h for h in root.handlers if isinstance(h.formatter, JsonFormatter)), None)
     if handler is None:
         handler = logging.StreamHandler(stream or sys.stderr)
         handler._goldbean = True  # type: ignore[attr-defined]
@@ -104,6 +104,7 @@ def configure_logging(level: str | None = None, stream: Any = None) -> None:
     elif stream is not None:
         handler.setStream(stream)  # type: ignore[attr-defined]
     root.setLevel(level)
+    logging.getLogger("alembic").setLevel(max(logging.WARNING, root.level))  # /readyz reads the revisions
     # gunicorn and werkzeug log through their own handlers; make them use ours
     for name in ("gunicorn.error", "werkzeug"):
         lg = logging.getLogger(name)

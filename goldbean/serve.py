@@ -78,6 +78,20 @@ accesslog = None
 errorlog = "-"
 loglevel = os.environ.get("GOLDBEAN_LOG_LEVEL", "info").lower()
 proc_name = "goldbean"
+# no per-user control socket (gunicorn >= 24): several servers may share a host and a user
+control_socket_disable = True
+# every line JSON from gunicorn's first line on (see goldbean.observability)
+logconfig_dict = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"json": {"()": "goldbean.observability.JsonFormatter"}},
+    "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stderr"}},
+    "root": {"level": loglevel.upper(), "handlers": ["stderr"]},
+    "loggers": {
+        "gunicorn.error": {"level": loglevel.upper(), "handlers": [], "propagate": True},
+        "gunicorn.access": {"level": "WARNING", "handlers": [], "propagate": True},
+    },
+}
 # a request line or header this long is an attack, not a volunteer
 limit_request_line = 8190
 limit_request_fields = 100
@@ -85,9 +99,6 @@ limit_request_fields = 100
 
 def on_starting(server: Any) -> None:
     folder = prepare_metrics_dir()
-    from .observability import configure_logging
-
-    configure_logging()
     server.log.info("metrics of all workers meet in %s", folder)
 
 

@@ -1,0 +1,187 @@
+"""Two app servers (separate gunicorn processes, one worker each, via ``goldbean serve``) against one
+PostgreSQL database, driven through both at once.
+
+Awards of 10 beans to one volunteer go through both servers concurrently, each idempotency key sent to
+both servers: the daily cap (300) must let exactly 30 through across the two processes, each key
+must award at most once, no write may be lost, a token issued by one server must work on the other,
+and ``ledger verify`` must pass. (Redemptions over HTTP and server-side sessions are other issues'.)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from goldbean.migrate import upgrade
+from ledger.keys import PURPOSES
+from ledger.models import Award, Transfer
+from ledger.verify import verify_books
+from tests.conftest import create_pg_database, drop_pg_database, make_books
+
+pytestmark = [pytest.mark.postgres, pytest.mark.slow]
+
+AWARD = 10
+CAP = 300  # the default volunteer_daily_cap
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def call(base: str, method: str, path: str, body: dict | None = None,
+         headers: dict[str, str] | None = None) -> tuple[int, dict, dict[str, str]]:
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(base + path, data=data, method=method,
+                                 headers={"Content-Type": "application/json", **(headers or {})})
+    try:
+        with urllib.request.urlopen(req, timeout=20) as resp:
+            raw, status, hdrs = resp.read(), resp.status, dict(resp.headers)
+    except urllib.error.HTTPError as exc:
+        raw, status, hdrs = exc.read(), exc.code, dict(exc.headers)
+    try:
+        payload = json.loads(raw) if raw else {}
+    except ValueError:
+        payload = {"text": raw.decode(errors="replace")}
+    return status, payload, hdrs
+
+
+def goldbean_command() -> list[str]:
+    script = Path(sys.executable).parent / "goldbean"
+    return [str(script)] if script.exists() else [sys.executable, "-c", "from goldbean.cli import main; main()"]
+
+
+@pytest.fixture
+def district(pg_server: str, tmp_path: Path):  # noqa: ANN201
+    from tests.earning_world import build_world
+
+    url = create_pg_database(pg_server, prefix="gbmulti")
+    upgrade(url)
+    first = tmp_path / "server-a"
+    books = make_books(url, first / "keys")
+    for purpose in PURPOSES:
+        books.keys.ensure(purpose)
+    world = build_world(books)
+    books.engine.dispose()
+    # the second server gets a copy of the first one's instance/ (keys and secret key), as documented
+    second = tmp_path / "server-b"
+    shutil.copytree(first, second)
+    yield url, world, [first, second]
+    drop_pg_database(pg_server, url)
+
+
+@pytest.fixture
+def servers(district, tmp_path: Path):  # noqa: ANN001, ANN201
+    url, _, instances = district
+    procs, bases = [], []
+    for i, instance in enumerate(instances):
+        port = free_port()
+        env = {**os.environ, "GOLDBEAN_DATABASE_URL": url, "GOLDBEAN_INSTANCE_PATH": str(instance),
+               "GOLDBEAN_BIND": f"127.0.0.1:{port}", "GOLDBEAN_WORKERS": "1", "GOLDBEAN_THREADS": "4",
+               "GOLDBEAN_LOG_LEVEL": "warning"}
+        env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+        log = open(tmp_path / f"server-{i}.log", "wb")  # noqa: SIM115
+        # one through the command, one through the documented gunicorn line: the same configuration
+        argv = goldbean_command() + ["serve"] if i == 0 else [sys.executable, "-m", "gunicorn", "-c",
+                                                               "python:goldbean.serve", "goldbean:create_app()"]
+        procs.append(subprocess.Popen(argv, env=env, stdout=log, stderr=log, start_new_session=True))
+        bases.append(f"http://127.0.0.1:{port}")
+    try:
+        deadline = time.monotonic() + 20
+        for proc, base in zip(procs, bases):
+            while True:
+                assert proc.poll() is None, (tmp_path / "server-0.log").read_text()[-3000:]
+                try:
+                    if call(base, "GET", "/readyz")[0] == 200:
+                        break
+                except OSError:
+                    pass
+                assert time.monotonic() < deadline, "the server did not become ready"
+                time.sleep(0.1)
+        yield bases
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGQUIT)  # quick shutdown: graceful stops are not tested here
+        for proc in procs:
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+
+
+def test_two_servers_one_database_no_lost_writes_no_cap_overrun(district, servers) -> None:  # noqa: ANN001
+    url, world, instances = district
+    a, b = servers
+    status, body, _ = call(a, "POST", "/api/v1/auth/token", {"username": "officerA", "password": "pw"})
+    assert status == 200, body
+    auth = {"Authorization": f"Bearer {body['access_token']}"}  # issued by A, used on both
+
+    keys = [f"multi-{i}" for i in range(45)]
+
+    def award(base: str, key: str) -> tuple[str, int, dict, dict[str, str]]:
+        status, payload, headers = call(base, "POST", "/api/v1/awards", {
+            "volunteer_id": world.users["v1"], "org_unit_id": world.units["c1"], "amount": AWARD,
+            "reference": "multi-server", "key": key}, {**auth, "X-Request-ID": f"{key}-{base[-5:]}"})
+        return key, status, payload, headers
+
+    def award_twice(i: int) -> list[tuple[str, int, dict, dict[str, str]]]:
+        # the same key through one server, then (a client's retry) through the other one
+        first, second = servers[i % 2], servers[(i + 1) % 2]
+        return [award(first, keys[i]), award(second, keys[i])]
+
+    with ThreadPoolExecutor(max_workers=12) as pool:
+        results = [r for pair in pool.map(award_twice, range(len(keys))) for r in pair]
+
+    by_key: dict[str, set[int]] = {}
+    refusals: dict[str, int] = {}
+    for key, status, payload, headers in results:
+        assert headers.get("X-Request-ID", "").startswith(key)
+        if status in (200, 201):
+            by_key.setdefault(key, set()).add(payload["id"])
+        else:
+            assert status in (409, 422, 429), payload
+            refusals[payload["error"]] = refusals.get(payload["error"], 0) + 1
+    # each key awarded at most once, whichever server answered; exactly the cap's worth got through
+    assert all(len(ids) == 1 for ids in by_key.values())
+    assert len(by_key) == CAP // AWARD
+    assert set(refusals) <= {"volunteer_daily_cap", "busy"}
+
+    books = make_books(url, instances[0] / "keys")
+    try:
+        with books.session(readonly=True) as s:
+            awards = s.scalar(select(func.count()).select_from(Award).where(Award.reference == "multi-server"))
+            award_ids = set(s.scalars(select(Award.id).where(Award.reference == "multi-server")))
+            award_transfers = s.scalar(select(func.count()).select_from(Transfer).where(
+                Transfer.kind == "award", Transfer.phase == "single"))
+        assert awards == CAP // AWARD and award_ids == set().union(*by_key.values())  # nothing lost
+        assert award_transfers >= awards
+        report = verify_books(books)
+        assert report.ok, report.verdict()
+    finally:
+        books.engine.dispose()
+
+    # both servers' metrics (gunicorn multiprocess mode) add up to what was posted
+    posted = 0.0
+    for base in servers:
+        status, payload, _ = call(base, "GET", "/metrics")
+        text = payload["text"]
+        assert status == 200 and "goldbean_http_requests_total" in text
+        for line in text.splitlines():
+            if line.startswith('goldbean_transfers_posted_total{kind="award",phase="single"}'):
+                posted += float(line.split()[-1])
+    assert posted == CAP // AWARD
