@@ -5,11 +5,18 @@ Jobs:
   time is up (``ledger.journal.expire_holds``).
 - ``checkpoint`` every ``GOLDBEAN_CHECKPOINT_INTERVAL`` seconds (default 3600): signs the chain heads
   (``ledger.journal.make_checkpoint``), unless nothing was posted since the last checkpoint.
+- ``settlement`` every ``GOLDBEAN_SETTLEMENT_INTERVAL`` seconds (default 3600): settles every merchant
+  for the previous local calendar month (``ledger.settlement.run_settlement``); a month already settled
+  answers the same statements and moves nothing.
+
+An interval of 0 switches a job off.
 
 Safe on several servers at once:
 - a hold can be resolved only once (a unique constraint on ``transfers.pending_id``); when two workers
   race for the same hold, the loser's whole batch rolls back with ``pending_transfer_already_resolved``
   and ``expire_holds`` looks again, so each expiry is posted exactly once;
+- a settlement statement is unique per merchant and period, its transfer key is fixed, and concurrent
+  runs are serialized by the payout account's row lock: a second worker answers the same statements;
 - on PostgreSQL a checkpoint is made only by the worker that gets the advisory lock
   ``pg_try_advisory_lock(CHECKPOINT_LOCK)``; under the lock it looks at the newest checkpoint's age, so
   that one server makes one per interval whatever the number of workers. On SQLite (one machine) run
@@ -97,12 +104,33 @@ def _checkpoint(books: Books) -> str:
     return f"checkpoint {cp.id}: {cp.accounts_count} accounts, {cp.entries_count} entries, key {cp.key_id}"
 
 
+def previous_period(books: Books) -> str:
+    """The local calendar month before this one, ``YYYY-MM``."""
+    from ledger.redemption import local_tz
+
+    local = books.now().astimezone(local_tz(books))
+    last_month = local.replace(day=1) - dt.timedelta(days=1)
+    return f"{last_month.year:04d}-{last_month.month:02d}"
+
+
+def settlement_job(books: Books) -> str:
+    """Settle every merchant for the month that ended last (idempotent: a settled merchant's statement is
+    answered again, nothing moves twice)."""
+    from ledger.settlement import run_settlement
+
+    period = previous_period(books)
+    statements = run_settlement(books, period, "system:worker")
+    return f"settlement {period}: {len(statements)} merchants, {sum(st['amount'] for st in statements)} beans"
+
+
 def default_jobs() -> list[Job]:
     checkpoint_every = _env_seconds("GOLDBEAN_CHECKPOINT_INTERVAL", 3600)
-    return [
+    jobs = [
         Job("expire-holds", _env_seconds("GOLDBEAN_EXPIRE_INTERVAL", 30), expire_job),
         Job("checkpoint", checkpoint_every, lambda b: checkpoint_job(b, checkpoint_every)),
+        Job("settlement", _env_seconds("GOLDBEAN_SETTLEMENT_INTERVAL", 3600), settlement_job),
     ]
+    return [job for job in jobs if job.every_s > 0]
 
 
 def run_job(books: Books, job: Job) -> bool:

@@ -114,3 +114,26 @@ def test_several_workers_at_once_expire_each_hold_exactly_once(db_url: str, tmp_
     finally:
         for b in servers:
             b.engine.dispose()
+
+
+def test_settlement_job_settles_the_last_month_once_whatever_the_number_of_workers(
+        db_url: str, tmp_path: Path, clock) -> None:  # noqa: ANN001
+    from goldbean.worker import settlement_job
+    from ledger.models import Settlement
+    from tests.earning_world import build_world
+
+    build_world(make_books(db_url, tmp_path / "keys", clock))  # one merchant, "shop"
+    servers = [make_books(db_url, tmp_path / "keys", clock) for _ in range(3)]
+    try:
+        outcomes: list[str] = []
+        threads = [threading.Thread(target=lambda b=b: outcomes.append(settlement_job(b))) for b in servers]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+        assert outcomes == ["settlement 2026-10: 1 merchants, 0 beans"] * 3  # the clock says 2026-11-27
+        statements = servers[0].run(lambda s: s.execute(select(Settlement.period)).scalars().all())
+        assert statements == ["2026-10"]
+    finally:
+        for b in servers:
+            b.engine.dispose()
