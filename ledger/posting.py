@@ -1,19 +1,25 @@
 """Posting: the hot path that moves beans. Every transfer in the product goes through ``post_batch``.
 
 One call is one linked batch (a single transfer is a batch of one): all of it commits, or none of it
-does. It runs inside the caller's transaction, with SQLAlchemy Core and few round trips:
+does. It runs inside the caller's transaction, with hand-written SQL on the driver's cursor for the
+common path and few round trips:
 
 1. look up the holds and originals that resolutions and reversals name (only if there are any);
-2. lock every account involved, in id order (``FOR UPDATE`` on PostgreSQL; SQLite's ``BEGIN
-   IMMEDIATE`` already holds the write lock);
+2. lock every account involved, in id order (``FOR UPDATE`` on PostgreSQL, sent together with the
+   transaction's BEGIN; SQLite's ``BEGIN IMMEDIATE`` already holds the write lock);
 3. read what earlier resolutions and reversals already did to them (only if needed);
-4. insert the transfers with ``ON CONFLICT (transfer_key) DO NOTHING``: a key that is already taken
-   is a retry, answered from the stored transfer, or ``exists_with_different_fields``;
-5. check every rule for each new transfer in order against the locked balances, build its two
-   entries and extend both accounts' hash chains;
-6. insert the entries and write the accounts' new totals.
+4. the common case: check every rule for each transfer in order against copies of the locked
+   balances, build its two entries and extend both accounts' hash chains; if all pass, one write
+   inserts the transfers with ``ON CONFLICT (transfer_key) DO NOTHING`` and, only if no key was taken,
+   the entries and the accounts' new totals (on PostgreSQL a single statement, so a transfer is four
+   round trips in all with BEGIN and COMMIT);
+5. otherwise (a rule refuses, or a key is already taken) the careful path decides from the untouched
+   state: a key that is already taken is a retry, answered from the stored transfer, or
+   ``exists_with_different_fields``; then every rule for each new transfer, in order; then the
+   entries and totals.
 
-A refusal raises ``DomainError`` and the caller's transaction rolls back, so it changes nothing.
+Both paths give the same answers and write the same rows. A refusal raises ``DomainError`` and the
+caller's transaction rolls back, so it changes nothing.
 """
 
 from __future__ import annotations
@@ -23,13 +29,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Connection, func, select
 
 from . import errors
 from .chain import entry_hash
 from .errors import DomainError
-from .invariants import invariant
+from .invariants import InvariantViolation, invariant
 from .models import Account, Entry, Transfer
 from .models.core import TRANSFER_KINDS
 
@@ -189,9 +194,231 @@ _SAME_FIELDS = ("kind", "phase", "debit_account_id", "credit_account_id", "amoun
                 "reverses_id", "actor", "reason", "reference")
 
 
-def _insert_stmt(conn: Connection):  # noqa: ANN202
-    dialect_insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-    return dialect_insert(TRANSFERS)
+# --- driver-level SQL for the hot path -----------------------------------------------------------
+# The common path (new transfers between known accounts) runs hand-written SQL on the driver's own
+# cursor: no statement building or compiling per call, and on PostgreSQL two round trips (lock and
+# read; then one statement that inserts the transfers and entries and updates the accounts) with
+# server-side prepared statements. Resolutions, reversals and retries read with SQLAlchemy Core.
+
+_ACCOUNT_COLUMNS = ("id, kind, status, no_negative, debits_pending, debits_posted, credits_pending, "
+                    "credits_posted, entry_count, chain_head")
+_TRANSFER_COLUMNS = ("transfer_key", "kind", "phase", "debit_account_id", "credit_account_id", "amount",
+                     "pending_id", "expires_at", "reverses_id", "batch_key", "actor", "reason", "reference")
+_ENTRY_COLUMNS = ("account_id", "seq", "transfer_id", "side", "pending_delta", "posted_delta", "balance_after",
+                  "prev_hash", "hash")
+
+_PG_LOCK = f"SELECT {_ACCOUNT_COLUMNS} FROM accounts WHERE id = ANY(%s::bigint[]) ORDER BY id FOR UPDATE"
+_PG_TRANSFERS_FROM = (
+    "unnest(%(t_key)s::text[], %(t_kind)s::text[], %(t_phase)s::text[], %(t_debit)s::bigint[], "
+    "%(t_credit)s::bigint[], %(t_amount)s::bigint[], %(t_pending)s::bigint[], %(t_expires)s::timestamptz[], "
+    "%(t_reverses)s::bigint[], %(t_batch)s::text[], %(t_actor)s::text[], %(t_reason)s::text[], "
+    "%(t_reference)s::text[])"
+)
+_PG_INSERT_TRANSFERS = (
+    f"INSERT INTO transfers ({', '.join(_TRANSFER_COLUMNS)}) SELECT * FROM {_PG_TRANSFERS_FROM} "
+    "ON CONFLICT (transfer_key) DO NOTHING RETURNING id, transfer_key"
+)
+_PG_ENTRIES_FROM = (
+    "unnest(%(e_key)s::text[], %(e_account)s::bigint[], %(e_seq)s::bigint[], %(e_side)s::text[], "
+    "%(e_pending)s::bigint[], %(e_posted)s::bigint[], %(e_balance)s::bigint[], %(e_prev)s::text[], "
+    "%(e_hash)s::text[]) WITH ORDINALITY AS u(tkey, account_id, seq, side, pd, po, bal, prev, h, ord)"
+)
+_PG_ACCOUNTS_FROM = (
+    "unnest(%(a_id)s::bigint[], %(a_dpe)s::bigint[], %(a_dpo)s::bigint[], %(a_cpe)s::bigint[], "
+    "%(a_cpo)s::bigint[], %(a_n)s::bigint[], %(a_head)s::text[]) AS v(id, dpe, dpo, cpe, cpo, n, head)"
+)
+_PG_UPDATE_ACCOUNTS = (
+    f"UPDATE accounts SET debits_pending = v.dpe, debits_posted = v.dpo, credits_pending = v.cpe, "
+    f"credits_posted = v.cpo, entry_count = v.n, chain_head = v.head FROM {_PG_ACCOUNTS_FROM} "
+    "WHERE accounts.id = v.id"
+)
+# Everything in one statement: the entries and account totals are written only if every transfer
+# was new; otherwise only the new transfers are (and the caller goes on the careful way).
+_PG_POST_ALL = (
+    f"WITH t AS ({_PG_INSERT_TRANSFERS}), "
+    "ok AS (SELECT count(*) = %(n)s AS all_new FROM t), "
+    f"e AS (INSERT INTO entries ({', '.join(_ENTRY_COLUMNS)}) "
+    f"SELECT u.account_id, u.seq, t.id, u.side, u.pd, u.po, u.bal, u.prev, u.h FROM {_PG_ENTRIES_FROM} "
+    "JOIN t ON t.transfer_key = u.tkey WHERE (SELECT all_new FROM ok) ORDER BY u.ord), "
+    f"a AS ({_PG_UPDATE_ACCOUNTS} AND (SELECT all_new FROM ok)) "
+    "SELECT id, transfer_key FROM t"
+)
+_PG_WRITE = (  # entries (with their transfer ids) and totals, when the transfers are already in
+    f"WITH e AS (INSERT INTO entries ({', '.join(_ENTRY_COLUMNS)}) "
+    "SELECT u.account_id, u.seq, u.tid, u.side, u.pd, u.po, u.bal, u.prev, u.h FROM "
+    "unnest(%(e_tid)s::bigint[], %(e_account)s::bigint[], %(e_seq)s::bigint[], %(e_side)s::text[], "
+    "%(e_pending)s::bigint[], %(e_posted)s::bigint[], %(e_balance)s::bigint[], %(e_prev)s::text[], "
+    "%(e_hash)s::text[]) WITH ORDINALITY AS u(tid, account_id, seq, side, pd, po, bal, prev, h, ord) "
+    f"ORDER BY u.ord) {_PG_UPDATE_ACCOUNTS}"
+)
+
+# one transfer (the common case): scalar parameters, which the driver sends far more cheaply than arrays
+_PG_LOCK_2 = f"SELECT {_ACCOUNT_COLUMNS} FROM accounts WHERE id IN (%s::bigint, %s::bigint) ORDER BY id FOR UPDATE"
+_PG_POST_ONE = (
+    f"WITH t AS (INSERT INTO transfers ({', '.join(_TRANSFER_COLUMNS)}) VALUES (%s::text, %s::text, %s::text, "
+    "%s::bigint, %s::bigint, %s::bigint, %s::bigint, %s::timestamptz, %s::bigint, %s::text, %s::text, %s::text, "
+    "%s::text) ON CONFLICT (transfer_key) DO NOTHING RETURNING id, transfer_key), "
+    f"e AS (INSERT INTO entries ({', '.join(_ENTRY_COLUMNS)}) "
+    "SELECT u.account_id, u.seq, t.id, u.side, u.pd, u.po, u.bal, u.prev, u.h FROM t, (VALUES "
+    "(%s::bigint, %s::bigint, %s::text, %s::bigint, %s::bigint, %s::bigint, %s::text, %s::text, 1), "
+    "(%s::bigint, %s::bigint, %s::text, %s::bigint, %s::bigint, %s::bigint, %s::text, %s::text, 2)) "
+    "AS u(account_id, seq, side, pd, po, bal, prev, h, ord) ORDER BY u.ord), "
+    "a AS (UPDATE accounts SET debits_pending = v.dpe, debits_posted = v.dpo, credits_pending = v.cpe, "
+    "credits_posted = v.cpo, entry_count = v.n, chain_head = v.head FROM (VALUES "
+    "(%s::bigint, %s::bigint, %s::bigint, %s::bigint, %s::bigint, %s::bigint, %s::text), "
+    "(%s::bigint, %s::bigint, %s::bigint, %s::bigint, %s::bigint, %s::bigint, %s::text)) "
+    "AS v(id, dpe, dpo, cpe, cpo, n, head) WHERE accounts.id = v.id AND EXISTS (SELECT 1 FROM t)) "
+    "SELECT id, transfer_key FROM t"
+)
+
+_SQLITE_LOCK = f"SELECT {_ACCOUNT_COLUMNS} FROM accounts WHERE id IN ({{}}) ORDER BY id"
+_SQLITE_INSERT_TRANSFERS = (
+    f"INSERT INTO transfers ({', '.join(_TRANSFER_COLUMNS)}) VALUES {{}} "
+    "ON CONFLICT (transfer_key) DO NOTHING RETURNING id, transfer_key"
+)
+_SQLITE_ROW = "(" + ", ".join("?" * len(_TRANSFER_COLUMNS)) + ")"
+_SQLITE_INSERT_ENTRIES = (
+    f"INSERT INTO entries ({', '.join(_ENTRY_COLUMNS)}) VALUES ({', '.join('?' * len(_ENTRY_COLUMNS))})"
+)
+_SQLITE_UPDATE_ACCOUNTS = (
+    "UPDATE accounts SET debits_pending = ?, debits_posted = ?, credits_pending = ?, credits_posted = ?, "
+    "entry_count = ?, chain_head = ? WHERE id = ?"
+)
+
+
+def _is_pg(conn: Connection) -> bool:
+    return conn.dialect.name == "postgresql"
+
+
+def _lock_accounts(conn: Connection, account_ids: list[int]) -> dict[int, _AccountState]:
+    """Lock the accounts in id order and read their state (one round trip)."""
+    cur = conn.connection.cursor()
+    try:
+        if _is_pg(conn):
+            sql, params = (_PG_LOCK_2, account_ids) if len(account_ids) == 2 else (_PG_LOCK, (account_ids,))
+            driver = conn.connection.driver_connection
+            if driver.info.transaction_status == 0:  # idle: let BEGIN travel with the query
+                with driver.pipeline():
+                    cur.execute(sql, params)
+            else:
+                cur.execute(sql, params)
+        else:
+            cur.execute(_SQLITE_LOCK.format(", ".join("?" * len(account_ids))), account_ids)
+        return {row[0]: _AccountState(*row) for row in cur.fetchall()}
+    finally:
+        cur.close()
+
+
+def _sqlite_expires(conn: Connection, value: dt.datetime | None) -> Any:
+    if value is None:
+        return None
+    proc = TRANSFERS.c.expires_at.type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
+    return proc(value) if proc else value
+
+
+def _transfer_params(rows: list[dict[str, Any]]) -> dict[str, list[Any]]:
+    return {
+        "t_key": [r["transfer_key"] for r in rows], "t_kind": [r["kind"] for r in rows],
+        "t_phase": [r["phase"] for r in rows], "t_debit": [r["debit_account_id"] for r in rows],
+        "t_credit": [r["credit_account_id"] for r in rows], "t_amount": [r["amount"] for r in rows],
+        "t_pending": [r["pending_id"] for r in rows], "t_expires": [r["expires_at"] for r in rows],
+        "t_reverses": [r["reverses_id"] for r in rows], "t_batch": [r["batch_key"] for r in rows],
+        "t_actor": [r["actor"] for r in rows], "t_reason": [r["reason"] for r in rows],
+        "t_reference": [r["reference"] for r in rows],
+    }
+
+
+def _entry_params(entries: list[dict[str, Any]], key_or_tid: str) -> dict[str, list[Any]]:
+    return {
+        key_or_tid: [e["transfer_key" if key_or_tid == "e_key" else "transfer_id"] for e in entries],
+        "e_account": [e["account_id"] for e in entries], "e_seq": [e["seq"] for e in entries],
+        "e_side": [e["side"] for e in entries], "e_pending": [e["pending_delta"] for e in entries],
+        "e_posted": [e["posted_delta"] for e in entries], "e_balance": [e["balance_after"] for e in entries],
+        "e_prev": [e["prev_hash"] for e in entries], "e_hash": [e["hash"] for e in entries],
+    }
+
+
+def _account_params(touched: list[_AccountState]) -> dict[str, list[Any]]:
+    return {
+        "a_id": [a.id for a in touched], "a_dpe": [a.debits_pending for a in touched],
+        "a_dpo": [a.debits_posted for a in touched], "a_cpe": [a.credits_pending for a in touched],
+        "a_cpo": [a.credits_posted for a in touched], "a_n": [a.entry_count for a in touched],
+        "a_head": [a.chain_head for a in touched],
+    }
+
+
+def _insert_transfers(conn: Connection, rows: list[dict[str, Any]]) -> dict[str, int]:
+    """Claim the keys: insert the transfers whose key is free; returns key -> id of those inserted."""
+    cur = conn.connection.cursor()
+    new_ids: dict[str, int] = {}
+    try:
+        if _is_pg(conn):
+            cur.execute(_PG_INSERT_TRANSFERS, _transfer_params(rows))
+            new_ids.update((key, tid) for tid, key in cur.fetchall())
+            return new_ids
+        for start in range(0, len(rows), INSERT_CHUNK):
+            chunk = rows[start:start + INSERT_CHUNK]
+            params: list[Any] = []
+            for r in chunk:
+                params.extend([r["transfer_key"], r["kind"], r["phase"], r["debit_account_id"], r["credit_account_id"],
+                               r["amount"], r["pending_id"], _sqlite_expires(conn, r["expires_at"]), r["reverses_id"],
+                               r["batch_key"], r["actor"], r["reason"], r["reference"]])
+            cur.execute(_SQLITE_INSERT_TRANSFERS.format(", ".join([_SQLITE_ROW] * len(chunk))), params)
+            new_ids.update((key, tid) for tid, key in cur.fetchall())
+        return new_ids
+    finally:
+        cur.close()
+
+
+def _write_entries_and_totals(conn: Connection, entries: list[dict[str, Any]], touched: list[_AccountState]) -> None:
+    cur = conn.connection.cursor()
+    try:
+        if _is_pg(conn):
+            cur.execute(_PG_WRITE, {**_entry_params(entries, "e_tid"), **_account_params(touched)})
+        else:
+            cur.executemany(_SQLITE_INSERT_ENTRIES, [tuple(e[c] for c in _ENTRY_COLUMNS) for e in entries])
+            cur.executemany(_SQLITE_UPDATE_ACCOUNTS, [
+                (a.debits_pending, a.debits_posted, a.credits_pending, a.credits_posted, a.entry_count,
+                 a.chain_head, a.id) for a in touched])
+    finally:
+        cur.close()
+
+
+def _post_all_new(conn: Connection, rows: list[dict[str, Any]], entries: list[dict[str, Any]],
+                  touched: list[_AccountState]) -> tuple[dict[str, int], bool]:
+    """Insert the transfers and, if every one of them was new, their entries and the accounts' totals.
+
+    Returns the ids of the transfers inserted and whether everything was written."""
+    if _is_pg(conn):
+        if 2 * len(rows) != len(entries):
+            raise AssertionError("two entries per transfer")
+        cur = conn.connection.cursor()
+        try:
+            if len(rows) == 1 and len(touched) == 2:
+                d, c = entries
+                cur.execute(_PG_POST_ONE, (
+                    *(rows[0][col] for col in _TRANSFER_COLUMNS),
+                    d["account_id"], d["seq"], d["side"], d["pending_delta"], d["posted_delta"], d["balance_after"],
+                    d["prev_hash"], d["hash"],
+                    c["account_id"], c["seq"], c["side"], c["pending_delta"], c["posted_delta"], c["balance_after"],
+                    c["prev_hash"], c["hash"],
+                    *(v for a in touched for v in (a.id, a.debits_pending, a.debits_posted, a.credits_pending,
+                                                   a.credits_posted, a.entry_count, a.chain_head)),
+                ))
+            else:
+                cur.execute(_PG_POST_ALL, {"n": len(rows), **_transfer_params(rows),
+                                           **_entry_params(entries, "e_key"), **_account_params(touched)})
+            new_ids = {key: tid for tid, key in cur.fetchall()}
+        finally:
+            cur.close()
+        return new_ids, len(new_ids) == len(rows)
+    new_ids = _insert_transfers(conn, rows)
+    if len(new_ids) != len(rows):
+        return new_ids, False
+    for e in entries:
+        e["transfer_id"] = new_ids[e.pop("transfer_key")]
+    _write_entries_and_totals(conn, entries, touched)
+    return new_ids, True
 
 
 def _fail(batch: bool, index: int, key: str, exc: DomainError) -> DomainError:
@@ -202,6 +429,43 @@ def _fail(batch: bool, index: int, key: str, exc: DomainError) -> DomainError:
         f"transfer {index} ({key}) failed: {exc.code}: {exc.message}",
         index=index, transfer_key=key, cause=exc.code,
     )
+
+
+def _posted_new(transfer_id: int, req: TransferRequest, row: dict[str, Any]) -> PostedTransfer:
+    return PostedTransfer(
+        id=transfer_id, transfer_key=req.transfer_key, kind=req.kind, phase=req.phase,
+        debit_account_id=row["debit_account_id"], credit_account_id=row["credit_account_id"],
+        amount=row["amount"], pending_id=row["pending_id"], reverses_id=row["reverses_id"],
+        expires_at=row["expires_at"], actor=req.actor, reason=req.reason, reference=req.reference,
+        batch_key=row["batch_key"],
+    )
+
+
+def _copy_state(acc: _AccountState) -> _AccountState:
+    copy = _AccountState.__new__(_AccountState)
+    copy.__dict__.update(acc.__dict__)
+    return copy
+
+
+def _trial(resolved: list[TransferRequest], rows: list[dict[str, Any]], named: dict[str, Any],
+           accounts: dict[int, _AccountState], reversed_so_far: dict[int, int],
+           now: dt.datetime) -> tuple[list[dict[str, Any]], dict[int, _AccountState]] | None:
+    """Every rule and both entries of every transfer, as if all were new, on copies of the locked state.
+
+    ``None`` when any rule refuses (or anything else goes wrong): the careful path then decides, in
+    its order (retries first, then the rules), from the untouched state."""
+    trial_accounts = {k: _copy_state(v) for k, v in accounts.items()}
+    trial_reversed = dict(reversed_so_far)
+    entries: list[dict[str, Any]] = []
+    try:
+        for req, row in zip(resolved, rows):
+            _apply(req, row, named, trial_accounts, trial_reversed, now)
+            for e in _entries_for(0, req, row, named, trial_accounts):
+                e["transfer_key"] = req.transfer_key
+                entries.append(e)
+    except (DomainError, InvariantViolation):
+        return None
+    return entries, trial_accounts
 
 
 def post_batch(conn: Connection, requests: Sequence[TransferRequest], *, now: dt.datetime,
@@ -240,12 +504,7 @@ def post_batch(conn: Connection, requests: Sequence[TransferRequest], *, now: dt
 
     # 2. lock every account involved, in id order
     account_ids = sorted({a for r in resolved for a in (r.debit_account_id, r.credit_account_id)})
-    lock = select(
-        ACCOUNTS.c.id, ACCOUNTS.c.kind, ACCOUNTS.c.status, ACCOUNTS.c.no_negative,
-        ACCOUNTS.c.debits_pending, ACCOUNTS.c.debits_posted, ACCOUNTS.c.credits_pending,
-        ACCOUNTS.c.credits_posted, ACCOUNTS.c.entry_count, ACCOUNTS.c.chain_head,
-    ).where(ACCOUNTS.c.id.in_(account_ids)).order_by(ACCOUNTS.c.id).with_for_update()
-    accounts = {row.id: _AccountState(*row) for row in conn.execute(lock)}
+    accounts = _lock_accounts(conn, account_ids)
     if len(accounts) != len(account_ids):
         for i, req in enumerate(resolved):
             for acc_id in (req.debit_account_id, req.credit_account_id):
@@ -276,7 +535,6 @@ def post_batch(conn: Connection, requests: Sequence[TransferRequest], *, now: dt
             .where(TRANSFERS.c.reverses_id.in_(original_ids))
             .group_by(TRANSFERS.c.reverses_id)).all())
 
-    # 4. claim the keys; a key already taken is a retry
     rows_to_insert = []
     for req in resolved:
         expires_at = now + dt.timedelta(seconds=req.timeout_s) if req.phase == "pending" else None
@@ -290,12 +548,21 @@ def post_batch(conn: Connection, requests: Sequence[TransferRequest], *, now: dt
             "batch_key": batch_key if linked else None,
             "actor": req.actor, "reason": req.reason, "reference": req.reference,
         })
-    new_ids: dict[str, int] = {}
-    for start in range(0, len(rows_to_insert), INSERT_CHUNK):
-        chunk = rows_to_insert[start:start + INSERT_CHUNK]
-        stmt = _insert_stmt(conn).values(chunk).on_conflict_do_nothing(
-            index_elements=["transfer_key"]).returning(TRANSFERS.c.id, TRANSFERS.c.transfer_key)
-        new_ids.update({row.transfer_key: row.id for row in conn.execute(stmt)})
+
+    # 4. the common case: every transfer is new and passes every rule. Work that out on copies of the
+    # locked state; then one write claims the keys and, if none was taken, records everything.
+    new_ids: dict[str, int] | None = None
+    trial = _trial(resolved, rows_to_insert, named, accounts, reversed_so_far, now)
+    if trial is not None:
+        trial_entries, trial_accounts = trial
+        new_ids, complete = _post_all_new(conn, rows_to_insert, trial_entries,
+                                          [a for a in trial_accounts.values() if a.touched])
+        if complete:
+            return [_posted_new(new_ids[req.transfer_key], req, row) for req, row in zip(resolved, rows_to_insert)]
+
+    # otherwise, carefully: claim the keys (unless done above); a key already taken is a retry
+    if new_ids is None:
+        new_ids = _insert_transfers(conn, rows_to_insert)
 
     results: list[PostedTransfer | None] = [None] * len(resolved)
     taken = [r.transfer_key for r in resolved if r.transfer_key not in new_ids]
@@ -322,27 +589,11 @@ def post_batch(conn: Connection, requests: Sequence[TransferRequest], *, now: dt
             raise _fail(linked, i, req.transfer_key, exc) from None
         transfer_id = new_ids[req.transfer_key]
         entries.extend(_entries_for(transfer_id, req, row, named, accounts))
-        results[i] = PostedTransfer(
-            id=transfer_id, transfer_key=req.transfer_key, kind=req.kind, phase=req.phase,
-            debit_account_id=row["debit_account_id"], credit_account_id=row["credit_account_id"],
-            amount=row["amount"], pending_id=row["pending_id"], reverses_id=row["reverses_id"],
-            expires_at=row["expires_at"], actor=req.actor, reason=req.reason, reference=req.reference,
-            batch_key=row["batch_key"],
-        )
+        results[i] = _posted_new(transfer_id, req, row)
 
     # 6. write
     if entries:
-        conn.execute(ENTRIES.insert(), entries)
-        touched = [a for a in accounts.values() if a.touched]
-        conn.execute(
-            update(ACCOUNTS).where(ACCOUNTS.c.id == bindparam("b_id")).values(
-                debits_pending=bindparam("b_dpe"), debits_posted=bindparam("b_dpo"),
-                credits_pending=bindparam("b_cpe"), credits_posted=bindparam("b_cpo"),
-                entry_count=bindparam("b_n"), chain_head=bindparam("b_head"),
-            ),
-            [{"b_id": a.id, "b_dpe": a.debits_pending, "b_dpo": a.debits_posted, "b_cpe": a.credits_pending,
-              "b_cpo": a.credits_posted, "b_n": a.entry_count, "b_head": a.chain_head} for a in touched],
-        )
+        _write_entries_and_totals(conn, entries, [a for a in accounts.values() if a.touched])
     out = [r for r in results if r is not None]
     invariant(len(out) == len(requests), "every request has an outcome")
     return out
