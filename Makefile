@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 5000
 PYTEST_ARGS ?=
 
-.PHONY: install run test test-fast migrate seed verify clean bench
+.PHONY: install run test test-fast migrate seed verify clean bench chaos
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Gold Bean needs Python 3.11 or newer"'
@@ -16,7 +16,13 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[test]"
 	touch $(STAMP)
 
-install: $(STAMP)
+# front-end libraries come from npm through this step, never committed (see docs/ui.md)
+VENDOR := admin_ui/static/vendor/node_modules/jsqr/dist/jsQR.js
+$(VENDOR):
+	@if command -v npm >/dev/null 2>&1; then npm install --silent --no-audit --no-fund --prefix admin_ui/static/vendor jsqr@1; \
+	else echo "npm not found: the till's camera scanner is off (a handheld scanner still works)"; fi
+
+install: $(STAMP) $(VENDOR)
 
 ## make run: install, migrate the SQLite database, seed the demo district, serve on http://127.0.0.1:5000
 run: install
@@ -31,6 +37,12 @@ test: install
 ## make bench [QUICK=1]: posting, batches, growth, verify/export next to the database's own speed (docs/performance.md)
 bench: install
 	$(BIN)/python -m bench.run $(if $(filter 1 yes true,$(QUICK)),--quick,)
+
+## make chaos [DURATION=600] [DB=postgres|sqlite|both]: fault injection under load, then the checker (docs/security.md)
+DURATION ?= 600
+DB ?= both
+chaos: install
+	$(BIN)/python -m tests.chaos --db $(DB) --duration $(DURATION)
 
 migrate: install
 	$(BIN)/goldbean db upgrade
