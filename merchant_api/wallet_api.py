@@ -44,7 +44,7 @@ class CodeOut(Schema):
 
 
 @blp.route("/codes", methods=["POST"])
-@requires_roles()
+@requires_roles("volunteer")
 @blp.response(201, CodeOut)
 def new_code():  # noqa: ANN201
     """A fresh payment code (valid 60 seconds, one use) and its QR image."""
@@ -63,7 +63,7 @@ def my_wallet():  # noqa: ANN201
 
 
 @blp.route("/holds/<int:redemption_id>/confirm", methods=["POST"])
-@requires_roles()
+@requires_roles("volunteer")
 @blp.response(200)
 def confirm(redemption_id: int):  # noqa: ANN201
     """Confirm a redemption above the threshold: the held beans go to the merchant."""
@@ -71,7 +71,7 @@ def confirm(redemption_id: int):  # noqa: ANN201
 
 
 @blp.route("/holds/<int:redemption_id>/decline", methods=["POST"])
-@requires_roles()
+@requires_roles("volunteer")
 @blp.response(200)
 def decline(redemption_id: int):  # noqa: ANN201
     """Decline it: the held beans are released at once."""
