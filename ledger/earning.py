@@ -550,7 +550,8 @@ def reverse_award(books: Books, actor: Actor, award_id: int, *, reason: str, par
         if award.status != "posted":
             raise DomainError(errors.AWARD_NOT_REVERSIBLE, status=award.status)
         remaining = award.amount - award.reversed_amount
-        wallet = s.get(Account, wallet_account_id(s, award.volunteer_id), with_for_update=True)
+        # read, not locked: the journal locks accounts in id order; a race ends in insufficient_funds
+        wallet = s.get(Account, wallet_account_id(s, award.volunteer_id))
         available = max(0, wallet.available)
         amount = remaining
         if available < remaining:
