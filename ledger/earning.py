@@ -37,9 +37,9 @@ from .books import Books
 from .errors import DomainError
 from .identity import Actor, ancestors, budget_account_id, descendants, in_scope, scope_units, wallet_account_id
 from .journal import account_by_code, open_account_in, post_in
-from .models import Account, Award, Claim, OrgUnit, RoleGrant, User
+from .models import Account, Award, Claim, OrgUnit, RoleGrant, Transfer, User
 from .models.earning import TIP_TIERS
-from .posting import hold, post_hold, reversal, transfer, void_hold
+from .posting import TransferRequest, hold, post_hold, reversal, transfer, void_hold
 
 BEIJING = dt.timezone(dt.timedelta(hours=8))
 
@@ -515,15 +515,24 @@ def approve_award(books: Books, actor: Actor, award_id: int, *, reason: str = ""
 
 
 def void_award(books: Books, actor: Actor, award_id: int, *, reason: str) -> AwardView:
-    """A second officer in scope refuses the held award; the beans go back to the budget."""
+    """A second officer in scope refuses the held award; the beans go back to the budget. A hold that
+    timed out (approving it answers ``pending_transfer_expired``) is closed the same way."""
     if not reason or not reason.strip():
         raise DomainError(errors.VALIDATION_FAILED, "voiding an award gives its reason")
 
     def work(s: Session) -> AwardView:
         award = _lock_award(s, award_id)
         _second_officer(s, actor, award)
-        post_in(s, books, [void_hold(f"{award.hold_key}:void", award.hold_key, actor=actor.ref,
-                                     reason=reason[:500], reference=award.reference)])
+        held = s.scalar(select(Transfer).where(Transfer.transfer_key == award.hold_key))
+        released = s.scalar(select(Transfer.id).where(Transfer.pending_id == held.id)) is not None
+        if not released:  # (a hold the expiry worker already released needs no transfer)
+            if _utc(held.expires_at) <= books.now():
+                req = TransferRequest(f"{award.hold_key}:expire", "", "expire", pending_key=award.hold_key,
+                                      actor=actor.ref, reason=reason[:500], reference=award.reference)
+            else:
+                req = void_hold(f"{award.hold_key}:void", award.hold_key, actor=actor.ref, reason=reason[:500],
+                                reference=award.reference)
+            post_in(s, books, [req])
         award.status = "voided"
         award.approved_by_id = actor.user_id
         award.decided_at = books.now()

@@ -294,3 +294,22 @@ def test_leaderboards(w, clock):  # noqa: ANN001
     assert empty["entries"] == []
     refused(w.books, "validation_failed", earning.volunteer_leaderboard, w.books, w.actor("v2"),
             org_unit_id=w.units["c1"], month="2026-13")
+
+
+def test_expired_approval_hold_can_only_be_voided(w, clock):  # noqa: ANN001
+    from ledger.journal import expire_holds
+
+    over = earning.award_directly(w.books, w.actor("officerA"), volunteer_id=w.users["v1"],
+                                  org_unit_id=w.units["c1"], amount=120, reference="r", key="late")
+    clock.advance(15 * 24 * 3600)  # past the 14-day approval window
+    refused(w.books, "pending_transfer_expired", earning.approve_award, w.books, w.actor("officerA2"), over.id)
+    assert earning.void_award(w.books, w.actor("officerA2"), over.id, reason="too late").status == "voided"
+    assert budget(w, "c1") == (10_000, 10_000) and wallet(w, "v1") == 0
+    # and when the expiry worker got there first
+    again = earning.award_directly(w.books, w.actor("officerA"), volunteer_id=w.users["v1"],
+                                   org_unit_id=w.units["c1"], amount=130, reference="r", key="late2")
+    clock.advance(15 * 24 * 3600)
+    assert expire_holds(w.books) == 1
+    assert earning.void_award(w.books, w.actor("officerA2"), again.id, reason="expired").status == "voided"
+    assert budget(w, "c1") == (10_000, 10_000)
+    assert verify_books(w.books).ok
