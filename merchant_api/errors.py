@@ -79,17 +79,17 @@ def http_error_json(exc: HTTPException) -> Response:
 def install(app: Flask) -> None:
     """Installed after flask-smorest so that ours win; pages outside /api/ get the HTML handlers."""
 
-    html_domain = app.extensions.get("goldbean.html_domain_error")
-    html_http = app.extensions.get("goldbean.html_http_error")
-
+    # looked up when an error happens: the web pages register their HTML handlers after the API
     @app.errorhandler(DomainError)
     def _domain(exc: DomainError):  # noqa: ANN202
+        html_domain = app.extensions.get("goldbean.html_domain_error")
         if is_api_request() or html_domain is None:
             return domain_error_json(exc)
         return html_domain(exc)
 
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException):  # noqa: ANN202
+        html_http = app.extensions.get("goldbean.html_http_error")
         if is_api_request() or html_http is None:
             return http_error_json(exc)
         return html_http(exc)

@@ -14,3 +14,4 @@ from .redemption import (  # noqa: F401
     Till,
 )
 from .earning import Award, Claim  # noqa: F401
+from .web import WebSession  # noqa: F401

@@ -1,0 +1,75 @@
+"""The administrator's page: the org tree, people and roles (disable ends their sessions), merchants and
+their tills, the rules and caps in force, and signing-key rotation."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from flask import Blueprint, current_app, flash, g, render_template, request, url_for
+from flask_babel import gettext
+
+from goldbean import books_of
+from ledger import directory, earning, errors, redemption, web_sessions
+from ledger.errors import DomainError
+from ledger.keys import PURPOSES
+
+from . import web
+
+bp = Blueprint("ui_admin", __name__, url_prefix="/admin")
+
+
+def _books():  # noqa: ANN202
+    return books_of(current_app)
+
+
+def _keys() -> list[dict]:
+    store = _books().keys
+    out = []
+    for purpose in PURPOSES:
+        active = store.active(purpose)
+        for key in store.keys(purpose):
+            state = "retired" if key.retired else ("signing" if active and key.kid == active.kid else "verifying")
+            out.append({"purpose": purpose, "kid": key.kid, "state": state})
+    return out
+
+
+@bp.get("")
+@web.requires("admin")
+def page():  # noqa: ANN201
+    books, actor = _books(), g.actor
+    merchants = directory.merchants(books, actor)
+    tills = {m["id"]: redemption.list_tills(books, m["id"]) for m in merchants}
+    rules = dataclasses.asdict(earning.rules_of(books))
+    limits = {name: redemption.setting(books, name) for name in redemption.DEFAULTS}
+    return render_template("ui/admin.html", tree=directory.org_tree(books, actor),
+                           people=directory.people(books, actor), merchants=merchants, tills=tills,
+                           rules=rules, limits=limits, keys=_keys(), purposes=PURPOSES)
+
+
+@bp.post("/users/<int:user_id>/active")
+@web.requires("admin")
+def set_active(user_id: int):  # noqa: ANN201
+    active = request.form.get("active") == "1"
+    try:
+        out = web_sessions.set_user_active(_books(), g.actor, user_id, active)
+    except DomainError as exc:
+        web.refuse(exc)
+    else:
+        flash(gettext("User enabled.") if active else
+              gettext("User disabled; %(n)s sessions ended.", n=out["sessions_ended"]), "ok")
+    return web.back(url_for("ui_admin.page") + "#people")
+
+
+@bp.post("/keys/rotate")
+@web.requires("admin")
+def rotate_key():  # noqa: ANN201
+    purpose = request.form.get("purpose") or ""
+    try:
+        if purpose not in PURPOSES:
+            raise DomainError(errors.VALIDATION_FAILED, field="purpose")
+        key = _books().keys.rotate(purpose)
+    except DomainError as exc:
+        web.refuse(exc)
+    else:
+        flash(gettext("New %(p)s key %(kid)s signs from now on; older keys still verify.", p=purpose, kid=key.kid), "ok")
+    return web.back(url_for("ui_admin.page") + "#keys")

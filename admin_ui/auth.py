@@ -1,0 +1,47 @@
+"""Sign-in and sign-out for every role; each person lands on their own page."""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, redirect, render_template, request, url_for
+
+from goldbean import books_of
+from ledger.errors import DomainError
+from ledger.identity import authenticate
+
+from . import web
+from .messages import sentence_for
+
+bp = Blueprint("ui_auth", __name__)
+
+
+def _safe_next(target: str | None) -> str | None:
+    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return None
+
+
+@bp.get("/signin")
+def sign_in():  # noqa: ANN201
+    actor = web.current_actor()
+    if actor is not None:
+        return redirect(web.landing_for(actor))
+    return render_template("ui/signin.html", next=_safe_next(request.args.get("next")), error=None)
+
+
+@bp.post("/signin")
+def sign_in_post():  # noqa: ANN201
+    username = (request.form.get("username") or "").strip()[:100]
+    password = request.form.get("password") or ""
+    target = _safe_next(request.form.get("next"))
+    try:
+        actor = authenticate(books_of(current_app), username, password[:200])
+    except DomainError as exc:
+        return render_template("ui/signin.html", next=target, error=sentence_for(exc), username=username), 401
+    web.sign_in(actor)
+    return redirect(target or web.landing_for(actor))
+
+
+@bp.post("/signout")
+def sign_out():  # noqa: ANN201
+    web.sign_out()
+    return redirect(url_for("ui_auth.sign_in"))

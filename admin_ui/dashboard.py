@@ -1,0 +1,34 @@
+"""The district dashboard: beans donated, awarded, redeemed and settled per week and per street office,
+drawn as server-rendered SVG bars (no chart library, no script), and the month's leaderboards."""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, g, render_template
+
+from goldbean import books_of
+from ledger import directory, earning
+
+from . import web
+
+bp = Blueprint("ui_dashboard", __name__, url_prefix="/dashboard")
+STAFF = ("officer", "admin", "auditor", "fund_manager")
+KINDS = ("donate", "award", "redeem", "settle")
+
+
+def _scale(values: list[int], height: int) -> tuple[int, float]:
+    top = max([1, *values])
+    return top, height / top
+
+
+@bp.get("")
+@web.requires(*STAFF)
+def page():  # noqa: ANN201
+    books, actor = books_of(current_app), g.actor
+    data = directory.dashboard(books, actor, weeks=8)
+    weekly_top, weekly_k = _scale([w[k] for w in data["weeks"] for k in KINDS], 200)
+    street_top, street_k = _scale([st[k] for st in data["streets"] for k in ("award", "redeem")], 360)
+    district = data["district_id"]
+    volunteers = earning.volunteer_leaderboard(books, actor, org_unit_id=district, limit=10) if district else None
+    communities = earning.community_leaderboard(books, actor, org_unit_id=district) if district else None
+    return render_template("ui/dashboard.html", data=data, kinds=KINDS, weekly_top=weekly_top, weekly_k=weekly_k,
+                           street_top=street_top, street_k=street_k, volunteers=volunteers, communities=communities)

@@ -1,0 +1,86 @@
+"""The fund manager's page: where the donated beans are, donations, budget allocations, settlement runs."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import uuid
+
+from flask import Blueprint, current_app, flash, g, render_template, request, url_for
+from flask_babel import gettext
+
+from goldbean import books_of
+from ledger import directory, earning, errors, settlement
+from ledger.errors import DomainError
+
+from . import web
+
+bp = Blueprint("ui_fund", __name__, url_prefix="/fund")
+BEIJING = dt.timezone(dt.timedelta(hours=8))
+
+
+def _books():  # noqa: ANN202
+    return books_of(current_app)
+
+
+def _last_month() -> str:
+    today = _books().now().astimezone(BEIJING).date().replace(day=1)
+    prev = today - dt.timedelta(days=1)
+    return f"{prev.year:04d}-{prev.month:02d}"
+
+
+@bp.get("")
+@web.requires("fund_manager")
+def page():  # noqa: ANN201
+    books, actor = _books(), g.actor
+    return render_template("ui/fund.html", position=earning.fund_position(books, actor),
+                           budgets=earning.budget_balances(books, actor),
+                           communities=directory.communities(books, actor),
+                           settlements=list(reversed(settlement.list_settlements(books)))[:50],
+                           last_month=_last_month(), form_key=uuid.uuid4().hex)
+
+
+@bp.post("/donations")
+@web.requires("fund_manager")
+def donation():  # noqa: ANN201
+    try:
+        out = earning.record_donation(_books(), g.actor, amount=web.form_int("amount", minimum=1),
+                                      donor=(request.form.get("donor") or "").strip()[:200],
+                                      reference=(request.form.get("reference") or "").strip()[:200] or None,
+                                      key=(request.form.get("form_key") or None))
+    except DomainError as exc:
+        web.refuse(exc)
+    else:
+        flash(gettext("Donation of %(n)s beans recorded.", n=out["amount"]), "ok")
+    return web.back(url_for("ui_fund.page"))
+
+
+@bp.post("/allocations")
+@web.requires("fund_manager")
+def allocation():  # noqa: ANN201
+    try:
+        out = earning.allocate_budget(_books(), g.actor, org_unit_id=web.form_int("org_unit_id"),
+                                      amount=web.form_int("amount", minimum=1),
+                                      reason=(request.form.get("reason") or "").strip()[:500],
+                                      key=(request.form.get("form_key") or None))
+    except DomainError as exc:
+        web.refuse(exc)
+    else:
+        flash(gettext("%(n)s beans allocated.", n=out["amount"]), "ok")
+    return web.back(url_for("ui_fund.page"))
+
+
+@bp.post("/settlements")
+@web.requires("fund_manager")
+def run_settlement():  # noqa: ANN201
+    period = (request.form.get("period") or "").strip()
+    try:
+        if not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", period):
+            raise DomainError(errors.VALIDATION_FAILED, field="period")
+        rows = settlement.run_settlement(_books(), period, g.actor.ref)
+    except DomainError as exc:
+        web.refuse(exc)
+    else:
+        flash(gettext("Settlement for %(p)s: %(n)s merchants, %(b)s beans.", p=period, n=len(rows),
+                      b=sum(r["amount"] for r in rows)), "ok")
+    return web.back(url_for("ui_fund.page"))

@@ -1,0 +1,82 @@
+"""The one place where a refusal's stable code becomes a plain sentence that tells the person what to
+do next (translated through the catalogue). Codes without a sentence of their own fall back to one per
+category, so a new code never shows a raw English message to a Chinese cashier."""
+
+from __future__ import annotations
+
+from flask_babel import gettext, lazy_gettext as _l
+
+from ledger import errors
+from ledger.errors import DomainError
+
+SENTENCES = {
+    # till
+    "invalid_code": _l("This code cannot be read. Ask the customer to open their wallet again and scan the new code."),
+    "code_expired": _l("This code has expired. Ask the customer to refresh the code in their wallet and scan again."),
+    "code_not_yet_valid": _l("This code is not valid yet. Check the till's clock, then scan again."),
+    "code_already_used": _l("This code was already used. Ask the customer to show a new code."),
+    "unknown_key": _l("This code was signed with a key that is no longer accepted. Ask for a new code."),
+    "insufficient_funds": _l("Not enough beans. Tell the customer their balance and enter a smaller amount."),
+    "limit_exceeded": _l("Today's redemption limit would be exceeded. Enter a smaller amount or try again tomorrow."),
+    "merchant_suspended": _l("This shop may not redeem beans right now. Call the community office."),
+    "wallet_frozen": _l("This wallet is frozen. Ask the customer to contact their community office."),
+    "pin_required": _l("This is a bean card: ask the customer to type their PIN on the pad."),
+    "wrong_pin": _l("Wrong PIN. Ask the customer to type it again carefully."),
+    "card_locked": _l("This card is locked after too many wrong PINs. The customer should ask an officer to unlock it."),
+    "card_revoked": _l("This card was cancelled. The customer should ask their community for a new card."),
+    "unknown_item": _l("That item is no longer sold here. Choose another item."),
+    "invalid_amount": _l("Enter a whole number of beans, 1 or more."),
+    "not_refundable": _l("This redemption cannot be refunded (it is not completed)."),
+    "refund_window_closed": _l("The refund period for this redemption is over."),
+    "exceeds_refundable": _l("That is more than is left to refund. Enter a smaller amount."),
+    "idempotency_conflict": _l("This form was already sent with other values. Start a new sale."),
+    "hold_not_awaiting": _l("This payment is no longer waiting for you: it was confirmed, declined or it expired."),
+    "busy": _l("The system is busy. Wait a moment and try again."),
+    # sign-in and access
+    "invalid_credentials": _l("Wrong username or password. Check them and try again."),
+    "account_locked": _l("Too many wrong passwords. Wait 15 minutes, then try again."),
+    "not_authenticated": _l("Please sign in first."),
+    "permission_denied": _l("Your role may not do this. Ask an administrator if you need it."),
+    "out_of_scope": _l("This belongs to a community you do not serve."),
+    "user_inactive": _l("This user is disabled."),
+    # earning
+    "claim_already_decided": _l("Another officer already decided this claim. Refresh the queue."),
+    "self_dealing": _l("You may not decide or award your own work. Ask another officer."),
+    "own_approval": _l("A different officer must give the second approval."),
+    "award_not_pending": _l("This award is no longer waiting for approval. Refresh the list."),
+    "award_not_reversible": _l("Only a paid award can be reversed."),
+    "tier_required": _l("Choose the value of the tip before verifying it."),
+    "volunteer_daily_cap": _l("The volunteer reached today's award limit. Award the rest tomorrow."),
+    "volunteer_monthly_cap": _l("The volunteer reached this month's award limit."),
+    "officer_daily_cap": _l("You reached your daily award limit. Another officer can continue."),
+    "claim_in_future": _l("The time of the work cannot be in the future. Check the date and time."),
+    "claim_too_old": _l("This work is too old to be claimed."),
+    "not_a_volunteer": _l("That person is not a registered volunteer."),
+    "not_a_community": _l("Choose a community."),
+    "beans_already_spent": _l("The volunteer already spent some of these beans; reverse only what remains."),
+    "period_not_ended": _l("This month has not ended yet; settle it next month."),
+    "cjk_font_missing": _l("No Chinese font is installed on the server; download CSV instead."),
+    "csrf": _l("This form has expired. Go back, reload the page and try again."),
+}
+
+BY_CATEGORY = {
+    errors.INVALID: _l("Some of what you entered is not valid. Check the form and try again."),
+    errors.UNAUTHENTICATED: _l("Please sign in again."),
+    errors.FORBIDDEN: _l("You may not do this."),
+    errors.NOT_FOUND: _l("This was not found. It may have been removed; refresh the page."),
+    errors.CONFLICT: _l("This cannot be done now; the records have changed. Refresh the page and check."),
+    errors.TOO_MANY: _l("Too many attempts. Wait a while and try again."),
+    errors.UNAVAILABLE: _l("The system is busy. Wait a moment and try again."),
+}
+
+
+def sentence_for(exc: DomainError) -> str:
+    text = SENTENCES.get(exc.code) or BY_CATEGORY.get(exc.category) or BY_CATEGORY[errors.INVALID]
+    if exc.code == "wrong_pin" and "tries_left" in exc.details:
+        return gettext("Wrong PIN. %(n)s tries left; ask the customer to type it again carefully.",
+                       n=exc.details["tries_left"])
+    return str(text)
+
+
+def sentence_for_code(code: str) -> str:
+    return str(SENTENCES.get(code) or BY_CATEGORY[errors.INVALID])

@@ -1,0 +1,174 @@
+"""The officer's desk: the queue of claims in scope, verify or reject with a reason, direct awards,
+approvals waiting for a second officer, volunteers and their histories, bean cards (issue, unlock,
+cancel, print)."""
+
+from __future__ import annotations
+
+import base64
+
+from flask import Blueprint, current_app, flash, g, redirect, render_template, request, url_for
+from flask_babel import gettext
+
+from goldbean import books_of
+from ledger import codes, directory, earning, redemption
+from ledger.errors import DomainError
+
+from . import web
+
+bp = Blueprint("ui_officer", __name__, url_prefix="/officer")
+
+
+def _books():  # noqa: ANN202
+    return books_of(current_app)
+
+
+def _reason() -> str:
+    return (request.form.get("reason") or "").strip()[:2000]
+
+
+@bp.get("")
+@web.requires("officer")
+def queue():  # noqa: ANN201
+    books, actor = _books(), g.actor
+    claims = [c for c in earning.list_claims(books, actor, status="submitted", limit=200)
+              if c.volunteer_id != actor.user_id]
+    pending = earning.list_awards(books, actor, status="pending_approval", limit=200)
+    names = directory.user_names(books, {c.volunteer_id for c in claims} | {c.submitted_by_id for c in claims}
+                                 | {a.volunteer_id for a in pending} | {a.officer_id for a in pending})
+    return render_template("ui/officer.html", claims=claims, pending=pending, names=names,
+                           units=directory.unit_names(books), tiers=earning.rules_of(books).tip_tiers,
+                           volunteers=directory.volunteers_in_scope(books, actor),
+                           communities=directory.communities(books, actor))
+
+
+def _done(message: str):  # noqa: ANN202
+    flash(message, "ok")
+    return web.back(url_for("ui_officer.queue"))
+
+
+@bp.post("/claims/<int:claim_id>/verify")
+@web.requires("officer")
+def verify(claim_id: int):  # noqa: ANN201
+    try:
+        view = earning.verify_claim(_books(), g.actor, claim_id, reason=_reason(), tier=request.form.get("tier") or None)
+    except DomainError as exc:
+        web.refuse(exc)
+        return web.back(url_for("ui_officer.queue"))
+    if view.award_status == "pending_approval":
+        return _done(gettext("Claim No. %(id)s verified; the award waits for a second officer.", id=claim_id))
+    return _done(gettext("Claim No. %(id)s verified; %(n)s beans awarded.", id=claim_id, n=view.amount or 0))
+
+
+@bp.post("/claims/<int:claim_id>/reject")
+@web.requires("officer")
+def reject(claim_id: int):  # noqa: ANN201
+    try:
+        earning.reject_claim(_books(), g.actor, claim_id, reason=_reason())
+    except DomainError as exc:
+        web.refuse(exc)
+        return web.back(url_for("ui_officer.queue"))
+    return _done(gettext("Claim No. %(id)s rejected.", id=claim_id))
+
+
+@bp.post("/awards")
+@web.requires("officer")
+def award():  # noqa: ANN201
+    try:
+        view = earning.award_directly(_books(), g.actor, volunteer_id=web.form_int("volunteer_id"),
+                                      org_unit_id=web.form_int("org_unit_id"),
+                                      amount=web.form_int("amount", minimum=1),
+                                      reference=(request.form.get("reference") or "").strip()[:200],
+                                      reason=_reason()[:500], key=(request.form.get("award_key") or None))
+    except DomainError as exc:
+        web.refuse(exc)
+        return web.back(url_for("ui_officer.queue"))
+    if view.status == "pending_approval":
+        return _done(gettext("The award waits for a second officer."))
+    return _done(gettext("%(n)s beans awarded.", n=view.amount))
+
+
+@bp.post("/awards/<int:award_id>/approve")
+@web.requires("officer")
+def approve(award_id: int):  # noqa: ANN201
+    try:
+        earning.approve_award(_books(), g.actor, award_id, reason=_reason())
+    except DomainError as exc:
+        web.refuse(exc)
+        return web.back(url_for("ui_officer.queue"))
+    return _done(gettext("Award No. %(id)s approved and paid.", id=award_id))
+
+
+@bp.post("/awards/<int:award_id>/void")
+@web.requires("officer")
+def void(award_id: int):  # noqa: ANN201
+    try:
+        earning.void_award(_books(), g.actor, award_id, reason=_reason())
+    except DomainError as exc:
+        web.refuse(exc)
+        return web.back(url_for("ui_officer.queue"))
+    return _done(gettext("Award No. %(id)s refused; the beans went back to the budget.", id=award_id))
+
+
+@bp.get("/volunteers")
+@web.requires("officer")
+def volunteers():  # noqa: ANN201
+    return render_template("ui/volunteers.html", volunteers=directory.volunteers_in_scope(_books(), g.actor))
+
+
+@bp.get("/volunteers/<int:user_id>")
+@web.requires("officer")
+def volunteer(user_id: int):  # noqa: ANN201
+    books = _books()
+    profile = directory.volunteer_profile(books, g.actor, user_id)
+    claims = [c for c in earning.list_claims(books, g.actor, limit=500) if c.volunteer_id == user_id][:50]
+    return render_template("ui/volunteer.html", v=profile, claims=claims, new_card=None)
+
+
+@bp.post("/volunteers/<int:user_id>/cards")
+@web.requires("officer")
+def issue_card(user_id: int):  # noqa: ANN201
+    books = _books()
+    try:
+        out = redemption.issue_card(books, user_id, g.actor.ref, None, by=g.actor)
+    except DomainError as exc:
+        web.refuse(exc)
+        return redirect(url_for("ui_officer.volunteer", user_id=user_id))
+    profile = directory.volunteer_profile(books, g.actor, user_id)
+    claims = [c for c in earning.list_claims(books, g.actor, limit=500) if c.volunteer_id == user_id][:50]
+    return render_template("ui/volunteer.html", v=profile, claims=claims, new_card=out)
+
+
+def _card_action(card_id: int, action: str):  # noqa: ANN202
+    books = _books()
+    try:
+        card = redemption.get_card(books, card_id, by=g.actor)
+        if action == "unlock":
+            redemption.unlock_card(books, card_id, by=g.actor)
+            flash(gettext("Card No. %(id)s unlocked.", id=card_id), "ok")
+        else:
+            redemption.revoke_card(books, card_id, by=g.actor)
+            flash(gettext("Card No. %(id)s cancelled.", id=card_id), "ok")
+    except DomainError as exc:
+        web.refuse(exc)
+        return redirect(url_for("ui_officer.volunteers"))
+    return redirect(url_for("ui_officer.volunteer", user_id=card["user_id"]))
+
+
+@bp.post("/cards/<int:card_id>/unlock")
+@web.requires("officer")
+def unlock_card(card_id: int):  # noqa: ANN201
+    return _card_action(card_id, "unlock")
+
+
+@bp.post("/cards/<int:card_id>/revoke")
+@web.requires("officer")
+def revoke_card(card_id: int):  # noqa: ANN201
+    return _card_action(card_id, "revoke")
+
+
+@bp.get("/cards/<int:card_id>/print")
+@web.requires("officer")
+def print_card(card_id: int):  # noqa: ANN201
+    card = redemption.get_card(_books(), card_id, with_code=True, by=g.actor)
+    png = base64.b64encode(codes.qr_png(card["code"], box_size=5)).decode()
+    return render_template("ui/card_print.html", card=card, qr=png)

@@ -1,0 +1,123 @@
+"""The volunteer's wallet (phone first): balance, the payment QR with a countdown, history with the
+running balance, claims for tips and patrols, the month's leaderboard, card status, confirming holds."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from flask import Blueprint, current_app, flash, g, jsonify, redirect, render_template, request, url_for
+from flask_babel import gettext
+
+from goldbean import books_of
+from ledger import codes, directory, earning, redemption, statements
+from ledger.errors import DomainError
+from ledger.identity import wallet_account_id
+
+from . import web
+
+bp = Blueprint("ui_wallet", __name__, url_prefix="/wallet")
+ROLES = ("volunteer", "leader")
+BEIJING = dt.timezone(dt.timedelta(hours=8))
+
+
+def _books():  # noqa: ANN202
+    return books_of(current_app)
+
+
+def _wallet_id() -> int:
+    actor = g.actor
+    return _books().run(lambda s: wallet_account_id(s, actor.user_id), readonly=True)
+
+
+def _fresh_code(wallet: int) -> dict:
+    issued = codes.issue_wallet_code(_books(), wallet)
+    return {"code": issued.code, "qr_png": codes.qr_png_base64(issued.code), "expires_in": issued.expires_in}
+
+
+@bp.get("")
+@web.requires(*ROLES)
+def page():  # noqa: ANN201
+    books = _books()
+    actor = g.actor
+    wallet = _wallet_id()
+    overview = redemption.wallet_overview(books, wallet, history=0)
+    today = books.now().astimezone(BEIJING).date()
+    stmt = statements.account_statement(books, wallet, today - dt.timedelta(days=90), today)
+    history = list(reversed(stmt.lines))[:30]
+    claims = [c for c in earning.list_claims(books, actor, limit=20)
+              if c.volunteer_id == actor.user_id or c.submitted_by_id == actor.user_id]
+    home = directory.home_community(books, actor)
+    board = earning.volunteer_leaderboard(books, actor, org_unit_id=home["id"], limit=10) if home else None
+    return render_template("ui/wallet.html", overview=overview, history=history, code=_fresh_code(wallet),
+                           claims=claims, board=board, home=home, cards=directory.my_cards(books, actor),
+                           categories=earning.rules_of(books).tip_categories,
+                           now_local=books.now().astimezone(BEIJING).strftime("%Y-%m-%dT%H:%M"))
+
+
+@bp.post("/code")
+@web.requires(*ROLES)
+def new_code():  # noqa: ANN201
+    """A fresh payment code for the page's QR (JSON, under the session and its CSRF token)."""
+    return jsonify(_fresh_code(_wallet_id()))
+
+
+def _local_moment(name: str, required: bool = True) -> dt.datetime | None:
+    raw = (request.form.get(name) or "").strip()
+    if not raw:
+        if required:
+            raise DomainError(web.errors.VALIDATION_FAILED, field=name)
+        return None
+    try:
+        moment = dt.datetime.fromisoformat(raw)
+    except ValueError:
+        raise DomainError(web.errors.VALIDATION_FAILED, field=name) from None
+    return moment.replace(tzinfo=BEIJING) if moment.tzinfo is None else moment
+
+
+@bp.post("/claims")
+@web.requires(*ROLES)
+def submit_claim():  # noqa: ANN201
+    actor = g.actor
+    kind = request.form.get("kind")
+    try:
+        if kind == "patrol":
+            home = directory.home_community(_books(), actor)
+            earning.submit_claim(_books(), actor, kind="patrol", org_unit_id=home["id"] if home else None,
+                                 occurred_at=_local_moment("started_at"), ended_at=_local_moment("ended_at"),
+                                 team=(request.form.get("team") or "").strip()[:100] or None)
+        else:
+            earning.submit_claim(_books(), actor, kind="tip", category=request.form.get("category"),
+                                 description=(request.form.get("description") or "").strip()[:2000],
+                                 location=(request.form.get("location") or "").strip()[:200] or None,
+                                 occurred_at=_local_moment("occurred_at"))
+    except DomainError as exc:
+        web.refuse(exc)
+    else:
+        flash(gettext("Thank you. Your claim was sent; an officer will check it."), "ok")
+    return redirect(url_for("ui_wallet.page") + "#claims")
+
+
+def _resolve(redemption_id: int, confirm: bool):  # noqa: ANN202
+    books = _books()
+    try:
+        if confirm:
+            redemption.confirm_hold(books, _wallet_id(), redemption_id, g.actor.ref)
+            flash(gettext("Payment confirmed."), "ok")
+        else:
+            redemption.decline_hold(books, _wallet_id(), redemption_id, g.actor.ref)
+            flash(gettext("Payment declined; the beans are yours again."), "ok")
+    except DomainError as exc:
+        web.refuse(exc)
+    return redirect(url_for("ui_wallet.page"))
+
+
+@bp.post("/holds/<int:redemption_id>/confirm")
+@web.requires(*ROLES)
+def confirm(redemption_id: int):  # noqa: ANN201
+    return _resolve(redemption_id, True)
+
+
+@bp.post("/holds/<int:redemption_id>/decline")
+@web.requires(*ROLES)
+def decline(redemption_id: int):  # noqa: ANN201
+    return _resolve(redemption_id, False)
