@@ -80,6 +80,8 @@ BEANS_ALREADY_SPENT = _spec(
     "The volunteer already spent some of these beans; ask for a partial reversal of what remains.",
 )
 IMPORT_FAILED = _spec("import_failed", INVALID, "The award file has errors; nothing was imported.")
+USERNAME_TAKEN = _spec("username_taken", CONFLICT, "That username or phone is already registered.")
+WEAK_PASSWORD = _spec("weak_password", INVALID, "Passwords need at least 8 characters.")
 
 # --- accounts and transfers ---------------------------------------------------------------------
 ACCOUNT_NOT_FOUND = _spec("account_not_found", NOT_FOUND, "No such account.")

@@ -1,0 +1,91 @@
+"""People: your profile and leaderboard name, the org tree, and (admins) users and role grants."""
+
+from __future__ import annotations
+
+from flask import current_app
+from flask_smorest import Blueprint
+from marshmallow import RAISE, Schema, fields, validate
+
+from goldbean import books_of
+from ledger import people
+from ledger.models.people import ROLES
+
+from .auth import current_actor, requires_roles
+
+blp = Blueprint("people", __name__, url_prefix="", description="People, roles and the org tree")
+
+
+class _In(Schema):
+    class Meta:
+        unknown = RAISE
+
+
+class ProfileIn(_In):
+    display_name = fields.String(validate=validate.Length(min=1, max=100))
+    pseudonym = fields.String(validate=validate.Length(max=100))
+    show_pseudonym = fields.Boolean()
+
+
+class UserIn(_In):
+    username = fields.String(required=True, validate=validate.Regexp(r"^[A-Za-z0-9_.-]{2,64}$"))
+    password = fields.String(required=True, load_only=True, validate=validate.Length(max=200))
+    display_name = fields.String(required=True, validate=validate.Length(min=1, max=100))
+    phone = fields.String(load_default=None, validate=validate.Regexp(r"^\+?[0-9]{5,20}$"))
+
+
+class GrantIn(_In):
+    role = fields.String(required=True, validate=validate.OneOf(ROLES))
+    org_unit_id = fields.Integer(strict=True, load_default=None)
+    merchant_id = fields.Integer(strict=True, load_default=None)
+
+
+@blp.route("/me", methods=["GET"])
+@requires_roles()
+@blp.response(200)
+def me():  # noqa: ANN201
+    """Who you are and the roles you hold."""
+    return people.get_profile(books_of(current_app), current_actor())
+
+
+@blp.route("/me", methods=["PATCH"])
+@requires_roles()
+@blp.arguments(ProfileIn)
+@blp.response(200)
+def update_me(body: dict):  # noqa: ANN201
+    """Change your display name, or choose a pseudonym for the leaderboards."""
+    return people.update_profile(books_of(current_app), current_actor(), **body)
+
+
+@blp.route("/org-units", methods=["GET"])
+@requires_roles()
+@blp.response(200)
+def org_units():  # noqa: ANN201
+    """The org tree: district, street offices, communities, resident groups, buildings."""
+    return {"org_units": people.list_org_units(books_of(current_app))}
+
+
+@blp.route("/users", methods=["POST"])
+@requires_roles("admin")
+@blp.arguments(UserIn)
+@blp.response(201)
+def register_user(body: dict):  # noqa: ANN201
+    """Register a person (with a wallet); grant roles separately (admins)."""
+    return people.register_user(books_of(current_app), current_actor(), **body)
+
+
+@blp.route("/users/<int:user_id>/grants", methods=["POST"])
+@requires_roles("admin")
+@blp.arguments(GrantIn)
+@blp.response(200)
+def grant(body: dict, user_id: int):  # noqa: ANN201
+    """Grant a role on an org unit, a merchant, or district-wide (admins)."""
+    return people.grant_role(books_of(current_app), current_actor(), user_id, **body)
+
+
+@blp.route("/users/<int:user_id>/grants/revoke", methods=["POST"])
+@requires_roles("admin")
+@blp.arguments(GrantIn)
+@blp.response(200)
+def revoke(body: dict, user_id: int):  # noqa: ANN201
+    """Revoke a role grant (admins); it takes effect on the user's next request."""
+    return people.revoke_role(books_of(current_app), current_actor(), user_id, **body)
