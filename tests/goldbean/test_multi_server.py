@@ -1,10 +1,11 @@
-"""Two app servers (separate gunicorn processes, one worker each, via ``goldbean serve``) against one
-PostgreSQL database, driven through both at once.
+"""Two app servers (separate gunicorn processes, one worker each) against one PostgreSQL database,
+driven through both at once.
 
 Awards of 10 beans to one volunteer go through both servers concurrently, each idempotency key sent to
-both servers: the daily cap (300) must let exactly 30 through across the two processes, each key
-must award at most once, no write may be lost, a token issued by one server must work on the other,
-and ``ledger verify`` must pass. (Redemptions over HTTP and server-side sessions are other issues'.)
+both servers: the daily cap (300) must let exactly 30 through across the two processes and each key must
+award at most once. At the same time every wallet code is presented at both servers at once: each must be
+spent exactly once. Nothing may be lost, tokens issued by one server must work on the other, the balances
+must add up and ``ledger verify`` must pass. (Server-side web sessions are issue 5's.)
 """
 
 from __future__ import annotations
@@ -26,8 +27,9 @@ import pytest
 from sqlalchemy import func, select
 
 from goldbean.migrate import upgrade
+from ledger.journal import get_account
 from ledger.keys import PURPOSES
-from ledger.models import Award, Transfer
+from ledger.models import Award, Redemption
 from ledger.verify import verify_books
 from tests.conftest import create_pg_database, drop_pg_database, make_books
 
@@ -35,6 +37,7 @@ pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
 AWARD = 10
 CAP = 300  # the default volunteer_daily_cap
+SPEND = 7
 
 
 def free_port() -> int:
@@ -67,7 +70,9 @@ def goldbean_command() -> list[str]:
 
 @pytest.fixture
 def district(pg_server: str, tmp_path: Path):  # noqa: ANN201
-    from tests.earning_world import build_world
+    from ledger import earning
+    from ledger.identity import load_actor
+    from tests.redemption_world import build_world
 
     url = create_pg_database(pg_server, prefix="gbmulti")
     upgrade(url)
@@ -75,7 +80,10 @@ def district(pg_server: str, tmp_path: Path):  # noqa: ANN201
     books = make_books(url, first / "keys")
     for purpose in PURPOSES:
         books.keys.ensure(purpose)
-    world = build_world(books)
+    world = build_world(books)  # a volunteer with 1000 beans, merchants, cashiers, an officer, a fund manager
+    with books.session(readonly=True) as s:
+        fund_manager = load_actor(s, world.fund_manager)
+    earning.allocate_budget(books, fund_manager, org_unit_id=world.community, amount=5_000, key="multi-budget")
     books.engine.dispose()
     # the second server gets a copy of the first one's instance/ (keys and secret key), as documented
     second = tmp_path / "server-b"
@@ -92,7 +100,7 @@ def servers(district, tmp_path: Path):  # noqa: ANN001, ANN201
         port = free_port()
         env = {**os.environ, "GOLDBEAN_DATABASE_URL": url, "GOLDBEAN_INSTANCE_PATH": str(instance),
                "GOLDBEAN_BIND": f"127.0.0.1:{port}", "GOLDBEAN_WORKERS": "1", "GOLDBEAN_THREADS": "4",
-               "GOLDBEAN_LOG_LEVEL": "warning"}
+               "GOLDBEAN_LOG_LEVEL": "info"}
         env.pop("PROMETHEUS_MULTIPROC_DIR", None)
         log = open(tmp_path / f"server-{i}.log", "wb")  # noqa: SIM115
         # one through the command, one through the documented gunicorn line: the same configuration
@@ -124,32 +132,57 @@ def servers(district, tmp_path: Path):  # noqa: ANN001, ANN201
                 os.killpg(proc.pid, signal.SIGKILL)
 
 
-def test_two_servers_one_database_no_lost_writes_no_cap_overrun(district, servers) -> None:  # noqa: ANN001
+def login(base: str, username: str) -> dict[str, str]:
+    from tests.redemption_world import PASSWORD
+
+    status, body, _ = call(base, "POST", "/api/v1/auth/token", {"username": username, "password": PASSWORD})
+    assert status == 200, body
+    return {"Authorization": f"Bearer {body['access_token']}"}
+
+
+def test_two_servers_one_database_no_double_spend_no_lost_writes(district, servers) -> None:  # noqa: ANN001
     url, world, instances = district
     a, b = servers
-    status, body, _ = call(a, "POST", "/api/v1/auth/token", {"username": "officerA", "password": "pw"})
-    assert status == 200, body
-    auth = {"Authorization": f"Bearer {body['access_token']}"}  # issued by A, used on both
+    officer = login(a, "officer")  # issued by A, used on both
+    cashier = login(b, "cashier_a")  # issued by B, used on both
+    volunteer = login(a, "vol")
 
-    keys = [f"multi-{i}" for i in range(45)]
+    # awards: each key through one server, then (a client's retry) through the other
+    award_keys = [f"multi-{i}" for i in range(45)]
 
-    def award(base: str, key: str) -> tuple[str, int, dict, dict[str, str]]:
-        status, payload, headers = call(base, "POST", "/api/v1/awards", {
-            "volunteer_id": world.users["v1"], "org_unit_id": world.units["c1"], "amount": AWARD,
-            "reference": "multi-server", "key": key}, {**auth, "X-Request-ID": f"{key}-{base[-5:]}"})
-        return key, status, payload, headers
+    def award(i: int) -> list[tuple[str, int, dict, dict[str, str]]]:
+        out = []
+        for base in (servers[i % 2], servers[(i + 1) % 2]):
+            status, payload, headers = call(base, "POST", "/api/v1/awards", {
+                "volunteer_id": world.volunteer, "org_unit_id": world.community, "amount": AWARD,
+                "reference": "multi-server", "key": award_keys[i]},
+                {**officer, "X-Request-ID": f"{award_keys[i]}-{base[-5:]}"})
+            out.append((award_keys[i], status, payload, headers))
+        return out
 
-    def award_twice(i: int) -> list[tuple[str, int, dict, dict[str, str]]]:
-        # the same key through one server, then (a client's retry) through the other one
-        first, second = servers[i % 2], servers[(i + 1) % 2]
-        return [award(first, keys[i]), award(second, keys[i])]
+    # redemptions: each wallet code presented at both servers at the same moment
+    codes = []
+    for i in range(10):
+        status, payload, _ = call(servers[i % 2], "POST", "/api/v1/wallet/codes", headers=volunteer)
+        assert status == 201, payload
+        codes.append(payload["code"])
 
-    with ThreadPoolExecutor(max_workers=12) as pool:
-        results = [r for pair in pool.map(award_twice, range(len(keys))) for r in pair]
+    def redeem(job: tuple[int, str]) -> tuple[int, int, dict]:
+        i, base = job
+        status, payload, _ = call(base, "POST", "/api/v1/redemptions", {"code": codes[i], "amount": SPEND},
+                                  {**cashier, "Idempotency-Key": f"till-{i}-{base[-5:]}"})
+        return i, status, payload
+
+    with ThreadPoolExecutor(max_workers=10) as pool, ThreadPoolExecutor(max_workers=2) as tills:
+        award_futures = [pool.submit(award, i) for i in range(len(award_keys))]
+        # one code at a time, at both servers at once (two codes of one wallet at once deadlock on
+        # PostgreSQL today: see the note in docs/operations.md)
+        redeemed = [r for i in range(len(codes)) for r in tills.map(redeem, [(i, base) for base in servers])]
+        awards = [r for f in award_futures for r in f.result()]
 
     by_key: dict[str, set[int]] = {}
     refusals: dict[str, int] = {}
-    for key, status, payload, headers in results:
+    for key, status, payload, headers in awards:
         assert headers.get("X-Request-ID", "").startswith(key)
         if status in (200, 201):
             by_key.setdefault(key, set()).add(payload["id"])
@@ -159,29 +192,38 @@ def test_two_servers_one_database_no_lost_writes_no_cap_overrun(district, server
     # each key awarded at most once, whichever server answered; exactly the cap's worth got through
     assert all(len(ids) == 1 for ids in by_key.values())
     assert len(by_key) == CAP // AWARD
-    assert set(refusals) <= {"volunteer_daily_cap", "busy"}
+    assert set(refusals) <= {"volunteer_daily_cap"}
+
+    spent: dict[int, int] = {}
+    for i, status, payload in redeemed:
+        if status == 201:
+            spent[i] = spent.get(i, 0) + 1
+        else:
+            assert status in (409, 422), payload  # the code was already used at the other server
+    assert spent == {i: 1 for i in range(len(codes))}  # every code spent exactly once: no double spend
 
     books = make_books(url, instances[0] / "keys")
     try:
         with books.session(readonly=True) as s:
-            awards = s.scalar(select(func.count()).select_from(Award).where(Award.reference == "multi-server"))
             award_ids = set(s.scalars(select(Award.id).where(Award.reference == "multi-server")))
-            award_transfers = s.scalar(select(func.count()).select_from(Transfer).where(
-                Transfer.kind == "award", Transfer.phase == "single"))
-        assert awards == CAP // AWARD and award_ids == set().union(*by_key.values())  # nothing lost
-        assert award_transfers >= awards
+            redemptions = s.scalar(select(func.count()).select_from(Redemption))
+        assert award_ids == set().union(*by_key.values())  # nothing lost, nothing extra
+        assert redemptions == len(codes)
+        assert get_account(books, world.wallet).balance == 1000 + CAP - SPEND * len(codes)
+        assert get_account(books, world.merchant_a_account).balance == SPEND * len(codes)
         report = verify_books(books)
         assert report.ok, report.verdict()
     finally:
         books.engine.dispose()
 
     # both servers' metrics (gunicorn multiprocess mode) add up to what was posted
-    posted = 0.0
+    posted = {"award": 0.0, "redeem": 0.0}
     for base in servers:
         status, payload, _ = call(base, "GET", "/metrics")
         text = payload["text"]
         assert status == 200 and "goldbean_http_requests_total" in text
         for line in text.splitlines():
-            if line.startswith('goldbean_transfers_posted_total{kind="award",phase="single"}'):
-                posted += float(line.split()[-1])
-    assert posted == CAP // AWARD
+            for kind in posted:
+                if line.startswith(f'goldbean_transfers_posted_total{{kind="{kind}",phase="single"}}'):
+                    posted[kind] += float(line.split()[-1])
+    assert posted == {"award": CAP // AWARD, "redeem": len(codes)}
