@@ -113,16 +113,20 @@ def configure_logging(level: str | None = None, stream: Any = None) -> None:
 
 
 def user_id_of_request() -> Any:
-    """The acting user's id when authentication has put it on ``g`` (any of a few usual names)."""
-    for attr in ("user_id", "current_user_id"):
-        value = getattr(g, attr, None)
-        if value is not None:
-            return value
-    for attr in ("user", "current_user", "principal", "actor"):
+    """The acting user's id when authentication has put it on ``g``: the API's bearer token
+    (``g.goldbean_actor``), the web pages' session (``g.actor``), or a plain ``g.user_id``; a till key
+    gives ``till:<id>``."""
+    value = getattr(g, "user_id", None)
+    if value is not None:
+        return value
+    for attr in ("goldbean_actor", "actor"):
         obj = getattr(g, attr, None)
-        value = getattr(obj, "id", None) if obj is not None else None
+        value = getattr(obj, "user_id", None) if obj is not None else None
         if value is not None:
             return value
+    till = getattr(g, "goldbean_till", None)
+    if till is not None and getattr(till, "till_id", None) is not None:
+        return f"till:{till.till_id}"
     return None
 
 

@@ -141,3 +141,23 @@ def test_transfers_are_counted_when_committed_only(app) -> None:  # noqa: ANN001
         books.run(work)  # rolled back: never counted
     assert sample("goldbean_transfers_posted_total", kind="award", phase="single") == before + 1
     assert sample("goldbean_beans_posted_total", kind="award", phase="single") == beans_before + 30
+
+
+def test_the_access_line_names_the_user_of_a_bearer_token(app, client, log_lines) -> None:  # noqa: ANN001
+    from ledger.identity import create_user_in, grant_role_in, load_actor
+    from ledger.tokens import issue_access_token
+
+    books = books_of(app)
+
+    def work(s):  # noqa: ANN001, ANN202
+        user = create_user_in(s, "obs-admin", "a long enough password", "Obs")
+        grant_role_in(s, user.id, "admin")
+        return user.id
+
+    user_id = books.run(work)
+    with books.session(readonly=True) as s:
+        token, _ = issue_access_token(books, load_actor(s, user_id))
+    client.get("/api/v1/awards", headers={"Authorization": f"Bearer {token}"})
+    access = [line for line in log_lines() if line["logger"] == "goldbean.access"]
+    assert access[-1]["user_id"] == user_id
+    assert token not in json.dumps(log_lines())
