@@ -25,10 +25,10 @@ def _scale(values: list[int], height: int) -> tuple[int, float]:
 def page():  # noqa: ANN201
     books, actor = books_of(current_app), g.actor
     data = directory.dashboard(books, actor, weeks=8)
-    weekly_top, weekly_k = _scale([w[k] for w in data["weeks"] for k in KINDS], 200)
+    weekly_top = {k: max([1, *(w[k] for w in data["weeks"])]) for k in KINDS}  # each kind on its own scale
     street_top, street_k = _scale([st[k] for st in data["streets"] for k in ("award", "redeem")], 360)
     district = data["district_id"]
     volunteers = earning.volunteer_leaderboard(books, actor, org_unit_id=district, limit=10) if district else None
     communities = earning.community_leaderboard(books, actor, org_unit_id=district) if district else None
-    return render_template("ui/dashboard.html", data=data, kinds=KINDS, weekly_top=weekly_top, weekly_k=weekly_k,
+    return render_template("ui/dashboard.html", data=data, kinds=KINDS, weekly_top=weekly_top,
                            street_top=street_top, street_k=street_k, volunteers=volunteers, communities=communities)
