@@ -35,6 +35,7 @@ REQUEST_ID_HEADER = "X-Request-ID"
 _SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,64}$")
 
 access_log = logging.getLogger("goldbean.access")
+REDEMPTION_ROUTE = "/api/v1/redemptions"
 
 
 # --- logs -----------------------------------------------------------------------------------------
@@ -146,6 +147,9 @@ class _Metrics:
         self.api_errors = Counter("goldbean_api_errors_total",
                                   "API error responses by stable error code and route (redemptions refused "
                                   "are those on the redemption routes)", ["route", "code"])
+        self.redemptions_refused = Counter("goldbean_redemptions_refused_total",
+                                           "Redemptions refused at the till (POST /api/v1/redemptions), by error code",
+                                           ["code"])
         self.transfers = Counter("goldbean_transfers_posted_total", "Transfers posted (committed) by kind and phase",
                                  ["kind", "phase"])
         self.beans = Counter("goldbean_beans_posted_total", "Beans moved by posted transfers, by kind and phase",
@@ -251,7 +255,10 @@ def init_app(app: Flask) -> None:
         if resp.status_code >= 400 and resp.mimetype == "application/json" and not resp.direct_passthrough:
             body = resp.get_json(silent=True)
             if isinstance(body, dict) and isinstance(body.get("error"), str):
-                m.api_errors.labels(route, body["error"][:64]).inc()
+                code = body["error"][:64]
+                m.api_errors.labels(route, code).inc()
+                if route == REDEMPTION_ROUTE and request.method == "POST":
+                    m.redemptions_refused.labels(code).inc()
         fields: dict[str, Any] = {
             "request_id": rid,
             "method": request.method,

@@ -218,6 +218,7 @@ def test_two_servers_one_database_no_double_spend_no_lost_writes(district, serve
 
     # both servers' metrics (gunicorn multiprocess mode) add up to what was posted
     posted = {"award": 0.0, "redeem": 0.0}
+    refused = 0.0
     for base in servers:
         status, payload, _ = call(base, "GET", "/metrics")
         text = payload["text"]
@@ -226,4 +227,7 @@ def test_two_servers_one_database_no_double_spend_no_lost_writes(district, serve
             for kind in posted:
                 if line.startswith(f'goldbean_transfers_posted_total{{kind="{kind}",phase="single"}}'):
                     posted[kind] += float(line.split()[-1])
+            if line.startswith('goldbean_redemptions_refused_total{code="code_already_used"}'):
+                refused += float(line.split()[-1])
     assert posted == {"award": CAP // AWARD, "redeem": len(codes)}
+    assert refused == len(codes)  # each code's second presentation

@@ -161,3 +161,12 @@ def test_the_access_line_names_the_user_of_a_bearer_token(app, client, log_lines
     access = [line for line in log_lines() if line["logger"] == "goldbean.access"]
     assert access[-1]["user_id"] == user_id
     assert token not in json.dumps(log_lines())
+
+
+def test_refused_redemptions_are_counted_by_code(client) -> None:  # noqa: ANN001
+    before = sample("goldbean_redemptions_refused_total", code="not_authenticated")
+    other = sample("goldbean_api_errors_total", route="/api/v1/redemptions", code="not_authenticated")
+    resp = client.post("/api/v1/redemptions", json={"code": "x", "amount": 1})
+    assert resp.status_code == 401
+    assert sample("goldbean_redemptions_refused_total", code="not_authenticated") == before + 1
+    assert sample("goldbean_api_errors_total", route="/api/v1/redemptions", code="not_authenticated") == other + 1
