@@ -70,7 +70,10 @@ def register_redemption_commands(main: click.Group) -> None:
     @with_appcontext
     def keys_rotate(purpose: str) -> None:
         """A new key signs from now on; older keys still verify until retired."""
+        from ledger import security
+
         key = books().keys.rotate(_purpose(purpose))
+        security.record(books(), "key_rotated", actor="cli", purpose=purpose, kid=key.kid)
         click.echo(f"{purpose}: new signing key {key.kid}")
 
     @keys.command("retire")
@@ -84,4 +87,7 @@ def register_redemption_commands(main: click.Group) -> None:
             store.retire(_purpose(purpose), kid)
         except KeyError:
             raise click.ClickException(f"no {purpose} key {kid}") from None
+        from ledger import security
+
+        security.record(books(), "key_retired", actor="cli", purpose=purpose, kid=kid)
         click.echo(f"{purpose}: key {kid} retired")

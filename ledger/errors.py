@@ -149,6 +149,11 @@ CJK_FONT_MISSING = _spec("cjk_font_missing", UNAVAILABLE, "No Chinese font is in
 EXPORT_UNREADABLE = _spec("export_unreadable", INVALID, "The file is not a Gold Bean journal export.")
 NO_TRUSTED_KEY = _spec("no_trusted_key", INVALID, "No ledger public key to verify against.")
 
+# --- security (issue 8) ---------------------------------------------------------------------------
+TOO_MANY_ATTEMPTS = _spec("too_many_attempts", TOO_MANY,
+                          "Too many failed attempts from this address; try later or ask an officer to unlock it.")
+RATE_LIMITED = _spec("rate_limited", TOO_MANY, "Too many requests of this kind; slow down.")
+
 
 class DomainError(Exception):
     """A refusal with a stable code. Raising one inside a unit of work rolls it back."""

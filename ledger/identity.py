@@ -87,35 +87,37 @@ def authenticate(books: Books, username_or_phone: str, password: str) -> Actor:
     if not isinstance(username_or_phone, str) or not isinstance(password, str) or not username_or_phone:
         raise DomainError(errors.INVALID_CREDENTIALS)
     now = books.now()
-
-    def work(s: Session) -> Actor | DomainError:
-        user = s.scalar(select(User).where(or_(User.username == username_or_phone,
-                                               User.phone == username_or_phone)).with_for_update())
-        if user is None:
-            _verify(_DUMMY_HASH, password)
-            return DomainError(errors.INVALID_CREDENTIALS)
-        locked_until = _as_utc(user.locked_until)
-        if locked_until is not None and locked_until > now:
-            return DomainError(errors.ACCOUNT_LOCKED)
-        if not _verify(user.password_hash, password):
-            user.failed_logins += 1
-            if user.failed_logins >= MAX_FAILED_LOGINS:
-                user.locked_until = now + LOCKOUT
-                user.failed_logins = 0
-            return DomainError(errors.INVALID_CREDENTIALS)
-        if not user.active:
-            return DomainError(errors.INVALID_CREDENTIALS)
-        if user.failed_logins or user.locked_until is not None:
-            user.failed_logins = 0
-            user.locked_until = None
-        if _HASHER.check_needs_rehash(user.password_hash):
-            user.password_hash = hash_password(password)
-        return load_actor(s, user.id)
-
-    result = books.run(work)
+    result = books.run(lambda s: authenticate_in(s, now, username_or_phone, password))
     if isinstance(result, DomainError):
         raise result
     return result
+
+
+def authenticate_in(s: Session, now: dt.datetime, username_or_phone: str, password: str) -> Actor | DomainError:
+    """``authenticate`` inside the caller's transaction: the actor, or the refusal *returned* (not raised)
+    so that the failure count (and the caller's security log) commit with it."""
+    user = s.scalar(select(User).where(or_(User.username == username_or_phone,
+                                           User.phone == username_or_phone)).with_for_update())
+    if user is None:
+        _verify(_DUMMY_HASH, password)
+        return DomainError(errors.INVALID_CREDENTIALS)
+    locked_until = _as_utc(user.locked_until)
+    if locked_until is not None and locked_until > now:
+        return DomainError(errors.ACCOUNT_LOCKED)
+    if not _verify(user.password_hash, password):
+        user.failed_logins += 1
+        if user.failed_logins >= MAX_FAILED_LOGINS:
+            user.locked_until = now + LOCKOUT
+            user.failed_logins = 0
+        return DomainError(errors.INVALID_CREDENTIALS)
+    if not user.active:
+        return DomainError(errors.INVALID_CREDENTIALS)
+    if user.failed_logins or user.locked_until is not None:
+        user.failed_logins = 0
+        user.locked_until = None
+    if _HASHER.check_needs_rehash(user.password_hash):
+        user.password_hash = hash_password(password)
+    return load_actor(s, user.id)
 
 
 def load_actor(session: Session, user_id: int) -> Actor:
@@ -232,4 +234,7 @@ def grant_role_in(session: Session, user_id: int, role: str, org_unit_id: int | 
     grant = RoleGrant(user_id=user_id, role=role, org_unit_id=org_unit_id, merchant_id=merchant_id)
     session.add(grant)
     session.flush()
+    from .security import record_in  # the security log records every role change
+
+    record_in(session, "role_granted", user_id=user_id, role=role, org_unit_id=org_unit_id, merchant_id=merchant_id)
     return grant

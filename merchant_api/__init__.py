@@ -39,7 +39,8 @@ def _blueprints() -> list:
     from . import auth_api, earning_api, ledger_api, till_api, wallet_api
 
     from . import audit_api
+    from . import security_api
     from . import people_api
 
     return [ledger_api.blp, auth_api.blp, earning_api.blp, wallet_api.blp, wallet_api.cards_blp, till_api.blp,
-            audit_api.blp, people_api.blp]
+            audit_api.blp, security_api.blp, people_api.blp]

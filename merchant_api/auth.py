@@ -65,6 +65,21 @@ def requires_roles(*roles: str) -> Callable[[Callable[..., Any]], Callable[..., 
             return view(*args, **kwargs)
 
         wrapper.required_roles = roles  # type: ignore[attr-defined]
+        wrapper.access_policy = "roles"  # type: ignore[attr-defined]
         return wrapper
 
     return decorate
+
+
+def public(view: Callable[..., Any]) -> Callable[..., Any]:
+    """Declare a view open to anyone, signed in or not (the access-matrix test refuses undeclared views)."""
+    view.access_policy = "public"  # type: ignore[attr-defined]
+    return view
+
+
+def access_policy(view: Callable[..., Any]) -> str | None:
+    """``"public"``, ``"roles"`` (see ``required_roles``) or None when the view declares nothing."""
+    policy = getattr(view, "access_policy", None)
+    if policy is None and hasattr(view, "required_roles"):
+        policy = "roles"
+    return policy

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from flask import current_app
+from flask import current_app, request
 from flask_smorest import Blueprint
 from marshmallow import RAISE, Schema, fields, validate
 
 from goldbean import books_of
-from ledger.identity import authenticate
+from ledger.security import sign_in
 from ledger.tokens import issue_access_token
+
+from .auth import public
 
 blp = Blueprint("auth", __name__, url_prefix="/auth", description="Sign-in and API access tokens")
 
@@ -28,12 +30,18 @@ class TokenResponse(Schema):
 
 
 @blp.route("/token", methods=["POST"])
+@public
 @blp.doc(security=[])
 @blp.arguments(TokenRequest)
 @blp.response(200, TokenResponse)
+@blp.alt_response(401, description="`invalid_credentials`")
+@blp.alt_response(429, description="`account_locked` (5 wrong passwords: 15 minutes or an officer's unlock), "
+                  "`too_many_attempts` (too many failures from this address), `rate_limited`")
 def token(body: dict) -> dict:
-    """Exchange a username (or phone) and password for a bearer token (EdDSA JWT, 15 minutes)."""
+    """Exchange a username (or phone) and password for a bearer token (EdDSA JWT, 15 minutes).
+
+    Every attempt is logged; guessing is throttled per user and per source address."""
     books = books_of(current_app)
-    actor = authenticate(books, body["username"], body["password"])
+    actor = sign_in(books, body["username"], body["password"], request.remote_addr)
     access_token, expires_in = issue_access_token(books, actor)
     return {"access_token": access_token, "token_type": "Bearer", "expires_in": expires_in}

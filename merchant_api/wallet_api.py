@@ -13,7 +13,7 @@ from flask_smorest import Blueprint
 from marshmallow import RAISE, Schema, fields, validate
 
 from goldbean import books_of
-from ledger import codes, redemption
+from ledger import codes, redemption, security
 from ledger.identity import wallet_account_id
 
 from .auth import current_actor, requires_roles
@@ -47,9 +47,12 @@ class CodeOut(Schema):
 @requires_roles("volunteer")
 @blp.response(201, CodeOut)
 def new_code():  # noqa: ANN201
-    """A fresh payment code (valid 60 seconds, one use) and its QR image."""
+    """A fresh payment code (valid 60 seconds, one use) and its QR image (rate limited: `rate_limited`)."""
     books = _books()
     wallet = _my_wallet()
+    actor = current_actor()
+    security.take(books, "payment_code", f"code:user:{actor.user_id}", "code_per_user", source=request.remote_addr,
+                  user_id=actor.user_id)
     issued = codes.issue_wallet_code(books, wallet)
     return {"code": issued.code, "qr_png": codes.qr_png_base64(issued.code), "expires_in": issued.expires_in}
 

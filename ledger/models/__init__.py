@@ -15,3 +15,4 @@ from .redemption import (  # noqa: F401
 )
 from .earning import Award, Claim  # noqa: F401
 from .web import WebSession  # noqa: F401
+from .security import RateCounter, SecurityEvent  # noqa: F401

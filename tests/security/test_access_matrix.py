@@ -1,0 +1,84 @@
+"""The access matrix, generated from the app's URL map: every API route must declare its policy
+(``@requires_roles(...)``, a till's ``till_auth`` or ``@public`` from ``merchant_api.auth``), or be listed
+in ``PUBLIC`` below; a new route that declares nothing fails here. Then, for every route and method:
+an anonymous caller gets 401 and a signed-in caller holding none of the required roles gets 403, each
+with its stable code, before anything is parsed or changed."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from ledger.identity import create_user_in, grant_role_in
+from merchant_api.auth import access_policy
+
+from .conftest import all_balances, auth
+
+# endpoints open to anyone that are not our views (flask-smorest's documents, health probes, assets)
+PUBLIC = {
+    "api-docs.openapi_json", "api-docs.openapi_swagger_ui", "api_docs_assets.asset", "keys.jwks",
+    "health.healthz", "health.readyz", "static",
+}
+ROLES = ("volunteer", "leader", "officer", "cashier", "merchant_owner", "fund_manager", "auditor", "admin")
+
+
+def api_routes(app) -> list[tuple[str, str, str]]:  # noqa: ANN001
+    out = []
+    for rule in app.url_map.iter_rules():
+        if not rule.rule.startswith("/api/"):
+            continue
+        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+            out.append((rule.endpoint, method, re.sub(r"<(?:[^:>]+:)?([^>]+)>", "1", rule.rule)))
+    return out
+
+
+def test_every_api_route_declares_a_policy(app):  # noqa: ANN001
+    undeclared = [(endpoint, method, path) for endpoint, method, path in api_routes(app)
+                  if endpoint not in PUBLIC and access_policy(app.view_functions[endpoint]) is None]
+    assert not undeclared, f"routes without an access policy (use requires_roles or public): {undeclared}"
+    assert len(api_routes(app)) > 40
+
+
+def test_the_matrix_catches_a_route_without_policy(app):  # noqa: ANN001
+    from flask import Flask
+
+    probe = Flask("probe")
+    probe.add_url_rule("/api/v1/oops", "oops", lambda: "open")
+    assert access_policy(probe.view_functions["oops"]) is None
+
+
+@pytest.fixture
+def role_users(books):  # noqa: ANN001, ANN201
+    """One user per role, granted district-wide (no org unit or merchant), plus one with no role."""
+
+    def work(s):  # noqa: ANN001, ANN202
+        ids = {"nobody": create_user_in(s, "nobody", "pw", "nobody").id}
+        for role in ROLES:
+            ids[role] = create_user_in(s, f"only_{role}", "pw", role).id
+            grant_role_in(s, ids[role], role)
+        return ids
+
+    return books.run(work)
+
+
+def test_anonymous_and_wrong_role_callers_are_refused_everywhere(app, client, books, world, role_users):  # noqa: ANN001
+    before = all_balances(books)
+    headers = {name: auth(books, uid) for name, uid in role_users.items()}
+    checked = 0
+    for endpoint, method, path in api_routes(app):
+        view = app.view_functions[endpoint]
+        if endpoint in PUBLIC or access_policy(view) == "public":
+            continue
+        r = client.open(path, method=method, json={})
+        assert r.status_code == 401 and r.json["error"] == "not_authenticated", (method, path, r.status_code, r.json)
+        required = getattr(view, "required_roles", ())
+        outsiders = ["nobody"] + [role for role in ROLES if role not in required]
+        if not required:
+            outsiders = []  # any signed-in user may call it; scope is the use case's business
+        for who in outsiders:
+            r = client.open(path, method=method, json={}, headers=headers[who])
+            assert r.status_code == 403 and r.json["error"] == "permission_denied", (who, method, path, r.json)
+            checked += 1
+    assert checked > 100
+    assert all_balances(books) == before

@@ -1,0 +1,116 @@
+"""PIN and password guessing: throttled per account AND per source address, with a lock an officer can
+lift; every attempt is in the security log; no balance changes."""
+
+from __future__ import annotations
+
+import uuid
+
+from ledger import security
+from ledger.identity import MAX_FAILED_LOGINS
+
+from .conftest import CARD_PIN, all_balances, auth
+from tests.redemption_world import PASSWORD
+
+
+def sign_in(client, username: str, password: str, ip: str = "10.0.0.1"):  # noqa: ANN001, ANN201
+    return client.post("/api/v1/auth/token", json={"username": username, "password": password},
+                       environ_base={"REMOTE_ADDR": ip})
+
+
+def events(books, kind: str | None = None) -> list[dict]:  # noqa: ANN001
+    from ledger.models import SecurityEvent
+
+    with books.session(readonly=True) as s:
+        q = s.query(SecurityEvent).order_by(SecurityEvent.id)
+        return [{"kind": e.kind, "username": e.username, "source": e.source, "user_id": e.user_id, "actor": e.actor}
+                for e in q if kind is None or e.kind == kind]
+
+
+def test_password_guessing_locks_the_account_and_an_officer_lifts_it(client, books, world):  # noqa: ANN001
+    for _ in range(MAX_FAILED_LOGINS):
+        r = sign_in(client, "vol", "wrong")
+        assert (r.status_code, r.json["error"]) == (401, "invalid_credentials")
+    # the right password no longer opens it, from any address
+    r = sign_in(client, "vol", PASSWORD, ip="10.9.9.9")
+    assert (r.status_code, r.json["error"]) == (429, "account_locked")
+    # a cashier may not lift it; the officer of the volunteer's community may
+    refused = client.post("/api/v1/security/unlock", json={"user_id": world.volunteer},
+                          headers=auth(books, world.cashier_a))
+    assert (refused.status_code, refused.json["error"]) == (403, "permission_denied")
+    lifted = client.post("/api/v1/security/unlock", json={"user_id": world.volunteer, "reason": "called us"},
+                         headers=auth(books, world.officer))
+    assert lifted.status_code == 200 and lifted.json["was_locked"] is True
+    assert sign_in(client, "vol", PASSWORD).status_code == 200
+    kinds = [e["kind"] for e in events(books)]
+    assert kinds.count("sign_in_failed") == MAX_FAILED_LOGINS + 1  # five wrong, one refused while locked
+    assert kinds.count("sign_in_ok") == 1 and kinds.count("unlock") == 1
+    unlock = events(books, "unlock")[0]
+    assert unlock["user_id"] == world.volunteer and unlock["actor"] == f"user:{world.officer}"
+
+
+def test_an_officer_out_of_scope_cannot_lift_a_lock(client, books, world):  # noqa: ANN001
+    # the merchant's cashier is in no community: the officer's scope does not cover them
+    r = client.post("/api/v1/security/unlock", json={"user_id": world.cashier_a}, headers=auth(books, world.officer))
+    assert (r.status_code, r.json["error"]) == (403, "out_of_scope")
+    r = client.post("/api/v1/security/unlock", json={"user_id": world.cashier_a}, headers=auth(books, world.admin))
+    assert r.status_code == 200
+
+
+def test_guessing_many_accounts_from_one_address_is_throttled(client, books, world):  # noqa: ANN001
+    limit = security.DEFAULT_LIMITS["failed_sign_ins_per_ip"]
+    for i in range(limit):
+        r = sign_in(client, f"nobody{i}", "guess", ip="10.6.6.6")  # spraying: a new username each time
+        assert r.json["error"] == "invalid_credentials"
+    r = sign_in(client, "vol", PASSWORD, ip="10.6.6.6")  # even the right password, from that address
+    assert (r.status_code, r.json["error"]) == (429, "too_many_attempts")
+    assert sign_in(client, "vol", PASSWORD, ip="10.7.7.7").status_code == 200  # another address is not affected
+    # an officer lifts the address's throttle
+    r = client.post("/api/v1/security/unlock", json={"source": "10.6.6.6"}, headers=auth(books, world.officer))
+    assert r.status_code == 200
+    assert sign_in(client, "vol", PASSWORD, ip="10.6.6.6").status_code == 200
+    assert len(events(books, "sign_in_throttled")) == 1
+
+
+def test_the_throttle_window_passes(client, books, world, clock):  # noqa: ANN001
+    limit = security.DEFAULT_LIMITS["failed_sign_ins_per_ip"]
+    for i in range(limit):
+        sign_in(client, f"x{i}", "guess", ip="10.5.5.5")
+    assert sign_in(client, "vol", PASSWORD, ip="10.5.5.5").json["error"] == "too_many_attempts"
+    clock.advance(security.THROTTLE_WINDOW.total_seconds() + 1)
+    assert sign_in(client, "vol", PASSWORD, ip="10.5.5.5").status_code == 200
+
+
+def redeem_with_pin(client, books, world, code: str, pin: str, ip: str = "10.1.1.1"):  # noqa: ANN001, ANN201
+    return client.post("/api/v1/redemptions", json={"code": code, "amount": 5, "pin": pin},
+                       headers={**auth(books, world.cashier_a), "Idempotency-Key": uuid.uuid4().hex},
+                       environ_base={"REMOTE_ADDR": ip})
+
+
+def test_pin_guessing_locks_the_card_and_an_officer_unlocks_it(client, books, world, card_code):  # noqa: ANN001
+    before = all_balances(books)
+    errors_seen = [redeem_with_pin(client, books, world, card_code, "0000").json["error"] for _ in range(5)]
+    assert errors_seen == ["wrong_pin"] * 5
+    r = redeem_with_pin(client, books, world, card_code, CARD_PIN)
+    assert (r.status_code, r.json["error"]) == (403, "card_locked")
+    assert all_balances(books) == before
+    from ledger.models import Card
+
+    with books.session(readonly=True) as s:
+        card_id = s.query(Card.id).scalar()
+    assert client.post(f"/api/v1/cards/{card_id}/unlock", headers=auth(books, world.officer)).status_code == 200
+    assert redeem_with_pin(client, books, world, card_code, CARD_PIN).status_code == 201
+    kinds = [e["kind"] for e in events(books)]
+    assert kinds.count("pin_failed") == 6 and kinds.count("pin_ok") == 1
+
+
+def test_pin_guessing_across_cards_from_one_till_address_is_throttled(client, books, world, card_code):  # noqa: ANN001
+    limit = security.DEFAULT_LIMITS["failed_pins_per_ip"]
+    before = all_balances(books)
+    for i in range(limit):
+        # a different wrong PIN each time, on the same card until it locks (5), then the throttle counts on
+        r = redeem_with_pin(client, books, world, card_code, f"{1000 + i}", ip="10.2.2.2")
+        assert r.json["error"] in ("wrong_pin", "card_locked")
+    r = redeem_with_pin(client, books, world, card_code, CARD_PIN, ip="10.2.2.2")
+    assert (r.status_code, r.json["error"]) == (429, "too_many_attempts")
+    assert all_balances(books) == before
+    assert events(books, "pin_throttled")[0]["source"] == "10.2.2.2"

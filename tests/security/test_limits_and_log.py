@@ -1,0 +1,132 @@
+"""Request size limits, rate limits on token and code issuance (counted in the database, so shared by
+every app server), and the security log: the auditor reads it, nobody edits it."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
+
+from goldbean import books_of, create_app
+from ledger import security
+from tests.redemption_world import PASSWORD
+
+from .conftest import all_balances, auth
+
+
+def test_oversized_request_is_refused_with_json_413(client, books, world):  # noqa: ANN001
+    big = "x" * (300 * 1024)
+    r = client.post("/api/v1/auth/token", data=f'{{"username": "vol", "password": "{big}"}}',
+                    content_type="application/json")
+    assert r.status_code == 413 and r.json["error"] == "request_too_large"
+    r = client.post("/api/v1/redemptions", data=big, content_type="application/json",
+                    headers={**auth(books, world.cashier_a), "Idempotency-Key": "big"})
+    assert r.status_code == 413 and r.json["error"] == "request_too_large"
+
+
+def test_token_issuance_is_rate_limited_per_user(client, books, world):  # noqa: ANN001
+    n = security.DEFAULT_LIMITS["token_per_user"]
+    for i in range(n):
+        r = client.post("/api/v1/auth/token", json={"username": "vol", "password": PASSWORD},
+                        environ_base={"REMOTE_ADDR": f"10.3.0.{i}"})
+        assert r.status_code == 200
+    r = client.post("/api/v1/auth/token", json={"username": "vol", "password": PASSWORD},
+                    environ_base={"REMOTE_ADDR": "10.3.1.1"})
+    assert (r.status_code, r.json["error"]) == (429, "rate_limited")
+
+
+def test_token_issuance_is_rate_limited_per_address(client, books, world, clock):  # noqa: ANN001
+    n = security.DEFAULT_LIMITS["token_per_ip"]
+    names = ["vol", "vol2", "owner_a", "cashier_a", "owner_b", "cashier_b", "officer", "fm", "admin"]
+    for i in range(n):
+        r = client.post("/api/v1/auth/token", json={"username": names[i % len(names)], "password": PASSWORD},
+                        environ_base={"REMOTE_ADDR": "10.4.4.4"})
+        assert r.status_code == 200, (i, r.json)
+    r = client.post("/api/v1/auth/token", json={"username": "vol", "password": PASSWORD},
+                    environ_base={"REMOTE_ADDR": "10.4.4.4"})
+    assert (r.status_code, r.json["error"]) == (429, "rate_limited")
+    clock.advance(61)  # the next minute's window
+    r = client.post("/api/v1/auth/token", json={"username": "vol", "password": PASSWORD},
+                    environ_base={"REMOTE_ADDR": "10.4.4.4"})
+    assert r.status_code == 200
+
+
+def test_payment_code_issuance_is_rate_limited_across_servers(app_config, books, world):  # noqa: ANN001
+    """Two app instances on one database share the counter."""
+    other = create_app(app_config)
+    clients = [other.test_client(), other.test_client()]
+    try:
+        headers = auth(books, world.volunteer)
+        n = security.DEFAULT_LIMITS["code_per_user"]
+        for i in range(n):
+            assert clients[i % 2].post("/api/v1/wallet/codes", headers=headers).status_code == 201
+        r = clients[0].post("/api/v1/wallet/codes", headers=headers)
+        assert (r.status_code, r.json["error"]) == (429, "rate_limited")
+        # another volunteer is not affected
+        assert clients[1].post("/api/v1/wallet/codes", headers=auth(books, world.other_volunteer)).status_code == 201
+    finally:
+        books_of(other).engine.dispose()
+
+
+def test_the_auditor_reads_the_security_log(client, books, world):  # noqa: ANN001
+    from ledger.identity import create_user_in, grant_role_in
+
+    def work(s):  # noqa: ANN001, ANN202
+        uid = create_user_in(s, "aud", "pw", "审计员").id
+        grant_role_in(s, uid, "auditor")
+        return uid
+
+    auditor = books.run(work)
+    client.post("/api/v1/auth/token", json={"username": "vol", "password": "wrong"})
+    client.post("/api/v1/auth/token", json={"username": "vol", "password": PASSWORD})
+    r = client.get("/api/v1/security/events", headers=auth(books, auditor))
+    assert r.status_code == 200
+    kinds = [e["kind"] for e in r.json]
+    assert kinds[:2] == ["sign_in_ok", "sign_in_failed"]  # newest first
+    assert "role_granted" in kinds  # the auditor's own grant
+    failed = r.json[1]
+    assert failed["username"] == "vol" and failed["user_id"] == world.volunteer
+    assert failed["detail"] == {"error": "invalid_credentials"} and failed["source"] == "127.0.0.1"
+    only = client.get("/api/v1/security/events?kind=sign_in_ok", headers=auth(books, auditor)).json
+    assert {e["kind"] for e in only} == {"sign_in_ok"}
+    for who in (world.volunteer, world.officer, world.cashier_a, world.fund_manager):
+        r = client.get("/api/v1/security/events", headers=auth(books, who))
+        assert (r.status_code, r.json["error"]) == (403, "permission_denied")
+
+
+def test_nobody_edits_the_security_log_through_the_app(app, client, books, world):  # noqa: ANN001
+    rules = [r for r in app.url_map.iter_rules() if r.rule.startswith("/api/v1/security/events")]
+    assert rules and all(r.methods - {"HEAD", "OPTIONS"} == {"GET"} for r in rules)
+    admin = auth(books, world.admin)
+    for method in ("PUT", "PATCH", "DELETE", "POST"):
+        assert client.open("/api/v1/security/events", method=method, json={}, headers=admin).status_code == 405
+        assert client.open("/api/v1/security/events/1", method=method, json={}, headers=admin).status_code in (404, 405)
+
+
+def test_the_database_refuses_to_change_or_delete_an_event(books, world):  # noqa: ANN001
+    security.record(books, "unlock", source="10.0.0.9", actor="test")
+    for statement in ("UPDATE security_events SET kind = 'x'", "DELETE FROM security_events"):
+        with pytest.raises(DBAPIError, match="append-only"):
+            with books.engine.begin() as conn:
+                conn.execute(text(statement))
+    with books.engine.connect() as conn:
+        assert conn.execute(text("SELECT COUNT(*) FROM security_events WHERE kind = 'unlock'")).scalar() == 1
+
+
+def test_key_rotation_is_logged(runner, books, world):  # noqa: ANN001
+    from goldbean.cli import main
+
+    result = runner.invoke(main, ["keys", "rotate", "--purpose", "wallet"])
+    assert result.exit_code == 0, result.output
+    with books.engine.connect() as conn:
+        row = conn.execute(text("SELECT actor, detail FROM security_events WHERE kind = 'key_rotated'")).one()
+    assert row.actor == "cli" and '"purpose": "wallet"' in row.detail
+
+
+def test_attacks_change_no_balance(client, books, world):  # noqa: ANN001
+    before = all_balances(books)
+    for _ in range(3):
+        client.post("/api/v1/auth/token", json={"username": "vol", "password": "x"})
+        client.post("/api/v1/redemptions", json={"code": "x" * 30, "amount": 1},
+                    headers={**auth(books, world.cashier_a), "Idempotency-Key": "k"})
+    assert all_balances(books) == before
