@@ -339,3 +339,91 @@ def test_fund_admin_auditor_and_dashboard_pages(signed_in, seeded) -> None:  # n
     assert csv.status_code == 200 and csv.mimetype == "text/csv"
     dash = signed_in("officer").get("/dashboard")
     assert dash.status_code == 200 and "<svg" in dash.text and "鼓楼街道" in dash.text
+
+
+def test_a_held_redemption_is_confirmed_or_declined_in_the_wallet(signed_in, seeded) -> None:  # noqa: ANN001
+    books = books_of(seeded)
+    books.settings["redemption_hold_threshold"] = 5
+    wallet = wallet_account_id_of(seeded, "volunteer")
+    cashier = signed_in("cashier")
+    volunteer = signed_in("volunteer")
+    start = _balance(seeded, "volunteer")
+    resp = _redeem(cashier, codes.issue_wallet_code(books, wallet).code, "8")
+    assert resp.status_code == 201 and "钱包中确认" in resp.text
+    page = volunteer.get("/wallet")
+    red_id = int(re.search(r"/wallet/holds/(\d+)/confirm", page.text).group(1))
+    assert _balance(seeded, "volunteer") == start - 8  # held
+    volunteer.post(f"/wallet/holds/{red_id}/decline", data={"csrf_token": csrf_of(page.text)})
+    assert _balance(seeded, "volunteer") == start
+    _redeem(cashier, codes.issue_wallet_code(books, wallet).code, "9")
+    page = volunteer.get("/wallet")
+    red_id = int(re.search(r"/wallet/holds/(\d+)/confirm", page.text).group(1))
+    volunteer.post(f"/wallet/holds/{red_id}/confirm", data={"csrf_token": csrf_of(page.text)})
+    assert "付款已确认" in volunteer.get("/wallet").text and _balance(seeded, "volunteer") == start - 9
+    again = volunteer.post(f"/wallet/holds/{red_id}/confirm", data={"csrf_token": csrf_of(page.text)})
+    assert again.status_code == 302 and "已不需要您处理" in volunteer.get("/wallet").text
+
+
+def test_till_sells_catalogue_items(signed_in, seeded) -> None:  # noqa: ANN001
+    books = books_of(seeded)
+    cashier = signed_in("cashier")
+    page = cashier.get("/till")
+    item = re.search(r'name="qty_(\d+)"', page.text).group(1)
+    before = _balance(seeded, "volunteer")
+    resp = _redeem(cashier, codes.issue_wallet_code(books, wallet_account_id_of(seeded, "volunteer")).code, "",
+                   **{f"qty_{item}": "2"})
+    assert resp.status_code == 201, resp.text
+    spent = before - _balance(seeded, "volunteer")
+    assert spent > 0 and f"× 2 = {spent}" in resp.text
+
+
+def test_second_officer_approves_and_cards_are_issued_and_unlocked(signed_in, seeded) -> None:  # noqa: ANN001
+    books = books_of(seeded)
+    with books.session(readonly=True) as s:
+        award = s.scalar(select(Award).where(Award.status == "pending_approval"))
+        volunteer = award.volunteer_id
+    officer = signed_in("officer")  # made the award: may not approve it
+    page = officer.get("/officer")
+    officer.post(f"/officer/awards/{award.id}/approve", data={"csrf_token": csrf_of(page.text)})
+    assert "复核必须由另一位工作人员完成" in officer.get("/officer").text
+    officer2 = signed_in("officer2")
+    page = officer2.get("/officer")
+    assert f'id="award-{award.id}"' in page.text
+    officer2.post(f"/officer/awards/{award.id}/approve", data={"csrf_token": csrf_of(page.text)})
+    with books.session(readonly=True) as s:
+        assert s.get(Award, award.id).status == "posted"
+    page = officer2.get(f"/officer/volunteers/{volunteer}")
+    issued = officer2.post(f"/officer/volunteers/{volunteer}/cards", data={"csrf_token": csrf_of(page.text)})
+    pin = re.search(r'id="new-pin">(\d+)<', issued.text).group(1)
+    card_id = int(re.search(r"/officer/cards/(\d+)/print", issued.text).group(1))
+    printed = officer2.get(f"/officer/cards/{card_id}/print")
+    assert printed.status_code == 200 and "data:image/png;base64," in printed.text and pin not in printed.text
+    with books.session() as s:
+        s.get(Card, card_id).status = "locked"
+        s.commit()
+    page = officer2.get(f"/officer/volunteers/{volunteer}")
+    officer2.post(f"/officer/cards/{card_id}/unlock", data={"csrf_token": csrf_of(page.text)})
+    with books.session(readonly=True) as s:
+        assert s.get(Card, card_id).status == "active"
+
+
+def test_fund_allocates_and_admin_rotates_a_key(signed_in, seeded) -> None:  # noqa: ANN001
+    from ledger.models import OrgUnit
+
+    books = books_of(seeded)
+    with books.session(readonly=True) as s:
+        community = s.scalar(select(OrgUnit.id).where(OrgUnit.code == "panlong.jinchen.jinxing"))
+    fund = signed_in("fund")
+    page = fund.get("/fund")
+    fund.post("/fund/allocations", data={"csrf_token": csrf_of(page.text), "org_unit_id": str(community),
+                                         "amount": "300", "form_key": "a-x"})
+    assert "已下拨 300 金豆" in fund.get("/fund").text
+    fund.post("/fund/settlements", data={"csrf_token": csrf_of(page.text), "period": "2026-11"})
+    assert "本月尚未结束" in fund.get("/fund").text
+    admin = signed_in("admin")
+    page = admin.get("/admin")
+    before = books.keys.active("wallet")
+    admin.post("/admin/keys/rotate", data={"csrf_token": csrf_of(page.text), "purpose": "wallet"})
+    after = books.keys.active("wallet")
+    assert after is not None and (before is None or after.kid != before.kid)
+    assert after.kid in admin.get("/admin").text
