@@ -1,6 +1,9 @@
 """One measurement in a child process, so that its resident memory growth is its own.
 
-    python -m bench.measure {stream|verify|export} URL KEYS_DIR OUT_DIR
+    python -m bench.measure {stream|verify-books|export|verify} URL KEYS_DIR OUT_DIR
+
+``export`` writes OUT_DIR/journal.jsonl (``goldbean audit export``); ``verify`` checks that file
+offline (``goldbean audit verify``) and removes it; ``verify-books`` is ``goldbean ledger verify``.
 
 Prints one JSON line: seconds, rss_growth_mb (peak resident set minus the resident set just before
 the measured work started) and a note.
@@ -73,36 +76,50 @@ def main() -> int:
         base = rss_mb()
         t0 = time.perf_counter()
         note = stream(url, out)
-    elif kind == "verify":
+        seconds = time.perf_counter() - t0
+    elif kind in ("verify-books", "export", "verify"):
         from ledger.books import Books
         from ledger.db import make_engine
         from ledger.keys import KeyStore
-        from ledger.verify import verify_books
 
         books = Books(engine=make_engine(url), keys=KeyStore(keys_dir))
-        base = rss_mb()
-        t0 = time.perf_counter()
-        report = verify_books(books)
-        problems = len(report.problems)
-        note = f"{report.entries} entries, {problems} problems" + (f": {report.problems[0]}" if problems else "")
-        if problems:
-            print(note, file=sys.stderr)
-            return 1
-    elif kind == "export":
-        try:
-            from ledger import audit_export  # noqa: F401
-        except ImportError:
-            print(json.dumps({"seconds": None, "rss_growth_mb": None,
-                              "note": "not measured: the journal export (ledger/audit_export.py) has not landed"}))
-            return 0
-        from bench.export_hook import run_export
+        export_file = Path(out_dir) / "journal.jsonl"
+        if kind == "verify-books":
+            from ledger.verify import verify_books
 
-        base = rss_mb()
-        t0 = time.perf_counter()
-        note = run_export(url, Path(keys_dir), out)
+            base = rss_mb()
+            t0 = time.perf_counter()
+            report = verify_books(books)
+            seconds = time.perf_counter() - t0
+            problems = [str(p) for p in report.problems]
+            note = f"{report.entries} entries"
+        elif kind == "export":
+            from ledger.audit_export import export_journal
+
+            books.keys.ensure("ledger")
+            base = rss_mb()
+            t0 = time.perf_counter()
+            summary = export_journal(books, export_file)
+            seconds = time.perf_counter() - t0
+            problems = []
+            note = f"{summary.lines} lines, {export_file.stat().st_size / 2**20:.0f} MB"
+        else:
+            from ledger.audit_export import trusted_keys, verify_export
+
+            keys = trusted_keys(books)
+            base = rss_mb()
+            t0 = time.perf_counter()
+            report = verify_export(export_file, keys)
+            seconds = time.perf_counter() - t0
+            problems = [str(p) for p in report.problems]
+            note = report.verdict()[:120]
+            export_file.unlink(missing_ok=True)
+        if problems:
+            print(f"{len(problems)} problems: {problems[0]}", file=sys.stderr)
+            return 1
+        out = Path(out_dir) / f"{kind}.unused"
     else:
         raise SystemExit(f"unknown measurement {kind}")
-    seconds = time.perf_counter() - t0
     print(json.dumps({"seconds": seconds, "rss_growth_mb": round(max(0.0, peak_mb() - base), 1), "note": note}))
     out.unlink(missing_ok=True)
     return 0

@@ -69,14 +69,16 @@ class Plan:
     duration: float = 15.0  # seconds per concurrent / single-writer run
     batches: int = 10  # linked batches of 1,000 for batch-*
     reads: int = 2_000  # balance reads per growth point
-    growth_posts: int = 400  # single-writer posts per growth point
+    growth_posts: int = 300  # single-writer posts per growth point and round
+    growth_rounds: int = 3
     workers: int = 16
-    procs: int = 4  # processes the 16 workers are spread over (threads within)
+    procs: int = 2  # processes the 16 workers are spread over (threads within)
 
     @classmethod
     def make(cls, quick: bool) -> Plan:
         if quick:
-            return cls(quick=True, entries=100_000, duration=6.0, batches=5, reads=1_000, growth_posts=200)
+            return cls(quick=True, entries=100_000, duration=5.0, batches=5, reads=500, growth_posts=150,
+                       growth_rounds=2)
         return cls(quick=False)
 
 
@@ -190,6 +192,37 @@ def grow(books: Books, seeded: Seeded, entries: int, rnd: random.Random) -> floa
         seeded.entries += 2 * n
         done += n
     return done / max(time.perf_counter() - t0, 1e-9)
+
+
+def clone_books(url: str, admin_url: str | None, tag: str) -> str:
+    """A copy of the books as they stand (no connection may be open to them)."""
+    if url.startswith("sqlite"):
+        src_path = make_url(url).database
+        dst_path = f"{src_path[:-3]}-{tag}.db"
+        src, dst = sqlite3.connect(src_path), sqlite3.connect(dst_path)
+        src.backup(dst)
+        src.close()
+        dst.close()
+        return f"sqlite:///{dst_path}"
+    src = make_url(url).database
+    name = f"{src}_{tag}"
+    admin = create_engine(admin_url or url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as c:
+        c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        c.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{src}"'))
+    admin.dispose()
+    return make_url(url).set(database=name).render_as_string(hide_password=False)
+
+
+def drop_clone(url: str, admin_url: str | None) -> None:
+    if url.startswith("sqlite"):
+        for ext in ("", "-wal", "-shm"):
+            Path(make_url(url).database + ext).unlink(missing_ok=True)
+        return
+    admin = create_engine(admin_url or url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as c:
+        c.execute(text(f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)'))
+    admin.dispose()
 
 
 # --- measurements on the ledger ------------------------------------------------------------------
@@ -416,26 +449,40 @@ def bench_database(db: str, url: str, plan: Plan, work: Path, admin_url: str | N
     log(f"{db}: opening {plan.wallets:,} wallets")
     seeded = open_accounts(books, plan.wallets)
     fund(books, seeded, plan.small_entries // 2)
-    log(f"{db}: growth at {seeded.entries:,} entries")
-    small = measure_growth_point(books, seeded, plan, rnd, "gs")
+    log(f"{db}: keeping a copy of the small book ({seeded.entries:,} entries) for growth")
+    books.engine.dispose()
+    small_url = clone_books(url, admin_url, "small")
+    small_seeded = Seeded(seeded.donations, seeded.wallets, seeded.funded, seeded.entries, seeded.transfers)
+    n_small = seeded.entries
     log(f"{db}: funding every wallet, then random transfers to {plan.entries:,} entries")
     t0 = time.perf_counter()
     fund(books, seeded, plan.wallets)
     grow(books, seeded, plan.entries, rnd)
     log(f"{db}: seeded {seeded.transfers:,} transfers, {seeded.entries:,} entries in {time.perf_counter() - t0:.0f}s")
     if db == "postgresql":
-        ae = create_engine(url, isolation_level="AUTOCOMMIT")
-        with ae.connect() as c:
-            c.exec_driver_sql("VACUUM ANALYZE")
-        ae.dispose()
+        for u in (url, small_url):
+            ae = create_engine(u, isolation_level="AUTOCOMMIT")
+            with ae.connect() as c:
+                c.exec_driver_sql("VACUUM ANALYZE")
+            ae.dispose()
     n_big = seeded.entries
-    big = measure_growth_point(books, seeded, plan, rnd, "gb")
-    unit_label = f"{small[0]:.3f} ms at {2 * (plan.small_entries // 2):,} entries"
-    add(Figure(f"growth-read-{suffix}", big[0], "ms", ratio=big[0] / small[0], reference=unit_label,
-               target="<= 1.2", note=f"balance read at {n_big:,} entries vs the small book"))
+    log(f"{db}: growth: {n_small:,} vs {n_big:,} entries, {plan.growth_rounds} rounds each, alternating")
+    small_books = make_books(small_url, keys_dir)
+    smalls, bigs = [], []
+    for r in range(plan.growth_rounds):
+        smalls.append(measure_growth_point(small_books, small_seeded, plan, rnd, f"gs{r}-"))
+        bigs.append(measure_growth_point(books, seeded, plan, rnd, f"gb{r}-"))
+    small_books.engine.dispose()
+    drop_clone(small_url, admin_url)
+    # the best of the rounds on each side: the machine's noise only ever slows a round down
+    small = (min(x[0] for x in smalls), max(x[1] for x in smalls))
+    big = (min(x[0] for x in bigs), max(x[1] for x in bigs))
+    add(Figure(f"growth-read-{suffix}", big[0], "ms", ratio=big[0] / small[0],
+               reference=f"{small[0]:.3f} ms at {n_small:,} entries", target="<= 1.2",
+               note=f"balance read (get_account) at {n_big:,} entries; ratio = big book / small book"))
     add(Figure(f"growth-post-{suffix}", big[1], "transfers/s", ratio=small[1] / big[1],
-               reference=f"{small[1]:.0f}/s at {2 * (plan.small_entries // 2):,} entries", target="<= 1.2",
-               note="single-writer posting; ratio = rate on the small book / rate on the big book"))
+               reference=f"{small[1]:.0f}/s at {n_small:,} entries", target="<= 1.2",
+               note=f"single-writer posting at {n_big:,} entries; ratio = small-book rate / big-book rate"))
 
     log(f"{db}: linked batches of 1,000")
     add(Figure(f"batch-{suffix}", measure_batches(books, seeded, plan, rnd, "b"), "transfers/s",
@@ -444,15 +491,18 @@ def bench_database(db: str, url: str, plan: Plan, work: Path, admin_url: str | N
     # verify / stream / export before the concurrent runs so they see exactly the seeded books
     books.engine.dispose()
     log(f"{db}: stream, verify and export of {seeded.entries:,} entries")
-    stream_s, stream_mb, _ = child("stream", url, keys_dir, work)
-    stream = add(Figure(f"stream-{suffix}", stream_s, "s", note=f"{seeded.entries:,} entries to CSV; "
-                        f"rss +{stream_mb} MB" if stream_mb is not None else None))
-    ver_s, ver_mb, ver_note = child("verify", url, keys_dir, work)
-    add(Figure(f"verify-{suffix}", ver_s, "s", ratio=ratio(Figure("", ver_s, "s"), stream), reference=stream.name,
-               target="<= 4, rss <= 64 MB", note=(f"rss +{ver_mb} MB. " if ver_mb is not None else "") + ver_note))
-    exp_s, exp_mb, exp_note = child("export", url, keys_dir, work)
-    add(Figure(f"export-{suffix}", exp_s, "s", ratio=ratio(Figure("", exp_s, "s"), stream), reference=stream.name,
-               target="<= 3, rss <= 64 MB", note=(f"rss +{exp_mb} MB. " if exp_mb is not None else "") + exp_note))
+    size = f"{seeded.entries // 10**6}m" if seeded.entries >= 10**6 else f"{seeded.entries // 1000}k"
+    stream_s, stream_mb, stream_note = child("stream", url, keys_dir, work)
+    stream = add(Figure(f"stream-{size}-{suffix}", stream_s, "s",
+                        note=f"{seeded.entries:,} entries to CSV by {stream_note}, rss +{stream_mb} MB"))
+    kinds = [("export", "<= 3, rss <= 64 MB"), ("verify", "<= 4, rss <= 64 MB")]
+    if not plan.quick:
+        kinds.append(("verify-books", None))  # goldbean ledger verify, on the database itself
+    for kind, target in kinds:
+        secs, mb, note = child(kind, url, keys_dir, work)
+        add(Figure(f"{kind}-{size}-{suffix}", secs, "s", ratio=ratio(Figure("", secs, "s"), stream),
+                   reference=stream.name, target=target,
+                   note=(f"rss +{mb} MB; " if mb is not None else "") + note))
 
     if db == "postgresql":
         log(f"postgresql: {plan.workers} workers posting for {plan.duration:.0f}s")
@@ -517,6 +567,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--procs", type=int, default=None, help="processes for the 16 PostgreSQL workers")
     ap.add_argument("--entries", type=int, default=None, help="entries in the big book")
     ap.add_argument("--duration", type=float, default=None, help="seconds per timed run")
+    ap.add_argument("--no-http", action="store_true", help="skip redeem-http")
     args = ap.parse_args(argv)
     plan = Plan.make(args.quick)
     if args.procs:
@@ -544,12 +595,32 @@ def main(argv: list[str] | None = None) -> int:
                 bench_database("postgresql", url, plan, work, admin_url=server)
             finally:
                 with admin.connect() as c:
-                    c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+                    for db_name in (name, f"{name}_small"):
+                        c.execute(text(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)'))
                 admin.dispose()
         elif args.only != "sqlite":
             for name in ("post-pg-16", "pgbench-ledger-16", "batch-pg"):
                 add(Figure(name, None, "transfers/s", note="GOLDBEAN_TEST_POSTGRES_URL not set or unreachable"))
-        add(Figure("redeem-http", None, "redemptions/s", note="not measured: see docs/performance.md"))
+        if server and not args.no_http:
+            log("postgresql: redeem-http, 32 tills closed loop, then 200/s open loop")
+            post = next((f for f in FIGURES if f.name == "post-pg-16"), None)
+            try:
+                from bench.redeem_http import OPEN_RATE, TILLS, WORKERS, run_redeem_http
+
+                res = run_redeem_http(server, work, plan.duration)
+                note = f"gunicorn {WORKERS} workers, {TILLS} tills closed loop; errors {res['errors']}" + (
+                    f" (first: {res['first_error']})" if res["errors"] else "")
+                fig = Figure("redeem-http", res["closed_rate"], "redemptions/s", target=">= 0.5", note=note)
+                if post is not None:
+                    fig.ratio, fig.reference = ratio(fig, post), post.name
+                add(fig)
+                add(Figure("redeem-http-p50", res["p50_ms"], "ms", note=f"open loop, {OPEN_RATE}/s offered"))
+                add(Figure("redeem-http-p99", res["p99_ms"], "ms", target="<= 50",
+                           note=f"open loop, {OPEN_RATE}/s offered"))
+            except Exception as exc:  # noqa: BLE001 - reported, the rest of the table stands
+                add(Figure("redeem-http", None, "redemptions/s", note=f"failed: {type(exc).__name__}: {exc}"[:400]))
+        else:
+            add(Figure("redeem-http", None, "redemptions/s", note="needs PostgreSQL" if not server else "--no-http"))
         add(Figure("hordak-pg", None, "transfers/s", note="not measured: see docs/performance.md"))
     finally:
         shutil.rmtree(work, ignore_errors=True)
