@@ -36,7 +36,18 @@ def label(table: dict, key: object) -> str:
     return str(value) if value is not None and str(value) else str(key or "")
 
 
+def award_reason(reason: str | None) -> str:
+    """An award's reason as the ledger writes it ("tip:theft", "patrol") in words; free text as is."""
+    reason = reason or ""
+    if reason == "patrol":
+        return str(CLAIM_KINDS["patrol"])
+    if reason.startswith("tip:") and reason[4:] in CATEGORIES:
+        return f"{CLAIM_KINDS['tip']} · {CATEGORIES[reason[4:]]}"
+    return reason
+
+
 def register(app) -> None:  # noqa: ANN001
     app.jinja_env.globals.update(KINDS=KINDS, PHASES=PHASES, STATUSES=STATUSES, ROLES=ROLES, LEVELS=LEVELS,
                                  CLAIM_KINDS=CLAIM_KINDS, CATEGORIES=CATEGORIES, TIERS=TIERS,
                                  ACCOUNT_KINDS=ACCOUNT_KINDS, METHODS=METHODS, label=label)
+    app.jinja_env.filters["award_reason"] = award_reason

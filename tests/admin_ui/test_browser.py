@@ -125,6 +125,42 @@ def _balance(page) -> int:  # noqa: ANN001
     return int(page.get_attribute("#balance", "data-value"))
 
 
+PAGES = (("volunteer", "/wallet", "wallet", {"width": 390, "height": 844}),
+         ("cashier", "/till", "till", {"width": 1024, "height": 900}),
+         ("officer", "/officer", "officer", None), ("officer", "/officer/volunteers", "volunteers", None),
+         ("officer", "/officer/volunteers/{volunteer}", "volunteer", None),
+         ("fund", "/fund", "fund", None), ("admin", "/admin", "admin", None),
+         ("auditor", "/auditor", "auditor", None), ("officer", "/dashboard", "dashboard", None))
+
+
+def test_every_page_renders_without_console_errors(browser, server) -> None:  # noqa: ANN001
+    """Each page as its role: no script errors and no CSP violations; a screenshot of each for docs/ui.md."""
+    from sqlalchemy import select
+
+    from ledger.models import User
+
+    with server["books"].session(readonly=True) as s:
+        volunteer = s.scalar(select(User.id).where(User.username == "volunteer"))
+    out = ARTIFACTS / "pages"
+    out.mkdir(parents=True, exist_ok=True)
+    anon = browser.new_context(base_url=server["base"])
+    signin = anon.new_page()
+    signin.goto("/signin")
+    signin.screenshot(path=str(out / "signin.png"), full_page=True)
+    anon.close()
+    for username, path, name, viewport in PAGES:
+        ctx, page = _sign_in(browser, server["base"], username, viewport)
+        problems: list[str] = []
+        page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: problems.append(str(e)))
+        page.goto(path.format(volunteer=volunteer))
+        page.wait_for_load_state("networkidle")
+        assert page.locator("h1").count() == 1
+        page.screenshot(path=str(out / f"{name}.png"), full_page=True)
+        assert not problems, (path, problems)
+        ctx.close()
+
+
 def test_wallet_qr_till_camera_officer_and_english(browser, server) -> None:  # noqa: ANN001
     import zxingcpp
     from PIL import Image
@@ -190,33 +226,4 @@ def test_wallet_qr_till_camera_officer_and_english(browser, server) -> None:  # 
     assert wallet.get_attribute("html", "lang") == "en"
     _shot(wallet, "8-wallet-english")
     for ctx in (vctx, cctx, octx):
-        ctx.close()
-
-
-PAGES = (("volunteer", "/wallet", "wallet", {"width": 390, "height": 844}),
-         ("cashier", "/till", "till", {"width": 1024, "height": 900}),
-         ("officer", "/officer", "officer", None), ("officer", "/officer/volunteers", "volunteers", None),
-         ("fund", "/fund", "fund", None), ("admin", "/admin", "admin", None),
-         ("auditor", "/auditor", "auditor", None), ("officer", "/dashboard", "dashboard", None))
-
-
-def test_every_page_renders_without_console_errors(browser, server) -> None:  # noqa: ANN001
-    """Each page as its role: no script errors and no CSP violations; a screenshot of each for docs/ui.md."""
-    out = ARTIFACTS / "pages"
-    out.mkdir(parents=True, exist_ok=True)
-    anon = browser.new_context(base_url=server["base"])
-    signin = anon.new_page()
-    signin.goto("/signin")
-    signin.screenshot(path=str(out / "signin.png"), full_page=True)
-    anon.close()
-    for username, path, name, viewport in PAGES:
-        ctx, page = _sign_in(browser, server["base"], username, viewport)
-        problems: list[str] = []
-        page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
-        page.on("pageerror", lambda e: problems.append(str(e)))
-        page.goto(path)
-        page.wait_for_load_state("networkidle")
-        assert page.locator("h1").count() == 1
-        page.screenshot(path=str(out / f"{name}.png"), full_page=True)
-        assert not problems, (path, problems)
         ctx.close()
