@@ -29,7 +29,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from . import errors
@@ -38,7 +38,6 @@ from .errors import DomainError
 from .identity import Actor, ancestors, budget_account_id, descendants, in_scope, scope_units, wallet_account_id
 from .journal import account_by_code, open_account_in, post_in
 from .models import Account, Award, Claim, OrgUnit, RoleGrant, Transfer, User
-from .models.earning import TIP_TIERS
 from .posting import TransferRequest, hold, post_hold, reversal, transfer, void_hold
 
 BEIJING = dt.timezone(dt.timedelta(hours=8))

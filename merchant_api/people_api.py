@@ -48,11 +48,12 @@ def me():  # noqa: ANN201
 
 
 @blp.route("/me", methods=["PATCH"])
-@requires_roles()
+@requires_roles("volunteer", "leader")
 @blp.arguments(ProfileIn)
 @blp.response(200)
 def update_me(body: dict):  # noqa: ANN201
-    """Change your display name, or choose a pseudonym for the leaderboards."""
+    """Volunteers: change your display name, or choose a pseudonym for the leaderboards. (Auditors and
+    other staff are read-only here; an admin changes their names.)"""
     return people.update_profile(books_of(current_app), current_actor(), **body)
 
 

@@ -67,3 +67,9 @@ def test_admin_registers_and_grants_others_cannot(w, client):  # noqa: ANN001
     client.post(f"/api/v1/users/{uid}/grants/revoke", headers=h(w, "admin"),
                 json={"role": "officer", "org_unit_id": w.units["streetB"]})
     assert client.get("/api/v1/fund/budgets", headers=hdr).status_code == 403  # at once, same token
+
+
+def test_only_volunteers_choose_a_leaderboard_name(w, client):  # noqa: ANN001
+    for who in ("auditor", "officerA", "cashier"):
+        r = client.patch("/api/v1/me", headers=h(w, who), json={"pseudonym": "x"})
+        assert r.status_code == 403, who
