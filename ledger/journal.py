@@ -107,7 +107,7 @@ def set_account_status(books: Books, account_id: int, status: str) -> AccountVie
         raise DomainError(errors.VALIDATION_FAILED, f"no account status {status!r}")
 
     def work(s: Session) -> AccountView:
-        acc = s.get(Account, account_id, with_for_update=True)
+        acc = s.get(Account, account_id, with_for_update={"key_share": True})
         if acc is None:
             raise DomainError(errors.ACCOUNT_NOT_FOUND, account_id=account_id)
         if status == "closed" and (acc.balance != 0 or acc.debits_pending or acc.credits_pending):

@@ -5,8 +5,11 @@ does. It runs inside the caller's transaction, with hand-written SQL on the driv
 common path and few round trips:
 
 1. look up the holds and originals that resolutions and reversals name (only if there are any);
-2. lock every account involved, in id order (``FOR UPDATE`` on PostgreSQL, sent together with the
-   transaction's BEGIN; SQLite's ``BEGIN IMMEDIATE`` already holds the write lock);
+2. lock every account involved, in id order (on PostgreSQL ``FOR NO KEY UPDATE``, sent together with
+   the transaction's BEGIN: unlike ``FOR UPDATE`` it does not conflict with the ``FOR KEY SHARE`` lock
+   that inserting a row with a foreign key to the account takes, so a use case that first writes
+   such a row (a spent code) cannot deadlock with another; SQLite's ``BEGIN IMMEDIATE`` already holds
+   the write lock);
 3. read what earlier resolutions and reversals already did to them (only if needed);
 4. the common case: check every rule for each transfer in order against copies of the locked
    balances, build its two entries and extend both accounts' hash chains; if all pass, one write
@@ -207,7 +210,7 @@ _TRANSFER_COLUMNS = ("transfer_key", "kind", "phase", "debit_account_id", "credi
 _ENTRY_COLUMNS = ("account_id", "seq", "transfer_id", "side", "pending_delta", "posted_delta", "balance_after",
                   "prev_hash", "hash")
 
-_PG_LOCK = f"SELECT {_ACCOUNT_COLUMNS} FROM accounts WHERE id = ANY(%s::bigint[]) ORDER BY id FOR UPDATE"
+_PG_LOCK = f"SELECT {_ACCOUNT_COLUMNS} FROM accounts WHERE id = ANY(%s::bigint[]) ORDER BY id FOR NO KEY UPDATE"
 _PG_TRANSFERS_FROM = (
     "unnest(%(t_key)s::text[], %(t_kind)s::text[], %(t_phase)s::text[], %(t_debit)s::bigint[], "
     "%(t_credit)s::bigint[], %(t_amount)s::bigint[], %(t_pending)s::bigint[], %(t_expires)s::timestamptz[], "
@@ -253,7 +256,7 @@ _PG_WRITE = (  # entries (with their transfer ids) and totals, when the transfer
 )
 
 # one transfer (the common case): scalar parameters, which the driver sends far more cheaply than arrays
-_PG_LOCK_2 = f"SELECT {_ACCOUNT_COLUMNS} FROM accounts WHERE id IN (%s::bigint, %s::bigint) ORDER BY id FOR UPDATE"
+_PG_LOCK_2 = f"SELECT {_ACCOUNT_COLUMNS} FROM accounts WHERE id IN (%s::bigint, %s::bigint) ORDER BY id FOR NO KEY UPDATE"
 _PG_POST_ONE = (
     f"WITH t AS (INSERT INTO transfers ({', '.join(_TRANSFER_COLUMNS)}) VALUES (%s::text, %s::text, %s::text, "
     "%s::bigint, %s::bigint, %s::bigint, %s::bigint, %s::timestamptz, %s::bigint, %s::text, %s::text, %s::text, "

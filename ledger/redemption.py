@@ -520,7 +520,7 @@ def redeem(books: Books, ctx: TillContext, *, code: str, idempotency_key: str, a
 
         # lock both accounts (id order) before reading today's totals, so that limits hold under concurrency
         s.execute(select(Account.id).where(Account.id.in_(sorted({wallet.id, merchant.account_id})))
-                  .order_by(Account.id).with_for_update()).all()
+                  .order_by(Account.id).with_for_update(key_share=True)).all()  # FOR NO KEY UPDATE on PostgreSQL
         s.refresh(wallet)
         if wallet.credits_posted - wallet.debits_posted - wallet.debits_pending < total:
             raise DomainError(errors.INSUFFICIENT_FUNDS, account_id=wallet.id)

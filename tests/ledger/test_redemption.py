@@ -332,3 +332,30 @@ def test_twenty_requests_with_one_idempotency_key_have_one_effect(books):  # noq
     assert len({(r.status, r.body) for r in refunds}) == 1
     assert get_account(books, world.wallet).balance == 975
     assert verify_books(books).ok
+
+
+@pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
+def test_one_wallet_many_codes_at_once_never_deadlocks(books, world):  # noqa: ANN001
+    """Each redemption writes its spent code (a foreign key to the wallet) before the journal locks the
+    wallet; with FOR UPDATE those two locks deadlocked under contention until retries ran out."""
+    wallet_codes = [codes.issue_wallet_code(books, world.wallet).code for _ in range(24)]
+    barrier = threading.Barrier(12)
+    outcomes: list[str] = []
+
+    def worker(batch: list[str]) -> None:
+        barrier.wait()
+        for code in batch:
+            try:
+                redeem(books, world, code, 10)
+                outcomes.append("ok")
+            except DomainError as exc:
+                outcomes.append(exc.code)
+
+    threads = [threading.Thread(target=worker, args=(wallet_codes[i::12],)) for i in range(12)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert outcomes.count("ok") == 24, outcomes
+    assert get_account(books, world.wallet).balance == 1000 - 240
+    assert verify_books(books).ok
