@@ -51,6 +51,8 @@ def page():  # noqa: ANN201
     return render_template("ui/wallet.html", overview=overview, history=history, code=_fresh_code(wallet),
                            claims=claims, board=board, home=home, cards=directory.my_cards(books, actor),
                            categories=earning.rules_of(books).tip_categories,
+                           led=directory.led_volunteers(books, actor),
+                           names=directory.user_names(books, {c.volunteer_id for c in claims}),
                            now_local=books.now().astimezone(BEIJING).strftime("%Y-%m-%dT%H:%M"))
 
 
@@ -80,13 +82,24 @@ def submit_claim():  # noqa: ANN201
     actor = g.actor
     kind = request.form.get("kind")
     try:
+        # a group or building leader may claim for a volunteer of their unit (the use case checks it)
+        for_id = web.form_int("volunteer_id", required=False)
+        led = {v["id"]: v for v in directory.led_volunteers(_books(), actor)} if for_id else {}
+        if for_id is not None and for_id != actor.user_id and for_id not in led:
+            raise DomainError(web.errors.OUT_OF_SCOPE)
+        volunteer_id = for_id if for_id in led else None
         if kind == "patrol":
-            home = directory.home_community(_books(), actor)
-            earning.submit_claim(_books(), actor, kind="patrol", org_unit_id=home["id"] if home else None,
+            if volunteer_id is not None:
+                unit = led[volunteer_id]["unit_id"]
+            else:
+                home = directory.home_community(_books(), actor)
+                unit = home["id"] if home else None
+            earning.submit_claim(_books(), actor, kind="patrol", org_unit_id=unit, volunteer_id=volunteer_id,
                                  occurred_at=_local_moment("started_at"), ended_at=_local_moment("ended_at"),
                                  team=(request.form.get("team") or "").strip()[:100] or None)
         else:
             earning.submit_claim(_books(), actor, kind="tip", category=request.form.get("category"),
+                                 volunteer_id=volunteer_id,
                                  description=(request.form.get("description") or "").strip()[:2000],
                                  location=(request.form.get("location") or "").strip()[:200] or None,
                                  occurred_at=_local_moment("occurred_at"))

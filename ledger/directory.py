@@ -118,6 +118,25 @@ def volunteers_in_scope(books: Books, actor: Actor) -> list[dict[str, Any]]:
     return books.run(work, readonly=True)
 
 
+def led_volunteers(books: Books, actor: Actor) -> list[dict[str, Any]]:
+    """Volunteers in the units a group or building leader leads (they may claim for them)."""
+    if not actor.has_role("leader"):
+        return []
+
+    def work(s: Session) -> list[dict[str, Any]]:
+        units = scope_units(s, actor, "leader") or set()
+        rows = s.execute(select(User.id, User.display_name, RoleGrant.org_unit_id)
+                         .join(RoleGrant, RoleGrant.user_id == User.id)
+                         .where(RoleGrant.role == "volunteer", RoleGrant.org_unit_id.in_(units), User.active.is_(True),
+                                User.id != actor.user_id).order_by(User.id)).all()
+        seen: dict[int, dict[str, Any]] = {}
+        for r in rows:
+            seen.setdefault(r.id, {"id": r.id, "name": r.display_name, "unit_id": r.org_unit_id})
+        return list(seen.values())
+
+    return books.run(work, readonly=True)
+
+
 def volunteer_profile(books: Books, actor: Actor, user_id: int) -> dict[str, Any]:
     """One volunteer for an officer in scope (or an admin/auditor): name, units, wallet, cards, awards."""
     _require(actor, "officer", "admin", "auditor")

@@ -427,3 +427,30 @@ def test_fund_allocates_and_admin_rotates_a_key(signed_in, seeded) -> None:  # n
     after = books.keys.active("wallet")
     assert after is not None and (before is None or after.kid != before.kid)
     assert after.kid in admin.get("/admin").text
+
+
+def test_a_group_leader_claims_for_a_volunteer_of_their_group(signed_in, seeded) -> None:  # noqa: ANN001
+    leader = signed_in("leader")
+    page = leader.get("/wallet")
+    zhang = _user_id(seeded, "laozhang")
+    assert f'<option value="{zhang}">张阿姨</option>' in page.text
+    before = _count(seeded, Claim)
+    leader.post("/wallet/claims", data={"csrf_token": csrf_of(page.text), "kind": "patrol", "volunteer_id": str(zhang),
+                                        "started_at": "2026-11-27T08:00", "ended_at": "2026-11-27T10:00"})
+    with books_of(seeded).session(readonly=True) as s:
+        claim = s.scalars(select(Claim).order_by(Claim.id.desc())).first()
+        assert (claim.volunteer_id, claim.submitted_by_id) == (zhang, _user_id(seeded, "leader"))
+    assert _count(seeded, Claim) == before + 1
+    # a volunteer outside the leader's group is refused (by the page's list and by the use case)
+    from ledger.identity import create_user_in, grant_role_in
+    from ledger.models import OrgUnit
+
+    def outsider(s):  # noqa: ANN001, ANN202
+        user = create_user_in(s, "outsider", "goldbean", "外人")
+        grant_role_in(s, user.id, "volunteer", s.scalar(select(OrgUnit.id).where(OrgUnit.code == "panlong.qingyun.bailong")))
+        return user.id
+
+    other = books_of(seeded).run(outsider)
+    leader.post("/wallet/claims", data={"csrf_token": csrf_of(page.text), "kind": "patrol", "volunteer_id": str(other),
+                                        "started_at": "2026-11-27T08:00", "ended_at": "2026-11-27T10:00"})
+    assert _count(seeded, Claim) == before + 1 and "这属于您不负责的社区" in leader.get("/wallet").text
