@@ -9,9 +9,10 @@ from flask import Blueprint, current_app, flash, g, render_template, request, ur
 from flask_babel import gettext
 
 from goldbean import books_of
-from ledger import directory, earning, errors, redemption, web_sessions
+from ledger import directory, earning, errors, people, redemption, web_sessions
 from ledger.errors import DomainError
 from ledger.keys import PURPOSES
+from ledger.models.people import ROLES
 
 from . import web
 
@@ -43,7 +44,7 @@ def page():  # noqa: ANN201
     limits = {name: redemption.setting(books, name) for name in redemption.DEFAULTS}
     return render_template("ui/admin.html", tree=directory.org_tree(books, actor),
                            people=directory.people(books, actor), merchants=merchants, tills=tills,
-                           rules=rules, limits=limits, keys=_keys(), purposes=PURPOSES)
+                           rules=rules, limits=limits, keys=_keys(), purposes=PURPOSES, roles=ROLES)
 
 
 @bp.post("/users/<int:user_id>/active")
@@ -73,3 +74,54 @@ def rotate_key():  # noqa: ANN201
     else:
         flash(gettext("New %(p)s key %(kid)s signs from now on; older keys still verify.", p=purpose, kid=key.kid), "ok")
     return web.back(url_for("ui_admin.page") + "#keys")
+
+
+@bp.post("/users")
+@web.requires("admin")
+def register():  # noqa: ANN201
+    try:
+        out = people.register_user(_books(), g.actor, username=(request.form.get("username") or "").strip()[:64],
+                                   password=(request.form.get("password") or "")[:200],
+                                   display_name=(request.form.get("display_name") or "").strip()[:100],
+                                   phone=(request.form.get("phone") or "").strip()[:20] or None)
+    except DomainError as exc:
+        web.refuse(exc)
+    else:
+        flash(gettext("User %(name)s registered; now grant a role.", name=out.get("display_name", "")), "ok")
+    return web.back(url_for("ui_admin.page") + "#people")
+
+
+def _scope() -> dict:
+    """The grant's scope from one select: ``org:<id>``, ``merchant:<id>`` or empty (district-wide)."""
+    raw = request.form.get("scope") or ""
+    kind, _, ident = raw.partition(":")
+    if kind in ("org", "merchant") and ident.isdigit():
+        return {"org_unit_id": int(ident)} if kind == "org" else {"merchant_id": int(ident)}
+    if raw:
+        raise DomainError(errors.VALIDATION_FAILED, field="scope")
+    return {}
+
+
+@bp.post("/grants")
+@web.requires("admin")
+def grant():  # noqa: ANN201
+    try:
+        people.grant_role(_books(), g.actor, web.form_int("user_id"), role=request.form.get("role") or "",
+                          **_scope())
+    except DomainError as exc:
+        web.refuse(exc)
+    else:
+        flash(gettext("Role granted."), "ok")
+    return web.back(url_for("ui_admin.page") + "#people")
+
+
+@bp.post("/users/<int:user_id>/grants/revoke")
+@web.requires("admin")
+def revoke(user_id: int):  # noqa: ANN201
+    try:
+        people.revoke_role(_books(), g.actor, user_id, role=request.form.get("role") or "", **_scope())
+    except DomainError as exc:
+        web.refuse(exc)
+    else:
+        flash(gettext("Role revoked."), "ok")
+    return web.back(url_for("ui_admin.page") + "#people")

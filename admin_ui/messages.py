@@ -39,6 +39,8 @@ SENTENCES = {
     "permission_denied": _l("Your role may not do this. Ask an administrator if you need it."),
     "out_of_scope": _l("This belongs to a community you do not serve."),
     "user_inactive": _l("This user is disabled."),
+    "username_taken": _l("That username or phone number is already registered. Choose another."),
+    "weak_password": _l("The password needs at least 8 characters."),
     # earning
     "claim_already_decided": _l("Another officer already decided this claim. Refresh the queue."),
     "self_dealing": _l("You may not decide or award your own work. Ask another officer."),

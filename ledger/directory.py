@@ -186,7 +186,8 @@ def people(books: Books, actor: Actor) -> list[dict[str, Any]]:
         grants: dict[int, list[str]] = defaultdict(list)
         for g in s.execute(select(RoleGrant).order_by(RoleGrant.id)).scalars():
             where = unit_name.get(g.org_unit_id) or merchant_name.get(g.merchant_id) or ""
-            grants[g.user_id].append({"role": g.role, "where": where})
+            grants[g.user_id].append({"role": g.role, "where": where, "org_unit_id": g.org_unit_id,
+                                      "merchant_id": g.merchant_id})
         return [{"id": u.id, "username": u.username, "name": u.display_name, "phone": u.phone, "active": u.active,
                  "grants": grants.get(u.id, [])}
                 for u in s.scalars(select(User).order_by(User.id))]

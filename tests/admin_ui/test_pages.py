@@ -454,3 +454,27 @@ def test_a_group_leader_claims_for_a_volunteer_of_their_group(signed_in, seeded)
     leader.post("/wallet/claims", data={"csrf_token": csrf_of(page.text), "kind": "patrol", "volunteer_id": str(other),
                                         "started_at": "2026-11-27T08:00", "ended_at": "2026-11-27T10:00"})
     assert _count(seeded, Claim) == before + 1 and "这属于您不负责的社区" in leader.get("/wallet").text
+
+
+def test_admin_registers_a_person_grants_and_revokes_a_role(signed_in, seeded) -> None:  # noqa: ANN001
+    from ledger.models import Merchant
+
+    admin = signed_in("admin")
+    page = admin.get("/admin")
+    admin.post("/admin/users", data={"csrf_token": csrf_of(page.text), "username": "xiaowang",
+                                     "display_name": "小王", "password": "short"})
+    assert "密码至少需要 8 个字符" in admin.get("/admin").text
+    admin.post("/admin/users", data={"csrf_token": csrf_of(page.text), "username": "xiaowang",
+                                     "display_name": "小王", "password": "long enough 1"})
+    uid = _user_id(seeded, "xiaowang")
+    assert uid is not None
+    with books_of(seeded).session(readonly=True) as s:
+        shop = s.scalar(select(Merchant.id))
+    admin.post("/admin/grants", data={"csrf_token": csrf_of(page.text), "user_id": str(uid), "role": "cashier",
+                                      "scope": f"merchant:{shop}"})
+    cashier = seeded.test_client()
+    assert sign_in(cashier, "xiaowang", "long enough 1").headers["Location"] == "/till"
+    assert cashier.get("/till").status_code == 200
+    admin.post(f"/admin/users/{uid}/grants/revoke", data={"csrf_token": csrf_of(page.text), "role": "cashier",
+                                                          "scope": f"merchant:{shop}"})
+    assert cashier.get("/till").status_code == 403  # the grants are re-read on every request
