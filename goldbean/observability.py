@@ -266,6 +266,7 @@ def init_app(app: Flask) -> None:
             "route": route,
             "status": resp.status_code,
             "duration_ms": round(duration * 1000, 2),
+            "remote_addr": request.remote_addr,
         }
         user_id = user_id_of_request()
         if user_id is not None:

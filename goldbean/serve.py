@@ -13,6 +13,8 @@ Environment (everything else, e.g. the database, comes from ``goldbean.config``)
 - ``GOLDBEAN_THREADS``: threads per worker, default 1 (sync workers).
 - ``GOLDBEAN_TIMEOUT``: seconds before a silent worker is killed and replaced, default 30.
 - ``GOLDBEAN_FORWARDED_ALLOW_IPS``: proxies trusted for ``X-Forwarded-Proto``, default ``127.0.0.1``.
+- ``GOLDBEAN_PROXY_HOPS``: how many reverse proxies are in front (1 behind nginx): the client's address
+  (per-address throttles, logs) is then read from ``X-Forwarded-For``; default 0.
 - ``PROMETHEUS_MULTIPROC_DIR``: where the workers' metrics meet; default ``<instance>/metrics``,
   emptied when the server starts.
 - ``GOLDBEAN_LOG_LEVEL``: default ``INFO``.
@@ -73,6 +75,9 @@ timeout = _int_env("GOLDBEAN_TIMEOUT", 30)
 graceful_timeout = _int_env("GOLDBEAN_GRACEFUL_TIMEOUT", 30)
 keepalive = 5
 forwarded_allow_ips = os.environ.get("GOLDBEAN_FORWARDED_ALLOW_IPS", "127.0.0.1")
+# reverse proxies in front (nginx = 1): the client's address is then taken from X-Forwarded-For, as the
+# proxy appended it; 0 (no proxy) ignores the header, which a client could otherwise forge
+proxy_hops = _int_env("GOLDBEAN_PROXY_HOPS", 0)
 # the app logs one JSON access line per request itself; gunicorn's own access log stays off
 accesslog = None
 errorlog = "-"
@@ -100,6 +105,13 @@ limit_request_fields = 100
 def on_starting(server: Any) -> None:
     folder = prepare_metrics_dir()
     server.log.info("metrics of all workers meet in %s", folder)
+
+
+def post_worker_init(worker: Any) -> None:
+    if proxy_hops > 0:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        worker.wsgi = ProxyFix(worker.wsgi, x_for=proxy_hops, x_proto=proxy_hops)
 
 
 def child_exit(server: Any, worker: Any) -> None:
