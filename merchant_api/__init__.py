@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from flask import Flask
 from flask_smorest import Api
+from flask_smorest.spec.plugins import integerconverter2paramschema
+from werkzeug.routing import IntegerConverter
 
 
 def init_app(app: Flask) -> Api:
@@ -18,7 +20,16 @@ def init_app(app: Flask) -> Api:
     from . import docs as api_docs
 
     api_docs.configure(app)
-    api = Api(app)
+    # ids in paths are 64-bit like the columns they name; a larger one is a 404, not an overflow
+    app.url_map.converters["int"] = Int64Converter
+    api = _Api(app)
+    api.register_converter(Int64Converter, integerconverter2paramschema)
+    api.ma_plugin.converter.add_attribute_function(int64_bounds)
+    # webargs would EXCLUDE unknown query parameters whatever the schema says; let each schema's own
+    # ``Meta.unknown`` (RAISE for all our inputs) decide, as the document promises
+    from flask_smorest import Blueprint
+
+    Blueprint.ARGUMENTS_PARSER.unknown = None
     api_docs.install(app, api)
     api.spec.components.security_scheme(
         "bearerAuth", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT",
@@ -32,6 +43,37 @@ def init_app(app: Flask) -> Api:
         api.register_blueprint(blueprint, url_prefix=f"/api/v1{blueprint.url_prefix or ''}")
     errors.install(app)
     return api
+
+
+INT64_MAX = 2**63 - 1
+
+
+class Int64Converter(IntegerConverter):
+    """``<int:...>`` bounded to a signed 64-bit id (SQLite's INTEGER, PostgreSQL's BIGINT)."""
+
+    def __init__(self, map, fixed_digits: int = 0, min: int | None = None,  # noqa: A002, ANN001
+                 max: int | None = INT64_MAX, signed: bool = False) -> None:  # noqa: A002
+        super().__init__(map, fixed_digits, min, max, signed)
+
+
+def int64_bounds(self, field, ret, **kwargs):  # noqa: ANN001, ANN201, ARG001
+    """Document every integer as the 64-bit integer the database stores (the API refuses larger ones)."""
+    import marshmallow
+
+    if not isinstance(field, marshmallow.fields.Integer):
+        return {}
+    out = {}
+    if "maximum" not in ret:
+        out["maximum"] = INT64_MAX
+    if "minimum" not in ret:
+        out["minimum"] = -INT64_MAX - 1
+    return out
+
+
+class _Api(Api):
+    """flask-smorest's Api documenting our error body (``{"error", "message", ...}``) instead of its own."""
+
+    from .errors import ErrorBody as ERROR_SCHEMA  # noqa: N811
 
 
 def _blueprints() -> list:

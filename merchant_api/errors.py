@@ -8,6 +8,8 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Flask, Response, g, jsonify, request
+from marshmallow import Schema, fields
+from sqlalchemy.exc import DataError
 from werkzeug.exceptions import HTTPException
 
 from ledger import errors
@@ -37,6 +39,15 @@ CODE_BY_HTTP_STATUS = {
     422: "validation_failed",
     429: "too_many_requests",
 }
+
+
+class ErrorBody(Schema):
+    """What every API error looks like (documented as each operation's ``default`` response)."""
+
+    error = fields.String(required=True, metadata={"description": "stable snake_case code (ledger/errors.py)"})
+    message = fields.String(required=True, metadata={"description": "English default; clients translate by code"})
+    details = fields.Raw(metadata={"description": "what was wrong, when known (e.g. field messages)"})
+    request_id = fields.String(metadata={"description": "the X-Request-ID of this request"})
 
 
 def status_of(exc: DomainError) -> int:
@@ -86,6 +97,13 @@ def install(app: Flask) -> None:
         if is_api_request() or html_domain is None:
             return domain_error_json(exc)
         return html_domain(exc)
+
+    @app.errorhandler(OverflowError)
+    @app.errorhandler(DataError)
+    def _out_of_range(exc: Exception):  # noqa: ANN202 - a number the database cannot hold
+        if not is_api_request():
+            raise exc
+        return error_response(422, "validation_failed", "A number is out of range (64-bit integers).")
 
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException):  # noqa: ANN202

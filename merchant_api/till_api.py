@@ -168,12 +168,12 @@ class ListQuery(_In):
 
 
 class PeriodIn(_In):
-    period = fields.String(required=True, validate=validate.Regexp(r"^\d{4}-(0[1-9]|1[0-2])$"),
+    period = fields.String(required=True, validate=validate.Regexp(r"^(19|20)\d{2}-(0[1-9]|1[0-2])$"),
                            metadata={"description": "a local calendar month, e.g. 2026-11"})
 
 
 class PeriodQuery(_In):
-    period = fields.String(load_default=None, validate=validate.Regexp(r"^\d{4}-(0[1-9]|1[0-2])$"))
+    period = fields.String(load_default=None, validate=validate.Regexp(r"^(19|20)\d{2}-(0[1-9]|1[0-2])$"))
 
 
 # --- redeeming and refunds ------------------------------------------------------------------------
