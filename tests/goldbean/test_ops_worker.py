@@ -137,3 +137,25 @@ def test_settlement_job_settles_the_last_month_once_whatever_the_number_of_worke
     finally:
         for b in servers:
             b.engine.dispose()
+
+
+def test_the_loop_runs_jobs_on_their_intervals_survives_a_failing_job_and_stops_on_request(app) -> None:  # noqa: ANN001
+    from goldbean.worker import Job, run
+
+    books = books_of(app)
+    stop = threading.Event()
+    calls: list[str] = []
+
+    def fast(_b: Books) -> str:
+        calls.append("fast")
+        if calls.count("fast") >= 4:
+            stop.set()
+        return "ok"
+
+    def broken(_b: Books) -> str:
+        calls.append("broken")
+        raise RuntimeError("boom")
+
+    failures = run(books, jobs=[Job("fast", 0.05, fast), Job("broken", 60, broken)], stop=stop)
+    assert calls.count("fast") == 4 and calls.count("broken") == 1  # the hourly job ran once, at start
+    assert failures == 1
