@@ -239,7 +239,10 @@ def _award_in(s: Session, books: Books, actor: Actor, *, volunteer_id: int, comm
 
     ``key`` is the award's deterministic journal key; an award with this key already made is returned
     unchanged (a retry)."""
-    existing = s.scalar(select(Award).where(or_(Award.transfer_key == key, Award.hold_key == f"{key}:hold")))
+    def made_already() -> Award | None:
+        return s.scalar(select(Award).where(or_(Award.transfer_key == key, Award.hold_key == f"{key}:hold")))
+
+    existing = made_already()
     if existing is not None:
         return existing
     rules = rules_of(books)
@@ -249,6 +252,10 @@ def _award_in(s: Session, books: Books, actor: Actor, *, volunteer_id: int, comm
     if approval_reason is None and amount > rules.approval_threshold:
         approval_reason = "amount_over_threshold"
     _lock_users(s, volunteer_id, actor.user_id)
+    # the same award sent twice at once: the second waited on the lock above and now sees the first
+    existing = made_already()
+    if existing is not None:
+        return existing
     _check_caps(s, books, rules, volunteer_id, actor.user_id, amount)
     budget = budget_account_id(s, community_id)
     wallet = wallet_account_id(s, volunteer_id)

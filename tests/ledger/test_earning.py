@@ -251,6 +251,28 @@ def test_concurrent_awards_cannot_both_squeeze_under_a_cap(books):  # noqa: ANN0
     assert wallet(w, "v1") == 30
 
 
+def test_the_same_direct_award_sent_four_times_at_once_awards_once(w):  # noqa: ANN001
+    barrier = threading.Barrier(4)
+    answers: list[object] = []
+
+    def give() -> None:
+        barrier.wait()
+        try:
+            answers.append(earning.award_directly(w.books, w.actor("officerA"), volunteer_id=w.users["v1"],
+                                                  org_unit_id=w.units["c1"], amount=20, reference="r", key="once"))
+        except Exception as exc:  # noqa: BLE001 - a duplicate-key crash is exactly the failure looked for
+            answers.append(exc)
+
+    threads = [threading.Thread(target=give) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert all(not isinstance(a, Exception) for a in answers), answers
+    assert len({a.id for a in answers}) == 1  # type: ignore[attr-defined]
+    assert wallet(w, "v1") == 20
+
+
 def test_reversal_full_spent_and_partial(w):  # noqa: ANN001
     officer = w.actor("officerA")
     a = earning.award_directly(w.books, officer, volunteer_id=w.users["v1"], org_unit_id=w.units["c1"],
