@@ -7,6 +7,7 @@ forbids is accepted. Examples per operation stay small so the whole run takes we
 from __future__ import annotations
 
 import itertools
+import os
 
 import pytest
 import schemathesis
@@ -21,7 +22,9 @@ from ledger.models import CatalogueItem
 from ledger.tokens import issue_access_token
 from tests.redemption_world import build_world
 
-MAX_EXAMPLES = 15
+# GOLDBEAN_FUZZ_EXAMPLES=200 for a longer, randomised hunt (docs/security.md); the suite's run is fixed
+MAX_EXAMPLES = int(os.environ.get("GOLDBEAN_FUZZ_EXAMPLES", "15"))
+DERANDOMIZE = "GOLDBEAN_FUZZ_EXAMPLES" not in os.environ
 ROLES = ("volunteer", "leader", "officer", "cashier", "merchant_owner", "fund_manager", "auditor", "admin")
 
 
@@ -103,7 +106,7 @@ def test_api_conforms_to_its_document(app, fuzz_world):  # noqa: ANN001
         for mode in (schemathesis.GenerationMode.POSITIVE, schemathesis.GenerationMode.NEGATIVE):
 
             @given(case=operation.as_strategy(generation_mode=mode))
-            @settings(max_examples=MAX_EXAMPLES, deadline=None, derandomize=True, database=None,
+            @settings(max_examples=MAX_EXAMPLES, deadline=None, derandomize=DERANDOMIZE, database=None,
                       suppress_health_check=list(HealthCheck), phases=[Phase.generate])
             def run(case) -> None:  # noqa: ANN001
                 endpoint = _endpoint(app, case)
