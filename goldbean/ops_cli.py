@@ -44,8 +44,15 @@ def register_ops_commands(main: click.Group, db: click.Group) -> None:
     @main.command("serve")
     def serve() -> None:
         """Serve with gunicorn (GOLDBEAN_BIND, GOLDBEAN_WORKERS, ...; see docs/operations.md)."""
+        from flask import current_app
+
+        from .guards import StartupRefused, check
         from .serve import exec_gunicorn
 
+        try:
+            check(current_app)  # GOLDBEAN_ENV=production: refuse an unsafe configuration, saying why
+        except StartupRefused as exc:
+            _fail(str(exc))
         exec_gunicorn()
 
     @main.command("worker")

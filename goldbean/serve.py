@@ -114,6 +114,18 @@ def post_worker_init(worker: Any) -> None:
         worker.wsgi = ProxyFix(worker.wsgi, x_for=proxy_hops, x_proto=proxy_hops)
 
 
+def post_worker_init(worker: Any) -> None:
+    """A worker that loaded an unsafe production configuration stops (``goldbean.guards``); gunicorn
+    then exits with "Worker failed to boot" and the reasons in its log."""
+    from .guards import StartupRefused, check
+
+    try:
+        check(worker.wsgi)
+    except StartupRefused as exc:
+        worker.log.error(str(exc))
+        sys.exit(3)  # gunicorn's WORKER_BOOT_ERROR
+
+
 def child_exit(server: Any, worker: Any) -> None:
     from prometheus_client import multiprocess
 
