@@ -154,5 +154,8 @@ def revoke(card_id: int):  # noqa: ANN201
 @requires_roles("officer", "admin")
 @cards_blp.response(200)
 def unlock(card_id: int):  # noqa: ANN201
-    """Unlock a card locked by five wrong PINs."""
-    return redemption.unlock_card(_books(), card_id, by=current_actor())
+    """Unlock a card locked by five wrong PINs (recorded in the security log)."""
+    actor = current_actor()
+    out = redemption.unlock_card(_books(), card_id, by=actor)
+    security.record(_books(), "unlock", actor=actor.ref, card_id=card_id, from_address=request.remote_addr)
+    return out

@@ -101,6 +101,7 @@ def test_pin_guessing_locks_the_card_and_an_officer_unlocks_it(client, books, wo
     assert redeem_with_pin(client, books, world, card_code, CARD_PIN).status_code == 201
     kinds = [e["kind"] for e in events(books)]
     assert kinds.count("pin_failed") == 6 and kinds.count("pin_ok") == 1
+    assert events(books, "unlock")[0]["actor"] == f"user:{world.officer}"  # the card's unlock is logged too
 
 
 def test_pin_guessing_across_cards_from_one_till_address_is_throttled(client, books, world, card_code):  # noqa: ANN001
