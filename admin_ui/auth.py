@@ -6,7 +6,7 @@ from flask import Blueprint, current_app, redirect, render_template, request, ur
 
 from goldbean import books_of
 from ledger.errors import DomainError
-from ledger.identity import authenticate
+from ledger.security import sign_in as checked_sign_in
 
 from . import web
 from .messages import sentence_for
@@ -34,7 +34,8 @@ def sign_in_post():  # noqa: ANN201
     password = request.form.get("password") or ""
     target = _safe_next(request.form.get("next"))
     try:
-        actor = authenticate(books_of(current_app), username, password[:200])
+        # throttled per user and per address, every attempt in the security log (ledger.security)
+        actor = checked_sign_in(books_of(current_app), username, password[:200], request.remote_addr)
     except DomainError as exc:
         return render_template("ui/signin.html", next=target, error=sentence_for(exc), username=username), 401
     web.sign_in(actor)

@@ -28,6 +28,8 @@ TIERS = {"low": _l("Low"), "medium": _l("Medium"), "high": _l("High"), "critical
 ACCOUNT_KINDS = {"donations": _l("Donations"), "fund": _l("Gold Bean Fund"), "budget": _l("Community budgets"),
                  "wallet": _l("Volunteer wallets"), "merchant": _l("Merchants"), "payout": _l("Paid to merchants"),
                  "expiry": _l("Expired beans"), "adjustment": _l("Adjustments")}
+PURPOSES = {"ledger": _l("Ledger checkpoints"), "access": _l("Sign-in tokens"), "wallet": _l("Payment codes"),
+            "card": _l("Bean cards")}
 METHODS = {"wallet_code": _l("Phone wallet"), "card": _l("Bean card")}
 
 
@@ -49,5 +51,5 @@ def award_reason(reason: str | None) -> str:
 def register(app) -> None:  # noqa: ANN001
     app.jinja_env.globals.update(KINDS=KINDS, PHASES=PHASES, STATUSES=STATUSES, ROLES=ROLES, LEVELS=LEVELS,
                                  CLAIM_KINDS=CLAIM_KINDS, CATEGORIES=CATEGORIES, TIERS=TIERS,
-                                 ACCOUNT_KINDS=ACCOUNT_KINDS, METHODS=METHODS, label=label)
+                                 ACCOUNT_KINDS=ACCOUNT_KINDS, METHODS=METHODS, PURPOSES=PURPOSES, label=label)
     app.jinja_env.filters["award_reason"] = award_reason

@@ -10,7 +10,7 @@ from flask import Blueprint, current_app, flash, g, redirect, render_template, r
 from flask_babel import gettext
 
 from goldbean import books_of
-from ledger import codes, directory, errors, redemption
+from ledger import codes, directory, errors, redemption, security
 from ledger.errors import DomainError
 from ledger.redemption import TillContext
 
@@ -85,8 +85,8 @@ def redeem():  # noqa: ANN201
         amount = None
         if not items:
             amount = web.form_int("amount", minimum=1)
-        answer = redemption.redeem(_books(), TillContext(merchant_id, g.actor.ref), code=code, amount=amount,
-                                   items=items or None, pin=pin, idempotency_key=sale_key)
+        answer = security.redeem(_books(), TillContext(merchant_id, g.actor.ref), request.remote_addr, code=code,
+                                 amount=amount, items=items or None, pin=pin, idempotency_key=sale_key)
     except DomainError as exc:
         keep = exc.code in ("pin_required", "wrong_pin", "insufficient_funds", "limit_exceeded", "invalid_amount",
                             "validation_failed", "unknown_item")
