@@ -152,6 +152,24 @@ def note_pin(books: Books, ok: bool, source: str | None, actor: str | None, **de
     record(books, "pin_ok" if ok else "pin_failed", source=source or "unknown", actor=actor, **detail)
 
 
+def redeem(books: Books, ctx: Any, source: str | None, *, pin: str | None, **kwargs: Any) -> Any:
+    """``ledger.redemption.redeem`` for a till at ``source``: with a PIN, behind the per-address PIN
+    throttle and with the attempt logged (the card itself locks after five wrong PINs)."""
+    from . import redemption
+
+    if pin is None:
+        return redemption.redeem(books, ctx, pin=None, **kwargs)
+    guard_pin(books, source, ctx.actor)
+    try:
+        answer = redemption.redeem(books, ctx, pin=pin, **kwargs)
+    except DomainError as exc:
+        if exc.code in (errors.WRONG_PIN.code, errors.CARD_LOCKED.code):
+            note_pin(books, False, source, ctx.actor, error=exc.code, merchant_id=ctx.merchant_id)
+        raise
+    note_pin(books, True, source, ctx.actor, merchant_id=ctx.merchant_id)
+    return answer
+
+
 # --- rate limits ------------------------------------------------------------------------------------
 
 def take(books: Books, what: str, bucket: str, limit_name: str, *, source: str | None = None,

@@ -187,21 +187,9 @@ def redeem(body: dict):  # noqa: ANN201
     """Redeem beans: a wallet code (or a bean card code and its PIN) and an amount or catalogue items."""
     ctx = _till(body.pop("merchant_id"))
     key = _idempotency_key()
-    if body["pin"] is None:
-        return _answer(redemption.redeem(_books(), ctx, code=body["code"], amount=body["amount"],
-                                         items=body["items"], pin=None, idempotency_key=key))
-    # a PIN typed at a till: throttled per source address (the card itself locks after 5), every try logged
-    source = request.remote_addr
-    security.guard_pin(_books(), source, ctx.actor)
-    try:
-        answer = redemption.redeem(_books(), ctx, code=body["code"], amount=body["amount"], items=body["items"],
-                                   pin=body["pin"], idempotency_key=key)
-    except DomainError as exc:
-        if exc.code in (errors.WRONG_PIN.code, errors.CARD_LOCKED.code):
-            security.note_pin(_books(), False, source, ctx.actor, error=exc.code, merchant_id=ctx.merchant_id)
-        raise
-    security.note_pin(_books(), True, source, ctx.actor, merchant_id=ctx.merchant_id)
-    return _answer(answer)
+    # a PIN typed at a till: throttled per source address, every try logged (ledger.security)
+    return _answer(security.redeem(_books(), ctx, request.remote_addr, code=body["code"], amount=body["amount"],
+                                   items=body["items"], pin=body["pin"], idempotency_key=key))
 
 
 @blp.route("/redemptions/<int:redemption_id>", methods=["GET"])

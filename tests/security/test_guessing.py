@@ -115,3 +115,20 @@ def test_pin_guessing_across_cards_from_one_till_address_is_throttled(client, bo
     assert (r.status_code, r.json["error"]) == (429, "too_many_attempts")
     assert all_balances(books) == before
     assert events(books, "pin_throttled")[0]["source"] == "10.2.2.2"
+
+
+def test_the_web_sign_in_form_is_throttled_and_logged_too(client, books, world):  # noqa: ANN001
+    from tests.admin_ui.conftest import csrf_of
+
+    def web_sign_in(password: str, ip: str):  # noqa: ANN202
+        page = client.get("/signin", environ_base={"REMOTE_ADDR": ip})
+        return client.post("/signin", data={"username": "vol", "password": password,
+                                            "csrf_token": csrf_of(page.text)}, environ_base={"REMOTE_ADDR": ip})
+
+    assert web_sign_in("wrong", "10.8.8.8").status_code == 401
+    assert events(books, "sign_in_failed")[-1]["source"] == "10.8.8.8"
+    for i in range(security.DEFAULT_LIMITS["failed_sign_ins_per_ip"]):
+        sign_in(client, f"spray{i}", "guess", ip="10.8.8.9")
+    assert web_sign_in(PASSWORD, "10.8.8.9").status_code == 401  # refused from that address, page shown
+    assert events(books, "sign_in_throttled")[-1]["source"] == "10.8.8.9"
+    assert web_sign_in(PASSWORD, "10.8.8.10").status_code == 302
