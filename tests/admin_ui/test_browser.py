@@ -114,9 +114,13 @@ def _sign_in(browser, base: str, username: str, viewport: dict | None = None):  
     page = context.new_page()
     page.set_default_timeout(15_000)
     page.goto("/signin")
-    page.fill("#username", username)
-    page.fill("#password", "goldbean")
-    page.click("#sign-in")
+    # keyboard only: into the username field, Tab to the password, Enter signs in
+    page.focus("#username")
+    page.keyboard.type(username)
+    page.keyboard.press("Tab")
+    page.keyboard.type("goldbean")
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
     page.wait_for_load_state()
     return context, page
 
@@ -195,8 +199,11 @@ def test_wallet_qr_till_camera_officer_and_english(browser, server) -> None:  # 
     expect(till.locator("#code")).to_have_value(re.compile(r"^ey.{100,}$"), timeout=20_000)  # jsQR read it
     assert till.input_value("#code") == code
     _shot(till, "2-till-scanned")
-    till.fill("#amount", "5")
-    till.click("#redeem")
+    # the scan moved the focus to the amount: type it and press Enter, no mouse needed
+    till.keyboard.type("5")
+    assert till.input_value("#amount") == "5"
+    with till.expect_navigation():
+        till.keyboard.press("Enter")
     till.wait_for_selector("#receipt-ok")
     assert "5" in till.inner_text("#receipt-amount")
     _shot(till, "3-till-receipt")
