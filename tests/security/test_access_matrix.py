@@ -33,19 +33,43 @@ def api_routes(app) -> list[tuple[str, str, str]]:  # noqa: ANN001
     return out
 
 
+def undeclared_api_routes(app) -> list[tuple[str, str, str]]:  # noqa: ANN001
+    return [(endpoint, method, path) for endpoint, method, path in api_routes(app)
+            if endpoint not in PUBLIC and access_policy(app.view_functions[endpoint]) is None]
+
+
 def test_every_api_route_declares_a_policy(app):  # noqa: ANN001
-    undeclared = [(endpoint, method, path) for endpoint, method, path in api_routes(app)
-                  if endpoint not in PUBLIC and access_policy(app.view_functions[endpoint]) is None]
-    assert not undeclared, f"routes without an access policy (use requires_roles or public): {undeclared}"
+    assert not undeclared_api_routes(app), \
+        f"routes without an access policy (use requires_roles or public): {undeclared_api_routes(app)}"
     assert len(api_routes(app)) > 40
 
 
-def test_the_matrix_catches_a_route_without_policy(app):  # noqa: ANN001
-    from flask import Flask
+# pages and endpoints outside /api/ that anyone may open (the pages declare their roles with
+# admin_ui's ``web.requires``, which sets ``required_roles`` like the API's decorator)
+PUBLIC_PAGES = {
+    "ui.static", "ui.index", "ui.switch_language", "ui_auth.sign_in", "ui_auth.sign_in_post", "ui_auth.sign_out",
+    "prometheus_metrics",  # operators scrape it on the private network (docs/operations.md)
+}
 
-    probe = Flask("probe")
-    probe.add_url_rule("/api/v1/oops", "oops", lambda: "open")
-    assert access_policy(probe.view_functions["oops"]) is None
+
+def test_every_page_declares_a_policy_too(app):  # noqa: ANN001
+    undeclared = sorted(
+        (rule.endpoint, rule.rule) for rule in app.url_map.iter_rules()
+        if not rule.rule.startswith("/api/") and rule.endpoint not in PUBLIC | PUBLIC_PAGES
+        and access_policy(app.view_functions[rule.endpoint]) is None)
+    assert not undeclared, f"pages without an access policy (use web.requires or list them as public): {undeclared}"
+
+
+def test_the_matrix_catches_a_route_without_policy(app_config):  # noqa: ANN001
+    from goldbean import books_of, create_app
+    from merchant_api.auth import public, requires_roles
+
+    fresh = create_app(app_config)
+    fresh.add_url_rule("/api/v1/oops", "oops", lambda: "open to all by mistake")
+    fresh.add_url_rule("/api/v1/fine", "fine", requires_roles("admin")(lambda: "admins"))
+    fresh.add_url_rule("/api/v1/open", "open", public(lambda: "declared open"))
+    assert [e for e, _, _ in undeclared_api_routes(fresh)] == ["oops"]
+    books_of(fresh).engine.dispose()
 
 
 @pytest.fixture
