@@ -63,6 +63,15 @@ def new_code():  # noqa: ANN201
     return jsonify(_fresh_code(_wallet_id()))
 
 
+@bp.get("/status")
+@web.requires(*ROLES)
+def status():  # noqa: ANN201
+    """Balance and the payments waiting for confirmation (the page polls this every few seconds)."""
+    overview = redemption.wallet_overview(_books(), _wallet_id(), history=0)
+    return jsonify({"available": overview["available"], "on_hold": overview["on_hold"],
+                    "awaiting": [r["redemption_id"] for r in overview["awaiting_confirmation"]]})
+
+
 def _local_moment(name: str, required: bool = True) -> dt.datetime | None:
     raw = (request.form.get(name) or "").strip()
     if not raw:

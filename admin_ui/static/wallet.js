@@ -1,6 +1,29 @@
 // The wallet's payment QR: count down and fetch a fresh code (POST, session + CSRF header) before it expires.
 (function () {
   "use strict";
+  // the balance and payments waiting for confirmation: poll, update the number, reload when a payment waits
+  var bal = document.getElementById("balance");
+  var num = document.getElementById("balance-number");
+  if (bal && num) {
+    var fmt = new Intl.NumberFormat(document.documentElement.lang || "zh-CN");
+    setInterval(function () {
+      fetch(bal.getAttribute("data-url"), { credentials: "same-origin", headers: { "Accept": "application/json" } })
+        .then(function (r) { return (r.ok && !r.redirected) ? r.json() : null; })
+        .then(function (body) {
+          if (!body) { return; }
+          if (String(body.available) !== bal.getAttribute("data-value")) {
+            bal.setAttribute("data-value", String(body.available));
+            num.textContent = fmt.format(body.available);
+          }
+          if (body.awaiting.join(",") !== bal.getAttribute("data-awaiting")) { window.location.reload(); }
+        })
+        .catch(function () { /* try again at the next tick */ });
+    }, 4000);
+  }
+})();
+
+(function () {
+  "use strict";
   var img = document.getElementById("qr");
   var out = document.getElementById("countdown");
   if (!img || !out) { return; }

@@ -478,3 +478,11 @@ def test_admin_registers_a_person_grants_and_revokes_a_role(signed_in, seeded) -
     admin.post(f"/admin/users/{uid}/grants/revoke", data={"csrf_token": csrf_of(page.text), "role": "cashier",
                                                           "scope": f"merchant:{shop}"})
     assert cashier.get("/till").status_code == 403  # the grants are re-read on every request
+
+
+def test_wallet_status_endpoint(signed_in, seeded) -> None:  # noqa: ANN001
+    client = signed_in("volunteer")
+    body = client.get("/wallet/status").json
+    assert body["available"] == _balance(seeded, "volunteer") and isinstance(body["awaiting"], list)
+    assert client.get("/wallet/status").headers["Cache-Control"] == "no-store"
+    assert signed_in("cashier").get("/wallet/status").status_code == 403
