@@ -108,15 +108,9 @@ def on_starting(server: Any) -> None:
 
 
 def post_worker_init(worker: Any) -> None:
-    if proxy_hops > 0:
-        from werkzeug.middleware.proxy_fix import ProxyFix
-
-        worker.wsgi = ProxyFix(worker.wsgi, x_for=proxy_hops, x_proto=proxy_hops)
-
-
-def post_worker_init(worker: Any) -> None:
     """A worker that loaded an unsafe production configuration stops (``goldbean.guards``); gunicorn
-    then exits with "Worker failed to boot" and the reasons in its log."""
+    then exits with "Worker failed to boot" and the reasons in its log. Behind reverse proxies, the
+    client's address is taken from the hops they appended (``GOLDBEAN_PROXY_HOPS``)."""
     from .guards import StartupRefused, check
 
     try:
@@ -124,6 +118,10 @@ def post_worker_init(worker: Any) -> None:
     except StartupRefused as exc:
         worker.log.error(str(exc))
         sys.exit(3)  # gunicorn's WORKER_BOOT_ERROR
+    if proxy_hops > 0:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        worker.wsgi = ProxyFix(worker.wsgi, x_for=proxy_hops, x_proto=proxy_hops)
 
 
 def child_exit(server: Any, worker: Any) -> None:
