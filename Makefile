@@ -28,7 +28,9 @@ install: $(STAMP) $(VENDOR)
 run: install
 	GOLDBEAN_DEMO=1 $(BIN)/goldbean db upgrade
 	GOLDBEAN_DEMO=1 $(BIN)/goldbean seed-demo
-	GOLDBEAN_DEMO=1 $(BIN)/goldbean run --host $(HOST) --port $(PORT) --no-reload --no-debugger
+	@echo "Gold Bean on http://$(HOST):$(PORT)/ (sign in at /signin; Ctrl-C stops the server and its worker)"
+	@GOLDBEAN_DEMO=1 $(BIN)/goldbean worker & worker=$$!; trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \
+	GOLDBEAN_DEMO=1 GOLDBEAN_BIND=$(HOST):$(PORT) GOLDBEAN_WORKERS=$${GOLDBEAN_WORKERS:-2} $(BIN)/goldbean serve
 
 ## make test: install and run the whole suite (PostgreSQL tests run when GOLDBEAN_TEST_POSTGRES_URL is reachable)
 test: install
