@@ -43,8 +43,9 @@ bench: install
 ## make chaos [DURATION=600] [DB=postgres|sqlite|both]: fault injection under load, then the checker (docs/security.md)
 DURATION ?= 600
 DB ?= both
+MIN_FAULTS ?= 20
 chaos: install
-	$(BIN)/python -m tests.chaos --db $(DB) --duration $(DURATION)
+	$(BIN)/python -m tests.chaos --db $(DB) --duration $(DURATION) --min-faults $(MIN_FAULTS)
 
 migrate: install
 	$(BIN)/goldbean db upgrade

@@ -867,7 +867,7 @@ def _result(run: Run, name: str, ok: bool, detail: str) -> None:
 # --- one run ------------------------------------------------------------------------------------------------
 
 def run_once(db: str, *, duration: float, clients: int, workers: int, fault_interval: float, max_ops: int,
-             seed_: int, cluster_name: str = "chaos", keep: bool = False) -> Run:
+             seed_: int, cluster_name: str = "chaos", keep: bool = False, min_faults: int = 0) -> Run:
     run = Run(db)
     folder = Path(tempfile.mkdtemp(prefix=f"goldbean-chaos-{db}-"))
     instance = folder / "instance"
@@ -894,7 +894,11 @@ def run_once(db: str, *, duration: float, clients: int, workers: int, fault_inte
         nemesis = Nemesis(run, server, pg, fault_interval, seed_ + 1)
         work.start()
         nemesis.start()
+        hard_stop = time.time() + 3 * duration
         while not work.done():
+            if (work.deadline - time.time() < 1 and sum(run.faults.values()) < min_faults
+                    and time.time() < hard_stop):
+                work.deadline += 1  # keep the traffic going until the nemesis has done its minimum
             time.sleep(0.5)
         nemesis.finish()
         if pg is not None and pg.own and not pg.is_up():
@@ -954,6 +958,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--cluster-name", default="chaos")
     p.add_argument("--keep", action="store_true", help="keep the run's folder (logs, SQLite file)")
+    p.add_argument("--min-faults", type=int, default=0,
+                   help="keep the traffic going (up to 3x the duration) until this many faults were injected")
     args = p.parse_args(argv)
     seed_ = args.seed if args.seed is not None else random.randrange(10**6)
     interval = args.fault_interval or min(15.0, max(2.0, args.duration / 30))
@@ -963,7 +969,7 @@ def main(argv: list[str] | None = None) -> int:
         log(f"seed {seed_}")
         run = run_once(db, duration=args.duration, clients=args.clients, workers=args.workers,
                        fault_interval=interval, max_ops=args.max_ops, seed_=seed_, cluster_name=args.cluster_name,
-                       keep=args.keep)
+                       keep=args.keep, min_faults=args.min_faults)
         print(summary(run), flush=True)
         failed = failed or bool(run.violations)
     return 1 if failed else 0
