@@ -18,9 +18,10 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import random
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -38,6 +39,7 @@ DEFAULT_LIMITS: dict[str, int] = {
     "failed_sign_ins_per_ip": 20,  # failed sign-ins from one address per THROTTLE_WINDOW
     "failed_pins_per_ip": 10,  # wrong PINs from one address per THROTTLE_WINDOW
 }
+PRUNE_CHANCE = 0.01
 EVENT_KINDS = (
     "sign_in_ok", "sign_in_failed", "sign_in_throttled", "pin_ok", "pin_failed", "pin_throttled", "rate_limited",
     "unlock", "role_granted", "key_rotated", "key_retired",
@@ -74,7 +76,10 @@ def count_in(s: Session, now: dt.datetime, bucket: str, window_s: int = 60) -> i
     stmt = _upsert(s).values(bucket=bucket[:120], window_start=start, count=1)
     stmt = stmt.on_conflict_do_update(index_elements=["bucket", "window_start"],
                                       set_={"count": table.c.count + 1}).returning(table.c.count)
-    return int(s.execute(stmt).scalar_one())
+    count = int(s.execute(stmt).scalar_one())
+    if random.random() < PRUNE_CHANCE:  # now and then, forget windows long past (sprayed names add rows)
+        s.execute(delete(RateCounter).where(RateCounter.window_start < start - dt.timedelta(hours=1)))
+    return count
 
 
 def _last_unlock_id(s: Session, source: str) -> int:

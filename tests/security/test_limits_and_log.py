@@ -130,3 +130,17 @@ def test_attacks_change_no_balance(client, books, world):  # noqa: ANN001
         client.post("/api/v1/redemptions", json={"code": "x" * 30, "amount": 1},
                     headers={**auth(books, world.cashier_a), "Idempotency-Key": "k"})
     assert all_balances(books) == before
+
+
+def test_old_rate_windows_are_pruned(books, world, clock, monkeypatch):  # noqa: ANN001
+    from sqlalchemy import func, select
+
+    from ledger.models import RateCounter
+
+    for i in range(5):
+        security.take(books, "test", f"spray:{i}", "code_per_user")
+    clock.advance(2 * 3600)
+    monkeypatch.setattr(security, "PRUNE_CHANCE", 1.0)
+    security.take(books, "test", "spray:new", "code_per_user")
+    with books.session(readonly=True) as s:
+        assert s.scalar(select(func.count()).select_from(RateCounter)) == 1
