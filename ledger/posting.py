@@ -30,9 +30,11 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import Connection, func, select
+from sqlalchemy import exc as sa_exc
 
 from . import errors
 from .chain import entry_hash
@@ -209,6 +211,7 @@ _TRANSFER_COLUMNS = ("transfer_key", "kind", "phase", "debit_account_id", "credi
                      "pending_id", "expires_at", "reverses_id", "batch_key", "actor", "reason", "reference")
 _ENTRY_COLUMNS = ("account_id", "seq", "transfer_id", "side", "pending_delta", "posted_delta", "balance_after",
                   "prev_hash", "hash")
+_ENTRY_ROW = itemgetter(*_ENTRY_COLUMNS)
 
 _PG_LOCK = f"SELECT {_ACCOUNT_COLUMNS} FROM accounts WHERE id = ANY(%s::bigint[]) ORDER BY id FOR NO KEY UPDATE"
 _PG_TRANSFERS_FROM = (
@@ -289,6 +292,22 @@ _SQLITE_UPDATE_ACCOUNTS = (
 )
 
 
+def _raise_as_sqlalchemy(conn: Connection, exc: Exception) -> None:
+    """Raise a driver's error as ``Connection.execute`` would have (``IntegrityError``, ``OperationalError``,
+    ...: a ``DBAPIError`` wrapping it), so that ``Books.run`` still retries deadlocks and serialization
+    failures and callers see the same exceptions as with SQLAlchemy's own statements. Other exceptions
+    are left alone."""
+    dbapi = conn.dialect.loaded_dbapi
+    if not isinstance(exc, dbapi.Error):
+        return
+    invalidated = conn.dialect.is_disconnect(exc, conn.connection.dbapi_connection, None)
+    wrapped = sa_exc.DBAPIError.instance(None, None, exc, dbapi.Error, connection_invalidated=invalidated,
+                                         dialect=conn.dialect)
+    if invalidated:
+        conn.invalidate(wrapped)
+    raise wrapped from exc
+
+
 def _is_pg(conn: Connection) -> bool:
     return conn.dialect.name == "postgresql"
 
@@ -308,6 +327,9 @@ def _lock_accounts(conn: Connection, account_ids: list[int]) -> dict[int, _Accou
         else:
             cur.execute(_SQLITE_LOCK.format(", ".join("?" * len(account_ids))), account_ids)
         return {row[0]: _AccountState(*row) for row in cur.fetchall()}
+    except Exception as exc:
+        _raise_as_sqlalchemy(conn, exc)
+        raise
     finally:
         cur.close()
 
@@ -369,6 +391,9 @@ def _insert_transfers(conn: Connection, rows: list[dict[str, Any]]) -> dict[str,
             cur.execute(_SQLITE_INSERT_TRANSFERS.format(", ".join([_SQLITE_ROW] * len(chunk))), params)
             new_ids.update((key, tid) for tid, key in cur.fetchall())
         return new_ids
+    except Exception as exc:
+        _raise_as_sqlalchemy(conn, exc)
+        raise
     finally:
         cur.close()
 
@@ -379,10 +404,13 @@ def _write_entries_and_totals(conn: Connection, entries: list[dict[str, Any]], t
         if _is_pg(conn):
             cur.execute(_PG_WRITE, {**_entry_params(entries, "e_tid"), **_account_params(touched)})
         else:
-            cur.executemany(_SQLITE_INSERT_ENTRIES, [tuple(e[c] for c in _ENTRY_COLUMNS) for e in entries])
+            cur.executemany(_SQLITE_INSERT_ENTRIES, [_ENTRY_ROW(e) for e in entries])
             cur.executemany(_SQLITE_UPDATE_ACCOUNTS, [
                 (a.debits_pending, a.debits_posted, a.credits_pending, a.credits_posted, a.entry_count,
                  a.chain_head, a.id) for a in touched])
+    except Exception as exc:
+        _raise_as_sqlalchemy(conn, exc)
+        raise
     finally:
         cur.close()
 
@@ -412,6 +440,9 @@ def _post_all_new(conn: Connection, rows: list[dict[str, Any]], entries: list[di
                 cur.execute(_PG_POST_ALL, {"n": len(rows), **_transfer_params(rows),
                                            **_entry_params(entries, "e_key"), **_account_params(touched)})
             new_ids = {key: tid for tid, key in cur.fetchall()}
+        except Exception as exc:
+            _raise_as_sqlalchemy(conn, exc)
+            raise
         finally:
             cur.close()
         return new_ids, len(new_ids) == len(rows)
@@ -446,7 +477,7 @@ def _posted_new(transfer_id: int, req: TransferRequest, row: dict[str, Any]) -> 
 
 def _copy_state(acc: _AccountState) -> _AccountState:
     copy = _AccountState.__new__(_AccountState)
-    copy.__dict__.update(acc.__dict__)
+    copy.__dict__ = acc.__dict__.copy()
     return copy
 
 
