@@ -69,6 +69,9 @@ def rotate_key():  # noqa: ANN201
         if purpose not in PURPOSES:
             raise DomainError(errors.VALIDATION_FAILED, field="purpose")
         key = _books().keys.rotate(purpose)
+        from ledger import security
+
+        security.record(_books(), "key_rotated", actor=g.actor.ref, purpose=purpose, kid=key.kid)
     except DomainError as exc:
         web.refuse(exc)
     else:

@@ -132,6 +132,10 @@ def set_user_active(books: Books, actor: Actor, user_id: int, active: bool) -> d
             raise DomainError(errors.USER_NOT_FOUND, user_id=user_id)
         user.active = active
         ended = 0 if active else end_user_sessions_in(s, user_id)
+        from .security import record_in  # the security log records who enabled or disabled whom
+
+        record_in(s, "user_enabled" if active else "user_disabled", at=books.now(), user_id=user_id,
+                  username=user.username, actor=actor.ref, sessions_ended=ended)
         return {"user_id": user_id, "active": active, "sessions_ended": ended}
 
     return books.run(work)

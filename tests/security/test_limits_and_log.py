@@ -144,3 +144,20 @@ def test_old_rate_windows_are_pruned(books, world, clock, monkeypatch):  # noqa:
     security.take(books, "test", "spray:new", "code_per_user")
     with books.session(readonly=True) as s:
         assert s.scalar(select(func.count()).select_from(RateCounter)) == 1
+
+
+def test_admin_page_key_rotation_and_disabling_a_user_are_logged(client, books, world):  # noqa: ANN001
+    from tests.admin_ui.conftest import csrf_of
+
+    page = client.get("/signin")
+    r = client.post("/signin", data={"username": "admin", "password": PASSWORD, "csrf_token": csrf_of(page.text)})
+    assert r.status_code == 302
+    page = client.get("/admin")
+    client.post("/admin/keys/rotate", data={"csrf_token": csrf_of(page.text), "purpose": "card"})
+    client.post(f"/admin/users/{world.volunteer}/active", data={"csrf_token": csrf_of(page.text), "active": "0"})
+    with books.engine.connect() as conn:
+        rows = conn.execute(text("SELECT kind, actor, user_id FROM security_events "
+                                 "WHERE kind IN ('key_rotated', 'user_disabled') ORDER BY id")).all()
+    assert [(r.kind, r.actor) for r in rows] == [("key_rotated", f"user:{world.admin}"),
+                                                  ("user_disabled", f"user:{world.admin}")]
+    assert rows[1].user_id == world.volunteer
