@@ -404,7 +404,7 @@ def sqlite3_ledger(path: Path, seeded: Seeded, duration: float) -> float:
             bal = acc[6] - acc[4]
             h = entry_hash(acc[8], account_id=acc[0], seq=acc[7], transfer_key=key, kind="redeem", phase="single",
                            side=side, counterparty_id=other, amount=amount, pending_delta=0, posted_delta=amount,
-                           balance_after=bal)
+                           balance_after=bal, actor="bench", reason="", reference=None)
             params += [acc[0], acc[7], tid, side, amount, bal, acc[8], h]
             acc[8] = h
         db.execute(ins_e, params)

@@ -20,8 +20,8 @@ checked only against keys the caller trusts (the local instance's ledger keys, o
 published at ``GET /api/v1/keys``), never against a key named in the file: a forged export re-signed
 with another key fails. The verdict names the first line that breaks.
 
-Timestamps, actors, reasons and references are not part of the entry hashes (see ``ledger.chain``);
-in an export they are covered by the end line's signature.
+Timestamps are not part of the entry hashes (see ``ledger.chain``); in an export they are covered by
+the end line's signature. Actors, reasons and references are in the entry hashes.
 """
 
 from __future__ import annotations
@@ -490,7 +490,8 @@ class _Verifier:
         recomputed = entry_hash(
             obj["prev_hash"], account_id=acc.id, seq=obj["seq"], transfer_key=t["transfer_key"], kind=t["kind"],
             phase=t["phase"], side=obj["side"], counterparty_id=counterparty, amount=t["amount"],
-            pending_delta=obj["pending_delta"], posted_delta=obj["posted_delta"], balance_after=obj["balance_after"])
+            pending_delta=obj["pending_delta"], posted_delta=obj["posted_delta"], balance_after=obj["balance_after"],
+            actor=t["actor"], reason=t["reason"], reference=t["reference"])
         if recomputed != obj["hash"]:
             fail("the hash does not match the entry and its transfer: one of them was changed")
             return

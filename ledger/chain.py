@@ -5,13 +5,16 @@ entry and its transfer say about that account's money. Changing, deleting, inser
 one entry breaks the chain from that point, and the account row's ``chain_head`` and the signed
 checkpoints pin where the chain must end.
 
-Timestamps are not hashed: they are set by the database server, whose precision differs between
-SQLite and PostgreSQL. Order is what the chain pins.
+The hash also covers who made the transfer, why, and what it is about (actor, reason, reference), so
+the anomaly reports and statements that rely on them read what was written. Timestamps are not
+hashed: they are set by the database server, whose precision differs between SQLite and PostgreSQL.
+Order is what the chain pins.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 
 
 def genesis_hash(account_id: int, code: str, kind: str) -> str:
@@ -32,10 +35,15 @@ def entry_hash(
     pending_delta: int,
     posted_delta: int,
     balance_after: int,
+    actor: str,
+    reason: str,
+    reference: str | None,
 ) -> str:
+    # free text goes in as JSON, so no choice of characters in it can shift the fields' boundaries
+    about = json.dumps([transfer_key, actor, reason, reference], ensure_ascii=False, separators=(",", ":"))
     payload = (
-        f"{prev_hash}|{account_id}|{seq}|{transfer_key}|{kind}|{phase}|{side}|{counterparty_id}|"
-        f"{amount}|{pending_delta}|{posted_delta}|{balance_after}"
+        f"{prev_hash}|{account_id}|{seq}|{kind}|{phase}|{side}|{counterparty_id}|"
+        f"{amount}|{pending_delta}|{posted_delta}|{balance_after}|{about}"
     )
     return hashlib.sha256(payload.encode()).hexdigest()
 

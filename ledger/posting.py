@@ -737,6 +737,7 @@ def _entries_for(transfer_id: int, req: TransferRequest, row: dict[str, Any], na
             acc.chain_head, account_id=acc_id, seq=acc.entry_count, transfer_key=req.transfer_key,
             kind=req.kind, phase=req.phase, side=side, counterparty_id=other_id, amount=amount,
             pending_delta=pending_delta, posted_delta=posted_delta, balance_after=balance_after,
+            actor=req.actor, reason=req.reason, reference=req.reference,
         )
         out.append({
             "account_id": acc_id, "seq": acc.entry_count, "transfer_id": transfer_id, "side": side,

@@ -138,7 +138,8 @@ def _check_chains(session: Session, accounts: dict[int, Any], pinned: dict[int, 
     stmt = (
         select(Entry.id, Entry.account_id, Entry.seq, Entry.side, Entry.pending_delta, Entry.posted_delta,
                Entry.balance_after, Entry.prev_hash, Entry.hash, Transfer.transfer_key, Transfer.kind,
-               Transfer.phase, Transfer.debit_account_id, Transfer.credit_account_id, Transfer.amount)
+               Transfer.phase, Transfer.debit_account_id, Transfer.credit_account_id, Transfer.amount,
+               Transfer.actor, Transfer.reason, Transfer.reference)
         .join(Transfer, Transfer.id == Entry.transfer_id)
         .order_by(Entry.account_id, Entry.seq)
         .execution_options(yield_per=STREAM_CHUNK)
@@ -206,6 +207,7 @@ def _check_chains(session: Session, accounts: dict[int, Any], pinned: dict[int, 
             e.prev_hash, account_id=e.account_id, seq=e.seq, transfer_key=e.transfer_key, kind=e.kind,
             phase=e.phase, side=e.side, counterparty_id=counterparty, amount=e.amount,
             pending_delta=e.pending_delta, posted_delta=e.posted_delta, balance_after=e.balance_after,
+            actor=e.actor, reason=e.reason, reference=e.reference,
         )
         if recomputed != e.hash:
             fail("hash does not match the entry's contents: the entry or its transfer was changed")

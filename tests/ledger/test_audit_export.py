@@ -176,9 +176,6 @@ def test_resigned_with_another_key_fails(exported):  # noqa: ANN001
             obj["key_id"] = kid
             obj["signature"] = forger.sign(bytes.fromhex(checkpoint_digest(obj["heads"]))).hex()
             raw = json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
-        elif obj["type"] == "transfer" and obj["reason"] == "巡逻":
-            obj["actor"] = "user:1"  # not in any hash: only the signature over the file covers it
-            raw = json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
         forged.append(raw)
     forged = _resign_end(forged, forger)
     report = check(forged, keys)
@@ -187,6 +184,22 @@ def test_resigned_with_another_key_fails(exported):  # noqa: ANN001
     assert report.first.line == first_checkpoint and "do not trust" in report.first.message
     # the same forgery verifies against the forger's key: only the trusted key makes the difference
     assert check(forged, {kid: forger.public_key()}).ok
+
+
+def test_changed_actor_is_caught_by_the_chain_even_when_resigned(exported):  # noqa: ANN001
+    lines, keys = exported
+    forger = Ed25519PrivateKey.generate()
+    forged, n = [], None
+    for i, raw in enumerate(lines):
+        obj = json.loads(raw)
+        if n is None and obj["type"] == "transfer" and obj["reason"] == "巡逻":
+            obj["actor"] = "user:1"  # who awarded is what the anomaly reports rest on
+            raw = json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
+            n = i
+        forged.append(raw)
+    forged = _resign_end(forged, forger)
+    report = check(forged, {**keys, key_id_of(forger.public_key()): forger.public_key()})
+    assert not report.ok and "hash does not match" in report.first.message
 
 
 def test_truncated_export_fails(exported, tmp_path):  # noqa: ANN001

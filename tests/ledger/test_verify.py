@@ -57,6 +57,13 @@ def test_changed_transfer_amount(books, history):  # noqa: ANN001
     assert "transfer r" in first_problem(books)
 
 
+@pytest.mark.parametrize("column, value", [("actor", "user:999"), ("reason", "edited"), ("reference", "claim:1")])
+def test_changed_actor_reason_or_reference(books, history, column, value):  # noqa: ANN001
+    """The anomaly reports trust who awarded what and why: those are under the chain too."""
+    sql(books, f"UPDATE transfers SET {column} = :v WHERE transfer_key = 'w2'", v=value)
+    assert "transfer w2" in first_problem(books)
+
+
 def test_deleted_entry(books, history):  # noqa: ANN001
     sql(books, "DELETE FROM entries WHERE id = :id", id=entry_id(books, history["wallet"], 3))
     assert "expected entry number 3" in first_problem(books)
@@ -69,7 +76,8 @@ def test_inserted_entry_with_a_valid_link(books, history):  # noqa: ANN001
                                  "ORDER BY seq DESC LIMIT 1"), {"a": wallet}).one()
     forged = entry_hash(last.hash, account_id=wallet, seq=last.seq + 1, transfer_key="w0", kind="award",
                         phase="single", side="C", counterparty_id=history["budget"], amount=50, pending_delta=0,
-                        posted_delta=50, balance_after=last.balance_after + 50)
+                        posted_delta=50, balance_after=last.balance_after + 50, actor="system", reason="",
+                        reference=None)
     sql(books, "INSERT INTO entries (account_id, seq, transfer_id, side, pending_delta, posted_delta, balance_after, "
                "prev_hash, hash) VALUES (:a, :s, (SELECT id FROM transfers WHERE transfer_key = 'w0'), 'C', 0, 50, "
                ":b, :p, :h)", a=wallet, s=last.seq + 1, b=last.balance_after + 50, p=last.hash, h=forged)
