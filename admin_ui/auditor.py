@@ -6,15 +6,16 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-import tempfile
 from pathlib import Path
 
 from flask import Blueprint, Response, current_app, flash, g, render_template, request, url_for
 from flask_babel import gettext
 
 from goldbean import books_of
-from ledger import audit_export, errors, reports, statements, verify
+from ledger import errors, reports, statements, verify
 from ledger.errors import DomainError
+
+from merchant_api.audit_api import export_download
 
 from . import web
 
@@ -77,28 +78,7 @@ def statement():  # noqa: ANN201
 @web.requires(*AUDIT_ROLES)
 def export():  # noqa: ANN201
     """The whole journal as signed JSON Lines (verify offline with ``goldbean audit verify``)."""
-    books = _books()
-    fd, path = tempfile.mkstemp(prefix="goldbean-export-", suffix=".jsonl")
-    os.close(fd)
-    try:
-        summary = audit_export.export_journal(books, path)
-    except BaseException:
-        os.unlink(path)
-        raise
-
-    def stream():  # noqa: ANN202
-        try:
-            with open(path, "rb") as fh:
-                while chunk := fh.read(256 * 1024):
-                    yield chunk
-        finally:
-            os.unlink(path)
-
-    stamp = books.now().strftime("%Y%m%dT%H%M%SZ")
-    resp = Response(stream(), content_type="application/x-ndjson")
-    resp.headers["Content-Disposition"] = f'attachment; filename="goldbean-journal-{stamp}.jsonl"'
-    resp.headers["X-Export-Sha256"] = summary.sha256
-    return resp
+    return export_download(_books())
 
 
 @bp.post("/verify")

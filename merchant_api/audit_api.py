@@ -134,7 +134,12 @@ def anomalies(query: dict[str, Any]) -> dict[str, Any]:
 @blp.response(200, content_type="application/x-ndjson")
 def export() -> Response:
     """The whole journal as signed JSON Lines; verify it offline with `goldbean audit verify FILE --key JWKS`."""
-    books = _books()
+    return export_download(_books())
+
+
+def export_download(books: Any) -> Response:
+    """The journal export as a streamed download (the API's and the auditor page's): written to a
+    temporary file with constant memory, sent in chunks, then removed."""
     fd, path = tempfile.mkstemp(prefix="goldbean-export-", suffix=".jsonl")
     os.close(fd)
     try:

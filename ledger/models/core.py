@@ -25,7 +25,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from .base import Base, BigId, created_at_column
+from .base import Base, BigId, created_at_column, in_values
 
 ACCOUNT_KINDS = ("fund", "donations", "budget", "wallet", "merchant", "payout", "expiry", "adjustment")
 ACCOUNT_STATUSES = ("open", "frozen", "closed")
@@ -44,9 +44,6 @@ TRANSFER_KINDS = (
 TRANSFER_PHASES = ("single", "pending", "post", "void", "expire")
 ENTRY_SIDES = ("D", "C")
 
-
-def _in(column: str, values: tuple[str, ...]) -> str:
-    return f"{column} IN ({', '.join(repr(v) for v in values)})"
 
 
 class Account(Base):
@@ -71,8 +68,8 @@ class Account(Base):
     created_at: Mapped[dt.datetime] = created_at_column()
 
     __table_args__ = (
-        CheckConstraint(_in("kind", ACCOUNT_KINDS), name="kind"),
-        CheckConstraint(_in("status", ACCOUNT_STATUSES), name="status"),
+        CheckConstraint(in_values("kind", ACCOUNT_KINDS), name="kind"),
+        CheckConstraint(in_values("status", ACCOUNT_STATUSES), name="status"),
         CheckConstraint(
             "debits_pending >= 0 AND debits_posted >= 0 AND credits_pending >= 0 AND credits_posted >= 0",
             name="totals_not_negative",
@@ -119,8 +116,8 @@ class Transfer(Base):
     created_at: Mapped[dt.datetime] = created_at_column()
 
     __table_args__ = (
-        CheckConstraint(_in("kind", TRANSFER_KINDS), name="kind"),
-        CheckConstraint(_in("phase", TRANSFER_PHASES), name="phase"),
+        CheckConstraint(in_values("kind", TRANSFER_KINDS), name="kind"),
+        CheckConstraint(in_values("phase", TRANSFER_PHASES), name="phase"),
         CheckConstraint("amount > 0", name="amount_positive"),
         CheckConstraint("debit_account_id <> credit_account_id", name="distinct_accounts"),
         CheckConstraint(
@@ -154,7 +151,7 @@ class Entry(Base):
 
     __table_args__ = (
         UniqueConstraint("account_id", "seq"),
-        CheckConstraint(_in("side", ENTRY_SIDES), name="side"),
+        CheckConstraint(in_values("side", ENTRY_SIDES), name="side"),
         CheckConstraint("posted_delta >= 0", name="posted_delta_not_negative"),
         CheckConstraint("seq >= 1", name="seq_positive"),
     )

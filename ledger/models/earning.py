@@ -10,10 +10,10 @@ from __future__ import annotations
 import datetime as dt
 from typing import Optional
 
-from sqlalchemy import BigInteger, CheckConstraint, DateTime, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import BigInteger, CheckConstraint, DateTime, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from .base import Base, BigId, created_at_column
+from .base import Base, BigId, created_at_column, in_values
 
 CLAIM_KINDS = ("tip", "patrol")
 CLAIM_STATUSES = ("submitted", "verified", "rejected")
@@ -21,9 +21,6 @@ TIP_TIERS = ("low", "medium", "high", "critical")
 AWARD_SOURCES = ("claim", "direct", "import")
 AWARD_STATUSES = ("posted", "pending_approval", "voided", "reversed")
 
-
-def _in(column: str, values: tuple[str, ...]) -> str:
-    return f"{column} IN ({', '.join(repr(v) for v in values)})"
 
 
 class Claim(Base):
@@ -52,9 +49,9 @@ class Claim(Base):
     created_at: Mapped[dt.datetime] = created_at_column()
 
     __table_args__ = (
-        CheckConstraint(_in("kind", CLAIM_KINDS), name="kind"),
-        CheckConstraint(_in("status", CLAIM_STATUSES), name="status"),
-        CheckConstraint(f"tier IS NULL OR {_in('tier', TIP_TIERS)}", name="tier"),
+        CheckConstraint(in_values("kind", CLAIM_KINDS), name="kind"),
+        CheckConstraint(in_values("status", CLAIM_STATUSES), name="status"),
+        CheckConstraint(f"tier IS NULL OR {in_values('tier', TIP_TIERS)}", name="tier"),
         CheckConstraint("kind <> 'patrol' OR (ended_at IS NOT NULL AND ended_at > occurred_at)",
                         name="patrol_has_end"),
         CheckConstraint("kind <> 'tip' OR category IS NOT NULL", name="tip_has_category"),
@@ -90,8 +87,8 @@ class Award(Base):
     created_at: Mapped[dt.datetime] = created_at_column()
 
     __table_args__ = (
-        CheckConstraint(_in("source", AWARD_SOURCES), name="source"),
-        CheckConstraint(_in("status", AWARD_STATUSES), name="status"),
+        CheckConstraint(in_values("source", AWARD_SOURCES), name="source"),
+        CheckConstraint(in_values("status", AWARD_STATUSES), name="status"),
         CheckConstraint("amount > 0", name="amount_positive"),
         CheckConstraint("reversed_amount >= 0 AND reversed_amount <= amount", name="reversed_within_amount"),
         CheckConstraint("(source = 'claim') = (claim_id IS NOT NULL)", name="claim_iff_source_claim"),

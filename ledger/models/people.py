@@ -13,15 +13,12 @@ from typing import Optional
 from sqlalchemy import BigInteger, Boolean, CheckConstraint, DateTime, ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from .base import Base, BigId, created_at_column
+from .base import Base, BigId, created_at_column, in_values
 
 ORG_LEVELS = ("district", "street", "community", "group", "building")
 ROLES = ("volunteer", "leader", "officer", "fund_manager", "merchant_owner", "cashier", "auditor", "admin")
 MERCHANT_STATUSES = ("active", "suspended", "closed")
 
-
-def _in(column: str, values: tuple[str, ...]) -> str:
-    return f"{column} IN ({', '.join(repr(v) for v in values)})"
 
 
 class OrgUnit(Base):
@@ -33,7 +30,7 @@ class OrgUnit(Base):
     code: Mapped[str] = mapped_column(String(60), unique=True)
     name: Mapped[str] = mapped_column(String(100))
 
-    __table_args__ = (CheckConstraint(_in("level", ORG_LEVELS), name="level"),)
+    __table_args__ = (CheckConstraint(in_values("level", ORG_LEVELS), name="level"),)
 
 
 class User(Base):
@@ -67,7 +64,7 @@ class Merchant(Base):
     created_at: Mapped[dt.datetime] = created_at_column()
 
     __table_args__ = (
-        CheckConstraint(_in("status", MERCHANT_STATUSES), name="status"),
+        CheckConstraint(in_values("status", MERCHANT_STATUSES), name="status"),
         CheckConstraint("daily_limit_beans IS NULL OR daily_limit_beans > 0", name="daily_limit_positive"),
     )
 
@@ -85,6 +82,6 @@ class RoleGrant(Base):
     merchant_id: Mapped[Optional[int]] = mapped_column(ForeignKey("merchants.id"), index=True)
 
     __table_args__ = (
-        CheckConstraint(_in("role", ROLES), name="role"),
+        CheckConstraint(in_values("role", ROLES), name="role"),
         UniqueConstraint("user_id", "role", "org_unit_id", "merchant_id"),
     )

@@ -21,16 +21,13 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from .base import Base, BigId, created_at_column
+from .base import Base, BigId, created_at_column, in_values
 
 CARD_STATUSES = ("active", "locked", "revoked")
 TILL_STATUSES = ("active", "revoked")
 REDEMPTION_STATUSES = ("completed", "awaiting_confirmation", "declined", "expired")
 REDEMPTION_METHODS = ("wallet_code", "card")
 
-
-def _in(column: str, values: tuple[str, ...]) -> str:
-    return f"{column} IN ({', '.join(repr(v) for v in values)})"
 
 
 class Till(Base):
@@ -47,7 +44,7 @@ class Till(Base):
     created_at: Mapped[dt.datetime] = created_at_column()
     revoked_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime(timezone=True))
 
-    __table_args__ = (CheckConstraint(_in("status", TILL_STATUSES), name="status"),)
+    __table_args__ = (CheckConstraint(in_values("status", TILL_STATUSES), name="status"),)
 
 
 class CatalogueItem(Base):
@@ -82,7 +79,7 @@ class Card(Base):
     revoked_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime(timezone=True))
 
     __table_args__ = (
-        CheckConstraint(_in("status", CARD_STATUSES), name="status"),
+        CheckConstraint(in_values("status", CARD_STATUSES), name="status"),
         CheckConstraint("failed_pins >= 0", name="failed_pins_not_negative"),
     )
 
@@ -121,8 +118,8 @@ class Redemption(Base):
     created_at: Mapped[dt.datetime] = created_at_column()
 
     __table_args__ = (
-        CheckConstraint(_in("status", REDEMPTION_STATUSES), name="status"),
-        CheckConstraint(_in("method", REDEMPTION_METHODS), name="method"),
+        CheckConstraint(in_values("status", REDEMPTION_STATUSES), name="status"),
+        CheckConstraint(in_values("method", REDEMPTION_METHODS), name="method"),
         CheckConstraint("amount > 0", name="amount_positive"),
         CheckConstraint("refunded >= 0 AND refunded <= amount", name="refunded_in_range"),
         Index("ix_redemptions_merchant_time", "merchant_id", "requested_at"),
