@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 from sqlalchemy.orm import Session
 
 from .db import run_in_transaction, transaction, utcnow
@@ -29,6 +29,10 @@ class Books:
 
     def run(self, work: Callable[[Session], T], *, readonly: bool = False) -> T:
         return run_in_transaction(self.engine, work, readonly=readonly)
+
+    def run_core(self, work: Callable[[Connection], T], *, readonly: bool = False) -> T:
+        """Like ``run`` with a plain ``Connection`` instead of an ORM session: for the posting hot path."""
+        return run_in_transaction(self.engine, work, readonly=readonly, core=True)
 
     def session(self, *, readonly: bool = False):  # noqa: ANN201 - a context manager of Session
         """A single transaction without retries, for tests and one-off scripts."""

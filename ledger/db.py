@@ -7,6 +7,13 @@ driver would emit its own deferred BEGIN, so we take over BEGIN (the documented 
 
 PostgreSQL: READ COMMITTED with row locks taken in account-id order by the posting code; a
 serialization failure (40001) or deadlock (40P01) retries the whole transaction.
+
+Dead connections (the server restarted, a backend was terminated): a connection that waited in the pool
+for more than ``PING_AFTER_IDLE_S`` is pinged when it is checked out (SQLAlchemy's ``pool_pre_ping``
+would ping every checkout: one more round trip on every transfer of the hot path). One that died while
+busy fails its transaction's first statement; a disconnect raised *before* COMMIT was sent is retried
+on a fresh connection, since the server cannot have committed anything. A disconnect during COMMIT is
+ambiguous and is raised: the caller's idempotency key makes its retry safe.
 """
 
 from __future__ import annotations
@@ -18,8 +25,8 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
-from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError
 from sqlalchemy.orm import Session
 
 from . import errors
@@ -28,6 +35,7 @@ from .errors import DomainError
 T = TypeVar("T")
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+PING_AFTER_IDLE_S = 1.0
 MAX_ATTEMPTS = 8
 RETRYABLE_PG_STATES = {"40001", "40P01"}
 
@@ -47,11 +55,33 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         engine = create_engine(url, **kwargs)
         _install_sqlite_hooks(engine)
         return engine
-    kwargs.setdefault("pool_pre_ping", True)
     if "poolclass" not in kwargs:
         kwargs.setdefault("pool_size", 10)
         kwargs.setdefault("max_overflow", 20)
-    return create_engine(url, **kwargs)
+    engine = create_engine(url, **kwargs)
+    if not kwargs.get("pool_pre_ping"):
+        _install_idle_ping(engine)
+    return engine
+
+
+def _install_idle_ping(engine: Engine) -> None:
+    """Ping a connection on checkout only when it has been idle for a while (see the module doc)."""
+
+    @event.listens_for(engine, "checkin")
+    def _on_checkin(_dbapi_connection: Any, record: Any) -> None:
+        record.info["goldbean_idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _on_checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        since = record.info.pop("goldbean_idle_since", None)
+        if since is None or time.monotonic() - since < PING_AFTER_IDLE_S:
+            return
+        try:
+            alive = engine.dialect.do_ping(dbapi_connection)
+        except Exception as exc:  # noqa: BLE001 - any failure to ping means: use another connection
+            raise DisconnectionError(f"connection failed its ping: {exc}") from exc
+        if alive is False:
+            raise DisconnectionError("connection failed its ping")
 
 
 def _install_sqlite_hooks(engine: Engine) -> None:
@@ -103,20 +133,75 @@ def transaction(engine: Engine, *, readonly: bool = False) -> Iterator[Session]:
         session.close()
 
 
+class _BeforeCommit(Exception):
+    """Carries a disconnect raised before COMMIT was sent: nothing can have been committed."""
+
+    def __init__(self, exc: DBAPIError) -> None:
+        self.exc = exc
+
+
+def _session_attempt(engine: Engine, work: Callable[[Session], T], readonly: bool) -> T:
+    bind = engine.execution_options(readonly=True) if readonly else engine
+    session = Session(bind=bind, expire_on_commit=False, autoflush=True)
+    try:
+        session.begin()
+        try:
+            result = work(session)
+            session.flush()
+        except DBAPIError as exc:
+            if exc.connection_invalidated:
+                raise _BeforeCommit(exc) from exc
+            raise
+        session.commit()
+        return result
+    finally:
+        session.close()
+
+
+def _core_attempt(engine: Engine, work: Callable[[Connection], T], readonly: bool) -> T:
+    bind = engine.execution_options(readonly=True) if readonly else engine
+    with bind.connect() as conn:
+        # PostgreSQL at READ COMMITTED gives every statement its own snapshot, in a transaction or not, so
+        # a read needs no BEGIN and COMMIT: one round trip instead of three for a single SELECT
+        autocommit = readonly and conn.dialect.name == "postgresql"
+        if autocommit:
+            conn.execution_options(isolation_level="AUTOCOMMIT")
+        else:
+            conn.begin()
+        try:
+            result = work(conn)
+        except DBAPIError as exc:
+            if exc.connection_invalidated:
+                raise _BeforeCommit(exc) from exc
+            raise
+        if not autocommit:
+            conn.commit()
+        return result
+
+
 def run_in_transaction(
     engine: Engine,
-    work: Callable[[Session], T],
+    work: Callable[[Any], T],
     *,
     readonly: bool = False,
     attempts: int = MAX_ATTEMPTS,
+    core: bool = False,
 ) -> T:
-    """Run ``work`` in one transaction, retrying it whole on serialization failures and deadlocks."""
+    """Run ``work`` in one transaction, retrying it whole on serialization failures, deadlocks and
+    connections found dead before anything was committed.
+
+    ``work`` gets an ORM ``Session``, or with ``core=True`` a plain ``Connection`` (the posting hot path:
+    no unit of work to set up and flush)."""
+    attempt_once = _core_attempt if core else _session_attempt
     for attempt in range(1, attempts + 1):
         try:
-            with transaction(engine, readonly=readonly) as session:
-                return work(session)
+            return attempt_once(engine, work, readonly)  # type: ignore[arg-type]
         except DomainError:
             raise
+        except _BeforeCommit as dead:
+            if attempt == attempts:
+                raise dead.exc from None
+            engine.dispose(close=False)  # every pooled connection may be dead too (a restarted server)
         except DBAPIError as exc:
             if not _is_retryable(exc) or attempt == attempts:
                 if _is_retryable(exc):

@@ -2,8 +2,8 @@
 without the ledger importing them.
 
 ``on_posted(fn)`` registers ``fn(transfers)``, called with the ``PostedTransfer`` list of every
-successful ``post_batch`` made through ``journal.post_in`` or ``journal.expire_holds``, **after the
-transaction that posted them has committed** (a rolled-back transfer is never reported). With no
+successful ``post_batch`` made through ``journal.post_in``, ``journal.post`` or
+``journal.expire_holds``, **after the transaction that posted them has committed** (a rolled-back transfer is never reported). With no
 listener registered the hook costs one ``if`` per posting.
 
 Listeners must be cheap and must not raise: an exception in one is swallowed (a broken metric must not
@@ -53,8 +53,13 @@ def record_posted(session: Session, transfers: Sequence[Any]) -> None:
 
 
 def _after_commit(session: Session) -> None:
-    posted = session.info.pop(_INFO_KEY, None)
-    if not posted:
+    announce(session.info.pop(_INFO_KEY, None))
+
+
+def announce(posted: Sequence[Any] | None) -> None:
+    """Tell every listener about ``posted``: call only once the transaction that posted them committed
+    (a use case on a plain connection calls this itself; sessions do it through ``record_posted``)."""
+    if not posted or not _listeners:
         return
     for fn in list(_listeners):
         try:

@@ -130,7 +130,10 @@ def post(books: Books, requests: Sequence[TransferRequest] | TransferRequest,
          batch_key: str | None = None) -> list[PostedTransfer]:
     """Post one transfer or one linked batch in its own transaction."""
     reqs = [requests] if isinstance(requests, TransferRequest) else list(requests)
-    return books.run(lambda s: post_in(s, books, reqs, batch_key))
+    # the hot path: a plain connection, no ORM unit of work; listeners hear of it after the commit
+    posted = books.run_core(lambda conn: post_batch(conn, reqs, now=books.now(), batch_key=batch_key))
+    events.announce(posted)
+    return posted
 
 
 def expire_holds(books: Books, *, limit: int = 500) -> int:

@@ -18,6 +18,7 @@ correction of a mistake.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import hmac
 import json
@@ -29,7 +30,7 @@ from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from sqlalchemy import func, or_, select
+from sqlalchemy import bindparam, delete, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -62,6 +63,10 @@ DEFAULTS: dict[str, Any] = {
     "max_pin_tries": 5,
     "utc_offset_hours": 8,  # Kunming: days and settlement periods are local (UTC+8, no DST)
 }
+_IDEMPOTENCY = IdempotencyRecord.__table__
+_REDEMPTIONS = Redemption.__table__
+_MERCHANTS = Merchant.__table__
+_ACCOUNTS = Account.__table__
 MAX_QTY = 1000
 MAX_ITEMS = 50
 TILL_KEY_PREFIX = "gbtill_"
@@ -88,8 +93,42 @@ def _iso(value: dt.datetime | None) -> str | None:
     return value.astimezone(dt.timezone.utc).isoformat().replace("+00:00", "Z") if value else None
 
 
-def _insert(session: Session, table: Any) -> Any:
-    return (postgresql.insert if session.bind.dialect.name == "postgresql" else sqlite.insert)(table)
+# The till's hot path runs prebuilt statements with bound parameters: SQLAlchemy then compiles each once
+# and skips rebuilding and re-keying a statement on every request.
+_TILL = Till.__table__
+_SPENT = SpentCode.__table__
+_FIND_TILL = select(_TILL.c.merchant_id, _TILL.c.secret_hash, _TILL.c.status).where(_TILL.c.id == bindparam("till_id"))
+_FIND_MERCHANT_AND_WALLET = (
+    select(_MERCHANTS.c.id, _MERCHANTS.c.code, _MERCHANTS.c.name, _MERCHANTS.c.status, _MERCHANTS.c.account_id,
+           _MERCHANTS.c.daily_limit_beans, _ACCOUNTS.c.kind.label("wallet_kind"),
+           _ACCOUNTS.c.status.label("wallet_status"))
+    .select_from(_MERCHANTS.outerjoin(_ACCOUNTS, _ACCOUNTS.c.id == bindparam("wallet_id")))
+    .where(_MERCHANTS.c.id == bindparam("merchant_id")))
+_INSERT_REDEMPTION = _REDEMPTIONS.insert().returning(_REDEMPTIONS.c.id)
+_FIND_ANSWER = select(_IDEMPOTENCY.c.request_hash, _IDEMPOTENCY.c.status_code, _IDEMPOTENCY.c.body).where(
+    _IDEMPOTENCY.c.scope == bindparam("scope"), _IDEMPOTENCY.c.key == bindparam("key"))
+_STORE_ANSWER = update(_IDEMPOTENCY).where(_IDEMPOTENCY.c.id == bindparam("record_id")).values(
+    status_code=bindparam("status_code"), body=bindparam("body"))
+_FORGET_KEY = delete(_IDEMPOTENCY).where(_IDEMPOTENCY.c.id == bindparam("record_id"))
+
+
+def _redeemed_today_stmt(column: str) -> Any:
+    r = _REDEMPTIONS.c
+    return select(func.coalesce(func.sum(r.amount), 0)).where(
+        r[column] == bindparam("owner"), r.requested_at >= bindparam("start"), r.requested_at < bindparam("end"),
+        or_(r.status == "completed", (r.status == "awaiting_confirmation") & (r.hold_expires_at > bindparam("now"))))
+
+
+_REDEEMED_TODAY = {column: _redeemed_today_stmt(column) for column in ("wallet_account_id", "merchant_id")}
+
+
+@functools.cache
+def _insert_if_new(dialect: str, table_name: str) -> Any:
+    """``INSERT ... ON CONFLICT DO NOTHING RETURNING id`` for the spent codes and the idempotency keys."""
+    table, conflict = {"spent_codes": (_SPENT, ["jti"]), "idempotency_records": (_IDEMPOTENCY, ["scope", "key"])}[
+        table_name]
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return insert(table).on_conflict_do_nothing(index_elements=conflict).returning(table.c.id)
 
 
 def canonical_json(body: Any) -> str:
@@ -176,15 +215,15 @@ def authenticate_till(books: Books, key: str) -> TillContext:
         raise DomainError(errors.INVALID_TILL_KEY)
     till_id, secret = int(match.group(1)), match.group(2)
 
-    def work(s: Session) -> TillContext:
-        till = s.get(Till, till_id)
+    def work(conn: Any) -> TillContext:
+        till = conn.execute(_FIND_TILL, {"till_id": till_id}).one_or_none()
         expected = till.secret_hash if till is not None else _hash_secret("no such till")
         ok = hmac.compare_digest(expected, _hash_secret(secret))
         if till is None or not ok or till.status != "active":
             raise DomainError(errors.INVALID_TILL_KEY)
-        return TillContext(till.merchant_id, f"till:{till.id}", till.id)
+        return TillContext(till.merchant_id, f"till:{till_id}", till_id)
 
-    return books.run(work, readonly=True)
+    return books.run_core(work, readonly=True)
 
 
 # --- catalogue ---------------------------------------------------------------------------------------
@@ -371,23 +410,21 @@ def _check_key(key: Any) -> str:
     return key
 
 
-def _claim_key(s: Session, scope: str, key: str, req_hash: str) -> IdempotencyRecord | Answer:
-    """Take ``key`` in ``scope`` for this request, or return the answer stored under it.
+def _claim_key(s: Session, scope: str, key: str, req_hash: str) -> int | Answer:
+    """Take ``key`` in ``scope`` for this request (returns the record's id), or return the answer stored
+    under it.
 
     The INSERT waits on PostgreSQL while another transaction holds the same key uncommitted, then
     either finds it committed (a retry: its answer) or takes it (the other rolled back)."""
-    table = IdempotencyRecord.__table__
-    new_id = s.execute(_insert(s, table).values(scope=scope, key=key, request_hash=req_hash, status_code=0, body="")
-                       .on_conflict_do_nothing(index_elements=["scope", "key"]).returning(table.c.id)).scalar()
+    conn = s.connection()
+    new_id = conn.execute(_insert_if_new(conn.dialect.name, "idempotency_records"), {
+        "scope": scope, "key": key, "request_hash": req_hash, "status_code": 0, "body": ""}).scalar()
     if new_id is None:
-        row = s.execute(select(table.c.request_hash, table.c.status_code, table.c.body)
-                        .where(table.c.scope == scope, table.c.key == key)).one()
+        row = conn.execute(_FIND_ANSWER, {"scope": scope, "key": key}).one()
         if row.request_hash != req_hash:
             raise DomainError(errors.IDEMPOTENCY_CONFLICT)
         return Answer(row.status_code, row.body, replayed=True)
-    record = s.get(IdempotencyRecord, new_id)
-    assert record is not None
-    return record
+    return int(new_id)
 
 
 def _idempotent(books: Books, scope: str, key: str, payload: dict[str, Any],
@@ -402,13 +439,14 @@ def _idempotent(books: Books, scope: str, key: str, payload: dict[str, Any],
         if isinstance(claimed, Answer):
             return claimed
         result = work(s)
+        s.flush()  # the use case's own ORM rows first (the record's row is written below, in Core)
         if isinstance(result, DomainError):
-            s.delete(claimed)
+            s.connection().execute(_FORGET_KEY, {"record_id": claimed})
             return result
         status, body = result
-        claimed.status_code = status
-        claimed.body = canonical_json(body)
-        return Answer(status, claimed.body)
+        text = canonical_json(body)
+        s.connection().execute(_STORE_ANSWER, {"record_id": claimed, "status_code": status, "body": text})
+        return Answer(status, text)
 
     answer = books.run(unit)
     if isinstance(answer, DomainError):
@@ -431,15 +469,12 @@ def _day_bounds(books: Books, now: dt.datetime) -> tuple[dt.datetime, dt.datetim
     return start.astimezone(dt.timezone.utc), (start + dt.timedelta(days=1)).astimezone(dt.timezone.utc)
 
 
-def _redeemed_today(s: Session, books: Books, now: dt.datetime, **where: int) -> int:
+def _redeemed_today(conn: Any, books: Books, now: dt.datetime, **where: int) -> int:
+    """Beans redeemed today (local day) by one wallet or at one merchant, holds still open included."""
     start, end = _day_bounds(books, now)
-    q = select(func.coalesce(func.sum(Redemption.amount), 0)).where(
-        Redemption.requested_at >= start, Redemption.requested_at < end,
-        or_(Redemption.status == "completed",
-            (Redemption.status == "awaiting_confirmation") & (Redemption.hold_expires_at > now)))
-    for column, value in where.items():
-        q = q.where(getattr(Redemption, column) == value)
-    return int(s.scalar(q) or 0)
+    ((column, owner),) = where.items()
+    return int(conn.execute(_REDEEMED_TODAY[column], {"owner": owner, "start": start, "end": end, "now": now})
+               .scalar() or 0)
 
 
 def _priced_items(s: Session, merchant_id: int, items: list[dict[str, Any]]) -> tuple[int, list[dict[str, Any]]]:
@@ -478,6 +513,7 @@ def redeem(books: Books, ctx: TillContext, *, code: str, idempotency_key: str, a
     def work(s: Session) -> tuple[int, dict[str, Any]] | DomainError:
         now = books.now()
         verified = codes.verify_code(books, code)
+        conn = s.connection()  # Core from here on: this is the till's hot path
         card: Card | None = None
         if verified.typ == codes.CARD_TYP:
             card = s.get(Card, verified.card_id, with_for_update=True)
@@ -498,79 +534,85 @@ def redeem(books: Books, ctx: TillContext, *, code: str, idempotency_key: str, a
                 return DomainError(errors.WRONG_PIN, tries_left=tries_left)
             card.failed_pins = 0
         else:
-            spent = s.execute(_insert(s, SpentCode.__table__).values(
-                jti=verified.jti, wallet_account_id=verified.wallet_account_id, created_at=now,
-            ).on_conflict_do_nothing(index_elements=["jti"]).returning(SpentCode.__table__.c.id)).scalar()
+            spent = conn.execute(_insert_if_new(conn.dialect.name, "spent_codes"), {
+                "jti": verified.jti, "wallet_account_id": verified.wallet_account_id, "created_at": now}).scalar()
             if spent is None:
                 raise DomainError(errors.CODE_ALREADY_USED)
 
-        merchant = _merchant(s, ctx.merchant_id)
-        if merchant.status != "active":
+        # the merchant and the wallet the code names, in one statement
+        found = conn.execute(_FIND_MERCHANT_AND_WALLET, {
+            "merchant_id": ctx.merchant_id, "wallet_id": verified.wallet_account_id}).one_or_none()
+        if found is None:
+            raise DomainError(errors.NOT_FOUND_ERR, merchant_id=ctx.merchant_id)
+        if found.status != "active":
             raise DomainError(errors.MERCHANT_SUSPENDED)
-        wallet = s.get(Account, verified.wallet_account_id)
-        if wallet is None or wallet.kind != "wallet":
+        if found.wallet_kind != "wallet":
             raise DomainError(errors.INVALID_CODE)
-        if wallet.status != "open":
+        if found.wallet_status != "open":
             raise DomainError(errors.WALLET_FROZEN)
+        wallet_id = verified.wallet_account_id
         if items is not None:
-            total, lines = _priced_items(s, merchant.id, items)
+            total, lines = _priced_items(s, found.id, items)
         else:
             total, lines = amount, []
         assert total is not None
 
-        # lock both accounts (id order) before reading today's totals, so that limits hold under concurrency
-        s.execute(select(Account.id).where(Account.id.in_(sorted({wallet.id, merchant.account_id})))
-                  .order_by(Account.id).with_for_update(key_share=True)).all()  # FOR NO KEY UPDATE on PostgreSQL
-        s.refresh(wallet)
-        if wallet.credits_posted - wallet.debits_posted - wallet.debits_pending < total:
-            raise DomainError(errors.INSUFFICIENT_FUNDS, account_id=wallet.id)
-        limit = setting(books, "volunteer_daily_limit")
-        if limit is not None and _redeemed_today(s, books, now, wallet_account_id=wallet.id) + total > int(limit):
-            raise DomainError(errors.LIMIT_EXCEEDED, "The volunteer's daily limit would be exceeded.",
-                              limit="volunteer")
-        m_limit = merchant.daily_limit_beans or setting(books, "merchant_daily_limit")
-        if m_limit is not None and _redeemed_today(s, books, now, merchant_id=merchant.id) + total > int(m_limit):
-            raise DomainError(errors.LIMIT_EXCEEDED, "The merchant's daily limit would be exceeded.",
-                              limit="merchant")
-
         held = total > int(setting(books, "redemption_hold_threshold"))
         timeout = int(setting(books, "redemption_hold_timeout_s"))
-        red = Redemption(
-            merchant_id=merchant.id, wallet_account_id=wallet.id, amount=total, refunded=0,
-            items=canonical_json(lines), method="card" if card is not None else "wallet_code",
-            card_id=card.id if card is not None else None, code_jti=verified.jti,
-            status="awaiting_confirmation" if held else "completed",
-            transfer_key=f"redeem:{secrets.token_hex(12)}", actor=ctx.actor, till_id=ctx.till_id,
-            requested_at=now, completed_at=None if held else now,
-            hold_expires_at=now + dt.timedelta(seconds=timeout) if held else None, created_at=now,
-        )
-        s.add(red)
-        s.flush()
-        reason = f"兑换 redemption at {merchant.code}"
+        transfer_key = f"redeem:{secrets.token_hex(12)}"
+        method = "card" if card is not None else "wallet_code"
+        status = "awaiting_confirmation" if held else "completed"
+        hold_expires_at = now + dt.timedelta(seconds=timeout) if held else None
+        redemption_id = conn.execute(_INSERT_REDEMPTION, {
+            "merchant_id": found.id, "wallet_account_id": wallet_id, "amount": total, "refunded": 0,
+            "items": canonical_json(lines), "method": method, "card_id": card.id if card is not None else None,
+            "code_jti": verified.jti, "status": status, "transfer_key": transfer_key, "actor": ctx.actor,
+            "till_id": ctx.till_id, "requested_at": now, "completed_at": None if held else now,
+            "hold_expires_at": hold_expires_at, "created_at": now,
+        }).scalar_one()
+        reason = f"兑换 redemption at {found.code}"
+        reference = f"redemption:{redemption_id}"
         if held:
-            req = hold(red.transfer_key, "redeem", wallet.id, merchant.account_id, total, timeout, actor=ctx.actor,
-                       reason=reason, reference=f"redemption:{red.id}")
+            req = hold(transfer_key, "redeem", wallet_id, found.account_id, total, timeout, actor=ctx.actor,
+                       reason=reason, reference=reference)
         else:
-            req = transfer(red.transfer_key, "redeem", wallet.id, merchant.account_id, total, actor=ctx.actor,
-                           reason=reason, reference=f"redemption:{red.id}")
+            req = transfer(transfer_key, "redeem", wallet_id, found.account_id, total, actor=ctx.actor,
+                           reason=reason, reference=reference)
+        # posting locks both accounts (id order) and refuses what the wallet cannot pay; today's totals are
+        # read after it, under those locks, so that the limits hold under concurrency (this redemption's
+        # own row is already counted)
         post_in(s, books, [req])
-        return 201, _receipt(red, merchant)
+        limit = setting(books, "volunteer_daily_limit")
+        if limit is not None and _redeemed_today(conn, books, now, wallet_account_id=wallet_id) > int(limit):
+            raise DomainError(errors.LIMIT_EXCEEDED, "The volunteer's daily limit would be exceeded.",
+                              limit="volunteer")
+        m_limit = found.daily_limit_beans or setting(books, "merchant_daily_limit")
+        if m_limit is not None and _redeemed_today(conn, books, now, merchant_id=found.id) > int(m_limit):
+            raise DomainError(errors.LIMIT_EXCEEDED, "The merchant's daily limit would be exceeded.",
+                              limit="merchant")
+        return 201, _receipt_body(redemption_id, status, total, lines, found, now, method, hold_expires_at)
 
     return _idempotent(books, f"merchant:{ctx.merchant_id}", idempotency_key, payload, work)
 
 
 def _receipt(red: Redemption, merchant: Merchant) -> dict[str, Any]:
+    return _receipt_body(red.id, red.status, red.amount, json.loads(red.items), merchant, red.requested_at,
+                         red.method, red.hold_expires_at)
+
+
+def _receipt_body(redemption_id: int, status: str, amount: int, items: list[dict[str, Any]], merchant: Any,
+                  requested_at: dt.datetime, method: str, hold_expires_at: dt.datetime | None) -> dict[str, Any]:
     body: dict[str, Any] = {
-        "redemption_id": red.id,
-        "status": red.status,
-        "amount": red.amount,
-        "items": json.loads(red.items),
+        "redemption_id": redemption_id,
+        "status": status,
+        "amount": amount,
+        "items": items,
         "merchant": {"id": merchant.id, "code": merchant.code, "name": merchant.name},
-        "time": _iso(red.requested_at),
-        "method": red.method,
+        "time": _iso(requested_at),
+        "method": method,
     }
-    if red.status == "awaiting_confirmation":
-        body["confirm_by"] = _iso(red.hold_expires_at)
+    if status == "awaiting_confirmation":
+        body["confirm_by"] = _iso(hold_expires_at)
     return body
 
 

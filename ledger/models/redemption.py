@@ -100,7 +100,7 @@ class Redemption(Base):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     merchant_id: Mapped[int] = mapped_column(ForeignKey("merchants.id"))
-    wallet_account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    wallet_account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
     amount: Mapped[int] = mapped_column(BigInteger)
     refunded: Mapped[int] = mapped_column(BigInteger, default=0)
     items: Mapped[str] = mapped_column(Text, default="[]")  # JSON snapshot: [{item_id, name, price, qty}]
@@ -123,6 +123,8 @@ class Redemption(Base):
         CheckConstraint("amount > 0", name="amount_positive"),
         CheckConstraint("refunded >= 0 AND refunded <= amount", name="refunded_in_range"),
         Index("ix_redemptions_merchant_time", "merchant_id", "requested_at"),
+        # the wallet's history and its daily limit (summed on every redemption): one index range each
+        Index("ix_redemptions_wallet_time", "wallet_account_id", "requested_at"),
     )
 
 
