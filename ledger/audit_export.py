@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+import orjson
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
@@ -72,7 +73,27 @@ def _ts(value: dt.datetime | None) -> str | None:
 
 
 def _dump(obj: dict[str, Any]) -> bytes:
-    return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode("utf-8") + b"\n"
+    """One line: compact JSON, UTF-8 as is (orjson: several times faster than ``json.dumps``, and the
+    export writes one line per account, transfer and entry)."""
+    return orjson.dumps(obj, option=orjson.OPT_APPEND_NEWLINE)
+
+
+class _Timestamps:
+    """``_ts`` remembering its last answer: a transfer's entries, and often a whole batch, share the
+    transaction's timestamp, so most calls repeat the one before."""
+
+    __slots__ = ("last", "text")
+
+    def __init__(self) -> None:
+        self.last: Any = None
+        self.text: str | None = None
+
+    def __call__(self, value: dt.datetime | None) -> str | None:
+        if value is None:
+            return None
+        if value != self.last:  # equal instants give the same UTC text, whatever their zone
+            self.last, self.text = value, _ts(value)
+        return self.text
 
 
 # --- export --------------------------------------------------------------------------------------------
@@ -168,21 +189,24 @@ def _write(session: Session, books: Books, fh: IO[bytes], key: Any, progress: Pr
             .execution_options(yield_per=STREAM_CHUNK, stream_results=True))
     last_transfer = None
     n_transfers = n_entries = 0
-    for r in session.execute(stmt):
-        if r.id != last_transfer:
-            last_transfer = r.id
+    ts = _Timestamps()
+    for (tid, transfer_key, kind, phase, debit_id, credit_id, amount, pending_id, expires_at, reverses_id, batch_key,
+         actor, reason, reference, created_at, e_id, e_account_id, e_seq, e_side, e_pending_delta, e_posted_delta,
+         e_balance_after, e_prev_hash, e_hash, e_created_at) in session.execute(stmt):
+        if tid != last_transfer:
+            last_transfer = tid
             n_transfers += 1
-            emit({"type": "transfer", "id": r.id, "transfer_key": r.transfer_key, "kind": r.kind,
-                  "phase": r.phase, "debit_account_id": r.debit_account_id,
-                  "credit_account_id": r.credit_account_id, "amount": r.amount, "pending_id": r.pending_id,
-                  "expires_at": _ts(r.expires_at), "reverses_id": r.reverses_id, "batch_key": r.batch_key,
-                  "actor": r.actor, "reason": r.reason, "reference": r.reference, "created_at": _ts(r.created_at)})
-        if r.e_id is not None:
+            emit({"type": "transfer", "id": tid, "transfer_key": transfer_key, "kind": kind, "phase": phase,
+                  "debit_account_id": debit_id, "credit_account_id": credit_id, "amount": amount,
+                  "pending_id": pending_id, "expires_at": _ts(expires_at), "reverses_id": reverses_id,
+                  "batch_key": batch_key, "actor": actor, "reason": reason, "reference": reference,
+                  "created_at": ts(created_at)})
+        if e_id is not None:
             n_entries += 1
-            emit({"type": "entry", "id": r.e_id, "transfer_id": r.id, "account_id": r.e_account_id,
-                  "seq": r.e_seq, "side": r.e_side, "pending_delta": r.e_pending_delta,
-                  "posted_delta": r.e_posted_delta, "balance_after": r.e_balance_after,
-                  "prev_hash": r.e_prev_hash, "hash": r.e_hash, "created_at": _ts(r.e_created_at)})
+            emit({"type": "entry", "id": e_id, "transfer_id": tid, "account_id": e_account_id, "seq": e_seq,
+                  "side": e_side, "pending_delta": e_pending_delta, "posted_delta": e_posted_delta,
+                  "balance_after": e_balance_after, "prev_hash": e_prev_hash, "hash": e_hash,
+                  "created_at": ts(e_created_at)})
     sha = digest.hexdigest()
     fh.write(_dump({"type": "end", "lines": lines, "sha256": sha, "key_id": key.kid,
                     "signature": key.sign(export_digest(sha)).hex()}))

@@ -65,6 +65,36 @@ def test_round_trip(books, tmp_path):  # noqa: ANN001
     assert verify_export(out, keys_from_jwks(json.dumps(jwks))).ok
 
 
+def test_every_line_carries_the_rows_own_values_and_times(books, tmp_path):  # noqa: ANN001
+    """The export writes what the database holds, field by field, timestamps included (the writer reuses
+    the text of a repeated timestamp: it must never carry one row's time onto another)."""
+    from sqlalchemy import select
+
+    from ledger.audit_export import _ts
+    from ledger.models import Entry, Transfer
+
+    build_books(books)
+    out = tmp_path / "journal.jsonl"
+    export_journal(books, out)
+    lines = [json.loads(line) for line in out.read_bytes().splitlines()]
+    with books.session(readonly=True) as s:
+        transfers = {t.id: t for t in s.scalars(select(Transfer))}
+        entries = {e.id: e for e in s.scalars(select(Entry))}
+        if books.dialect == "postgresql":  # SQLite's server clock counts whole seconds
+            assert len({t.created_at for t in transfers.values()}) > 1  # the test means something
+        for obj in lines:
+            if obj["type"] == "transfer":
+                t = transfers.pop(obj["id"])
+                assert (obj["transfer_key"], obj["amount"], obj["actor"], obj["reason"], obj["reference"],
+                        obj["created_at"], obj["expires_at"]) == (
+                    t.transfer_key, t.amount, t.actor, t.reason, t.reference, _ts(t.created_at), _ts(t.expires_at))
+            elif obj["type"] == "entry":
+                e = entries.pop(obj["id"])
+                assert (obj["transfer_id"], obj["account_id"], obj["seq"], obj["hash"], obj["created_at"]) == (
+                    e.transfer_id, e.account_id, e.seq, e.hash, _ts(e.created_at))
+    assert transfers == {} and entries == {}
+
+
 def test_export_refuses_nothing_but_a_key_file_without_ledger_keys(books, tmp_path):  # noqa: ANN001
     with pytest.raises(DomainError) as info:
         keys_from_jwks(json.dumps({"keys": [{**public_jwk("a", Ed25519PrivateKey.generate().public_key()),
