@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from ledger.errors import DomainError
@@ -181,3 +183,28 @@ def test_a_hold_expires_exactly_at_its_deadline(books, chart, clock):  # noqa: A
     refused(books, void_hold("v1", "h1"), "pending_transfer_expired")
     assert expire_holds(books) == 2
     assert get_account(books, chart["wallet"]).available == 100
+
+
+HOSTILE_TEXT = ['say "hi"', "back\\slash", "a,b", "{braces}", "NULL", "", " padded ", "金豆 兑换", "quote\\\"mix",
+                "new\nline", "tab\there", "emoji 🫘", "'single'"]
+
+
+@given(texts=st.lists(st.sampled_from(HOSTILE_TEXT) | st.text(max_size=30).filter(lambda t: "\x00" not in t),
+                      min_size=2, max_size=6))
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_any_text_in_a_batch_is_stored_exactly_and_hashed_as_stored(books, chart, texts) -> None:  # noqa: ANN001
+    """On PostgreSQL a batch travels as array literals written by the ledger itself: whatever the text
+    in keys, actors, reasons and references, what is stored is what was sent, and the chains verify."""
+    base = counts(books)[0]
+    reqs = [transfer(f"k{base}-{i}-{t}"[:100], "donate", chart["donations"], chart["fund"], 1, actor=t[:80] or "a",
+                     reason=t, reference=t or None) for i, t in enumerate(texts)]
+    post(books, reqs)
+    with books.session(readonly=True) as s:
+        stored = {r.transfer_key: r for r in s.scalars(select(Transfer).where(
+            Transfer.transfer_key.in_([r.transfer_key for r in reqs])))}
+    for r in reqs:
+        row = stored[r.transfer_key]
+        assert (row.actor, row.reason, row.reference, row.batch_key) == (r.actor, r.reason, r.reference,
+                                                                         reqs[0].transfer_key)
+    report = verify_books(books)
+    assert report.ok, report
