@@ -676,7 +676,7 @@ def verify_export(source: str | os.PathLike[str] | IO[bytes], trusted: dict[str,
                 digest.update(raw)
                 continue
             try:
-                obj = json.loads(raw)
+                obj = orjson.loads(raw)  # stricter than json.loads (no NaN, no lone surrogates) and faster
             except ValueError:
                 v.problem(number, "not a JSON object")
                 digest.update(raw)
