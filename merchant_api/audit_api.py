@@ -73,7 +73,7 @@ def _moment(query: dict[str, Any]) -> dt.datetime | None:
 
 @blp.route("/statement", methods=["GET"])
 @requires_roles(*AUDIT_ROLES)
-@blp.arguments(StatementQuery, location="query", unknown=RAISE)
+@blp.arguments(StatementQuery(), location="query", unknown=RAISE)
 @blp.response(200, content_type="application/json")
 @blp.alt_response(200, content_type="text/csv", description="format=csv: UTF-8 with a byte-order mark")
 @blp.alt_response(200, content_type="application/pdf", description="format=pdf")
@@ -91,7 +91,7 @@ def statement(query: dict[str, Any]) -> Response:
 
 @blp.route("/trial-balance", methods=["GET"])
 @requires_roles(*AUDIT_ROLES)
-@blp.arguments(MomentQuery, location="query", unknown=RAISE)
+@blp.arguments(MomentQuery(), location="query", unknown=RAISE)
 @blp.response(200)
 def trial_balance(query: dict[str, Any]) -> dict[str, Any]:
     """Every account's balance at a moment, by account kind and org unit; the total is zero."""
@@ -100,7 +100,7 @@ def trial_balance(query: dict[str, Any]) -> dict[str, Any]:
 
 @blp.route("/reconciliation", methods=["GET"])
 @requires_roles(*AUDIT_ROLES)
-@blp.arguments(MomentQuery, location="query", unknown=RAISE)
+@blp.arguments(MomentQuery(), location="query", unknown=RAISE)
 @blp.response(200)
 def reconciliation(query: dict[str, Any]) -> dict[str, Any]:
     """Donations against fund, budgets, wallets, merchants, payouts, expiry; the difference must be 0."""
@@ -109,7 +109,7 @@ def reconciliation(query: dict[str, Any]) -> dict[str, Any]:
 
 @blp.route("/settlements", methods=["GET"])
 @requires_roles(*AUDIT_ROLES)
-@blp.arguments(SettlementQuery, location="query", unknown=RAISE)
+@blp.arguments(SettlementQuery(), location="query", unknown=RAISE)
 @blp.response(200)
 def settlements(query: dict[str, Any]) -> dict[str, Any]:
     """Merchant settlement statements for a period: redeemed, refunded, settled, balances."""
@@ -120,7 +120,7 @@ def settlements(query: dict[str, Any]) -> dict[str, Any]:
 
 @blp.route("/anomalies", methods=["GET"])
 @requires_roles(*AUDIT_ROLES)
-@blp.arguments(AnomalyQuery, location="query", unknown=RAISE)
+@blp.arguments(AnomalyQuery(), location="query", unknown=RAISE)
 @blp.response(200)
 def anomalies(query: dict[str, Any]) -> dict[str, Any]:
     """Patterns worth a look: concentrated awards, awards just under the threshold, outliers, bursts."""

@@ -32,7 +32,7 @@ class TokenResponse(Schema):
 @blp.route("/token", methods=["POST"])
 @public
 @blp.doc(security=[])
-@blp.arguments(TokenRequest)
+@blp.arguments(TokenRequest())
 @blp.response(200, TokenResponse)
 @blp.alt_response(401, description="`invalid_credentials`")
 @blp.alt_response(429, description="`account_locked` (5 wrong passwords: 15 minutes or an officer's unlock), "

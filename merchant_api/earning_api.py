@@ -140,7 +140,7 @@ class LeaderboardQuery(_In):
 
 @blp.route("/claims", methods=["POST"])
 @requires_roles("volunteer", "leader")
-@blp.arguments(ClaimIn)
+@blp.arguments(ClaimIn())
 @blp.response(201, ClaimOut)
 def submit_claim(body: dict):  # noqa: ANN201
     """Submit a claim for a tip or a patrol (volunteers; leaders for a volunteer in their unit)."""
@@ -149,7 +149,7 @@ def submit_claim(body: dict):  # noqa: ANN201
 
 @blp.route("/claims", methods=["GET"])
 @requires_roles()
-@blp.arguments(ListQuery, location="query")
+@blp.arguments(ListQuery(), location="query")
 @blp.response(200, ClaimOut(many=True))
 def list_claims(query: dict):  # noqa: ANN201
     """Claims you may see: your own, those you submitted, and (officers) those in your scope."""
@@ -166,7 +166,7 @@ def get_claim(claim_id: int):  # noqa: ANN201
 
 @blp.route("/claims/<int:claim_id>/verify", methods=["POST"])
 @requires_roles("officer")
-@blp.arguments(VerifyIn)
+@blp.arguments(VerifyIn())
 @blp.response(200, ClaimOut)
 def verify_claim(body: dict, claim_id: int):  # noqa: ANN201
     """Verify a claim in your scope: awards beans by the rule table (or holds them for a second officer)."""
@@ -175,7 +175,7 @@ def verify_claim(body: dict, claim_id: int):  # noqa: ANN201
 
 @blp.route("/claims/<int:claim_id>/reject", methods=["POST"])
 @requires_roles("officer")
-@blp.arguments(ReasonIn)
+@blp.arguments(ReasonIn())
 @blp.response(200, ClaimOut)
 def reject_claim(body: dict, claim_id: int):  # noqa: ANN201
     """Reject a claim in your scope, with a reason."""
@@ -186,7 +186,7 @@ def reject_claim(body: dict, claim_id: int):  # noqa: ANN201
 
 @blp.route("/awards", methods=["POST"])
 @requires_roles("officer")
-@blp.arguments(AwardIn)
+@blp.arguments(AwardIn())
 @blp.response(201, AwardOut)
 def award_directly(body: dict):  # noqa: ANN201
     """Award beans directly for verified work in your scope, citing a reference."""
@@ -195,7 +195,7 @@ def award_directly(body: dict):  # noqa: ANN201
 
 @blp.route("/awards", methods=["GET"])
 @requires_roles()
-@blp.arguments(ListQuery, location="query")
+@blp.arguments(ListQuery(), location="query")
 @blp.response(200, AwardOut(many=True))
 def list_awards(query: dict):  # noqa: ANN201
     """Awards you may see (yours, those you made, those in your scope; auditors and the fund all)."""
@@ -212,7 +212,7 @@ def get_award(award_id: int):  # noqa: ANN201
 
 @blp.route("/awards/<int:award_id>/approve", methods=["POST"])
 @requires_roles("officer")
-@blp.arguments(ApproveIn)
+@blp.arguments(ApproveIn())
 @blp.response(200, AwardOut)
 def approve_award(body: dict, award_id: int):  # noqa: ANN201
     """Second approval: a different officer in scope posts the held award."""
@@ -221,7 +221,7 @@ def approve_award(body: dict, award_id: int):  # noqa: ANN201
 
 @blp.route("/awards/<int:award_id>/void", methods=["POST"])
 @requires_roles("officer")
-@blp.arguments(ReasonIn)
+@blp.arguments(ReasonIn())
 @blp.response(200, AwardOut)
 def void_award(body: dict, award_id: int):  # noqa: ANN201
     """Second approval refused: a different officer in scope voids the held award."""
@@ -230,7 +230,7 @@ def void_award(body: dict, award_id: int):  # noqa: ANN201
 
 @blp.route("/awards/<int:award_id>/reverse", methods=["POST"])
 @requires_roles("officer")
-@blp.arguments(ReverseIn)
+@blp.arguments(ReverseIn())
 @blp.response(200, AwardOut)
 def reverse_award(body: dict, award_id: int):  # noqa: ANN201
     """Reverse a posted award in your scope; refused if the beans were spent unless `partial`."""
@@ -241,7 +241,7 @@ def reverse_award(body: dict, award_id: int):  # noqa: ANN201
 
 @blp.route("/fund/donations", methods=["POST"])
 @requires_roles("fund_manager")
-@blp.arguments(DonationIn)
+@blp.arguments(DonationIn())
 @blp.response(201)
 def record_donation(body: dict):  # noqa: ANN201
     """Record a donation into the Gold Bean Fund (fund managers)."""
@@ -250,7 +250,7 @@ def record_donation(body: dict):  # noqa: ANN201
 
 @blp.route("/fund/allocations", methods=["POST"])
 @requires_roles("fund_manager")
-@blp.arguments(AllocationIn)
+@blp.arguments(AllocationIn())
 @blp.response(201)
 def allocate_budget(body: dict):  # noqa: ANN201
     """Allocate beans from the fund to a community's budget (never more than the fund holds)."""
@@ -277,7 +277,7 @@ def budgets():  # noqa: ANN201
 
 @blp.route("/leaderboards/volunteers", methods=["GET"])
 @requires_roles()
-@blp.arguments(LeaderboardQuery, location="query")
+@blp.arguments(LeaderboardQuery(), location="query")
 @blp.response(200)
 def volunteer_leaderboard(query: dict):  # noqa: ANN201
     """Volunteers of a street or community ranked by beans in a month (name or pseudonym)."""
@@ -286,7 +286,7 @@ def volunteer_leaderboard(query: dict):  # noqa: ANN201
 
 @blp.route("/leaderboards/communities", methods=["GET"])
 @requires_roles()
-@blp.arguments(LeaderboardQuery, location="query")
+@blp.arguments(LeaderboardQuery(), location="query")
 @blp.response(200)
 def community_leaderboard(query: dict):  # noqa: ANN201
     """Communities under a street office ranked by verified activity in a month."""

@@ -49,7 +49,7 @@ def me():  # noqa: ANN201
 
 @blp.route("/me", methods=["PATCH"])
 @requires_roles("volunteer", "leader")
-@blp.arguments(ProfileIn)
+@blp.arguments(ProfileIn())
 @blp.response(200)
 def update_me(body: dict):  # noqa: ANN201
     """Volunteers: change your display name, or choose a pseudonym for the leaderboards. (Auditors and
@@ -67,7 +67,7 @@ def org_units():  # noqa: ANN201
 
 @blp.route("/users", methods=["POST"])
 @requires_roles("admin")
-@blp.arguments(UserIn)
+@blp.arguments(UserIn())
 @blp.response(201)
 def register_user(body: dict):  # noqa: ANN201
     """Register a person (with a wallet); grant roles separately (admins)."""
@@ -76,7 +76,7 @@ def register_user(body: dict):  # noqa: ANN201
 
 @blp.route("/users/<int:user_id>/grants", methods=["POST"])
 @requires_roles("admin")
-@blp.arguments(GrantIn)
+@blp.arguments(GrantIn())
 @blp.response(200)
 def grant(body: dict, user_id: int):  # noqa: ANN201
     """Grant a role on an org unit, a merchant, or district-wide (admins)."""
@@ -85,7 +85,7 @@ def grant(body: dict, user_id: int):  # noqa: ANN201
 
 @blp.route("/users/<int:user_id>/grants/revoke", methods=["POST"])
 @requires_roles("admin")
-@blp.arguments(GrantIn)
+@blp.arguments(GrantIn())
 @blp.response(200)
 def revoke(body: dict, user_id: int):  # noqa: ANN201
     """Revoke a role grant (admins); it takes effect on the user's next request."""

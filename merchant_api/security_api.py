@@ -59,7 +59,7 @@ class UnlockOut(Schema):
 
 @blp.route("/events", methods=["GET"])
 @requires_roles("auditor", "admin")
-@blp.arguments(EventsQuery, location="query")
+@blp.arguments(EventsQuery(), location="query")
 @blp.response(200, EventOut(many=True))
 def events(query: dict):  # noqa: ANN201
     """Security events, newest first: sign-ins, refusals, throttles, unlocks, role changes, key rotations."""
@@ -68,7 +68,7 @@ def events(query: dict):  # noqa: ANN201
 
 @blp.route("/unlock", methods=["POST"])
 @requires_roles("officer", "admin")
-@blp.arguments(UnlockIn)
+@blp.arguments(UnlockIn())
 @blp.response(200, UnlockOut)
 def unlock(body: dict):  # noqa: ANN201
     """Lift a user's sign-in lock (`user_id`) or an address's guessing throttle (`source`)."""

@@ -180,7 +180,7 @@ class PeriodQuery(_In):
 
 @blp.route("/redemptions", methods=["POST"])
 @till_auth
-@blp.arguments(RedeemIn)
+@blp.arguments(RedeemIn())
 @blp.doc(security=TILL_SECURITY, parameters=[IDEMPOTENCY_HEADER])
 @blp.alt_response(201, schema=Receipt, description="the receipt")
 def redeem(body: dict):  # noqa: ANN201
@@ -203,7 +203,7 @@ def get_redemption(redemption_id: int):  # noqa: ANN201
 
 @blp.route("/redemptions/<int:redemption_id>/refunds", methods=["POST"])
 @till_auth
-@blp.arguments(RefundIn)
+@blp.arguments(RefundIn())
 @blp.doc(security=TILL_SECURITY, parameters=[IDEMPOTENCY_HEADER])
 @blp.alt_response(201, description="the refund")
 def refund(body: dict, redemption_id: int):  # noqa: ANN201
@@ -228,7 +228,7 @@ def _merchant_of(s, redemption_id: int) -> int | None:  # noqa: ANN001
 
 @blp.route("/merchants/<int:merchant_id>/redemptions", methods=["GET"])
 @till_auth(readers=("auditor", "fund_manager"))
-@blp.arguments(ListQuery, location="query")
+@blp.arguments(ListQuery(), location="query")
 @blp.doc(security=TILL_SECURITY)
 @blp.response(200)
 def list_redemptions(query: dict, merchant_id: int):  # noqa: ANN201
@@ -243,7 +243,7 @@ def list_redemptions(query: dict, merchant_id: int):  # noqa: ANN201
 
 @blp.route("/merchants/<int:merchant_id>/tills", methods=["POST"])
 @requires_roles("merchant_owner")
-@blp.arguments(TillIn)
+@blp.arguments(TillIn())
 @blp.response(201)
 def issue_till(body: dict, merchant_id: int):  # noqa: ANN201
     """Issue a till device key (shown once; only its hash is kept)."""
@@ -282,7 +282,7 @@ def list_items(merchant_id: int):  # noqa: ANN201
 
 @blp.route("/merchants/<int:merchant_id>/items", methods=["POST"])
 @requires_roles("merchant_owner")
-@blp.arguments(ItemIn)
+@blp.arguments(ItemIn())
 @blp.response(201)
 def add_item(body: dict, merchant_id: int):  # noqa: ANN201
     _owner_of(merchant_id)
@@ -291,7 +291,7 @@ def add_item(body: dict, merchant_id: int):  # noqa: ANN201
 
 @blp.route("/merchants/<int:merchant_id>/items/<int:item_id>", methods=["PATCH"])
 @requires_roles("merchant_owner")
-@blp.arguments(ItemPatch)
+@blp.arguments(ItemPatch())
 @blp.response(200)
 def update_item(body: dict, merchant_id: int, item_id: int):  # noqa: ANN201
     _owner_of(merchant_id)
@@ -311,7 +311,7 @@ def withdraw_item(merchant_id: int, item_id: int):  # noqa: ANN201
 
 @blp.route("/settlements", methods=["POST"])
 @requires_roles("fund_manager")
-@blp.arguments(PeriodIn)
+@blp.arguments(PeriodIn())
 @blp.response(200)
 def run_settlement(body: dict):  # noqa: ANN201
     """Settle every merchant for a period that has ended; running it again changes nothing."""
@@ -320,7 +320,7 @@ def run_settlement(body: dict):  # noqa: ANN201
 
 @blp.route("/settlements", methods=["GET"])
 @requires_roles("fund_manager", "auditor")
-@blp.arguments(PeriodQuery, location="query")
+@blp.arguments(PeriodQuery(), location="query")
 @blp.response(200)
 def list_settlements(query: dict):  # noqa: ANN201
     return settlement.list_settlements(_books(), period=query["period"])

@@ -91,7 +91,7 @@ class CardIn(_In):
 
 @cards_blp.route("", methods=["POST"])
 @requires_roles("officer", "admin")
-@cards_blp.arguments(CardIn)
+@cards_blp.arguments(CardIn())
 @cards_blp.response(201)
 def issue(args):  # noqa: ANN001, ANN201
     """Issue a card to a volunteer (revoking any earlier card of theirs). The PIN is shown only here."""
