@@ -21,6 +21,23 @@ def genesis_hash(account_id: int, code: str, kind: str) -> str:
     return hashlib.sha256(f"goldbean-genesis-v1|{account_id}|{code}|{kind}".encode()).hexdigest()
 
 
+# A transfer's two entries are hashed one after the other with the same transfer fields: remember the
+# last JSON text. One tuple, replaced whole, so a thread reads either the old pair or the new one.
+_last_about: tuple[tuple[object, ...], str] = ((), "")
+
+
+def _about(transfer_key: str, actor: str, reason: str, reference: str | None) -> str:
+    """The transfer's free text as JSON, so no choice of characters in it can shift the fields' boundaries."""
+    global _last_about
+    fields = (transfer_key, actor, reason, reference)
+    last = _last_about
+    if last[0] == fields:
+        return last[1]
+    text = json.dumps(list(fields), ensure_ascii=False, separators=(",", ":"))
+    _last_about = (fields, text)
+    return text
+
+
 def entry_hash(
     prev_hash: str,
     *,
@@ -39,8 +56,7 @@ def entry_hash(
     reason: str,
     reference: str | None,
 ) -> str:
-    # free text goes in as JSON, so no choice of characters in it can shift the fields' boundaries
-    about = json.dumps([transfer_key, actor, reason, reference], ensure_ascii=False, separators=(",", ":"))
+    about = _about(transfer_key, actor, reason, reference)
     payload = (
         f"{prev_hash}|{account_id}|{seq}|{kind}|{phase}|{side}|{counterparty_id}|"
         f"{amount}|{pending_delta}|{posted_delta}|{balance_after}|{about}"
