@@ -67,7 +67,8 @@ class Plan:
     small_entries: int = 10_000  # growth: the small book
     entries: int = 1_000_000  # growth, verify, export, stream: the big book
     duration: float = 15.0  # seconds per post-* figure and its reference (split into alternating rounds)
-    batches: int = 10  # linked batches of 1,000 for batch-*
+    batches: int = 10  # linked batches of 1,000 for batch-*, per round
+    batch_rounds: int = 3
     reads: int = 2_000  # balance reads per growth point
     growth_posts: int = 300  # single-writer posts per growth point and round
     growth_rounds: int = 3
@@ -228,15 +229,18 @@ def drop_clone(url: str, admin_url: str | None) -> None:
 
 # --- measurements on the ledger ------------------------------------------------------------------
 
-def measure_batches(books: Books, seeded: Seeded, plan: Plan, rnd: random.Random, tag: str) -> float:
-    batches = [random_batch(seeded, rnd, 1000, tag) for _ in range(plan.batches)]
-    t0 = time.perf_counter()
-    for b in batches:
-        journal.post(books, b)
-    rate = plan.batches * 1000 / (time.perf_counter() - t0)
-    seeded.transfers += plan.batches * 1000
-    seeded.entries += plan.batches * 2000
-    return rate
+def measure_batches(books: Books, seeded: Seeded, plan: Plan, rnd: random.Random, tag: str) -> list[float]:
+    """Transfers/s of ``plan.batch_rounds`` rounds of ``plan.batches`` linked batches of 1,000 each."""
+    rates = []
+    for _ in range(plan.batch_rounds):
+        batches = [random_batch(seeded, rnd, 1000, tag) for _ in range(plan.batches)]
+        t0 = time.perf_counter()
+        for b in batches:
+            journal.post(books, b)
+        rates.append(plan.batches * 1000 / (time.perf_counter() - t0))
+        seeded.transfers += plan.batches * 1000
+        seeded.entries += plan.batches * 2000
+    return rates
 
 
 def measure_growth_point(books: Books, seeded: Seeded, plan: Plan, rnd: random.Random, tag: str) -> tuple[float, float]:
@@ -475,8 +479,10 @@ def bench_database(db: str, url: str, plan: Plan, work: Path, admin_url: str | N
                note=f"single-writer posting at {n_big:,} entries; ratio = small-book rate / big-book rate"))
 
     log(f"{db}: linked batches of 1,000")
-    add(Figure(f"batch-{suffix}", measure_batches(books, seeded, plan, rnd, "b"), "transfers/s",
-               target=">= 10000"))
+    rates = measure_batches(books, seeded, plan, rnd, "b")
+    add(Figure(f"batch-{suffix}", max(rates), "transfers/s", target=">= 10000",
+               note=f"best of {len(rates)} rounds of {plan.batches} batches; rounds "
+                    + ", ".join(f"{r:.0f}" for r in rates)))
 
     # verify / stream / export before the concurrent runs so they see exactly the seeded books
     books.engine.dispose()
