@@ -469,10 +469,10 @@ def _day_bounds(books: Books, now: dt.datetime) -> tuple[dt.datetime, dt.datetim
     return start.astimezone(dt.timezone.utc), (start + dt.timedelta(days=1)).astimezone(dt.timezone.utc)
 
 
-def _redeemed_today(conn: Any, books: Books, now: dt.datetime, **where: int) -> int:
-    """Beans redeemed today (local day) by one wallet or at one merchant, holds still open included."""
+def _redeemed_today(conn: Any, books: Books, now: dt.datetime, column: str, owner: int) -> int:
+    """Beans redeemed today (local day) by one wallet (``column="wallet_account_id"``) or at one merchant
+    (``"merchant_id"``), holds still open included."""
     start, end = _day_bounds(books, now)
-    ((column, owner),) = where.items()
     return int(conn.execute(_REDEEMED_TODAY[column], {"owner": owner, "start": start, "end": end, "now": now})
                .scalar() or 0)
 
@@ -583,11 +583,11 @@ def redeem(books: Books, ctx: TillContext, *, code: str, idempotency_key: str, a
         # own row is already counted)
         post_in(s, books, [req])
         limit = setting(books, "volunteer_daily_limit")
-        if limit is not None and _redeemed_today(conn, books, now, wallet_account_id=wallet_id) > int(limit):
+        if limit is not None and _redeemed_today(conn, books, now, "wallet_account_id", wallet_id) > int(limit):
             raise DomainError(errors.LIMIT_EXCEEDED, "The volunteer's daily limit would be exceeded.",
                               limit="volunteer")
         m_limit = found.daily_limit_beans or setting(books, "merchant_daily_limit")
-        if m_limit is not None and _redeemed_today(conn, books, now, merchant_id=found.id) > int(m_limit):
+        if m_limit is not None and _redeemed_today(conn, books, now, "merchant_id", found.id) > int(m_limit):
             raise DomainError(errors.LIMIT_EXCEEDED, "The merchant's daily limit would be exceeded.",
                               limit="merchant")
         return 201, _receipt_body(redemption_id, status, total, lines, found, now, method, hold_expires_at)

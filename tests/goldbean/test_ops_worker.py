@@ -12,7 +12,7 @@ from sqlalchemy import func, select, text
 from goldbean import books_of
 from goldbean.worker import CHECKPOINT_LOCK, checkpoint_job, expire_job
 from ledger.books import Books
-from ledger.journal import get_account, make_checkpoint, open_account, post
+from ledger.journal import get_account, open_account, post
 from ledger.models import Checkpoint, Transfer
 from ledger.posting import hold, transfer
 from ledger.verify import verify_books
