@@ -126,6 +126,16 @@ def ledger_expire_holds() -> None:
     click.echo(f"released {expire_holds(_books())} expired holds")
 
 
+@ledger.command("prune")
+@with_appcontext
+@domain_errors
+def ledger_prune() -> None:
+    """Forget spent wallet codes and idempotency keys past their retention (never the journal)."""
+    from ledger.housekeeping import prune
+
+    click.echo(str(prune(_books())))
+
+
 # --- demo -----------------------------------------------------------------------------------------
 
 @main.command("seed-demo")

@@ -8,6 +8,8 @@ Jobs:
 - ``settlement`` every ``GOLDBEAN_SETTLEMENT_INTERVAL`` seconds (default 3600): settles every merchant
   for the previous local calendar month (``ledger.settlement.run_settlement``); a month already settled
   answers the same statements and moves nothing.
+- ``prune`` every ``GOLDBEAN_PRUNE_INTERVAL`` seconds (default 3600): forgets spent wallet codes and
+  idempotency keys past their retention (``ledger.housekeeping.prune``; never the journal).
 
 An interval of 0 switches a job off.
 
@@ -123,12 +125,19 @@ def settlement_job(books: Books) -> str:
     return f"settlement {period}: {len(statements)} merchants, {sum(st['amount'] for st in statements)} beans"
 
 
+def prune_job(books: Books) -> str:
+    from ledger.housekeeping import prune
+
+    return str(prune(books))
+
+
 def default_jobs() -> list[Job]:
     checkpoint_every = _env_seconds("GOLDBEAN_CHECKPOINT_INTERVAL", 3600)
     jobs = [
         Job("expire-holds", _env_seconds("GOLDBEAN_EXPIRE_INTERVAL", 30), expire_job),
         Job("checkpoint", checkpoint_every, lambda b: checkpoint_job(b, checkpoint_every)),
         Job("settlement", _env_seconds("GOLDBEAN_SETTLEMENT_INTERVAL", 3600), settlement_job),
+        Job("prune", _env_seconds("GOLDBEAN_PRUNE_INTERVAL", 3600), prune_job),
     ]
     return [job for job in jobs if job.every_s > 0]
 

@@ -62,6 +62,8 @@ DEFAULTS: dict[str, Any] = {
     "refund_window_days": 14,
     "max_pin_tries": 5,
     "utc_offset_hours": 8,  # Kunming: days and settlement periods are local (UTC+8, no DST)
+    "idempotency_retention_days": 30,  # a retry with the same Idempotency-Key gets the stored answer this long
+    "spent_code_retention_s": 86_400,  # spent wallet codes are forgotten after this (ledger.housekeeping)
 }
 _IDEMPOTENCY = IdempotencyRecord.__table__
 _REDEMPTIONS = Redemption.__table__
@@ -410,7 +412,7 @@ def _check_key(key: Any) -> str:
     return key
 
 
-def _claim_key(s: Session, scope: str, key: str, req_hash: str) -> int | Answer:
+def _claim_key(s: Session, scope: str, key: str, req_hash: str, now: dt.datetime) -> int | Answer:
     """Take ``key`` in ``scope`` for this request (returns the record's id), or return the answer stored
     under it.
 
@@ -418,7 +420,8 @@ def _claim_key(s: Session, scope: str, key: str, req_hash: str) -> int | Answer:
     either finds it committed (a retry: its answer) or takes it (the other rolled back)."""
     conn = s.connection()
     new_id = conn.execute(_insert_if_new(conn.dialect.name, "idempotency_records"), {
-        "scope": scope, "key": key, "request_hash": req_hash, "status_code": 0, "body": ""}).scalar()
+        "scope": scope, "key": key, "request_hash": req_hash, "status_code": 0, "body": "",
+        "created_at": now}).scalar()  # the books' clock, which the retention (ledger.housekeeping) reads
     if new_id is None:
         row = conn.execute(_FIND_ANSWER, {"scope": scope, "key": key}).one()
         if row.request_hash != req_hash:
@@ -435,7 +438,7 @@ def _idempotent(books: Books, scope: str, key: str, payload: dict[str, Any],
     req_hash = request_hash(payload)
 
     def unit(s: Session) -> Answer | DomainError:
-        claimed = _claim_key(s, scope, key, req_hash)
+        claimed = _claim_key(s, scope, key, req_hash, books.now())
         if isinstance(claimed, Answer):
             return claimed
         result = work(s)

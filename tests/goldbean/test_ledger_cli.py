@@ -76,3 +76,37 @@ def test_console_script_against_a_fresh_database(tmp_path: Path) -> None:
     assert "OK:" in done.stdout
     keys = list((tmp_path / "instance" / "keys" / "ledger").glob("*.pem"))
     assert keys and oct(keys[0].stat().st_mode & 0o777) == "0o600"
+
+
+def test_prune_forgets_old_spent_codes_and_keys_and_nothing_of_the_journal(app, runner, clock):  # noqa: ANN001
+    from sqlalchemy import func, select
+
+    from ledger.models import Entry, IdempotencyRecord, SpentCode
+
+    from ledger import codes, redemption
+    from ledger.identity import wallet_account_id
+    from ledger.models import Merchant, User
+
+    assert runner.invoke(args=["seed-demo"]).exit_code == 0
+    books = books_of(app)
+    with books.session(readonly=True) as s:
+        wallet = wallet_account_id(s, s.scalar(select(User.id).where(User.username == "volunteer")))
+        merchant = s.scalar(select(Merchant.id).order_by(Merchant.id))
+    for i in range(3):  # three redemptions at a till: three spent codes, three stored answers
+        code = codes.issue_wallet_code(books, wallet).code
+        redemption.redeem(books, redemption.TillContext(merchant, "till:test"), code=code, amount=1,
+                          idempotency_key=f"cli-{i}")
+
+    def count(model) -> int:  # noqa: ANN001
+        with books.session(readonly=True) as s:
+            return int(s.scalar(select(func.count()).select_from(model)))
+
+    seeded = (count(SpentCode), count(IdempotencyRecord), count(Entry))
+    assert seeded[0] >= 3 and seeded[1] >= 3
+    result = runner.invoke(args=["ledger", "prune"])
+    assert result.exit_code == 0 and result.output.strip() == "pruned 0 spent codes, 0 idempotency records"
+    clock.advance(31 * 86_400)
+    result = runner.invoke(args=["ledger", "prune"])
+    assert result.output.strip() == f"pruned {seeded[0]} spent codes, {seeded[1]} idempotency records", result.output
+    assert (count(SpentCode), count(IdempotencyRecord), count(Entry)) == (0, 0, seeded[2])
+    assert runner.invoke(args=["ledger", "verify"]).exit_code == 0
