@@ -17,6 +17,7 @@ from . import errors
 from .books import Books
 from .errors import DomainError
 from .identity import Actor
+from .keys import unverified_header
 
 ACCESS_TYP = "gb-access+jwt"
 ISSUER = "goldbean"
@@ -45,10 +46,9 @@ def verify_access_token(books: Books, token: str) -> int:
     """The user id the token was issued to; ``invalid_token`` or ``token_expired`` otherwise."""
     if not isinstance(token, str) or not token or len(token) > 4096:
         raise DomainError(errors.INVALID_TOKEN)
-    try:
-        header = jwt.get_unverified_header(token)
-    except jwt.PyJWTError:
-        raise DomainError(errors.INVALID_TOKEN) from None
+    header = unverified_header(token)
+    if header is None:
+        raise DomainError(errors.INVALID_TOKEN)
     if header.get("alg") != "EdDSA" or header.get("typ") != ACCESS_TYP:
         raise DomainError(errors.INVALID_TOKEN)
     kid = header.get("kid")

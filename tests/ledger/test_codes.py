@@ -141,8 +141,11 @@ def test_forgeries_are_refused(books):  # noqa: ANN001
     refused(books, sign(wallet_claims(books, aud="goldbean-api"), key.private, key.kid), "invalid_code")
     refused(books, sign(wallet_claims(books, iss="elsewhere"), key.private, key.kid), "invalid_code")
     refused(books, sign(wallet_claims(books), key.private, key.kid, typ="JWT"), "invalid_code")
-    # garbage
-    for junk in ("", "not a code", "a.b.c" * 10, None, 12345):
+    # garbage, and headers that are not base64url of a JSON object
+    body = b64(b'{"sub":"1"}')
+    for junk in ("", "not a code", "a.b.c" * 10, None, 12345, f"{b64(b'[1, 2]')}.{body}.c2ln",
+                 f"{b64(bytes([0xff, 0xfe]))}.{body}.c2ln", f"eyJ.{body}.c2ln", f"{b64(b'{}')}+x.{body}.c2ln",
+                 f"{b64(b'{not json}')}.{body}.c2ln", f"{b64(b'{}')}.{body}", f"{b64(b'{}')}.{body}.c2ln.x"):
         refused(books, junk, "invalid_code")
 
 
