@@ -157,15 +157,17 @@ UNKNOWN_KID_RELOAD_S = 5  # an unknown kid re-reads the key folder at most this 
 
 
 def _verifying_key(books: Books, purpose: str, kid: str) -> Any:
-    """The key from the store's cache, re-read from disk when the cache is old or, at most every few
-    seconds, when the kid is unknown (a key another server just made)."""
+    """The key from the store. The store re-reads a purpose's folder whenever the folder changed (a key
+    made, rotated or retired by any worker on this machine); as a backstop for what that cannot see (the
+    mtime's granularity, a folder synced from another server), the cache is also dropped when it is old
+    or, at most every few seconds, when the kid is unknown."""
     store = books.keys
     now = time.monotonic()
     with _reload_lock:
         last = _last_reload.get(store)
-        if last is None:
-            _last_reload[store] = last = now
-        if now - last > KEYS_TTL_S:
+        # the first look from this process re-reads the folder too: the store may have read it long before
+        # (a readiness check), before another worker made or retired a key
+        if last is None or now - last > KEYS_TTL_S:
             store.reload()
             _last_reload[store] = last = now
     public = store.verifying_key(purpose, kid)

@@ -71,7 +71,7 @@ class KeyStore:
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root = Path(root)
         self._lock = threading.Lock()
-        self._cache: dict[str, list[SigningKey]] = {}
+        self._cache: dict[str, tuple[int, list[SigningKey]]] = {}  # purpose -> (folder's mtime, keys)
 
     # --- loading -------------------------------------------------------------------------------
     def _dir(self, purpose: str) -> Path:
@@ -93,11 +93,22 @@ class KeyStore:
         keys.sort(key=lambda k: (k.created_ns, k.kid))
         return keys
 
+    def _folder_version(self, purpose: str) -> int:
+        try:
+            return os.stat(self._dir(purpose)).st_mtime_ns
+        except FileNotFoundError:
+            return -1
+
     def keys(self, purpose: str) -> list[SigningKey]:
+        """The purpose's keys, oldest first. Making, rotating or retiring a key adds a file to the purpose's
+        folder, which changes the folder's mtime: one ``stat`` per look lets every worker sharing the folder
+        see it at its next look (``reload`` remains for anything the mtime's granularity could hide)."""
+        version = self._folder_version(purpose)
         with self._lock:
-            if purpose not in self._cache:
-                self._cache[purpose] = self._load(purpose)
-            return list(self._cache[purpose])
+            cached = self._cache.get(purpose)
+            if cached is None or cached[0] != version:
+                cached = self._cache[purpose] = (version, self._load(purpose))
+            return list(cached[1])
 
     def reload(self) -> None:
         with self._lock:
