@@ -359,3 +359,16 @@ def test_one_wallet_many_codes_at_once_never_deadlocks(books, world):  # noqa: A
     assert outcomes.count("ok") == 24, outcomes
     assert get_account(books, world.wallet).balance == 1000 - 240
     assert verify_books(books).ok
+
+
+def test_concurrent_redemptions_never_pass_the_daily_limit_together(books, world):  # noqa: ANN001
+    """The day's total is summed after the transfer has locked the wallet's account, so redemptions racing
+    for the last of the limit are serialized: exactly as many succeed as the limit allows."""
+    books.settings["volunteer_daily_limit"] = 100
+    wallet_codes = [codes.issue_wallet_code(books, world.wallet).code for _ in range(12)]
+    results = _race(12, lambda i: redeem(books, world, wallet_codes[i], 30, ctx=till(world, "a" if i % 2 else "b")))
+    wins = [r for r in results if not isinstance(r, DomainError)]
+    assert len(wins) == 3, results  # 3 x 30 = 90; a fourth would make 120 > 100
+    assert {r.code for r in results if isinstance(r, DomainError)} == {"limit_exceeded"}
+    assert get_account(books, world.wallet).balance == 1000 - 90
+    assert verify_books(books).ok
