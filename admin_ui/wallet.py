@@ -11,7 +11,7 @@ from flask_babel import gettext
 from goldbean import books_of
 from ledger import codes, directory, earning, redemption, statements
 from ledger.errors import DomainError
-from ledger.identity import wallet_account_id
+from ledger.identity import wallet_of
 
 from . import web
 
@@ -26,7 +26,7 @@ def _books():  # noqa: ANN202
 
 def _wallet_id() -> int:
     actor = g.actor
-    return _books().run(lambda s: wallet_account_id(s, actor.user_id), readonly=True)
+    return wallet_of(_books(), actor.user_id)
 
 
 def _fresh_code(wallet: int) -> dict:

@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import func, select, text
 
 from ledger.books import Books
+from ledger.db import utc_from_db
 from ledger.journal import expire_holds, make_checkpoint
 from ledger.models import Account, Checkpoint
 
@@ -77,8 +78,7 @@ def checkpoint_due(books: Books, every_s: float) -> str | None:
                                                 func.count(Account.id))).one()
     if int(entries) == last.entries_count and int(accounts) == last.accounts_count:
         return "nothing posted since the last checkpoint"
-    created = last.created_at if last.created_at.tzinfo else last.created_at.replace(tzinfo=dt.timezone.utc)
-    age = (dt.datetime.now(dt.timezone.utc) - created).total_seconds()
+    age = (dt.datetime.now(dt.timezone.utc) - utc_from_db(last.created_at)).total_seconds()
     if age < every_s:
         return f"the last checkpoint is {age:.0f} s old"
     return None

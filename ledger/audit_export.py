@@ -45,6 +45,7 @@ from sqlalchemy.orm import Session
 from . import errors
 from .books import Books
 from .chain import checkpoint_digest, entry_hash, genesis_hash
+from .db import utc_from_db
 from .errors import DomainError
 from .keys import key_id_of, public_from_jwk, verify_signature
 from .models import Account, Checkpoint, Entry, Transfer
@@ -67,9 +68,7 @@ def export_digest(sha256_hex: str) -> bytes:
 def _ts(value: dt.datetime | None) -> str | None:
     if value is None:
         return None
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=dt.timezone.utc)
-    return value.astimezone(dt.timezone.utc).isoformat()
+    return utc_from_db(value).astimezone(dt.timezone.utc).isoformat()
 
 
 def _dump(obj: dict[str, Any]) -> bytes:

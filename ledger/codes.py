@@ -23,9 +23,6 @@ from __future__ import annotations
 import base64
 import io
 import secrets
-import threading
-import time
-import weakref
 from dataclasses import dataclass
 from typing import Any
 
@@ -118,7 +115,7 @@ def verify_code(books: Books, code: Any, expected: tuple[str, ...] = (WALLET_TYP
         raise DomainError(errors.INVALID_CODE, "This is not a payment code.")
     purpose, required = ("wallet", _WALLET_CLAIMS) if typ == WALLET_TYP else ("card", _CARD_CLAIMS)
     kid = header.get("kid")
-    public = _verifying_key(books, purpose, kid) if isinstance(kid, str) else None
+    public = books.keys.verifying_key(purpose, kid) if isinstance(kid, str) else None
     if public is None:
         raise DomainError(errors.UNKNOWN_KEY)
     try:
@@ -148,35 +145,6 @@ def verify_code(books: Books, code: Any, expected: tuple[str, ...] = (WALLET_TYP
         if not _is_int(card_id):
             raise DomainError(errors.INVALID_CODE, "The card id is malformed.")
     return VerifiedCode(typ, int(sub), jti, kid, card_id)
-
-
-_last_reload: weakref.WeakKeyDictionary[Any, float] = weakref.WeakKeyDictionary()
-_reload_lock = threading.Lock()
-KEYS_TTL_S = 60  # another server's rotation or retirement is seen within this
-UNKNOWN_KID_RELOAD_S = 5  # an unknown kid re-reads the key folder at most this often
-
-
-def _verifying_key(books: Books, purpose: str, kid: str) -> Any:
-    """The key from the store. The store re-reads a purpose's folder whenever the folder changed (a key
-    made, rotated or retired by any worker on this machine); as a backstop for what that cannot see (the
-    mtime's granularity, a folder synced from another server), the cache is also dropped when it is old
-    or, at most every few seconds, when the kid is unknown."""
-    store = books.keys
-    now = time.monotonic()
-    with _reload_lock:
-        last = _last_reload.get(store)
-        # the first look from this process re-reads the folder too: the store may have read it long before
-        # (a readiness check), before another worker made or retired a key
-        if last is None or now - last > KEYS_TTL_S:
-            store.reload()
-            _last_reload[store] = last = now
-    public = store.verifying_key(purpose, kid)
-    if public is None and now - last > UNKNOWN_KID_RELOAD_S:
-        with _reload_lock:
-            store.reload()
-            _last_reload[store] = now
-        public = store.verifying_key(purpose, kid)
-    return public
 
 
 def _is_int(value: Any) -> bool:

@@ -44,6 +44,13 @@ def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
 
 
+def utc_from_db(value: dt.datetime | None) -> dt.datetime | None:
+    """A stored timestamp made timezone-aware: SQLite hands back naive datetimes, all of them UTC."""
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=dt.timezone.utc)
+    return value
+
+
 def make_engine(url: str, **kwargs: Any) -> Engine:
     """An engine for ``url`` with the pragmas and BEGIN handling the ledger relies on."""
     if url.startswith("sqlite"):
@@ -121,11 +128,19 @@ def _is_retryable(exc: BaseException) -> bool:
     return False
 
 
+def _bind(engine: Engine, readonly: bool) -> Engine:
+    """A read-only transaction is flagged for the SQLite hook (a deferred BEGIN instead of IMMEDIATE)."""
+    return engine.execution_options(readonly=True) if readonly else engine
+
+
+def _session(engine: Engine, readonly: bool) -> Session:
+    return Session(bind=_bind(engine, readonly), expire_on_commit=False, autoflush=True)
+
+
 @contextlib.contextmanager
 def transaction(engine: Engine, *, readonly: bool = False) -> Iterator[Session]:
     """One unit of work: commits when the block ends, rolls back on any exception."""
-    bind = engine.execution_options(readonly=True) if readonly else engine
-    session = Session(bind=bind, expire_on_commit=False, autoflush=True)
+    session = _session(engine, readonly)
     try:
         with session.begin():
             yield session
@@ -141,8 +156,7 @@ class _BeforeCommit(Exception):
 
 
 def _session_attempt(engine: Engine, work: Callable[[Session], T], readonly: bool) -> T:
-    bind = engine.execution_options(readonly=True) if readonly else engine
-    session = Session(bind=bind, expire_on_commit=False, autoflush=True)
+    session = _session(engine, readonly)
     try:
         session.begin()
         try:
@@ -159,8 +173,7 @@ def _session_attempt(engine: Engine, work: Callable[[Session], T], readonly: boo
 
 
 def _core_attempt(engine: Engine, work: Callable[[Connection], T], readonly: bool) -> T:
-    bind = engine.execution_options(readonly=True) if readonly else engine
-    with bind.connect() as conn:
+    with _bind(engine, readonly).connect() as conn:
         # PostgreSQL at READ COMMITTED gives every statement its own snapshot, in a transaction or not, so
         # a read needs no BEGIN and COMMIT: one round trip instead of three for a single SELECT
         autocommit = readonly and conn.dialect.name == "postgresql"

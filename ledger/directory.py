@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from . import errors
 from .books import Books
+from .db import utc_from_db
 from .errors import DomainError
 from .identity import Actor, ancestors, descendants, in_scope, scope_units, wallet_account_id
 from .models import Account, Award, Card, Merchant, OrgUnit, Redemption, RoleGrant, Settlement, Transfer, User
@@ -24,10 +25,6 @@ DISTRICT_ROLES = ("admin", "auditor", "fund_manager")
 def _require(actor: Actor, *roles: str) -> None:
     if not any(actor.has_role(r) for r in roles):
         raise DomainError(errors.PERMISSION_DENIED, required_roles=list(roles))
-
-
-def _utc(value: dt.datetime | None) -> dt.datetime | None:
-    return value.replace(tzinfo=dt.timezone.utc) if value is not None and value.tzinfo is None else value
 
 
 def org_tree(books: Books, actor: Actor) -> list[dict[str, Any]]:
@@ -152,10 +149,10 @@ def volunteer_profile(books: Books, actor: Actor, user_id: int) -> dict[str, Any
             raise DomainError(errors.OUT_OF_SCOPE)
         acc = s.get(Account, wallet_account_id(s, user_id))
         unit_name = dict(s.execute(select(OrgUnit.id, OrgUnit.name)).all())
-        cards = [{"id": c.id, "status": c.status, "failed_pins": c.failed_pins, "created_at": _utc(c.created_at)}
+        cards = [{"id": c.id, "status": c.status, "failed_pins": c.failed_pins, "created_at": utc_from_db(c.created_at)}
                  for c in s.scalars(select(Card).where(Card.user_id == user_id).order_by(Card.id.desc()))]
         awards = [{"id": a.id, "amount": a.amount, "status": a.status, "reason": a.reason, "source": a.source,
-                   "awarded_at": _utc(a.awarded_at), "reversed": a.reversed_amount}
+                   "awarded_at": utc_from_db(a.awarded_at), "reversed": a.reversed_amount}
                   for a in s.scalars(select(Award).where(Award.volunteer_id == user_id)
                                      .order_by(Award.id.desc()).limit(50))]
         return {"id": user.id, "name": user.display_name, "phone": user.phone, "active": user.active,
@@ -170,7 +167,7 @@ def my_cards(books: Books, actor: Actor) -> list[dict[str, Any]]:
     """The actor's own bean cards (the wallet page shows their status)."""
 
     def work(s: Session) -> list[dict[str, Any]]:
-        return [{"id": c.id, "status": c.status, "created_at": _utc(c.created_at)}
+        return [{"id": c.id, "status": c.status, "created_at": utc_from_db(c.created_at)}
                 for c in s.scalars(select(Card).where(Card.user_id == actor.user_id).order_by(Card.id.desc()))]
 
     return books.run(work, readonly=True)
@@ -243,7 +240,7 @@ DASHBOARD_KINDS = ("donate", "award", "redeem", "settle")
 
 
 def _week_start(moment: dt.datetime) -> dt.date:
-    local = _utc(moment).astimezone(BEIJING).date()
+    local = utc_from_db(moment).astimezone(BEIJING).date()
     return local - dt.timedelta(days=local.weekday())
 
 

@@ -34,6 +34,7 @@ from sqlalchemy.orm import Session
 
 from . import errors
 from .books import Books
+from .db import utc_from_db
 from .errors import DomainError
 from .identity import Actor, ancestors, budget_account_id, descendants, in_scope, scope_units, wallet_account_id
 from .journal import account_by_code, open_account_in, post_in
@@ -119,7 +120,7 @@ class AwardView:
     def of(cls, a: Award) -> AwardView:
         return cls(a.id, a.source, a.status, a.volunteer_id, a.org_unit_id, a.claim_id, a.officer_id, a.amount,
                    a.reversed_amount, a.reference, a.reason, a.transfer_key, a.hold_key, a.approval_reason,
-                   a.approved_by_id, _utc(a.awarded_at))
+                   a.approved_by_id, utc_from_db(a.awarded_at))
 
 
 @dataclass(frozen=True)
@@ -128,12 +129,6 @@ class FundView:
     fund: int
     budgets: int
     allocated: int
-
-
-def _utc(value: dt.datetime | None) -> dt.datetime | None:
-    if value is not None and value.tzinfo is None:
-        return value.replace(tzinfo=dt.timezone.utc)
-    return value
 
 
 # --- helpers ----------------------------------------------------------------------------------------
@@ -286,8 +281,8 @@ def _claim_view(s: Session, actor: Actor, c: Claim) -> ClaimView:
     if c.kind == "tip" and actor.has_role("officer") and in_scope(s, actor, "officer", c.org_unit_id):
         details = {"description": c.description, "location": c.location, "police_case_ref": c.police_case_ref}
     return ClaimView(c.id, c.kind, c.status, c.volunteer_id, c.submitted_by_id, c.org_unit_id, c.category,
-                     _utc(c.occurred_at), _utc(c.ended_at), c.team, _utc(c.submitted_at), c.tier,
-                     c.decided_by_id, _utc(c.decided_at), c.decision_reason,
+                     utc_from_db(c.occurred_at), utc_from_db(c.ended_at), c.team, utc_from_db(c.submitted_at), c.tier,
+                     c.decided_by_id, utc_from_db(c.decided_at), c.decision_reason,
                      award.id if award else None, award.status if award else None,
                      award.amount if award else None, details)
 
@@ -316,8 +311,8 @@ def submit_claim(books: Books, actor: Actor, *, kind: str, occurred_at: dt.datet
     rules = rules_of(books)
     if kind not in ("tip", "patrol"):
         raise DomainError(errors.VALIDATION_FAILED, "kind is tip or patrol")
-    occurred_at = _utc(occurred_at)
-    ended_at = _utc(ended_at)
+    occurred_at = utc_from_db(occurred_at)
+    ended_at = utc_from_db(ended_at)
 
     def work(s: Session) -> ClaimView:
         now = books.now()
@@ -369,7 +364,7 @@ def claim_amount(rules: EarningRules, claim: Claim, tier: str | None) -> int:
         if tier not in rules.tip_tiers:
             raise DomainError(errors.TIER_REQUIRED, tiers=list(rules.tip_tiers))
         return int(rules.tip_tiers[tier])
-    minutes = int((_utc(claim.ended_at) - _utc(claim.occurred_at)).total_seconds() // 60)
+    minutes = int((utc_from_db(claim.ended_at) - utc_from_db(claim.occurred_at)).total_seconds() // 60)
     return min(rules.patrol_cap_beans, minutes * rules.patrol_beans_per_hour // 60)
 
 
@@ -393,8 +388,8 @@ def verify_claim(books: Books, actor: Actor, claim_id: int, *, reason: str, tier
         if actor.user_id in (claim.volunteer_id, claim.submitted_by_id):
             raise DomainError(errors.SELF_DEALING)
         amount = claim_amount(rules, claim, tier if claim.kind == "tip" else None)
-        end = _utc(claim.ended_at or claim.occurred_at)
-        backfilled = _utc(claim.submitted_at) - end > dt.timedelta(days=rules.backfill_days)
+        end = utc_from_db(claim.ended_at or claim.occurred_at)
+        backfilled = utc_from_db(claim.submitted_at) - end > dt.timedelta(days=rules.backfill_days)
         if amount > 0:
             label = f"{claim.kind}:{claim.category}" if claim.kind == "tip" else "patrol"
             _award_in(s, books, actor, volunteer_id=claim.volunteer_id, community_id=claim.org_unit_id,
@@ -532,7 +527,7 @@ def void_award(books: Books, actor: Actor, award_id: int, *, reason: str) -> Awa
         held = s.scalar(select(Transfer).where(Transfer.transfer_key == award.hold_key))
         released = s.scalar(select(Transfer.id).where(Transfer.pending_id == held.id)) is not None
         if not released:  # (a hold the expiry worker already released needs no transfer)
-            if _utc(held.expires_at) <= books.now():
+            if utc_from_db(held.expires_at) <= books.now():
                 req = TransferRequest(f"{award.hold_key}:expire", "", "expire", pending_key=award.hold_key,
                                       actor=actor.ref, reason=reason[:500], reference=award.reference)
             else:

@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 
 from . import codes, errors
 from .books import Books
+from .db import utc_from_db
 from .errors import DomainError
 from .models import IdempotencyRecord, SpentCode
 from .redemption import setting
@@ -47,14 +48,10 @@ class PruneReport:
         return f"pruned {self.spent_codes} spent codes, {self.idempotency_records} idempotency records"
 
 
-def _utc(value: dt.datetime) -> dt.datetime:
-    return value if value.tzinfo is not None else value.replace(tzinfo=dt.timezone.utc)  # SQLite: naive UTC
-
-
 def _prune_oldest(books: Books, table: Any, cut: dt.datetime, batch: int) -> int:
     def one_batch(s: Session) -> tuple[int, bool]:
         rows = s.execute(select(table.c.id, table.c.created_at).order_by(table.c.id).limit(batch)).all()
-        old = [r.id for r in rows if _utc(r.created_at) < cut]
+        old = [r.id for r in rows if utc_from_db(r.created_at) < cut]
         if old:
             s.execute(delete(table).where(table.c.id.in_(old)))
         more = len(rows) == batch and len(old) == len(rows)

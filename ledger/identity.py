@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from . import errors
 from .books import Books
+from .db import utc_from_db
 from .errors import DomainError
 from .models import Account, OrgUnit, RoleGrant, User
 
@@ -72,12 +73,6 @@ def _verify(hash_: str, pw: str) -> bool:
         return False
 
 
-def _as_utc(value: dt.datetime | None) -> dt.datetime | None:
-    if value is not None and value.tzinfo is None:
-        return value.replace(tzinfo=dt.timezone.utc)
-    return value
-
-
 def authenticate(books: Books, username_or_phone: str, password: str) -> Actor:
     """The actor with this username (or phone) and password, or ``invalid_credentials``.
 
@@ -101,7 +96,7 @@ def authenticate_in(s: Session, now: dt.datetime, username_or_phone: str, passwo
     if user is None:
         _verify(_DUMMY_HASH, password)
         return DomainError(errors.INVALID_CREDENTIALS)
-    locked_until = _as_utc(user.locked_until)
+    locked_until = utc_from_db(user.locked_until)
     if locked_until is not None and locked_until > now:
         return DomainError(errors.ACCOUNT_LOCKED)
     if not _verify(user.password_hash, password):
@@ -180,6 +175,11 @@ def wallet_account_id(session: Session, user_id: int) -> int:
     if acc is None:
         raise DomainError(errors.ACCOUNT_NOT_FOUND, f"user {user_id} has no wallet", user_id=user_id)
     return acc
+
+
+def wallet_of(books: Books, user_id: int) -> int:
+    """The user's wallet account, in a read of its own (``wallet_account_id`` inside a use case)."""
+    return books.run(lambda s: wallet_account_id(s, user_id), readonly=True)
 
 
 def budget_account_id(session: Session, org_unit_id: int) -> int:

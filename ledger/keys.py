@@ -17,6 +17,7 @@ import json
 import os
 import re
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 PURPOSES = ("ledger", "access", "wallet", "card")
+KEYS_TTL_S = 60  # another server's rotation or retirement is seen within this, whatever the folder's mtime
+UNKNOWN_KID_RELOAD_S = 5  # an unknown kid re-reads the folder at most this often
 
 
 def _b64url(data: bytes) -> str:
@@ -71,7 +74,9 @@ class KeyStore:
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root = Path(root)
         self._lock = threading.Lock()
-        self._cache: dict[str, tuple[int, list[SigningKey]]] = {}  # purpose -> (folder's mtime, keys)
+        # purpose -> (folder's mtime, when it was read, the keys)
+        self._cache: dict[str, tuple[int, float, list[SigningKey]]] = {}
+        self._unknown_kid_reload: dict[str, float] = {}  # purpose -> when an unknown kid last re-read it
 
     # --- loading -------------------------------------------------------------------------------
     def _dir(self, purpose: str) -> Path:
@@ -102,13 +107,15 @@ class KeyStore:
     def keys(self, purpose: str) -> list[SigningKey]:
         """The purpose's keys, oldest first. Making, rotating or retiring a key adds a file to the purpose's
         folder, which changes the folder's mtime: one ``stat`` per look lets every worker sharing the folder
-        see it at its next look (``reload`` remains for anything the mtime's granularity could hide)."""
+        see it at its next look. As a backstop for what the mtime cannot show (its granularity, a folder
+        synced from another server), the folder is also re-read when its reading is ``KEYS_TTL_S`` old."""
         version = self._folder_version(purpose)
+        now = time.monotonic()
         with self._lock:
             cached = self._cache.get(purpose)
-            if cached is None or cached[0] != version:
-                cached = self._cache[purpose] = (version, self._load(purpose))
-            return list(cached[1])
+            if cached is None or cached[0] != version or now - cached[1] > KEYS_TTL_S:
+                cached = self._cache[purpose] = (version, now, self._load(purpose))
+            return list(cached[2])
 
     def reload(self) -> None:
         with self._lock:
@@ -125,7 +132,21 @@ class KeyStore:
         return key if key is not None else self.rotate(purpose)
 
     def verifying_key(self, purpose: str, kid: str) -> Ed25519PublicKey | None:
-        """The public key with this id, if it exists and is not retired."""
+        """The public key with this id, if it exists and is not retired. An unknown kid re-reads the folder
+        (a key another server just made), at most every ``UNKNOWN_KID_RELOAD_S`` per purpose so that
+        forged kids cannot keep the disk busy."""
+        found = self._live_key(purpose, kid)
+        if found is None:
+            now = time.monotonic()
+            with self._lock:
+                if now - self._unknown_kid_reload.get(purpose, float("-inf")) <= UNKNOWN_KID_RELOAD_S:
+                    return None
+                self._unknown_kid_reload[purpose] = now
+                self._cache.pop(purpose, None)
+            found = self._live_key(purpose, kid)
+        return found
+
+    def _live_key(self, purpose: str, kid: str) -> Ed25519PublicKey | None:
         for key in self.keys(purpose):
             if key.kid == kid and not key.retired:
                 return key.public

@@ -38,6 +38,7 @@ from sqlalchemy import exc as sa_exc
 
 from . import errors
 from .chain import entry_hash
+from .db import utc_from_db
 from .errors import DomainError
 from .invariants import InvariantViolation, invariant
 from .models import Account, Entry, Transfer
@@ -179,17 +180,11 @@ class _AccountState:
     touched: bool = False
 
 
-def _as_utc(value: dt.datetime | None) -> dt.datetime | None:
-    if value is not None and value.tzinfo is None:
-        return value.replace(tzinfo=dt.timezone.utc)  # SQLite hands back naive UTC
-    return value
-
-
 def _posted_from_row(row: Any, replayed: bool) -> PostedTransfer:
     return PostedTransfer(
         id=row.id, transfer_key=row.transfer_key, kind=row.kind, phase=row.phase,
         debit_account_id=row.debit_account_id, credit_account_id=row.credit_account_id, amount=row.amount,
-        pending_id=row.pending_id, reverses_id=row.reverses_id, expires_at=_as_utc(row.expires_at),
+        pending_id=row.pending_id, reverses_id=row.reverses_id, expires_at=utc_from_db(row.expires_at),
         actor=row.actor, reason=row.reason, reference=row.reference, batch_key=row.batch_key,
         replayed=replayed,
     )
@@ -701,7 +696,7 @@ def _apply(req: TransferRequest, row: dict[str, Any], named: dict[str, Any], acc
 
     if req.pending_key:
         held = named[req.pending_key]
-        expired = _as_utc(held.expires_at) <= now
+        expired = utc_from_db(held.expires_at) <= now
         if req.phase in ("post", "void") and expired:
             raise DomainError(errors.PENDING_EXPIRED, pending_key=req.pending_key)
         if req.phase == "expire" and not expired:

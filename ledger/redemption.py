@@ -36,6 +36,7 @@ from sqlalchemy.orm import Session
 
 from . import codes, errors
 from .books import Books
+from .db import utc_from_db
 from .errors import DomainError
 from .journal import post_in
 from .models import (
@@ -84,14 +85,8 @@ def local_tz(books: Books) -> dt.timezone:
     return dt.timezone(dt.timedelta(hours=int(setting(books, "utc_offset_hours"))))
 
 
-def _utc(value: dt.datetime | None) -> dt.datetime | None:
-    if value is not None and value.tzinfo is None:
-        return value.replace(tzinfo=dt.timezone.utc)  # SQLite hands back naive UTC
-    return value
-
-
 def _iso(value: dt.datetime | None) -> str | None:
-    value = _utc(value)
+    value = utc_from_db(value)
     return value.astimezone(dt.timezone.utc).isoformat().replace("+00:00", "Z") if value else None
 
 
@@ -622,7 +617,7 @@ def _receipt_body(redemption_id: int, status: str, amount: int, items: list[dict
 def _status_now(s: Session, red: Redemption, now: dt.datetime) -> str:
     """A hold that timed out is ``expired`` even before the expiry worker released it."""
     if red.status == "awaiting_confirmation":
-        expires = _utc(red.hold_expires_at)
+        expires = utc_from_db(red.hold_expires_at)
         if expires is not None and expires <= now:
             return "expired"
     return red.status
@@ -651,6 +646,12 @@ def get_redemption(books: Books, merchant_ids: set[int] | None, redemption_id: i
         return redemption_view(s, red, books.now())
 
     return books.run(work, readonly=True)
+
+
+def merchant_of_redemption(books: Books, redemption_id: int) -> int | None:
+    """The merchant a redemption was made at, or None when there is no such redemption."""
+    return books.run(lambda s: s.scalar(select(Redemption.merchant_id).where(Redemption.id == redemption_id)),
+                     readonly=True)
 
 
 def list_redemptions(books: Books, merchant_id: int, *, limit: int = 50, before_id: int | None = None
@@ -718,7 +719,7 @@ def refund(books: Books, ctx: TillContext, redemption_id: int, *, idempotency_ke
         if red.status != "completed":
             raise DomainError(errors.NOT_REFUNDABLE, status=_status_now(s, red, now))
         window = dt.timedelta(days=int(setting(books, "refund_window_days")))
-        if _utc(red.completed_at) + window < now:
+        if utc_from_db(red.completed_at) + window < now:
             raise DomainError(errors.REFUND_WINDOW_CLOSED)
         remaining = red.amount - red.refunded
         wanted = remaining if amount is None else amount

@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 
 from . import errors
 from .books import Books
+from .db import utc_from_db
 from .errors import DomainError
 from .identity import Actor, authenticate_in, in_scope
 from .models import RateCounter, RoleGrant, SecurityEvent, User
@@ -85,12 +86,6 @@ def count_in(s: Session, now: dt.datetime, bucket: str, window_s: int = 60) -> i
 def _last_unlock_id(s: Session, source: str) -> int:
     return int(s.scalar(select(func.max(SecurityEvent.id)).where(
         SecurityEvent.kind == "unlock", SecurityEvent.source == source)) or 0)
-
-
-def _utc(value: dt.datetime | None) -> dt.datetime | None:
-    if value is not None and value.tzinfo is None:
-        return value.replace(tzinfo=dt.timezone.utc)
-    return value
 
 
 def failures_from(s: Session, now: dt.datetime, source: str, kind: str) -> int:
@@ -219,7 +214,7 @@ def unlock(books: Books, actor: Actor, *, user_id: int | None = None, source: st
                     RoleGrant.user_id == user_id, RoleGrant.org_unit_id.is_not(None))).all()
                 if not any(in_scope(s, actor, "officer", u) for u in units):
                     raise DomainError(errors.OUT_OF_SCOPE)
-            was_locked = _utc(user.locked_until) is not None and _utc(user.locked_until) > now
+            was_locked = utc_from_db(user.locked_until) is not None and utc_from_db(user.locked_until) > now
             user.locked_until = None
             user.failed_logins = 0
             record_in(s, "unlock", at=now, user_id=user_id, username=user.username, actor=actor.ref, reason=reason)
@@ -244,7 +239,7 @@ def list_events(books: Books, actor: Actor, *, kind: str | None = None, limit: i
             q = q.where(SecurityEvent.kind == kind)
         if before_id is not None:
             q = q.where(SecurityEvent.id < before_id)
-        return [{"id": e.id, "at": _utc(e.at).isoformat(), "kind": e.kind, "user_id": e.user_id,
+        return [{"id": e.id, "at": utc_from_db(e.at).isoformat(), "kind": e.kind, "user_id": e.user_id,
                  "username": e.username, "source": e.source, "actor": e.actor, "detail": json.loads(e.detail or "{}")}
                 for e in s.scalars(q)]
 

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from . import errors
 from .books import Books
+from .db import utc_from_db
 from .errors import DomainError
 from .identity import Actor, load_actor
 from .models import User, WebSession
@@ -31,10 +32,6 @@ TOUCH_EVERY = dt.timedelta(minutes=1)
 
 def _hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
-
-
-def _utc(value: dt.datetime) -> dt.datetime:
-    return value.replace(tzinfo=dt.timezone.utc) if value.tzinfo is None else value
 
 
 @dataclass(frozen=True)
@@ -73,7 +70,7 @@ def load_session(books: Books, token: str) -> LoadedSession | None:
         if row is None:
             return "gone", None
         now = books.now()
-        if _utc(row.expires_at) <= now or _utc(row.last_seen_at) + IDLE_TTL <= now:
+        if utc_from_db(row.expires_at) <= now or utc_from_db(row.last_seen_at) + IDLE_TTL <= now:
             return "end", None
         actor = None
         if row.user_id is not None:
@@ -82,7 +79,7 @@ def load_session(books: Books, token: str) -> LoadedSession | None:
             except DomainError:
                 return "end", None
         loaded = LoadedSession(token, row.user_id, json.loads(row.data or "{}"), actor)
-        return ("touch" if _utc(row.last_seen_at) + TOUCH_EVERY <= now else "ok"), loaded
+        return ("touch" if utc_from_db(row.last_seen_at) + TOUCH_EVERY <= now else "ok"), loaded
 
     state, loaded = books.run(read, readonly=True)
     if state == "end":

@@ -211,19 +211,12 @@ def refund(body: dict, redemption_id: int):  # noqa: ANN201
     readable = _merchant_ids_readable()
     ctx = g.get("goldbean_till")
     if ctx is None:
-        owner = _books().run(lambda s: _merchant_of(s, redemption_id), readonly=True)
+        owner = redemption.merchant_of_redemption(_books(), redemption_id)
         if owner is None or readable is not None and owner not in readable:
             raise DomainError(errors.NOT_FOUND_ERR, redemption_id=redemption_id)
         ctx = _till(owner)
     return _answer(redemption.refund(_books(), ctx, redemption_id, amount=body["amount"], reason=body["reason"],
                                      idempotency_key=_idempotency_key()))
-
-
-def _merchant_of(s, redemption_id: int) -> int | None:  # noqa: ANN001
-    from ledger.models import Redemption
-
-    red = s.get(Redemption, redemption_id)
-    return red.merchant_id if red is not None else None
 
 
 @blp.route("/merchants/<int:merchant_id>/redemptions", methods=["GET"])

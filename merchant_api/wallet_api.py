@@ -14,7 +14,7 @@ from marshmallow import RAISE, Schema, fields, validate
 
 from goldbean import books_of
 from ledger import codes, redemption, security
-from ledger.identity import wallet_account_id
+from ledger.identity import wallet_of
 
 from .auth import current_actor, requires_roles
 
@@ -29,7 +29,7 @@ def _books():  # noqa: ANN202
 
 def _my_wallet() -> int:
     actor = current_actor()
-    return _books().run(lambda s: wallet_account_id(s, actor.user_id), readonly=True)
+    return wallet_of(_books(), actor.user_id)
 
 
 class _In(Schema):

@@ -181,6 +181,7 @@ def test_rotation_old_keys_verify_until_retired(books):  # noqa: ANN001
 def test_another_servers_rotation_and_retirement_are_seen(books, monkeypatch):  # noqa: ANN001
     from dataclasses import replace
 
+    from ledger import keys as keys_module
     from ledger.keys import KeyStore
 
     other = replace(books, keys=KeyStore(books.keys.root))  # a second server on the same key folder
@@ -188,10 +189,10 @@ def test_another_servers_rotation_and_retirement_are_seen(books, monkeypatch):  
     codes.verify_code(books, old)
     other.keys.rotate("wallet")
     fresh = codes.issue_wallet_code(other, 5).code
-    monkeypatch.setattr(codes, "UNKNOWN_KID_RELOAD_S", -1)
+    monkeypatch.setattr(keys_module, "UNKNOWN_KID_RELOAD_S", -1)
     assert codes.verify_code(books, fresh).wallet_account_id == 5
     other.keys.retire("wallet", jwt.get_unverified_header(old)["kid"])
-    monkeypatch.setattr(codes, "KEYS_TTL_S", -1)
+    monkeypatch.setattr(keys_module, "KEYS_TTL_S", -1)
     refused(books, old, "unknown_key")
 
 
