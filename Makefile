@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 5000
 PYTEST_ARGS ?=
 
-.PHONY: install run test test-fast migrate seed verify clean bench chaos
+.PHONY: install run test lint migrate seed verify clean bench chaos
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Gold Bean needs Python 3.11 or newer"'
@@ -33,8 +33,13 @@ run: install
 	GOLDBEAN_DEMO=1 GOLDBEAN_BIND=$(HOST):$(PORT) GOLDBEAN_WORKERS=$${GOLDBEAN_WORKERS:-2} $(BIN)/goldbean serve
 
 ## make test: install and run the whole suite (PostgreSQL tests run when GOLDBEAN_TEST_POSTGRES_URL is reachable)
-test: install
+test: install lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+## make lint: ruff and the import contracts that keep the rooms' doors where they are (docs/architecture.md)
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 
 ## make bench [QUICK=1]: posting, batches, growth, verify/export next to the database's own speed (docs/performance.md)
 bench: install

@@ -22,7 +22,7 @@ bp = Blueprint("ui", __name__, template_folder="templates", static_folder="stati
 
 
 @bp.get("/")
-def index():  # noqa: ANN201
+def index():
     actor = web.current_actor()
     if actor is not None:
         return redirect(web.landing_for(actor))
@@ -30,7 +30,7 @@ def index():  # noqa: ANN201
 
 
 @bp.post("/lang")
-def switch_language():  # noqa: ANN201
+def switch_language():
     """The language switch (zh_CN / en), kept in the session."""
     lang = request.form.get("lang", "")
     if lang in web.LANGUAGES:
@@ -38,15 +38,15 @@ def switch_language():  # noqa: ANN201
     return web.back(url_for("ui.index"))
 
 
-def _html_domain_error(exc: DomainError):  # noqa: ANN202
-    from merchant_api.errors import status_of
+def _html_domain_error(exc: DomainError):
+    from doors.errors import status_of
 
     from .messages import sentence_for
 
     return render_template("error.html", code=exc.code, message=sentence_for(exc)), status_of(exc)
 
 
-def _html_http_error(exc):  # noqa: ANN001, ANN202
+def _html_http_error(exc):
     from .messages import sentence_for_code
 
     status = exc.code or 500
@@ -68,7 +68,7 @@ def _locale() -> str:
     return lang if lang in web.LANGUAGES else "zh_CN"
 
 
-def _as_datetime(value):  # noqa: ANN001, ANN202
+def _as_datetime(value):
     if isinstance(value, str):
         value = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
     if isinstance(value, dt.datetime) and value.tzinfo is None:
@@ -76,19 +76,19 @@ def _as_datetime(value):  # noqa: ANN001, ANN202
     return value
 
 
-def _fmt_datetime(value, fmt: str = "medium") -> str:  # noqa: ANN001
+def _fmt_datetime(value, fmt: str = "medium") -> str:
     if value is None or value == "":
         return ""
     return format_datetime(_as_datetime(value), fmt)
 
 
-def _fmt_date(value, fmt: str = "medium") -> str:  # noqa: ANN001
+def _fmt_date(value, fmt: str = "medium") -> str:
     if value is None:
         return ""
     return format_date(value, fmt)
 
 
-def _fmt_beans(value) -> str:  # noqa: ANN001
+def _fmt_beans(value) -> str:
     return format_decimal(int(value or 0))
 
 

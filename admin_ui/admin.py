@@ -5,26 +5,25 @@ from __future__ import annotations
 
 import dataclasses
 
-from flask import Blueprint, current_app, flash, g, render_template, request, url_for
+from flask import Blueprint, flash, g, render_template, request, url_for
 from flask_babel import gettext
 
-from goldbean import books_of
-from ledger import directory, earning, errors, people, redemption, web_sessions
+from doors import current_books
+from ledger import earning, errors, people, redemption
+from ledger.access import web_sessions
+from ledger.access.identity import ROLES
 from ledger.errors import DomainError
-from ledger.keys import PURPOSES
-from ledger.models.people import ROLES
+from ledger.infra.keys import PURPOSES
+from ledger.views import directory
 
 from . import web
 
 bp = Blueprint("ui_admin", __name__, url_prefix="/admin")
 
 
-def _books():  # noqa: ANN202
-    return books_of(current_app)
-
 
 def _keys() -> list[dict]:
-    store = _books().keys
+    store = current_books().keys
     out = []
     for purpose in PURPOSES:
         active = store.active(purpose)
@@ -36,8 +35,8 @@ def _keys() -> list[dict]:
 
 @bp.get("")
 @web.requires("admin")
-def page():  # noqa: ANN201
-    books, actor = _books(), g.actor
+def page():
+    books, actor = current_books(), g.actor
     merchants = directory.merchants(books, actor)
     tills = {m["id"]: redemption.list_tills(books, m["id"]) for m in merchants}
     rules = dataclasses.asdict(earning.rules_of(books))
@@ -49,10 +48,10 @@ def page():  # noqa: ANN201
 
 @bp.post("/users/<int:user_id>/active")
 @web.requires("admin")
-def set_active(user_id: int):  # noqa: ANN201
+def set_active(user_id: int):
     active = request.form.get("active") == "1"
     try:
-        out = web_sessions.set_user_active(_books(), g.actor, user_id, active)
+        out = web_sessions.set_user_active(current_books(), g.actor, user_id, active)
     except DomainError as exc:
         web.refuse(exc)
     else:
@@ -63,15 +62,15 @@ def set_active(user_id: int):  # noqa: ANN201
 
 @bp.post("/keys/rotate")
 @web.requires("admin")
-def rotate_key():  # noqa: ANN201
+def rotate_key():
     purpose = request.form.get("purpose") or ""
     try:
         if purpose not in PURPOSES:
             raise DomainError(errors.VALIDATION_FAILED, field="purpose")
-        key = _books().keys.rotate(purpose)
-        from ledger import security
+        key = current_books().keys.rotate(purpose)
+        from ledger.access import security
 
-        security.record(_books(), "key_rotated", actor=g.actor.ref, purpose=purpose, kid=key.kid)
+        security.record(current_books(), "key_rotated", actor=g.actor.ref, purpose=purpose, kid=key.kid)
     except DomainError as exc:
         web.refuse(exc)
     else:
@@ -81,9 +80,9 @@ def rotate_key():  # noqa: ANN201
 
 @bp.post("/users")
 @web.requires("admin")
-def register():  # noqa: ANN201
+def register():
     try:
-        out = people.register_user(_books(), g.actor, username=(request.form.get("username") or "").strip()[:64],
+        out = people.register_user(current_books(), g.actor, username=(request.form.get("username") or "").strip()[:64],
                                    password=(request.form.get("password") or "")[:200],
                                    display_name=(request.form.get("display_name") or "").strip()[:100],
                                    phone=(request.form.get("phone") or "").strip()[:20] or None)
@@ -107,9 +106,9 @@ def _scope() -> dict:
 
 @bp.post("/grants")
 @web.requires("admin")
-def grant():  # noqa: ANN201
+def grant():
     try:
-        people.grant_role(_books(), g.actor, web.form_int("user_id"), role=request.form.get("role") or "",
+        people.grant_role(current_books(), g.actor, web.form_int("user_id"), role=request.form.get("role") or "",
                           **_scope())
     except DomainError as exc:
         web.refuse(exc)
@@ -120,9 +119,9 @@ def grant():  # noqa: ANN201
 
 @bp.post("/users/<int:user_id>/grants/revoke")
 @web.requires("admin")
-def revoke(user_id: int):  # noqa: ANN201
+def revoke(user_id: int):
     try:
-        people.revoke_role(_books(), g.actor, user_id, role=request.form.get("role") or "", **_scope())
+        people.revoke_role(current_books(), g.actor, user_id, role=request.form.get("role") or "", **_scope())
     except DomainError as exc:
         web.refuse(exc)
     else:

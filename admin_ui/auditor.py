@@ -11,11 +11,12 @@ from pathlib import Path
 from flask import Blueprint, Response, current_app, flash, g, render_template, request, url_for
 from flask_babel import gettext
 
-from goldbean import books_of
-from ledger import errors, reports, statements, verify
+from doors import current_books
+from doors.downloads import export_download
+from ledger import errors
+from ledger.audit import reports, statements
 from ledger.errors import DomainError
-
-from merchant_api.audit_api import export_download
+from ledger.journal import verify
 
 from . import web
 
@@ -24,9 +25,6 @@ AUDIT_ROLES = ("auditor", "admin")
 CONTENT_TYPES = {"csv": "text/csv; charset=utf-8", "json": "application/json", "pdf": "application/pdf"}
 BEIJING = dt.timezone(dt.timedelta(hours=8))
 
-
-def _books():  # noqa: ANN202
-    return books_of(current_app)
 
 
 def _verify_file() -> Path:
@@ -42,8 +40,8 @@ def _last_verify() -> dict | None:
 
 @bp.get("")
 @web.requires(*AUDIT_ROLES)
-def page():  # noqa: ANN201
-    books = _books()
+def page():
+    books = current_books()
     today = books.now().astimezone(BEIJING).date()
     return render_template("ui/auditor.html", tb=reports.trial_balance(books),
                            recon=reports.fund_reconciliation(books), last=_last_verify(),
@@ -52,7 +50,7 @@ def page():  # noqa: ANN201
 
 @bp.get("/statement")
 @web.requires(*AUDIT_ROLES)
-def statement():  # noqa: ANN201
+def statement():
     fmt = request.args.get("format", "csv")
     try:
         if fmt not in statements.STATEMENT_FORMATS:
@@ -63,7 +61,7 @@ def statement():  # noqa: ANN201
         except ValueError:
             raise DomainError(errors.VALIDATION_FAILED, field="from/to") from None
         account = (request.args.get("account") or "").strip()[:80]
-        stmt = statements.account_statement(_books(), account, from_day, to_day)
+        stmt = statements.account_statement(current_books(), account, from_day, to_day)
         data = statements.render_statement(stmt, fmt)
     except DomainError as exc:
         web.refuse(exc)
@@ -76,17 +74,17 @@ def statement():  # noqa: ANN201
 
 @bp.get("/export")
 @web.requires(*AUDIT_ROLES)
-def export():  # noqa: ANN201
+def export():
     """The whole journal as signed JSON Lines (verify offline with ``goldbean audit verify``)."""
-    return export_download(_books())
+    return export_download(current_books())
 
 
 @bp.post("/verify")
 @web.requires(*AUDIT_ROLES)
-def run_verify():  # noqa: ANN201
+def run_verify():
     """Recompute every balance and hash chain now; the verdict is kept as the latest result."""
-    report = verify.verify_books(_books())
-    result = {"ok": report.ok, "verdict": report.verdict(), "at": _books().now().isoformat(),
+    report = verify.verify_books(current_books())
+    result = {"ok": report.ok, "verdict": report.verdict(), "at": current_books().now().isoformat(),
               "by": g.actor.display_name, "problems": [str(p) for p in report.problems[:20]]}
     path = _verify_file()
     tmp = path.with_suffix(".tmp")

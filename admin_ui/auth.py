@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, redirect, render_template, request, url_for
+from flask import Blueprint, redirect, render_template, request, url_for
 
-from goldbean import books_of
+from doors import current_books
+from ledger.access.security import sign_in as checked_sign_in
 from ledger.errors import DomainError
-from ledger.security import sign_in as checked_sign_in
 
 from . import web
 from .messages import sentence_for
@@ -21,7 +21,7 @@ def _safe_next(target: str | None) -> str | None:
 
 
 @bp.get("/signin")
-def sign_in():  # noqa: ANN201
+def sign_in():
     actor = web.current_actor()
     if actor is not None:
         return redirect(web.landing_for(actor))
@@ -29,13 +29,13 @@ def sign_in():  # noqa: ANN201
 
 
 @bp.post("/signin")
-def sign_in_post():  # noqa: ANN201
+def sign_in_post():
     username = (request.form.get("username") or "").strip()[:100]
     password = request.form.get("password") or ""
     target = _safe_next(request.form.get("next"))
     try:
         # throttled per user and per address, every attempt in the security log (ledger.security)
-        actor = checked_sign_in(books_of(current_app), username, password[:200], request.remote_addr)
+        actor = checked_sign_in(current_books(), username, password[:200], request.remote_addr)
     except DomainError as exc:
         return render_template("ui/signin.html", next=target, error=sentence_for(exc), username=username), 401
     web.sign_in(actor)
@@ -43,6 +43,6 @@ def sign_in_post():  # noqa: ANN201
 
 
 @bp.post("/signout")
-def sign_out():  # noqa: ANN201
+def sign_out():
     web.sign_out()
     return redirect(url_for("ui_auth.sign_in"))

@@ -3,10 +3,11 @@ drawn as server-rendered SVG bars (no chart library, no script), and the month's
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, g, render_template
+from flask import Blueprint, g, render_template
 
-from goldbean import books_of
-from ledger import directory, earning
+from doors import current_books
+from ledger import earning
+from ledger.views import directory
 
 from . import web
 
@@ -22,8 +23,8 @@ def _scale(values: list[int], height: int) -> tuple[int, float]:
 
 @bp.get("")
 @web.requires(*STAFF)
-def page():  # noqa: ANN201
-    books, actor = books_of(current_app), g.actor
+def page():
+    books, actor = current_books(), g.actor
     data = directory.dashboard(books, actor, weeks=8)
     weekly_top = {k: max([1, *(w[k] for w in data["weeks"])]) for k in KINDS}  # each kind on its own scale
     street_top, street_k = _scale([st[k] for st in data["streets"] for k in ("award", "redeem")], 360)

@@ -6,12 +6,14 @@ import datetime as dt
 import re
 import uuid
 
-from flask import Blueprint, current_app, flash, g, render_template, request, url_for
+from flask import Blueprint, flash, g, render_template, request, url_for
 from flask_babel import gettext
 
-from goldbean import books_of
-from ledger import directory, earning, errors, settlement
+from doors import current_books
+from ledger import earning, errors
 from ledger.errors import DomainError
+from ledger.redemption import settlement
+from ledger.views import directory
 
 from . import web
 
@@ -19,20 +21,17 @@ bp = Blueprint("ui_fund", __name__, url_prefix="/fund")
 BEIJING = dt.timezone(dt.timedelta(hours=8))
 
 
-def _books():  # noqa: ANN202
-    return books_of(current_app)
-
 
 def _last_month() -> str:
-    today = _books().now().astimezone(BEIJING).date().replace(day=1)
+    today = current_books().now().astimezone(BEIJING).date().replace(day=1)
     prev = today - dt.timedelta(days=1)
     return f"{prev.year:04d}-{prev.month:02d}"
 
 
 @bp.get("")
 @web.requires("fund_manager")
-def page():  # noqa: ANN201
-    books, actor = _books(), g.actor
+def page():
+    books, actor = current_books(), g.actor
     return render_template("ui/fund.html", position=earning.fund_position(books, actor),
                            budgets=earning.budget_balances(books, actor),
                            communities=directory.communities(books, actor),
@@ -42,9 +41,9 @@ def page():  # noqa: ANN201
 
 @bp.post("/donations")
 @web.requires("fund_manager")
-def donation():  # noqa: ANN201
+def donation():
     try:
-        out = earning.record_donation(_books(), g.actor, amount=web.form_int("amount", minimum=1),
+        out = earning.record_donation(current_books(), g.actor, amount=web.form_int("amount", minimum=1),
                                       donor=(request.form.get("donor") or "").strip()[:200],
                                       reference=(request.form.get("reference") or "").strip()[:200] or None,
                                       key=(request.form.get("form_key") or None))
@@ -57,9 +56,9 @@ def donation():  # noqa: ANN201
 
 @bp.post("/allocations")
 @web.requires("fund_manager")
-def allocation():  # noqa: ANN201
+def allocation():
     try:
-        out = earning.allocate_budget(_books(), g.actor, org_unit_id=web.form_int("org_unit_id"),
+        out = earning.allocate_budget(current_books(), g.actor, org_unit_id=web.form_int("org_unit_id"),
                                       amount=web.form_int("amount", minimum=1),
                                       reason=(request.form.get("reason") or "").strip()[:500],
                                       key=(request.form.get("form_key") or None))
@@ -72,12 +71,12 @@ def allocation():  # noqa: ANN201
 
 @bp.post("/settlements")
 @web.requires("fund_manager")
-def run_settlement():  # noqa: ANN201
+def run_settlement():
     period = (request.form.get("period") or "").strip()
     try:
         if not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", period):
             raise DomainError(errors.VALIDATION_FAILED, field="period")
-        rows = settlement.run_settlement(_books(), period, g.actor.ref)
+        rows = settlement.run_settlement(current_books(), period, g.actor.ref)
     except DomainError as exc:
         web.refuse(exc)
     else:

@@ -48,7 +48,7 @@ def award_reason(reason: str | None) -> str:
     return reason
 
 
-def register(app) -> None:  # noqa: ANN001
+def register(app) -> None:
     app.jinja_env.globals.update(KINDS=KINDS, PHASES=PHASES, STATUSES=STATUSES, ROLES=ROLES, LEVELS=LEVELS,
                                  CLAIM_KINDS=CLAIM_KINDS, CATEGORIES=CATEGORIES, TIERS=TIERS,
                                  ACCOUNT_KINDS=ACCOUNT_KINDS, METHODS=METHODS, PURPOSES=PURPOSES, label=label)

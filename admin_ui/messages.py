@@ -4,7 +4,8 @@ category, so a new code never shows a raw English message to a Chinese cashier."
 
 from __future__ import annotations
 
-from flask_babel import gettext, lazy_gettext as _l
+from flask_babel import gettext
+from flask_babel import lazy_gettext as _l
 
 from ledger import errors
 from ledger.errors import DomainError

@@ -6,20 +6,19 @@ from __future__ import annotations
 
 import base64
 
-from flask import Blueprint, current_app, flash, g, redirect, render_template, request, url_for
+from flask import Blueprint, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext
 
-from goldbean import books_of
-from ledger import codes, directory, earning, redemption
+from doors import current_books
+from ledger import earning, redemption
 from ledger.errors import DomainError
+from ledger.redemption import codes
+from ledger.views import directory
 
 from . import web
 
 bp = Blueprint("ui_officer", __name__, url_prefix="/officer")
 
-
-def _books():  # noqa: ANN202
-    return books_of(current_app)
 
 
 def _reason() -> str:
@@ -28,8 +27,8 @@ def _reason() -> str:
 
 @bp.get("")
 @web.requires("officer")
-def queue():  # noqa: ANN201
-    books, actor = _books(), g.actor
+def queue():
+    books, actor = current_books(), g.actor
     claims = [c for c in earning.list_claims(books, actor, status="submitted", limit=200)
               if c.volunteer_id != actor.user_id]
     pending = earning.list_awards(books, actor, status="pending_approval", limit=200)
@@ -41,16 +40,16 @@ def queue():  # noqa: ANN201
                            communities=directory.communities(books, actor))
 
 
-def _done(message: str):  # noqa: ANN202
+def _done(message: str):
     flash(message, "ok")
     return web.back(url_for("ui_officer.queue"))
 
 
 @bp.post("/claims/<int:claim_id>/verify")
 @web.requires("officer")
-def verify(claim_id: int):  # noqa: ANN201
+def verify(claim_id: int):
     try:
-        view = earning.verify_claim(_books(), g.actor, claim_id, reason=_reason(), tier=request.form.get("tier") or None)
+        view = earning.verify_claim(current_books(), g.actor, claim_id, reason=_reason(), tier=request.form.get("tier") or None)
     except DomainError as exc:
         web.refuse(exc)
         return web.back(url_for("ui_officer.queue"))
@@ -61,9 +60,9 @@ def verify(claim_id: int):  # noqa: ANN201
 
 @bp.post("/claims/<int:claim_id>/reject")
 @web.requires("officer")
-def reject(claim_id: int):  # noqa: ANN201
+def reject(claim_id: int):
     try:
-        earning.reject_claim(_books(), g.actor, claim_id, reason=_reason())
+        earning.reject_claim(current_books(), g.actor, claim_id, reason=_reason())
     except DomainError as exc:
         web.refuse(exc)
         return web.back(url_for("ui_officer.queue"))
@@ -72,9 +71,9 @@ def reject(claim_id: int):  # noqa: ANN201
 
 @bp.post("/awards")
 @web.requires("officer")
-def award():  # noqa: ANN201
+def award():
     try:
-        view = earning.award_directly(_books(), g.actor, volunteer_id=web.form_int("volunteer_id"),
+        view = earning.award_directly(current_books(), g.actor, volunteer_id=web.form_int("volunteer_id"),
                                       org_unit_id=web.form_int("org_unit_id"),
                                       amount=web.form_int("amount", minimum=1),
                                       reference=(request.form.get("reference") or "").strip()[:200],
@@ -89,9 +88,9 @@ def award():  # noqa: ANN201
 
 @bp.post("/awards/<int:award_id>/approve")
 @web.requires("officer")
-def approve(award_id: int):  # noqa: ANN201
+def approve(award_id: int):
     try:
-        earning.approve_award(_books(), g.actor, award_id, reason=_reason())
+        earning.approve_award(current_books(), g.actor, award_id, reason=_reason())
     except DomainError as exc:
         web.refuse(exc)
         return web.back(url_for("ui_officer.queue"))
@@ -100,9 +99,9 @@ def approve(award_id: int):  # noqa: ANN201
 
 @bp.post("/awards/<int:award_id>/void")
 @web.requires("officer")
-def void(award_id: int):  # noqa: ANN201
+def void(award_id: int):
     try:
-        earning.void_award(_books(), g.actor, award_id, reason=_reason())
+        earning.void_award(current_books(), g.actor, award_id, reason=_reason())
     except DomainError as exc:
         web.refuse(exc)
         return web.back(url_for("ui_officer.queue"))
@@ -111,14 +110,14 @@ def void(award_id: int):  # noqa: ANN201
 
 @bp.get("/volunteers")
 @web.requires("officer")
-def volunteers():  # noqa: ANN201
-    return render_template("ui/volunteers.html", volunteers=directory.volunteers_in_scope(_books(), g.actor))
+def volunteers():
+    return render_template("ui/volunteers.html", volunteers=directory.volunteers_in_scope(current_books(), g.actor))
 
 
 @bp.get("/volunteers/<int:user_id>")
 @web.requires("officer")
-def volunteer(user_id: int):  # noqa: ANN201
-    books = _books()
+def volunteer(user_id: int):
+    books = current_books()
     profile = directory.volunteer_profile(books, g.actor, user_id)
     claims = [c for c in earning.list_claims(books, g.actor, limit=500) if c.volunteer_id == user_id][:50]
     return render_template("ui/volunteer.html", v=profile, claims=claims, new_card=None)
@@ -126,8 +125,8 @@ def volunteer(user_id: int):  # noqa: ANN201
 
 @bp.post("/volunteers/<int:user_id>/cards")
 @web.requires("officer")
-def issue_card(user_id: int):  # noqa: ANN201
-    books = _books()
+def issue_card(user_id: int):
+    books = current_books()
     try:
         out = redemption.issue_card(books, user_id, g.actor.ref, None, by=g.actor)
     except DomainError as exc:
@@ -138,8 +137,8 @@ def issue_card(user_id: int):  # noqa: ANN201
     return render_template("ui/volunteer.html", v=profile, claims=claims, new_card=out)
 
 
-def _card_action(card_id: int, action: str):  # noqa: ANN202
-    books = _books()
+def _card_action(card_id: int, action: str):
+    books = current_books()
     try:
         card = redemption.get_card(books, card_id, by=g.actor)
         if action == "unlock":
@@ -156,19 +155,19 @@ def _card_action(card_id: int, action: str):  # noqa: ANN202
 
 @bp.post("/cards/<int:card_id>/unlock")
 @web.requires("officer")
-def unlock_card(card_id: int):  # noqa: ANN201
+def unlock_card(card_id: int):
     return _card_action(card_id, "unlock")
 
 
 @bp.post("/cards/<int:card_id>/revoke")
 @web.requires("officer")
-def revoke_card(card_id: int):  # noqa: ANN201
+def revoke_card(card_id: int):
     return _card_action(card_id, "revoke")
 
 
 @bp.get("/cards/<int:card_id>/print")
 @web.requires("officer")
-def print_card(card_id: int):  # noqa: ANN201
-    card = redemption.get_card(_books(), card_id, with_code=True, by=g.actor)
+def print_card(card_id: int):
+    card = redemption.get_card(current_books(), card_id, with_code=True, by=g.actor)
     png = base64.b64encode(codes.qr_png(card["code"], box_size=5)).decode()
     return render_template("ui/card_print.html", card=card, qr=png)

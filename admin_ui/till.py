@@ -6,13 +6,15 @@ from __future__ import annotations
 
 import uuid
 
-from flask import Blueprint, current_app, flash, g, redirect, render_template, request, url_for
+from flask import Blueprint, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext
 
-from goldbean import books_of
-from ledger import codes, directory, errors, redemption, security
+from doors import current_books
+from ledger import errors, redemption
 from ledger.errors import DomainError
-from ledger.redemption import TillContext
+from ledger.redemption import codes
+from ledger.redemption.core import TillContext
+from ledger.views import directory
 
 from . import web
 from .messages import sentence_for
@@ -20,9 +22,6 @@ from .messages import sentence_for
 bp = Blueprint("ui_till", __name__, url_prefix="/till")
 TILL_ROLES = ("cashier", "merchant_owner")
 
-
-def _books():  # noqa: ANN202
-    return books_of(current_app)
 
 
 def _merchant_id() -> int:
@@ -39,8 +38,8 @@ def _merchant_id() -> int:
 
 
 def _render(merchant_id: int, *, error: str | None = None, code: str = "", sale_key: str | None = None,
-            needs_pin: bool = False, status: int = 200, amount: str = ""):  # noqa: ANN202
-    books = _books()
+            needs_pin: bool = False, status: int = 200, amount: str = ""):
+    books = current_books()
     return render_template(
         "ui/till.html", merchant=directory.merchant_of(books, merchant_id),
         merchants=sorted(g.actor.merchant_ids_for(*TILL_ROLES)),
@@ -52,7 +51,7 @@ def _render(merchant_id: int, *, error: str | None = None, code: str = "", sale_
 
 @bp.get("")
 @web.requires(*TILL_ROLES)
-def page():  # noqa: ANN201
+def page():
     return _render(_merchant_id())
 
 
@@ -65,14 +64,14 @@ def _is_card(code: str) -> bool:
 
 @bp.post("/redeem")
 @web.requires(*TILL_ROLES)
-def redeem():  # noqa: ANN201
+def redeem():
     merchant_id = _merchant_id()
     code = (request.form.get("code") or "").strip()
     pin = (request.form.get("pin") or "").strip() or None
     sale_key = (request.form.get("sale_key") or "")[:100]
     amount_raw = (request.form.get("amount") or "").strip()
     items = []
-    for item in redemption.list_items(_books(), merchant_id):
+    for item in redemption.list_items(current_books(), merchant_id):
         qty = (request.form.get(f"qty_{item['id']}") or "").strip()
         if qty and qty != "0":
             if not qty.isdigit() or int(qty) > redemption.MAX_QTY:
@@ -85,7 +84,7 @@ def redeem():  # noqa: ANN201
         amount = None
         if not items:
             amount = web.form_int("amount", minimum=1)
-        answer = security.redeem(_books(), TillContext(merchant_id, g.actor.ref), request.remote_addr, code=code,
+        answer = redemption.redeem_at_till(current_books(), TillContext(merchant_id, g.actor.ref), request.remote_addr, code=code,
                                  amount=amount, items=items or None, pin=pin, idempotency_key=sale_key)
     except DomainError as exc:
         keep = exc.code in ("pin_required", "wrong_pin", "insufficient_funds", "limit_exceeded", "invalid_amount",
@@ -98,11 +97,11 @@ def redeem():  # noqa: ANN201
 
 @bp.post("/redemptions/<int:redemption_id>/refund")
 @web.requires(*TILL_ROLES)
-def refund(redemption_id: int):  # noqa: ANN201
+def refund(redemption_id: int):
     merchant_id = _merchant_id()
     try:
         amount = web.form_int("amount", required=False, minimum=1)
-        out = redemption.refund(_books(), TillContext(merchant_id, g.actor.ref), redemption_id, amount=amount,
+        out = redemption.refund(current_books(), TillContext(merchant_id, g.actor.ref), redemption_id, amount=amount,
                                 reason=(request.form.get("reason") or "")[:500],
                                 idempotency_key=(request.form.get("refund_key") or "")[:100]).json()
     except DomainError as exc:

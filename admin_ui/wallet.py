@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import datetime as dt
 
-from flask import Blueprint, current_app, flash, g, jsonify, redirect, render_template, request, url_for
+from flask import Blueprint, flash, g, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext
 
-from goldbean import books_of
-from ledger import codes, directory, earning, redemption, statements
+from doors import current_books
+from ledger import earning, redemption
+from ledger.access.identity import wallet_of
+from ledger.audit import statements
 from ledger.errors import DomainError
-from ledger.identity import wallet_of
+from ledger.redemption import codes
+from ledger.views import directory
 
 from . import web
 
@@ -20,24 +23,21 @@ ROLES = ("volunteer", "leader")
 BEIJING = dt.timezone(dt.timedelta(hours=8))
 
 
-def _books():  # noqa: ANN202
-    return books_of(current_app)
-
 
 def _wallet_id() -> int:
     actor = g.actor
-    return wallet_of(_books(), actor.user_id)
+    return wallet_of(current_books(), actor.user_id)
 
 
 def _fresh_code(wallet: int) -> dict:
-    issued = codes.issue_wallet_code(_books(), wallet)
+    issued = codes.issue_wallet_code(current_books(), wallet)
     return {"code": issued.code, "qr_png": codes.qr_png_base64(issued.code), "expires_in": issued.expires_in}
 
 
 @bp.get("")
 @web.requires(*ROLES)
-def page():  # noqa: ANN201
-    books = _books()
+def page():
+    books = current_books()
     actor = g.actor
     wallet = _wallet_id()
     overview = redemption.wallet_overview(books, wallet, history=0)
@@ -58,16 +58,16 @@ def page():  # noqa: ANN201
 
 @bp.post("/code")
 @web.requires(*ROLES)
-def new_code():  # noqa: ANN201
+def new_code():
     """A fresh payment code for the page's QR (JSON, under the session and its CSRF token)."""
     return jsonify(_fresh_code(_wallet_id()))
 
 
 @bp.get("/status")
 @web.requires(*ROLES)
-def status():  # noqa: ANN201
+def status():
     """Balance and the payments waiting for confirmation (the page polls this every few seconds)."""
-    overview = redemption.wallet_overview(_books(), _wallet_id(), history=0)
+    overview = redemption.wallet_overview(current_books(), _wallet_id(), history=0)
     return jsonify({"available": overview["available"], "on_hold": overview["on_hold"],
                     "awaiting": [r["redemption_id"] for r in overview["awaiting_confirmation"]]})
 
@@ -87,13 +87,13 @@ def _local_moment(name: str, required: bool = True) -> dt.datetime | None:
 
 @bp.post("/claims")
 @web.requires(*ROLES)
-def submit_claim():  # noqa: ANN201
+def submit_claim():
     actor = g.actor
     kind = request.form.get("kind")
     try:
         # a group or building leader may claim for a volunteer of their unit (the use case checks it)
         for_id = web.form_int("volunteer_id", required=False)
-        led = {v["id"]: v for v in directory.led_volunteers(_books(), actor)} if for_id else {}
+        led = {v["id"]: v for v in directory.led_volunteers(current_books(), actor)} if for_id else {}
         if for_id is not None and for_id != actor.user_id and for_id not in led:
             raise DomainError(web.errors.OUT_OF_SCOPE)
         volunteer_id = for_id if for_id in led else None
@@ -101,13 +101,13 @@ def submit_claim():  # noqa: ANN201
             if volunteer_id is not None:
                 unit = led[volunteer_id]["unit_id"]
             else:
-                home = directory.home_community(_books(), actor)
+                home = directory.home_community(current_books(), actor)
                 unit = home["id"] if home else None
-            earning.submit_claim(_books(), actor, kind="patrol", org_unit_id=unit, volunteer_id=volunteer_id,
+            earning.submit_claim(current_books(), actor, kind="patrol", org_unit_id=unit, volunteer_id=volunteer_id,
                                  occurred_at=_local_moment("started_at"), ended_at=_local_moment("ended_at"),
                                  team=(request.form.get("team") or "").strip()[:100] or None)
         else:
-            earning.submit_claim(_books(), actor, kind="tip", category=request.form.get("category"),
+            earning.submit_claim(current_books(), actor, kind="tip", category=request.form.get("category"),
                                  volunteer_id=volunteer_id,
                                  description=(request.form.get("description") or "").strip()[:2000],
                                  location=(request.form.get("location") or "").strip()[:200] or None,
@@ -119,8 +119,8 @@ def submit_claim():  # noqa: ANN201
     return redirect(url_for("ui_wallet.page") + "#claims")
 
 
-def _resolve(redemption_id: int, confirm: bool):  # noqa: ANN202
-    books = _books()
+def _resolve(redemption_id: int, confirm: bool):
+    books = current_books()
     try:
         if confirm:
             redemption.confirm_hold(books, _wallet_id(), redemption_id, g.actor.ref)
@@ -135,11 +135,11 @@ def _resolve(redemption_id: int, confirm: bool):  # noqa: ANN202
 
 @bp.post("/holds/<int:redemption_id>/confirm")
 @web.requires(*ROLES)
-def confirm(redemption_id: int):  # noqa: ANN201
+def confirm(redemption_id: int):
     return _resolve(redemption_id, True)
 
 
 @bp.post("/holds/<int:redemption_id>/decline")
 @web.requires(*ROLES)
-def decline(redemption_id: int):  # noqa: ANN201
+def decline(redemption_id: int):
     return _resolve(redemption_id, False)

@@ -15,23 +15,21 @@ import secrets
 from collections.abc import Callable
 from typing import Any
 
-from flask import Flask, abort, current_app, flash, g, redirect, request, session, url_for
+from flask import Flask, abort, flash, g, redirect, request, session, url_for
 from flask.sessions import SessionInterface, SessionMixin
 from werkzeug.datastructures import CallbackDict
 
-from goldbean import books_of
-from ledger import errors, web_sessions
+from doors import books_of
+from ledger import errors
+from ledger.access import web_sessions
+from ledger.access.identity import Actor
 from ledger.errors import DomainError
-from ledger.identity import Actor
 
 COOKIE_NAME = "gb_session"
 SKIP_PREFIXES = ("/api/", "/healthz", "/readyz", "/metrics", "/static/")
 UNSAFE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
 LANGUAGES = ("zh_CN", "en")
 
-
-def _books():  # noqa: ANN202
-    return books_of(current_app)
 
 
 # --- server-side sessions ---------------------------------------------------------------------------
@@ -56,7 +54,7 @@ class NoSession(ServerSession):
 
 
 class DatabaseSessionInterface(SessionInterface):
-    def open_session(self, app: Flask, request) -> ServerSession:  # noqa: ANN001
+    def open_session(self, app: Flask, request) -> ServerSession:
         if request.path.startswith(SKIP_PREFIXES):
             return NoSession()
         token = request.cookies.get(COOKIE_NAME)
@@ -66,7 +64,7 @@ class DatabaseSessionInterface(SessionInterface):
                 return ServerSession(loaded.data, loaded.token, loaded.user_id, loaded.actor)
         return ServerSession()
 
-    def save_session(self, app: Flask, sess: ServerSession, response) -> None:  # noqa: ANN001
+    def save_session(self, app: Flask, sess: ServerSession, response) -> None:
         if isinstance(sess, NoSession):
             return
         books = books_of(app)
@@ -167,7 +165,7 @@ CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' 
        "frame-ancestors 'none'")
 
 
-def security_headers(response):  # noqa: ANN001, ANN201
+def security_headers(response):
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     if request.path.startswith(("/api/", "/metrics")):
         return response

@@ -39,7 +39,6 @@ def stream(url: str, out: Path) -> str:
     """The database's own fastest way out: COPY on PostgreSQL, a plain cursor loop on SQLite."""
     if url.startswith("postgresql"):
         import psycopg
-
         from sqlalchemy.engine import make_url
 
         u = make_url(url)
@@ -78,14 +77,14 @@ def main() -> int:
         note = stream(url, out)
         seconds = time.perf_counter() - t0
     elif kind in ("verify-books", "export", "verify"):
-        from ledger.books import Books
-        from ledger.db import make_engine
-        from ledger.keys import KeyStore
+        from ledger.infra.books import Books
+        from ledger.infra.db import make_engine
+        from ledger.infra.keys import KeyStore
 
         books = Books(engine=make_engine(url), keys=KeyStore(keys_dir))
         export_file = Path(out_dir) / "journal.jsonl"
         if kind == "verify-books":
-            from ledger.verify import verify_books
+            from ledger.journal.verify import verify_books
 
             base = rss_mb()
             t0 = time.perf_counter()
@@ -94,7 +93,7 @@ def main() -> int:
             problems = [str(p) for p in report.problems]
             note = f"{report.entries} entries"
         elif kind == "export":
-            from ledger.audit_export import export_journal
+            from ledger.audit.export import export_journal
 
             books.keys.ensure("ledger")
             base = rss_mb()
@@ -104,7 +103,7 @@ def main() -> int:
             problems = []
             note = f"{summary.lines} lines, {export_file.stat().st_size / 2**20:.0f} MB"
         else:
-            from ledger.audit_export import trusted_keys, verify_export
+            from ledger.audit.export import trusted_keys, verify_export
 
             keys = trusted_keys(books)
             base = rss_mb()

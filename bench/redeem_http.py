@@ -46,14 +46,21 @@ def build_district(url: str, instance: Path, tills: int) -> dict[str, Any]:
     generator needs."""
     from sqlalchemy.orm import Session
 
-    from ledger import codes, redemption
-    from ledger.books import Books
-    from ledger.db import make_engine
-    from ledger.identity import create_org_unit_in, create_user_in, grant_role_in, hash_password, wallet_account_id
-    from ledger.journal import open_account_in, post_in
-    from ledger.keys import KeyStore
-    from ledger.models import Merchant
-    from ledger.posting import transfer
+    from ledger import redemption
+    from ledger.access.identity import (
+        create_org_unit_in,
+        create_user_in,
+        grant_role_in,
+        hash_password,
+        wallet_account_id,
+    )
+    from ledger.infra.books import Books
+    from ledger.infra.db import make_engine
+    from ledger.infra.keys import KeyStore
+    from ledger.journal.accounts import open_account_in, post_in
+    from ledger.journal.posting import transfer
+    from ledger.redemption import codes
+    from ledger.schema import Merchant
 
     books = Books(engine=make_engine(url), keys=KeyStore(instance / "keys"))
     pw = hash_password("bench password 1")
@@ -114,7 +121,7 @@ def run_redeem_http(server_url: str, work: Path, duration: float) -> dict[str, A
                "GOLDBEAN_BIND": f"127.0.0.1:{port}", "GOLDBEAN_WORKERS": str(WORKERS), "GOLDBEAN_SECURE_COOKIES": "0",
                "GOLDBEAN_LOG_LEVEL": "WARNING", "GOLDBEAN_DEMO": "0"}
         server = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "python:goldbean.serve",
-                                   "goldbean:create_app()"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                                   "goldbean.app:create_app()"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
                                   stderr=open(work / "gunicorn.log", "wb"))
         deadline = time.time() + 60
         while time.time() < deadline:
@@ -150,14 +157,14 @@ class _Codes:
     """Fresh wallet codes, signed ahead of time so that signing is not part of what is measured."""
 
     def __init__(self, world: dict[str, Any]) -> None:
-        from ledger.books import Books
-        from ledger.keys import KeyStore
+        from ledger.infra.books import Books
+        from ledger.infra.keys import KeyStore
 
         self.world = world
         self.books = Books(engine=None, keys=KeyStore(Path(world["instance"]) / "keys"))  # type: ignore[arg-type]
 
     def make(self, wallet: int, n: int) -> list[str]:
-        from ledger import codes
+        from ledger.redemption import codes
 
         return [codes.issue_wallet_code(self.books, wallet).code for _ in range(n)]
 

@@ -32,16 +32,16 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from sqlalchemy import bindparam, create_engine, select, text, update  # noqa: E402
-from sqlalchemy.engine import make_url  # noqa: E402
+from sqlalchemy import bindparam, create_engine, select, text, update
+from sqlalchemy.engine import make_url
 
-from ledger import journal  # noqa: E402
-from ledger.books import Books  # noqa: E402
-from ledger.chain import entry_hash, genesis_hash  # noqa: E402
-from ledger.db import make_engine  # noqa: E402
-from ledger.keys import KeyStore  # noqa: E402
-from ledger.models import Account  # noqa: E402
-from ledger.posting import transfer  # noqa: E402
+from ledger import journal
+from ledger.infra.books import Books
+from ledger.infra.db import make_engine
+from ledger.infra.keys import KeyStore
+from ledger.journal.chain import entry_hash, genesis_hash
+from ledger.journal.posting import transfer
+from ledger.schema import Account
 
 ACCOUNTS = Account.__table__
 REPORT = ROOT / "bench" / "report.json"
@@ -116,9 +116,9 @@ def create_schema(url: str) -> None:
 
     try:
         upgrade(url)
-    except Exception as exc:  # noqa: BLE001 - another helper's migration in progress: the core tables suffice
+    except Exception as exc:  # another helper's migration in progress: the core tables suffice
         log(f"  migrations failed ({type(exc).__name__}: {exc}); creating the ledger tables from the models")
-        from ledger.models import Base
+        from ledger.schema import Base
 
         engine = create_engine(url)
         Base.metadata.drop_all(engine)
@@ -249,7 +249,7 @@ def measure_growth_point(books: Books, seeded: Seeded, plan: Plan, rnd: random.R
     sample = [rnd.choice(ids) for _ in range(plan.reads)]
     t0 = time.perf_counter()
     for acc in sample:
-        journal.get_account(books, acc).balance  # noqa: B018
+        journal.get_account(books, acc).balance
     read_ms = (time.perf_counter() - t0) / plan.reads * 1000
     reqs = []
     for i in range(plan.growth_posts):
@@ -285,7 +285,7 @@ def _post_worker(url: str, keys_dir: str, ids: list[int], threads: int, start_at
             a, b = pairs[n % 4096]
             try:
                 journal.post(books, transfer(f"w{tag}-{t}-{n}", "redeem", a, b, amounts[n % 4096]))
-            except Exception:  # noqa: BLE001 - counted, reported
+            except Exception:  # counted, reported
                 failures[t] += 1
             if time.time() > end:
                 break
@@ -558,7 +558,7 @@ def pg_server_url() -> str | None:
         with e.connect() as c:
             c.execute(text("SELECT 1"))
         e.dispose()
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         log(f"PostgreSQL at {make_url(url).render_as_string(hide_password=True)} unreachable: {exc}")
         return None
     return url
@@ -652,7 +652,7 @@ def main(argv: list[str] | None = None) -> int:
                 add(Figure("redeem-http-p50", res["p50_ms"], "ms", note=f"open loop, {OPEN_RATE}/s offered{behind}"))
                 add(Figure("redeem-http-p99", res["p99_ms"], "ms", target="<= 50",
                            note=f"open loop, {OPEN_RATE}/s offered{behind}"))
-            except Exception as exc:  # noqa: BLE001 - reported, the rest of the table stands
+            except Exception as exc:  # reported, the rest of the table stands
                 add(Figure("redeem-http", None, "redemptions/s", note=f"failed: {type(exc).__name__}: {exc}"[:400]))
         else:
             add(Figure("redeem-http", None, "redemptions/s", note="needs PostgreSQL" if not server else "--no-http"))
@@ -671,7 +671,7 @@ def main(argv: list[str] | None = None) -> int:
                 if post is not None and post.value and res["rate"]:
                     fig.ratio, fig.reference = post.value / res["rate"], "post-pg-16 / hordak-pg"
                 add(fig)
-            except Exception as exc:  # noqa: BLE001 - reported, the rest of the table stands
+            except Exception as exc:  # reported, the rest of the table stands
                 add(Figure("hordak-pg", None, "transfers/s", note=f"failed: {type(exc).__name__}: {exc}"[:400]))
         else:
             add(Figure("hordak-pg", None, "transfers/s", note="needs PostgreSQL" if not server else "--no-hordak"))

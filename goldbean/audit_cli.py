@@ -19,16 +19,12 @@ from pathlib import Path
 from typing import Any
 
 import click
-from flask import current_app
 from flask.cli import with_appcontext
+
+from doors import current_books
 
 EXIT_FAILED = 1
 
-
-def _books():  # noqa: ANN202
-    from goldbean import books_of
-
-    return books_of(current_app)
 
 
 def _day(_ctx: Any, _param: Any, value: str | None) -> dt.date | None:
@@ -44,8 +40,8 @@ def _moment(_ctx: Any, _param: Any, value: str | None) -> dt.datetime | None:
     """A moment: ``YYYY-MM-DD`` (the end of that day, UTC+8) or an ISO timestamp (UTC+8 if no zone)."""
     if value is None:
         return None
+    from ledger.audit.statements import parse_moment
     from ledger.errors import DomainError
-    from ledger.statements import parse_moment
 
     try:
         return parse_moment(value)
@@ -89,9 +85,9 @@ def register_audit_commands(main: click.Group) -> None:
     @domain_errors
     def statement(account: str, from_day: dt.date, to_day: dt.date, fmt: str, out: str) -> None:
         """The statement (对账单) of ACCOUNT: an account id or code, a username (their wallet) or a merchant code."""
-        from ledger.statements import account_statement, render_statement
+        from ledger.audit.statements import account_statement, render_statement
 
-        stmt = account_statement(_books(), account, from_day, to_day)
+        stmt = account_statement(current_books(), account, from_day, to_day)
         data = render_statement(stmt, fmt)
         if out == "-":
             click.echo(data, nl=False)
@@ -110,11 +106,11 @@ def register_audit_commands(main: click.Group) -> None:
     @domain_errors
     def audit_export(out: str) -> None:
         """Write the whole journal (accounts, checkpoints, transfers, entries) as signed JSON Lines."""
-        from ledger.audit_export import export_journal
+        from ledger.audit.export import export_journal
 
         bar = _Bar("exporting")
         try:
-            summary = export_journal(_books(), out, progress=bar)
+            summary = export_journal(current_books(), out, progress=bar)
         finally:
             bar.close()
         click.echo(f"exported {summary.lines} lines ({summary.accounts} accounts, {summary.checkpoints} checkpoints, "
@@ -131,9 +127,9 @@ def register_audit_commands(main: click.Group) -> None:
         """Check an export offline; exit 1 naming the first line that breaks."""
         import os
 
-        from ledger.audit_export import trusted_keys, verify_export
+        from ledger.audit.export import trusted_keys, verify_export
 
-        keys = trusted_keys(None if key_file else _books(), key_file)
+        keys = trusted_keys(None if key_file else current_books(), key_file)
         bar = _Bar("verifying")
         bar.start(os.path.getsize(file))
         try:
@@ -153,7 +149,7 @@ def register_audit_commands(main: click.Group) -> None:
     @domain_errors
     def audit_compare(older: str, newer: str) -> None:
         """Check that NEWER continues OLDER: no chain rewritten since (verify both first)."""
-        from ledger.audit_export import compare_exports
+        from ledger.audit.export import compare_exports
 
         report = compare_exports(older, newer)
         click.echo(report.verdict())
@@ -169,9 +165,9 @@ def register_audit_commands(main: click.Group) -> None:
     @domain_errors
     def audit_trial_balance(at: dt.datetime | None, as_json: bool) -> None:
         """Every balance at a moment, by account kind and org unit; the total must be zero."""
-        from ledger.reports import trial_balance
+        from ledger.audit.reports import trial_balance
 
-        tb = trial_balance(_books(), at)
+        tb = trial_balance(current_books(), at)
         if as_json:
             click.echo(json.dumps(tb.to_dict(), ensure_ascii=False, indent=1))
         else:
@@ -192,9 +188,9 @@ def register_audit_commands(main: click.Group) -> None:
     @domain_errors
     def audit_reconcile(at: dt.datetime | None, as_json: bool) -> None:
         """Donations against fund + budgets + wallets + merchants + payouts + expiry; the difference must be 0."""
-        from ledger.reports import fund_reconciliation
+        from ledger.audit.reports import fund_reconciliation
 
-        rec = fund_reconciliation(_books(), at)
+        rec = fund_reconciliation(current_books(), at)
         if as_json:
             click.echo(json.dumps(rec.to_dict(), ensure_ascii=False, indent=1))
         else:
@@ -210,9 +206,9 @@ def register_audit_commands(main: click.Group) -> None:
     @domain_errors
     def audit_settlements(from_day: dt.date, to_day: dt.date, merchant: str | None) -> None:
         """Merchant settlement statements for a period (JSON)."""
-        from ledger.reports import settlement_statements
+        from ledger.audit.reports import settlement_statements
 
-        rows = settlement_statements(_books(), from_day, to_day, merchant)
+        rows = settlement_statements(current_books(), from_day, to_day, merchant)
         click.echo(json.dumps([r.to_dict() for r in rows], ensure_ascii=False, indent=1))
 
     @audit.command("anomalies")
@@ -224,9 +220,9 @@ def register_audit_commands(main: click.Group) -> None:
     @domain_errors
     def audit_anomalies(from_day: dt.date, to_day: dt.date, threshold: int | None, min_awards: int) -> None:
         """Patterns worth a look (JSON): concentrated awards, awards just under the threshold, outliers."""
-        from ledger.reports import anomaly_report, default_anomaly_params
+        from ledger.audit.reports import anomaly_report, default_anomaly_params
 
-        books = _books()
+        books = current_books()
         params = default_anomaly_params(books, min_awards=min_awards, threshold=threshold)
         report = anomaly_report(books, from_day, to_day, params)
         click.echo(json.dumps(report.to_dict(), ensure_ascii=False, indent=1))

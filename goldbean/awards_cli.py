@@ -11,7 +11,6 @@ import sys
 from pathlib import Path
 
 import click
-from flask import current_app
 from flask.cli import with_appcontext
 
 
@@ -32,14 +31,14 @@ def register_awards_commands(main: click.Group) -> None:
         """Award the rows of FILE (a dry run unless --commit)."""
         from sqlalchemy import select
 
-        from goldbean import books_of
+        from doors import current_books
         from ledger import errors
-        from ledger.earning import import_awards, parse_award_csv
+        from ledger.access.identity import load_actor
+        from ledger.earning.core import import_awards, parse_award_csv
         from ledger.errors import DomainError
-        from ledger.identity import load_actor
-        from ledger.models import User
+        from ledger.schema import User
 
-        books = books_of(current_app)
+        books = current_books()
         with books.session(readonly=True) as s:
             user_id = s.scalar(select(User.id).where(User.username == officer))
             if user_id is None:

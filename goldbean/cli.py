@@ -15,6 +15,7 @@ import click
 from flask import current_app
 from flask.cli import FlaskGroup, with_appcontext
 
+from doors import current_books
 from ledger.errors import DomainError
 
 EXIT_DOMAIN_ERROR = 2
@@ -33,7 +34,7 @@ def domain_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _create_app() -> Any:
-    from goldbean import create_app
+    from goldbean.app import create_app
 
     return create_app()
 
@@ -42,11 +43,6 @@ def _create_app() -> Any:
 def main() -> None:
     """Gold Bean (金豆): the points ledger of the Panlong district volunteers."""
 
-
-def _books():  # noqa: ANN202
-    from goldbean import books_of
-
-    return books_of(current_app)
 
 
 # --- database -------------------------------------------------------------------------------------
@@ -73,7 +69,7 @@ def db_current() -> None:
     """Print the database's migration revision."""
     from .migrate import current
 
-    click.echo(current(_books().engine) or "(empty)")
+    click.echo(current(current_books().engine) or "(empty)")
 
 
 def _safe_url(url: str) -> str:
@@ -94,9 +90,9 @@ def ledger() -> None:
 @domain_errors
 def ledger_verify() -> None:
     """Recompute every total, chain and checkpoint; exit 1 on any mismatch."""
-    from ledger.verify import verify_books
+    from ledger.journal.verify import verify_books
 
-    report = verify_books(_books())
+    report = verify_books(current_books())
     click.echo(report.verdict())
     if not report.ok:
         for problem in report.problems[1:20]:
@@ -109,9 +105,9 @@ def ledger_verify() -> None:
 @domain_errors
 def ledger_checkpoint() -> None:
     """Sign every account's chain head as it stands now."""
-    from ledger.journal import make_checkpoint
+    from ledger.journal.accounts import make_checkpoint
 
-    cp = make_checkpoint(_books())
+    cp = make_checkpoint(current_books())
     click.echo(f"checkpoint {cp.id}: {cp.accounts_count} accounts, {cp.entries_count} entries, "
                f"digest {cp.digest[:16]}…, key {cp.key_id}")
 
@@ -121,9 +117,9 @@ def ledger_checkpoint() -> None:
 @domain_errors
 def ledger_expire_holds() -> None:
     """Release every hold whose time is up."""
-    from ledger.journal import expire_holds
+    from ledger.journal.accounts import expire_holds
 
-    click.echo(f"released {expire_holds(_books())} expired holds")
+    click.echo(f"released {expire_holds(current_books())} expired holds")
 
 
 @ledger.command("prune")
@@ -131,9 +127,9 @@ def ledger_expire_holds() -> None:
 @domain_errors
 def ledger_prune() -> None:
     """Forget spent wallet codes and idempotency keys past their retention (never the journal)."""
-    from ledger.housekeeping import prune
+    from ledger.redemption.housekeeping import prune
 
-    click.echo(str(prune(_books())))
+    click.echo(str(prune(current_books())))
 
 
 # --- demo -----------------------------------------------------------------------------------------
@@ -145,31 +141,31 @@ def seed_demo_command() -> None:
     """Seed the demo district (does nothing if it is already there)."""
     from .seed import seed_demo
 
-    summary = seed_demo(_books())
+    summary = seed_demo(current_books())
     click.echo(summary)
 
 
 # --- operations: serve, worker, backup, restore, db copy (goldbean/ops_cli.py) -----------------------
 
-from .ops_cli import register_ops_commands  # noqa: E402
+from .ops_cli import register_ops_commands
 
 register_ops_commands(main, db)
 
 # --- the auditor's desk: statement, audit export/verify/trial-balance/... (goldbean/audit_cli.py) ----
 
-from .audit_cli import register_audit_commands  # noqa: E402
+from .audit_cli import register_audit_commands
 
 register_audit_commands(main)
 
 # --- bulk awards (goldbean/awards_cli.py) ------------------------------------------------------------
 
-from .awards_cli import register_awards_commands  # noqa: E402
+from .awards_cli import register_awards_commands
 
 register_awards_commands(main)
 
 # --- redemption: settlement run, signing keys (goldbean/redemption_cli.py) ---------------------------
 
-from .redemption_cli import register_redemption_commands  # noqa: E402
+from .redemption_cli import register_redemption_commands
 
 register_redemption_commands(main)
 

@@ -59,7 +59,7 @@ def problems(app: Flask) -> list[str]:
 
 
 def _database_problems(app: Flask) -> list[str]:
-    from . import books_of
+    from doors import books_of
 
     engine = books_of(app).engine
     if engine.dialect.name != "sqlite":
@@ -69,7 +69,7 @@ def _database_problems(app: Flask) -> list[str]:
     try:
         with engine.connect() as conn:
             mode = str(conn.execute(text("PRAGMA journal_mode")).scalar() or "").lower()
-    except Exception as exc:  # noqa: BLE001 - any failure to open it is a reason too
+    except Exception as exc:  # any failure to open it is a reason too
         return [f"the SQLite database cannot be opened: {type(exc).__name__}: {exc}"]
     if mode != "wal":
         return [f"the SQLite database is in journal mode {mode!r}, not WAL"]

@@ -176,7 +176,7 @@ _metrics: _Metrics | None = None
 def metrics() -> _Metrics:
     global _metrics
     if _metrics is None:
-        from ledger import events
+        from ledger.journal import events
 
         _metrics = _Metrics()
         events.on_posted(_metrics.on_posted)
@@ -275,6 +275,6 @@ def init_app(app: Flask) -> None:
         return resp
 
     @app.get("/metrics")
-    def prometheus_metrics():  # noqa: ANN202
+    def prometheus_metrics():
         body, content_type = render_metrics()
         return Response(body, content_type=content_type)

@@ -32,11 +32,11 @@ from sqlalchemy import Connection, Table, func, insert, inspect, select, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.sql.sqltypes import DateTime
 
-from ledger.books import Books
-from ledger.db import make_engine
-from ledger.keys import KeyStore
-from ledger.models import Account, Base
-from ledger.verify import VerifyReport, verify_books
+from ledger.infra.books import Books
+from ledger.infra.db import make_engine
+from ledger.infra.keys import KeyStore
+from ledger.journal.verify import VerifyReport, verify_books
+from ledger.schema import Account, Base
 
 from .migrate import at_head, current, upgrade
 
@@ -292,7 +292,7 @@ def copy_database(source_url: str, target_url: str, *, keys: str | os.PathLike[s
     return result
 
 
-def _reset_sequences(conn, tables) -> None:  # noqa: ANN001
+def _reset_sequences(conn, tables) -> None:
     """Move each serial/identity sequence past the ids just copied in."""
     for table in tables:
         pk = list(table.primary_key.columns)
@@ -306,7 +306,7 @@ def _reset_sequences(conn, tables) -> None:  # noqa: ANN001
                           f'(SELECT MAX("{col}") FROM "{table.name}") IS NOT NULL)'), {"seq": seq})
 
 
-def _is_int(column) -> bool:  # noqa: ANN001
+def _is_int(column) -> bool:
     try:
         return column.type.python_type is int
     except NotImplementedError:

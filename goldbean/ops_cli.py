@@ -32,7 +32,7 @@ def _fail(message: str) -> None:
     sys.exit(EXIT_FAILED)
 
 
-def _report_verify(report) -> None:  # noqa: ANN001
+def _report_verify(report) -> None:
     click.echo(f"ledger verify: {report.verdict()}")
     if not report.ok:
         for problem in report.problems[1:20]:
@@ -62,11 +62,11 @@ def register_ops_commands(main: click.Group, db: click.Group) -> None:
         """Scheduled work: expire holds, make checkpoints (safe on several servers at once)."""
         import threading
 
-        from goldbean import books_of
+        from doors import current_books
 
         from . import worker as w
 
-        books = books_of(current_app)
+        books = current_books()
         if once:
             failures = w.run(books, once=True)
         else:

@@ -5,17 +5,16 @@ from __future__ import annotations
 import json
 
 import click
-from flask import current_app
 from flask.cli import with_appcontext
 
 
 def register_redemption_commands(main: click.Group) -> None:
     from .cli import domain_errors
 
-    def books():  # noqa: ANN202
-        from goldbean import books_of
+    def books():
+        from doors import current_books
 
-        return books_of(current_app)
+        return current_books()
 
     @main.group()
     def settlement() -> None:
@@ -28,7 +27,7 @@ def register_redemption_commands(main: click.Group) -> None:
     @domain_errors
     def settlement_run(period: str, as_json: bool) -> None:
         """Settle every merchant for PERIOD; running it twice changes nothing."""
-        from ledger.settlement import run_settlement
+        from ledger.redemption.settlement import run_settlement
 
         statements = run_settlement(books(), period, "cli:settlement")
         if as_json:
@@ -45,7 +44,7 @@ def register_redemption_commands(main: click.Group) -> None:
         """Signing keys by purpose (ledger, access, wallet, card): list, rotate, retire."""
 
     def _purpose(value: str) -> str:
-        from ledger.keys import PURPOSES
+        from ledger.infra.keys import PURPOSES
 
         if value not in PURPOSES:
             raise click.BadParameter(f"one of {', '.join(PURPOSES)}")
@@ -56,7 +55,7 @@ def register_redemption_commands(main: click.Group) -> None:
     @with_appcontext
     def keys_list(purpose: str | None) -> None:
         """Every key with its id and whether it signs, verifies or is retired."""
-        from ledger.keys import PURPOSES
+        from ledger.infra.keys import PURPOSES
 
         store = books().keys
         for p in [_purpose(purpose)] if purpose else PURPOSES:
@@ -70,7 +69,7 @@ def register_redemption_commands(main: click.Group) -> None:
     @with_appcontext
     def keys_rotate(purpose: str) -> None:
         """A new key signs from now on; older keys still verify until retired."""
-        from ledger import security
+        from ledger.access import security
 
         key = books().keys.rotate(_purpose(purpose))
         security.record(books(), "key_rotated", actor="cli", purpose=purpose, kid=key.kid)
@@ -87,7 +86,7 @@ def register_redemption_commands(main: click.Group) -> None:
             store.retire(_purpose(purpose), kid)
         except KeyError:
             raise click.ClickException(f"no {purpose} key {kid}") from None
-        from ledger import security
+        from ledger.access import security
 
         security.record(books(), "key_retired", actor="cli", purpose=purpose, kid=kid)
         click.echo(f"{purpose}: key {kid} retired")

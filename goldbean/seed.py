@@ -8,11 +8,11 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ledger.books import Books
-from ledger.journal import make_checkpoint, open_account_in, post_in
-from ledger.identity import wallet_account_id
-from ledger.models import Account
-from ledger.posting import hold, transfer
+from ledger.access.identity import wallet_account_id
+from ledger.infra.books import Books
+from ledger.journal.accounts import make_checkpoint, open_account_in, post_in
+from ledger.journal.posting import hold, transfer
+from ledger.schema import Account
 
 COMMUNITIES = ("金沙", "金星", "王旗营", "田园路")
 

@@ -11,10 +11,16 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ledger import earning
-from ledger.books import Books
-from ledger.identity import create_org_unit_in, create_user_in, grant_role_in, hash_password, load_actor
-from ledger.journal import open_account_in
-from ledger.models import Account, Award, Claim, Merchant, User
+from ledger.access.identity import (
+    create_org_unit_in,
+    create_user_in,
+    grant_role_in,
+    hash_password,
+    load_actor,
+)
+from ledger.infra.books import Books
+from ledger.journal.accounts import open_account_in
+from ledger.schema import Account, Award, Claim, Merchant, User
 
 DEMO_PASSWORD = "goldbean"
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ledger.books import Books
-from ledger.redemption import add_item, list_items
+from ledger.infra.books import Books
+from ledger.redemption.core import add_item, list_items
 
 DEMO_ITEMS = (("过桥米线 Crossing-the-bridge noodles", 12), ("鲜花饼 Flower cake", 8),
               ("洗衣液 Laundry liquid 2L", 25), ("大米 Rice 5 kg", 45))

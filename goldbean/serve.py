@@ -3,7 +3,7 @@
 This module is also the gunicorn configuration file itself, so the two ways to start are the same:
 
     goldbean serve
-    gunicorn -c python:goldbean.serve 'goldbean:create_app()'
+    gunicorn -c python:goldbean.serve 'goldbean.app:create_app()'
 
 Environment (everything else, e.g. the database, comes from ``goldbean.config``):
 
@@ -28,7 +28,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-APP = "goldbean:create_app()"
+APP = "goldbean.app:create_app()"
 
 
 def _int_env(name: str, default: int) -> int:

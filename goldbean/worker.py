@@ -38,10 +38,10 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import func, select, text
 
-from ledger.books import Books
-from ledger.db import utc_from_db
-from ledger.journal import expire_holds, make_checkpoint
-from ledger.models import Account, Checkpoint
+from ledger.infra.books import Books
+from ledger.infra.db import utc_from_db
+from ledger.journal.accounts import expire_holds, make_checkpoint
+from ledger.schema import Account, Checkpoint
 
 log = logging.getLogger("goldbean.worker")
 
@@ -108,7 +108,7 @@ def _checkpoint(books: Books) -> str:
 
 def previous_period(books: Books) -> str:
     """The local calendar month before this one, ``YYYY-MM``."""
-    from ledger.redemption import local_tz
+    from ledger.redemption.core import local_tz
 
     local = books.now().astimezone(local_tz(books))
     last_month = local.replace(day=1) - dt.timedelta(days=1)
@@ -118,7 +118,7 @@ def previous_period(books: Books) -> str:
 def settlement_job(books: Books) -> str:
     """Settle every merchant for the month that ended last (idempotent: a settled merchant's statement is
     answered again, nothing moves twice)."""
-    from ledger.settlement import run_settlement
+    from ledger.redemption.settlement import run_settlement
 
     period = previous_period(books)
     statements = run_settlement(books, period, "system:worker")
@@ -126,7 +126,7 @@ def settlement_job(books: Books) -> str:
 
 
 def prune_job(books: Books) -> str:
-    from ledger.housekeeping import prune
+    from ledger.redemption.housekeeping import prune
 
     return str(prune(books))
 
@@ -146,7 +146,7 @@ def run_job(books: Books, job: Job) -> bool:
     t0 = time.perf_counter()
     try:
         outcome = job.run(books)
-    except Exception as exc:  # noqa: BLE001 - one failing job must not stop the others
+    except Exception as exc:  # one failing job must not stop the others
         job.failures += 1
         log.exception("job %s failed: %s", job.name, type(exc).__name__,
                       extra={"job": job.name, "duration_ms": round((time.perf_counter() - t0) * 1000, 2)})

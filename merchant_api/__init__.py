@@ -36,9 +36,8 @@ def init_app(app: Flask) -> Api:
                        "description": "POST /api/v1/auth/token; EdDSA JWT, typ gb-access+jwt, 15 minutes"})
     app.extensions["goldbean.api"] = api
 
-    from . import errors, health
+    from . import errors
 
-    app.register_blueprint(health.bp)
     for blueprint in _blueprints():
         api.register_blueprint(blueprint, url_prefix=f"/api/v1{blueprint.url_prefix or ''}")
     errors.install(app)
@@ -51,12 +50,12 @@ INT64_MAX = 2**63 - 1
 class Int64Converter(IntegerConverter):
     """``<int:...>`` bounded to a signed 64-bit id (SQLite's INTEGER, PostgreSQL's BIGINT)."""
 
-    def __init__(self, map, fixed_digits: int = 0, min: int | None = None,  # noqa: A002, ANN001
-                 max: int | None = INT64_MAX, signed: bool = False) -> None:  # noqa: A002
+    def __init__(self, map, fixed_digits: int = 0, min: int | None = None,
+                 max: int | None = INT64_MAX, signed: bool = False) -> None:
         super().__init__(map, fixed_digits, min, max, signed)
 
 
-def int64_bounds(self, field, ret, **kwargs):  # noqa: ANN001, ANN201, ARG001
+def int64_bounds(self, field, ret, **kwargs):
     """Document every integer as the 64-bit integer the database stores (the API refuses larger ones)."""
     import marshmallow
 
@@ -73,16 +72,12 @@ def int64_bounds(self, field, ret, **kwargs):  # noqa: ANN001, ANN201, ARG001
 class _Api(Api):
     """flask-smorest's Api documenting our error body (``{"error", "message", ...}``) instead of its own."""
 
-    from .errors import ErrorBody as ERROR_SCHEMA  # noqa: N811
+    from .errors import ErrorBody as ERROR_SCHEMA
 
 
 def _blueprints() -> list:
     """Every API blueprint, in one list, so the access-matrix test can see them all."""
-    from . import auth_api, earning_api, ledger_api, till_api, wallet_api
-
-    from . import audit_api
-    from . import security_api
-    from . import people_api
+    from . import audit_api, auth_api, earning_api, ledger_api, people_api, security_api, till_api, wallet_api
 
     return [ledger_api.blp, auth_api.blp, earning_api.blp, wallet_api.blp, wallet_api.cards_blp, till_api.blp,
             audit_api.blp, security_api.blp, people_api.blp]

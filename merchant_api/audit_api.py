@@ -11,16 +11,15 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
-import tempfile
 from typing import Any
 
-from flask import Response, current_app
+from flask import Response
 from flask_smorest import Blueprint
 from marshmallow import RAISE, Schema, fields, validate
 
-from goldbean import books_of
-from ledger import audit_export, reports, statements
+from doors import current_books
+from doors.downloads import export_download
+from ledger.audit import reports, statements
 
 from .auth import requires_roles
 
@@ -30,9 +29,6 @@ blp = Blueprint("audit", __name__, url_prefix="/audit",
 AUDIT_ROLES = ("auditor", "admin")
 CONTENT_TYPES = {"csv": "text/csv; charset=utf-8", "json": "application/json", "pdf": "application/pdf"}
 
-
-def _books():  # noqa: ANN202
-    return books_of(current_app)
 
 
 class _In(Schema):
@@ -79,7 +75,7 @@ def _moment(query: dict[str, Any]) -> dt.datetime | None:
 @blp.alt_response(200, content_type="application/pdf", description="format=pdf")
 def statement(query: dict[str, Any]) -> Response:
     """An account's statement for a period: opening balance, every entry, closing balance."""
-    stmt = statements.account_statement(_books(), query["account"], query["from_"], query["to"])
+    stmt = statements.account_statement(current_books(), query["account"], query["from_"], query["to"])
     fmt = query["format"]
     data = statements.render_statement(stmt, fmt)
     name = f"statement-{stmt.account_id}-{stmt.from_day}-{stmt.to_day}.{fmt}"
@@ -95,7 +91,7 @@ def statement(query: dict[str, Any]) -> Response:
 @blp.response(200)
 def trial_balance(query: dict[str, Any]) -> dict[str, Any]:
     """Every account's balance at a moment, by account kind and org unit; the total is zero."""
-    return reports.trial_balance(_books(), _moment(query)).to_dict()
+    return reports.trial_balance(current_books(), _moment(query)).to_dict()
 
 
 @blp.route("/reconciliation", methods=["GET"])
@@ -104,7 +100,7 @@ def trial_balance(query: dict[str, Any]) -> dict[str, Any]:
 @blp.response(200)
 def reconciliation(query: dict[str, Any]) -> dict[str, Any]:
     """Donations against fund, budgets, wallets, merchants, payouts, expiry; the difference must be 0."""
-    return reports.fund_reconciliation(_books(), _moment(query)).to_dict()
+    return reports.fund_reconciliation(current_books(), _moment(query)).to_dict()
 
 
 @blp.route("/settlements", methods=["GET"])
@@ -113,7 +109,7 @@ def reconciliation(query: dict[str, Any]) -> dict[str, Any]:
 @blp.response(200)
 def settlements(query: dict[str, Any]) -> dict[str, Any]:
     """Merchant settlement statements for a period: redeemed, refunded, settled, balances."""
-    rows = reports.settlement_statements(_books(), query["from_"], query["to"], query["merchant"])
+    rows = reports.settlement_statements(current_books(), query["from_"], query["to"], query["merchant"])
     return {"from": query["from_"].isoformat(), "to": query["to"].isoformat(),
             "merchants": [r.to_dict() for r in rows]}
 
@@ -124,7 +120,7 @@ def settlements(query: dict[str, Any]) -> dict[str, Any]:
 @blp.response(200)
 def anomalies(query: dict[str, Any]) -> dict[str, Any]:
     """Patterns worth a look: concentrated awards, awards just under the threshold, outliers, bursts."""
-    books = _books()
+    books = current_books()
     params = reports.default_anomaly_params(books, threshold=query["threshold"], min_awards=query["min_awards"])
     return reports.anomaly_report(books, query["from_"], query["to"], params).to_dict()
 
@@ -134,31 +130,4 @@ def anomalies(query: dict[str, Any]) -> dict[str, Any]:
 @blp.response(200, content_type="application/x-ndjson")
 def export() -> Response:
     """The whole journal as signed JSON Lines; verify it offline with `goldbean audit verify FILE --key JWKS`."""
-    return export_download(_books())
-
-
-def export_download(books: Any) -> Response:
-    """The journal export as a streamed download (the API's and the auditor page's): written to a
-    temporary file with constant memory, sent in chunks, then removed."""
-    fd, path = tempfile.mkstemp(prefix="goldbean-export-", suffix=".jsonl")
-    os.close(fd)
-    try:
-        summary = audit_export.export_journal(books, path)
-    except BaseException:
-        os.unlink(path)
-        raise
-
-    def stream():  # noqa: ANN202 - the file, in chunks, then gone
-        try:
-            with open(path, "rb") as fh:
-                while chunk := fh.read(256 * 1024):
-                    yield chunk
-        finally:
-            os.unlink(path)
-
-    stamp = books.now().strftime("%Y%m%dT%H%M%SZ")
-    resp = Response(stream(), content_type="application/x-ndjson")
-    resp.headers["Content-Disposition"] = f'attachment; filename="goldbean-journal-{stamp}.jsonl"'
-    resp.headers["X-Export-Sha256"] = summary.sha256
-    resp.headers["Content-Length"] = str(os.path.getsize(path))
-    return resp
+    return export_download(current_books())

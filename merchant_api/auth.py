@@ -11,13 +11,13 @@ import functools
 from collections.abc import Callable
 from typing import Any
 
-from flask import current_app, g, request
+from flask import g, request
 
-from goldbean import books_of
+from doors import current_books
 from ledger import errors
+from ledger.access.identity import Actor, load_actor
+from ledger.access.tokens import verify_access_token
 from ledger.errors import DomainError
-from ledger.identity import Actor, load_actor
-from ledger.tokens import verify_access_token
 
 BEARER_SECURITY = [{"bearerAuth": []}]
 
@@ -39,10 +39,10 @@ def current_actor() -> Actor:
     token = bearer_token()
     if token is None:
         raise DomainError(errors.NOT_AUTHENTICATED)
-    books = books_of(current_app)
+    books = current_books()
     user_id = verify_access_token(books, token)
 
-    def work(s):  # noqa: ANN001, ANN202
+    def work(s):
         try:
             return load_actor(s, user_id)
         except DomainError as exc:  # the user was removed or deactivated after the token was issued

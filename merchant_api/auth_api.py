@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from flask import current_app, request
+from flask import request
 from flask_smorest import Blueprint
 from marshmallow import RAISE, Schema, fields, validate
 
-from goldbean import books_of
-from ledger.security import sign_in
-from ledger.tokens import issue_access_token
+from doors import current_books
+from ledger.access.security import sign_in
+from ledger.access.tokens import issue_access_token
 
 from .auth import public
 
@@ -41,7 +41,7 @@ def token(body: dict) -> dict:
     """Exchange a username (or phone) and password for a bearer token (EdDSA JWT, 15 minutes).
 
     Every attempt is logged; guessing is throttled per user and per source address."""
-    books = books_of(current_app)
+    books = current_books()
     actor = sign_in(books, body["username"], body["password"], request.remote_addr)
     access_token, expires_in = issue_access_token(books, actor)
     return {"access_token": access_token, "token_type": "Bearer", "expires_in": expires_in}

@@ -23,7 +23,7 @@ def install(app: Flask, api: Api) -> None:
     bp = Blueprint("api_docs_assets", __name__)
 
     @bp.get(f"{ASSETS_URL}<path:filename>")
-    def asset(filename: str):  # noqa: ANN202
+    def asset(filename: str):
         return send_from_directory(folder, filename, max_age=3600)
 
     app.register_blueprint(bp)

@@ -7,20 +7,16 @@ by the use case against the object's org unit.
 
 from __future__ import annotations
 
-from flask import current_app
 from flask_smorest import Blueprint
 from marshmallow import RAISE, Schema, fields, validate
 
-from goldbean import books_of
+from doors import current_books
 from ledger import earning
 
 from .auth import current_actor, requires_roles
 
 blp = Blueprint("earning", __name__, url_prefix="", description="Earning beans: claims, awards, the fund")
 
-
-def _books():  # noqa: ANN202
-    return books_of(current_app)
 
 
 class _In(Schema):
@@ -142,44 +138,44 @@ class LeaderboardQuery(_In):
 @requires_roles("volunteer", "leader")
 @blp.arguments(ClaimIn())
 @blp.response(201, ClaimOut)
-def submit_claim(body: dict):  # noqa: ANN201
+def submit_claim(body: dict):
     """Submit a claim for a tip or a patrol (volunteers; leaders for a volunteer in their unit)."""
-    return earning.submit_claim(_books(), current_actor(), **body)
+    return earning.submit_claim(current_books(), current_actor(), **body)
 
 
 @blp.route("/claims", methods=["GET"])
 @requires_roles()
 @blp.arguments(ListQuery(), location="query")
 @blp.response(200, ClaimOut(many=True))
-def list_claims(query: dict):  # noqa: ANN201
+def list_claims(query: dict):
     """Claims you may see: your own, those you submitted, and (officers) those in your scope."""
-    return earning.list_claims(_books(), current_actor(), **query)
+    return earning.list_claims(current_books(), current_actor(), **query)
 
 
 @blp.route("/claims/<int:claim_id>", methods=["GET"])
 @requires_roles()
 @blp.response(200, ClaimOut)
-def get_claim(claim_id: int):  # noqa: ANN201
+def get_claim(claim_id: int):
     """One claim; tip details only for officers in scope."""
-    return earning.get_claim(_books(), current_actor(), claim_id)
+    return earning.get_claim(current_books(), current_actor(), claim_id)
 
 
 @blp.route("/claims/<int:claim_id>/verify", methods=["POST"])
 @requires_roles("officer")
 @blp.arguments(VerifyIn())
 @blp.response(200, ClaimOut)
-def verify_claim(body: dict, claim_id: int):  # noqa: ANN201
+def verify_claim(body: dict, claim_id: int):
     """Verify a claim in your scope: awards beans by the rule table (or holds them for a second officer)."""
-    return earning.verify_claim(_books(), current_actor(), claim_id, **body)
+    return earning.verify_claim(current_books(), current_actor(), claim_id, **body)
 
 
 @blp.route("/claims/<int:claim_id>/reject", methods=["POST"])
 @requires_roles("officer")
 @blp.arguments(ReasonIn())
 @blp.response(200, ClaimOut)
-def reject_claim(body: dict, claim_id: int):  # noqa: ANN201
+def reject_claim(body: dict, claim_id: int):
     """Reject a claim in your scope, with a reason."""
-    return earning.reject_claim(_books(), current_actor(), claim_id, **body)
+    return earning.reject_claim(current_books(), current_actor(), claim_id, **body)
 
 
 # --- awards ---------------------------------------------------------------------------------------
@@ -188,53 +184,53 @@ def reject_claim(body: dict, claim_id: int):  # noqa: ANN201
 @requires_roles("officer")
 @blp.arguments(AwardIn())
 @blp.response(201, AwardOut)
-def award_directly(body: dict):  # noqa: ANN201
+def award_directly(body: dict):
     """Award beans directly for verified work in your scope, citing a reference."""
-    return earning.award_directly(_books(), current_actor(), **body)
+    return earning.award_directly(current_books(), current_actor(), **body)
 
 
 @blp.route("/awards", methods=["GET"])
 @requires_roles()
 @blp.arguments(ListQuery(), location="query")
 @blp.response(200, AwardOut(many=True))
-def list_awards(query: dict):  # noqa: ANN201
+def list_awards(query: dict):
     """Awards you may see (yours, those you made, those in your scope; auditors and the fund all)."""
-    return earning.list_awards(_books(), current_actor(), **query)
+    return earning.list_awards(current_books(), current_actor(), **query)
 
 
 @blp.route("/awards/<int:award_id>", methods=["GET"])
 @requires_roles()
 @blp.response(200, AwardOut)
-def get_award(award_id: int):  # noqa: ANN201
+def get_award(award_id: int):
     """One award."""
-    return earning.get_award(_books(), current_actor(), award_id)
+    return earning.get_award(current_books(), current_actor(), award_id)
 
 
 @blp.route("/awards/<int:award_id>/approve", methods=["POST"])
 @requires_roles("officer")
 @blp.arguments(ApproveIn())
 @blp.response(200, AwardOut)
-def approve_award(body: dict, award_id: int):  # noqa: ANN201
+def approve_award(body: dict, award_id: int):
     """Second approval: a different officer in scope posts the held award."""
-    return earning.approve_award(_books(), current_actor(), award_id, **body)
+    return earning.approve_award(current_books(), current_actor(), award_id, **body)
 
 
 @blp.route("/awards/<int:award_id>/void", methods=["POST"])
 @requires_roles("officer")
 @blp.arguments(ReasonIn())
 @blp.response(200, AwardOut)
-def void_award(body: dict, award_id: int):  # noqa: ANN201
+def void_award(body: dict, award_id: int):
     """Second approval refused: a different officer in scope voids the held award."""
-    return earning.void_award(_books(), current_actor(), award_id, **body)
+    return earning.void_award(current_books(), current_actor(), award_id, **body)
 
 
 @blp.route("/awards/<int:award_id>/reverse", methods=["POST"])
 @requires_roles("officer")
 @blp.arguments(ReverseIn())
 @blp.response(200, AwardOut)
-def reverse_award(body: dict, award_id: int):  # noqa: ANN201
+def reverse_award(body: dict, award_id: int):
     """Reverse a posted award in your scope; refused if the beans were spent unless `partial`."""
-    return earning.reverse_award(_books(), current_actor(), award_id, **body)
+    return earning.reverse_award(current_books(), current_actor(), award_id, **body)
 
 
 # --- the fund -------------------------------------------------------------------------------------
@@ -243,34 +239,34 @@ def reverse_award(body: dict, award_id: int):  # noqa: ANN201
 @requires_roles("fund_manager")
 @blp.arguments(DonationIn())
 @blp.response(201)
-def record_donation(body: dict):  # noqa: ANN201
+def record_donation(body: dict):
     """Record a donation into the Gold Bean Fund (fund managers)."""
-    return earning.record_donation(_books(), current_actor(), **body)
+    return earning.record_donation(current_books(), current_actor(), **body)
 
 
 @blp.route("/fund/allocations", methods=["POST"])
 @requires_roles("fund_manager")
 @blp.arguments(AllocationIn())
 @blp.response(201)
-def allocate_budget(body: dict):  # noqa: ANN201
+def allocate_budget(body: dict):
     """Allocate beans from the fund to a community's budget (never more than the fund holds)."""
-    return earning.allocate_budget(_books(), current_actor(), **body)
+    return earning.allocate_budget(current_books(), current_actor(), **body)
 
 
 @blp.route("/fund", methods=["GET"])
 @requires_roles("fund_manager", "auditor", "admin")
 @blp.response(200)
-def fund_position():  # noqa: ANN201
+def fund_position():
     """Where the donated beans are: fund, budgets, wallets, merchants, paid out."""
-    return earning.fund_position(_books(), current_actor())
+    return earning.fund_position(current_books(), current_actor())
 
 
 @blp.route("/fund/budgets", methods=["GET"])
 @requires_roles("fund_manager", "auditor", "admin", "officer")
 @blp.response(200)
-def budgets():  # noqa: ANN201
+def budgets():
     """Community budgets (officers: those in scope)."""
-    return {"budgets": earning.budget_balances(_books(), current_actor())}
+    return {"budgets": earning.budget_balances(current_books(), current_actor())}
 
 
 # --- leaderboards ---------------------------------------------------------------------------------
@@ -279,15 +275,15 @@ def budgets():  # noqa: ANN201
 @requires_roles()
 @blp.arguments(LeaderboardQuery(), location="query")
 @blp.response(200)
-def volunteer_leaderboard(query: dict):  # noqa: ANN201
+def volunteer_leaderboard(query: dict):
     """Volunteers of a street or community ranked by beans in a month (name or pseudonym)."""
-    return earning.volunteer_leaderboard(_books(), current_actor(), **query)
+    return earning.volunteer_leaderboard(current_books(), current_actor(), **query)
 
 
 @blp.route("/leaderboards/communities", methods=["GET"])
 @requires_roles()
 @blp.arguments(LeaderboardQuery(), location="query")
 @blp.response(200)
-def community_leaderboard(query: dict):  # noqa: ANN201
+def community_leaderboard(query: dict):
     """Communities under a street office ranked by verified activity in a month."""
-    return earning.community_leaderboard(_books(), current_actor(), **query)
+    return earning.community_leaderboard(current_books(), current_actor(), **query)

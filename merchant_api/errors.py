@@ -1,6 +1,6 @@
 """Domain errors and HTTP errors as JSON: ``{"error": "<stable_code>", "message": "..."}``.
 
-The one mapping from an error's category to an HTTP status lives here.
+The one mapping from an error's category to an HTTP status lives in ``doors.errors``.
 """
 
 from __future__ import annotations
@@ -9,23 +9,13 @@ from typing import Any
 
 from flask import Flask, Response, g, jsonify, request
 from marshmallow import Schema, fields
-from sqlalchemy.exc import DataError
 from werkzeug.exceptions import HTTPException
 
-from ledger import errors
+from doors.errors import status_of
 from ledger.errors import DomainError
 
 API_PREFIX = "/api/"
 
-STATUS_BY_CATEGORY = {
-    errors.INVALID: 422,
-    errors.UNAUTHENTICATED: 401,
-    errors.FORBIDDEN: 403,
-    errors.NOT_FOUND: 404,
-    errors.CONFLICT: 409,
-    errors.TOO_MANY: 429,
-    errors.UNAVAILABLE: 503,
-}
 
 # HTTP errors raised by Flask or werkzeug before our code runs, as stable codes
 CODE_BY_HTTP_STATUS = {
@@ -49,9 +39,6 @@ class ErrorBody(Schema):
     details = fields.Raw(metadata={"description": "what was wrong, when known (e.g. field messages)"})
     request_id = fields.String(metadata={"description": "the X-Request-ID of this request"})
 
-
-def status_of(exc: DomainError) -> int:
-    return STATUS_BY_CATEGORY[exc.category]
 
 
 def error_response(status: int, code: str, message: str, details: Any = None) -> Response:
@@ -92,21 +79,20 @@ def install(app: Flask) -> None:
 
     # looked up when an error happens: the web pages register their HTML handlers after the API
     @app.errorhandler(DomainError)
-    def _domain(exc: DomainError):  # noqa: ANN202
+    def _domain(exc: DomainError):
         html_domain = app.extensions.get("goldbean.html_domain_error")
         if is_api_request() or html_domain is None:
             return domain_error_json(exc)
         return html_domain(exc)
 
     @app.errorhandler(OverflowError)
-    @app.errorhandler(DataError)
-    def _out_of_range(exc: Exception):  # noqa: ANN202 - a number the database cannot hold
+    def _out_of_range(exc: Exception):  # a number the database cannot hold
         if not is_api_request():
             raise exc
         return error_response(422, "validation_failed", "A number is out of range (64-bit integers).")
 
     @app.errorhandler(HTTPException)
-    def _http(exc: HTTPException):  # noqa: ANN202
+    def _http(exc: HTTPException):
         html_http = app.extensions.get("goldbean.html_http_error")
         if is_api_request() or html_http is None:
             return http_error_json(exc)

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from flask import current_app
 from flask_smorest import Blueprint
 
-from goldbean import books_of
-from ledger.keys import PURPOSES
+from doors import current_books
+from ledger.infra.keys import PURPOSES
 
 blp = Blueprint("keys", __name__, url_prefix="/keys", description="Public keys for offline verification")
 
@@ -14,9 +13,9 @@ blp = Blueprint("keys", __name__, url_prefix="/keys", description="Public keys f
 @blp.route("", methods=["GET"])
 @blp.doc(security=[])
 @blp.response(200)
-def jwks():  # noqa: ANN201
+def jwks():
     """The public keys (JWK set, Ed25519) that verify checkpoints, codes and tokens; `purpose` says which."""
-    books = books_of(current_app)
+    books = current_books()
     keys = []
     for purpose in PURPOSES:
         for jwk in books.keys.jwks(purpose)["keys"]:

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from flask import current_app
 from flask_smorest import Blueprint
 from marshmallow import RAISE, Schema, fields, validate
 
-from goldbean import books_of
+from doors import current_books
 from ledger import people
-from ledger.models.people import ROLES
+from ledger.access.identity import ROLES
 
 from .auth import current_actor, requires_roles
 
@@ -42,51 +41,51 @@ class GrantIn(_In):
 @blp.route("/me", methods=["GET"])
 @requires_roles()
 @blp.response(200)
-def me():  # noqa: ANN201
+def me():
     """Who you are and the roles you hold."""
-    return people.get_profile(books_of(current_app), current_actor())
+    return people.get_profile(current_books(), current_actor())
 
 
 @blp.route("/me", methods=["PATCH"])
 @requires_roles("volunteer", "leader")
 @blp.arguments(ProfileIn())
 @blp.response(200)
-def update_me(body: dict):  # noqa: ANN201
+def update_me(body: dict):
     """Volunteers: change your display name, or choose a pseudonym for the leaderboards. (Auditors and
     other staff are read-only here; an admin changes their names.)"""
-    return people.update_profile(books_of(current_app), current_actor(), **body)
+    return people.update_profile(current_books(), current_actor(), **body)
 
 
 @blp.route("/org-units", methods=["GET"])
 @requires_roles()
 @blp.response(200)
-def org_units():  # noqa: ANN201
+def org_units():
     """The org tree: district, street offices, communities, resident groups, buildings."""
-    return {"org_units": people.list_org_units(books_of(current_app))}
+    return {"org_units": people.list_org_units(current_books())}
 
 
 @blp.route("/users", methods=["POST"])
 @requires_roles("admin")
 @blp.arguments(UserIn())
 @blp.response(201)
-def register_user(body: dict):  # noqa: ANN201
+def register_user(body: dict):
     """Register a person (with a wallet); grant roles separately (admins)."""
-    return people.register_user(books_of(current_app), current_actor(), **body)
+    return people.register_user(current_books(), current_actor(), **body)
 
 
 @blp.route("/users/<int:user_id>/grants", methods=["POST"])
 @requires_roles("admin")
 @blp.arguments(GrantIn())
 @blp.response(200)
-def grant(body: dict, user_id: int):  # noqa: ANN201
+def grant(body: dict, user_id: int):
     """Grant a role on an org unit, a merchant, or district-wide (admins)."""
-    return people.grant_role(books_of(current_app), current_actor(), user_id, **body)
+    return people.grant_role(current_books(), current_actor(), user_id, **body)
 
 
 @blp.route("/users/<int:user_id>/grants/revoke", methods=["POST"])
 @requires_roles("admin")
 @blp.arguments(GrantIn())
 @blp.response(200)
-def revoke(body: dict, user_id: int):  # noqa: ANN201
+def revoke(body: dict, user_id: int):
     """Revoke a role grant (admins); it takes effect on the user's next request."""
-    return people.revoke_role(books_of(current_app), current_actor(), user_id, **body)
+    return people.revoke_role(current_books(), current_actor(), user_id, **body)

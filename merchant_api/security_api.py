@@ -8,12 +8,11 @@
 
 from __future__ import annotations
 
-from flask import current_app
 from flask_smorest import Blueprint
 from marshmallow import RAISE, Schema, fields, validate
 
-from goldbean import books_of
-from ledger import security
+from doors import current_books
+from ledger.access import security
 
 from .auth import current_actor, requires_roles
 
@@ -61,15 +60,15 @@ class UnlockOut(Schema):
 @requires_roles("auditor", "admin")
 @blp.arguments(EventsQuery(), location="query")
 @blp.response(200, EventOut(many=True))
-def events(query: dict):  # noqa: ANN201
+def events(query: dict):
     """Security events, newest first: sign-ins, refusals, throttles, unlocks, role changes, key rotations."""
-    return security.list_events(books_of(current_app), current_actor(), **query)
+    return security.list_events(current_books(), current_actor(), **query)
 
 
 @blp.route("/unlock", methods=["POST"])
 @requires_roles("officer", "admin")
 @blp.arguments(UnlockIn())
 @blp.response(200, UnlockOut)
-def unlock(body: dict):  # noqa: ANN201
+def unlock(body: dict):
     """Lift a user's sign-in lock (`user_id`) or an address's guessing throttle (`source`)."""
-    return security.unlock(books_of(current_app), current_actor(), **body)
+    return security.unlock(current_books(), current_actor(), **body)

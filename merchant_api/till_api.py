@@ -12,14 +12,15 @@ import functools
 from collections.abc import Callable
 from typing import Any
 
-from flask import Response, current_app, g, request
+from flask import Response, g, request
 from flask_smorest import Blueprint
 from marshmallow import RAISE, Schema, fields, validate
 
-from goldbean import books_of
-from ledger import errors, redemption, security, settlement
+from doors import current_books
+from ledger import errors, redemption
 from ledger.errors import DomainError
-from ledger.redemption import Answer, TillContext
+from ledger.redemption import settlement
+from ledger.redemption.core import Answer, TillContext
 
 from .auth import current_actor, requires_roles
 
@@ -33,9 +34,6 @@ IDEMPOTENCY_HEADER = {"name": "Idempotency-Key", "in": "header", "required": Tru
                       "description": "the same key and body replay the stored answer; another body: 422"}
 
 
-def _books():  # noqa: ANN202
-    return books_of(current_app)
-
 
 def till_auth(view: Callable[..., Any] | None = None, *, readers: tuple[str, ...] = ()) -> Any:
     """A till key, or a signed-in cashier or merchant owner (or, for reads, one of ``readers``)."""
@@ -47,7 +45,7 @@ def till_auth(view: Callable[..., Any] | None = None, *, readers: tuple[str, ...
             scheme, _, token = request.headers.get("Authorization", "").partition(" ")
             token = token.strip()
             if scheme.lower() == "bearer" and redemption.is_till_key(token):
-                g.goldbean_till = redemption.authenticate_till(_books(), token)
+                g.goldbean_till = redemption.authenticate_till(current_books(), token)
             else:
                 actor = current_actor()
                 if not any(actor.has_role(r) for r in roles):
@@ -183,12 +181,12 @@ class PeriodQuery(_In):
 @blp.arguments(RedeemIn())
 @blp.doc(security=TILL_SECURITY, parameters=[IDEMPOTENCY_HEADER])
 @blp.alt_response(201, schema=Receipt, description="the receipt")
-def redeem(body: dict):  # noqa: ANN201
+def redeem(body: dict):
     """Redeem beans: a wallet code (or a bean card code and its PIN) and an amount or catalogue items."""
     ctx = _till(body.pop("merchant_id"))
     key = _idempotency_key()
     # a PIN typed at a till: throttled per source address, every try logged (ledger.security)
-    return _answer(security.redeem(_books(), ctx, request.remote_addr, code=body["code"], amount=body["amount"],
+    return _answer(redemption.redeem_at_till(current_books(), ctx, request.remote_addr, code=body["code"], amount=body["amount"],
                                    items=body["items"], pin=body["pin"], idempotency_key=key))
 
 
@@ -196,9 +194,9 @@ def redeem(body: dict):  # noqa: ANN201
 @till_auth(readers=("auditor", "fund_manager"))
 @blp.doc(security=TILL_SECURITY)
 @blp.response(200)
-def get_redemption(redemption_id: int):  # noqa: ANN201
+def get_redemption(redemption_id: int):
     """One redemption of your merchant, with its refunds."""
-    return redemption.get_redemption(_books(), _merchant_ids_readable(), redemption_id)
+    return redemption.get_redemption(current_books(), _merchant_ids_readable(), redemption_id)
 
 
 @blp.route("/redemptions/<int:redemption_id>/refunds", methods=["POST"])
@@ -206,16 +204,16 @@ def get_redemption(redemption_id: int):  # noqa: ANN201
 @blp.arguments(RefundIn())
 @blp.doc(security=TILL_SECURITY, parameters=[IDEMPOTENCY_HEADER])
 @blp.alt_response(201, description="the refund")
-def refund(body: dict, redemption_id: int):  # noqa: ANN201
+def refund(body: dict, redemption_id: int):
     """Refund all or part of a redemption of your merchant, within the refund window."""
     readable = _merchant_ids_readable()
     ctx = g.get("goldbean_till")
     if ctx is None:
-        owner = redemption.merchant_of_redemption(_books(), redemption_id)
+        owner = redemption.merchant_of_redemption(current_books(), redemption_id)
         if owner is None or readable is not None and owner not in readable:
             raise DomainError(errors.NOT_FOUND_ERR, redemption_id=redemption_id)
         ctx = _till(owner)
-    return _answer(redemption.refund(_books(), ctx, redemption_id, amount=body["amount"], reason=body["reason"],
+    return _answer(redemption.refund(current_books(), ctx, redemption_id, amount=body["amount"], reason=body["reason"],
                                      idempotency_key=_idempotency_key()))
 
 
@@ -224,12 +222,12 @@ def refund(body: dict, redemption_id: int):  # noqa: ANN201
 @blp.arguments(ListQuery(), location="query")
 @blp.doc(security=TILL_SECURITY)
 @blp.response(200)
-def list_redemptions(query: dict, merchant_id: int):  # noqa: ANN201
+def list_redemptions(query: dict, merchant_id: int):
     """Your merchant's redemptions, newest first."""
     readable = _merchant_ids_readable()
     if readable is not None and merchant_id not in readable:
         raise DomainError(errors.PERMISSION_DENIED, "You do not serve at this merchant.")
-    return redemption.list_redemptions(_books(), merchant_id, **query)
+    return redemption.list_redemptions(current_books(), merchant_id, **query)
 
 
 # --- till keys ---------------------------------------------------------------------------------------
@@ -238,28 +236,28 @@ def list_redemptions(query: dict, merchant_id: int):  # noqa: ANN201
 @requires_roles("merchant_owner")
 @blp.arguments(TillIn())
 @blp.response(201)
-def issue_till(body: dict, merchant_id: int):  # noqa: ANN201
+def issue_till(body: dict, merchant_id: int):
     """Issue a till device key (shown once; only its hash is kept)."""
     _owner_of(merchant_id)
-    view, key = redemption.issue_till(_books(), merchant_id, body["name"], current_actor().ref)
+    view, key = redemption.issue_till(current_books(), merchant_id, body["name"], current_actor().ref)
     return {**view, "key": key}
 
 
 @blp.route("/merchants/<int:merchant_id>/tills", methods=["GET"])
 @requires_roles("merchant_owner")
 @blp.response(200)
-def list_tills(merchant_id: int):  # noqa: ANN201
+def list_tills(merchant_id: int):
     _owner_of(merchant_id)
-    return redemption.list_tills(_books(), merchant_id)
+    return redemption.list_tills(current_books(), merchant_id)
 
 
 @blp.route("/merchants/<int:merchant_id>/tills/<int:till_id>", methods=["DELETE"])
 @requires_roles("merchant_owner")
 @blp.response(200)
-def revoke_till(merchant_id: int, till_id: int):  # noqa: ANN201
+def revoke_till(merchant_id: int, till_id: int):
     """Revoke a till key: it is refused from the next request on."""
     _owner_of(merchant_id)
-    return redemption.revoke_till(_books(), merchant_id, till_id)
+    return redemption.revoke_till(current_books(), merchant_id, till_id)
 
 
 # --- catalogue --------------------------------------------------------------------------------------
@@ -267,37 +265,37 @@ def revoke_till(merchant_id: int, till_id: int):  # noqa: ANN201
 @blp.route("/merchants/<int:merchant_id>/items", methods=["GET"])
 @requires_roles()
 @blp.response(200)
-def list_items(merchant_id: int):  # noqa: ANN201
+def list_items(merchant_id: int):
     """The merchant's catalogue (active items; the owner also sees withdrawn ones)."""
     owner = merchant_id in current_actor().merchant_ids_for("merchant_owner")
-    return redemption.list_items(_books(), merchant_id, include_inactive=owner)
+    return redemption.list_items(current_books(), merchant_id, include_inactive=owner)
 
 
 @blp.route("/merchants/<int:merchant_id>/items", methods=["POST"])
 @requires_roles("merchant_owner")
 @blp.arguments(ItemIn())
 @blp.response(201)
-def add_item(body: dict, merchant_id: int):  # noqa: ANN201
+def add_item(body: dict, merchant_id: int):
     _owner_of(merchant_id)
-    return redemption.add_item(_books(), merchant_id, body["name"], body["price"])
+    return redemption.add_item(current_books(), merchant_id, body["name"], body["price"])
 
 
 @blp.route("/merchants/<int:merchant_id>/items/<int:item_id>", methods=["PATCH"])
 @requires_roles("merchant_owner")
 @blp.arguments(ItemPatch())
 @blp.response(200)
-def update_item(body: dict, merchant_id: int, item_id: int):  # noqa: ANN201
+def update_item(body: dict, merchant_id: int, item_id: int):
     _owner_of(merchant_id)
-    return redemption.update_item(_books(), merchant_id, item_id, **body)
+    return redemption.update_item(current_books(), merchant_id, item_id, **body)
 
 
 @blp.route("/merchants/<int:merchant_id>/items/<int:item_id>", methods=["DELETE"])
 @requires_roles("merchant_owner")
 @blp.response(200)
-def withdraw_item(merchant_id: int, item_id: int):  # noqa: ANN201
+def withdraw_item(merchant_id: int, item_id: int):
     """Withdraw an item (kept for the receipts that name it)."""
     _owner_of(merchant_id)
-    return redemption.update_item(_books(), merchant_id, item_id, active=False)
+    return redemption.update_item(current_books(), merchant_id, item_id, active=False)
 
 
 # --- settlement ---------------------------------------------------------------------------------------
@@ -306,25 +304,25 @@ def withdraw_item(merchant_id: int, item_id: int):  # noqa: ANN201
 @requires_roles("fund_manager")
 @blp.arguments(PeriodIn())
 @blp.response(200)
-def run_settlement(body: dict):  # noqa: ANN201
+def run_settlement(body: dict):
     """Settle every merchant for a period that has ended; running it again changes nothing."""
-    return settlement.run_settlement(_books(), body["period"], current_actor().ref)
+    return settlement.run_settlement(current_books(), body["period"], current_actor().ref)
 
 
 @blp.route("/settlements", methods=["GET"])
 @requires_roles("fund_manager", "auditor")
 @blp.arguments(PeriodQuery(), location="query")
 @blp.response(200)
-def list_settlements(query: dict):  # noqa: ANN201
-    return settlement.list_settlements(_books(), period=query["period"])
+def list_settlements(query: dict):
+    return settlement.list_settlements(current_books(), period=query["period"])
 
 
 @blp.route("/merchants/<int:merchant_id>/settlements", methods=["GET"])
 @requires_roles("merchant_owner", "fund_manager", "auditor")
 @blp.response(200)
-def merchant_settlements(merchant_id: int):  # noqa: ANN201
+def merchant_settlements(merchant_id: int):
     """A merchant's settlement statements (its owner, fund managers and auditors)."""
     actor = current_actor()
     if not (actor.has_role("fund_manager") or actor.has_role("auditor")):
         _owner_of(merchant_id)
-    return settlement.list_settlements(_books(), merchant_id=merchant_id)
+    return settlement.list_settlements(current_books(), merchant_id=merchant_id)

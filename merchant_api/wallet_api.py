@@ -8,13 +8,15 @@ from __future__ import annotations
 import base64
 import html
 
-from flask import Response, current_app, request
+from flask import Response, request
 from flask_smorest import Blueprint
 from marshmallow import RAISE, Schema, fields, validate
 
-from goldbean import books_of
-from ledger import codes, redemption, security
-from ledger.identity import wallet_of
+from doors import current_books
+from ledger import redemption
+from ledger.access import security
+from ledger.access.identity import wallet_of
+from ledger.redemption import codes
 
 from .auth import current_actor, requires_roles
 
@@ -23,13 +25,10 @@ cards_blp = Blueprint("cards", __name__, url_prefix="/cards",
                       description="Bean cards (金豆卡) for volunteers without a phone: QR + PIN")
 
 
-def _books():  # noqa: ANN202
-    return books_of(current_app)
-
 
 def _my_wallet() -> int:
     actor = current_actor()
-    return wallet_of(_books(), actor.user_id)
+    return wallet_of(current_books(), actor.user_id)
 
 
 class _In(Schema):
@@ -46,9 +45,9 @@ class CodeOut(Schema):
 @blp.route("/codes", methods=["POST"])
 @requires_roles("volunteer")
 @blp.response(201, CodeOut)
-def new_code():  # noqa: ANN201
+def new_code():
     """A fresh payment code (valid 60 seconds, one use) and its QR image (rate limited: `rate_limited`)."""
-    books = _books()
+    books = current_books()
     wallet = _my_wallet()
     actor = current_actor()
     security.take(books, "payment_code", f"code:user:{actor.user_id}", "code_per_user", source=request.remote_addr,
@@ -60,25 +59,25 @@ def new_code():  # noqa: ANN201
 @blp.route("", methods=["GET"])
 @requires_roles()
 @blp.response(200)
-def my_wallet():  # noqa: ANN201
+def my_wallet():
     """Balance (available, on hold), redemptions waiting for your confirmation, recent history."""
-    return redemption.wallet_overview(_books(), _my_wallet())
+    return redemption.wallet_overview(current_books(), _my_wallet())
 
 
 @blp.route("/holds/<int:redemption_id>/confirm", methods=["POST"])
 @requires_roles("volunteer")
 @blp.response(200)
-def confirm(redemption_id: int):  # noqa: ANN201
+def confirm(redemption_id: int):
     """Confirm a redemption above the threshold: the held beans go to the merchant."""
-    return redemption.confirm_hold(_books(), _my_wallet(), redemption_id, current_actor().ref)
+    return redemption.confirm_hold(current_books(), _my_wallet(), redemption_id, current_actor().ref)
 
 
 @blp.route("/holds/<int:redemption_id>/decline", methods=["POST"])
 @requires_roles("volunteer")
 @blp.response(200)
-def decline(redemption_id: int):  # noqa: ANN201
+def decline(redemption_id: int):
     """Decline it: the held beans are released at once."""
-    return redemption.decline_hold(_books(), _my_wallet(), redemption_id, current_actor().ref)
+    return redemption.decline_hold(current_books(), _my_wallet(), redemption_id, current_actor().ref)
 
 
 # --- bean cards ------------------------------------------------------------------------------------
@@ -93,10 +92,10 @@ class CardIn(_In):
 @requires_roles("officer", "admin")
 @cards_blp.arguments(CardIn())
 @cards_blp.response(201)
-def issue(args):  # noqa: ANN001, ANN201
+def issue(args):
     """Issue a card to a volunteer (revoking any earlier card of theirs). The PIN is shown only here."""
     actor = current_actor()
-    out = redemption.issue_card(_books(), args["user_id"], actor.ref, args["pin"], by=actor)
+    out = redemption.issue_card(current_books(), args["user_id"], actor.ref, args["pin"], by=actor)
     out["qr_png"] = codes.qr_png_base64(out["code"])
     out["print_url"] = f"/api/v1/cards/{out['card']['id']}/print"
     return out
@@ -105,16 +104,16 @@ def issue(args):  # noqa: ANN001, ANN201
 @cards_blp.route("/<int:card_id>", methods=["GET"])
 @requires_roles("officer", "admin")
 @cards_blp.response(200)
-def show(card_id: int):  # noqa: ANN201
-    return redemption.get_card(_books(), card_id, by=current_actor())
+def show(card_id: int):
+    return redemption.get_card(current_books(), card_id, by=current_actor())
 
 
 @cards_blp.route("/<int:card_id>/print", methods=["GET"])
 @requires_roles("officer", "admin")
 @cards_blp.doc(responses={200: {"description": "a printable HTML page (or `?format=png`: the QR image)"}})
-def print_card(card_id: int):  # noqa: ANN201
+def print_card(card_id: int):
     """The printable card: an HTML page with the QR, or the bare QR image with `?format=png`."""
-    card = redemption.get_card(_books(), card_id, with_code=True, by=current_actor())
+    card = redemption.get_card(current_books(), card_id, with_code=True, by=current_actor())
     png = codes.qr_png(card["code"], box_size=5)
     if request.args.get("format") == "png":
         return Response(png, mimetype="image/png")
@@ -145,17 +144,17 @@ def print_card(card_id: int):  # noqa: ANN201
 @cards_blp.route("/<int:card_id>/revoke", methods=["POST"])
 @requires_roles("officer", "admin")
 @cards_blp.response(200)
-def revoke(card_id: int):  # noqa: ANN201
+def revoke(card_id: int):
     """Revoke a lost card: its code is refused from now on."""
-    return redemption.revoke_card(_books(), card_id, by=current_actor())
+    return redemption.revoke_card(current_books(), card_id, by=current_actor())
 
 
 @cards_blp.route("/<int:card_id>/unlock", methods=["POST"])
 @requires_roles("officer", "admin")
 @cards_blp.response(200)
-def unlock(card_id: int):  # noqa: ANN201
+def unlock(card_id: int):
     """Unlock a card locked by five wrong PINs (recorded in the security log)."""
     actor = current_actor()
-    out = redemption.unlock_card(_books(), card_id, by=actor)
-    security.record(_books(), "unlock", actor=actor.ref, card_id=card_id, from_address=request.remote_addr)
+    out = redemption.unlock_card(current_books(), card_id, by=actor)
+    security.record(current_books(), "unlock", actor=actor.ref, card_id=card_id, from_address=request.remote_addr)
     return out

@@ -7,8 +7,8 @@ import os
 from alembic import context
 from sqlalchemy import pool
 
-from ledger.db import make_engine
-from ledger.models import Base
+from ledger.infra.db import make_engine
+from ledger.schema import Base
 
 config = context.config
 target_metadata = Base.metadata
@@ -37,7 +37,7 @@ def run_migrations_online() -> None:
     engine.dispose()
 
 
-def _run(connection) -> None:  # noqa: ANN001
+def _run(connection) -> None:
     context.configure(connection=connection, target_metadata=target_metadata, render_as_batch=True,
                       compare_type=True, compare_server_default=False)
     with context.begin_transaction():

@@ -19,9 +19,9 @@ from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.engine import make_url
 
 from goldbean.migrate import upgrade
-from ledger.books import Books
-from ledger.db import make_engine
-from ledger.keys import KeyStore
+from ledger.infra.books import Books
+from ledger.infra.db import make_engine
+from ledger.infra.keys import KeyStore
 
 PG_URL = os.environ.get("GOLDBEAN_TEST_POSTGRES_URL", "")
 REQUIRE_PG = os.environ.get("GOLDBEAN_REQUIRE_POSTGRES") == "1"
@@ -63,7 +63,7 @@ def pg_server() -> str:
         with engine.connect() as conn:
             conn.execute(text("SELECT 1"))
         engine.dispose()
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         _pg_unavailable(f"cannot reach {make_url(url).render_as_string(hide_password=True)}: {exc}")
     return url
 
@@ -175,8 +175,9 @@ def app_config(tmp_path: Path, sqlite_template: Path, clock: FakeClock) -> dict[
 
 
 @pytest.fixture
-def app(app_config: dict[str, object]):  # noqa: ANN201
-    from goldbean import books_of, create_app
+def app(app_config: dict[str, object]):
+    from doors import books_of
+    from goldbean.app import create_app
 
     application = create_app(app_config)
     yield application
@@ -184,10 +185,10 @@ def app(app_config: dict[str, object]):  # noqa: ANN201
 
 
 @pytest.fixture
-def client(app):  # noqa: ANN001, ANN201
+def client(app):
     return app.test_client()
 
 
 @pytest.fixture
-def runner(app):  # noqa: ANN001, ANN201
+def runner(app):
     return app.test_cli_runner()

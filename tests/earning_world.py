@@ -8,10 +8,17 @@ from dataclasses import dataclass, field
 
 from goldbean.seed import seed_ledger
 from ledger import earning
-from ledger.books import Books
-from ledger.identity import Actor, create_org_unit_in, create_user_in, grant_role_in, hash_password, load_actor
-from ledger.journal import open_account_in
-from ledger.models import Merchant
+from ledger.access.identity import (
+    Actor,
+    create_org_unit_in,
+    create_user_in,
+    grant_role_in,
+    hash_password,
+    load_actor,
+)
+from ledger.infra.books import Books
+from ledger.journal.accounts import open_account_in
+from ledger.schema import Merchant
 
 PW = "pw"
 _HASH = None
@@ -35,7 +42,7 @@ def build_world(books: Books, *, budget: int = 10_000, donated: int = 100_000) -
     seed_ledger(books)
     w = World(books)
 
-    def work(s):  # noqa: ANN001, ANN202
+    def work(s):
         u = w.units
         u["district"] = create_org_unit_in(s, "d", "盘龙区", "district").id
         u["streetA"] = create_org_unit_in(s, "d.a", "鼓楼街道", "street", u["district"]).id
@@ -80,7 +87,7 @@ def build_world(books: Books, *, budget: int = 10_000, donated: int = 100_000) -
 
 
 def patrol(w: World, who: str, community: str, hours: float, *, ago_h: float | None = None,
-           by: str | None = None):  # noqa: ANN201
+           by: str | None = None):
     now = w.books.now()
     start = now - dt.timedelta(hours=hours + 1 if ago_h is None else ago_h)
     return earning.submit_claim(w.books, w.actor(by or who), kind="patrol", volunteer_id=w.users[who],
@@ -88,7 +95,7 @@ def patrol(w: World, who: str, community: str, hours: float, *, ago_h: float | N
                                 ended_at=start + dt.timedelta(hours=hours), team="night")
 
 
-def tip(w: World, who: str, *, ago_h: float = 1, by: str | None = None):  # noqa: ANN201
+def tip(w: World, who: str, *, ago_h: float = 1, by: str | None = None):
     return earning.submit_claim(w.books, w.actor(by or who), kind="tip", volunteer_id=w.users[who],
                                 category="theft", description="saw a bike lock cut", location="building 1",
                                 police_case_ref="PL-1", occurred_at=w.books.now() - dt.timedelta(hours=ago_h))

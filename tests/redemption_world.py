@@ -7,11 +7,11 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
-from ledger.books import Books
-from ledger.identity import create_org_unit_in, create_user_in, grant_role_in, wallet_account_id
-from ledger.journal import open_account_in, post_in
-from ledger.models import Merchant
-from ledger.posting import transfer
+from ledger.access.identity import create_org_unit_in, create_user_in, grant_role_in, wallet_account_id
+from ledger.infra.books import Books
+from ledger.journal.accounts import open_account_in, post_in
+from ledger.journal.posting import transfer
+from ledger.schema import Merchant
 
 PASSWORD = "correct horse battery"
 
@@ -38,7 +38,7 @@ class World:
 
 
 def build_world(books: Books, *, balance: int = 1000, password_hash: str | None = None) -> World:
-    from ledger.identity import hash_password
+    from ledger.access.identity import hash_password
 
     pw_hash = password_hash or hash_password(PASSWORD)
 

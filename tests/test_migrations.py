@@ -10,7 +10,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import create_engine, inspect
 
 from goldbean.migrate import downgrade, heads, upgrade
-from ledger.models import Base
+from ledger.schema import Base
 from tests.conftest import create_pg_database, drop_pg_database
 
 

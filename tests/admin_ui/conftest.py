@@ -16,24 +16,24 @@ def csrf_of(html: str) -> str:
 
 
 @pytest.fixture
-def seeded(app):  # noqa: ANN001, ANN201
-    from goldbean import books_of
+def seeded(app):
+    from doors import books_of
     from goldbean.seed import seed_demo
 
     seed_demo(books_of(app))
     return app
 
 
-def sign_in(client, username: str, password: str = "goldbean"):  # noqa: ANN001, ANN201
+def sign_in(client, username: str, password: str = "goldbean"):
     page = client.get("/signin")
     return client.post("/signin", data={"username": username, "password": password, "csrf_token": csrf_of(page.text)})
 
 
 @pytest.fixture
-def signed_in(seeded):  # noqa: ANN001, ANN201
+def signed_in(seeded):
     """A function: a new test client signed in as ``username``, and the page it landed on."""
 
-    def make(username: str):  # noqa: ANN202
+    def make(username: str):
         client = seeded.test_client()
         resp = sign_in(client, username)
         assert resp.status_code == 302, resp.text

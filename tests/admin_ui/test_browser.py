@@ -65,7 +65,8 @@ def write_y4m(png: bytes, path: Path, frames: int = 6) -> None:
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     from werkzeug.serving import make_server
 
-    from goldbean import books_of, create_app
+    from doors import books_of
+    from goldbean.app import create_app
     from goldbean.migrate import upgrade
     from goldbean.seed import seed_demo
 
@@ -103,12 +104,12 @@ def browser(server: dict) -> Iterator[object]:
             b.close()
 
 
-def _shot(page, name: str) -> None:  # noqa: ANN001
+def _shot(page, name: str) -> None:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 
 
-def _sign_in(browser, base: str, username: str, viewport: dict | None = None):  # noqa: ANN001, ANN202
+def _sign_in(browser, base: str, username: str, viewport: dict | None = None):
     context = browser.new_context(viewport=viewport or {"width": 1000, "height": 900}, locale="zh-CN",
                                   permissions=["camera"], base_url=base)
     page = context.new_page()
@@ -125,7 +126,7 @@ def _sign_in(browser, base: str, username: str, viewport: dict | None = None):  
     return context, page
 
 
-def _balance(page) -> int:  # noqa: ANN001
+def _balance(page) -> int:
     return int(page.get_attribute("#balance", "data-value"))
 
 
@@ -137,11 +138,11 @@ PAGES = (("volunteer", "/wallet", "wallet", {"width": 390, "height": 844}),
          ("auditor", "/auditor", "auditor", None), ("officer", "/dashboard", "dashboard", None))
 
 
-def test_every_page_renders_without_console_errors(browser, server) -> None:  # noqa: ANN001
+def test_every_page_renders_without_console_errors(browser, server) -> None:
     """Each page as its role: no script errors and no CSP violations; a screenshot of each for docs/ui.md."""
     from sqlalchemy import select
 
-    from ledger.models import User
+    from ledger.schema import User
 
     with server["books"].session(readonly=True) as s:
         volunteer = s.scalar(select(User.id).where(User.username == "volunteer"))
@@ -165,11 +166,11 @@ def test_every_page_renders_without_console_errors(browser, server) -> None:  # 
         ctx.close()
 
 
-def test_wallet_qr_till_camera_officer_and_english(browser, server) -> None:  # noqa: ANN001
+def test_wallet_qr_till_camera_officer_and_english(browser, server) -> None:
     import zxingcpp
     from PIL import Image
 
-    from ledger import codes
+    from ledger.redemption import codes
 
     base, books = server["base"], server["books"]
     # 1. the volunteer's wallet shows a QR that decodes to a valid payment code

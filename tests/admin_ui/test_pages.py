@@ -9,10 +9,10 @@ import re
 import pytest
 from sqlalchemy import func, select
 
-from goldbean import books_of
-from ledger import codes
-from ledger.identity import wallet_account_id
-from ledger.models import Account, Award, Card, Claim, Redemption, Transfer, User, WebSession
+from doors import books_of
+from ledger.access.identity import wallet_account_id
+from ledger.redemption import codes
+from ledger.schema import Account, Award, Card, Claim, Redemption, Transfer, User, WebSession
 
 from .conftest import csrf_of, sign_in
 
@@ -29,12 +29,12 @@ ALLOWED = {  # who may open which page (the demo users)
 }
 
 
-def _user_id(app, username: str) -> int:  # noqa: ANN001
+def _user_id(app, username: str) -> int:
     with books_of(app).session(readonly=True) as s:
         return s.scalar(select(User.id).where(User.username == username))
 
 
-def _balance(app, username: str) -> int:  # noqa: ANN001
+def _balance(app, username: str) -> int:
     books = books_of(app)
     with books.session(readonly=True) as s:
         acc = s.get(Account, wallet_account_id(s, _user_id(app, username)))
@@ -50,20 +50,20 @@ def test_each_role_lands_on_its_page_and_only_opens_its_pages(signed_in, usernam
         assert status == (200 if page in ALLOWED[username] else 403), (username, page, status)
 
 
-def test_signed_out_visitors_are_sent_to_sign_in(seeded) -> None:  # noqa: ANN001
+def test_signed_out_visitors_are_sent_to_sign_in(seeded) -> None:
     client = seeded.test_client()
     for page in PAGES:
         resp = client.get(page)
         assert resp.status_code == 302 and resp.headers["Location"].startswith("/signin"), page
 
 
-def test_wrong_password_is_refused_with_a_chinese_sentence(seeded) -> None:  # noqa: ANN001
+def test_wrong_password_is_refused_with_a_chinese_sentence(seeded) -> None:
     resp = sign_in(seeded.test_client(), "volunteer", "wrong")
     assert resp.status_code == 401
     assert "用户名或密码错误" in resp.text
 
 
-def test_sign_in_next_only_goes_to_our_own_pages(seeded) -> None:  # noqa: ANN001
+def test_sign_in_next_only_goes_to_our_own_pages(seeded) -> None:
     client = seeded.test_client()
     page = client.get("/signin?next=//evil.example/")
     assert 'name="next" value="//evil' not in page.text
@@ -72,7 +72,7 @@ def test_sign_in_next_only_goes_to_our_own_pages(seeded) -> None:  # noqa: ANN00
     assert resp.headers["Location"] == "/wallet"
 
 
-def test_session_cookie_flags_and_new_id_at_sign_in(seeded) -> None:  # noqa: ANN001
+def test_session_cookie_flags_and_new_id_at_sign_in(seeded) -> None:
     client = seeded.test_client()
     first = client.get("/signin")
     before = client.get_cookie("gb_session").value
@@ -88,8 +88,8 @@ def test_session_cookie_flags_and_new_id_at_sign_in(seeded) -> None:  # noqa: AN
     assert after not in stored and len(stored) >= 1
 
 
-def test_secure_cookie_when_configured(app_config, tmp_path) -> None:  # noqa: ANN001
-    from goldbean import create_app
+def test_secure_cookie_when_configured(app_config, tmp_path) -> None:
+    from goldbean.app import create_app
 
     secure_app = create_app({**app_config, "SESSION_COOKIE_SECURE": True})
     resp = secure_app.test_client().get("/signin")
@@ -97,7 +97,7 @@ def test_secure_cookie_when_configured(app_config, tmp_path) -> None:  # noqa: A
     books_of(secure_app).engine.dispose()
 
 
-def test_a_session_cookie_replayed_after_sign_out_is_refused(signed_in, seeded) -> None:  # noqa: ANN001
+def test_a_session_cookie_replayed_after_sign_out_is_refused(signed_in, seeded) -> None:
     client = signed_in("volunteer")
     page = client.get("/wallet")
     token, cookie = csrf_of(page.text), client.get_cookie("gb_session").value
@@ -113,7 +113,7 @@ def test_a_session_cookie_replayed_after_sign_out_is_refused(signed_in, seeded) 
     assert thief.post("/wallet/code", headers={"X-CSRF-Token": token}).status_code == 400
 
 
-def test_disabling_a_user_ends_their_sessions(signed_in, seeded) -> None:  # noqa: ANN001
+def test_disabling_a_user_ends_their_sessions(signed_in, seeded) -> None:
     volunteer = signed_in("volunteer")
     assert volunteer.get("/wallet").status_code == 200
     admin = signed_in("admin")
@@ -125,12 +125,12 @@ def test_disabling_a_user_ends_their_sessions(signed_in, seeded) -> None:  # noq
     assert sign_in(seeded.test_client(), "volunteer").status_code == 401
 
 
-def _count(app, model) -> int:  # noqa: ANN001
+def _count(app, model) -> int:
     with books_of(app).session(readonly=True) as s:
         return s.scalar(select(func.count()).select_from(model))
 
 
-def _fingerprint(app) -> tuple:  # noqa: ANN001
+def _fingerprint(app) -> tuple:
     with books_of(app).session(readonly=True) as s:
         return (s.scalar(select(func.count()).select_from(Transfer)), s.scalar(select(func.count()).select_from(Claim)),
                 s.scalar(select(func.count()).select_from(Award)), s.scalar(select(func.count()).select_from(Card)),
@@ -142,12 +142,12 @@ def _fingerprint(app) -> tuple:  # noqa: ANN001
                 s.scalar(select(func.count()).select_from(WebSession).where(WebSession.user_id.is_not(None))))
 
 
-def _post_routes(app) -> list[str]:  # noqa: ANN001
+def _post_routes(app) -> list[str]:
     return sorted({r.rule for r in app.url_map.iter_rules()
                    if "POST" in r.methods and not r.rule.startswith("/api/")})
 
 
-def test_every_state_changing_form_refuses_a_missing_or_wrong_csrf_token(signed_in, seeded) -> None:  # noqa: ANN001
+def test_every_state_changing_form_refuses_a_missing_or_wrong_csrf_token(signed_in, seeded) -> None:
     books = books_of(seeded)
     with books.session(readonly=True) as s:
         claim = s.scalar(select(Claim.id).where(Claim.status == "submitted"))
@@ -186,7 +186,7 @@ def test_every_state_changing_form_refuses_a_missing_or_wrong_csrf_token(signed_
     assert _fingerprint(seeded) != before
 
 
-def test_security_headers_on_pages(seeded) -> None:  # noqa: ANN001
+def test_security_headers_on_pages(seeded) -> None:
     resp = seeded.test_client().get("/signin")
     csp = resp.headers["Content-Security-Policy"]
     assert "script-src 'self'" in csp and "unsafe-inline" not in csp and "frame-ancestors 'none'" in csp
@@ -196,7 +196,7 @@ def test_security_headers_on_pages(seeded) -> None:  # noqa: ANN001
     assert "<script>" not in resp.text and " style=" not in resp.text
 
 
-def test_html_errors_stay_html_and_api_errors_stay_json(signed_in, seeded) -> None:  # noqa: ANN001
+def test_html_errors_stay_html_and_api_errors_stay_json(signed_in, seeded) -> None:
     client = signed_in("volunteer")
     page = client.get("/officer")
     assert page.status_code == 403 and page.mimetype == "text/html" and "您的角色不能进行此操作" in page.text
@@ -214,7 +214,7 @@ def test_chinese_by_default_and_the_english_switch(signed_in) -> None:
     assert "My wallet" in page.text and "我的钱包" not in page.text and 'lang="en"' in page.text
 
 
-def test_wallet_page_code_endpoint_and_claim(signed_in, seeded) -> None:  # noqa: ANN001
+def test_wallet_page_code_endpoint_and_claim(signed_in, seeded) -> None:
     client = signed_in("volunteer")
     page = client.get("/wallet")
     assert page.status_code == 200
@@ -229,14 +229,14 @@ def test_wallet_page_code_endpoint_and_claim(signed_in, seeded) -> None:  # noqa
     assert "申报已提交" in client.get("/wallet").text
 
 
-def _redeem(client, code: str, amount: str, **extra):  # noqa: ANN001, ANN202
+def _redeem(client, code: str, amount: str, **extra):
     page = client.get("/till")
     sale_key = re.search(r'name="sale_key" value="([^"]+)"', page.text).group(1)
     return client.post("/till/redeem", data={"csrf_token": csrf_of(page.text), "code": code, "amount": amount,
                                              "sale_key": sale_key, **extra})
 
 
-def test_till_redeems_a_wallet_code_and_explains_refusals(signed_in, seeded) -> None:  # noqa: ANN001
+def test_till_redeems_a_wallet_code_and_explains_refusals(signed_in, seeded) -> None:
     books = books_of(seeded)
     volunteer = signed_in("volunteer")
     code = re.search(r'data-code="([^"]+)"', volunteer.get("/wallet").text).group(1)
@@ -253,12 +253,12 @@ def test_till_redeems_a_wallet_code_and_explains_refusals(signed_in, seeded) -> 
     assert _redeem(cashier, "garbage", "1").status_code == 422
 
 
-def wallet_account_id_of(app, username: str) -> int:  # noqa: ANN001
+def wallet_account_id_of(app, username: str) -> int:
     with books_of(app).session(readonly=True) as s:
         return wallet_account_id(s, _user_id(app, username))
 
 
-def test_till_card_needs_the_pin(signed_in, seeded) -> None:  # noqa: ANN001
+def test_till_card_needs_the_pin(signed_in, seeded) -> None:
     from ledger import redemption
 
     card = redemption.issue_card(books_of(seeded), _user_id(seeded, "volunteer"), "test", "2468")
@@ -272,7 +272,7 @@ def test_till_card_needs_the_pin(signed_in, seeded) -> None:  # noqa: ANN001
     assert ok.status_code == 201 and _balance(seeded, "volunteer") == before - 3
 
 
-def test_till_refund_and_takings(signed_in, seeded) -> None:  # noqa: ANN001
+def test_till_refund_and_takings(signed_in, seeded) -> None:
     books = books_of(seeded)
     cashier = signed_in("cashier")
     before = _balance(seeded, "volunteer")
@@ -287,7 +287,7 @@ def test_till_refund_and_takings(signed_in, seeded) -> None:  # noqa: ANN001
     assert "已退还 4 金豆" in cashier.get("/till").text
 
 
-def test_officer_verifies_a_claim_and_the_balance_rises(signed_in, seeded) -> None:  # noqa: ANN001
+def test_officer_verifies_a_claim_and_the_balance_rises(signed_in, seeded) -> None:
     with books_of(seeded).session(readonly=True) as s:
         claim = s.scalar(select(Claim).where(Claim.status == "submitted"))
         volunteer = s.get(User, claim.volunteer_id).username
@@ -301,14 +301,14 @@ def test_officer_verifies_a_claim_and_the_balance_rises(signed_in, seeded) -> No
     assert "已核实" in officer.get("/officer").text
 
 
-def test_officer_out_of_scope_is_refused_by_the_use_case(signed_in, seeded) -> None:  # noqa: ANN001
+def test_officer_out_of_scope_is_refused_by_the_use_case(signed_in, seeded) -> None:
     """An officer of another street sees no claims of 鼓楼 and cannot verify one by posting its id."""
-    from ledger.identity import create_user_in, grant_role_in
-    from ledger.models import OrgUnit
+    from ledger.access.identity import create_user_in, grant_role_in
+    from ledger.schema import OrgUnit
 
     books = books_of(seeded)
 
-    def work(s):  # noqa: ANN001, ANN202
+    def work(s):
         other = create_user_in(s, "officer_qy", "goldbean", "青云民警")
         street = s.scalar(select(OrgUnit.id).where(OrgUnit.code == "panlong.qingyun"))
         grant_role_in(s, other.id, "officer", street)
@@ -324,7 +324,7 @@ def test_officer_out_of_scope_is_refused_by_the_use_case(signed_in, seeded) -> N
     assert "这属于您不负责的社区" in client.get("/officer").text
 
 
-def test_fund_admin_auditor_and_dashboard_pages(signed_in, seeded) -> None:  # noqa: ANN001
+def test_fund_admin_auditor_and_dashboard_pages(signed_in, seeded) -> None:
     fund = signed_in("fund")
     page = fund.get("/fund")
     fund.post("/fund/donations", data={"csrf_token": csrf_of(page.text), "donor": "盘龙商会", "amount": "500",
@@ -341,7 +341,7 @@ def test_fund_admin_auditor_and_dashboard_pages(signed_in, seeded) -> None:  # n
     assert dash.status_code == 200 and "<svg" in dash.text and "鼓楼街道" in dash.text
 
 
-def test_a_held_redemption_is_confirmed_or_declined_in_the_wallet(signed_in, seeded) -> None:  # noqa: ANN001
+def test_a_held_redemption_is_confirmed_or_declined_in_the_wallet(signed_in, seeded) -> None:
     books = books_of(seeded)
     books.settings["redemption_hold_threshold"] = 5
     wallet = wallet_account_id_of(seeded, "volunteer")
@@ -364,7 +364,7 @@ def test_a_held_redemption_is_confirmed_or_declined_in_the_wallet(signed_in, see
     assert again.status_code == 302 and "已不需要您处理" in volunteer.get("/wallet").text
 
 
-def test_till_sells_catalogue_items(signed_in, seeded) -> None:  # noqa: ANN001
+def test_till_sells_catalogue_items(signed_in, seeded) -> None:
     books = books_of(seeded)
     cashier = signed_in("cashier")
     page = cashier.get("/till")
@@ -377,7 +377,7 @@ def test_till_sells_catalogue_items(signed_in, seeded) -> None:  # noqa: ANN001
     assert spent > 0 and f"× 2 = {spent}" in resp.text
 
 
-def test_second_officer_approves_and_cards_are_issued_and_unlocked(signed_in, seeded) -> None:  # noqa: ANN001
+def test_second_officer_approves_and_cards_are_issued_and_unlocked(signed_in, seeded) -> None:
     books = books_of(seeded)
     with books.session(readonly=True) as s:
         award = s.scalar(select(Award).where(Award.status == "pending_approval"))
@@ -407,8 +407,8 @@ def test_second_officer_approves_and_cards_are_issued_and_unlocked(signed_in, se
         assert s.get(Card, card_id).status == "active"
 
 
-def test_fund_allocates_and_admin_rotates_a_key(signed_in, seeded) -> None:  # noqa: ANN001
-    from ledger.models import OrgUnit
+def test_fund_allocates_and_admin_rotates_a_key(signed_in, seeded) -> None:
+    from ledger.schema import OrgUnit
 
     books = books_of(seeded)
     with books.session(readonly=True) as s:
@@ -429,7 +429,7 @@ def test_fund_allocates_and_admin_rotates_a_key(signed_in, seeded) -> None:  # n
     assert after.kid in admin.get("/admin").text
 
 
-def test_a_group_leader_claims_for_a_volunteer_of_their_group(signed_in, seeded) -> None:  # noqa: ANN001
+def test_a_group_leader_claims_for_a_volunteer_of_their_group(signed_in, seeded) -> None:
     leader = signed_in("leader")
     page = leader.get("/wallet")
     zhang = _user_id(seeded, "laozhang")
@@ -442,10 +442,10 @@ def test_a_group_leader_claims_for_a_volunteer_of_their_group(signed_in, seeded)
         assert (claim.volunteer_id, claim.submitted_by_id) == (zhang, _user_id(seeded, "leader"))
     assert _count(seeded, Claim) == before + 1
     # a volunteer outside the leader's group is refused (by the page's list and by the use case)
-    from ledger.identity import create_user_in, grant_role_in
-    from ledger.models import OrgUnit
+    from ledger.access.identity import create_user_in, grant_role_in
+    from ledger.schema import OrgUnit
 
-    def outsider(s):  # noqa: ANN001, ANN202
+    def outsider(s):
         user = create_user_in(s, "outsider", "goldbean", "外人")
         grant_role_in(s, user.id, "volunteer", s.scalar(select(OrgUnit.id).where(OrgUnit.code == "panlong.qingyun.bailong")))
         return user.id
@@ -456,8 +456,8 @@ def test_a_group_leader_claims_for_a_volunteer_of_their_group(signed_in, seeded)
     assert _count(seeded, Claim) == before + 1 and "这属于您不负责的社区" in leader.get("/wallet").text
 
 
-def test_admin_registers_a_person_grants_and_revokes_a_role(signed_in, seeded) -> None:  # noqa: ANN001
-    from ledger.models import Merchant
+def test_admin_registers_a_person_grants_and_revokes_a_role(signed_in, seeded) -> None:
+    from ledger.schema import Merchant
 
     admin = signed_in("admin")
     page = admin.get("/admin")
@@ -480,7 +480,7 @@ def test_admin_registers_a_person_grants_and_revokes_a_role(signed_in, seeded) -
     assert cashier.get("/till").status_code == 403  # the grants are re-read on every request
 
 
-def test_wallet_status_endpoint(signed_in, seeded) -> None:  # noqa: ANN001
+def test_wallet_status_endpoint(signed_in, seeded) -> None:
     client = signed_in("volunteer")
     body = client.get("/wallet/status").json
     assert body["available"] == _balance(seeded, "volunteer") and isinstance(body["awaiting"], list)

@@ -13,7 +13,7 @@ CHAOS_SETTINGS: dict[str, Any] = {
 }
 
 
-def create_app():  # noqa: ANN201
-    from goldbean import create_app as real_create_app
+def create_app():
+    from goldbean.app import create_app as real_create_app
 
     return real_create_app({"LEDGER_SETTINGS": CHAOS_SETTINGS})

@@ -116,15 +116,16 @@ class PgCluster:
                 self._sql(f'CREATE DATABASE "{self.dbname}"')
                 self.url = f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{self.dbname}"
                 return
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 why = f"pg_createcluster failed: {exc} {getattr(exc, 'stderr', '')}"
                 self.drop()
                 self.own = False
         if not self.fallback_url:
             raise RuntimeError(f"no PostgreSQL: {why}, and no fallback URL (GOLDBEAN_TEST_POSTGRES_URL)")
         self.note = f"PostgreSQL stop/start fault SKIPPED ({why}); using a scratch database on the shared server"
-        from goldbean.config import normalise_url
         from sqlalchemy.engine import make_url
+
+        from goldbean.config import normalise_url
 
         self.admin_url = normalise_url(self.fallback_url)
         self.dbname = f"chaos_{os.getpid()}_{uuid.uuid4().hex[:6]}"
@@ -133,7 +134,6 @@ class PgCluster:
 
     def _sql(self, statement: str) -> list[tuple]:
         import psycopg
-
         from sqlalchemy.engine import make_url
 
         u = make_url(self.admin_url)
@@ -206,7 +206,7 @@ class Server:
         return env
 
     def start(self) -> None:
-        out = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child
+        out = open(self.log_path, "ab")  # handed to the child
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "-c", "python:goldbean.serve", "tests.chaos.app:create_app()"],
             cwd=str(REPO), env=self.env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
@@ -447,24 +447,31 @@ class World:
 
 
 def seed(db_url: str, instance: Path, volunteers: int = 12) -> World:
+    from sqlalchemy import select
+
     from goldbean.migrate import upgrade
     from goldbean.seed import seed_ledger
-    from ledger.books import Books
-    from ledger.db import make_engine
-    from ledger.earning import ensure_budget_account_in
-    from ledger.identity import create_org_unit_in, create_user_in, grant_role_in, hash_password, wallet_account_id
-    from ledger.journal import open_account_in, post_in
-    from ledger.keys import KeyStore
-    from ledger.models import Account, Merchant
-    from ledger.posting import transfer
-    from sqlalchemy import select
+    from ledger.access.identity import (
+        create_org_unit_in,
+        create_user_in,
+        grant_role_in,
+        hash_password,
+        wallet_account_id,
+    )
+    from ledger.earning.core import ensure_budget_account_in
+    from ledger.infra.books import Books
+    from ledger.infra.db import make_engine
+    from ledger.infra.keys import KeyStore
+    from ledger.journal.accounts import open_account_in, post_in
+    from ledger.journal.posting import transfer
+    from ledger.schema import Account, Merchant
 
     upgrade(db_url)
     books = Books(engine=make_engine(db_url), keys=KeyStore(instance / "keys"))
     ids = seed_ledger(books)
     pw = hash_password(PASSWORD)
 
-    def work(s):  # noqa: ANN001, ANN202
+    def work(s):
         district = create_org_unit_in(s, "chaos", "盘龙区", "district")
         street = create_org_unit_in(s, "chaos.s", "鼓楼街道", "street", district.id)
         community = create_org_unit_in(s, "chaos.s.c", "金沙社区", "community", street.id)
@@ -533,7 +540,7 @@ class Workload:
     def _guard(self, target: Any, i: int) -> None:
         try:
             target(i, random.Random(self.rng.random()))
-        except Exception as exc:  # noqa: BLE001 - a harness bug must show, not hang the run
+        except Exception as exc:  # a harness bug must show, not hang the run
             self.run.violate(f"client{i} crashed: {type(exc).__name__}: {exc}")
 
     def join(self) -> None:
@@ -688,7 +695,7 @@ class Nemesis:
                 getattr(self, kind)()
                 self.run.faults[kind] += 1
                 log(f"fault {kind}")
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 self.run.notes.append(f"fault {kind} failed to inject: {exc}")
                 log(f"fault {kind} failed: {exc}")
             self._recover()
@@ -909,7 +916,7 @@ def run_once(db: str, *, duration: float, clients: int, workers: int, fault_inte
                          f"gunicorn master started {server.starts} times")
         server.stop()
         check(run, db_url, instance)
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         run.violations.append(f"harness error: {type(exc).__name__}: {exc}")
         run.checks.setdefault("harness", f"FAIL: {exc}")
     finally:

@@ -10,20 +10,20 @@ import json
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from goldbean import books_of
-from ledger.keys import public_jwk
-from ledger.statements import CSV_COLUMNS, LOCAL_TZ
-from tests.ledger.test_audit_export import build_books
+from doors import books_of
+from ledger.audit.statements import CSV_COLUMNS, LOCAL_TZ
+from ledger.infra.keys import public_jwk
+from tests.ledger.audit.test_export import build_books
 
 
-def gb(runner, args: list[str]):  # noqa: ANN001, ANN201
+def gb(runner, args: list[str]):
     from goldbean.cli import main
 
     return runner.invoke(main, args)
 
 
 @pytest.fixture
-def books(app):  # noqa: ANN001, ANN201
+def books(app):
     b = books_of(app)
     build_books(b)
     return b
@@ -32,7 +32,7 @@ def books(app):  # noqa: ANN001, ANN201
 TODAY = dt.datetime.now(LOCAL_TZ).date().isoformat()
 
 
-def test_statement_files(runner, books, tmp_path):  # noqa: ANN001
+def test_statement_files(runner, books, tmp_path):
     out = tmp_path / "s.csv"
     r = gb(runner, ["statement", "wallet:1", "--from", "2020-01-01", "--to", TODAY, "--format", "csv",
                     "--out", str(out)])
@@ -51,7 +51,7 @@ def test_statement_files(runner, books, tmp_path):  # noqa: ANN001
     assert r.exit_code == 2 and "YYYY-MM-DD" in r.output
 
 
-def test_export_and_verify(runner, books, client, tmp_path):  # noqa: ANN001
+def test_export_and_verify(runner, books, client, tmp_path):
     out = tmp_path / "journal.jsonl"
     r = gb(runner, ["audit", "export", "--out", str(out)])
     assert r.exit_code == 0, r.output
@@ -83,8 +83,8 @@ def test_export_and_verify(runner, books, client, tmp_path):  # noqa: ANN001
     assert f"FAILED at line {n + 1}:" in r.output
 
     # the next export continues this one; the forged one does not
-    from ledger.journal import post
-    from ledger.posting import transfer
+    from ledger.journal.accounts import post
+    from ledger.journal.posting import transfer
 
     post(books, transfer("later", "donate", 1, 2, 10))
     newer = tmp_path / "newer.jsonl"
@@ -95,7 +95,7 @@ def test_export_and_verify(runner, books, client, tmp_path):  # noqa: ANN001
     assert r.exit_code == 1 and "FAILED" in r.output
 
 
-def test_reports(runner, books):  # noqa: ANN001
+def test_reports(runner, books):
     r = gb(runner, ["audit", "trial-balance"])
     assert r.exit_code == 0 and "balanced" in r.output, r.output
     r = gb(runner, ["audit", "trial-balance", "--at", "2020-01-01", "--json"])

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
-from goldbean import books_of
-from ledger.models import Award, Transfer
+from doors import books_of
+from ledger.schema import Award, Transfer
 from tests.earning_world import build_world
 
 ROSTER = """username,community,hours,amount,reference,reason
@@ -16,19 +16,19 @@ v1,d.a.c1,,150,police case PL-77,major tip
 """
 
 
-def gb(runner, args):  # noqa: ANN001, ANN201
+def gb(runner, args):
     from goldbean.cli import main
 
     return runner.invoke(main, args)
 
 
-def counts(books):  # noqa: ANN001, ANN201
+def counts(books):
     with books.session(readonly=True) as s:
         return (s.scalar(select(func.count()).select_from(Award)),
                 s.scalar(select(func.count()).select_from(Transfer)))
 
 
-def test_dry_run_commit_and_idempotent(app, runner, tmp_path):  # noqa: ANN001
+def test_dry_run_commit_and_idempotent(app, runner, tmp_path):
     books = books_of(app)
     build_world(books)
     path = tmp_path / "roster.csv"
@@ -53,7 +53,7 @@ def test_dry_run_commit_and_idempotent(app, runner, tmp_path):  # noqa: ANN001
     assert counts(books) == after
 
 
-def test_any_bad_row_imports_nothing(app, runner, tmp_path):  # noqa: ANN001
+def test_any_bad_row_imports_nothing(app, runner, tmp_path):
     books = books_of(app)
     build_world(books)
     path = tmp_path / "bad.csv"

@@ -7,14 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from goldbean import create_app
+from goldbean.app import create_app
 from goldbean.guards import StartupRefused, check
 
 GOOD_SECRET = "s" * 48
 
 
 @pytest.fixture
-def prod(monkeypatch, tmp_path: Path, sqlite_template: Path) -> dict:  # noqa: ANN001
+def prod(monkeypatch, tmp_path: Path, sqlite_template: Path) -> dict:
     import shutil
 
     monkeypatch.setenv("GOLDBEAN_ENV", "production")
@@ -53,26 +53,26 @@ def test_default_or_short_secret_is_refused(prod: dict, secret: str) -> None:
     assert any("secret key" in r for r in reasons)
 
 
-def test_debug_and_testing_are_refused(prod: dict, monkeypatch) -> None:  # noqa: ANN001
+def test_debug_and_testing_are_refused(prod: dict, monkeypatch) -> None:
     monkeypatch.setenv("FLASK_DEBUG", "1")
     reasons = refusal({**prod, "TESTING": True})
     assert any("debug" in r for r in reasons) and any("TESTING" in r for r in reasons)
 
 
-def test_sqlite_without_wal_is_refused(prod: dict, monkeypatch) -> None:  # noqa: ANN001
-    import ledger.db
+def test_sqlite_without_wal_is_refused(prod: dict, monkeypatch) -> None:
+    import ledger.infra.db
 
-    real = ledger.db._install_sqlite_hooks
+    real = ledger.infra.db._install_sqlite_hooks
 
-    def no_wal(engine):  # noqa: ANN001, ANN202 - a server whose connections never switch to WAL
+    def no_wal(engine):  # a server whose connections never switch to WAL
         real(engine)
         from sqlalchemy import event
 
         @event.listens_for(engine, "connect")
-        def _rollback_journal(dbapi_connection, _record):  # noqa: ANN001, ANN202
+        def _rollback_journal(dbapi_connection, _record):
             dbapi_connection.execute("PRAGMA journal_mode=DELETE")
 
-    monkeypatch.setattr(ledger.db, "_install_sqlite_hooks", no_wal)
+    monkeypatch.setattr(ledger.infra.db, "_install_sqlite_hooks", no_wal)
     reasons = refusal(prod)
     assert any("not WAL" in r for r in reasons)
 
@@ -86,7 +86,7 @@ def test_keys_readable_by_others_are_refused(prod: dict) -> None:
     assert len(reasons) == 1 and str(pem) in reasons[0] and "chmod go-rwx" in reasons[0], key.kid
 
 
-def test_every_reason_at_once(prod: dict, monkeypatch) -> None:  # noqa: ANN001
+def test_every_reason_at_once(prod: dict, monkeypatch) -> None:
     monkeypatch.setenv("FLASK_DEBUG", "1")
     secret_file = Path(prod["INSTANCE_PATH"]) / "secret_key"
     secret_file.write_text("x" * 64)
@@ -95,12 +95,12 @@ def test_every_reason_at_once(prod: dict, monkeypatch) -> None:  # noqa: ANN001
     assert len(reasons) == 3
 
 
-def test_outside_production_nothing_is_checked(prod: dict, monkeypatch) -> None:  # noqa: ANN001
+def test_outside_production_nothing_is_checked(prod: dict, monkeypatch) -> None:
     monkeypatch.setenv("GOLDBEAN_ENV", "development")
     start({**prod, "SECRET_KEY": "dev"})
 
 
-def test_goldbean_serve_says_why_and_exits(prod: dict, monkeypatch) -> None:  # noqa: ANN001
+def test_goldbean_serve_says_why_and_exits(prod: dict, monkeypatch) -> None:
     import goldbean.serve
 
     monkeypatch.setattr(goldbean.serve, "exec_gunicorn", lambda: pytest.fail("gunicorn must not start"))

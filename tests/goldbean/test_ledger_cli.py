@@ -8,14 +8,14 @@ import subprocess
 import sys
 from pathlib import Path
 
-from goldbean import books_of
+from doors import books_of
 
 
-def _sqlite_path(app) -> str:  # noqa: ANN001
+def _sqlite_path(app) -> str:
     return app.config["DATABASE_URL"][len("sqlite:///"):]
 
 
-def test_seed_is_idempotent_and_verify_passes(app, runner):  # noqa: ANN001
+def test_seed_is_idempotent_and_verify_passes(app, runner):
     first = runner.invoke(args=["seed-demo"])
     assert first.exit_code == 0, first.output
     counts = _counts(app)
@@ -27,7 +27,7 @@ def test_seed_is_idempotent_and_verify_passes(app, runner):  # noqa: ANN001
     assert result.output.startswith("OK:")
 
 
-def _counts(app) -> tuple[int, int, int]:  # noqa: ANN001
+def _counts(app) -> tuple[int, int, int]:
     con = sqlite3.connect(_sqlite_path(app))
     try:
         return tuple(con.execute(f"SELECT count(*) FROM {t}").fetchone()[0]  # type: ignore[return-value]
@@ -36,7 +36,7 @@ def _counts(app) -> tuple[int, int, int]:  # noqa: ANN001
         con.close()
 
 
-def test_verify_names_the_account_and_entry_changed_by_hand(app, runner):  # noqa: ANN001
+def test_verify_names_the_account_and_entry_changed_by_hand(app, runner):
     assert runner.invoke(args=["seed-demo"]).exit_code == 0
     books_of(app).engine.dispose()
     con = sqlite3.connect(_sqlite_path(app))
@@ -53,7 +53,7 @@ def test_verify_names_the_account_and_entry_changed_by_hand(app, runner):  # noq
     assert f"entry {entry_id} (seq {seq})" in result.output
 
 
-def test_checkpoint_and_expire_holds(app, runner, clock):  # noqa: ANN001
+def test_checkpoint_and_expire_holds(app, runner, clock):
     assert runner.invoke(args=["seed-demo"]).exit_code == 0
     result = runner.invoke(args=["ledger", "checkpoint"])
     assert result.exit_code == 0 and result.output.startswith("checkpoint ")
@@ -78,14 +78,13 @@ def test_console_script_against_a_fresh_database(tmp_path: Path) -> None:
     assert keys and oct(keys[0].stat().st_mode & 0o777) == "0o600"
 
 
-def test_prune_forgets_old_spent_codes_and_keys_and_nothing_of_the_journal(app, runner, clock):  # noqa: ANN001
+def test_prune_forgets_old_spent_codes_and_keys_and_nothing_of_the_journal(app, runner, clock):
     from sqlalchemy import func, select
 
-    from ledger.models import Entry, IdempotencyRecord, SpentCode
-
-    from ledger import codes, redemption
-    from ledger.identity import wallet_account_id
-    from ledger.models import Merchant, User
+    from ledger import redemption
+    from ledger.access.identity import wallet_account_id
+    from ledger.redemption import codes
+    from ledger.schema import Entry, IdempotencyRecord, Merchant, SpentCode, User
 
     assert runner.invoke(args=["seed-demo"]).exit_code == 0
     books = books_of(app)
@@ -97,7 +96,7 @@ def test_prune_forgets_old_spent_codes_and_keys_and_nothing_of_the_journal(app, 
         redemption.redeem(books, redemption.TillContext(merchant, "till:test"), code=code, amount=1,
                           idempotency_key=f"cli-{i}")
 
-    def count(model) -> int:  # noqa: ANN001
+    def count(model) -> int:
         with books.session(readonly=True) as s:
             return int(s.scalar(select(func.count()).select_from(model)))
 

@@ -27,10 +27,10 @@ import pytest
 from sqlalchemy import func, select
 
 from goldbean.migrate import upgrade
-from ledger.journal import get_account
-from ledger.keys import PURPOSES
-from ledger.models import Award, Redemption
-from ledger.verify import verify_books
+from ledger.infra.keys import PURPOSES
+from ledger.journal.accounts import get_account
+from ledger.journal.verify import verify_books
+from ledger.schema import Award, Redemption
 from tests.conftest import create_pg_database, drop_pg_database, make_books
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
@@ -69,9 +69,9 @@ def goldbean_command() -> list[str]:
 
 
 @pytest.fixture
-def district(pg_server: str, tmp_path: Path):  # noqa: ANN201
+def district(pg_server: str, tmp_path: Path):
     from ledger import earning
-    from ledger.identity import load_actor
+    from ledger.access.identity import load_actor
     from tests.redemption_world import build_world
 
     url = create_pg_database(pg_server, prefix="gbmulti")
@@ -93,7 +93,7 @@ def district(pg_server: str, tmp_path: Path):  # noqa: ANN201
 
 
 @pytest.fixture
-def servers(district, tmp_path: Path):  # noqa: ANN001, ANN201
+def servers(district, tmp_path: Path):
     url, _, instances = district
     procs, bases = [], []
     for i, instance in enumerate(instances):
@@ -102,10 +102,10 @@ def servers(district, tmp_path: Path):  # noqa: ANN001, ANN201
                "GOLDBEAN_BIND": f"127.0.0.1:{port}", "GOLDBEAN_WORKERS": "1", "GOLDBEAN_THREADS": "4",
                "GOLDBEAN_LOG_LEVEL": "info", "GOLDBEAN_PROXY_HOPS": "1" if i == 0 else "0"}
         env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-        log = open(tmp_path / f"server-{i}.log", "wb")  # noqa: SIM115
+        log = open(tmp_path / f"server-{i}.log", "wb")
         # one through the command, one through the documented gunicorn line: the same configuration
         argv = goldbean_command() + ["serve"] if i == 0 else [sys.executable, "-m", "gunicorn", "-c",
-                                                               "python:goldbean.serve", "goldbean:create_app()"]
+                                                               "python:goldbean.serve", "goldbean.app:create_app()"]
         procs.append(subprocess.Popen(argv, env=env, stdout=log, stderr=log, start_new_session=True))
         bases.append(f"http://127.0.0.1:{port}")
     try:
@@ -140,7 +140,7 @@ def login(base: str, username: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {body['access_token']}"}
 
 
-def test_two_servers_one_database_no_double_spend_no_lost_writes(district, servers) -> None:  # noqa: ANN001
+def test_two_servers_one_database_no_double_spend_no_lost_writes(district, servers) -> None:
     url, world, instances = district
     servers, logs = servers
     a, b = servers
@@ -199,7 +199,7 @@ def test_two_servers_one_database_no_double_spend_no_lost_writes(district, serve
             spent[i] = spent.get(i, 0) + 1
         else:
             assert status in (409, 422), payload  # the code was already used at the other server
-    assert spent == {i: 1 for i in range(len(codes))}  # every code spent exactly once: no double spend
+    assert spent == dict.fromkeys(range(len(codes)), 1)  # every code spent exactly once: no double spend
 
     books = make_books(url, instances[0] / "keys")
     try:

@@ -10,14 +10,14 @@ import pytest
 from flask import g
 from prometheus_client import REGISTRY
 
-from goldbean import books_of
+from doors import books_of
 from goldbean.observability import JsonFormatter, redact
-from ledger.journal import open_account, post, post_in
-from ledger.posting import transfer
+from ledger.journal.accounts import open_account, post, post_in
+from ledger.journal.posting import transfer
 
 
 @pytest.fixture
-def log_lines():  # noqa: ANN201
+def log_lines():
     """Every log line written during the test, as parsed JSON objects."""
     buf = io.StringIO()
     handler = logging.StreamHandler(buf)
@@ -39,28 +39,28 @@ def sample(name: str, **labels: str) -> float:
     return REGISTRY.get_sample_value(name, labels) or 0.0
 
 
-def test_a_sane_incoming_request_id_is_kept_and_echoed(client) -> None:  # noqa: ANN001
+def test_a_sane_incoming_request_id_is_kept_and_echoed(client) -> None:
     resp = client.get("/healthz", headers={"X-Request-ID": "till-7:abc.123"})
     assert resp.headers["X-Request-ID"] == "till-7:abc.123"
 
 
 @pytest.mark.parametrize("incoming", ["", "has space", "x" * 65, "line\\nbreak", "<script>"])
-def test_an_insane_or_missing_request_id_is_replaced(client, incoming: str) -> None:  # noqa: ANN001
+def test_an_insane_or_missing_request_id_is_replaced(client, incoming: str) -> None:
     headers = {"X-Request-ID": incoming} if incoming else {}
     resp = client.get("/healthz", headers=headers)
     rid = resp.headers["X-Request-ID"]
     assert rid != incoming and len(rid) == 32 and rid.isalnum()
 
 
-def test_error_bodies_carry_the_request_id_of_the_response(client) -> None:  # noqa: ANN001
+def test_error_bodies_carry_the_request_id_of_the_response(client) -> None:
     resp = client.get("/api/v1/no-such-thing", headers={"X-Request-ID": "req-42"})
     assert resp.status_code == 404
     assert resp.json["request_id"] == "req-42" == resp.headers["X-Request-ID"]
 
 
-def test_every_request_logs_one_json_access_line(app, client, log_lines) -> None:  # noqa: ANN001
+def test_every_request_logs_one_json_access_line(app, client, log_lines) -> None:
     @app.get("/_test/who")
-    def who():  # noqa: ANN202
+    def who():
         g.user_id = 17
         logging.getLogger("goldbean.test").info("inside the view")
         return "me"
@@ -80,7 +80,7 @@ def test_every_request_logs_one_json_access_line(app, client, log_lines) -> None
     assert inner["request_id"] == "r-1" and inner["path"] == "/_test/who"
 
 
-def test_no_secrets_reach_the_logs(client, log_lines) -> None:  # noqa: ANN001
+def test_no_secrets_reach_the_logs(client, log_lines) -> None:
     jwt = "eyJhbGciOiJFZERTQSJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJlc2lnbmF0dXJl"
     client.post("/api/v1/auth/token?pin=8642&token=sekrit-q", json={"password": "hunter22", "pin": "8642"},
                 headers={"Authorization": f"Bearer {jwt}", "Cookie": "session=cookie-value-xyz"})
@@ -99,7 +99,7 @@ def test_redact_masks_tokens_and_keeps_the_rest() -> None:
     assert redact("redeemed 12 beans at 金沙") == "redeemed 12 beans at 金沙"
 
 
-def test_metrics_count_requests_by_route_and_status(client) -> None:  # noqa: ANN001
+def test_metrics_count_requests_by_route_and_status(client) -> None:
     before = sample("goldbean_http_requests_total", method="GET", route="/healthz", status="200")
     hist_before = sample("goldbean_http_request_duration_seconds_count", method="GET", route="/healthz")
     for _ in range(3):
@@ -114,14 +114,14 @@ def test_metrics_count_requests_by_route_and_status(client) -> None:  # noqa: AN
     assert sample("goldbean_http_request_duration_seconds_count", method="GET", route="/healthz") == hist_before + 3
 
 
-def test_api_errors_are_counted_by_stable_code(client) -> None:  # noqa: ANN001
+def test_api_errors_are_counted_by_stable_code(client) -> None:
     before = sample("goldbean_api_errors_total", route="(unmatched)", code="not_found")
     client.get("/api/v1/nothing-here")
     client.get("/api/v1/nothing-here-either")
     assert sample("goldbean_api_errors_total", route="(unmatched)", code="not_found") == before + 2
 
 
-def test_transfers_are_counted_when_committed_only(app) -> None:  # noqa: ANN001
+def test_transfers_are_counted_when_committed_only(app) -> None:
     books = books_of(app)
     a = open_account(books, "obs:fund", "fund", no_negative=False)
     b = open_account(books, "obs:wallet", "wallet")
@@ -133,7 +133,7 @@ def test_transfers_are_counted_when_committed_only(app) -> None:  # noqa: ANN001
     class Boom(Exception):
         pass
 
-    def work(s):  # noqa: ANN001, ANN202
+    def work(s):
         post_in(s, books, [transfer("obs:2", "award", a.id, b.id, 5)])
         raise Boom
 
@@ -143,13 +143,13 @@ def test_transfers_are_counted_when_committed_only(app) -> None:  # noqa: ANN001
     assert sample("goldbean_beans_posted_total", kind="award", phase="single") == beans_before + 30
 
 
-def test_the_access_line_names_the_user_of_a_bearer_token(app, client, log_lines) -> None:  # noqa: ANN001
-    from ledger.identity import create_user_in, grant_role_in, load_actor
-    from ledger.tokens import issue_access_token
+def test_the_access_line_names_the_user_of_a_bearer_token(app, client, log_lines) -> None:
+    from ledger.access.identity import create_user_in, grant_role_in, load_actor
+    from ledger.access.tokens import issue_access_token
 
     books = books_of(app)
 
-    def work(s):  # noqa: ANN001, ANN202
+    def work(s):
         user = create_user_in(s, "obs-admin", "a long enough password", "Obs")
         grant_role_in(s, user.id, "admin")
         return user.id
@@ -163,7 +163,7 @@ def test_the_access_line_names_the_user_of_a_bearer_token(app, client, log_lines
     assert token not in json.dumps(log_lines())
 
 
-def test_refused_redemptions_are_counted_by_code(client) -> None:  # noqa: ANN001
+def test_refused_redemptions_are_counted_by_code(client) -> None:
     before = sample("goldbean_redemptions_refused_total", code="not_authenticated")
     other = sample("goldbean_api_errors_total", route="/api/v1/redemptions", code="not_authenticated")
     resp = client.post("/api/v1/redemptions", json={"code": "x", "amount": 1})

@@ -10,18 +10,18 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from goldbean import books_of
+from doors import books_of
 from goldbean.ops import backup_kind, copy_database, libpq_args
 from goldbean.seed import seed_demo
-from ledger.books import Books
-from ledger.journal import make_checkpoint, open_account, post
-from ledger.models import Account, Transfer
-from ledger.posting import transfer
-from ledger.verify import verify_books
+from ledger.infra.books import Books
+from ledger.journal.accounts import make_checkpoint, open_account, post
+from ledger.journal.posting import transfer
+from ledger.journal.verify import verify_books
+from ledger.schema import Account, Transfer
 from tests.conftest import create_pg_database, drop_pg_database, make_books
 
 
-def gb(runner, args: list[str]):  # noqa: ANN001, ANN201
+def gb(runner, args: list[str]):
     """Run a ``goldbean`` command against the test app."""
     from goldbean.cli import main
 
@@ -43,7 +43,7 @@ class Poster(threading.Thread):
             while not self.stop.is_set():
                 post(self.books, transfer(f"{self.prefix}:{self.posted}", "award", self.debit, self.credit, 1))
                 self.posted += 1
-        except BaseException as exc:  # noqa: BLE001
+        except BaseException as exc:
             self.error = exc
 
     def finish(self) -> int:
@@ -67,7 +67,7 @@ def count_transfers(books: Books) -> int:
     return books.run(lambda s: s.scalar(select(func.count()).select_from(Transfer)), readonly=True)
 
 
-def test_sqlite_backup_while_posting_restores_and_verifies(app, runner, tmp_path: Path) -> None:  # noqa: ANN001
+def test_sqlite_backup_while_posting_restores_and_verifies(app, runner, tmp_path: Path) -> None:
     books = books_of(app)
     fund, wallet = busy_books(books)
     poster = Poster(books, "ops:live", fund, wallet)
@@ -97,7 +97,7 @@ def test_sqlite_backup_while_posting_restores_and_verifies(app, runner, tmp_path
         restored.engine.dispose()
 
 
-def test_restore_of_a_tampered_backup_fails_verification(app, runner, tmp_path: Path) -> None:  # noqa: ANN001
+def test_restore_of_a_tampered_backup_fails_verification(app, runner, tmp_path: Path) -> None:
     busy_books(books_of(app), n=5)
     out = tmp_path / "b.db"
     assert gb(runner, ["backup", "--out", str(out)]).exit_code == 0
@@ -108,7 +108,7 @@ def test_restore_of_a_tampered_backup_fails_verification(app, runner, tmp_path: 
     assert "FAILED" in result.output
 
 
-def test_restore_needs_the_keys_that_signed_the_checkpoints(app, runner, tmp_path: Path) -> None:  # noqa: ANN001
+def test_restore_needs_the_keys_that_signed_the_checkpoints(app, runner, tmp_path: Path) -> None:
     busy_books(books_of(app), n=3)
     out = tmp_path / "b.db"
     assert gb(runner, ["backup", "--out", str(out)]).exit_code == 0
@@ -118,7 +118,7 @@ def test_restore_needs_the_keys_that_signed_the_checkpoints(app, runner, tmp_pat
     assert result.exit_code == 1 and "FAILED" in result.output
 
 
-def test_restore_refuses_to_overwrite_a_database_without_force(app, runner, tmp_path: Path) -> None:  # noqa: ANN001
+def test_restore_refuses_to_overwrite_a_database_without_force(app, runner, tmp_path: Path) -> None:
     busy_books(books_of(app), n=1)
     out = tmp_path / "b.db"
     assert gb(runner, ["backup", "--out", str(out)]).exit_code == 0
@@ -136,7 +136,7 @@ def test_libpq_args_keep_the_password_out_of_the_command_line() -> None:
 # --- PostgreSQL ---------------------------------------------------------------------------------------
 
 @pytest.fixture
-def fresh_pg(pg_server: str):  # noqa: ANN201
+def fresh_pg(pg_server: str):
     made: list[str] = []
 
     def make() -> str:
@@ -150,7 +150,7 @@ def fresh_pg(pg_server: str):  # noqa: ANN201
 
 
 @pytest.mark.postgres
-def test_postgres_backup_while_posting_restores_and_verifies(fresh_pg, tmp_path: Path) -> None:  # noqa: ANN001
+def test_postgres_backup_while_posting_restores_and_verifies(fresh_pg, tmp_path: Path) -> None:
     if shutil.which("pg_dump") is None:
         pytest.skip("pg_dump is not installed")
     from goldbean.migrate import upgrade
@@ -186,7 +186,7 @@ def test_postgres_backup_while_posting_restores_and_verifies(fresh_pg, tmp_path:
 
 
 @pytest.mark.postgres
-def test_db_copy_of_a_running_sqlite_demo_to_postgres(app, runner, fresh_pg) -> None:  # noqa: ANN001
+def test_db_copy_of_a_running_sqlite_demo_to_postgres(app, runner, fresh_pg) -> None:
     books = books_of(app)
     fund, wallet = busy_books(books, n=10)
     target = fresh_pg()
@@ -215,7 +215,7 @@ def test_db_copy_of_a_running_sqlite_demo_to_postgres(app, runner, fresh_pg) -> 
 
 
 @pytest.mark.postgres
-def test_db_copy_detects_a_diverging_copy(app, fresh_pg, monkeypatch) -> None:  # noqa: ANN001
+def test_db_copy_detects_a_diverging_copy(app, fresh_pg, monkeypatch) -> None:
     import goldbean.ops as ops
 
     books = books_of(app)

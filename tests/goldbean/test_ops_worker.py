@@ -9,17 +9,17 @@ import pytest
 from prometheus_client import REGISTRY
 from sqlalchemy import func, select, text
 
-from goldbean import books_of
+from doors import books_of
 from goldbean.worker import CHECKPOINT_LOCK, checkpoint_job, expire_job
-from ledger.books import Books
-from ledger.journal import get_account, open_account, post
-from ledger.models import Checkpoint, Transfer
-from ledger.posting import hold, transfer
-from ledger.verify import verify_books
+from ledger.infra.books import Books
+from ledger.journal.accounts import get_account, open_account, post
+from ledger.journal.posting import hold, transfer
+from ledger.journal.verify import verify_books
+from ledger.schema import Checkpoint, Transfer
 from tests.conftest import make_books
 
 
-def gb(runner, args: list[str]):  # noqa: ANN001, ANN201
+def gb(runner, args: list[str]):
     from goldbean.cli import main
 
     return runner.invoke(main, args)
@@ -39,7 +39,7 @@ def checkpoints(books: Books) -> int:
     return books.run(lambda s: s.scalar(select(func.count()).select_from(Checkpoint)), readonly=True)
 
 
-def test_worker_once_expires_the_holds_whose_time_is_up(app, runner, clock) -> None:  # noqa: ANN001
+def test_worker_once_expires_the_holds_whose_time_is_up(app, runner, clock) -> None:
     books = books_of(app)
     wallet, _ = holds(books, 4, timeout_s=60)
     post(books, hold("w:later", "redeem", wallet, _, 5, 3600))
@@ -80,7 +80,7 @@ def test_only_the_worker_holding_the_advisory_lock_makes_the_checkpoint(pg_url: 
         books.engine.dispose()
 
 
-def test_several_workers_at_once_expire_each_hold_exactly_once(db_url: str, tmp_path: Path, clock) -> None:  # noqa: ANN001
+def test_several_workers_at_once_expire_each_hold_exactly_once(db_url: str, tmp_path: Path, clock) -> None:
     make_books(db_url, tmp_path / "keys").keys.ensure("ledger")  # every server has the same instance/keys
     servers = [make_books(db_url, tmp_path / "keys", clock) for _ in range(3)]
     try:
@@ -93,7 +93,7 @@ def test_several_workers_at_once_expire_each_hold_exactly_once(db_url: str, tmp_
             try:
                 results.append(expire_job(b))
                 results.append(checkpoint_job(b, every_s=3600))
-            except BaseException as exc:  # noqa: BLE001
+            except BaseException as exc:
                 errors.append(exc)
 
         threads = [threading.Thread(target=work, args=(b,)) for b in servers]
@@ -117,9 +117,9 @@ def test_several_workers_at_once_expire_each_hold_exactly_once(db_url: str, tmp_
 
 
 def test_settlement_job_settles_the_last_month_once_whatever_the_number_of_workers(
-        db_url: str, tmp_path: Path, clock) -> None:  # noqa: ANN001
+        db_url: str, tmp_path: Path, clock) -> None:
     from goldbean.worker import settlement_job
-    from ledger.models import Settlement
+    from ledger.schema import Settlement
     from tests.earning_world import build_world
 
     build_world(make_books(db_url, tmp_path / "keys", clock))  # one merchant, "shop"
@@ -139,7 +139,7 @@ def test_settlement_job_settles_the_last_month_once_whatever_the_number_of_worke
             b.engine.dispose()
 
 
-def test_the_loop_runs_jobs_on_their_intervals_survives_a_failing_job_and_stops_on_request(app) -> None:  # noqa: ANN001
+def test_the_loop_runs_jobs_on_their_intervals_survives_a_failing_job_and_stops_on_request(app) -> None:
     from goldbean.worker import Job, run
 
     books = books_of(app)

@@ -6,16 +6,16 @@ from sqlalchemy import func, select
 
 from goldbean.seed import seed_demo
 from ledger import earning
-from ledger.identity import authenticate
-from ledger.models import Award, Claim, OrgUnit, Transfer
-from ledger.verify import verify_books
+from ledger.access.identity import authenticate
+from ledger.journal.verify import verify_books
+from ledger.schema import Award, Claim, OrgUnit, Transfer
 
 
-def test_seed_demo_twice_and_use_it(books):  # noqa: ANN001
+def test_seed_demo_twice_and_use_it(books):
     summary = seed_demo(books)
     assert "officer" in summary and "goldbean" in summary
 
-    def counts():  # noqa: ANN202
+    def counts():
         with books.session(readonly=True) as s:
             return tuple(s.scalar(select(func.count()).select_from(t)) for t in (OrgUnit, Claim, Award, Transfer))
 

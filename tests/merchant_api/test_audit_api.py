@@ -10,11 +10,11 @@ import re
 import pytest
 from sqlalchemy import func, select
 
-from goldbean import books_of
-from ledger.audit_export import keys_from_jwks, verify_export
-from ledger.models import Account, Entry, Transfer
-from ledger.statements import LOCAL_TZ
-from ledger.tokens import issue_access_token
+from doors import books_of
+from ledger.access.tokens import issue_access_token
+from ledger.audit.export import keys_from_jwks, verify_export
+from ledger.audit.statements import LOCAL_TZ
+from ledger.schema import Account, Entry, Transfer
 from tests.earning_world import build_world
 
 TODAY = dt.datetime.now(LOCAL_TZ).date().isoformat()
@@ -23,18 +23,18 @@ OTHERS = ("anon", "v1", "officerA", "fund", "cashier")
 
 
 @pytest.fixture
-def w(app):  # noqa: ANN001, ANN201
+def w(app):
     return build_world(books_of(app))
 
 
-def token(w, name: str) -> dict[str, str]:  # noqa: ANN001
+def token(w, name: str) -> dict[str, str]:
     if name == "anon":
         return {}
     tok, _ = issue_access_token(w.books, w.actor(name))
     return {"Authorization": f"Bearer {tok}"}
 
 
-def journal_state(books) -> tuple:  # noqa: ANN001
+def journal_state(books) -> tuple:
     with books.session(readonly=True) as s:
         return (s.scalar(select(func.count()).select_from(Transfer)), s.scalar(select(func.count()).select_from(Entry)),
                 tuple(s.execute(select(Account.id, Account.status, Account.entry_count).order_by(Account.id)).all()))
@@ -52,7 +52,7 @@ ENDPOINTS = (
 )
 
 
-def test_every_audit_route_is_covered(app):  # noqa: ANN001
+def test_every_audit_route_is_covered(app):
     rules = {r.rule for r in app.url_map.iter_rules() if r.endpoint.startswith("audit.")}
     assert rules == {p.split("?")[0] for p in ENDPOINTS}
     assert all(r.methods - {"HEAD", "OPTIONS"} == {"GET"} for r in app.url_map.iter_rules()
@@ -60,7 +60,7 @@ def test_every_audit_route_is_covered(app):  # noqa: ANN001
 
 
 @pytest.mark.parametrize("path", ENDPOINTS)
-def test_only_auditors_and_admins_read(w, client, path):  # noqa: ANN001
+def test_only_auditors_and_admins_read(w, client, path):
     for name in READERS:
         r = client.get(path, headers=token(w, name))
         assert r.status_code == 200, (name, r.status_code, r.data[:300])
@@ -70,7 +70,7 @@ def test_only_auditors_and_admins_read(w, client, path):  # noqa: ANN001
         assert r.json["error"] in ("not_authenticated", "permission_denied")
 
 
-def test_reports_over_http(w, client):  # noqa: ANN001
+def test_reports_over_http(w, client):
     h = token(w, "auditor")
     tb = client.get("/api/v1/audit/trial-balance", headers=h).json
     assert tb["total"] == 0 and tb["balanced"] and tb["by_kind"]["donations"] == -100_000
@@ -92,7 +92,7 @@ def test_reports_over_http(w, client):  # noqa: ANN001
     assert anomalies["params"]["threshold"] == 50 and anomalies["backfilled_claims"] == []
 
 
-def test_downloaded_export_verifies_with_the_published_keys(w, client):  # noqa: ANN001
+def test_downloaded_export_verifies_with_the_published_keys(w, client):
     r = client.get("/api/v1/audit/export", headers=token(w, "auditor"))
     assert r.status_code == 200 and r.headers["Content-Type"] == "application/x-ndjson"
     keys = keys_from_jwks(json.dumps(client.get("/api/v1/keys").json))
@@ -103,7 +103,7 @@ def test_downloaded_export_verifies_with_the_published_keys(w, client):  # noqa:
 
 STATE_CHANGING = {"POST", "PUT", "PATCH", "DELETE"}
 SIGN_IN = {"/api/v1/auth/token"}  # signing in changes no books; an auditor must be able to sign in
-def test_auditor_is_refused_on_every_state_changing_endpoint(app, w, client):  # noqa: ANN001
+def test_auditor_is_refused_on_every_state_changing_endpoint(app, w, client):
     books = books_of(app)
     # the API's routes; the pages are checked with signed-in sessions in tests/admin_ui
     rules = [(r, m) for r in app.url_map.iter_rules() for m in sorted(r.methods & STATE_CHANGING)

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from goldbean import books_of
-from ledger.identity import create_user_in, grant_role_in
+from doors import books_of
+from ledger.access.identity import create_user_in, grant_role_in
 
 
-def _user(app) -> int:  # noqa: ANN001
-    def work(s):  # noqa: ANN001, ANN202
+def _user(app) -> int:
+    def work(s):
         u = create_user_in(s, "alice", "correct horse", "Alice")
         grant_role_in(s, u.id, "auditor")
         return u.id
@@ -15,7 +15,7 @@ def _user(app) -> int:  # noqa: ANN001
     return books_of(app).run(work)
 
 
-def test_token_endpoint(app, client):  # noqa: ANN001
+def test_token_endpoint(app, client):
     _user(app)
     r = client.post("/api/v1/auth/token", json={"username": "alice", "password": "correct horse"})
     assert r.status_code == 200, r.json
@@ -29,7 +29,7 @@ def test_token_endpoint(app, client):  # noqa: ANN001
     assert "/api/v1/auth/token" in spec["paths"]
 
 
-def test_current_actor(app, client):  # noqa: ANN001
+def test_current_actor(app, client):
     from merchant_api.auth import current_actor, requires_roles
 
     uid = _user(app)
@@ -37,11 +37,11 @@ def test_current_actor(app, client):  # noqa: ANN001
         "access_token"]
 
     @requires_roles("auditor")
-    def audited():  # noqa: ANN202
+    def audited():
         return current_actor().user_id
 
     @requires_roles("officer")
-    def officers_only():  # noqa: ANN202
+    def officers_only():
         return 1
 
     import pytest

@@ -11,10 +11,10 @@ import datetime as dt
 import pytest
 from sqlalchemy import select
 
-from goldbean import books_of
+from doors import books_of
 from ledger import earning
-from ledger.models import Award, Claim, Transfer
-from ledger.tokens import issue_access_token
+from ledger.access.tokens import issue_access_token
+from ledger.schema import Award, Claim, Transfer
 from tests.earning_world import build_world, patrol, tip
 
 ACTORS = ("anon", "v1", "leader", "officerA", "officerB", "fund", "auditor", "admin", "cashier")
@@ -22,7 +22,7 @@ EVERYONE = set(ACTORS) - {"anon"}
 
 
 @pytest.fixture
-def w(app):  # noqa: ANN001, ANN201
+def w(app):
     books = books_of(app)
     # the matrix makes many awards to one volunteer: caps are tested in tests/ledger/test_earning.py
     books.settings["earning"] = {"volunteer_daily_cap": 10**6, "volunteer_monthly_cap": 10**6,
@@ -30,31 +30,31 @@ def w(app):  # noqa: ANN001, ANN201
     return build_world(books)
 
 
-def token(w, name: str) -> dict[str, str]:  # noqa: ANN001
+def token(w, name: str) -> dict[str, str]:
     if name == "anon":
         return {}
     tok, _ = issue_access_token(w.books, w.actor(name))
     return {"Authorization": f"Bearer {tok}"}
 
 
-def snapshot(books) -> tuple:  # noqa: ANN001
+def snapshot(books) -> tuple:
     with books.session(readonly=True) as s:
         return (s.scalar(select(Transfer.id).order_by(Transfer.id.desc()).limit(1)),
                 tuple(s.execute(select(Award.id, Award.status, Award.reversed_amount).order_by(Award.id)).all()),
                 tuple(s.execute(select(Claim.id, Claim.status).order_by(Claim.id)).all()))
 
 
-def _times(w, hours: int = 2) -> dict[str, str]:  # noqa: ANN001
+def _times(w, hours: int = 2) -> dict[str, str]:
     end = w.books.now() - dt.timedelta(hours=1)
     return {"occurred_at": (end - dt.timedelta(hours=hours)).isoformat(), "ended_at": end.isoformat()}
 
 
-def _big_award(w):  # noqa: ANN001, ANN201
+def _big_award(w):
     return earning.award_directly(w.books, w.actor("officerA2"), volunteer_id=w.users["v1"],
                                   org_unit_id=w.units["c1"], amount=150, reference="r")
 
 
-def _small_award(w):  # noqa: ANN001, ANN201
+def _small_award(w):
     return earning.award_directly(w.books, w.actor("officerA2"), volunteer_id=w.users["v1"],
                                   org_unit_id=w.units["c1"], amount=5, reference="r")
 
@@ -97,7 +97,7 @@ ENDPOINTS = {
 }
 
 
-def test_every_earning_endpoint_is_in_the_matrix(app):  # noqa: ANN001
+def test_every_earning_endpoint_is_in_the_matrix(app):
     from merchant_api import earning_api
 
     rules = {(r.rule, m) for r in app.url_map.iter_rules() if r.endpoint.startswith(f"{earning_api.blp.name}.")
@@ -107,7 +107,7 @@ def test_every_earning_endpoint_is_in_the_matrix(app):  # noqa: ANN001
 
 
 @pytest.mark.parametrize("name", list(ENDPOINTS))
-def test_access_matrix(w, client, name):  # noqa: ANN001
+def test_access_matrix(w, client, name):
     method, make, allowed = ENDPOINTS[name]
     for actor in sorted(set(ACTORS) - allowed) + sorted(allowed):
         path, body = make(w)
@@ -122,10 +122,10 @@ def test_access_matrix(w, client, name):  # noqa: ANN001
             assert snapshot(w.books) == before, actor
 
 
-def test_lists_are_scoped(w, client):  # noqa: ANN001
+def test_lists_are_scoped(w, client):
     mine = tip(w, "v1")
     other = tip(w, "v2")
-    ids = lambda who: {c["id"] for c in client.get("/api/v1/claims", headers=token(w, who)).json}  # noqa: E731
+    ids = lambda who: {c["id"] for c in client.get("/api/v1/claims", headers=token(w, who)).json}
     assert ids("officerA") == {mine.id} and ids("officerB") == {other.id}
     assert ids("v1") == {mine.id} and ids("cashier") == set() and ids("auditor") == {mine.id, other.id}
     details = client.get(f"/api/v1/claims/{mine.id}", headers=token(w, "officerA")).json["details"]
@@ -133,7 +133,7 @@ def test_lists_are_scoped(w, client):  # noqa: ANN001
     assert client.get(f"/api/v1/claims/{mine.id}", headers=token(w, "auditor")).json["details"] is None
 
 
-def test_end_to_end_over_http(w, client):  # noqa: ANN001
+def test_end_to_end_over_http(w, client):
     def login(name: str) -> dict[str, str]:
         r = client.post("/api/v1/auth/token", json={"username": name, "password": "pw"})
         assert r.status_code == 200, r.json

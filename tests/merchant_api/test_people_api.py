@@ -4,25 +4,25 @@ from __future__ import annotations
 
 import pytest
 
-from goldbean import books_of
+from doors import books_of
 from ledger import earning
-from ledger.tokens import issue_access_token
+from ledger.access.tokens import issue_access_token
 from tests.earning_world import build_world
 
 
 @pytest.fixture
-def w(app):  # noqa: ANN001, ANN201
+def w(app):
     return build_world(books_of(app))
 
 
-def h(w, name):  # noqa: ANN001, ANN201
+def h(w, name):
     return {"Authorization": f"Bearer {issue_access_token(w.books, w.actor(name))[0]}"}
 
 
-def test_pseudonym_is_the_volunteers_choice(w, client):  # noqa: ANN001
+def test_pseudonym_is_the_volunteers_choice(w, client):
     earning.award_directly(w.books, w.actor("officerA"), volunteer_id=w.users["v1"], org_unit_id=w.units["c1"],
                            amount=7, reference="r")
-    board = lambda: client.get(f"/api/v1/leaderboards/volunteers?org_unit_id={w.units['c1']}",  # noqa: E731
+    board = lambda: client.get(f"/api/v1/leaderboards/volunteers?org_unit_id={w.units['c1']}",
                                headers=h(w, "v2")).json["entries"][0]["name"]
     assert board() == "V1"
     bad = client.patch("/api/v1/me", headers=h(w, "v1"), json={"show_pseudonym": True})
@@ -35,12 +35,12 @@ def test_pseudonym_is_the_volunteers_choice(w, client):  # noqa: ANN001
     assert client.get("/api/v1/me").status_code == 401
 
 
-def test_org_tree(w, client):  # noqa: ANN001
+def test_org_tree(w, client):
     units = client.get("/api/v1/org-units", headers=h(w, "v1")).json["org_units"]
     assert {u["level"] for u in units} == {"district", "street", "community", "group", "building"}
 
 
-def test_admin_registers_and_grants_others_cannot(w, client):  # noqa: ANN001
+def test_admin_registers_and_grants_others_cannot(w, client):
     body = {"username": "newbie", "password": "long enough", "display_name": "新人", "phone": "13600000009"}
     for who in ("v1", "officerA", "fund", "auditor"):
         r = client.post("/api/v1/users", headers=h(w, who), json=body)
@@ -69,7 +69,7 @@ def test_admin_registers_and_grants_others_cannot(w, client):  # noqa: ANN001
     assert client.get("/api/v1/fund/budgets", headers=hdr).status_code == 403  # at once, same token
 
 
-def test_only_volunteers_choose_a_leaderboard_name(w, client):  # noqa: ANN001
+def test_only_volunteers_choose_a_leaderboard_name(w, client):
     for who in ("auditor", "officerA", "cashier"):
         r = client.patch("/api/v1/me", headers=h(w, who), json={"pseudonym": "x"})
         assert r.status_code == 403, who

@@ -16,33 +16,33 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from PIL import Image
 
-from goldbean import books_of
-from ledger import codes
-from ledger.identity import load_actor
-from ledger.journal import get_account
-from ledger.tokens import issue_access_token
-from ledger.verify import verify_books
+from doors import books_of
+from ledger.access.identity import load_actor
+from ledger.access.tokens import issue_access_token
+from ledger.journal.accounts import get_account
+from ledger.journal.verify import verify_books
+from ledger.redemption import codes
 from tests.redemption_world import build_world
 
 
 @pytest.fixture
-def books(app):  # noqa: ANN001, ANN201
+def books(app):
     return books_of(app)
 
 
 @pytest.fixture
-def world(books):  # noqa: ANN001, ANN201
+def world(books):
     return build_world(books)
 
 
-def auth(books, user_id: int) -> dict[str, str]:  # noqa: ANN001
+def auth(books, user_id: int) -> dict[str, str]:
     with books.session(readonly=True) as s:
         actor = load_actor(s, user_id)
     token, _ = issue_access_token(books, actor)
     return {"Authorization": f"Bearer {token}"}
 
 
-def gb(runner, args: list[str]):  # noqa: ANN001, ANN201
+def gb(runner, args: list[str]):
     from goldbean.cli import main
 
     return runner.invoke(main, args)
@@ -61,26 +61,26 @@ def b64(data: bytes) -> str:
 _n = iter(range(10**6))
 
 
-def balances(books, world) -> tuple:  # noqa: ANN001
+def balances(books, world) -> tuple:
     return tuple((a.balance, a.on_hold) for a in (
         get_account(books, world.wallet), get_account(books, world.merchant_a_account),
         get_account(books, world.merchant_b_account)))
 
 
-def redeem(client, books, world, body: dict, *, user: int | None = None, key: str | None = None,  # noqa: ANN001
-           headers: dict | None = None):  # noqa: ANN201
+def redeem(client, books, world, body: dict, *, user: int | None = None, key: str | None = None,
+           headers: dict | None = None):
     h = dict(headers) if headers is not None else auth(books, user or world.cashier_a)
     h["Idempotency-Key"] = key or f"key-{next(_n)}"
     return client.post("/api/v1/redemptions", json=body, headers=h)
 
 
-def wallet_code(client, books, world) -> str:  # noqa: ANN001
+def wallet_code(client, books, world) -> str:
     resp = client.post("/api/v1/wallet/codes", headers=auth(books, world.volunteer))
     assert resp.status_code == 201, resp.json
     return resp.json["code"]
 
 
-def test_wallet_code_endpoint_qr_and_redeem_receipt(client, books, world):  # noqa: ANN001
+def test_wallet_code_endpoint_qr_and_redeem_receipt(client, books, world):
     resp = client.post("/api/v1/wallet/codes", headers=auth(books, world.volunteer))
     assert resp.status_code == 201
     body = resp.json
@@ -100,7 +100,7 @@ def test_wallet_code_endpoint_qr_and_redeem_receipt(client, books, world):  # no
     assert client.post("/api/v1/wallet/codes").status_code == 401
 
 
-def test_idempotency_key_replays_byte_for_byte(client, books, world, clock):  # noqa: ANN001
+def test_idempotency_key_replays_byte_for_byte(client, books, world, clock):
     code = wallet_code(client, books, world)
     first = redeem(client, books, world, {"code": code, "amount": 20}, key="abc-1")
     clock.advance(5)
@@ -113,13 +113,13 @@ def test_idempotency_key_replays_byte_for_byte(client, books, world, clock):  # 
     assert (missing.status_code, missing.json["error"]) == (422, "idempotency_key_required")
 
 
-def _attack_codes(books, world, clock) -> dict[str, tuple[str, int, str]]:  # noqa: ANN001
+def _attack_codes(books, world, clock) -> dict[str, tuple[str, int, str]]:
     key = books.keys.ensure("wallet")
     now = int(clock.now.timestamp())
     claims = {"iss": "goldbean", "aud": "goldbean-till", "sub": str(world.wallet), "jti": "attack-jti-0001",
               "iat": now, "exp": now + 60}
 
-    def signed(c: dict, private=key.private, kid: str = key.kid, typ: str = codes.WALLET_TYP) -> str:  # noqa: ANN001
+    def signed(c: dict, private=key.private, kid: str = key.kid, typ: str = codes.WALLET_TYP) -> str:
         return jwt.encode(c, private, algorithm="EdDSA", headers={"kid": kid, "typ": typ})
 
     good = signed({**claims, "jti": "attack-jti-0002"})
@@ -148,7 +148,7 @@ def _attack_codes(books, world, clock) -> dict[str, tuple[str, int, str]]:  # no
     }
 
 
-def test_attacks_over_http_are_refused_with_their_code_and_change_nothing(client, books, world, clock):  # noqa: ANN001
+def test_attacks_over_http_are_refused_with_their_code_and_change_nothing(client, books, world, clock):
     code = wallet_code(client, books, world)
     assert redeem(client, books, world, {"code": code, "amount": 10}).status_code == 201
     attacks = {"replayed code": (code, 409, "code_already_used"), **_attack_codes(books, world, clock)}
@@ -161,7 +161,7 @@ def test_attacks_over_http_are_refused_with_their_code_and_change_nothing(client
     assert verify_books(books).ok
 
 
-def test_bean_card_issue_print_pin_lock_revoke(client, books, world):  # noqa: ANN001
+def test_bean_card_issue_print_pin_lock_revoke(client, books, world):
     admin = auth(books, world.admin)
     resp = client.post("/api/v1/cards", json={"user_id": world.volunteer, "pin": "4321"}, headers=admin)
     assert resp.status_code == 201, resp.json
@@ -196,7 +196,7 @@ def test_bean_card_issue_print_pin_lock_revoke(client, books, world):  # noqa: A
     assert balances(books, world) == before
 
 
-def test_till_keys_issued_and_revoked_by_the_owner(client, books, world):  # noqa: ANN001
+def test_till_keys_issued_and_revoked_by_the_owner(client, books, world):
     owner = auth(books, world.owner_a)
     resp = client.post(f"/api/v1/merchants/{world.merchant_a}/tills", json={"name": "counter 1"}, headers=owner)
     assert resp.status_code == 201
@@ -214,14 +214,14 @@ def test_till_keys_issued_and_revoked_by_the_owner(client, books, world):  # noq
     assert (refused.status_code, refused.json["error"]) == (401, "invalid_till_key")
     from sqlalchemy import select
 
-    from ledger.models import Till
+    from ledger.schema import Till
 
     with books.session(readonly=True) as s:  # only a hash of the secret is stored
         stored = s.scalar(select(Till.secret_hash).where(Till.id == till_id))
     assert till_key.split("_", 2)[2] not in stored
 
 
-def test_hold_above_threshold_confirmed_in_the_wallet(client, books, world):  # noqa: ANN001
+def test_hold_above_threshold_confirmed_in_the_wallet(client, books, world):
     r = redeem(client, books, world, {"code": wallet_code(client, books, world), "amount": 250})
     assert r.status_code == 201 and r.json["status"] == "awaiting_confirmation"
     vol = auth(books, world.volunteer)
@@ -236,7 +236,7 @@ def test_hold_above_threshold_confirmed_in_the_wallet(client, books, world):  # 
     assert get_account(books, world.merchant_a_account).balance == 250
 
 
-def test_refunds_and_other_merchants_cannot_touch_them(client, books, world):  # noqa: ANN001
+def test_refunds_and_other_merchants_cannot_touch_them(client, books, world):
     r = redeem(client, books, world, {"code": wallet_code(client, books, world), "amount": 80})
     rid = r.json["redemption_id"]
     cashier_b = auth(books, world.cashier_b)
@@ -271,7 +271,7 @@ def test_refunds_and_other_merchants_cannot_touch_them(client, books, world):  #
     assert get_account(books, world.wallet).balance == 950
 
 
-def test_catalogue_crud_and_redeem_items(client, books, world):  # noqa: ANN001
+def test_catalogue_crud_and_redeem_items(client, books, world):
     owner = auth(books, world.owner_a)
     base = f"/api/v1/merchants/{world.merchant_a}/items"
     tea = client.post(base, json={"name": "普洱茶", "price": 12}, headers=owner)
@@ -288,7 +288,7 @@ def test_catalogue_crud_and_redeem_items(client, books, world):  # noqa: ANN001
     assert client.get(base, headers=auth(books, world.volunteer)).json == []
 
 
-def test_settlement_api_and_cli_are_idempotent(client, books, world, clock, runner):  # noqa: ANN001
+def test_settlement_api_and_cli_are_idempotent(client, books, world, clock, runner):
     redeem(client, books, world, {"code": wallet_code(client, books, world), "amount": 60})
     r = redeem(client, books, world, {"code": wallet_code(client, books, world), "amount": 40})
     client.post(f"/api/v1/redemptions/{r.json['redemption_id']}/refunds", json={"amount": 15},
@@ -310,7 +310,7 @@ def test_settlement_api_and_cli_are_idempotent(client, books, world, clock, runn
     assert result.exit_code == 0, result.output
     assert "85 beans settled" in result.output
     with books.session(readonly=True) as s:
-        from ledger.models import Account
+        from ledger.schema import Account
 
         payout = s.query(Account).filter_by(code="payout").one()
         assert payout.balance == 85
@@ -319,7 +319,7 @@ def test_settlement_api_and_cli_are_idempotent(client, books, world, clock, runn
     assert verify_books(books).ok
 
 
-def test_keys_cli_rotate_and_retire(client, books, world, runner):  # noqa: ANN001
+def test_keys_cli_rotate_and_retire(client, books, world, runner):
     old_code = wallet_code(client, books, world)
     old_kid = jwt.get_unverified_header(old_code)["kid"]
     out = gb(runner, ["keys", "rotate", "--purpose", "wallet"])
@@ -337,7 +337,7 @@ def test_keys_cli_rotate_and_retire(client, books, world, runner):  # noqa: ANN0
     assert "retired" in listing.output and "signing" in listing.output
 
 
-def test_docs_page_uses_local_assets(client):  # noqa: ANN001
+def test_docs_page_uses_local_assets(client):
     page = client.get("/api/v1/docs")
     assert page.status_code == 200
     text = page.get_data(as_text=True)

@@ -10,7 +10,7 @@ import re
 
 import pytest
 
-from ledger.identity import create_user_in, grant_role_in
+from ledger.access.identity import create_user_in, grant_role_in
 from merchant_api.auth import access_policy
 
 from .conftest import all_balances, auth
@@ -23,7 +23,7 @@ PUBLIC = {
 ROLES = ("volunteer", "leader", "officer", "cashier", "merchant_owner", "fund_manager", "auditor", "admin")
 
 
-def api_routes(app) -> list[tuple[str, str, str]]:  # noqa: ANN001
+def api_routes(app) -> list[tuple[str, str, str]]:
     out = []
     for rule in app.url_map.iter_rules():
         if not rule.rule.startswith("/api/"):
@@ -33,12 +33,12 @@ def api_routes(app) -> list[tuple[str, str, str]]:  # noqa: ANN001
     return out
 
 
-def undeclared_api_routes(app) -> list[tuple[str, str, str]]:  # noqa: ANN001
+def undeclared_api_routes(app) -> list[tuple[str, str, str]]:
     return [(endpoint, method, path) for endpoint, method, path in api_routes(app)
             if endpoint not in PUBLIC and access_policy(app.view_functions[endpoint]) is None]
 
 
-def test_every_api_route_declares_a_policy(app):  # noqa: ANN001
+def test_every_api_route_declares_a_policy(app):
     assert not undeclared_api_routes(app), \
         f"routes without an access policy (use requires_roles or public): {undeclared_api_routes(app)}"
     assert len(api_routes(app)) > 40
@@ -52,7 +52,7 @@ PUBLIC_PAGES = {
 }
 
 
-def test_every_page_declares_a_policy_too(app):  # noqa: ANN001
+def test_every_page_declares_a_policy_too(app):
     undeclared = sorted(
         (rule.endpoint, rule.rule) for rule in app.url_map.iter_rules()
         if not rule.rule.startswith("/api/") and rule.endpoint not in PUBLIC | PUBLIC_PAGES
@@ -60,8 +60,9 @@ def test_every_page_declares_a_policy_too(app):  # noqa: ANN001
     assert not undeclared, f"pages without an access policy (use web.requires or list them as public): {undeclared}"
 
 
-def test_the_matrix_catches_a_route_without_policy(app_config):  # noqa: ANN001
-    from goldbean import books_of, create_app
+def test_the_matrix_catches_a_route_without_policy(app_config):
+    from doors import books_of
+    from goldbean.app import create_app
     from merchant_api.auth import public, requires_roles
 
     fresh = create_app(app_config)
@@ -73,10 +74,10 @@ def test_the_matrix_catches_a_route_without_policy(app_config):  # noqa: ANN001
 
 
 @pytest.fixture
-def role_users(books):  # noqa: ANN001, ANN201
+def role_users(books):
     """One user per role, granted district-wide (no org unit or merchant), plus one with no role."""
 
-    def work(s):  # noqa: ANN001, ANN202
+    def work(s):
         ids = {"nobody": create_user_in(s, "nobody", "pw", "nobody").id}
         for role in ROLES:
             ids[role] = create_user_in(s, f"only_{role}", "pw", role).id
@@ -86,7 +87,7 @@ def role_users(books):  # noqa: ANN001, ANN201
     return books.run(work)
 
 
-def test_anonymous_and_wrong_role_callers_are_refused_everywhere(app, client, books, world, role_users):  # noqa: ANN001
+def test_anonymous_and_wrong_role_callers_are_refused_everywhere(app, client, books, world, role_users):
     before = all_balances(books)
     headers = {name: auth(books, uid) for name, uid in role_users.items()}
     checked = 0

@@ -13,13 +13,12 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.errors import Unsatisfiable
-
 from schemathesis.config._checks import PositiveDataAcceptanceConfig
 
-from goldbean import books_of
-from ledger.identity import create_user_in, grant_role_in, hash_password, load_actor
-from ledger.models import CatalogueItem
-from ledger.tokens import issue_access_token
+from doors import books_of
+from ledger.access.identity import create_user_in, grant_role_in, hash_password, load_actor
+from ledger.access.tokens import issue_access_token
+from ledger.schema import CatalogueItem
 from tests.redemption_world import build_world
 
 # GOLDBEAN_FUZZ_EXAMPLES=200 for a longer, randomised hunt (docs/security.md); the suite's run is fixed
@@ -29,7 +28,7 @@ ROLES = ("volunteer", "leader", "officer", "cashier", "merchant_owner", "fund_ma
 
 
 @pytest.fixture
-def app_config(app_config):  # noqa: ANN001, ANN201
+def app_config(app_config):
     # business caps and issuance limits out of the way: the fuzzer calls a few endpoints many times
     return {**app_config, "LEDGER_SETTINGS": {
         "rate_limits": {"token_per_ip": 10**6, "token_per_user": 10**6, "code_per_user": 10**6,
@@ -37,11 +36,11 @@ def app_config(app_config):  # noqa: ANN001, ANN201
 
 
 @pytest.fixture
-def fuzz_world(app):  # noqa: ANN001, ANN201
+def fuzz_world(app):
     books = books_of(app)
     w = build_world(books, password_hash=hash_password("pw"))
 
-    def work(s):  # noqa: ANN001, ANN202
+    def work(s):
         s.add(CatalogueItem(merchant_id=w.merchant_a, name="米线", price=12, active=True))
         everyone = create_user_in(s, "everyone", "pw", "all roles").id
         for role in ROLES:
@@ -64,16 +63,16 @@ def fuzz_world(app):  # noqa: ANN001, ANN201
     return tokens
 
 
-def _endpoint(app, case) -> str:  # noqa: ANN001
-    path = case.operation.path.format(**{k: 1 for k in (case.path_parameters or {})})
+def _endpoint(app, case) -> str:
+    path = case.operation.path.format(**dict.fromkeys(case.path_parameters or {}, 1))
     try:
         endpoint, _ = app.url_map.bind("localhost").match(f"/api/v1{path}", method=case.method.upper())
-    except Exception:  # noqa: BLE001
+    except Exception:
         return ""
     return endpoint
 
 
-def parser_refused(response) -> bool:  # noqa: ANN001
+def parser_refused(response) -> bool:
     """A 422 from the request parser (flask-smorest/marshmallow: details by location), not a domain rule."""
     if response.status_code != 422:
         return False
@@ -86,7 +85,7 @@ def parser_refused(response) -> bool:  # noqa: ANN001
         set(details) & {"json", "query", "headers", "path", "form", "files", "cookies"})
 
 
-def test_api_conforms_to_its_document(app, fuzz_world):  # noqa: ANN001
+def test_api_conforms_to_its_document(app, fuzz_world):
     """The pytest plugin's lazy loader does not run on pytest 9, so the operations are driven here with
     schemathesis' own Hypothesis strategies and checks."""
     schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", app)
@@ -108,7 +107,7 @@ def test_api_conforms_to_its_document(app, fuzz_world):  # noqa: ANN001
             @given(case=operation.as_strategy(generation_mode=mode))
             @settings(max_examples=MAX_EXAMPLES, deadline=None, derandomize=DERANDOMIZE, database=None,
                       suppress_health_check=list(HealthCheck), phases=[Phase.generate])
-            def run(case) -> None:  # noqa: ANN001
+            def run(case) -> None:
                 endpoint = _endpoint(app, case)
                 required = tuple(getattr(app.view_functions.get(endpoint), "required_roles", ()) or ROLES)
                 callers = [r for r in required if r in fuzz_world] + ["everyone"]
@@ -121,7 +120,7 @@ def test_api_conforms_to_its_document(app, fuzz_world):  # noqa: ANN001
                     if mode is schemathesis.GenerationMode.POSITIVE and parser_refused(response):
                         raise AssertionError(f"the request parser refused a request the document allows: "
                                              f"{response.status_code} {response.text[:500]} for {case.as_curl_command()}")
-                except BaseException as exc:  # noqa: BLE001 - collected, reported together below
+                except BaseException as exc:  # collected, reported together below
                     if isinstance(exc, (KeyboardInterrupt, SystemExit)):
                         raise
                     failures[name] = f"{type(exc).__name__}: {str(exc)[:1500]}"

@@ -5,20 +5,20 @@ from __future__ import annotations
 
 import uuid
 
-from ledger import security
-from ledger.identity import MAX_FAILED_LOGINS
-
-from .conftest import CARD_PIN, all_balances, auth
+from ledger.access import security
+from ledger.access.identity import MAX_FAILED_LOGINS
 from tests.redemption_world import PASSWORD
 
+from .conftest import CARD_PIN, all_balances, auth
 
-def sign_in(client, username: str, password: str, ip: str = "10.0.0.1"):  # noqa: ANN001, ANN201
+
+def sign_in(client, username: str, password: str, ip: str = "10.0.0.1"):
     return client.post("/api/v1/auth/token", json={"username": username, "password": password},
                        environ_base={"REMOTE_ADDR": ip})
 
 
-def events(books, kind: str | None = None) -> list[dict]:  # noqa: ANN001
-    from ledger.models import SecurityEvent
+def events(books, kind: str | None = None) -> list[dict]:
+    from ledger.schema import SecurityEvent
 
     with books.session(readonly=True) as s:
         q = s.query(SecurityEvent).order_by(SecurityEvent.id)
@@ -26,7 +26,7 @@ def events(books, kind: str | None = None) -> list[dict]:  # noqa: ANN001
                 for e in q if kind is None or e.kind == kind]
 
 
-def test_password_guessing_locks_the_account_and_an_officer_lifts_it(client, books, world):  # noqa: ANN001
+def test_password_guessing_locks_the_account_and_an_officer_lifts_it(client, books, world):
     for _ in range(MAX_FAILED_LOGINS):
         r = sign_in(client, "vol", "wrong")
         assert (r.status_code, r.json["error"]) == (401, "invalid_credentials")
@@ -48,7 +48,7 @@ def test_password_guessing_locks_the_account_and_an_officer_lifts_it(client, boo
     assert unlock["user_id"] == world.volunteer and unlock["actor"] == f"user:{world.officer}"
 
 
-def test_an_officer_out_of_scope_cannot_lift_a_lock(client, books, world):  # noqa: ANN001
+def test_an_officer_out_of_scope_cannot_lift_a_lock(client, books, world):
     # the merchant's cashier is in no community: the officer's scope does not cover them
     r = client.post("/api/v1/security/unlock", json={"user_id": world.cashier_a}, headers=auth(books, world.officer))
     assert (r.status_code, r.json["error"]) == (403, "out_of_scope")
@@ -56,7 +56,7 @@ def test_an_officer_out_of_scope_cannot_lift_a_lock(client, books, world):  # no
     assert r.status_code == 200
 
 
-def test_guessing_many_accounts_from_one_address_is_throttled(client, books, world):  # noqa: ANN001
+def test_guessing_many_accounts_from_one_address_is_throttled(client, books, world):
     limit = security.DEFAULT_LIMITS["failed_sign_ins_per_ip"]
     for i in range(limit):
         r = sign_in(client, f"nobody{i}", "guess", ip="10.6.6.6")  # spraying: a new username each time
@@ -71,7 +71,7 @@ def test_guessing_many_accounts_from_one_address_is_throttled(client, books, wor
     assert len(events(books, "sign_in_throttled")) == 1
 
 
-def test_the_throttle_window_passes(client, books, world, clock):  # noqa: ANN001
+def test_the_throttle_window_passes(client, books, world, clock):
     limit = security.DEFAULT_LIMITS["failed_sign_ins_per_ip"]
     for i in range(limit):
         sign_in(client, f"x{i}", "guess", ip="10.5.5.5")
@@ -80,20 +80,20 @@ def test_the_throttle_window_passes(client, books, world, clock):  # noqa: ANN00
     assert sign_in(client, "vol", PASSWORD, ip="10.5.5.5").status_code == 200
 
 
-def redeem_with_pin(client, books, world, code: str, pin: str, ip: str = "10.1.1.1"):  # noqa: ANN001, ANN201
+def redeem_with_pin(client, books, world, code: str, pin: str, ip: str = "10.1.1.1"):
     return client.post("/api/v1/redemptions", json={"code": code, "amount": 5, "pin": pin},
                        headers={**auth(books, world.cashier_a), "Idempotency-Key": uuid.uuid4().hex},
                        environ_base={"REMOTE_ADDR": ip})
 
 
-def test_pin_guessing_locks_the_card_and_an_officer_unlocks_it(client, books, world, card_code):  # noqa: ANN001
+def test_pin_guessing_locks_the_card_and_an_officer_unlocks_it(client, books, world, card_code):
     before = all_balances(books)
     errors_seen = [redeem_with_pin(client, books, world, card_code, "0000").json["error"] for _ in range(5)]
     assert errors_seen == ["wrong_pin"] * 5
     r = redeem_with_pin(client, books, world, card_code, CARD_PIN)
     assert (r.status_code, r.json["error"]) == (403, "card_locked")
     assert all_balances(books) == before
-    from ledger.models import Card
+    from ledger.schema import Card
 
     with books.session(readonly=True) as s:
         card_id = s.query(Card.id).scalar()
@@ -104,7 +104,7 @@ def test_pin_guessing_locks_the_card_and_an_officer_unlocks_it(client, books, wo
     assert events(books, "unlock")[0]["actor"] == f"user:{world.officer}"  # the card's unlock is logged too
 
 
-def test_pin_guessing_across_cards_from_one_till_address_is_throttled(client, books, world, card_code):  # noqa: ANN001
+def test_pin_guessing_across_cards_from_one_till_address_is_throttled(client, books, world, card_code):
     limit = security.DEFAULT_LIMITS["failed_pins_per_ip"]
     before = all_balances(books)
     for i in range(limit):
@@ -117,10 +117,10 @@ def test_pin_guessing_across_cards_from_one_till_address_is_throttled(client, bo
     assert events(books, "pin_throttled")[0]["source"] == "10.2.2.2"
 
 
-def test_the_web_sign_in_form_is_throttled_and_logged_too(client, books, world):  # noqa: ANN001
+def test_the_web_sign_in_form_is_throttled_and_logged_too(client, books, world):
     from tests.admin_ui.conftest import csrf_of
 
-    def web_sign_in(password: str, ip: str):  # noqa: ANN202
+    def web_sign_in(password: str, ip: str):
         page = client.get("/signin", environ_base={"REMOTE_ADDR": ip})
         return client.post("/signin", data={"username": "vol", "password": password,
                                             "csrf_token": csrf_of(page.text)}, environ_base={"REMOTE_ADDR": ip})

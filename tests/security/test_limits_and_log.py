@@ -7,14 +7,15 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
-from goldbean import books_of, create_app
-from ledger import security
+from doors import books_of
+from goldbean.app import create_app
+from ledger.access import security
 from tests.redemption_world import PASSWORD
 
 from .conftest import all_balances, auth
 
 
-def test_oversized_request_is_refused_with_json_413(client, books, world):  # noqa: ANN001
+def test_oversized_request_is_refused_with_json_413(client, books, world):
     big = "x" * (300 * 1024)
     r = client.post("/api/v1/auth/token", data=f'{{"username": "vol", "password": "{big}"}}',
                     content_type="application/json")
@@ -24,7 +25,7 @@ def test_oversized_request_is_refused_with_json_413(client, books, world):  # no
     assert r.status_code == 413 and r.json["error"] == "request_too_large"
 
 
-def test_token_issuance_is_rate_limited_per_user(client, books, world):  # noqa: ANN001
+def test_token_issuance_is_rate_limited_per_user(client, books, world):
     n = security.DEFAULT_LIMITS["token_per_user"]
     for i in range(n):
         r = client.post("/api/v1/auth/token", json={"username": "vol", "password": PASSWORD},
@@ -35,7 +36,7 @@ def test_token_issuance_is_rate_limited_per_user(client, books, world):  # noqa:
     assert (r.status_code, r.json["error"]) == (429, "rate_limited")
 
 
-def test_token_issuance_is_rate_limited_per_address(client, books, world, clock):  # noqa: ANN001
+def test_token_issuance_is_rate_limited_per_address(client, books, world, clock):
     n = security.DEFAULT_LIMITS["token_per_ip"]
     names = ["vol", "vol2", "owner_a", "cashier_a", "owner_b", "cashier_b", "officer", "fm", "admin"]
     for i in range(n):
@@ -51,7 +52,7 @@ def test_token_issuance_is_rate_limited_per_address(client, books, world, clock)
     assert r.status_code == 200
 
 
-def test_payment_code_issuance_is_rate_limited_across_servers(app_config, books, world):  # noqa: ANN001
+def test_payment_code_issuance_is_rate_limited_across_servers(app_config, books, world):
     """Two app instances on one database share the counter."""
     other = create_app(app_config)
     clients = [other.test_client(), other.test_client()]
@@ -68,10 +69,10 @@ def test_payment_code_issuance_is_rate_limited_across_servers(app_config, books,
         books_of(other).engine.dispose()
 
 
-def test_the_auditor_reads_the_security_log(client, books, world):  # noqa: ANN001
-    from ledger.identity import create_user_in, grant_role_in
+def test_the_auditor_reads_the_security_log(client, books, world):
+    from ledger.access.identity import create_user_in, grant_role_in
 
-    def work(s):  # noqa: ANN001, ANN202
+    def work(s):
         uid = create_user_in(s, "aud", "pw", "审计员").id
         grant_role_in(s, uid, "auditor")
         return uid
@@ -94,7 +95,7 @@ def test_the_auditor_reads_the_security_log(client, books, world):  # noqa: ANN0
         assert (r.status_code, r.json["error"]) == (403, "permission_denied")
 
 
-def test_nobody_edits_the_security_log_through_the_app(app, client, books, world):  # noqa: ANN001
+def test_nobody_edits_the_security_log_through_the_app(app, client, books, world):
     rules = [r for r in app.url_map.iter_rules() if r.rule.startswith("/api/v1/security/events")]
     assert rules and all(r.methods - {"HEAD", "OPTIONS"} == {"GET"} for r in rules)
     admin = auth(books, world.admin)
@@ -103,7 +104,7 @@ def test_nobody_edits_the_security_log_through_the_app(app, client, books, world
         assert client.open("/api/v1/security/events/1", method=method, json={}, headers=admin).status_code in (404, 405)
 
 
-def test_the_database_refuses_to_change_or_delete_an_event(books, world):  # noqa: ANN001
+def test_the_database_refuses_to_change_or_delete_an_event(books, world):
     security.record(books, "unlock", source="10.0.0.9", actor="test")
     for statement in ("UPDATE security_events SET kind = 'x'", "DELETE FROM security_events"):
         with pytest.raises(DBAPIError, match="append-only"):
@@ -113,7 +114,7 @@ def test_the_database_refuses_to_change_or_delete_an_event(books, world):  # noq
         assert conn.execute(text("SELECT COUNT(*) FROM security_events WHERE kind = 'unlock'")).scalar() == 1
 
 
-def test_key_rotation_is_logged(runner, books, world):  # noqa: ANN001
+def test_key_rotation_is_logged(runner, books, world):
     from goldbean.cli import main
 
     result = runner.invoke(main, ["keys", "rotate", "--purpose", "wallet"])
@@ -123,7 +124,7 @@ def test_key_rotation_is_logged(runner, books, world):  # noqa: ANN001
     assert row.actor == "cli" and '"purpose": "wallet"' in row.detail
 
 
-def test_attacks_change_no_balance(client, books, world):  # noqa: ANN001
+def test_attacks_change_no_balance(client, books, world):
     before = all_balances(books)
     for _ in range(3):
         client.post("/api/v1/auth/token", json={"username": "vol", "password": "x"})
@@ -132,10 +133,10 @@ def test_attacks_change_no_balance(client, books, world):  # noqa: ANN001
     assert all_balances(books) == before
 
 
-def test_old_rate_windows_are_pruned(books, world, clock, monkeypatch):  # noqa: ANN001
+def test_old_rate_windows_are_pruned(books, world, clock, monkeypatch):
     from sqlalchemy import func, select
 
-    from ledger.models import RateCounter
+    from ledger.schema import RateCounter
 
     for i in range(5):
         security.take(books, "test", f"spray:{i}", "code_per_user")
@@ -146,7 +147,7 @@ def test_old_rate_windows_are_pruned(books, world, clock, monkeypatch):  # noqa:
         assert s.scalar(select(func.count()).select_from(RateCounter)) == 1
 
 
-def test_admin_page_key_rotation_and_disabling_a_user_are_logged(client, books, world):  # noqa: ANN001
+def test_admin_page_key_rotation_and_disabling_a_user_are_logged(client, books, world):
     from tests.admin_ui.conftest import csrf_of
 
     page = client.get("/signin")

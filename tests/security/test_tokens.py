@@ -13,9 +13,9 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from ledger import codes
-from ledger.keys import public_raw
-from ledger.tokens import ACCESS_TYP, AUDIENCE, ISSUER
+from ledger.access.tokens import ACCESS_TYP, AUDIENCE, ISSUER
+from ledger.infra.keys import public_raw
+from ledger.redemption import codes
 
 from .conftest import CARD_PIN, all_balances, auth
 
@@ -24,13 +24,13 @@ def b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
-def raw_jwt(header: dict, claims: dict, sign=None) -> str:  # noqa: ANN001
+def raw_jwt(header: dict, claims: dict, sign=None) -> str:
     signing_input = f"{b64(json.dumps(header).encode())}.{b64(json.dumps(claims).encode())}"
     signature = sign(signing_input.encode()) if sign else b""
     return f"{signing_input}.{b64(signature)}"
 
 
-def access_claims(books, user_id: int, **over) -> dict:  # noqa: ANN001
+def access_claims(books, user_id: int, **over) -> dict:
     now = int(books.now().timestamp())
     claims = {"iss": ISSUER, "aud": AUDIENCE, "sub": str(user_id), "jti": uuid.uuid4().hex, "iat": now,
               "exp": now + 600}
@@ -38,13 +38,13 @@ def access_claims(books, user_id: int, **over) -> dict:  # noqa: ANN001
     return claims
 
 
-def access_header(books, **over) -> dict:  # noqa: ANN001
+def access_header(books, **over) -> dict:
     header = {"alg": "EdDSA", "typ": ACCESS_TYP, "kid": books.keys.ensure("access").kid}
     header.update(over)
     return header
 
 
-def sign_real(books, purpose: str, header: dict, claims: dict) -> str:  # noqa: ANN001
+def sign_real(books, purpose: str, header: dict, claims: dict) -> str:
     key = books.keys.ensure(purpose)
     extra = {k: v for k, v in header.items() if k != "alg"}
     return jwt.encode(claims, key.private, algorithm="EdDSA", headers=extra)
@@ -57,7 +57,7 @@ def tamper(token: str, **claims_over) -> str:
     return f"{head}.{b64(json.dumps(claims).encode())}.{sig}"
 
 
-def hs256_with_public(books, purpose: str, header: dict, claims: dict) -> str:  # noqa: ANN001
+def hs256_with_public(books, purpose: str, header: dict, claims: dict) -> str:
     """Algorithm confusion: an HMAC keyed with the server's public key (raw and PEM-ish forms)."""
     public = books.keys.ensure(purpose).public
     secret = public_raw(public)
@@ -72,7 +72,7 @@ def forged(header: dict, claims: dict) -> str:
 
 # --- API access tokens -------------------------------------------------------------------------------
 
-def access_attacks(books, world) -> dict[str, tuple[str, str]]:  # noqa: ANN001
+def access_attacks(books, world) -> dict[str, tuple[str, str]]:
     """name -> (token, expected error code)."""
     good = auth(books, world.volunteer)["Authorization"].split(" ", 1)[1]
     h, c = access_header(books), access_claims(books, world.volunteer)
@@ -94,7 +94,7 @@ def access_attacks(books, world) -> dict[str, tuple[str, str]]:  # noqa: ANN001
     }
 
 
-def test_access_token_attacks_are_refused(client, books, world):  # noqa: ANN001
+def test_access_token_attacks_are_refused(client, books, world):
     before = all_balances(books)
     for name, (token, code) in access_attacks(books, world).items():
         for method, path in (("GET", "/api/v1/wallet"), ("POST", "/api/v1/wallet/codes")):
@@ -109,7 +109,7 @@ def test_access_token_attacks_are_refused(client, books, world):  # noqa: ANN001
     assert all_balances(books) == before
 
 
-def test_expired_access_token(client, books, world, clock):  # noqa: ANN001
+def test_expired_access_token(client, books, world, clock):
     headers = auth(books, world.volunteer)
     assert client.get("/api/v1/wallet", headers=headers).status_code == 200
     clock.advance(16 * 60)
@@ -117,8 +117,8 @@ def test_expired_access_token(client, books, world, clock):  # noqa: ANN001
     assert (r.status_code, r.json["error"]) == (401, "token_expired")
 
 
-def test_token_of_a_disabled_user_is_refused(client, books, world):  # noqa: ANN001
-    from ledger.models import User
+def test_token_of_a_disabled_user_is_refused(client, books, world):
+    from ledger.schema import User
 
     headers = auth(books, world.volunteer)
     with books.session() as s:
@@ -129,7 +129,7 @@ def test_token_of_a_disabled_user_is_refused(client, books, world):  # noqa: ANN
 
 # --- payment codes at the till -------------------------------------------------------------------------
 
-def wallet_claims(books, world, **over) -> dict:  # noqa: ANN001
+def wallet_claims(books, world, **over) -> dict:
     now = int(books.now().timestamp())
     claims = {"iss": "goldbean", "aud": codes.AUDIENCE, "sub": str(world.wallet), "jti": uuid.uuid4().hex[:22],
               "iat": now, "exp": now + 60}
@@ -137,7 +137,7 @@ def wallet_claims(books, world, **over) -> dict:  # noqa: ANN001
     return claims
 
 
-def code_attacks(books, world, card_code: str) -> dict[str, tuple[str, int, str]]:  # noqa: ANN001
+def code_attacks(books, world, card_code: str) -> dict[str, tuple[str, int, str]]:
     h = {"alg": "EdDSA", "typ": codes.WALLET_TYP, "kid": books.keys.ensure("wallet").kid}
     c = wallet_claims(books, world)
     good = codes.issue_wallet_code(books, world.wallet).code
@@ -169,7 +169,7 @@ def code_attacks(books, world, card_code: str) -> dict[str, tuple[str, int, str]
     }
 
 
-def test_payment_code_attacks_are_refused(client, books, world, card_code):  # noqa: ANN001
+def test_payment_code_attacks_are_refused(client, books, world, card_code):
     before = all_balances(books)
     cashier = auth(books, world.cashier_a)
     for name, (code, status, error) in code_attacks(books, world, card_code).items():
@@ -179,7 +179,7 @@ def test_payment_code_attacks_are_refused(client, books, world, card_code):  # n
     assert all_balances(books) == before
 
 
-def test_replayed_payment_code_is_refused(client, books, world):  # noqa: ANN001
+def test_replayed_payment_code_is_refused(client, books, world):
     cashier = auth(books, world.cashier_a)
     code = codes.issue_wallet_code(books, world.wallet).code
     r = client.post("/api/v1/redemptions", json={"code": code, "amount": 5},
@@ -200,7 +200,7 @@ def test_replayed_payment_code_is_refused(client, books, world):  # noqa: ANN001
     assert all_balances(books) == after_first
 
 
-def test_card_code_with_its_pin_still_works(client, books, world, card_code):  # noqa: ANN001
+def test_card_code_with_its_pin_still_works(client, books, world, card_code):
     """The attacks above are refused for what they are, not because cards or codes are broken."""
     r = client.post("/api/v1/redemptions", json={"code": card_code, "amount": 5, "pin": CARD_PIN},
                     headers={**auth(books, world.cashier_a), "Idempotency-Key": "card-ok"})
@@ -208,7 +208,7 @@ def test_card_code_with_its_pin_still_works(client, books, world, card_code):  #
 
 
 @pytest.mark.parametrize("header", ["Basic dXNlcjpwdw==", "Bearer", "Bearer  ", "Token abc"])
-def test_malformed_authorization_header(client, header: str):  # noqa: ANN001
+def test_malformed_authorization_header(client, header: str):
     r = client.get("/api/v1/wallet", headers={"Authorization": header})
     assert r.status_code == 401 and r.json["error"] in ("invalid_token", "not_authenticated")
 

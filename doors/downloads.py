@@ -1,0 +1,38 @@
+"""Streamed downloads shared by the API and the pages."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from typing import Any
+
+from flask import Response
+
+from ledger.audit import export as audit_export
+
+
+def export_download(books: Any) -> Response:
+    """The journal export as a streamed download (the API's and the auditor page's): written to a
+    temporary file with constant memory, sent in chunks, then removed."""
+    fd, path = tempfile.mkstemp(prefix="goldbean-export-", suffix=".jsonl")
+    os.close(fd)
+    try:
+        summary = audit_export.export_journal(books, path)
+    except BaseException:
+        os.unlink(path)
+        raise
+
+    def stream():  # the file, in chunks, then gone
+        try:
+            with open(path, "rb") as fh:
+                while chunk := fh.read(256 * 1024):
+                    yield chunk
+        finally:
+            os.unlink(path)
+
+    stamp = books.now().strftime("%Y%m%dT%H%M%SZ")
+    resp = Response(stream(), content_type="application/x-ndjson")
+    resp.headers["Content-Disposition"] = f'attachment; filename="goldbean-journal-{stamp}.jsonl"'
+    resp.headers["X-Export-Sha256"] = summary.sha256
+    resp.headers["Content-Length"] = str(os.path.getsize(path))
+    return resp

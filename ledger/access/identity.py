@@ -1,0 +1,242 @@
+"""Who is acting: users, their role grants, sign-in and scope checks against the org tree.
+
+An ``Actor`` is an immutable snapshot of a signed-in user and their grants, loaded once per request.
+Scope: a grant on an org unit covers that unit and everything below it (an officer at a street office
+covers all its communities, groups and buildings). A grant with no org unit and no merchant is
+district-wide (admin, auditor, fund manager).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from ledger import errors
+from ledger.access.models import ROLES as ROLES  # re-exported for the doors' role pickers
+from ledger.access.models import OrgUnit, RoleGrant, User
+from ledger.errors import DomainError
+from ledger.infra.books import Books
+from ledger.infra.db import utc_from_db
+from ledger.journal.models import Account
+
+# argon2id, memory-hard (RFC 9106 "second recommended" shape, 64 MiB would be slow in tests: 19 MiB)
+_HASHER = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
+MAX_FAILED_LOGINS = 5
+LOCKOUT = dt.timedelta(minutes=15)
+# verified against when the user does not exist, so that timing does not reveal who exists
+_DUMMY_HASH = _HASHER.hash("not a password of anyone")
+
+
+@dataclass(frozen=True)
+class Grant:
+    role: str
+    org_unit_id: int | None = None
+    merchant_id: int | None = None
+
+
+@dataclass(frozen=True)
+class Actor:
+    user_id: int
+    username: str
+    display_name: str
+    grants: tuple[Grant, ...]
+
+    def has_role(self, role: str) -> bool:
+        return any(g.role == role for g in self.grants)
+
+    def org_units_for(self, role: str) -> set[int]:
+        return {g.org_unit_id for g in self.grants if g.role == role and g.org_unit_id is not None}
+
+    def merchant_ids_for(self, *roles: str) -> set[int]:
+        return {g.merchant_id for g in self.grants if g.role in roles and g.merchant_id is not None}
+
+    def is_district_wide(self, role: str) -> bool:
+        return any(g.role == role and g.org_unit_id is None and g.merchant_id is None for g in self.grants)
+
+    @property
+    def ref(self) -> str:
+        """How the actor is written in the journal's ``actor`` column."""
+        return f"user:{self.user_id}"
+
+
+def hash_password(pw: str) -> str:
+    return _HASHER.hash(pw)
+
+
+def _verify(hash_: str, pw: str) -> bool:
+    try:
+        return _HASHER.verify(hash_, pw)
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return False
+
+
+def authenticate(books: Books, username_or_phone: str, password: str) -> Actor:
+    """The actor with this username (or phone) and password, or ``invalid_credentials``.
+
+    Five wrong passwords in a row lock the user for 15 minutes (``account_locked``); the failure count
+    is written even though the sign-in is refused.
+    """
+    if not isinstance(username_or_phone, str) or not isinstance(password, str) or not username_or_phone:
+        raise DomainError(errors.INVALID_CREDENTIALS)
+    now = books.now()
+    result = books.run(lambda s: authenticate_in(s, now, username_or_phone, password))
+    if isinstance(result, DomainError):
+        raise result
+    return result
+
+
+def authenticate_in(s: Session, now: dt.datetime, username_or_phone: str, password: str) -> Actor | DomainError:
+    """``authenticate`` inside the caller's transaction: the actor, or the refusal *returned* (not raised)
+    so that the failure count (and the caller's security log) commit with it."""
+    user = s.scalar(select(User).where(or_(User.username == username_or_phone,
+                                           User.phone == username_or_phone)).with_for_update())
+    if user is None:
+        _verify(_DUMMY_HASH, password)
+        return DomainError(errors.INVALID_CREDENTIALS)
+    locked_until = utc_from_db(user.locked_until)
+    if locked_until is not None and locked_until > now:
+        return DomainError(errors.ACCOUNT_LOCKED)
+    if not _verify(user.password_hash, password):
+        user.failed_logins += 1
+        if user.failed_logins >= MAX_FAILED_LOGINS:
+            user.locked_until = now + LOCKOUT
+            user.failed_logins = 0
+        return DomainError(errors.INVALID_CREDENTIALS)
+    if not user.active:
+        return DomainError(errors.INVALID_CREDENTIALS)
+    if user.failed_logins or user.locked_until is not None:
+        user.failed_logins = 0
+        user.locked_until = None
+    if _HASHER.check_needs_rehash(user.password_hash):
+        user.password_hash = hash_password(password)
+    return load_actor(s, user.id)
+
+
+def load_actor(session: Session, user_id: int) -> Actor:
+    user = session.get(User, user_id)
+    if user is None:
+        raise DomainError(errors.USER_NOT_FOUND, user_id=user_id)
+    if not user.active:
+        raise DomainError(errors.USER_INACTIVE)
+    rows = session.execute(
+        select(RoleGrant.role, RoleGrant.org_unit_id, RoleGrant.merchant_id)
+        .where(RoleGrant.user_id == user_id).order_by(RoleGrant.id)).all()
+    return Actor(user.id, user.username, user.display_name,
+                 tuple(Grant(r.role, r.org_unit_id, r.merchant_id) for r in rows))
+
+
+def ancestors(session: Session, org_unit_id: int) -> list[int]:
+    """``org_unit_id`` and every unit above it, nearest first (the tree is five levels deep)."""
+    chain: list[int] = []
+    current: int | None = org_unit_id
+    while current is not None and current not in chain and len(chain) < 16:
+        chain.append(current)
+        current = session.scalar(select(OrgUnit.parent_id).where(OrgUnit.id == current))
+    return chain
+
+
+def descendants(session: Session, org_unit_id: int) -> set[int]:
+    """``org_unit_id`` and every unit below it."""
+    found = {org_unit_id}
+    frontier = [org_unit_id]
+    while frontier:
+        children = session.scalars(select(OrgUnit.id).where(OrgUnit.parent_id.in_(frontier))).all()
+        frontier = [c for c in children if c not in found]
+        found.update(frontier)
+    return found
+
+
+def in_scope(session: Session, actor: Actor, role: str, org_unit_id: int | None) -> bool:
+    """Does ``actor`` hold ``role`` over ``org_unit_id`` (on it, on a unit above it, or district-wide)?"""
+    if actor.is_district_wide(role):
+        return True
+    units = actor.org_units_for(role)
+    if not units or org_unit_id is None:
+        return False
+    return any(u in units for u in ancestors(session, org_unit_id))
+
+
+def scope_units(session: Session, actor: Actor, role: str) -> set[int] | None:
+    """Every org unit ``actor`` covers in ``role``; ``None`` means district-wide."""
+    if actor.is_district_wide(role):
+        return None
+    out: set[int] = set()
+    for unit in actor.org_units_for(role):
+        out |= descendants(session, unit)
+    return out
+
+
+def wallet_account_id(session: Session, user_id: int) -> int:
+    acc = session.scalar(select(Account.id).where(Account.kind == "wallet", Account.owner_ref == f"user:{user_id}")
+                         .order_by(Account.id))
+    if acc is None:
+        raise DomainError(errors.ACCOUNT_NOT_FOUND, f"user {user_id} has no wallet", user_id=user_id)
+    return acc
+
+
+def wallet_of(books: Books, user_id: int) -> int:
+    """The user's wallet account, in a read of its own (``wallet_account_id`` inside a use case)."""
+    return books.run(lambda s: wallet_account_id(s, user_id), readonly=True)
+
+
+def budget_account_id(session: Session, org_unit_id: int) -> int:
+    acc = session.scalar(select(Account.id).where(Account.kind == "budget",
+                                                  Account.owner_ref == f"org:{org_unit_id}").order_by(Account.id))
+    if acc is None:
+        raise DomainError(errors.ACCOUNT_NOT_FOUND, f"org unit {org_unit_id} has no budget",
+                          org_unit_id=org_unit_id)
+    return acc
+
+
+# --- administration helpers (seed, tests, admin use cases call these inside their transaction) --------
+
+def create_org_unit_in(session: Session, code: str, name: str, level: str, parent_id: int | None = None) -> OrgUnit:
+    existing = session.scalar(select(OrgUnit).where(OrgUnit.code == code))
+    if existing is not None:
+        return existing
+    unit = OrgUnit(code=code, name=name, level=level, parent_id=parent_id)
+    session.add(unit)
+    session.flush()
+    return unit
+
+
+def create_user_in(session: Session, username: str, password: str, display_name: str, *,
+                   phone: str | None = None, pseudonym: str | None = None, show_pseudonym: bool = False,
+                   password_hash: str | None = None) -> User:
+    """A user (or the existing one with this username), with a wallet account ``user:<id>``."""
+    from ledger.journal.accounts import open_account_in
+
+    user = session.scalar(select(User).where(User.username == username))
+    if user is None:
+        user = User(username=username, phone=phone, display_name=display_name, pseudonym=pseudonym,
+                    show_pseudonym=show_pseudonym, password_hash=password_hash or hash_password(password),
+                    active=True, failed_logins=0)
+        session.add(user)
+        session.flush()
+    if session.scalar(select(Account.id).where(Account.kind == "wallet",
+                                               Account.owner_ref == f"user:{user.id}")) is None:
+        open_account_in(session, f"wallet:user:{user.id}", "wallet", name=f"{display_name}的钱包",
+                        owner_ref=f"user:{user.id}")
+    return user
+
+
+def grant_role_in(session: Session, user_id: int, role: str, org_unit_id: int | None = None,
+                  merchant_id: int | None = None) -> RoleGrant:
+    existing = session.scalar(select(RoleGrant).where(
+        RoleGrant.user_id == user_id, RoleGrant.role == role,
+        RoleGrant.org_unit_id.is_(None) if org_unit_id is None else RoleGrant.org_unit_id == org_unit_id,
+        RoleGrant.merchant_id.is_(None) if merchant_id is None else RoleGrant.merchant_id == merchant_id))
+    if existing is not None:
+        return existing
+    grant = RoleGrant(user_id=user_id, role=role, org_unit_id=org_unit_id, merchant_id=merchant_id)
+    session.add(grant)
+    session.flush()
+    from ledger.access.security import record_in  # the security log records every role change
+
+    record_in(session, "role_granted", user_id=user_id, role=role, org_unit_id=org_unit_id, merchant_id=merchant_id)
+    return grant

@@ -1,0 +1,228 @@
+"""Security use cases: the security event log, guessing throttles and rate limits (issue 8).
+
+- Every sign-in attempt and every PIN typed at a till is logged (``security_events``), with the source
+  address, whatever the outcome.
+- Guessing is throttled per account (five wrong passwords lock the user for 15 minutes, five wrong PINs
+  lock the card: ``ledger.identity``, ``ledger.redemption``) AND per source address: too many failures
+  from one address in ``THROTTLE_WINDOW`` refuse it (``too_many_attempts``) until the window passes or an
+  officer lifts it (``unlock``). An officer also lifts a user's lock.
+- Token and payment-code issuance are rate limited per address and per user; the counters are rows of
+  ``rate_counters`` (an upsert per request), so every app server counts in the same place.
+- The log is append-only: no use case updates or deletes it, and database triggers refuse both.
+  Auditors and admins read it (``list_events``).
+
+Limits come from ``books.settings["rate_limits"]`` (see ``DEFAULT_LIMITS``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import random
+from typing import Any
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from ledger import errors
+from ledger.access.identity import Actor, authenticate_in, in_scope
+from ledger.access.models import RateCounter, RoleGrant, SecurityEvent, User
+from ledger.errors import DomainError
+from ledger.infra.books import Books
+from ledger.infra.db import utc_from_db
+
+THROTTLE_WINDOW = dt.timedelta(minutes=15)
+DEFAULT_LIMITS: dict[str, int] = {
+    "token_per_ip": 60,  # access tokens issued (or tried) per source address per minute
+    "token_per_user": 20,  # per username per minute
+    "code_per_user": 30,  # wallet payment codes per user per minute
+    "failed_sign_ins_per_ip": 20,  # failed sign-ins from one address per THROTTLE_WINDOW
+    "failed_pins_per_ip": 10,  # wrong PINs from one address per THROTTLE_WINDOW
+}
+PRUNE_CHANCE = 0.01
+EVENT_KINDS = (
+    "sign_in_ok", "sign_in_failed", "sign_in_throttled", "pin_ok", "pin_failed", "pin_throttled", "rate_limited",
+    "unlock", "role_granted", "key_rotated", "key_retired", "user_enabled", "user_disabled",
+)
+
+
+def limit(books: Books, name: str) -> int:
+    return int((books.settings.get("rate_limits") or {}).get(name, DEFAULT_LIMITS[name]))
+
+
+def record_in(s: Session, kind: str, *, at: dt.datetime | None = None, user_id: int | None = None,
+              username: str | None = None, source: str | None = None, actor: str | None = None,
+              **detail: Any) -> None:
+    """Append one event to the security log, in the caller's transaction."""
+    s.add(SecurityEvent(at=at or dt.datetime.now(dt.timezone.utc), kind=kind, user_id=user_id,
+                        username=(username or None) and username[:80], source=(source or None) and source[:64],
+                        actor=actor, detail=json.dumps(detail, sort_keys=True, ensure_ascii=False, default=str)))
+    s.flush()
+
+
+def record(books: Books, kind: str, **fields: Any) -> None:
+    """Append one event in a transaction of its own (for refusals whose own transaction rolled back)."""
+    books.run(lambda s: record_in(s, kind, at=books.now(), **fields))
+
+
+def _upsert(s: Session) -> Any:
+    return (postgresql.insert if s.get_bind().dialect.name == "postgresql" else sqlite.insert)(RateCounter.__table__)
+
+
+def count_in(s: Session, now: dt.datetime, bucket: str, window_s: int = 60) -> int:
+    """Add one use of ``bucket`` in the current window and return the window's count."""
+    start = dt.datetime.fromtimestamp(int(now.timestamp()) // window_s * window_s, dt.timezone.utc)
+    table = RateCounter.__table__
+    stmt = _upsert(s).values(bucket=bucket[:120], window_start=start, count=1)
+    stmt = stmt.on_conflict_do_update(index_elements=["bucket", "window_start"],
+                                      set_={"count": table.c.count + 1}).returning(table.c.count)
+    count = int(s.execute(stmt).scalar_one())
+    if random.random() < PRUNE_CHANCE:  # now and then, forget windows long past (sprayed names add rows)
+        s.execute(delete(RateCounter).where(RateCounter.window_start < start - dt.timedelta(hours=1)))
+    return count
+
+
+def _last_unlock_id(s: Session, source: str) -> int:
+    return int(s.scalar(select(func.max(SecurityEvent.id)).where(
+        SecurityEvent.kind == "unlock", SecurityEvent.source == source)) or 0)
+
+
+def failures_from(s: Session, now: dt.datetime, source: str, kind: str) -> int:
+    """Failures of ``kind`` from ``source`` in the throttle window, after the last unlock of the source."""
+    return int(s.scalar(select(func.count()).select_from(SecurityEvent).where(
+        SecurityEvent.kind == kind, SecurityEvent.source == source, SecurityEvent.at >= now - THROTTLE_WINDOW,
+        SecurityEvent.id > _last_unlock_id(s, source))) or 0)
+
+
+# --- signing in -------------------------------------------------------------------------------------
+
+def sign_in(books: Books, username: str, password: str, source: str | None) -> Actor:
+    """``ledger.identity.authenticate`` behind the per-address throttle and the token rate limits, with
+    every attempt logged, in one transaction."""
+    if not isinstance(username, str) or not isinstance(password, str) or not username:
+        raise DomainError(errors.INVALID_CREDENTIALS)
+    source = source or "unknown"
+    now = books.now()
+
+    def work(s: Session) -> Actor | DomainError:
+        def log(kind: str, user_id: int | None = None, **detail: Any) -> None:
+            record_in(s, kind, at=now, user_id=user_id, username=username, source=source, **detail)
+
+        if (count_in(s, now, f"token:ip:{source}") > limit(books, "token_per_ip")
+                or count_in(s, now, f"token:user:{username.lower()}") > limit(books, "token_per_user")):
+            log("rate_limited", what="access_token")
+            return DomainError(errors.RATE_LIMITED, retry_after_s=60)
+        if failures_from(s, now, source, "sign_in_failed") >= limit(books, "failed_sign_ins_per_ip"):
+            log("sign_in_throttled")
+            return DomainError(errors.TOO_MANY_ATTEMPTS)
+        user_id = s.scalar(select(User.id).where((User.username == username) | (User.phone == username)))
+        result = authenticate_in(s, now, username, password)
+        if isinstance(result, DomainError):
+            log("sign_in_failed", user_id, error=result.code)
+        else:
+            log("sign_in_ok", result.user_id)
+        return result
+
+    result = books.run(work)
+    if isinstance(result, DomainError):
+        raise result
+    return result
+
+
+# --- PINs typed at a till ------------------------------------------------------------------------------
+
+def guard_pin(books: Books, source: str | None, actor: str | None) -> None:
+    """Refuse a PIN attempt from an address with too many wrong PINs lately (logged)."""
+    source = source or "unknown"
+    now = books.now()
+
+    def work(s: Session) -> DomainError | None:
+        if failures_from(s, now, source, "pin_failed") >= limit(books, "failed_pins_per_ip"):
+            record_in(s, "pin_throttled", at=now, source=source, actor=actor)
+            return DomainError(errors.TOO_MANY_ATTEMPTS)
+        return None
+
+    refusal = books.run(work)
+    if refusal is not None:
+        raise refusal
+
+
+def note_pin(books: Books, ok: bool, source: str | None, actor: str | None, **detail: Any) -> None:
+    record(books, "pin_ok" if ok else "pin_failed", source=source or "unknown", actor=actor, **detail)
+
+
+# --- rate limits ------------------------------------------------------------------------------------
+
+def take(books: Books, what: str, bucket: str, limit_name: str, *, source: str | None = None,
+         user_id: int | None = None) -> None:
+    """Count one use of ``bucket``; over the limit: ``rate_limited`` (logged)."""
+    now = books.now()
+
+    def work(s: Session) -> DomainError | None:
+        if count_in(s, now, bucket) > limit(books, limit_name):
+            record_in(s, "rate_limited", at=now, source=source, user_id=user_id, what=what)
+            return DomainError(errors.RATE_LIMITED, retry_after_s=60)
+        return None
+
+    refusal = books.run(work)
+    if refusal is not None:
+        raise refusal
+
+
+# --- officers lift locks ----------------------------------------------------------------------------------
+
+def _require_officer_or_admin(actor: Actor) -> None:
+    if not (actor.has_role("officer") or actor.has_role("admin")):
+        raise DomainError(errors.PERMISSION_DENIED, required_roles=["officer", "admin"])
+
+
+def unlock(books: Books, actor: Actor, *, user_id: int | None = None, source: str | None = None,
+           reason: str = "") -> dict[str, Any]:
+    """Lift a user's sign-in lock (an officer in the user's scope, or an admin) or an address's throttle
+    (any officer or admin); logged as ``unlock``."""
+    _require_officer_or_admin(actor)
+    if (user_id is None) == (source is None):
+        raise DomainError(errors.VALIDATION_FAILED, "name either a user_id or a source address")
+    now = books.now()
+
+    def work(s: Session) -> dict[str, Any]:
+        if user_id is not None:
+            user = s.get(User, user_id, with_for_update=True)
+            if user is None:
+                raise DomainError(errors.USER_NOT_FOUND, user_id=user_id)
+            if not actor.has_role("admin"):
+                units = s.scalars(select(RoleGrant.org_unit_id).where(
+                    RoleGrant.user_id == user_id, RoleGrant.org_unit_id.is_not(None))).all()
+                if not any(in_scope(s, actor, "officer", u) for u in units):
+                    raise DomainError(errors.OUT_OF_SCOPE)
+            was_locked = utc_from_db(user.locked_until) is not None and utc_from_db(user.locked_until) > now
+            user.locked_until = None
+            user.failed_logins = 0
+            record_in(s, "unlock", at=now, user_id=user_id, username=user.username, actor=actor.ref, reason=reason)
+            return {"user_id": user_id, "was_locked": was_locked, "unlocked_at": now.isoformat()}
+        record_in(s, "unlock", at=now, source=source, actor=actor.ref, reason=reason)
+        return {"source": source, "unlocked_at": now.isoformat()}
+
+    return books.run(work)
+
+
+# --- reading the log ------------------------------------------------------------------------------------
+
+def list_events(books: Books, actor: Actor, *, kind: str | None = None, limit: int = 100,
+                before_id: int | None = None) -> list[dict[str, Any]]:
+    """The security log, newest first (auditors and admins)."""
+    if not (actor.has_role("auditor") or actor.has_role("admin")):
+        raise DomainError(errors.PERMISSION_DENIED, required_roles=["auditor", "admin"])
+
+    def work(s: Session) -> list[dict[str, Any]]:
+        q = select(SecurityEvent).order_by(SecurityEvent.id.desc()).limit(max(1, min(int(limit), 500)))
+        if kind:
+            q = q.where(SecurityEvent.kind == kind)
+        if before_id is not None:
+            q = q.where(SecurityEvent.id < before_id)
+        return [{"id": e.id, "at": utc_from_db(e.at).isoformat(), "kind": e.kind, "user_id": e.user_id,
+                 "username": e.username, "source": e.source, "actor": e.actor, "detail": json.loads(e.detail or "{}")}
+                for e in s.scalars(q)]
+
+    return books.run(work, readonly=True)

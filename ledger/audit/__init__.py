@@ -1,0 +1,6 @@
+"""Room ``audit``: reading the books for auditors and fund managers.
+
+Owns no tables. Statements (``statements``, CSV and PDF), the trial balance, fund reconciliation, settlement
+statements and anomaly reports (``reports``), the signed journal export and its offline verifier (``export``).
+May call: the capability rooms (read only), ``ledger.access``, ``ledger.journal``, ``ledger.infra``.
+"""

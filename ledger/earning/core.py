@@ -1,0 +1,900 @@
+"""Earning beans: claims for tips and patrols, verification by officers, awards within rules, caps and
+budgets, second approval, reversal, the fund's donations and allocations, bulk import, leaderboards.
+
+Every use case takes the ``Books`` and the acting ``Actor`` and opens exactly one transaction; every
+bean moves through ``post_in`` inside it, so a claim's new state and its award commit together.
+
+Rules (``EarningRules``, defaults below; override per deployment with ``books.settings["earning"]``):
+
+- a tip is worth its value tier (set by the verifying officer); a patrol earns ``patrol_beans_per_hour``
+  per full hour-fraction of duty (``minutes * rate // 60``), at most ``patrol_cap_beans`` per patrol;
+- caps: per volunteer per day and per month, per officer per day (days and months in Beijing time), and
+  the community budget (the journal's ``insufficient_funds`` on the budget account);
+- an award above ``approval_threshold`` or for work submitted more than ``backfill_days`` after it
+  ended is a hold (kind ``award``) that a different officer in scope posts or voids.
+
+Locks: a use case that awards locks the volunteer's and the officer's user rows (in id order) before
+it sums their awards, so that two awards at once cannot both squeeze under a cap; then the journal
+locks the accounts. Approval locks the award row, so two officers approving at once: exactly one wins.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import hashlib
+import io
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field, fields, replace
+from typing import Any
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session
+
+from ledger import errors
+from ledger.access.identity import (
+    Actor,
+    ancestors,
+    budget_account_id,
+    descendants,
+    in_scope,
+    scope_units,
+    wallet_account_id,
+)
+from ledger.access.models import OrgUnit, RoleGrant, User
+from ledger.earning.models import Award, Claim
+from ledger.errors import DomainError
+from ledger.infra.books import Books
+from ledger.infra.db import utc_from_db
+from ledger.journal.accounts import account_by_code, open_account_in, post_in
+from ledger.journal.models import Account, Transfer
+from ledger.journal.posting import TransferRequest, hold, post_hold, reversal, transfer, void_hold
+
+BEIJING = dt.timezone(dt.timedelta(hours=8))
+
+
+@dataclass(frozen=True)
+class EarningRules:
+    tip_tiers: Mapping[str, int] = field(
+        default_factory=lambda: {"low": 10, "medium": 30, "high": 80, "critical": 200})
+    patrol_beans_per_hour: int = 10
+    patrol_cap_beans: int = 40
+    patrol_max_hours: int = 12
+    volunteer_daily_cap: int = 300
+    volunteer_monthly_cap: int = 1500
+    officer_daily_cap: int = 2000
+    approval_threshold: int = 100
+    backfill_days: int = 7
+    max_claim_age_days: int = 90
+    approval_timeout_s: int = 14 * 24 * 3600
+    tip_categories: tuple[str, ...] = ("theft", "fraud", "drugs", "fire_hazard", "traffic", "dispute",
+                                       "suspicious", "other")
+
+
+def rules_of(books: Books) -> EarningRules:
+    overrides = books.settings.get("earning") or {}
+    known = {f.name for f in fields(EarningRules)}
+    return replace(EarningRules(), **{k: v for k, v in overrides.items() if k in known})
+
+
+# --- views ----------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ClaimView:
+    id: int
+    kind: str
+    status: str
+    volunteer_id: int
+    submitted_by_id: int
+    org_unit_id: int
+    category: str | None
+    occurred_at: dt.datetime
+    ended_at: dt.datetime | None
+    team: str | None
+    submitted_at: dt.datetime
+    tier: str | None
+    decided_by_id: int | None
+    decided_at: dt.datetime | None
+    decision_reason: str | None
+    award_id: int | None
+    award_status: str | None
+    amount: int | None
+    # tip details: only for officers in scope
+    details: dict[str, Any] | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class AwardView:
+    id: int
+    source: str
+    status: str
+    volunteer_id: int
+    org_unit_id: int
+    claim_id: int | None
+    officer_id: int
+    amount: int
+    reversed_amount: int
+    reference: str
+    reason: str
+    transfer_key: str
+    hold_key: str | None
+    approval_reason: str | None
+    approved_by_id: int | None
+    awarded_at: dt.datetime
+
+    @classmethod
+    def of(cls, a: Award) -> AwardView:
+        return cls(a.id, a.source, a.status, a.volunteer_id, a.org_unit_id, a.claim_id, a.officer_id, a.amount,
+                   a.reversed_amount, a.reference, a.reason, a.transfer_key, a.hold_key, a.approval_reason,
+                   a.approved_by_id, utc_from_db(a.awarded_at))
+
+
+@dataclass(frozen=True)
+class FundView:
+    donated: int
+    fund: int
+    budgets: int
+    allocated: int
+
+
+# --- helpers ----------------------------------------------------------------------------------------
+
+def _require_role(actor: Actor, *roles: str) -> None:
+    if not any(actor.has_role(r) for r in roles):
+        raise DomainError(errors.PERMISSION_DENIED, required_roles=list(roles))
+
+
+def _require_officer_in_scope(s: Session, actor: Actor, org_unit_id: int) -> None:
+    _require_role(actor, "officer")
+    if not in_scope(s, actor, "officer", org_unit_id):
+        raise DomainError(errors.OUT_OF_SCOPE)
+
+
+def _unit(s: Session, org_unit_id: int) -> OrgUnit:
+    unit = s.get(OrgUnit, org_unit_id) if isinstance(org_unit_id, int) else None
+    if unit is None:
+        raise DomainError(errors.ORG_UNIT_NOT_FOUND, org_unit_id=org_unit_id)
+    return unit
+
+
+def community_of(s: Session, org_unit_id: int) -> int:
+    """The community at or above ``org_unit_id`` (budgets belong to communities)."""
+    _unit(s, org_unit_id)
+    for unit_id in ancestors(s, org_unit_id):
+        if s.scalar(select(OrgUnit.level).where(OrgUnit.id == unit_id)) == "community":
+            return unit_id
+    raise DomainError(errors.NOT_A_COMMUNITY, org_unit_id=org_unit_id)
+
+
+def _volunteer_units(s: Session, user_id: int) -> list[int]:
+    return [u for u in s.scalars(select(RoleGrant.org_unit_id).where(
+        RoleGrant.user_id == user_id, RoleGrant.role == "volunteer")).all() if u is not None]
+
+
+def _require_volunteer(s: Session, user_id: Any) -> User:
+    user = s.get(User, user_id) if isinstance(user_id, int) and not isinstance(user_id, bool) else None
+    if user is None or not user.active or not _volunteer_units(s, user.id):
+        raise DomainError(errors.NOT_A_VOLUNTEER, volunteer_id=user_id)
+    return user
+
+
+def _day_bounds(now: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
+    local = now.astimezone(BEIJING)
+    start = local.replace(hour=0, minute=0, second=0, microsecond=0)
+    return start.astimezone(dt.timezone.utc), (start + dt.timedelta(days=1)).astimezone(dt.timezone.utc)
+
+
+def _month_bounds(year: int, month: int) -> tuple[dt.datetime, dt.datetime]:
+    start = dt.datetime(year, month, 1, tzinfo=BEIJING)
+    end = dt.datetime(year + (month == 12), month % 12 + 1, 1, tzinfo=BEIJING)
+    return start.astimezone(dt.timezone.utc), end.astimezone(dt.timezone.utc)
+
+
+def _now_month(now: dt.datetime) -> tuple[int, int]:
+    local = now.astimezone(BEIJING)
+    return local.year, local.month
+
+
+_COUNTING = ("posted", "pending_approval")
+
+
+def _awarded_sum(s: Session, column: Any, user_id: int, start: dt.datetime, end: dt.datetime) -> int:
+    return int(s.scalar(select(func.coalesce(func.sum(Award.amount - Award.reversed_amount), 0)).where(
+        column == user_id, Award.status.in_(_COUNTING), Award.awarded_at >= start, Award.awarded_at < end)) or 0)
+
+
+def _lock_users(s: Session, *user_ids: int) -> None:
+    for uid in sorted(set(user_ids)):
+        s.execute(select(User.id).where(User.id == uid).with_for_update())
+
+
+def _check_caps(s: Session, books: Books, rules: EarningRules, volunteer_id: int, officer_id: int,
+                amount: int) -> None:
+    now = books.now()
+    day_start, day_end = _day_bounds(now)
+    m_start, m_end = _month_bounds(*_now_month(now))
+    day = _awarded_sum(s, Award.volunteer_id, volunteer_id, day_start, day_end)
+    if day + amount > rules.volunteer_daily_cap:
+        raise DomainError(errors.VOLUNTEER_DAILY_CAP, cap=rules.volunteer_daily_cap,
+                          remaining=max(0, rules.volunteer_daily_cap - day))
+    month = _awarded_sum(s, Award.volunteer_id, volunteer_id, m_start, m_end)
+    if month + amount > rules.volunteer_monthly_cap:
+        raise DomainError(errors.VOLUNTEER_MONTHLY_CAP, cap=rules.volunteer_monthly_cap,
+                          remaining=max(0, rules.volunteer_monthly_cap - month))
+    officer_day = _awarded_sum(s, Award.officer_id, officer_id, day_start, day_end)
+    if officer_day + amount > rules.officer_daily_cap:
+        raise DomainError(errors.OFFICER_DAILY_CAP, cap=rules.officer_daily_cap,
+                          remaining=max(0, rules.officer_daily_cap - officer_day))
+
+
+def _check_amount(amount: Any) -> int:
+    if type(amount) is not int or amount < 1 or amount > 10**9:
+        raise DomainError(errors.INVALID_AMOUNT)
+    return amount
+
+
+def _award_in(s: Session, books: Books, actor: Actor, *, volunteer_id: int, community_id: int, amount: int,
+              source: str, key: str, reference: str, reason: str, claim_id: int | None = None,
+              approval_reason: str | None = None, import_key: str | None = None) -> Award:
+    """Credit ``amount`` beans from the community's budget to the volunteer's wallet, within the caps.
+
+    ``key`` is the award's deterministic journal key; an award with this key already made is returned
+    unchanged (a retry)."""
+    def made_already() -> Award | None:
+        return s.scalar(select(Award).where(or_(Award.transfer_key == key, Award.hold_key == f"{key}:hold")))
+
+    existing = made_already()
+    if existing is not None:
+        return existing
+    rules = rules_of(books)
+    _check_amount(amount)
+    if actor.user_id == volunteer_id:
+        raise DomainError(errors.SELF_DEALING)
+    if approval_reason is None and amount > rules.approval_threshold:
+        approval_reason = "amount_over_threshold"
+    _lock_users(s, volunteer_id, actor.user_id)
+    # the same award sent twice at once: the second waited on the lock above and now sees the first
+    existing = made_already()
+    if existing is not None:
+        return existing
+    _check_caps(s, books, rules, volunteer_id, actor.user_id, amount)
+    budget = budget_account_id(s, community_id)
+    wallet = wallet_account_id(s, volunteer_id)
+    ref = reference[:120]
+    note = reason[:500]
+    if approval_reason:
+        hold_key = f"{key}:hold"
+        post_in(s, books, [hold(hold_key, "award", budget, wallet, amount, rules.approval_timeout_s,
+                                actor=actor.ref, reason=note, reference=ref)])
+        transfer_key, status = f"{key}:post", "pending_approval"
+    else:
+        hold_key = None
+        post_in(s, books, [transfer(key, "award", budget, wallet, amount, actor=actor.ref, reason=note,
+                                    reference=ref)])
+        transfer_key, status = key, "posted"
+    award = Award(source=source, status=status, volunteer_id=volunteer_id, org_unit_id=community_id,
+                  claim_id=claim_id, officer_id=actor.user_id, amount=amount, reversed_amount=0, reference=ref,
+                  reason=note, transfer_key=transfer_key, hold_key=hold_key, approval_reason=approval_reason,
+                  import_key=import_key, awarded_at=books.now())
+    s.add(award)
+    s.flush()
+    return award
+
+
+def _claim_view(s: Session, actor: Actor, c: Claim) -> ClaimView:
+    award = s.scalar(select(Award).where(Award.claim_id == c.id))
+    details = None
+    if c.kind == "tip" and actor.has_role("officer") and in_scope(s, actor, "officer", c.org_unit_id):
+        details = {"description": c.description, "location": c.location, "police_case_ref": c.police_case_ref}
+    return ClaimView(c.id, c.kind, c.status, c.volunteer_id, c.submitted_by_id, c.org_unit_id, c.category,
+                     utc_from_db(c.occurred_at), utc_from_db(c.ended_at), c.team, utc_from_db(c.submitted_at), c.tier,
+                     c.decided_by_id, utc_from_db(c.decided_at), c.decision_reason,
+                     award.id if award else None, award.status if award else None,
+                     award.amount if award else None, details)
+
+
+def _may_see_claim(s: Session, actor: Actor, c: Claim) -> bool:
+    return (actor.user_id in (c.volunteer_id, c.submitted_by_id)
+            or in_scope(s, actor, "officer", c.org_unit_id)
+            or actor.has_role("auditor") or actor.has_role("admin"))
+
+
+def _may_see_award(s: Session, actor: Actor, a: Award) -> bool:
+    return (actor.user_id in (a.volunteer_id, a.officer_id)
+            or in_scope(s, actor, "officer", a.org_unit_id)
+            or actor.has_role("auditor") or actor.has_role("admin") or actor.has_role("fund_manager"))
+
+
+# --- claims -----------------------------------------------------------------------------------------
+
+def submit_claim(books: Books, actor: Actor, *, kind: str, occurred_at: dt.datetime,
+                 volunteer_id: int | None = None, org_unit_id: int | None = None, category: str | None = None,
+                 description: str | None = None, location: str | None = None,
+                 police_case_ref: str | None = None, ended_at: dt.datetime | None = None,
+                 team: str | None = None) -> ClaimView:
+    """A volunteer claims credit for a tip or a patrol; a group or building leader may claim for a
+    volunteer in their unit (both identities are recorded)."""
+    rules = rules_of(books)
+    if kind not in ("tip", "patrol"):
+        raise DomainError(errors.VALIDATION_FAILED, "kind is tip or patrol")
+    occurred_at = utc_from_db(occurred_at)
+    ended_at = utc_from_db(ended_at)
+
+    def work(s: Session) -> ClaimView:
+        now = books.now()
+        vid = actor.user_id if volunteer_id is None else volunteer_id
+        if vid == actor.user_id:
+            _require_role(actor, "volunteer")
+        else:
+            _require_role(actor, "leader")
+        volunteer = _require_volunteer(s, vid)
+        if vid != actor.user_id and not any(in_scope(s, actor, "leader", u) for u in _volunteer_units(s, vid)):
+            raise DomainError(errors.OUT_OF_SCOPE, "the volunteer is not in a unit you lead")
+        if kind == "patrol":
+            if org_unit_id is None or ended_at is None:
+                raise DomainError(errors.VALIDATION_FAILED, "a patrol names its community, start and end")
+            if ended_at <= occurred_at or ended_at - occurred_at > dt.timedelta(hours=rules.patrol_max_hours):
+                raise DomainError(errors.VALIDATION_FAILED,
+                                  f"a patrol ends after it starts and lasts at most {rules.patrol_max_hours} hours")
+            community = community_of(s, org_unit_id)
+        else:
+            if category not in rules.tip_categories:
+                raise DomainError(errors.VALIDATION_FAILED, f"category is one of {', '.join(rules.tip_categories)}")
+            if not description:
+                raise DomainError(errors.VALIDATION_FAILED, "say what was seen")
+            if ended_at is not None:
+                raise DomainError(errors.VALIDATION_FAILED, "a tip has no end time")
+            community = community_of(s, org_unit_id if org_unit_id is not None
+                                     else _volunteer_units(s, volunteer.id)[0])
+        end = ended_at or occurred_at
+        if end > now + dt.timedelta(minutes=5):
+            raise DomainError(errors.CLAIM_IN_FUTURE)
+        if occurred_at < now - dt.timedelta(days=rules.max_claim_age_days):
+            raise DomainError(errors.CLAIM_TOO_OLD, max_days=rules.max_claim_age_days)
+        claim = Claim(kind=kind, status="submitted", volunteer_id=volunteer.id, submitted_by_id=actor.user_id,
+                      org_unit_id=community, category=category if kind == "tip" else None,
+                      description=description if kind == "tip" else None,
+                      location=location if kind == "tip" else None,
+                      police_case_ref=police_case_ref if kind == "tip" else None,
+                      occurred_at=occurred_at, ended_at=ended_at, team=team if kind == "patrol" else None,
+                      submitted_at=now)
+        s.add(claim)
+        s.flush()
+        return _claim_view(s, actor, claim)
+
+    return books.run(work)
+
+
+def claim_amount(rules: EarningRules, claim: Claim, tier: str | None) -> int:
+    if claim.kind == "tip":
+        if tier not in rules.tip_tiers:
+            raise DomainError(errors.TIER_REQUIRED, tiers=list(rules.tip_tiers))
+        return int(rules.tip_tiers[tier])
+    minutes = int((utc_from_db(claim.ended_at) - utc_from_db(claim.occurred_at)).total_seconds() // 60)
+    return min(rules.patrol_cap_beans, minutes * rules.patrol_beans_per_hour // 60)
+
+
+def _lock_claim(s: Session, claim_id: int) -> Claim:
+    claim = s.get(Claim, claim_id, with_for_update=True) if isinstance(claim_id, int) else None
+    if claim is None:
+        raise DomainError(errors.CLAIM_NOT_FOUND, claim_id=claim_id)
+    return claim
+
+
+def verify_claim(books: Books, actor: Actor, claim_id: int, *, reason: str, tier: str | None = None) -> ClaimView:
+    """An officer in scope verifies the claim; beans move from the community budget to the wallet in
+    the same transaction (or a hold awaits a second officer)."""
+    rules = rules_of(books)
+
+    def work(s: Session) -> ClaimView:
+        claim = _lock_claim(s, claim_id)
+        _require_officer_in_scope(s, actor, claim.org_unit_id)
+        if claim.status != "submitted":
+            raise DomainError(errors.CLAIM_ALREADY_DECIDED, status=claim.status)
+        if actor.user_id in (claim.volunteer_id, claim.submitted_by_id):
+            raise DomainError(errors.SELF_DEALING)
+        amount = claim_amount(rules, claim, tier if claim.kind == "tip" else None)
+        end = utc_from_db(claim.ended_at or claim.occurred_at)
+        backfilled = utc_from_db(claim.submitted_at) - end > dt.timedelta(days=rules.backfill_days)
+        if amount > 0:
+            label = f"{claim.kind}:{claim.category}" if claim.kind == "tip" else "patrol"
+            _award_in(s, books, actor, volunteer_id=claim.volunteer_id, community_id=claim.org_unit_id,
+                      amount=amount, source="claim", key=f"award:claim:{claim.id}", reference=f"claim:{claim.id}",
+                      reason=label, claim_id=claim.id, approval_reason="backfilled" if backfilled else None)
+        claim.status = "verified"
+        claim.tier = tier if claim.kind == "tip" else None
+        claim.decided_by_id = actor.user_id
+        claim.decided_at = books.now()
+        claim.decision_reason = (reason or "")[:2000]
+        s.flush()
+        return _claim_view(s, actor, claim)
+
+    return books.run(work)
+
+
+def reject_claim(books: Books, actor: Actor, claim_id: int, *, reason: str) -> ClaimView:
+    if not reason or not reason.strip():
+        raise DomainError(errors.VALIDATION_FAILED, "a rejection gives its reason")
+
+    def work(s: Session) -> ClaimView:
+        claim = _lock_claim(s, claim_id)
+        _require_officer_in_scope(s, actor, claim.org_unit_id)
+        if claim.status != "submitted":
+            raise DomainError(errors.CLAIM_ALREADY_DECIDED, status=claim.status)
+        if actor.user_id in (claim.volunteer_id, claim.submitted_by_id):
+            raise DomainError(errors.SELF_DEALING)
+        claim.status = "rejected"
+        claim.decided_by_id = actor.user_id
+        claim.decided_at = books.now()
+        claim.decision_reason = reason[:2000]
+        s.flush()
+        return _claim_view(s, actor, claim)
+
+    return books.run(work)
+
+
+def get_claim(books: Books, actor: Actor, claim_id: int) -> ClaimView:
+    def work(s: Session) -> ClaimView:
+        claim = s.get(Claim, claim_id)
+        if claim is None or not _may_see_claim(s, actor, claim):
+            raise DomainError(errors.CLAIM_NOT_FOUND, claim_id=claim_id)
+        return _claim_view(s, actor, claim)
+
+    return books.run(work, readonly=True)
+
+
+def list_claims(books: Books, actor: Actor, *, status: str | None = None, limit: int = 100) -> list[ClaimView]:
+    """Claims the actor may see: their own, those they submitted, and (officers) those in scope."""
+
+    def work(s: Session) -> list[ClaimView]:
+        conds = [Claim.volunteer_id == actor.user_id, Claim.submitted_by_id == actor.user_id]
+        if actor.has_role("auditor") or actor.has_role("admin"):
+            conds.append(Claim.id.is_not(None))
+        if actor.has_role("officer"):
+            units = scope_units(s, actor, "officer")
+            conds.append(Claim.id.is_not(None) if units is None else Claim.org_unit_id.in_(units))
+        q = select(Claim).where(or_(*conds))
+        if status is not None:
+            q = q.where(Claim.status == status)
+        rows = s.scalars(q.order_by(Claim.id.desc()).limit(max(1, min(limit, 500)))).all()
+        return [_claim_view(s, actor, c) for c in rows]
+
+    return books.run(work, readonly=True)
+
+
+# --- awards -----------------------------------------------------------------------------------------
+
+def award_directly(books: Books, actor: Actor, *, volunteer_id: int, org_unit_id: int, amount: int,
+                   reference: str, reason: str = "", key: str | None = None) -> AwardView:
+    """An officer in scope awards beans for verified work outside a claim, citing a reference (a
+    police case number, a duty roster)."""
+    _check_amount(amount)
+    if not reference or not reference.strip():
+        raise DomainError(errors.VALIDATION_FAILED, "a direct award cites a reference")
+    if key is not None and not 1 <= len(key) <= 60:
+        raise DomainError(errors.VALIDATION_FAILED, "key is 1 to 60 characters")
+
+    def work(s: Session) -> AwardView:
+        community = community_of(s, org_unit_id)
+        _require_officer_in_scope(s, actor, community)
+        _require_volunteer(s, volunteer_id)
+        k = f"award:direct:{actor.user_id}:{key}" if key else f"award:direct:{uuid.uuid4().hex}"
+        award = _award_in(s, books, actor, volunteer_id=volunteer_id, community_id=community, amount=amount,
+                          source="direct", key=k, reference=reference, reason=reason)
+        return AwardView.of(award)
+
+    return books.run(work)
+
+
+def _lock_award(s: Session, award_id: int) -> Award:
+    award = s.get(Award, award_id, with_for_update=True) if isinstance(award_id, int) else None
+    if award is None:
+        raise DomainError(errors.AWARD_NOT_FOUND, award_id=award_id)
+    return award
+
+
+def _second_officer(s: Session, actor: Actor, award: Award) -> None:
+    _require_officer_in_scope(s, actor, award.org_unit_id)
+    if award.status != "pending_approval":
+        raise DomainError(errors.AWARD_NOT_PENDING, status=award.status)
+    submitted_by = None
+    if award.claim_id is not None:
+        submitted_by = s.scalar(select(Claim.submitted_by_id).where(Claim.id == award.claim_id))
+    if actor.user_id in (award.officer_id, award.volunteer_id, submitted_by):
+        raise DomainError(errors.OWN_APPROVAL)
+
+
+def approve_award(books: Books, actor: Actor, award_id: int, *, reason: str = "") -> AwardView:
+    """A second officer in scope posts the held award (maker-checker)."""
+
+    def work(s: Session) -> AwardView:
+        award = _lock_award(s, award_id)
+        _second_officer(s, actor, award)
+        post_in(s, books, [post_hold(award.transfer_key, award.hold_key, actor=actor.ref,
+                                     reason=(reason or "second approval")[:500], reference=award.reference)])
+        award.status = "posted"
+        award.approved_by_id = actor.user_id
+        award.decided_at = books.now()
+        s.flush()
+        return AwardView.of(award)
+
+    return books.run(work)
+
+
+def void_award(books: Books, actor: Actor, award_id: int, *, reason: str) -> AwardView:
+    """A second officer in scope refuses the held award; the beans go back to the budget. A hold that
+    timed out (approving it answers ``pending_transfer_expired``) is closed the same way."""
+    if not reason or not reason.strip():
+        raise DomainError(errors.VALIDATION_FAILED, "voiding an award gives its reason")
+
+    def work(s: Session) -> AwardView:
+        award = _lock_award(s, award_id)
+        _second_officer(s, actor, award)
+        held = s.scalar(select(Transfer).where(Transfer.transfer_key == award.hold_key))
+        released = s.scalar(select(Transfer.id).where(Transfer.pending_id == held.id)) is not None
+        if not released:  # (a hold the expiry worker already released needs no transfer)
+            if utc_from_db(held.expires_at) <= books.now():
+                req = TransferRequest(f"{award.hold_key}:expire", "", "expire", pending_key=award.hold_key,
+                                      actor=actor.ref, reason=reason[:500], reference=award.reference)
+            else:
+                req = void_hold(f"{award.hold_key}:void", award.hold_key, actor=actor.ref, reason=reason[:500],
+                                reference=award.reference)
+            post_in(s, books, [req])
+        award.status = "voided"
+        award.approved_by_id = actor.user_id
+        award.decided_at = books.now()
+        if award.claim_id is not None:
+            claim = s.get(Claim, award.claim_id)
+            claim.status = "rejected"
+            claim.decision_reason = f"second approval refused: {reason}"[:2000]
+        s.flush()
+        return AwardView.of(award)
+
+    return books.run(work)
+
+
+def reverse_award(books: Books, actor: Actor, award_id: int, *, reason: str, partial: bool = False) -> AwardView:
+    """An officer in scope reverses a posted award (beans go back to the budget). If the volunteer has
+    already spent some, this is refused (``beans_already_spent``) unless ``partial``: then what the
+    wallet still holds, up to what remains of the award, is reversed."""
+    if not reason or not reason.strip():
+        raise DomainError(errors.VALIDATION_FAILED, "a reversal gives its reason")
+
+    def work(s: Session) -> AwardView:
+        award = _lock_award(s, award_id)
+        _require_officer_in_scope(s, actor, award.org_unit_id)
+        if award.status != "posted":
+            raise DomainError(errors.AWARD_NOT_REVERSIBLE, status=award.status)
+        remaining = award.amount - award.reversed_amount
+        # read, not locked: the journal locks accounts in id order; a race ends in insufficient_funds
+        wallet = s.get(Account, wallet_account_id(s, award.volunteer_id))
+        available = max(0, wallet.available)
+        amount = remaining
+        if available < remaining:
+            if not partial or available == 0:
+                raise DomainError(errors.BEANS_ALREADY_SPENT, remaining=remaining, available=available)
+            amount = available
+        post_in(s, books, [reversal(f"{award.transfer_key}:rev:{award.reversed_amount}", award.transfer_key,
+                                    amount, actor=actor.ref, reason=reason[:500], reference=award.reference)])
+        award.reversed_amount += amount
+        if award.reversed_amount == award.amount:
+            award.status = "reversed"
+        s.flush()
+        return AwardView.of(award)
+
+    return books.run(work)
+
+
+def get_award(books: Books, actor: Actor, award_id: int) -> AwardView:
+    def work(s: Session) -> AwardView:
+        award = s.get(Award, award_id)
+        if award is None or not _may_see_award(s, actor, award):
+            raise DomainError(errors.AWARD_NOT_FOUND, award_id=award_id)
+        return AwardView.of(award)
+
+    return books.run(work, readonly=True)
+
+
+def list_awards(books: Books, actor: Actor, *, status: str | None = None, limit: int = 100) -> list[AwardView]:
+    def work(s: Session) -> list[AwardView]:
+        conds = [Award.volunteer_id == actor.user_id, Award.officer_id == actor.user_id]
+        if any(actor.has_role(r) for r in ("auditor", "admin", "fund_manager")):
+            conds.append(Award.id.is_not(None))
+        if actor.has_role("officer"):
+            units = scope_units(s, actor, "officer")
+            conds.append(Award.id.is_not(None) if units is None else Award.org_unit_id.in_(units))
+        q = select(Award).where(or_(*conds))
+        if status is not None:
+            q = q.where(Award.status == status)
+        return [AwardView.of(a) for a in s.scalars(q.order_by(Award.id.desc()).limit(max(1, min(limit, 500))))]
+
+    return books.run(work, readonly=True)
+
+
+# --- the fund ---------------------------------------------------------------------------------------
+
+def _fund_accounts(s: Session) -> tuple[int, int]:
+    return account_by_code(s, "donations").id, account_by_code(s, "fund").id
+
+
+def record_donation(books: Books, actor: Actor, *, amount: int, donor: str, reference: str | None = None,
+                    key: str | None = None) -> dict[str, Any]:
+    """The fund manager records money given to the Gold Bean Fund, as beans (donations → fund)."""
+    _require_role(actor, "fund_manager")
+    _check_amount(amount)
+    if not donor or not donor.strip():
+        raise DomainError(errors.VALIDATION_FAILED, "name the donor (or 'anonymous')")
+
+    def work(s: Session) -> dict[str, Any]:
+        donations, fund = _fund_accounts(s)
+        k = f"donation:{key}" if key else f"donation:{uuid.uuid4().hex}"
+        [t] = post_in(s, books, [transfer(k, "donate", donations, fund, amount, actor=actor.ref,
+                                          reason=f"donor: {donor}"[:500], reference=reference)])
+        return {"transfer_id": t.id, "transfer_key": t.transfer_key, "amount": t.amount, "replayed": t.replayed}
+
+    return books.run(work)
+
+
+def ensure_budget_account_in(s: Session, community_id: int) -> int:
+    try:
+        return budget_account_id(s, community_id)
+    except DomainError:
+        name = s.scalar(select(OrgUnit.name).where(OrgUnit.id == community_id)) or str(community_id)
+        return open_account_in(s, f"budget:org:{community_id}", "budget", name=f"{name}社区预算",
+                               owner_ref=f"org:{community_id}").id
+
+
+def allocate_budget(books: Books, actor: Actor, *, org_unit_id: int, amount: int, reason: str = "",
+                    key: str | None = None) -> dict[str, Any]:
+    """The fund manager assigns beans from the fund to a community's budget; never more than the fund
+    holds (``insufficient_funds``)."""
+    _require_role(actor, "fund_manager")
+    _check_amount(amount)
+
+    def work(s: Session) -> dict[str, Any]:
+        unit = _unit(s, org_unit_id)
+        if unit.level != "community":
+            raise DomainError(errors.NOT_A_COMMUNITY, org_unit_id=org_unit_id)
+        _, fund = _fund_accounts(s)
+        budget = ensure_budget_account_in(s, unit.id)
+        k = f"allocation:{key}" if key else f"allocation:{uuid.uuid4().hex}"
+        [t] = post_in(s, books, [transfer(k, "allocate", fund, budget, amount, actor=actor.ref,
+                                          reason=(reason or "budget allocation")[:500],
+                                          reference=f"org:{unit.id}")])
+        return {"transfer_id": t.id, "transfer_key": t.transfer_key, "amount": t.amount,
+                "budget_account_id": budget, "replayed": t.replayed}
+
+    return books.run(work)
+
+
+def fund_position(books: Books, actor: Actor) -> dict[str, int]:
+    """Where the donated beans are: fund, budgets, wallets, merchants, paid out (and in holds)."""
+    _require_role(actor, "fund_manager", "auditor", "admin")
+
+    def work(s: Session) -> dict[str, int]:
+        rows = s.execute(select(Account.kind, func.sum(Account.credits_posted - Account.debits_posted))
+                         .group_by(Account.kind)).all()
+        by_kind = {k: int(v or 0) for k, v in rows}
+        return {"donated": -by_kind.get("donations", 0), "fund": by_kind.get("fund", 0),
+                "budgets": by_kind.get("budget", 0), "wallets": by_kind.get("wallet", 0),
+                "merchants": by_kind.get("merchant", 0), "paid_out": by_kind.get("payout", 0),
+                "expired": by_kind.get("expiry", 0), "adjustments": -by_kind.get("adjustment", 0)}
+
+    return books.run(work, readonly=True)
+
+
+def budget_balances(books: Books, actor: Actor) -> list[dict[str, Any]]:
+    """Every community's budget: available and on hold (awards awaiting a second approval)."""
+    _require_role(actor, "fund_manager", "auditor", "admin", "officer")
+
+    def work(s: Session) -> list[dict[str, Any]]:
+        units = None if not actor.has_role("officer") or any(
+            actor.has_role(r) for r in ("fund_manager", "auditor", "admin")) else scope_units(s, actor, "officer")
+        out = []
+        for acc in s.scalars(select(Account).where(Account.kind == "budget").order_by(Account.id)):
+            unit_id = int(acc.owner_ref.split(":", 1)[1]) if (acc.owner_ref or "").startswith("org:") else None
+            if units is not None and unit_id not in units:
+                continue
+            out.append({"org_unit_id": unit_id, "account_id": acc.id, "name": acc.name, "balance": acc.balance,
+                        "available": acc.available, "on_hold": acc.debits_pending})
+        return out
+
+    return books.run(work, readonly=True)
+
+
+# --- leaderboards -----------------------------------------------------------------------------------
+
+def _parse_month(month: str | None, now: dt.datetime) -> tuple[int, int]:
+    if month is None:
+        return _now_month(now)
+    try:
+        y, m = month.split("-")
+        year, mon = int(y), int(m)
+        if not (2000 <= year <= 2999 and 1 <= mon <= 12) or len(month) != 7:
+            raise ValueError
+    except ValueError:
+        raise DomainError(errors.VALIDATION_FAILED, "month is YYYY-MM") from None
+    return year, mon
+
+
+def volunteer_leaderboard(books: Books, actor: Actor, *, org_unit_id: int, month: str | None = None,
+                          limit: int = 20) -> dict[str, Any]:
+    """Volunteers of a street or community ranked by beans awarded (net of reversals) in a month.
+    Shows the display name, or the pseudonym when the volunteer chose one; never ids or tip details."""
+
+    def work(s: Session) -> dict[str, Any]:
+        unit = _unit(s, org_unit_id)
+        year, mon = _parse_month(month, books.now())
+        start, end = _month_bounds(year, mon)
+        units = descendants(s, unit.id)
+        beans = func.sum(Award.amount - Award.reversed_amount)
+        rows = s.execute(
+            select(User.display_name, User.pseudonym, User.show_pseudonym, beans.label("beans"),
+                   func.count(Award.id).label("awards"))
+            .join(User, User.id == Award.volunteer_id)
+            .where(Award.status == "posted", Award.org_unit_id.in_(units), Award.awarded_at >= start,
+                   Award.awarded_at < end)
+            .group_by(Award.volunteer_id, User.display_name, User.pseudonym, User.show_pseudonym)
+            .order_by(beans.desc(), func.count(Award.id).desc(), Award.volunteer_id)
+            .limit(max(1, min(limit, 100)))).all()
+        entries = []
+        for i, r in enumerate(rows, 1):
+            name = r.pseudonym if r.show_pseudonym and r.pseudonym else r.display_name
+            entries.append({"rank": i, "name": name, "beans": int(r.beans or 0), "awards": int(r.awards)})
+        return {"org_unit_id": unit.id, "org_unit": unit.name, "month": f"{year:04d}-{mon:02d}", "entries": entries}
+
+    return books.run(work, readonly=True)
+
+
+def community_leaderboard(books: Books, actor: Actor, *, org_unit_id: int, month: str | None = None) -> dict[str, Any]:
+    """The communities under a street office (or the district) ranked by verified activity in a month:
+    beans awarded, verified claims and active volunteers."""
+
+    def work(s: Session) -> dict[str, Any]:
+        unit = _unit(s, org_unit_id)
+        year, mon = _parse_month(month, books.now())
+        start, end = _month_bounds(year, mon)
+        communities = s.execute(select(OrgUnit.id, OrgUnit.name).where(
+            OrgUnit.level == "community", OrgUnit.id.in_(descendants(s, unit.id)))).all()
+        ids = [c.id for c in communities]
+        award_rows = {r.org_unit_id: r for r in s.execute(
+            select(Award.org_unit_id, func.sum(Award.amount - Award.reversed_amount).label("beans"),
+                   func.count(func.distinct(Award.volunteer_id)).label("volunteers"))
+            .where(Award.status == "posted", Award.org_unit_id.in_(ids), Award.awarded_at >= start,
+                   Award.awarded_at < end).group_by(Award.org_unit_id))}
+        claim_rows = dict(s.execute(
+            select(Claim.org_unit_id, func.count(Claim.id)).where(
+                Claim.status == "verified", Claim.org_unit_id.in_(ids), Claim.decided_at >= start,
+                Claim.decided_at < end).group_by(Claim.org_unit_id)).all())
+        table = []
+        for c in communities:
+            r = award_rows.get(c.id)
+            table.append({"org_unit_id": c.id, "name": c.name, "beans": int(r.beans) if r else 0,
+                          "verified_claims": int(claim_rows.get(c.id, 0)),
+                          "volunteers": int(r.volunteers) if r else 0})
+        table.sort(key=lambda e: (-e["beans"], -e["verified_claims"], e["org_unit_id"]))
+        for i, e in enumerate(table, 1):
+            e["rank"] = i
+        return {"org_unit_id": unit.id, "org_unit": unit.name, "month": f"{year:04d}-{mon:02d}", "entries": table}
+
+    return books.run(work, readonly=True)
+
+
+# --- bulk import ------------------------------------------------------------------------------------
+
+IMPORT_COLUMNS = ("key", "username", "community", "amount", "hours", "reference", "reason")
+
+
+@dataclass(frozen=True)
+class ImportLine:
+    row: int
+    key: str
+    outcome: str  # "award", "needs_approval", "already_imported", "error"
+    username: str
+    community: str
+    amount: int | None
+    award_id: int | None = None
+    error: str | None = None
+    message: str | None = None
+
+
+@dataclass(frozen=True)
+class ImportReport:
+    committed: bool
+    lines: tuple[ImportLine, ...]
+
+    @property
+    def ok(self) -> bool:
+        return not any(line.outcome == "error" for line in self.lines)
+
+    @property
+    def total(self) -> int:
+        return sum(line.amount or 0 for line in self.lines if line.outcome in ("award", "needs_approval"))
+
+
+class _DryRun(Exception):
+    def __init__(self, report: ImportReport) -> None:
+        super().__init__("dry run")
+        self.report = report
+
+
+def parse_award_csv(text: str) -> list[dict[str, str]]:
+    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
+    missing = {"username", "community", "reference"} - set(reader.fieldnames or ())
+    if missing or not ({"amount", "hours"} & set(reader.fieldnames or ())):
+        raise DomainError(errors.VALIDATION_FAILED,
+                          "columns: username, community, amount or hours, reference[, reason, key]")
+    return [{k: (v or "").strip() for k, v in row.items() if k} for row in reader]
+
+
+def _row_key(row: Mapping[str, str]) -> str:
+    if row.get("key"):
+        return row["key"][:60]
+    basis = "|".join(row.get(c, "") for c in ("username", "community", "amount", "hours", "reference"))
+    return hashlib.sha256(basis.encode()).hexdigest()[:32]
+
+
+def import_awards(books: Books, actor: Actor, rows: Iterable[Mapping[str, str]], *, commit: bool) -> ImportReport:
+    """Award many volunteers at once (e.g. a night's patrol roster): all rows or none.
+
+    Each row's key (the ``key`` column, or a digest of username, community, amount/hours and reference)
+    becomes the award's journal key, so importing the same file twice awards once. Without ``commit``
+    the whole import runs and is rolled back: the report says exactly what would happen."""
+    _require_role(actor, "officer")
+    rules = rules_of(books)
+    rows = list(rows)
+
+    def work(s: Session) -> ImportReport:
+        lines: list[ImportLine] = []
+        for i, row in enumerate(rows, 1):
+            key = _row_key(row)
+            username, community_code = row.get("username", ""), row.get("community", "")
+            amount: int | None = None
+            try:
+                with s.begin_nested():
+                    if row.get("amount"):
+                        amount = int(row["amount"])
+                    elif row.get("hours"):
+                        minutes = int(round(float(row["hours"]) * 60))
+                        amount = min(rules.patrol_cap_beans, minutes * rules.patrol_beans_per_hour // 60)
+                    else:
+                        raise DomainError(errors.INVALID_AMOUNT, "give amount or hours")
+                    existing = s.scalar(select(Award).where(Award.import_key == key))
+                    if existing is not None:
+                        lines.append(ImportLine(i, key, "already_imported", username, community_code,
+                                                existing.amount, existing.id))
+                        continue
+                    user_id = s.scalar(select(User.id).where(User.username == username))
+                    unit_id = s.scalar(select(OrgUnit.id).where(OrgUnit.code == community_code))
+                    if unit_id is None:
+                        raise DomainError(errors.ORG_UNIT_NOT_FOUND, f"no org unit {community_code!r}")
+                    community = community_of(s, unit_id)
+                    _require_officer_in_scope(s, actor, community)
+                    _require_volunteer(s, user_id)
+                    award = _award_in(s, books, actor, volunteer_id=user_id, community_id=community,
+                                      amount=amount, source="import", key=f"award:import:{key}",
+                                      reference=row.get("reference") or "", reason=row.get("reason") or "",
+                                      import_key=key)
+                    lines.append(ImportLine(i, key, "needs_approval" if award.status == "pending_approval"
+                                            else "award", username, community_code, amount, award.id))
+            except ValueError:
+                lines.append(ImportLine(i, key, "error", username, community_code, None, None,
+                                        "validation_failed", "amount must be a whole number, hours a number"))
+            except DomainError as exc:
+                lines.append(ImportLine(i, key, "error", username, community_code, amount, None, exc.code,
+                                        exc.message))
+        report = ImportReport(commit, tuple(lines))
+        if not report.ok:
+            raise _DryRun(ImportReport(False, report.lines))
+        if not commit:
+            raise _DryRun(report)
+        return report
+
+    try:
+        return books.run(work)
+    except _DryRun as dry:
+        return dry.report

@@ -1,0 +1,186 @@
+"""Redemption: tills, catalogue items, bean cards, spent codes, redemptions, refunds, idempotency records
+and settlements. The beans themselves move only through the journal (``transfers``); these rows say
+why, and the single-use and idempotency rules live in their unique constraints."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Optional
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from ledger.infra.base import Base, BigId, created_at_column, in_values
+
+CARD_STATUSES = ("active", "locked", "revoked")
+TILL_STATUSES = ("active", "revoked")
+REDEMPTION_STATUSES = ("completed", "awaiting_confirmation", "declined", "expired")
+REDEMPTION_METHODS = ("wallet_code", "card")
+
+
+
+class Till(Base):
+    """A till device's key, issued and revoked by the merchant owner; only a hash of its secret is kept."""
+
+    __tablename__ = "tills"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    merchant_id: Mapped[int] = mapped_column(ForeignKey("merchants.id"), index=True)
+    name: Mapped[str] = mapped_column(String(80))
+    secret_hash: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(8), default="active")
+    created_by: Mapped[str] = mapped_column(String(80))
+    created_at: Mapped[dt.datetime] = created_at_column()
+    revoked_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (CheckConstraint(in_values("status", TILL_STATUSES), name="status"),)
+
+
+class CatalogueItem(Base):
+    __tablename__ = "catalogue_items"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    merchant_id: Mapped[int] = mapped_column(ForeignKey("merchants.id"), index=True)
+    name: Mapped[str] = mapped_column(String(120))
+    price: Mapped[int] = mapped_column(BigInteger)  # beans
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[dt.datetime] = created_at_column()
+
+    __table_args__ = (CheckConstraint("price > 0", name="price_positive"),)
+
+
+class Card(Base):
+    """A printed bean card. Its code carries ``card`` = this id; the code works while ``status`` is
+    ``active``. Five wrong PINs lock it; an officer unlocks; a lost card is revoked and reissued."""
+
+    __tablename__ = "cards"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    wallet_account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    token_id: Mapped[str] = mapped_column(String(64), unique=True)  # the code's jti
+    code: Mapped[str] = mapped_column(Text)  # kept for reprinting; useless without the PIN
+    pin_hash: Mapped[str] = mapped_column(String(200))
+    failed_pins: Mapped[int] = mapped_column(Integer, default=0)
+    status: Mapped[str] = mapped_column(String(8), default="active")
+    issued_by: Mapped[str] = mapped_column(String(80))
+    created_at: Mapped[dt.datetime] = created_at_column()
+    revoked_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        CheckConstraint(in_values("status", CARD_STATUSES), name="status"),
+        CheckConstraint("failed_pins >= 0", name="failed_pins_not_negative"),
+    )
+
+
+class SpentCode(Base):
+    """A wallet code's ``jti``, written in the same transaction as its transfer: a code pays once."""
+
+    __tablename__ = "spent_codes"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    jti: Mapped[str] = mapped_column(String(64), unique=True)
+    wallet_account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    created_at: Mapped[dt.datetime] = created_at_column()
+
+
+class Redemption(Base):
+    __tablename__ = "redemptions"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    merchant_id: Mapped[int] = mapped_column(ForeignKey("merchants.id"))
+    wallet_account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    amount: Mapped[int] = mapped_column(BigInteger)
+    refunded: Mapped[int] = mapped_column(BigInteger, default=0)
+    items: Mapped[str] = mapped_column(Text, default="[]")  # JSON snapshot: [{item_id, name, price, qty}]
+    method: Mapped[str] = mapped_column(String(12))
+    card_id: Mapped[Optional[int]] = mapped_column(ForeignKey("cards.id"))
+    code_jti: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(24))
+    transfer_key: Mapped[str] = mapped_column(String(100), unique=True)
+    actor: Mapped[str] = mapped_column(String(80))  # "user:7" (cashier) or "till:3"
+    till_id: Mapped[Optional[int]] = mapped_column(ForeignKey("tills.id"))
+    # the books' clock: when it was asked for, and when the beans reached the merchant
+    requested_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    completed_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime(timezone=True))
+    hold_expires_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[dt.datetime] = created_at_column()
+
+    __table_args__ = (
+        CheckConstraint(in_values("status", REDEMPTION_STATUSES), name="status"),
+        CheckConstraint(in_values("method", REDEMPTION_METHODS), name="method"),
+        CheckConstraint("amount > 0", name="amount_positive"),
+        CheckConstraint("refunded >= 0 AND refunded <= amount", name="refunded_in_range"),
+        Index("ix_redemptions_merchant_time", "merchant_id", "requested_at"),
+        # the wallet's history and its daily limit (summed on every redemption): one index range each
+        Index("ix_redemptions_wallet_time", "wallet_account_id", "requested_at"),
+    )
+
+
+class Refund(Base):
+    __tablename__ = "refunds"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    redemption_id: Mapped[int] = mapped_column(ForeignKey("redemptions.id"), index=True)
+    merchant_id: Mapped[int] = mapped_column(ForeignKey("merchants.id"))
+    amount: Mapped[int] = mapped_column(BigInteger)
+    reason: Mapped[str] = mapped_column(Text, default="")
+    transfer_key: Mapped[str] = mapped_column(String(100), unique=True)
+    actor: Mapped[str] = mapped_column(String(80))
+    refunded_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[dt.datetime] = created_at_column()
+
+    __table_args__ = (
+        CheckConstraint("amount > 0", name="amount_positive"),
+        Index("ix_refunds_merchant_time", "merchant_id", "refunded_at"),
+    )
+
+
+class IdempotencyRecord(Base):
+    """The stored answer to a write sent with an ``Idempotency-Key``, written in the same transaction
+    as its effect. ``scope`` keeps two callers' keys apart ("merchant:3", "user:7")."""
+
+    __tablename__ = "idempotency_records"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    scope: Mapped[str] = mapped_column(String(80))
+    key: Mapped[str] = mapped_column(String(100))
+    request_hash: Mapped[str] = mapped_column(String(64))
+    status_code: Mapped[int] = mapped_column(Integer)
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = created_at_column()
+
+    __table_args__ = (UniqueConstraint("scope", "key"),)
+
+
+class Settlement(Base):
+    """One merchant's settlement statement for one period ("2026-11"); at most one per pair."""
+
+    __tablename__ = "settlements"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    merchant_id: Mapped[int] = mapped_column(ForeignKey("merchants.id"))
+    period: Mapped[str] = mapped_column(String(7))
+    redeemed: Mapped[int] = mapped_column(BigInteger)
+    refunded: Mapped[int] = mapped_column(BigInteger)
+    amount: Mapped[int] = mapped_column(BigInteger)  # beans moved to the payout account = RMB owed
+    redemptions_count: Mapped[int] = mapped_column(Integer)
+    transfer_key: Mapped[Optional[str]] = mapped_column(String(100))
+    actor: Mapped[str] = mapped_column(String(80))
+    created_at: Mapped[dt.datetime] = created_at_column()
+
+    __table_args__ = (
+        UniqueConstraint("merchant_id", "period"),
+        CheckConstraint("amount >= 0", name="amount_not_negative"),
+    )

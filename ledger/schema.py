@@ -1,0 +1,16 @@
+"""Every model module is imported here so that ``Base.metadata`` is complete for Alembic."""
+
+from ledger.access.models import Merchant, OrgUnit, RateCounter, RoleGrant, SecurityEvent, User, WebSession
+from ledger.earning.models import Award, Claim
+from ledger.infra.base import NAMING_CONVENTION, Base
+from ledger.journal.models import Account, Checkpoint, Entry, Transfer
+from ledger.redemption.models import (
+    Card,
+    CatalogueItem,
+    IdempotencyRecord,
+    Redemption,
+    Refund,
+    Settlement,
+    SpentCode,
+    Till,
+)
