@@ -15,8 +15,8 @@ from flask import g, request
 
 from doors import current_books
 from ledger import errors
-from ledger.access.identity import Actor, load_actor
-from ledger.access.tokens import verify_access_token
+from ledger.access.identity import Actor
+from ledger.access.tokens import actor_for_token
 from ledger.errors import DomainError
 
 BEARER_SECURITY = [{"bearerAuth": []}]
@@ -39,16 +39,7 @@ def current_actor() -> Actor:
     token = bearer_token()
     if token is None:
         raise DomainError(errors.NOT_AUTHENTICATED)
-    books = current_books()
-    user_id = verify_access_token(books, token)
-
-    def work(s):
-        try:
-            return load_actor(s, user_id)
-        except DomainError as exc:  # the user was removed or deactivated after the token was issued
-            raise DomainError(errors.INVALID_TOKEN) from exc
-
-    actor = books.run(work, readonly=True)
+    actor = actor_for_token(current_books(), token)
     g.goldbean_actor = actor
     return actor
 

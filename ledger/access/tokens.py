@@ -12,9 +12,10 @@ import datetime as dt
 import uuid
 
 import jwt
+from sqlalchemy.orm import Session
 
 from ledger import errors
-from ledger.access.identity import Actor
+from ledger.access.identity import Actor, load_actor
 from ledger.errors import DomainError
 from ledger.infra.books import Books
 from ledger.infra.keys import unverified_header
@@ -78,3 +79,17 @@ def verify_access_token(books: Books, token: str) -> int:
     if not isinstance(sub, str) or not sub.isdigit():
         raise DomainError(errors.INVALID_TOKEN)
     return int(sub)
+
+
+def actor_for_token(books: Books, token: str) -> Actor:
+    """The acting user behind a bearer token, with their grants, in one read transaction; a user removed
+    or disabled after the token was issued is ``invalid_token``."""
+    user_id = verify_access_token(books, token)
+
+    def work(s: Session) -> Actor:
+        try:
+            return load_actor(s, user_id)
+        except DomainError as exc:
+            raise DomainError(errors.INVALID_TOKEN) from exc
+
+    return books.run(work, readonly=True)
