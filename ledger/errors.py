@@ -144,6 +144,17 @@ PERIOD_NOT_ENDED = _spec("period_not_ended", INVALID, "A period can be settled o
 BUSY = _spec("busy", UNAVAILABLE, "The books are busy; try again.")
 SIGNING_KEY_MISSING = _spec("signing_key_missing", UNAVAILABLE, "The ledger signing key is not loaded.")
 
+# --- surveys (社调) -------------------------------------------------------------------------------
+SURVEY_NOT_FOUND = _spec("survey_not_found", NOT_FOUND, "No such survey.")
+SURVEY_NOT_OPEN = _spec("survey_not_open", CONFLICT, "The survey is not open for answers.")
+SURVEY_NOT_DRAFT = _spec("survey_not_draft", CONFLICT, "Only a draft survey can be published.")
+SURVEY_FULL = _spec("survey_full", CONFLICT, "The survey has all the responses it asked for.")
+SURVEY_ALREADY_ANSWERED = _spec("survey_already_answered", CONFLICT, "You have answered this survey already.")
+SURVEY_OUTSIDE_AREA = _spec("survey_outside_area", FORBIDDEN, "This survey is for residents of another area.")
+SURVEY_ANSWER_INVALID = _spec("survey_answer_invalid", INVALID,
+                              "An answer is missing, unknown or out of range; nothing was recorded.")
+SURVEY_INVALID = _spec("survey_invalid", INVALID, "The survey's questions, targets or limits are not valid.")
+
 # --- the auditor's desk (issue 6) ---------------------------------------------------------------
 CJK_FONT_MISSING = _spec("cjk_font_missing", UNAVAILABLE, "No Chinese font is installed, so no PDF can be made.")
 EXPORT_UNREADABLE = _spec("export_unreadable", INVALID, "The file is not a Gold Bean journal export.")

@@ -14,3 +14,4 @@ from ledger.redemption.models import (
     SpentCode,
     Till,
 )
+from ledger.surveys.models import Survey, SurveyQuestion, SurveyRespondent, SurveyResponse, SurveyTarget
