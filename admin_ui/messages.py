@@ -60,6 +60,15 @@ SENTENCES = {
     "period_not_ended": _l("This month has not ended yet; settle it next month."),
     "cjk_font_missing": _l("No Chinese font is installed on the server; download CSV instead."),
     "csrf": _l("This form has expired. Go back, reload the page and try again."),
+    # surveys
+    "survey_not_found": _l("This survey does not exist or is not meant for you."),
+    "survey_not_open": _l("This survey is not taking answers now."),
+    "survey_not_draft": _l("Only a draft can be published; this survey was published already."),
+    "survey_full": _l("This survey has all the answers it asked for. Thank you all the same."),
+    "survey_already_answered": _l("You have answered this survey already. Each person answers once."),
+    "survey_outside_area": _l("This survey is for the residents of another area."),
+    "survey_answer_invalid": _l("Please answer every question that is not marked optional, then submit again."),
+    "survey_invalid": _l("Check the questions (2 or more options for a choice), the reward (0 to 100 beans) and the days (1 to 31)."),
 }
 
 BY_CATEGORY = {
