@@ -84,13 +84,18 @@ def _may_reset(s: Session, staff: Actor, user_id: int) -> None:
         raise DomainError(errors.OUT_OF_SCOPE)
 
 
-def issue_reset_code(books: Books, staff: Actor, user_id: int, *, source: str | None = None) -> dict[str, Any]:
-    """A one-time code for ``user_id``, returned once, to be given face to face; earlier codes stop working."""
+def issue_reset_code(books: Books, staff: Actor, user_id: int | None = None, *, phone: str | None = None,
+                     source: str | None = None) -> dict[str, Any]:
+    """A one-time code for the person (by id, or by mobile number at the office counter), returned once, to
+    be given face to face; earlier codes stop working."""
     code = f"{secrets.randbelow(10**8):08d}"
     code_hash = hash_password(code)
 
     def work(s: Session) -> dict[str, Any]:
-        user = s.get(User, user_id) if type(user_id) is int else None
+        if phone is not None:
+            user = s.scalar(select(User).where(User.phone == phone)) if isinstance(phone, str) else None
+        else:
+            user = s.get(User, user_id) if type(user_id) is int else None
         if user is None:
             raise DomainError(errors.USER_NOT_FOUND, user_id=user_id)
         _may_reset(s, staff, user.id)

@@ -172,6 +172,26 @@ def get_call(books: Books, call_id: int) -> CallView:
     return books.run(work, readonly=True)
 
 
+def places(books: Books) -> list[dict[str, Any]]:
+    """Every community with its groups and buildings, for the sign-up form (public: names of places only)."""
+    def work(s: Session) -> list[dict[str, Any]]:
+        units = s.execute(select(OrgUnit.id, OrgUnit.name, OrgUnit.level, OrgUnit.parent_id)
+                          .order_by(OrgUnit.id)).all()
+        by_parent: dict[int | None, list[Any]] = {}
+        for u in units:
+            by_parent.setdefault(u.parent_id, []).append(u)
+        out = []
+        for c in (u for u in units if u.level == "community"):
+            inside = []
+            for child in by_parent.get(c.id, []):
+                inside.append({"id": child.id, "name": child.name})
+                inside += [{"id": b.id, "name": f"{child.name} {b.name}"} for b in by_parent.get(child.id, [])]
+            out.append({"id": c.id, "name": c.name, "units": inside})
+        return out
+
+    return books.run(work, readonly=True)
+
+
 # --- the challenge -------------------------------------------------------------------------------------------
 
 def new_challenge(books: Books) -> dict[str, str]:
