@@ -26,7 +26,10 @@ def index():
     actor = web.current_actor()
     if actor is not None:
         return redirect(web.landing_for(actor))
-    return render_template("index.html")
+    from doors import current_books
+    from ledger.people import recruitment
+
+    return render_template("index.html", calls=recruitment.open_calls(current_books()))
 
 
 @bp.post("/lang")
@@ -109,7 +112,7 @@ def init_app(app: Flask) -> None:
 
     labels.register(app)
     app.register_blueprint(bp)
-    from . import admin, auditor, auth, dashboard, fund, officer, surveys, till, wallet
+    from . import admin, auditor, auth, dashboard, fund, officer, people, surveys, till, wallet
 
-    for module in (auth, wallet, till, officer, fund, admin, auditor, dashboard, surveys):
+    for module in (auth, wallet, till, officer, fund, admin, auditor, dashboard, surveys, people):
         app.register_blueprint(module.bp)

@@ -69,6 +69,18 @@ SENTENCES = {
     "survey_outside_area": _l("This survey is for the residents of another area."),
     "survey_answer_invalid": _l("Please answer every question that is not marked optional, then submit again."),
     "survey_invalid": _l("Check the questions (2 or more options for a choice), the reward (0 to 100 beans) and the days (1 to 31)."),
+    # recruitment and accounts
+    "call_not_found": _l("This call for volunteers does not exist."),
+    "call_closed": _l("This call for volunteers has closed. You can still sign up without it."),
+    "signup_not_pending": _l("This sign-up was already decided."),
+    "signup_pending": _l("A sign-up with this mobile number is already waiting for the community's answer."),
+    "invalid_phone": _l("Enter an 11-digit mobile number starting with 1."),
+    "consent_required": _l("Tick the box to accept the privacy notice."),
+    "guardian_consent_required": _l("Under 14: a parent or guardian must fill in their name and mobile number and tick their box."),
+    "too_young": _l("This call is for older volunteers. You can still sign up without it."),
+    "challenge_failed": _l("The answer to the sum was not right. Here is a new one."),
+    "reset_code_invalid": _l("That code is wrong, used or expired. Ask your community office for a new one."),
+    "wrong_password": _l("The current password is not right."),
 }
 
 BY_CATEGORY = {

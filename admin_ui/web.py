@@ -90,6 +90,11 @@ def current_actor() -> Actor | None:
     return getattr(session, "actor", None)
 
 
+def session_token() -> str | None:
+    """This browser's session token (to keep this session when the others end)."""
+    return getattr(session, "token", None)
+
+
 def sign_in(actor: Actor) -> None:
     lang = session.get("lang")
     session.clear()
@@ -104,6 +109,12 @@ def sign_in(actor: Actor) -> None:
 def sign_out() -> None:
     session.ended = True  # type: ignore[attr-defined]
     session.actor = None  # type: ignore[attr-defined]
+
+
+def public(view: Callable[..., Any]) -> Callable[..., Any]:
+    """Declare a page open to anyone, signed in or not (the access-matrix test refuses undeclared pages)."""
+    view.access_policy = "public"  # type: ignore[attr-defined]
+    return view
 
 
 def requires(*roles: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:

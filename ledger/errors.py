@@ -155,6 +155,22 @@ SURVEY_ANSWER_INVALID = _spec("survey_answer_invalid", INVALID,
                               "An answer is missing, unknown or out of range; nothing was recorded.")
 SURVEY_INVALID = _spec("survey_invalid", INVALID, "The survey's questions, targets or limits are not valid.")
 
+# --- recruitment and accounts (志愿者征集) ------------------------------------------------------------
+CALL_NOT_FOUND = _spec("call_not_found", NOT_FOUND, "No such call for volunteers.")
+CALL_CLOSED = _spec("call_closed", CONFLICT, "This call for volunteers is closed.")
+SIGNUP_NOT_FOUND = _spec("signup_not_found", NOT_FOUND, "No such sign-up.")
+SIGNUP_NOT_PENDING = _spec("signup_not_pending", CONFLICT, "This sign-up was already approved or declined.")
+SIGNUP_PENDING = _spec("signup_pending", CONFLICT, "A sign-up with this mobile number is already waiting.")
+INVALID_PHONE = _spec("invalid_phone", INVALID, "A mobile number is 11 digits starting with 1.")
+CONSENT_REQUIRED = _spec("consent_required", INVALID, "Read and accept the current privacy notice first.")
+GUARDIAN_CONSENT_REQUIRED = _spec("guardian_consent_required", INVALID,
+                                  "Under 14, a parent or guardian must consent, with their name and mobile number.")
+TOO_YOUNG = _spec("too_young", INVALID, "This call needs volunteers of a higher age.")
+CHALLENGE_FAILED = _spec("challenge_failed", INVALID, "The answer to the question is wrong or too late; try a new one.")
+RESET_CODE_INVALID = _spec("reset_code_invalid", UNAUTHENTICATED,
+                           "The reset code is wrong, used or expired; ask your community office for a new one.")
+WRONG_PASSWORD = _spec("wrong_password", FORBIDDEN, "The current password is not right.")
+
 # --- the auditor's desk (issue 6) ---------------------------------------------------------------
 CJK_FONT_MISSING = _spec("cjk_font_missing", UNAVAILABLE, "No Chinese font is installed, so no PDF can be made.")
 EXPORT_UNREADABLE = _spec("export_unreadable", INVALID, "The file is not a Gold Bean journal export.")

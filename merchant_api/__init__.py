@@ -83,6 +83,7 @@ def _blueprints() -> list:
         earning_api,
         ledger_api,
         people_api,
+        recruitment_api,
         security_api,
         surveys_api,
         till_api,
@@ -90,4 +91,5 @@ def _blueprints() -> list:
     )
 
     return [ledger_api.blp, auth_api.blp, earning_api.blp, wallet_api.blp, wallet_api.cards_blp, till_api.blp,
-            audit_api.blp, security_api.blp, people_api.blp, surveys_api.blp]
+            audit_api.blp, security_api.blp, people_api.blp, surveys_api.blp,
+            recruitment_api.blp]

@@ -75,6 +75,11 @@ def _verify(hash_: str, pw: str) -> bool:
         return False
 
 
+def verify_password(hash_: str, secret: str) -> bool:
+    """Does ``secret`` match ``hash_`` (passwords and one-time codes share the one hasher)?"""
+    return bool(hash_) and isinstance(secret, str) and _verify(hash_, secret)
+
+
 def authenticate(books: Books, username_or_phone: str, password: str) -> Actor:
     """The actor with this username (or phone) and password, or ``invalid_credentials``.
 

@@ -14,6 +14,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
+    Date,
     DateTime,
     ForeignKey,
     Index,
@@ -57,6 +58,8 @@ class User(Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     failed_logins: Mapped[int] = mapped_column(Integer, default=0)
     locked_until: Mapped[Optional[dt.datetime]] = mapped_column(DateTime(timezone=True))
+    # the day a volunteer turns 18 (not the birth date): under 18 is marked and kept off night shifts
+    adult_from: Mapped[Optional[dt.date]] = mapped_column(Date)
     created_at: Mapped[dt.datetime] = created_at_column()
 
     __table_args__ = (CheckConstraint("failed_logins >= 0", name="failed_logins_not_negative"),)

@@ -39,11 +39,17 @@ DEFAULT_LIMITS: dict[str, int] = {
     "code_per_user": 30,  # wallet payment codes per user per minute
     "failed_sign_ins_per_ip": 20,  # failed sign-ins from one address per THROTTLE_WINDOW
     "failed_pins_per_ip": 10,  # wrong PINs from one address per THROTTLE_WINDOW
+    "signup_per_ip": 10,  # volunteer sign-ups per source address per minute
+    "signup_per_phone": 3,  # per mobile number per minute
+    "reset_per_ip": 10,  # password resets with a code, per source address per minute
+    "reset_per_phone": 5,  # per mobile number per minute
 }
 PRUNE_CHANCE = 0.01
 EVENT_KINDS = (
     "sign_in_ok", "sign_in_failed", "sign_in_throttled", "pin_ok", "pin_failed", "pin_throttled", "rate_limited",
     "unlock", "role_granted", "key_rotated", "key_retired", "user_enabled", "user_disabled",
+    "signup_approved", "password_changed", "reset_code_issued", "password_reset", "password_reset_failed",
+    "password_change_refused",
 )
 
 

@@ -34,6 +34,11 @@ def _hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+def session_token_hash(token: str) -> str:
+    """How a session token is stored (so a use case can keep "this session" while ending the others)."""
+    return _hash(token)
+
+
 @dataclass(frozen=True)
 class LoadedSession:
     token: str
