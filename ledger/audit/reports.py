@@ -32,8 +32,7 @@ from ledger.audit.statements import as_utc, created_at_or_before, day_start, sta
 from ledger.errors import DomainError
 from ledger.infra.books import Books
 from ledger.journal.models import ACCOUNT_KINDS, Account, Entry, Transfer
-
-RECONCILIATION_KINDS = ("fund", "budget", "wallet", "merchant", "payout", "expiry", "adjustment")
+from ledger.journal.rules import reconcile_balances
 
 
 def _iso(moment: dt.datetime | None) -> str | None:
@@ -166,14 +165,6 @@ class Reconciliation:
         if self.on_hold:
             out.append(f"(of which held by open holds {self.on_hold})")
         return out
-
-
-def reconcile_balances(by_kind: dict[str, int]) -> tuple[int, dict[str, int], int, int]:
-    """(donated, held by kind, accounted, difference) from balances by account kind."""
-    donated = -by_kind.get("donations", 0)
-    held = {k: by_kind.get(k, 0) for k in RECONCILIATION_KINDS}
-    accounted = sum(held.values())
-    return donated, held, accounted, donated - accounted
 
 
 def reconciliation_in(session: Session, at: dt.datetime | None) -> Reconciliation:

@@ -22,7 +22,7 @@ from ledger.errors import DomainError
 from ledger.infra.db import utc_from_db
 from ledger.invariants import InvariantViolation, invariant
 from ledger.journal.chain import entry_hash
-from ledger.journal.models import TRANSFER_KINDS
+from ledger.journal.models import TRANSFER_KINDS, TRANSFER_PHASES
 
 MAX_AMOUNT = 10**12  # one transfer; far above any real award, far below BIGINT
 MAX_TOTAL = 2**63 - 1
@@ -32,6 +32,8 @@ MAX_HOLD_TIMEOUT_S = 31 * 24 * 3600
 MAX_REASON_LENGTH = 2_000
 
 RESOLUTION_PHASES = ("post", "void", "expire")
+# where donated beans can be: the fund reconciles when their balances add up to the donations
+RECONCILIATION_KINDS = ("fund", "budget", "wallet", "merchant", "payout", "expiry", "adjustment")
 # the fields a retry must repeat exactly to be answered from the stored transfer
 SAME_FIELDS = ("kind", "phase", "debit_account_id", "credit_account_id", "amount", "pending_id",
                "reverses_id", "actor", "reason", "reference")
@@ -89,8 +91,8 @@ def phase_deltas(phase: str, amount: int, held_amount: int | None = None) -> tup
         return 0, amount
     if phase == "pending":
         return amount, 0
-    if held_amount is None:
-        raise InvariantViolation("a resolution needs the amount of its hold")
+    if phase not in RESOLUTION_PHASES or held_amount is None:
+        raise InvariantViolation(f"no deltas for a {phase} transfer (of a hold of {held_amount})")
     return -held_amount, amount if phase == "post" else 0
 
 
@@ -114,12 +116,14 @@ def is_reversible(phase: str, kind: str) -> bool:
     return phase in ("single", "post") and kind != "reverse"
 
 
-def reversal_problem(phase: str, original_phase: str, original_kind: str, original_amount: int,
+def reversal_problem(phase: str, original_reversible: bool, original_amount: int,
                      reversed_total: int) -> str | None:
-    """What is wrong with a reversal (``phase``) of an original, given all reversals of it so far add up
-    to ``reversed_total`` (this one included), or ``None``."""
-    if phase != "single" or not is_reversible(original_phase, original_kind):
-        return f"a {phase} reversal of a {original_phase} {original_kind} transfer: it cannot be reversed so"
+    """What is wrong with a reversal (of ``phase``) of an original (``is_reversible`` of it), given that
+    all reversals of it so far add up to ``reversed_total`` (this one included), or ``None``."""
+    if phase != "single":
+        return f"a {phase} transfer cannot reverse another"
+    if not original_reversible:
+        return "reverses a transfer that cannot be reversed (only posted transfers that are not reversals can)"
     if reversed_total > original_amount:
         return f"reversals add up to {reversed_total}, more than the original's {original_amount}"
     return None
@@ -133,11 +137,22 @@ def entries_problem(phase: str, amount: int, debit_id: int, credit_id: int, held
     sides = sorted((side, account) for side, account, _, _ in entries)
     if sides != [("C", credit_id), ("D", debit_id)]:
         return None, f"has entries {sides}; expected one debit on {debit_id} and one credit on {credit_id}"
+    if phase not in TRANSFER_PHASES:
+        return None, f"has no phase {phase!r}"
     expect = phase_deltas(phase, amount, held_amount)
     for i, (_, _, pending_delta, posted_delta) in enumerate(entries):
         if (pending_delta, posted_delta) != expect:
             return i, f"entry deltas {(pending_delta, posted_delta)} do not match a {phase} of {amount}"
     return None
+
+
+def reconcile_balances(by_kind: dict[str, int]) -> tuple[int, dict[str, int], int, int]:
+    """(donated, held by kind, accounted, difference) from posted balances by account kind: the beans
+    donated (minus the donations account's balance) against where they are now; the difference is 0."""
+    donated = -by_kind.get("donations", 0)
+    held = {k: by_kind.get(k, 0) for k in RECONCILIATION_KINDS}
+    accounted = sum(held.values())
+    return donated, held, accounted, donated - accounted
 
 
 # --- shape and status ------------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from doors import books_of
 from ledger.audit.statements import CSV_COLUMNS, LOCAL_TZ
 from ledger.infra.keys import public_jwk
-from tests.ledger.audit.test_export import build_books
+from tests.ledger.journal.test_export import build_books
 
 
 def gb(runner, args: list[str]):

@@ -12,8 +12,8 @@ from sqlalchemy import func, select
 
 from doors import books_of
 from ledger.access.tokens import issue_access_token
-from ledger.audit.export import keys_from_jwks, verify_export
 from ledger.audit.statements import LOCAL_TZ
+from ledger.journal.export import keys_from_jwks, verify_export
 from ledger.schema import Account, Entry, Transfer
 from tests.earning_world import build_world
 
