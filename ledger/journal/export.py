@@ -503,11 +503,13 @@ class _Verifier:
     def on_entry(self, n: int, obj: dict[str, Any]) -> None:
         if not self._typed("entry", obj, n):
             return
+        self.report.entries += 1
         t = self.transfer
         if t is None or obj["transfer_id"] != t["id"]:
             self.problem(n, f"entry {obj['id']} of transfer {obj['transfer_id']} is not under its transfer")
+            if obj["account_id"] in self.accounts:  # its chain cannot be followed past this entry
+                self.accounts[obj["account_id"]].broken = True
             return
-        self.report.entries += 1
         self.transfer_entries.append((n, obj))
         acc = self.accounts.get(obj["account_id"])
         if acc is None:

@@ -280,3 +280,22 @@ def test_a_newer_export_must_continue_the_older_one(books, tmp_path):
     older.write_bytes(b"".join(lines))
     report = compare_exports(older, newer)
     assert not report.ok and "history was rewritten" in report.verdict()
+
+
+@pytest.mark.parametrize("field", ["transfer_key", "kind", "phase", "debit_account_id", "credit_account_id", "amount",
+                                   "actor", "reason", "reference"])
+def test_a_changed_transfer_is_named_by_its_own_line(exported, field):
+    """Issue 14: the verdict named the entry after a changed transfer line. Every field the entries' hashes
+    cover, changed on any transfer line, is named at that line."""
+    lines, keys = exported
+    wrong = []
+    for i, raw in enumerate(lines):
+        obj = json.loads(raw)
+        if obj["type"] != "transfer":
+            continue
+        changed = dict(obj, **{field: _mutate_value(obj[field], i)})
+        forged = lines[:i] + [json.dumps(changed, ensure_ascii=False).encode() + b"\n"] + lines[i + 1:]
+        first = check(forged, keys).first
+        if first is None or first.line != i + 1:
+            wrong.append(f"line {i + 1} ({obj['transfer_key']}): {first}")
+    assert not wrong
