@@ -11,17 +11,18 @@ one row at a time), one JSON object per line:
    every byte before it, signed with the instance's ledger key.
 
 ``verify_export`` checks a file without any database: every account's hash chain (recomputed with
-``ledger.chain``, the one home of the hash formula), every running balance, each account's totals,
-count and head, every transfer's two entries and what its phase implies (holds resolved once and never
-beyond what they reserved, reversals never beyond the original), every checkpoint's digest and
-signature and that the chains pass through every head it signed, debits = credits, the fund
+``ledger.journal.chain``, the one home of the hash formula), every running balance, each account's
+totals, count and head, every transfer's two entries and what its phase implies (by the rules of
+``ledger.journal.rules``, the same posting follows and ``ledger.journal.verify`` checks), every
+checkpoint's digest and signature and that the chains pass through every head it signed, debits = credits, the fund
 reconciliation, the header's counts, and the end line's signature over the whole file. Signatures are
 checked only against keys the caller trusts (the local instance's ledger keys, or a JWK set as
 published at ``GET /api/v1/keys``), never against a key named in the file: a forged export re-signed
-with another key fails. The verdict names the first line that breaks.
+with another key fails. The verdict names the first line that is wrong (a changed transfer line itself,
+not the entries after it).
 
-Timestamps are not part of the entry hashes (see ``ledger.chain``); in an export they are covered by
-the end line's signature. Actors, reasons and references are in the entry hashes.
+Timestamps are not part of the entry hashes (see ``ledger.journal.chain``); in an export they are
+covered by the end line's signature. Actors, reasons and references are in the entry hashes.
 """
 
 from __future__ import annotations
