@@ -184,10 +184,10 @@ def post_batch(conn: Connection, requests: Sequence[TransferRequest], *, now: dt
         if results[i] is not None:
             continue
         try:
-            apply(req, row, named, accounts, reversed_so_far, now)
+            deltas = apply(req, row, named, accounts, reversed_so_far, now)
         except DomainError as exc:
             raise fail(linked, i, req.transfer_key, exc) from None
-        entries.extend(entries_for(new_ids[req.transfer_key], req, row, named, accounts))
+        entries.extend(entries_for(new_ids[req.transfer_key], req, row, deltas, accounts))
         results[i] = _posted_new(new_ids[req.transfer_key], req, row)
 
     # 6. write

@@ -282,9 +282,10 @@ def _check_hold(req: TransferRequest, row: dict[str, Any], held: Any, now: dt.da
 
 
 def apply(req: TransferRequest, row: dict[str, Any], named: dict[str, Any], accounts: dict[int, AccountState],
-          reversed_so_far: dict[int, int], now: dt.datetime) -> None:
-    """Every rule for one transfer against the account states, which it then moves on; raises
-    ``DomainError`` on a refusal (the states may then be half moved: work on copies, or give up)."""
+          reversed_so_far: dict[int, int], now: dt.datetime) -> tuple[int, int]:
+    """Every rule for one transfer against the account states, which it then moves on by the transfer's
+    ``phase_deltas`` (returned, for ``entries_for``); raises ``DomainError`` on a refusal (the states may
+    then be half moved: work on copies, or give up)."""
     debit = accounts.get(row["debit_account_id"])
     credit = accounts.get(row["credit_account_id"])
     if debit is None or credit is None:
@@ -304,11 +305,13 @@ def apply(req: TransferRequest, row: dict[str, Any], named: dict[str, Any], acco
         if done + amount > original.amount:
             raise DomainError(errors.EXCEEDS_REVERSIBLE_AMOUNT, remaining=original.amount - done)
         reversed_so_far[original.id] = done + amount
-    pending_delta, posted_delta = phase_deltas(req.phase, amount, held_amount)
-    debit.debits_pending += pending_delta
-    debit.debits_posted += posted_delta
-    credit.credits_pending += pending_delta
-    credit.credits_posted += posted_delta
+    deltas = pending_delta, posted_delta = phase_deltas(req.phase, amount, held_amount)
+    if pending_delta:
+        debit.debits_pending += pending_delta
+        credit.credits_pending += pending_delta
+    if posted_delta:
+        debit.debits_posted += posted_delta
+        credit.credits_posted += posted_delta
 
     for acc in (debit, credit):
         if max(acc.debits_posted + acc.debits_pending, acc.credits_posted + acc.credits_pending) > MAX_TOTAL:
@@ -321,14 +324,14 @@ def apply(req: TransferRequest, row: dict[str, Any], named: dict[str, Any], acco
                               amount if req.phase in ("single", "pending") else 0))
     invariant(not credit.no_negative or credit.debits_posted + credit.debits_pending <= credit.credits_posted,
               "a credit never makes a balance negative")
+    return deltas
 
 
-def entries_for(transfer_id: int, req: TransferRequest, row: dict[str, Any], named: dict[str, Any],
+def entries_for(transfer_id: int, req: TransferRequest, row: dict[str, Any], deltas: tuple[int, int],
                 accounts: dict[int, AccountState]) -> list[dict[str, Any]]:
-    """The transfer's two entries, after ``apply``: each extends its account's hash chain."""
+    """The transfer's two entries, with the ``deltas`` ``apply`` returned: each extends its account's chain."""
     amount = row["amount"]
-    pending_delta, posted_delta = phase_deltas(
-        req.phase, amount, named[req.pending_key].amount if req.pending_key else None)
+    pending_delta, posted_delta = deltas
     out = []
     for side, acc_id, other_id in (("D", row["debit_account_id"], row["credit_account_id"]),
                                    ("C", row["credit_account_id"], row["debit_account_id"])):
@@ -363,8 +366,8 @@ def trial(resolved: list[TransferRequest], rows: list[dict[str, Any]], named: di
     entries: list[dict[str, Any]] = []
     try:
         for req, row in zip(resolved, rows):
-            apply(req, row, named, trial_accounts, trial_reversed, now)
-            for e in entries_for(0, req, row, named, trial_accounts):
+            deltas = apply(req, row, named, trial_accounts, trial_reversed, now)
+            for e in entries_for(0, req, row, deltas, trial_accounts):
                 e["transfer_key"] = req.transfer_key
                 entries.append(e)
     except (DomainError, InvariantViolation):

@@ -63,8 +63,8 @@ def run(req: TransferRequest, accounts: dict[int, AccountState], named: dict | N
     named = named or {}
     resolved = resolve_accounts(req, named)
     row = transfer_row(resolved, named, None, now)
-    apply(resolved, row, named, accounts, {} if reversed_so_far is None else reversed_so_far, now)
-    return entries_for(7, resolved, row, named, accounts)
+    deltas = apply(resolved, row, named, accounts, {} if reversed_so_far is None else reversed_so_far, now)
+    return entries_for(7, resolved, row, deltas, accounts)
 
 
 def code(exc: pytest.ExceptionInfo) -> str:
