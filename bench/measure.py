@@ -93,7 +93,7 @@ def main() -> int:
             problems = [str(p) for p in report.problems]
             note = f"{report.entries} entries"
         elif kind == "export":
-            from ledger.audit.export import export_journal
+            from ledger.journal.export import export_journal
 
             books.keys.ensure("ledger")
             base = rss_mb()
@@ -103,7 +103,7 @@ def main() -> int:
             problems = []
             note = f"{summary.lines} lines, {export_file.stat().st_size / 2**20:.0f} MB"
         else:
-            from ledger.audit.export import trusted_keys, verify_export
+            from ledger.journal.export import trusted_keys, verify_export
 
             keys = trusted_keys(books)
             base = rss_mb()

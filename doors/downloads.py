@@ -8,7 +8,7 @@ from typing import Any
 
 from flask import Response
 
-from ledger.audit import export as audit_export
+from ledger.journal import export as journal_export
 
 
 def export_download(books: Any) -> Response:
@@ -17,7 +17,7 @@ def export_download(books: Any) -> Response:
     fd, path = tempfile.mkstemp(prefix="goldbean-export-", suffix=".jsonl")
     os.close(fd)
     try:
-        summary = audit_export.export_journal(books, path)
+        summary = journal_export.export_journal(books, path)
     except BaseException:
         os.unlink(path)
         raise

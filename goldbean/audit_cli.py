@@ -106,7 +106,7 @@ def register_audit_commands(main: click.Group) -> None:
     @domain_errors
     def audit_export(out: str) -> None:
         """Write the whole journal (accounts, checkpoints, transfers, entries) as signed JSON Lines."""
-        from ledger.audit.export import export_journal
+        from ledger.journal.export import export_journal
 
         bar = _Bar("exporting")
         try:
@@ -127,7 +127,7 @@ def register_audit_commands(main: click.Group) -> None:
         """Check an export offline; exit 1 naming the first line that breaks."""
         import os
 
-        from ledger.audit.export import trusted_keys, verify_export
+        from ledger.journal.export import trusted_keys, verify_export
 
         keys = trusted_keys(None if key_file else current_books(), key_file)
         bar = _Bar("verifying")
@@ -149,7 +149,7 @@ def register_audit_commands(main: click.Group) -> None:
     @domain_errors
     def audit_compare(older: str, newer: str) -> None:
         """Check that NEWER continues OLDER: no chain rewritten since (verify both first)."""
-        from ledger.audit.export import compare_exports
+        from ledger.journal.export import compare_exports
 
         report = compare_exports(older, newer)
         click.echo(report.verdict())

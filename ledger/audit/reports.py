@@ -32,8 +32,7 @@ from ledger.audit.statements import as_utc, created_at_or_before, day_start, sta
 from ledger.errors import DomainError
 from ledger.infra.books import Books
 from ledger.journal.models import ACCOUNT_KINDS, Account, Entry, Transfer
-
-RECONCILIATION_KINDS = ("fund", "budget", "wallet", "merchant", "payout", "expiry", "adjustment")
+from ledger.journal.rules import reconcile_balances
 
 
 def _iso(moment: dt.datetime | None) -> str | None:
@@ -166,14 +165,6 @@ class Reconciliation:
         if self.on_hold:
             out.append(f"(of which held by open holds {self.on_hold})")
         return out
-
-
-def reconcile_balances(by_kind: dict[str, int]) -> tuple[int, dict[str, int], int, int]:
-    """(donated, held by kind, accounted, difference) from balances by account kind."""
-    donated = -by_kind.get("donations", 0)
-    held = {k: by_kind.get(k, 0) for k in RECONCILIATION_KINDS}
-    accounted = sum(held.values())
-    return donated, held, accounted, donated - accounted
 
 
 def reconciliation_in(session: Session, at: dt.datetime | None) -> Reconciliation:
@@ -314,6 +305,18 @@ def anomalies_in(session: Session, from_day: dt.date, to_day: dt.date, params: A
                      Transfer.amount.label("amount"))
               .outerjoin(held, held.id == Transfer.pending_id)
               .where(Transfer.kind == "award", posted, in_period).subquery())
+    by_officer = _award_concentration(session, awards, codes, params, report)
+    _under_threshold(session, awards, by_officer, params, report)
+    _redemption_outliers(session, and_(posted, in_period), codes, params, report)
+    _refund_bursts(session, and_(posted, in_period), codes, params, report)
+    report.backfilled_claims = _backfilled_claims(session, start, end, params, report)
+    return report
+
+
+def _award_concentration(session: Session, awards: Any, codes: dict[int, str], params: AnomalyParams,
+                         report: AnomalyReport) -> dict[str, dict[int, tuple[int, int]]]:
+    """Officers whose awards go to a few volunteers, and volunteers whose beans come from one officer.
+    Returns officer -> wallet -> (awards, beans)."""
     pairs = session.execute(
         select(awards.c.officer, awards.c.wallet, func.count(), func.sum(awards.c.amount))
         .group_by(awards.c.officer, awards.c.wallet)
@@ -348,6 +351,11 @@ def anomalies_in(session: Session, from_day: dt.date, to_day: dt.date, params: A
                 "officer_share": round(t / total, 3), "officers": len(actors)})
     report.single_source_volunteers.sort(key=lambda r: -r["officer_share"])
 
+    return by_officer
+
+
+def _under_threshold(session: Session, awards: Any, by_officer: dict[str, dict[int, tuple[int, int]]],
+                     params: AnomalyParams, report: AnomalyReport) -> None:
     # awards just under the approval threshold
     if params.threshold:
         # an award above the threshold needs a second officer; "just under" is the band below it
@@ -366,10 +374,13 @@ def anomalies_in(session: Session, from_day: dt.date, to_day: dt.date, params: A
     else:
         report.notes.append("no approval threshold given: awards just under it were not looked for")
 
+
+def _redemption_outliers(session: Session, in_period: Any, codes: dict[int, str], params: AnomalyParams,
+                         report: AnomalyReport) -> None:
     # redemptions: a wallet's beans at one merchant far above that merchant's median wallet
     per_pair = session.execute(
         select(Transfer.credit_account_id, Transfer.debit_account_id, func.count(), func.sum(Transfer.amount))
-        .where(Transfer.kind == "redeem", posted, in_period)
+        .where(Transfer.kind == "redeem", in_period)
         .group_by(Transfer.credit_account_id, Transfer.debit_account_id)).all()
     by_merchant: dict[int, list[tuple[int, int, int]]] = defaultdict(list)
     for merchant, wallet, n, total in per_pair:
@@ -386,11 +397,14 @@ def anomalies_in(session: Session, from_day: dt.date, to_day: dt.date, params: A
                     "times_median": round(total / median, 1) if median else None})
     report.redemption_outliers.sort(key=lambda r: -r["beans"])
 
+
+def _refund_bursts(session: Session, in_period: Any, codes: dict[int, str], params: AnomalyParams,
+                   report: AnomalyReport) -> None:
     # bursts of refunds at one merchant
     window = dt.timedelta(minutes=params.refund_window_minutes)
     rows = session.execute(
         select(Transfer.debit_account_id, Transfer.created_at, Transfer.amount)
-        .where(Transfer.kind == "refund", posted, in_period)
+        .where(Transfer.kind == "refund", in_period)
         .order_by(Transfer.debit_account_id, Transfer.created_at, Transfer.id)
         .execution_options(yield_per=2000))
     recent: deque[tuple[int, dt.datetime, int]] = deque()
@@ -426,9 +440,6 @@ def anomalies_in(session: Session, from_day: dt.date, to_day: dt.date, params: A
                 burst["_last"] = j
                 burst["to"] = t.isoformat()
     flush()
-
-    report.backfilled_claims = _backfilled_claims(session, start, end, params, report)
-    return report
 
 
 def _backfilled_claims(session: Session, start: dt.datetime, end: dt.datetime, params: AnomalyParams,

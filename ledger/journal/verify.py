@@ -4,9 +4,12 @@ Checks, streaming with constant memory per account:
 - every account's entries: sequence 1..n without gaps, each hash and ``prev_hash`` link, each
   ``balance_after``, the sums of pending and posted deltas per side equal the account's four totals,
   the last hash and count equal the account row's ``chain_head`` and ``entry_count``;
-- every transfer: exactly two entries, a debit on its debit account and a credit on its credit
-  account, with the deltas its phase implies; a hold resolved at most once and never for more than
-  it reserved; reversals never beyond the original;
+- every transfer, by the rules of ``ledger.journal.rules`` (the same posting follows and the offline
+  export verifier applies): exactly two entries, a debit on its debit account and a credit on its
+  credit account, with the deltas its phase implies; a resolution between its hold's own accounts,
+  never for more than the hold reserved, a void or expiry releasing exactly the hold (a hold is
+  resolved at most once: a unique constraint); a reversal single, of a reversible transfer, and all
+  reversals of one transfer never beyond it;
 - globally: debits equal credits, posted and pending; no forbidden negative balance;
 - every checkpoint: its digest, its Ed25519 signature by a known ledger key, and that each head it
   signed is the hash the account's chain has at that position.
@@ -26,6 +29,13 @@ from ledger.infra.books import Books
 from ledger.infra.keys import verify_signature
 from ledger.journal.chain import checkpoint_digest, entry_hash, genesis_hash
 from ledger.journal.models import Account, Checkpoint, Entry, Transfer
+from ledger.journal.rules import (
+    RESOLUTION_PHASES,
+    entries_problem,
+    is_reversible,
+    resolution_problem,
+    reversal_problem,
+)
 
 STREAM_CHUNK = 5_000
 
@@ -144,56 +154,70 @@ def _check_chains(session: Session, accounts: dict[int, Any], pinned: dict[int, 
         .order_by(Entry.account_id, Entry.seq)
         .execution_options(yield_per=STREAM_CHUNK)
     )
-    state: dict[str, Any] | None = None
-    broken: set[int] = set()
+    walk = _ChainWalk(accounts, pinned, report)
+    for e in session.execute(stmt):
+        walk.entry(e)
+    walk.done()
 
-    def finish(st: dict[str, Any]) -> None:
-        acc = accounts[st["id"]]
-        if st["id"] in broken:
-            return
-        totals = (st["dpe"], st["dpo"], st["cpe"], st["cpo"])
-        if totals != (acc.debits_pending, acc.debits_posted, acc.credits_pending, acc.credits_posted):
-            report.problems.append(Problem(
-                f"totals (debits pending/posted, credits pending/posted) {totals} recomputed from entries "
-                f"differ from the account's {(acc.debits_pending, acc.debits_posted, acc.credits_pending, acc.credits_posted)}",
-                acc.id, acc.code))
-        elif st["seq"] != acc.entry_count or st["head"] != acc.chain_head:
-            report.problems.append(Problem(
-                f"chain ends at entry {st['seq']} but the account says {acc.entry_count} entries "
-                f"(or a different head)", acc.id, acc.code))
 
-    def start(account_id: int) -> dict[str, Any]:
-        acc = accounts[account_id]
+class _ChainWalk:
+    """Follows every account's chain, one entry at a time in (account, seq) order, with constant memory."""
+
+    def __init__(self, accounts: dict[int, Any], pinned: dict[int, dict[int, str]], report: VerifyReport) -> None:
+        self.accounts, self.pinned, self.report = accounts, pinned, report
+        self.state: dict[str, Any] | None = None
+        self.broken: set[int] = set()
+        self.seen: set[int] = set()
+
+    def start(self, account_id: int) -> dict[str, Any]:
+        acc = self.accounts[account_id]
         return {"id": account_id, "seq": 0, "head": genesis_hash(account_id, acc.code, acc.kind),
                 "dpe": 0, "dpo": 0, "cpe": 0, "cpo": 0}
 
-    seen: set[int] = set()
-    for e in session.execute(stmt):
-        report.entries += 1
-        if e.account_id not in accounts:
-            report.problems.append(Problem("entry of an account that does not exist", e.account_id, None, e.id,
-                                           e.seq, e.transfer_key))
-            continue
-        if state is None or state["id"] != e.account_id:
-            if state is not None:
-                finish(state)
-            state = start(e.account_id)
-            seen.add(e.account_id)
-        if e.account_id in broken:
-            continue
-        acc = accounts[e.account_id]
+    def finish(self, st: dict[str, Any]) -> None:
+        acc = self.accounts[st["id"]]
+        if st["id"] in self.broken:
+            return
+        totals = (st["dpe"], st["dpo"], st["cpe"], st["cpo"])
+        declared = (acc.debits_pending, acc.debits_posted, acc.credits_pending, acc.credits_posted)
+        if totals != declared:
+            self.report.problems.append(Problem(
+                f"totals (debits pending/posted, credits pending/posted) {totals} recomputed from entries "
+                f"differ from the account's {declared}", acc.id, acc.code))
+        elif st["seq"] != acc.entry_count or st["head"] != acc.chain_head:
+            self.report.problems.append(Problem(
+                f"chain ends at entry {st['seq']} but the account says {acc.entry_count} entries "
+                f"(or a different head)", acc.id, acc.code))
 
-        def fail(msg: str) -> None:
-            report.problems.append(Problem(msg, acc.id, acc.code, e.id, e.seq, e.transfer_key))
-            broken.add(acc.id)
+    def entry(self, e: Any) -> None:
+        self.report.entries += 1
+        if e.account_id not in self.accounts:
+            self.report.problems.append(Problem("entry of an account that does not exist", e.account_id, None,
+                                                e.id, e.seq, e.transfer_key))
+            return
+        if self.state is None or self.state["id"] != e.account_id:
+            if self.state is not None:
+                self.finish(self.state)
+            self.state = self.start(e.account_id)
+            self.seen.add(e.account_id)
+        if e.account_id in self.broken:
+            return
+        wrong = self._check(e, self.state)
+        if wrong is not None:
+            acc = self.accounts[e.account_id]
+            self.report.problems.append(Problem(wrong, acc.id, acc.code, e.id, e.seq, e.transfer_key))
+            self.broken.add(acc.id)
+            return
+        self.state["seq"] = e.seq
+        self.state["head"] = e.hash
 
+    def _check(self, e: Any, state: dict[str, Any]) -> str | None:
+        """What is wrong with the next entry of the account (and then its chain is followed no further)."""
         expected_seq = state["seq"] + 1
         if e.seq != expected_seq:
-            fail(f"expected entry number {expected_seq} here: an entry is missing, inserted or moved")
-            continue
+            return f"expected entry number {expected_seq} here: an entry is missing, inserted or moved"
         if e.prev_hash != state["head"]:
-            fail("prev_hash does not link to the previous entry: the chain was altered here")
-            continue
+            return "prev_hash does not link to the previous entry: the chain was altered here"
         if e.side == "D":
             state["dpe"] += e.pending_delta
             state["dpo"] += e.posted_delta
@@ -210,87 +234,85 @@ def _check_chains(session: Session, accounts: dict[int, Any], pinned: dict[int, 
             actor=e.actor, reason=e.reason, reference=e.reference,
         )
         if recomputed != e.hash:
-            fail("hash does not match the entry's contents: the entry or its transfer was changed")
-            continue
+            return "hash does not match the entry's contents: the entry or its transfer was changed"
         if e.balance_after != balance:
-            fail(f"balance_after {e.balance_after} but the entries before it add up to {balance}")
-            continue
-        pin = pinned.get(e.account_id, {}).get(e.seq)
+            return f"balance_after {e.balance_after} but the entries before it add up to {balance}"
+        pin = self.pinned.get(e.account_id, {}).get(e.seq)
         if pin is not None and pin != e.hash:
-            fail("a signed checkpoint pinned a different hash at this position")
-            continue
-        state["seq"] = e.seq
-        state["head"] = e.hash
-    if state is not None:
-        finish(state)
+            return "a signed checkpoint pinned a different hash at this position"
+        return None
 
-    for account_id in accounts:
-        if account_id in seen:
-            continue
-        st = start(account_id)
-        finish(st)
-    for account_id, pins in pinned.items():
-        acc = accounts.get(account_id)
-        if acc is None:
-            report.problems.append(Problem(f"a checkpoint names account {account_id}, which is gone"))
-            continue
-        if pins and max(pins) > acc.entry_count and account_id not in broken:
-            report.problems.append(Problem(
-                f"a checkpoint signed {max(pins)} entries but only {acc.entry_count} remain", acc.id, acc.code))
+    def done(self) -> None:
+        if self.state is not None:
+            self.finish(self.state)
+        for account_id in self.accounts:
+            if account_id not in self.seen:
+                self.finish(self.start(account_id))
+        for account_id, pins in self.pinned.items():
+            acc = self.accounts.get(account_id)
+            if acc is None:
+                self.report.problems.append(Problem(f"a checkpoint names account {account_id}, which is gone"))
+                continue
+            if pins and max(pins) > acc.entry_count and account_id not in self.broken:
+                self.report.problems.append(Problem(
+                    f"a checkpoint signed {max(pins)} entries but only {acc.entry_count} remain", acc.id, acc.code))
 
 
 def _check_transfers(session: Session, report: VerifyReport) -> None:
-    held = aliased(Transfer)
+    """Each transfer's two entries, what a resolution does to its hold and what a reversal may take back:
+    the rules of ``ledger.journal.rules``, the same the offline export verifier applies."""
+    held, original = aliased(Transfer), aliased(Transfer)
     stmt = (
         select(Transfer.id, Transfer.transfer_key, Transfer.phase, Transfer.amount, Transfer.debit_account_id,
                Transfer.credit_account_id, Transfer.pending_id, Transfer.reverses_id, held.amount.label("held_amount"),
-               held.phase.label("held_phase"), Entry.account_id, Entry.side, Entry.pending_delta, Entry.posted_delta)
+               held.phase.label("held_phase"), held.debit_account_id.label("held_debit"),
+               held.credit_account_id.label("held_credit"), original.phase.label("original_phase"),
+               original.kind.label("original_kind"), Entry.account_id, Entry.side, Entry.pending_delta,
+               Entry.posted_delta)
         .outerjoin(Entry, Entry.transfer_id == Transfer.id)
         .outerjoin(held, held.id == Transfer.pending_id)
+        .outerjoin(original, original.id == Transfer.reverses_id)
         .order_by(Transfer.id, Entry.side)
         .execution_options(yield_per=STREAM_CHUNK)
     )
     current: list[Any] = []
-
-    def check(rows: list[Any]) -> None:
-        t = rows[0]
-        report.transfers += 1
-        p = lambda msg: report.problems.append(Problem(msg, transfer_key=t.transfer_key))
-        sides = [(r.side, r.account_id) for r in rows if r.side is not None]
-        if sides != [("C", t.credit_account_id), ("D", t.debit_account_id)]:
-            p(f"has entries {sides}; expected one debit on {t.debit_account_id} and one credit on {t.credit_account_id}")
-            return
-        if t.phase == "single":
-            expect = (0, t.amount)
-        elif t.phase == "pending":
-            expect = (t.amount, 0)
-        else:
-            if t.held_phase != "pending" or t.held_amount is None:
-                p("resolves a transfer that is not a hold")
-                return
-            if t.amount > t.held_amount:
-                p(f"posts {t.amount}, more than the hold's {t.held_amount}")
-            expect = (-t.held_amount, t.amount if t.phase == "post" else 0)
-        for r in rows:
-            if (r.pending_delta, r.posted_delta) != expect:
-                p(f"entry deltas {(r.pending_delta, r.posted_delta)} do not match a {t.phase} of {t.amount}")
-                return
-
     for row in session.execute(stmt):
         if current and current[0].id != row.id:
-            check(current)
+            _check_transfer(current, report)
             current = []
         current.append(row)
     if current:
-        check(current)
+        _check_transfer(current, report)
 
     # reversals: the database sums them, so memory stays flat however long the journal is
-    original = aliased(Transfer)
     over = session.execute(
-        select(original.transfer_key, original.amount, original.phase, func.sum(Transfer.amount))
+        select(original.transfer_key, original.amount, func.sum(Transfer.amount))
         .join(original, original.id == Transfer.reverses_id)
-        .group_by(original.id, original.transfer_key, original.amount, original.phase)
+        .group_by(original.id, original.transfer_key, original.amount)
     ).all()
-    for key, amount, phase, total in over:
-        if phase not in ("single", "post") or total > amount:
-            report.problems.append(Problem(f"reversed {total} of a {phase} transfer of {amount}", transfer_key=key))
+    for key, amount, total in over:
+        wrong = reversal_problem("single", True, amount, total)  # phases and kinds: per reversal, above
+        if wrong is not None:
+            report.problems.append(Problem(wrong, transfer_key=key))
+
+
+def _check_transfer(rows: list[Any], report: VerifyReport) -> None:
+    t = rows[0]
+    report.transfers += 1
+    held_amount = None
+    if t.phase in RESOLUTION_PHASES:
+        hold = (t.held_amount, t.held_debit, t.held_credit) if t.held_phase == "pending" else None
+        wrong = resolution_problem(t.phase, t.amount, t.debit_account_id, t.credit_account_id, hold)
+        if wrong is not None:
+            report.problems.append(Problem(wrong, transfer_key=t.transfer_key))
+        if hold is None:
+            return
+        held_amount = t.held_amount
+    if t.reverses_id is not None:
+        wrong = reversal_problem(t.phase, is_reversible(t.original_phase, t.original_kind), 0, 0)
+        if wrong is not None:
+            report.problems.append(Problem(wrong, transfer_key=t.transfer_key))
+    entries = [(r.side, r.account_id, r.pending_delta, r.posted_delta) for r in rows if r.side is not None]
+    found = entries_problem(t.phase, t.amount, t.debit_account_id, t.credit_account_id, held_amount, entries)
+    if found is not None:
+        report.problems.append(Problem(found[1], transfer_key=t.transfer_key))

@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from doors import books_of
 from ledger.audit.statements import CSV_COLUMNS, LOCAL_TZ
 from ledger.infra.keys import public_jwk
-from tests.ledger.audit.test_export import build_books
+from tests.ledger.journal.test_export import build_books
 
 
 def gb(runner, args: list[str]):
@@ -93,6 +93,25 @@ def test_export_and_verify(runner, books, client, tmp_path):
     assert r.exit_code == 0 and r.output.startswith("OK"), r.output
     r = gb(runner, ["audit", "compare", str(newer), str(out)])  # the "newer" file lost entries
     assert r.exit_code == 1 and "FAILED" in r.output
+
+
+@pytest.mark.parametrize("field, value", [("amount", 999), ("reason", "edited"), ("credit_account_id", 1)])
+def test_verify_names_a_changed_transfer_line_itself(runner, books, tmp_path, field, value):
+    """Issue 14: the verdict named the line after a changed transfer line, never the line itself."""
+    out = tmp_path / "journal.jsonl"
+    assert gb(runner, ["audit", "export", "--out", str(out)]).exit_code == 0
+    lines = out.read_bytes().splitlines(keepends=True)
+    n = next(i for i, raw in enumerate(lines)
+             if json.loads(raw)["type"] == "transfer" and json.loads(raw)["transfer_key"] == "aw2")
+    obj = json.loads(lines[n])
+    assert obj[field] != value
+    obj[field] = value
+    lines[n] = json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
+    forged = tmp_path / "forged.jsonl"
+    forged.write_bytes(b"".join(lines))
+    r = gb(runner, ["audit", "verify", str(forged)])
+    assert r.exit_code == 1
+    assert f"FAILED at line {n + 1}: transfer aw2" in r.output, r.output
 
 
 def test_reports(runner, books):

@@ -11,17 +11,18 @@ one row at a time), one JSON object per line:
    every byte before it, signed with the instance's ledger key.
 
 ``verify_export`` checks a file without any database: every account's hash chain (recomputed with
-``ledger.chain``, the one home of the hash formula), every running balance, each account's totals,
-count and head, every transfer's two entries and what its phase implies (holds resolved once and never
-beyond what they reserved, reversals never beyond the original), every checkpoint's digest and
-signature and that the chains pass through every head it signed, debits = credits, the fund
+``ledger.journal.chain``, the one home of the hash formula), every running balance, each account's
+totals, count and head, every transfer's two entries and what its phase implies (by the rules of
+``ledger.journal.rules``, the same posting follows and ``ledger.journal.verify`` checks), every
+checkpoint's digest and signature and that the chains pass through every head it signed, debits = credits, the fund
 reconciliation, the header's counts, and the end line's signature over the whole file. Signatures are
 checked only against keys the caller trusts (the local instance's ledger keys, or a JWK set as
 published at ``GET /api/v1/keys``), never against a key named in the file: a forged export re-signed
-with another key fails. The verdict names the first line that breaks.
+with another key fails. The verdict names the first line that is wrong (a changed transfer line itself,
+not the entries after it).
 
-Timestamps are not part of the entry hashes (see ``ledger.chain``); in an export they are covered by
-the end line's signature. Actors, reasons and references are in the entry hashes.
+Timestamps are not part of the entry hashes (see ``ledger.journal.chain``); in an export they are
+covered by the end line's signature. Actors, reasons and references are in the entry hashes.
 """
 
 from __future__ import annotations
@@ -43,7 +44,6 @@ from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from ledger import errors
-from ledger.audit.reports import reconcile_balances
 from ledger.errors import DomainError
 from ledger.infra.books import Books
 from ledger.infra.db import utc_from_db
@@ -58,6 +58,14 @@ from ledger.journal.models import (
     Checkpoint,
     Entry,
     Transfer,
+)
+from ledger.journal.rules import (
+    RESOLUTION_PHASES,
+    entries_problem,
+    is_reversible,
+    reconcile_balances,
+    resolution_problem,
+    reversal_problem,
 )
 
 FORMAT = "goldbean-journal-export"
@@ -147,43 +155,60 @@ def export_journal(books: Books, out: str | os.PathLike[str], progress: Progress
     return books.run(work, readonly=True)
 
 
+class _Writer:
+    """Writes lines and keeps the running SHA-256 the end line signs, and the progress."""
+
+    def __init__(self, fh: IO[bytes], progress: Progress | None) -> None:
+        self.fh, self.progress = fh, progress
+        self.digest = hashlib.sha256()
+        self.lines = 0
+        self.pending = 0
+
+    def emit(self, obj: dict[str, Any]) -> None:
+        data = _dump(obj)
+        self.digest.update(data)
+        self.fh.write(data)
+        self.lines += 1
+        self.pending += 1
+        if self.progress is not None and self.pending >= PROGRESS_EVERY:
+            self.progress.advance(self.pending)
+            self.pending = 0
+
+
 def _write(session: Session, books: Books, fh: IO[bytes], key: Any, progress: Progress | None) -> tuple:
     count = lambda model: int(session.scalar(select(func.count()).select_from(model)) or 0)
     counts = {"accounts": count(Account), "checkpoints": count(Checkpoint), "transfers": count(Transfer),
               "entries": count(Entry)}
     if progress is not None:
         progress.start(2 + sum(counts.values()))
-    digest = hashlib.sha256()
-    lines = 0
-    pending = 0
-
-    def emit(obj: dict[str, Any]) -> None:
-        nonlocal lines, pending
-        data = _dump(obj)
-        digest.update(data)
-        fh.write(data)
-        lines += 1
-        pending += 1
-        if progress is not None and pending >= PROGRESS_EVERY:
-            progress.advance(pending)
-            pending = 0
-
-    emit({"type": "header", "format": FORMAT, "version": VERSION, "exported_at": _ts(books.now()),
-          "database": session.get_bind().dialect.name, "counts": counts,
-          "note": "verify with: goldbean audit verify FILE [--key JWKS]"})
+    out = _Writer(fh, progress)
+    out.emit({"type": "header", "format": FORMAT, "version": VERSION, "exported_at": _ts(books.now()),
+              "database": session.get_bind().dialect.name, "counts": counts,
+              "note": "verify with: goldbean audit verify FILE [--key JWKS]"})
     for a in session.execute(select(Account).order_by(Account.id).execution_options(yield_per=STREAM_CHUNK)).scalars():
-        emit({"type": "account", "id": a.id, "code": a.code, "kind": a.kind, "name": a.name,
-              "owner_ref": a.owner_ref, "status": a.status, "no_negative": a.no_negative,
-              "debits_pending": a.debits_pending, "debits_posted": a.debits_posted,
-              "credits_pending": a.credits_pending, "credits_posted": a.credits_posted,
-              "entry_count": a.entry_count, "chain_head": a.chain_head, "created_at": _ts(a.created_at)})
+        out.emit({"type": "account", "id": a.id, "code": a.code, "kind": a.kind, "name": a.name,
+                  "owner_ref": a.owner_ref, "status": a.status, "no_negative": a.no_negative,
+                  "debits_pending": a.debits_pending, "debits_posted": a.debits_posted,
+                  "credits_pending": a.credits_pending, "credits_posted": a.credits_posted,
+                  "entry_count": a.entry_count, "chain_head": a.chain_head, "created_at": _ts(a.created_at)})
         session.expunge(a)
     for c in session.execute(select(Checkpoint).order_by(Checkpoint.id)
                              .execution_options(yield_per=50)).scalars():
-        emit({"type": "checkpoint", "id": c.id, "heads": c.heads, "accounts_count": c.accounts_count,
-              "entries_count": c.entries_count, "digest": c.digest, "key_id": c.key_id,
-              "signature": c.signature, "created_at": _ts(c.created_at)})
+        out.emit({"type": "checkpoint", "id": c.id, "heads": c.heads, "accounts_count": c.accounts_count,
+                  "entries_count": c.entries_count, "digest": c.digest, "key_id": c.key_id,
+                  "signature": c.signature, "created_at": _ts(c.created_at)})
         session.expunge(c)
+    n_transfers, n_entries = _write_transfers(session, out)
+    sha = out.digest.hexdigest()
+    fh.write(_dump({"type": "end", "lines": out.lines, "sha256": sha, "key_id": key.kid,
+                    "signature": key.sign(export_digest(sha)).hex()}))
+    if progress is not None:
+        progress.advance(out.pending + 1)
+    return out.lines + 1, counts["accounts"], counts["checkpoints"], n_transfers, n_entries, sha, key.kid
+
+
+def _write_transfers(session: Session, out: _Writer) -> tuple[int, int]:
+    """Every transfer, each followed by its entries, from one streamed join; returns how many of each."""
     t, e = Transfer.__table__.c, Entry.__table__.c
     stmt = (select(t.id, t.transfer_key, t.kind, t.phase, t.debit_account_id, t.credit_account_id, t.amount,
                    t.pending_id, t.expires_at, t.reverses_id, t.batch_key, t.actor, t.reason, t.reference,
@@ -194,6 +219,7 @@ def _write(session: Session, books: Books, fh: IO[bytes], key: Any, progress: Pr
             .select_from(Transfer.__table__.outerjoin(Entry.__table__, e.transfer_id == t.id))
             .order_by(t.id, e.id)
             .execution_options(yield_per=STREAM_CHUNK, stream_results=True))
+    emit = out.emit
     last_transfer = None
     n_transfers = n_entries = 0
     ts = _Timestamps()
@@ -214,13 +240,7 @@ def _write(session: Session, books: Books, fh: IO[bytes], key: Any, progress: Pr
                   "side": e_side, "pending_delta": e_pending_delta, "posted_delta": e_posted_delta,
                   "balance_after": e_balance_after, "prev_hash": e_prev_hash, "hash": e_hash,
                   "created_at": ts(e_created_at)})
-    sha = digest.hexdigest()
-    fh.write(_dump({"type": "end", "lines": lines, "sha256": sha, "key_id": key.kid,
-                    "signature": key.sign(export_digest(sha)).hex()}))
-    lines += 1
-    if progress is not None:
-        progress.advance(pending + 1)
-    return lines, counts["accounts"], counts["checkpoints"], n_transfers, n_entries, sha, key.kid
+    return n_transfers, n_entries
 
 
 # --- trusted keys ------------------------------------------------------------------------------------------
@@ -342,6 +362,7 @@ class _Verifier:
         self.transfer: dict[str, Any] | None = None  # the transfer whose entries come next
         self.transfer_line = 0
         self.transfer_entries: list[tuple[int, dict[str, Any]]] = []
+        self.transfer_mismatches: list[int] = []  # lines of its entries that disagree with the transfer
         self.open_holds: dict[int, tuple[int, int, int]] = {}  # hold id -> (amount, debit, credit)
         self.resolved_holds = 0
         self.reversible = array("q")  # transfer id -> amount of a reversible transfer, else 0
@@ -478,15 +499,18 @@ class _Verifier:
         self.transfer = t
         self.transfer_line = n
         self.transfer_entries = []
+        self.transfer_mismatches = []
 
     def on_entry(self, n: int, obj: dict[str, Any]) -> None:
         if not self._typed("entry", obj, n):
             return
+        self.report.entries += 1
         t = self.transfer
         if t is None or obj["transfer_id"] != t["id"]:
             self.problem(n, f"entry {obj['id']} of transfer {obj['transfer_id']} is not under its transfer")
+            if obj["account_id"] in self.accounts:  # its chain cannot be followed past this entry
+                self.accounts[obj["account_id"]].broken = True
             return
-        self.report.entries += 1
         self.transfer_entries.append((n, obj))
         acc = self.accounts.get(obj["account_id"])
         if acc is None:
@@ -511,11 +535,13 @@ class _Verifier:
         if obj["side"] == "D":
             if obj["account_id"] != t["debit_account_id"]:
                 fail("a debit entry on an account the transfer does not debit")
+                self.transfer_mismatches.append(n)
                 return
             counterparty = t["credit_account_id"]
         else:
             if obj["account_id"] != t["credit_account_id"]:
                 fail("a credit entry on an account the transfer does not credit")
+                self.transfer_mismatches.append(n)
                 return
             counterparty = t["debit_account_id"]
         recomputed = entry_hash(
@@ -525,6 +551,7 @@ class _Verifier:
             actor=t["actor"], reason=t["reason"], reference=t["reference"])
         if recomputed != obj["hash"]:
             fail("the hash does not match the entry and its transfer: one of them was changed")
+            self.transfer_mismatches.append(n)
             return
         if obj["side"] == "D":
             acc.dpe += obj["pending_delta"]
@@ -543,46 +570,41 @@ class _Verifier:
         acc.head = obj["hash"]
 
     def finish_transfer(self) -> None:
+        """The transfer's own checks, once its entries are read: the rules of ``ledger.journal.rules``."""
         t, n, rows = self.transfer, self.transfer_line, self.transfer_entries
         self.transfer = None
         assert t is not None
-        sides = sorted((r["side"], r["account_id"]) for _, r in rows)
-        if sides != [("C", t["credit_account_id"]), ("D", t["debit_account_id"])]:
-            self.problem(n, f"transfer {t['transfer_key']} has entries {sides}; expected one debit on "
-                            f"{t['debit_account_id']} and one credit on {t['credit_account_id']}")
-            return
-        phase, amount = t["phase"], t["amount"]
-        if phase == "single":
-            expect = (0, amount)
-        elif phase == "pending":
-            expect = (amount, 0)
-            self.open_holds[t["id"]] = (amount, t["debit_account_id"], t["credit_account_id"])
-        else:
+        key, phase, amount = t["transfer_key"], t["phase"], t["amount"]
+        debit, credit = t["debit_account_id"], t["credit_account_id"]
+        if len(self.transfer_mismatches) == 2:
+            # both entries, on two accounts, disagree with the transfer: the transfer line was changed
+            self.problem(n, f"transfer {key}: the hash does not match either of its entries: the transfer was "
+                            "changed")
+        held_amount = None
+        if phase in RESOLUTION_PHASES:
             hold = self.open_holds.pop(t["pending_id"], None) if t["pending_id"] is not None else None
+            wrong = resolution_problem(phase, amount, debit, credit, hold)
+            if wrong is not None:
+                self.problem(n, f"transfer {key} {wrong}" + (f" ({t['pending_id']})" if hold is None else ""))
             if hold is None:
-                self.problem(n, f"transfer {t['transfer_key']} resolves {t['pending_id']}, which is not an open hold")
                 return
-            held, debit, credit = hold
-            if (debit, credit) != (t["debit_account_id"], t["credit_account_id"]):
-                self.problem(n, f"transfer {t['transfer_key']} resolves a hold between other accounts")
-            if amount > held or (phase != "post" and amount != held):
-                self.problem(n, f"transfer {t['transfer_key']} {phase}s {amount} of a hold of {held}")
-            expect = (-held, amount if phase == "post" else 0)
-        for line, r in rows:
-            if (r["pending_delta"], r["posted_delta"]) != expect:
-                self.problem(line, f"transfer {t['transfer_key']}: entry deltas {(r['pending_delta'], r['posted_delta'])} "
-                                f"do not match a {phase} of {amount}")
-                return
+            held_amount = hold[0]
+        found = entries_problem(phase, amount, debit, credit, held_amount,
+                                [(r["side"], r["account_id"], r["pending_delta"], r["posted_delta"]) for _, r in rows])
+        if found is not None:
+            index, message = found
+            self.problem(n if index is None else rows[index][0], f"transfer {key} {message}")
+            return
+        if phase == "pending":
+            self.open_holds[t["id"]] = (amount, debit, credit)
         if t["reverses_id"] is not None:
             original = t["reverses_id"]
             available = self.reversible[original] if original < len(self.reversible) else 0
             self.reversed[original] += amount
-            if phase != "single" or available <= 0:
-                self.problem(n, f"transfer {t['transfer_key']} reverses {original}, which cannot be reversed")
-            elif self.reversed[original] > available:
-                self.problem(n, f"transfer {t['transfer_key']}: reversals of {original} add up to "
-                                f"{self.reversed[original]}, more than its {available}")
-        elif phase in ("single", "post") and t["kind"] != "reverse":
+            wrong = reversal_problem(phase, available > 0, available, self.reversed[original])
+            if wrong is not None:
+                self.problem(n, f"transfer {key} {wrong} (transfer {original})")
+        elif is_reversible(phase, t["kind"]):
             ident = t["id"]
             if ident >= len(self.reversible):
                 self.reversible.extend([0] * (ident + 1 - len(self.reversible) + 1024))

@@ -11,11 +11,11 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ledger.audit.export import export_digest, export_journal, keys_from_jwks, trusted_keys, verify_export
 from ledger.errors import DomainError
 from ledger.infra.keys import key_id_of, public_jwk
 from ledger.journal.accounts import make_checkpoint, open_account, post
 from ledger.journal.chain import checkpoint_digest
+from ledger.journal.export import export_digest, export_journal, keys_from_jwks, trusted_keys, verify_export
 from ledger.journal.posting import hold, post_hold, reversal, transfer, void_hold
 from tests.conftest import fresh_sqlite, make_books
 
@@ -70,7 +70,7 @@ def test_every_line_carries_the_rows_own_values_and_times(books, tmp_path):
     the text of a repeated timestamp: it must never carry one row's time onto another)."""
     from sqlalchemy import select
 
-    from ledger.audit.export import _ts
+    from ledger.journal.export import _ts
     from ledger.schema import Entry, Transfer
 
     build_books(books)
@@ -230,6 +230,7 @@ def test_changed_actor_is_caught_by_the_chain_even_when_resigned(exported):
     forged = _resign_end(forged, forger)
     report = check(forged, {**keys, key_id_of(forger.public_key()): forger.public_key()})
     assert not report.ok and "hash does not match" in report.first.message
+    assert report.first.line == n + 1  # the changed transfer line itself, not the entry after it
 
 
 def test_truncated_export_fails(exported, tmp_path):
@@ -261,7 +262,7 @@ def test_every_line_deleted_duplicated_swapped_or_any_field_changed_is_caught(ex
 
 
 def test_a_newer_export_must_continue_the_older_one(books, tmp_path):
-    from ledger.audit.export import compare_exports
+    from ledger.journal.export import compare_exports
 
     build_books(books)
     older, newer = tmp_path / "old.jsonl", tmp_path / "new.jsonl"
@@ -279,3 +280,22 @@ def test_a_newer_export_must_continue_the_older_one(books, tmp_path):
     older.write_bytes(b"".join(lines))
     report = compare_exports(older, newer)
     assert not report.ok and "history was rewritten" in report.verdict()
+
+
+@pytest.mark.parametrize("field", ["transfer_key", "kind", "phase", "debit_account_id", "credit_account_id", "amount",
+                                   "actor", "reason", "reference"])
+def test_a_changed_transfer_is_named_by_its_own_line(exported, field):
+    """Issue 14: the verdict named the entry after a changed transfer line. Every field the entries' hashes
+    cover, changed on any transfer line, is named at that line."""
+    lines, keys = exported
+    wrong = []
+    for i, raw in enumerate(lines):
+        obj = json.loads(raw)
+        if obj["type"] != "transfer":
+            continue
+        changed = dict(obj, **{field: _mutate_value(obj[field], i)})
+        forged = lines[:i] + [json.dumps(changed, ensure_ascii=False).encode() + b"\n"] + lines[i + 1:]
+        first = check(forged, keys).first
+        if first is None or first.line != i + 1:
+            wrong.append(f"line {i + 1} ({obj['transfer_key']}): {first}")
+    assert not wrong
