@@ -40,7 +40,7 @@ def page():
     books = current_books()
     actor = g.actor
     wallet = _wallet_id()
-    overview = redemption.wallet_overview(books, wallet, history=0)
+    overview = redemption.wallet_overview(books, actor, history=0)
     today = books.now().astimezone(BEIJING).date()
     stmt = statements.account_statement(books, wallet, today - dt.timedelta(days=90), today)
     history = list(reversed(stmt.lines))[:30]
@@ -67,7 +67,7 @@ def new_code():
 @web.requires(*ROLES)
 def status():
     """Balance and the payments waiting for confirmation (the page polls this every few seconds)."""
-    overview = redemption.wallet_overview(current_books(), _wallet_id(), history=0)
+    overview = redemption.wallet_overview(current_books(), g.actor, history=0)
     return jsonify({"available": overview["available"], "on_hold": overview["on_hold"],
                     "awaiting": [r["redemption_id"] for r in overview["awaiting_confirmation"]]})
 
@@ -123,10 +123,10 @@ def _resolve(redemption_id: int, confirm: bool):
     books = current_books()
     try:
         if confirm:
-            redemption.confirm_hold(books, _wallet_id(), redemption_id, g.actor.ref)
+            redemption.confirm_hold(books, g.actor, redemption_id)
             flash(gettext("Payment confirmed."), "ok")
         else:
-            redemption.decline_hold(books, _wallet_id(), redemption_id, g.actor.ref)
+            redemption.decline_hold(books, g.actor, redemption_id)
             flash(gettext("Payment declined; the beans are yours again."), "ok")
     except DomainError as exc:
         web.refuse(exc)

@@ -61,7 +61,7 @@ def new_code():
 @blp.response(200)
 def my_wallet():
     """Balance (available, on hold), redemptions waiting for your confirmation, recent history."""
-    return redemption.wallet_overview(current_books(), _my_wallet())
+    return redemption.wallet_overview(current_books(), current_actor())
 
 
 @blp.route("/holds/<int:redemption_id>/confirm", methods=["POST"])
@@ -69,7 +69,7 @@ def my_wallet():
 @blp.response(200)
 def confirm(redemption_id: int):
     """Confirm a redemption above the threshold: the held beans go to the merchant."""
-    return redemption.confirm_hold(current_books(), _my_wallet(), redemption_id, current_actor().ref)
+    return redemption.confirm_hold(current_books(), current_actor(), redemption_id)
 
 
 @blp.route("/holds/<int:redemption_id>/decline", methods=["POST"])
@@ -77,7 +77,7 @@ def confirm(redemption_id: int):
 @blp.response(200)
 def decline(redemption_id: int):
     """Decline it: the held beans are released at once."""
-    return redemption.decline_hold(current_books(), _my_wallet(), redemption_id, current_actor().ref)
+    return redemption.decline_hold(current_books(), current_actor(), redemption_id)
 
 
 # --- bean cards ------------------------------------------------------------------------------------
