@@ -93,12 +93,11 @@ def submit_claim():
     try:
         # a group or building leader may claim for a volunteer of their unit (the use case checks it)
         for_id = web.form_int("volunteer_id", required=False)
+        # the volunteers they lead only tell the patrol's unit; whether they may claim for them is the use case's
         led = {v["id"]: v for v in directory.led_volunteers(current_books(), actor)} if for_id else {}
-        if for_id is not None and for_id != actor.user_id and for_id not in led:
-            raise DomainError(web.errors.OUT_OF_SCOPE)
-        volunteer_id = for_id if for_id in led else None
+        volunteer_id = for_id if for_id is not None and for_id != actor.user_id else None
         if kind == "patrol":
-            if volunteer_id is not None:
+            if volunteer_id is not None and volunteer_id in led:
                 unit = led[volunteer_id]["unit_id"]
             else:
                 home = directory.home_community(current_books(), actor)

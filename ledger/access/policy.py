@@ -19,7 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ledger import errors
-from ledger.access.identity import Actor, in_scope, wallet_account_id
+from ledger.access.identity import Actor, in_scope, scope_units, wallet_account_id
 from ledger.access.models import RoleGrant
 from ledger.errors import DomainError
 from ledger.journal.models import Account
@@ -78,6 +78,36 @@ def require_officer_in_scope(s: Session, actor: Actor, org_unit_id: int | None) 
     """An officer whose grant covers ``org_unit_id`` (on it, above it, or district-wide)."""
     require_role(actor, "officer")
     if not in_scope(s, actor, "officer", org_unit_id):
+        raise DomainError(errors.OUT_OF_SCOPE)
+
+
+def may_read_tip_details(s: Session, actor: Actor, org_unit_id: int | None) -> bool:
+    """A tip's description, place and police case: for the officers over its unit only (not auditors)."""
+    return actor.has_role("officer") and in_scope(s, actor, "officer", org_unit_id)
+
+
+def require_leader_over(s: Session, actor: Actor, unit_ids: list[int]) -> None:
+    """A group or building leader claims for a volunteer of a unit they lead (``out_of_scope`` otherwise)."""
+    if not any(in_scope(s, actor, "leader", u) for u in unit_ids):
+        raise DomainError(errors.OUT_OF_SCOPE, "the volunteer is not in a unit you lead")
+
+
+def visible_units(s: Session, actor: Actor, district_roles: tuple[str, ...]) -> set[int] | None:
+    """The org units whose claims, awards, budgets or volunteers a list shows the actor: ``None`` (all) for
+    ``district_roles`` and district-wide officers, an officer's units and those below, else none."""
+    if any(actor.has_role(r) for r in district_roles):
+        return None
+    if actor.has_role("officer"):
+        return scope_units(s, actor, "officer")
+    return set()
+
+
+def require_officer_over_units(s: Session, actor: Actor, unit_ids: list[int | None],
+                               readers: tuple[str, ...] = ("admin", "auditor")) -> None:
+    """``readers`` see every volunteer; an officer those with a home unit in scope (``out_of_scope``)."""
+    if any(actor.has_role(r) for r in readers):
+        return
+    if not any(in_scope(s, actor, "officer", u) for u in unit_ids if u is not None):
         raise DomainError(errors.OUT_OF_SCOPE)
 
 

@@ -204,8 +204,7 @@ def unlock(books: Books, actor: Actor, *, user_id: int | None = None, source: st
 def list_events(books: Books, actor: Actor, *, kind: str | None = None, limit: int = 100,
                 before_id: int | None = None) -> list[dict[str, Any]]:
     """The security log, newest first (auditors and admins)."""
-    if not (actor.has_role("auditor") or actor.has_role("admin")):
-        raise DomainError(errors.PERMISSION_DENIED, required_roles=["auditor", "admin"])
+    policy.require_role(actor, "auditor", "admin")
 
     def work(s: Session) -> list[dict[str, Any]]:
         q = select(SecurityEvent).order_by(SecurityEvent.id.desc()).limit(max(1, min(int(limit), 500)))

@@ -39,8 +39,6 @@ from ledger.access.identity import (
     ancestors,
     budget_account_id,
     descendants,
-    in_scope,
-    scope_units,
     wallet_account_id,
 )
 from ledger.access.models import OrgUnit, RoleGrant, User
@@ -278,7 +276,7 @@ def _award_in(s: Session, books: Books, actor: Actor, *, volunteer_id: int, comm
 def _claim_view(s: Session, actor: Actor, c: Claim) -> ClaimView:
     award = s.scalar(select(Award).where(Award.claim_id == c.id))
     details = None
-    if c.kind == "tip" and actor.has_role("officer") and in_scope(s, actor, "officer", c.org_unit_id):
+    if c.kind == "tip" and policy.may_read_tip_details(s, actor, c.org_unit_id):
         details = {"description": c.description, "location": c.location, "police_case_ref": c.police_case_ref}
     return ClaimView(c.id, c.kind, c.status, c.volunteer_id, c.submitted_by_id, c.org_unit_id, c.category,
                      utc_from_db(c.occurred_at), utc_from_db(c.ended_at), c.team, utc_from_db(c.submitted_at), c.tier,
@@ -320,8 +318,8 @@ def submit_claim(books: Books, actor: Actor, *, kind: str, occurred_at: dt.datet
         else:
             policy.require_role(actor, "leader")
         volunteer = _require_volunteer(s, vid)
-        if vid != actor.user_id and not any(in_scope(s, actor, "leader", u) for u in _volunteer_units(s, vid)):
-            raise DomainError(errors.OUT_OF_SCOPE, "the volunteer is not in a unit you lead")
+        if vid != actor.user_id:
+            policy.require_leader_over(s, actor, _volunteer_units(s, vid))
         if kind == "patrol":
             if org_unit_id is None or ended_at is None:
                 raise DomainError(errors.VALIDATION_FAILED, "a patrol names its community, start and end")
@@ -440,10 +438,8 @@ def list_claims(books: Books, actor: Actor, *, status: str | None = None, limit:
 
     def work(s: Session) -> list[ClaimView]:
         conds = [Claim.volunteer_id == actor.user_id, Claim.submitted_by_id == actor.user_id]
-        if actor.has_role("auditor") or actor.has_role("admin"):
-            conds.append(Claim.id.is_not(None))
-        if actor.has_role("officer"):
-            units = scope_units(s, actor, "officer")
+        units = policy.visible_units(s, actor, ("auditor", "admin"))
+        if units is None or units:
             conds.append(Claim.id.is_not(None) if units is None else Claim.org_unit_id.in_(units))
         q = select(Claim).where(or_(*conds))
         if status is not None:
@@ -590,10 +586,8 @@ def get_award(books: Books, actor: Actor, award_id: int) -> AwardView:
 def list_awards(books: Books, actor: Actor, *, status: str | None = None, limit: int = 100) -> list[AwardView]:
     def work(s: Session) -> list[AwardView]:
         conds = [Award.volunteer_id == actor.user_id, Award.officer_id == actor.user_id]
-        if any(actor.has_role(r) for r in ("auditor", "admin", "fund_manager")):
-            conds.append(Award.id.is_not(None))
-        if actor.has_role("officer"):
-            units = scope_units(s, actor, "officer")
+        units = policy.visible_units(s, actor, ("auditor", "admin", "fund_manager"))
+        if units is None or units:
             conds.append(Award.id.is_not(None) if units is None else Award.org_unit_id.in_(units))
         q = select(Award).where(or_(*conds))
         if status is not None:
@@ -680,8 +674,7 @@ def budget_balances(books: Books, actor: Actor) -> list[dict[str, Any]]:
     policy.require_role(actor, "fund_manager", "auditor", "admin", "officer")
 
     def work(s: Session) -> list[dict[str, Any]]:
-        units = None if not actor.has_role("officer") or any(
-            actor.has_role(r) for r in ("fund_manager", "auditor", "admin")) else scope_units(s, actor, "officer")
+        units = policy.visible_units(s, actor, ("fund_manager", "auditor", "admin"))
         out = []
         for acc in s.scalars(select(Account).where(Account.kind == "budget").order_by(Account.id)):
             unit_id = int(acc.owner_ref.split(":", 1)[1]) if (acc.owner_ref or "").startswith("org:") else None

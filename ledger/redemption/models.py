@@ -1,6 +1,6 @@
-"""Redemption: tills, catalogue items, bean cards, spent codes, redemptions, refunds, idempotency records
-and settlements. The beans themselves move only through the journal (``transfers``); these rows say
-why, and the single-use and idempotency rules live in their unique constraints."""
+"""Redemption: tills, catalogue items, bean cards, spent codes, redemptions, refunds and settlements (the
+idempotency records are ``ledger.infra.idempotency``'s). The beans themselves move only through the journal
+(``transfers``); these rows say why, and the single-use rules live in their unique constraints."""
 
 from __future__ import annotations
 

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from ledger import errors
 from ledger.access import policy
-from ledger.access.identity import Actor, ancestors, descendants, in_scope, scope_units, wallet_account_id
+from ledger.access.identity import Actor, ancestors, descendants, scope_units, wallet_account_id
 from ledger.access.models import Merchant, OrgUnit, RoleGrant, User
 from ledger.access.policy import Principal
 from ledger.earning.models import Award
@@ -56,9 +56,8 @@ def communities(books: Books, actor: Actor) -> list[dict[str, Any]]:
     def work(s: Session) -> list[dict[str, Any]]:
         q = select(OrgUnit.id, OrgUnit.name).where(OrgUnit.level == "community").order_by(OrgUnit.id)
         rows = s.execute(q).all()
-        if actor.has_role("fund_manager") or actor.has_role("admin"):
-            return [{"id": r.id, "name": r.name} for r in rows]
-        return [{"id": r.id, "name": r.name} for r in rows if in_scope(s, actor, "officer", r.id)]
+        units = policy.visible_units(s, actor, ("fund_manager", "admin"))
+        return [{"id": r.id, "name": r.name} for r in rows if units is None or r.id in units]
 
     return books.run(work, readonly=True)
 
@@ -96,7 +95,7 @@ def volunteers_in_scope(books: Books, actor: Actor) -> list[dict[str, Any]]:
     policy.require_role(actor, "officer", "admin", "auditor")
 
     def work(s: Session) -> list[dict[str, Any]]:
-        units = None if actor.has_role("admin") or actor.has_role("auditor") else scope_units(s, actor, "officer")
+        units = policy.visible_units(s, actor, ("admin", "auditor"))
         q = (select(User.id, User.display_name, User.phone, User.active, RoleGrant.org_unit_id)
              .join(RoleGrant, RoleGrant.user_id == User.id).where(RoleGrant.role == "volunteer"))
         if units is not None:
@@ -144,9 +143,7 @@ def volunteer_profile(books: Books, actor: Actor, user_id: int) -> dict[str, Any
             RoleGrant.user_id == user_id, RoleGrant.role == "volunteer")).all() if user else []
         if user is None or not homes:
             raise DomainError(errors.USER_NOT_FOUND, user_id=user_id)
-        if not (actor.has_role("admin") or actor.has_role("auditor")) and not any(
-                in_scope(s, actor, "officer", u) for u in homes if u is not None):
-            raise DomainError(errors.OUT_OF_SCOPE)
+        policy.require_officer_over_units(s, actor, list(homes))
         acc = s.get(Account, wallet_account_id(s, user_id))
         unit_name = dict(s.execute(select(OrgUnit.id, OrgUnit.name)).all())
         cards = [{"id": c.id, "status": c.status, "failed_pins": c.failed_pins, "created_at": utc_from_db(c.created_at)}
