@@ -268,7 +268,8 @@ def withdraw_item(merchant_id: int, item_id: int):
 @blp.response(200)
 def run_settlement(body: dict):
     """Settle every merchant for a period that has ended; running it again changes nothing."""
-    return settlement.run_settlement(current_books(), body["period"], current_actor().ref)
+    actor = current_actor()
+    return settlement.run_settlement(current_books(), body["period"], actor.ref, by=actor)
 
 
 @blp.route("/settlements", methods=["GET"])

@@ -228,6 +228,15 @@ def require_tills_reader(principal: Principal, merchant_id: int) -> None:
     require_owner_of(principal, merchant_id)
 
 
+def require_settlement_runner(principal: Principal) -> None:
+    """Settling a month moves the fund's money: fund managers only."""
+    if isinstance(principal, System):
+        return
+    if not isinstance(principal, Actor):
+        raise DomainError(errors.PERMISSION_DENIED, required_roles=["fund_manager"])
+    require_role(principal, "fund_manager")
+
+
 def require_settlement_reader(principal: Principal, merchant_id: int | None) -> None:
     """Fund managers and auditors read every settlement; an owner those of their own merchant."""
     if isinstance(principal, Actor) and any(principal.has_role(r) for r in SETTLEMENT_READERS):

@@ -67,9 +67,12 @@ def statement_view(books: Books, st: Settlement, merchant: Merchant) -> dict[str
     }
 
 
-def run_settlement(books: Books, period: str, actor: str, *, merchant_ids: set[int] | None = None
-                   ) -> list[dict[str, Any]]:
-    """Settle every merchant (or those in ``merchant_ids``) for ``period``; idempotent."""
+def run_settlement(books: Books, period: str, actor: str, *, merchant_ids: set[int] | None = None,
+                   by: Principal | None = None) -> list[dict[str, Any]]:
+    """Settle every merchant (or those in ``merchant_ids``) for ``period``; idempotent. ``by`` (when a door
+    names it) must be a fund manager (the worker and the CLI run it as the programme)."""
+    if by is not None:
+        policy.require_settlement_runner(by)
     start, end = period_bounds(books, period)
     if books.now() < end:
         raise DomainError(errors.PERIOD_NOT_ENDED, period=period)

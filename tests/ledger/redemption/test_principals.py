@@ -11,7 +11,7 @@ from ledger.access.policy import SYSTEM, TillDevice
 from ledger.errors import DomainError
 from ledger.journal.accounts import get_account
 from ledger.redemption import TillContext, codes
-from ledger.redemption.settlement import list_settlements
+from ledger.redemption.settlement import list_settlements, run_settlement
 from ledger.views import directory
 from tests.redemption_world import build_world
 
@@ -105,6 +105,7 @@ def test_tills_catalogue_and_settlements_are_the_owners(books, world):
                 lambda: redemption.add_item(books, world.merchant_a, "tea", 5, by=who))
         refused(books, world, "permission_denied", lambda: list_settlements(books, merchant_id=world.merchant_a,
                                                                             by=who))
+        refused(books, world, "permission_denied", lambda: run_settlement(books, "2026-10", who.ref, by=who))
     item = redemption.add_item(books, world.merchant_a, "tea", 5, by=owner_a)
     refused(books, world, "permission_denied",
             lambda: redemption.update_item(books, world.merchant_a, item["id"], active=False, by=owner_b))
@@ -117,6 +118,8 @@ def test_tills_catalogue_and_settlements_are_the_owners(books, world):
     assert [i["id"] for i in redemption.list_items(books, world.merchant_a, by=owner_a)] == [item["id"]]
     assert redemption.list_tills(books, world.merchant_a, by=as_user(books, world.admin)) == []
     assert list_settlements(books, merchant_id=world.merchant_a, by=owner_a) == []
+    fund_manager = as_user(books, world.fund_manager)
+    assert [st["amount"] for st in run_settlement(books, "2026-10", fund_manager.ref, by=fund_manager)] == [0, 0]
 
 
 def test_a_cashier_with_several_merchants_names_one(books, world):
