@@ -169,7 +169,7 @@ def redeem(body: dict):
 
 
 @blp.route("/redemptions/<int:redemption_id>", methods=["GET"])
-@till_auth(readers=("auditor", "fund_manager"))
+@till_auth(readers=policy.REDEMPTION_READERS)
 @blp.doc(security=TILL_SECURITY)
 @blp.response(200)
 def get_redemption(redemption_id: int):
@@ -189,7 +189,7 @@ def refund(body: dict, redemption_id: int):
 
 
 @blp.route("/merchants/<int:merchant_id>/redemptions", methods=["GET"])
-@till_auth(readers=("auditor", "fund_manager"))
+@till_auth(readers=policy.REDEMPTION_READERS)
 @blp.arguments(ListQuery(), location="query")
 @blp.doc(security=TILL_SECURITY)
 @blp.response(200)
@@ -273,7 +273,7 @@ def run_settlement(body: dict):
 
 
 @blp.route("/settlements", methods=["GET"])
-@requires_roles("fund_manager", "auditor")
+@requires_roles(*policy.SETTLEMENT_READERS)
 @blp.arguments(PeriodQuery(), location="query")
 @blp.response(200)
 def list_settlements(query: dict):
@@ -281,7 +281,7 @@ def list_settlements(query: dict):
 
 
 @blp.route("/merchants/<int:merchant_id>/settlements", methods=["GET"])
-@requires_roles("merchant_owner", "fund_manager", "auditor")
+@requires_roles("merchant_owner", *policy.SETTLEMENT_READERS)
 @blp.response(200)
 def merchant_settlements(merchant_id: int):
     """A merchant's settlement statements (its owner, fund managers and auditors)."""

@@ -14,7 +14,7 @@ from marshmallow import RAISE, Schema, fields, validate
 
 from doors import current_books
 from ledger import redemption
-from ledger.access import security
+from ledger.access import policy, security
 from ledger.access.identity import wallet_of
 from ledger.redemption import codes
 
@@ -89,7 +89,7 @@ class CardIn(_In):
 
 
 @cards_blp.route("", methods=["POST"])
-@requires_roles("officer", "admin")
+@requires_roles(*policy.CARD_ROLES)
 @cards_blp.arguments(CardIn())
 @cards_blp.response(201)
 def issue(args):
@@ -102,14 +102,14 @@ def issue(args):
 
 
 @cards_blp.route("/<int:card_id>", methods=["GET"])
-@requires_roles("officer", "admin")
+@requires_roles(*policy.CARD_ROLES)
 @cards_blp.response(200)
 def show(card_id: int):
     return redemption.get_card(current_books(), card_id, by=current_actor())
 
 
 @cards_blp.route("/<int:card_id>/print", methods=["GET"])
-@requires_roles("officer", "admin")
+@requires_roles(*policy.CARD_ROLES)
 @cards_blp.doc(responses={200: {"description": "a printable HTML page (or `?format=png`: the QR image)"}})
 def print_card(card_id: int):
     """The printable card: an HTML page with the QR, or the bare QR image with `?format=png`."""
@@ -142,7 +142,7 @@ def print_card(card_id: int):
 
 
 @cards_blp.route("/<int:card_id>/revoke", methods=["POST"])
-@requires_roles("officer", "admin")
+@requires_roles(*policy.CARD_ROLES)
 @cards_blp.response(200)
 def revoke(card_id: int):
     """Revoke a lost card: its code is refused from now on."""
@@ -150,7 +150,7 @@ def revoke(card_id: int):
 
 
 @cards_blp.route("/<int:card_id>/unlock", methods=["POST"])
-@requires_roles("officer", "admin")
+@requires_roles(*policy.CARD_ROLES)
 @cards_blp.response(200)
 def unlock(card_id: int):
     """Unlock a card locked by five wrong PINs (recorded in the security log)."""
