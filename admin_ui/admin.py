@@ -38,7 +38,7 @@ def _keys() -> list[dict]:
 def page():
     books, actor = current_books(), g.actor
     merchants = directory.merchants(books, actor)
-    tills = {m["id"]: redemption.list_tills(books, m["id"]) for m in merchants}
+    tills = {m["id"]: redemption.list_tills(books, m["id"], by=g.actor) for m in merchants}
     rules = dataclasses.asdict(earning.rules_of(books))
     limits = {name: redemption.setting(books, name) for name in redemption.DEFAULTS}
     return render_template("ui/admin.html", tree=directory.org_tree(books, actor),

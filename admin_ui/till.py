@@ -11,40 +11,39 @@ from flask_babel import gettext
 
 from doors import current_books
 from ledger import errors, redemption
+from ledger.access import policy
 from ledger.errors import DomainError
-from ledger.redemption import codes
-from ledger.redemption.core import TillContext
+from ledger.redemption import TillContext, codes
 from ledger.views import directory
 
 from . import web
 from .messages import sentence_for
 
 bp = Blueprint("ui_till", __name__, url_prefix="/till")
-TILL_ROLES = ("cashier", "merchant_owner")
+TILL_ROLES = policy.TILL_ROLES
 
 
 
 def _merchant_id() -> int:
-    """The merchant this cashier serves at (``merchant_id`` chooses when they serve at several)."""
-    mine = sorted(g.actor.merchant_ids_for(*TILL_ROLES))
+    """The merchant the page asks for (``merchant_id`` chooses when the cashier serves at several); whether
+    they serve there is checked by the use cases the page calls."""
     raw = request.values.get("merchant_id") or ""
     if raw:
-        if not raw.isdigit() or int(raw) not in mine:
+        if not raw.isdigit() or len(raw) > 18:
             raise DomainError(errors.PERMISSION_DENIED, "You do not serve at this merchant.")
         return int(raw)
-    if not mine:
-        raise DomainError(errors.PERMISSION_DENIED, "You do not serve at any merchant.")
-    return mine[0]
+    return policy.default_till_merchant(g.actor)
 
 
 def _render(merchant_id: int, *, error: str | None = None, code: str = "", sale_key: str | None = None,
             needs_pin: bool = False, status: int = 200, amount: str = ""):
     books = current_books()
     return render_template(
-        "ui/till.html", merchant=directory.merchant_of(books, merchant_id),
-        merchants=sorted(g.actor.merchant_ids_for(*TILL_ROLES)),
-        items=redemption.list_items(books, merchant_id), recent=redemption.list_redemptions(books, merchant_id, limit=10),
-        takings=directory.takings_today(books, merchant_id, redemption.local_tz(books)), error=error, code=code,
+        "ui/till.html", recent=redemption.list_redemptions(books, merchant_id, by=g.actor, limit=10),
+        merchant=directory.merchant_of(books, merchant_id), merchants=policy.till_merchants(g.actor),
+        items=redemption.list_items(books, merchant_id),
+        takings=directory.takings_today(books, merchant_id, redemption.local_tz(books), by=g.actor), error=error,
+        code=code,
         sale_key=sale_key or uuid.uuid4().hex, needs_pin=needs_pin, amount=amount,
         refund_key=uuid.uuid4().hex), status
 
@@ -84,9 +83,12 @@ def redeem():
         amount = None
         if not items:
             amount = web.form_int("amount", minimum=1)
-        answer = redemption.redeem_at_till(current_books(), TillContext(merchant_id, g.actor.ref), request.remote_addr, code=code,
-                                 amount=amount, items=items or None, pin=pin, idempotency_key=sale_key)
+        answer = redemption.redeem_at_till(current_books(), TillContext(merchant_id, g.actor), request.remote_addr,
+                                           code=code, amount=amount, items=items or None, pin=pin,
+                                           idempotency_key=sale_key)
     except DomainError as exc:
+        if exc.code == errors.PERMISSION_DENIED.code:
+            raise  # another merchant's till: the 403 page, not a sentence on this one
         keep = exc.code in ("pin_required", "wrong_pin", "insufficient_funds", "limit_exceeded", "invalid_amount",
                             "validation_failed", "unknown_item")
         status = 409 if exc.category == errors.CONFLICT else 422
@@ -101,10 +103,12 @@ def refund(redemption_id: int):
     merchant_id = _merchant_id()
     try:
         amount = web.form_int("amount", required=False, minimum=1)
-        out = redemption.refund(current_books(), TillContext(merchant_id, g.actor.ref), redemption_id, amount=amount,
+        out = redemption.refund(current_books(), TillContext(merchant_id, g.actor), redemption_id, amount=amount,
                                 reason=(request.form.get("reason") or "")[:500],
                                 idempotency_key=(request.form.get("refund_key") or "")[:100]).json()
     except DomainError as exc:
+        if exc.code == errors.PERMISSION_DENIED.code:
+            raise  # another merchant's till: the 403 page, as before
         web.refuse(exc)
     else:
         flash(gettext("Refunded %(amount)s beans for sale No. %(id)s.", amount=out["amount"], id=redemption_id), "ok")

@@ -40,7 +40,7 @@ def page():
     books = current_books()
     actor = g.actor
     wallet = _wallet_id()
-    overview = redemption.wallet_overview(books, wallet, history=0)
+    overview = redemption.wallet_overview(books, actor, history=0)
     today = books.now().astimezone(BEIJING).date()
     stmt = statements.account_statement(books, wallet, today - dt.timedelta(days=90), today)
     history = list(reversed(stmt.lines))[:30]
@@ -67,7 +67,7 @@ def new_code():
 @web.requires(*ROLES)
 def status():
     """Balance and the payments waiting for confirmation (the page polls this every few seconds)."""
-    overview = redemption.wallet_overview(current_books(), _wallet_id(), history=0)
+    overview = redemption.wallet_overview(current_books(), g.actor, history=0)
     return jsonify({"available": overview["available"], "on_hold": overview["on_hold"],
                     "awaiting": [r["redemption_id"] for r in overview["awaiting_confirmation"]]})
 
@@ -93,12 +93,11 @@ def submit_claim():
     try:
         # a group or building leader may claim for a volunteer of their unit (the use case checks it)
         for_id = web.form_int("volunteer_id", required=False)
+        # the volunteers they lead only tell the patrol's unit; whether they may claim for them is the use case's
         led = {v["id"]: v for v in directory.led_volunteers(current_books(), actor)} if for_id else {}
-        if for_id is not None and for_id != actor.user_id and for_id not in led:
-            raise DomainError(web.errors.OUT_OF_SCOPE)
-        volunteer_id = for_id if for_id in led else None
+        volunteer_id = for_id if for_id is not None and for_id != actor.user_id else None
         if kind == "patrol":
-            if volunteer_id is not None:
+            if volunteer_id is not None and volunteer_id in led:
                 unit = led[volunteer_id]["unit_id"]
             else:
                 home = directory.home_community(current_books(), actor)
@@ -123,10 +122,10 @@ def _resolve(redemption_id: int, confirm: bool):
     books = current_books()
     try:
         if confirm:
-            redemption.confirm_hold(books, _wallet_id(), redemption_id, g.actor.ref)
+            redemption.confirm_hold(books, g.actor, redemption_id)
             flash(gettext("Payment confirmed."), "ok")
         else:
-            redemption.decline_hold(books, _wallet_id(), redemption_id, g.actor.ref)
+            redemption.decline_hold(books, g.actor, redemption_id)
             flash(gettext("Payment declined; the beans are yours again."), "ok")
     except DomainError as exc:
         web.refuse(exc)

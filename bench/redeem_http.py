@@ -54,6 +54,7 @@ def build_district(url: str, instance: Path, tills: int) -> dict[str, Any]:
         hash_password,
         wallet_account_id,
     )
+    from ledger.access.policy import SYSTEM
     from ledger.infra.books import Books
     from ledger.infra.db import make_engine
     from ledger.infra.keys import KeyStore
@@ -88,7 +89,8 @@ def build_district(url: str, instance: Path, tills: int) -> dict[str, Any]:
         return {"merchants": merchants, "wallets": wallets}
 
     world = books.run(work)
-    world["till_keys"] = [redemption.issue_till(books, world["merchants"][i % MERCHANTS], f"till {i}", "bench")[1]
+    world["till_keys"] = [redemption.issue_till(books, world["merchants"][i % MERCHANTS], f"till {i}", "bench",
+                                                  by=SYSTEM)[1]
                           for i in range(tills)]
     codes.issue_wallet_code(books, world["wallets"][0])  # creates the wallet key before the server starts
     books.engine.dispose()

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from ledger.access.policy import SYSTEM
 from ledger.infra.books import Books
-from ledger.redemption.core import add_item, list_items
+from ledger.redemption.catalogue import add_item, list_items
 
 DEMO_ITEMS = (("过桥米线 Crossing-the-bridge noodles", 12), ("鲜花饼 Flower cake", 8),
               ("洗衣液 Laundry liquid 2L", 25), ("大米 Rice 5 kg", 45))
@@ -13,6 +14,6 @@ DEMO_ITEMS = (("过桥米线 Crossing-the-bridge noodles", 12), ("鲜花饼 Flow
 
 def seed_redemption(books: Books, district: Any) -> None:
     merchant_id = district.merchant_id
-    if merchant_id and not list_items(books, merchant_id, include_inactive=True):
+    if merchant_id and not list_items(books, merchant_id, by=SYSTEM):
         for name, price in DEMO_ITEMS:
-            add_item(books, merchant_id, name, price)
+            add_item(books, merchant_id, name, price, by=SYSTEM)

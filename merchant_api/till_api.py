@@ -18,25 +18,26 @@ from marshmallow import RAISE, Schema, fields, validate
 
 from doors import current_books
 from ledger import errors, redemption
+from ledger.access import policy
 from ledger.errors import DomainError
-from ledger.redemption import settlement
-from ledger.redemption.core import Answer, TillContext
+from ledger.redemption import Answer, TillContext, settlement
 
 from .auth import current_actor, requires_roles
 
 blp = Blueprint("till", __name__, url_prefix="", description="Redeeming beans at merchants: tills, refunds, "
                 "catalogue, settlement")
 
-TILL_ROLES = ("cashier", "merchant_owner")
+TILL_ROLES = policy.TILL_ROLES
 TILL_SECURITY = [{"bearerAuth": []}, {"tillKey": []}]
 IDEMPOTENCY_HEADER = {"name": "Idempotency-Key", "in": "header", "required": True,
                       "schema": {"type": "string", "maxLength": 100},
                       "description": "the same key and body replay the stored answer; another body: 422"}
 
 
-
 def till_auth(view: Callable[..., Any] | None = None, *, readers: tuple[str, ...] = ()) -> Any:
-    """A till key, or a signed-in cashier or merchant owner (or, for reads, one of ``readers``)."""
+    """Who is at the till: a till key, or a signed-in user holding a till role (or, for reads, one of
+    ``readers``), refused before anything is parsed. Which merchant they may act for is the use case's to
+    decide (``ledger.access.policy``)."""
     roles = TILL_ROLES + readers
 
     def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -58,38 +59,15 @@ def till_auth(view: Callable[..., Any] | None = None, *, readers: tuple[str, ...
     return decorate(view) if view is not None else decorate
 
 
+def _principal() -> Any:
+    """The till device that sent this request, or the signed-in user."""
+    ctx = g.get("goldbean_till")
+    return ctx.principal if ctx is not None else current_actor()
+
+
 def _till(merchant_id: int | None = None) -> TillContext:
-    """The merchant this till request acts for."""
-    ctx = g.get("goldbean_till")
-    if ctx is not None:
-        if merchant_id is not None and merchant_id != ctx.merchant_id:
-            raise DomainError(errors.PERMISSION_DENIED, "This till belongs to another merchant.")
-        return ctx
-    actor = current_actor()
-    mine = actor.merchant_ids_for(*TILL_ROLES)
-    if merchant_id is None:
-        if len(mine) != 1:
-            raise DomainError(errors.VALIDATION_FAILED, "Name the merchant_id you are serving at.")
-        (merchant_id,) = mine
-    if merchant_id not in mine:
-        raise DomainError(errors.PERMISSION_DENIED, "You do not serve at this merchant.")
-    return TillContext(merchant_id, actor.ref)
-
-
-def _merchant_ids_readable() -> set[int] | None:
-    """Which merchants' redemptions the caller may read; None: all (auditors, fund managers)."""
-    ctx = g.get("goldbean_till")
-    if ctx is not None:
-        return {ctx.merchant_id}
-    actor = current_actor()
-    if actor.is_district_wide("auditor") or actor.is_district_wide("fund_manager"):
-        return None
-    return actor.merchant_ids_for(*TILL_ROLES)
-
-
-def _owner_of(merchant_id: int) -> None:
-    if merchant_id not in current_actor().merchant_ids_for("merchant_owner"):
-        raise DomainError(errors.PERMISSION_DENIED, "Only this merchant's owner may do this.")
+    """The till request as sent: its principal and the merchant it names (checked by the use case)."""
+    return TillContext(merchant_id, _principal())
 
 
 def _idempotency_key() -> str:
@@ -191,12 +169,12 @@ def redeem(body: dict):
 
 
 @blp.route("/redemptions/<int:redemption_id>", methods=["GET"])
-@till_auth(readers=("auditor", "fund_manager"))
+@till_auth(readers=policy.REDEMPTION_READERS)
 @blp.doc(security=TILL_SECURITY)
 @blp.response(200)
 def get_redemption(redemption_id: int):
     """One redemption of your merchant, with its refunds."""
-    return redemption.get_redemption(current_books(), _merchant_ids_readable(), redemption_id)
+    return redemption.get_redemption(current_books(), _principal(), redemption_id)
 
 
 @blp.route("/redemptions/<int:redemption_id>/refunds", methods=["POST"])
@@ -206,28 +184,18 @@ def get_redemption(redemption_id: int):
 @blp.alt_response(201, description="the refund")
 def refund(body: dict, redemption_id: int):
     """Refund all or part of a redemption of your merchant, within the refund window."""
-    readable = _merchant_ids_readable()
-    ctx = g.get("goldbean_till")
-    if ctx is None:
-        owner = redemption.merchant_of_redemption(current_books(), redemption_id)
-        if owner is None or readable is not None and owner not in readable:
-            raise DomainError(errors.NOT_FOUND_ERR, redemption_id=redemption_id)
-        ctx = _till(owner)
-    return _answer(redemption.refund(current_books(), ctx, redemption_id, amount=body["amount"], reason=body["reason"],
-                                     idempotency_key=_idempotency_key()))
+    return _answer(redemption.refund(current_books(), _till(), redemption_id, amount=body["amount"],
+                                     reason=body["reason"], idempotency_key=_idempotency_key()))
 
 
 @blp.route("/merchants/<int:merchant_id>/redemptions", methods=["GET"])
-@till_auth(readers=("auditor", "fund_manager"))
+@till_auth(readers=policy.REDEMPTION_READERS)
 @blp.arguments(ListQuery(), location="query")
 @blp.doc(security=TILL_SECURITY)
 @blp.response(200)
 def list_redemptions(query: dict, merchant_id: int):
     """Your merchant's redemptions, newest first."""
-    readable = _merchant_ids_readable()
-    if readable is not None and merchant_id not in readable:
-        raise DomainError(errors.PERMISSION_DENIED, "You do not serve at this merchant.")
-    return redemption.list_redemptions(current_books(), merchant_id, **query)
+    return redemption.list_redemptions(current_books(), merchant_id, by=_principal(), **query)
 
 
 # --- till keys ---------------------------------------------------------------------------------------
@@ -238,8 +206,8 @@ def list_redemptions(query: dict, merchant_id: int):
 @blp.response(201)
 def issue_till(body: dict, merchant_id: int):
     """Issue a till device key (shown once; only its hash is kept)."""
-    _owner_of(merchant_id)
-    view, key = redemption.issue_till(current_books(), merchant_id, body["name"], current_actor().ref)
+    actor = current_actor()
+    view, key = redemption.issue_till(current_books(), merchant_id, body["name"], actor.ref, by=actor)
     return {**view, "key": key}
 
 
@@ -247,8 +215,7 @@ def issue_till(body: dict, merchant_id: int):
 @requires_roles("merchant_owner")
 @blp.response(200)
 def list_tills(merchant_id: int):
-    _owner_of(merchant_id)
-    return redemption.list_tills(current_books(), merchant_id)
+    return redemption.list_tills(current_books(), merchant_id, by=current_actor())
 
 
 @blp.route("/merchants/<int:merchant_id>/tills/<int:till_id>", methods=["DELETE"])
@@ -256,8 +223,7 @@ def list_tills(merchant_id: int):
 @blp.response(200)
 def revoke_till(merchant_id: int, till_id: int):
     """Revoke a till key: it is refused from the next request on."""
-    _owner_of(merchant_id)
-    return redemption.revoke_till(current_books(), merchant_id, till_id)
+    return redemption.revoke_till(current_books(), merchant_id, till_id, by=current_actor())
 
 
 # --- catalogue --------------------------------------------------------------------------------------
@@ -267,8 +233,7 @@ def revoke_till(merchant_id: int, till_id: int):
 @blp.response(200)
 def list_items(merchant_id: int):
     """The merchant's catalogue (active items; the owner also sees withdrawn ones)."""
-    owner = merchant_id in current_actor().merchant_ids_for("merchant_owner")
-    return redemption.list_items(current_books(), merchant_id, include_inactive=owner)
+    return redemption.list_items(current_books(), merchant_id, by=current_actor())
 
 
 @blp.route("/merchants/<int:merchant_id>/items", methods=["POST"])
@@ -276,8 +241,7 @@ def list_items(merchant_id: int):
 @blp.arguments(ItemIn())
 @blp.response(201)
 def add_item(body: dict, merchant_id: int):
-    _owner_of(merchant_id)
-    return redemption.add_item(current_books(), merchant_id, body["name"], body["price"])
+    return redemption.add_item(current_books(), merchant_id, body["name"], body["price"], by=current_actor())
 
 
 @blp.route("/merchants/<int:merchant_id>/items/<int:item_id>", methods=["PATCH"])
@@ -285,8 +249,7 @@ def add_item(body: dict, merchant_id: int):
 @blp.arguments(ItemPatch())
 @blp.response(200)
 def update_item(body: dict, merchant_id: int, item_id: int):
-    _owner_of(merchant_id)
-    return redemption.update_item(current_books(), merchant_id, item_id, **body)
+    return redemption.update_item(current_books(), merchant_id, item_id, by=current_actor(), **body)
 
 
 @blp.route("/merchants/<int:merchant_id>/items/<int:item_id>", methods=["DELETE"])
@@ -294,8 +257,7 @@ def update_item(body: dict, merchant_id: int, item_id: int):
 @blp.response(200)
 def withdraw_item(merchant_id: int, item_id: int):
     """Withdraw an item (kept for the receipts that name it)."""
-    _owner_of(merchant_id)
-    return redemption.update_item(current_books(), merchant_id, item_id, active=False)
+    return redemption.update_item(current_books(), merchant_id, item_id, by=current_actor(), active=False)
 
 
 # --- settlement ---------------------------------------------------------------------------------------
@@ -306,23 +268,21 @@ def withdraw_item(merchant_id: int, item_id: int):
 @blp.response(200)
 def run_settlement(body: dict):
     """Settle every merchant for a period that has ended; running it again changes nothing."""
-    return settlement.run_settlement(current_books(), body["period"], current_actor().ref)
+    actor = current_actor()
+    return settlement.run_settlement(current_books(), body["period"], actor.ref, by=actor)
 
 
 @blp.route("/settlements", methods=["GET"])
-@requires_roles("fund_manager", "auditor")
+@requires_roles(*policy.SETTLEMENT_READERS)
 @blp.arguments(PeriodQuery(), location="query")
 @blp.response(200)
 def list_settlements(query: dict):
-    return settlement.list_settlements(current_books(), period=query["period"])
+    return settlement.list_settlements(current_books(), period=query["period"], by=current_actor())
 
 
 @blp.route("/merchants/<int:merchant_id>/settlements", methods=["GET"])
-@requires_roles("merchant_owner", "fund_manager", "auditor")
+@requires_roles("merchant_owner", *policy.SETTLEMENT_READERS)
 @blp.response(200)
 def merchant_settlements(merchant_id: int):
     """A merchant's settlement statements (its owner, fund managers and auditors)."""
-    actor = current_actor()
-    if not (actor.has_role("fund_manager") or actor.has_role("auditor")):
-        _owner_of(merchant_id)
-    return settlement.list_settlements(current_books(), merchant_id=merchant_id)
+    return settlement.list_settlements(current_books(), merchant_id=merchant_id, by=current_actor())

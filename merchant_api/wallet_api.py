@@ -14,7 +14,7 @@ from marshmallow import RAISE, Schema, fields, validate
 
 from doors import current_books
 from ledger import redemption
-from ledger.access import security
+from ledger.access import policy, security
 from ledger.access.identity import wallet_of
 from ledger.redemption import codes
 
@@ -61,7 +61,7 @@ def new_code():
 @blp.response(200)
 def my_wallet():
     """Balance (available, on hold), redemptions waiting for your confirmation, recent history."""
-    return redemption.wallet_overview(current_books(), _my_wallet())
+    return redemption.wallet_overview(current_books(), current_actor())
 
 
 @blp.route("/holds/<int:redemption_id>/confirm", methods=["POST"])
@@ -69,7 +69,7 @@ def my_wallet():
 @blp.response(200)
 def confirm(redemption_id: int):
     """Confirm a redemption above the threshold: the held beans go to the merchant."""
-    return redemption.confirm_hold(current_books(), _my_wallet(), redemption_id, current_actor().ref)
+    return redemption.confirm_hold(current_books(), current_actor(), redemption_id)
 
 
 @blp.route("/holds/<int:redemption_id>/decline", methods=["POST"])
@@ -77,7 +77,7 @@ def confirm(redemption_id: int):
 @blp.response(200)
 def decline(redemption_id: int):
     """Decline it: the held beans are released at once."""
-    return redemption.decline_hold(current_books(), _my_wallet(), redemption_id, current_actor().ref)
+    return redemption.decline_hold(current_books(), current_actor(), redemption_id)
 
 
 # --- bean cards ------------------------------------------------------------------------------------
@@ -89,7 +89,7 @@ class CardIn(_In):
 
 
 @cards_blp.route("", methods=["POST"])
-@requires_roles("officer", "admin")
+@requires_roles(*policy.CARD_ROLES)
 @cards_blp.arguments(CardIn())
 @cards_blp.response(201)
 def issue(args):
@@ -102,14 +102,14 @@ def issue(args):
 
 
 @cards_blp.route("/<int:card_id>", methods=["GET"])
-@requires_roles("officer", "admin")
+@requires_roles(*policy.CARD_ROLES)
 @cards_blp.response(200)
 def show(card_id: int):
     return redemption.get_card(current_books(), card_id, by=current_actor())
 
 
 @cards_blp.route("/<int:card_id>/print", methods=["GET"])
-@requires_roles("officer", "admin")
+@requires_roles(*policy.CARD_ROLES)
 @cards_blp.doc(responses={200: {"description": "a printable HTML page (or `?format=png`: the QR image)"}})
 def print_card(card_id: int):
     """The printable card: an HTML page with the QR, or the bare QR image with `?format=png`."""
@@ -142,7 +142,7 @@ def print_card(card_id: int):
 
 
 @cards_blp.route("/<int:card_id>/revoke", methods=["POST"])
-@requires_roles("officer", "admin")
+@requires_roles(*policy.CARD_ROLES)
 @cards_blp.response(200)
 def revoke(card_id: int):
     """Revoke a lost card: its code is refused from now on."""
@@ -150,7 +150,7 @@ def revoke(card_id: int):
 
 
 @cards_blp.route("/<int:card_id>/unlock", methods=["POST"])
-@requires_roles("officer", "admin")
+@requires_roles(*policy.CARD_ROLES)
 @cards_blp.response(200)
 def unlock(card_id: int):
     """Unlock a card locked by five wrong PINs (recorded in the security log)."""

@@ -11,25 +11,22 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from ledger import errors
 from ledger.access.models import ROLES as ROLES  # re-exported for the doors' role pickers
 from ledger.access.models import OrgUnit, RoleGrant, User
+from ledger.access.passwords import hash_secret, needs_rehash, verify_secret
 from ledger.errors import DomainError
 from ledger.infra.books import Books
 from ledger.infra.db import utc_from_db
 from ledger.journal.models import Account
 
-# argon2id, memory-hard (RFC 9106 "second recommended" shape, 64 MiB would be slow in tests: 19 MiB)
-_HASHER = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
 MAX_FAILED_LOGINS = 5
 LOCKOUT = dt.timedelta(minutes=15)
 # verified against when the user does not exist, so that timing does not reveal who exists
-_DUMMY_HASH = _HASHER.hash("not a password of anyone")
+_DUMMY_HASH = hash_secret("not a password of anyone")
 
 
 @dataclass(frozen=True)
@@ -65,14 +62,11 @@ class Actor:
 
 
 def hash_password(pw: str) -> str:
-    return _HASHER.hash(pw)
+    return hash_secret(pw)
 
 
 def _verify(hash_: str, pw: str) -> bool:
-    try:
-        return _HASHER.verify(hash_, pw)
-    except (VerifyMismatchError, VerificationError, InvalidHashError):
-        return False
+    return verify_secret(hash_, pw)
 
 
 def verify_password(hash_: str, secret: str) -> bool:
@@ -117,7 +111,7 @@ def authenticate_in(s: Session, now: dt.datetime, username_or_phone: str, passwo
     if user.failed_logins or user.locked_until is not None:
         user.failed_logins = 0
         user.locked_until = None
-    if _HASHER.check_needs_rehash(user.password_hash):
+    if needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
     return load_actor(s, user.id)
 

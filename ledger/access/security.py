@@ -26,8 +26,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from ledger import errors
-from ledger.access.identity import Actor, authenticate_in, in_scope
-from ledger.access.models import RateCounter, RoleGrant, SecurityEvent, User
+from ledger.access import policy
+from ledger.access.identity import Actor, authenticate_in
+from ledger.access.models import RateCounter, SecurityEvent, User
 from ledger.errors import DomainError
 from ledger.infra.books import Books
 from ledger.infra.db import utc_from_db
@@ -178,16 +179,11 @@ def take(books: Books, what: str, bucket: str, limit_name: str, *, source: str |
 
 # --- officers lift locks ----------------------------------------------------------------------------------
 
-def _require_officer_or_admin(actor: Actor) -> None:
-    if not (actor.has_role("officer") or actor.has_role("admin")):
-        raise DomainError(errors.PERMISSION_DENIED, required_roles=["officer", "admin"])
-
-
 def unlock(books: Books, actor: Actor, *, user_id: int | None = None, source: str | None = None,
            reason: str = "") -> dict[str, Any]:
     """Lift a user's sign-in lock (an officer in the user's scope, or an admin) or an address's throttle
     (any officer or admin); logged as ``unlock``."""
-    _require_officer_or_admin(actor)
+    policy.require_role(actor, *policy.CARD_ROLES)
     if (user_id is None) == (source is None):
         raise DomainError(errors.VALIDATION_FAILED, "name either a user_id or a source address")
     now = books.now()
@@ -197,11 +193,7 @@ def unlock(books: Books, actor: Actor, *, user_id: int | None = None, source: st
             user = s.get(User, user_id, with_for_update=True)
             if user is None:
                 raise DomainError(errors.USER_NOT_FOUND, user_id=user_id)
-            if not actor.has_role("admin"):
-                units = s.scalars(select(RoleGrant.org_unit_id).where(
-                    RoleGrant.user_id == user_id, RoleGrant.org_unit_id.is_not(None))).all()
-                if not any(in_scope(s, actor, "officer", u) for u in units):
-                    raise DomainError(errors.OUT_OF_SCOPE)
+            policy.require_officer_over_user(s, actor, user_id)
             was_locked = utc_from_db(user.locked_until) is not None and utc_from_db(user.locked_until) > now
             user.locked_until = None
             user.failed_logins = 0
@@ -218,8 +210,7 @@ def unlock(books: Books, actor: Actor, *, user_id: int | None = None, source: st
 def list_events(books: Books, actor: Actor, *, kind: str | None = None, limit: int = 100,
                 before_id: int | None = None) -> list[dict[str, Any]]:
     """The security log, newest first (auditors and admins)."""
-    if not (actor.has_role("auditor") or actor.has_role("admin")):
-        raise DomainError(errors.PERMISSION_DENIED, required_roles=["auditor", "admin"])
+    policy.require_role(actor, "auditor", "admin")
 
     def work(s: Session) -> list[dict[str, Any]]:
         q = select(SecurityEvent).order_by(SecurityEvent.id.desc()).limit(max(1, min(int(limit), 500)))

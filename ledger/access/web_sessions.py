@@ -19,6 +19,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from ledger import errors
+from ledger.access import policy
 from ledger.access.identity import Actor, load_actor
 from ledger.access.models import User, WebSession
 from ledger.errors import DomainError
@@ -123,8 +124,7 @@ def end_user_sessions_in(s: Session, user_id: int) -> int:
 
 def set_user_active(books: Books, actor: Actor, user_id: int, active: bool) -> dict[str, Any]:
     """An admin enables or disables a user; disabling ends every session of theirs at once."""
-    if not actor.has_role("admin"):
-        raise DomainError(errors.PERMISSION_DENIED)
+    policy.require_admin(actor)
     if user_id == actor.user_id and not active:
         raise DomainError(errors.VALIDATION_FAILED, "you cannot disable yourself")
 

@@ -33,13 +33,12 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from ledger import errors
+from ledger.access import policy
 from ledger.access.identity import (
     Actor,
     ancestors,
     budget_account_id,
     descendants,
-    in_scope,
-    scope_units,
     wallet_account_id,
 )
 from ledger.access.models import OrgUnit, RoleGrant, User
@@ -142,17 +141,6 @@ class FundView:
 
 
 # --- helpers ----------------------------------------------------------------------------------------
-
-def _require_role(actor: Actor, *roles: str) -> None:
-    if not any(actor.has_role(r) for r in roles):
-        raise DomainError(errors.PERMISSION_DENIED, required_roles=list(roles))
-
-
-def _require_officer_in_scope(s: Session, actor: Actor, org_unit_id: int) -> None:
-    _require_role(actor, "officer")
-    if not in_scope(s, actor, "officer", org_unit_id):
-        raise DomainError(errors.OUT_OF_SCOPE)
-
 
 def _unit(s: Session, org_unit_id: int) -> OrgUnit:
     unit = s.get(OrgUnit, org_unit_id) if isinstance(org_unit_id, int) else None
@@ -288,7 +276,7 @@ def _award_in(s: Session, books: Books, actor: Actor, *, volunteer_id: int, comm
 def _claim_view(s: Session, actor: Actor, c: Claim) -> ClaimView:
     award = s.scalar(select(Award).where(Award.claim_id == c.id))
     details = None
-    if c.kind == "tip" and actor.has_role("officer") and in_scope(s, actor, "officer", c.org_unit_id):
+    if c.kind == "tip" and policy.may_read_tip_details(s, actor, c.org_unit_id):
         details = {"description": c.description, "location": c.location, "police_case_ref": c.police_case_ref}
     return ClaimView(c.id, c.kind, c.status, c.volunteer_id, c.submitted_by_id, c.org_unit_id, c.category,
                      utc_from_db(c.occurred_at), utc_from_db(c.ended_at), c.team, utc_from_db(c.submitted_at), c.tier,
@@ -298,15 +286,13 @@ def _claim_view(s: Session, actor: Actor, c: Claim) -> ClaimView:
 
 
 def _may_see_claim(s: Session, actor: Actor, c: Claim) -> bool:
-    return (actor.user_id in (c.volunteer_id, c.submitted_by_id)
-            or in_scope(s, actor, "officer", c.org_unit_id)
-            or actor.has_role("auditor") or actor.has_role("admin"))
+    return policy.may_see_claim(s, actor, volunteer_id=c.volunteer_id, submitted_by_id=c.submitted_by_id,
+                                org_unit_id=c.org_unit_id)
 
 
 def _may_see_award(s: Session, actor: Actor, a: Award) -> bool:
-    return (actor.user_id in (a.volunteer_id, a.officer_id)
-            or in_scope(s, actor, "officer", a.org_unit_id)
-            or actor.has_role("auditor") or actor.has_role("admin") or actor.has_role("fund_manager"))
+    return policy.may_see_award(s, actor, volunteer_id=a.volunteer_id, officer_id=a.officer_id,
+                                org_unit_id=a.org_unit_id)
 
 
 # --- claims -----------------------------------------------------------------------------------------
@@ -328,12 +314,12 @@ def submit_claim(books: Books, actor: Actor, *, kind: str, occurred_at: dt.datet
         now = books.now()
         vid = actor.user_id if volunteer_id is None else volunteer_id
         if vid == actor.user_id:
-            _require_role(actor, "volunteer")
+            policy.require_role(actor, "volunteer")
         else:
-            _require_role(actor, "leader")
+            policy.require_role(actor, "leader")
         volunteer = _require_volunteer(s, vid)
-        if vid != actor.user_id and not any(in_scope(s, actor, "leader", u) for u in _volunteer_units(s, vid)):
-            raise DomainError(errors.OUT_OF_SCOPE, "the volunteer is not in a unit you lead")
+        if vid != actor.user_id:
+            policy.require_leader_over(s, actor, _volunteer_units(s, vid))
         if kind == "patrol":
             if org_unit_id is None or ended_at is None:
                 raise DomainError(errors.VALIDATION_FAILED, "a patrol names its community, start and end")
@@ -392,7 +378,7 @@ def verify_claim(books: Books, actor: Actor, claim_id: int, *, reason: str, tier
 
     def work(s: Session) -> ClaimView:
         claim = _lock_claim(s, claim_id)
-        _require_officer_in_scope(s, actor, claim.org_unit_id)
+        policy.require_officer_in_scope(s, actor, claim.org_unit_id)
         if claim.status != "submitted":
             raise DomainError(errors.CLAIM_ALREADY_DECIDED, status=claim.status)
         if actor.user_id in (claim.volunteer_id, claim.submitted_by_id):
@@ -422,7 +408,7 @@ def reject_claim(books: Books, actor: Actor, claim_id: int, *, reason: str) -> C
 
     def work(s: Session) -> ClaimView:
         claim = _lock_claim(s, claim_id)
-        _require_officer_in_scope(s, actor, claim.org_unit_id)
+        policy.require_officer_in_scope(s, actor, claim.org_unit_id)
         if claim.status != "submitted":
             raise DomainError(errors.CLAIM_ALREADY_DECIDED, status=claim.status)
         if actor.user_id in (claim.volunteer_id, claim.submitted_by_id):
@@ -452,10 +438,8 @@ def list_claims(books: Books, actor: Actor, *, status: str | None = None, limit:
 
     def work(s: Session) -> list[ClaimView]:
         conds = [Claim.volunteer_id == actor.user_id, Claim.submitted_by_id == actor.user_id]
-        if actor.has_role("auditor") or actor.has_role("admin"):
-            conds.append(Claim.id.is_not(None))
-        if actor.has_role("officer"):
-            units = scope_units(s, actor, "officer")
+        units = policy.visible_units(s, actor, ("auditor", "admin"))
+        if units is None or units:
             conds.append(Claim.id.is_not(None) if units is None else Claim.org_unit_id.in_(units))
         q = select(Claim).where(or_(*conds))
         if status is not None:
@@ -480,7 +464,7 @@ def award_directly(books: Books, actor: Actor, *, volunteer_id: int, org_unit_id
 
     def work(s: Session) -> AwardView:
         community = community_of(s, org_unit_id)
-        _require_officer_in_scope(s, actor, community)
+        policy.require_officer_in_scope(s, actor, community)
         _require_volunteer(s, volunteer_id)
         k = f"award:direct:{actor.user_id}:{key}" if key else f"award:direct:{uuid.uuid4().hex}"
         award = _award_in(s, books, actor, volunteer_id=volunteer_id, community_id=community, amount=amount,
@@ -498,7 +482,7 @@ def _lock_award(s: Session, award_id: int) -> Award:
 
 
 def _second_officer(s: Session, actor: Actor, award: Award) -> None:
-    _require_officer_in_scope(s, actor, award.org_unit_id)
+    policy.require_officer_in_scope(s, actor, award.org_unit_id)
     if award.status != "pending_approval":
         raise DomainError(errors.AWARD_NOT_PENDING, status=award.status)
     submitted_by = None
@@ -566,7 +550,7 @@ def reverse_award(books: Books, actor: Actor, award_id: int, *, reason: str, par
 
     def work(s: Session) -> AwardView:
         award = _lock_award(s, award_id)
-        _require_officer_in_scope(s, actor, award.org_unit_id)
+        policy.require_officer_in_scope(s, actor, award.org_unit_id)
         if award.status != "posted":
             raise DomainError(errors.AWARD_NOT_REVERSIBLE, status=award.status)
         remaining = award.amount - award.reversed_amount
@@ -602,10 +586,8 @@ def get_award(books: Books, actor: Actor, award_id: int) -> AwardView:
 def list_awards(books: Books, actor: Actor, *, status: str | None = None, limit: int = 100) -> list[AwardView]:
     def work(s: Session) -> list[AwardView]:
         conds = [Award.volunteer_id == actor.user_id, Award.officer_id == actor.user_id]
-        if any(actor.has_role(r) for r in ("auditor", "admin", "fund_manager")):
-            conds.append(Award.id.is_not(None))
-        if actor.has_role("officer"):
-            units = scope_units(s, actor, "officer")
+        units = policy.visible_units(s, actor, ("auditor", "admin", "fund_manager"))
+        if units is None or units:
             conds.append(Award.id.is_not(None) if units is None else Award.org_unit_id.in_(units))
         q = select(Award).where(or_(*conds))
         if status is not None:
@@ -624,7 +606,7 @@ def _fund_accounts(s: Session) -> tuple[int, int]:
 def record_donation(books: Books, actor: Actor, *, amount: int, donor: str, reference: str | None = None,
                     key: str | None = None) -> dict[str, Any]:
     """The fund manager records money given to the Gold Bean Fund, as beans (donations → fund)."""
-    _require_role(actor, "fund_manager")
+    policy.require_role(actor, "fund_manager")
     _check_amount(amount)
     if not donor or not donor.strip():
         raise DomainError(errors.VALIDATION_FAILED, "name the donor (or 'anonymous')")
@@ -652,7 +634,7 @@ def allocate_budget(books: Books, actor: Actor, *, org_unit_id: int, amount: int
                     key: str | None = None) -> dict[str, Any]:
     """The fund manager assigns beans from the fund to a community's budget; never more than the fund
     holds (``insufficient_funds``)."""
-    _require_role(actor, "fund_manager")
+    policy.require_role(actor, "fund_manager")
     _check_amount(amount)
 
     def work(s: Session) -> dict[str, Any]:
@@ -673,7 +655,7 @@ def allocate_budget(books: Books, actor: Actor, *, org_unit_id: int, amount: int
 
 def fund_position(books: Books, actor: Actor) -> dict[str, int]:
     """Where the donated beans are: fund, budgets, wallets, merchants, paid out (and in holds)."""
-    _require_role(actor, "fund_manager", "auditor", "admin")
+    policy.require_role(actor, "fund_manager", "auditor", "admin")
 
     def work(s: Session) -> dict[str, int]:
         rows = s.execute(select(Account.kind, func.sum(Account.credits_posted - Account.debits_posted))
@@ -689,11 +671,10 @@ def fund_position(books: Books, actor: Actor) -> dict[str, int]:
 
 def budget_balances(books: Books, actor: Actor) -> list[dict[str, Any]]:
     """Every community's budget: available and on hold (awards awaiting a second approval)."""
-    _require_role(actor, "fund_manager", "auditor", "admin", "officer")
+    policy.require_role(actor, "fund_manager", "auditor", "admin", "officer")
 
     def work(s: Session) -> list[dict[str, Any]]:
-        units = None if not actor.has_role("officer") or any(
-            actor.has_role(r) for r in ("fund_manager", "auditor", "admin")) else scope_units(s, actor, "officer")
+        units = policy.visible_units(s, actor, ("fund_manager", "auditor", "admin"))
         out = []
         for acc in s.scalars(select(Account).where(Account.kind == "budget").order_by(Account.id)):
             unit_id = int(acc.owner_ref.split(":", 1)[1]) if (acc.owner_ref or "").startswith("org:") else None
@@ -844,7 +825,7 @@ def import_awards(books: Books, actor: Actor, rows: Iterable[Mapping[str, str]],
     Each row's key (the ``key`` column, or a digest of username, community, amount/hours and reference)
     becomes the award's journal key, so importing the same file twice awards once. Without ``commit``
     the whole import runs and is rolled back: the report says exactly what would happen."""
-    _require_role(actor, "officer")
+    policy.require_role(actor, "officer")
     rules = rules_of(books)
     rows = list(rows)
 
@@ -873,7 +854,7 @@ def import_awards(books: Books, actor: Actor, rows: Iterable[Mapping[str, str]],
                     if unit_id is None:
                         raise DomainError(errors.ORG_UNIT_NOT_FOUND, f"no org unit {community_code!r}")
                     community = community_of(s, unit_id)
-                    _require_officer_in_scope(s, actor, community)
+                    policy.require_officer_in_scope(s, actor, community)
                     _require_volunteer(s, user_id)
                     award = _award_in(s, books, actor, volunteer_id=user_id, community_id=community,
                                       amount=amount, source="import", key=f"award:import:{key}",

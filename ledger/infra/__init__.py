@@ -2,6 +2,7 @@
 
 Owns: engines and transactions (``db``: ``make_engine``, ``run_in_transaction``, ``utc_from_db``), ``Books`` (one
 database, one key store, one clock; ``Books.run`` opens the one transaction of a use case), the Ed25519 key store
-(``keys``) and the declarative ``Base`` with its naming convention (``base``). No tables of its own beyond the base.
+(``keys``), the declarative ``Base`` with its naming convention (``base``) and the idempotency store
+(``idempotency``: the table ``idempotency_records``, ``idempotent``, ``Answer``).
 May call: ``ledger.errors``, ``ledger.invariants`` only.
 """

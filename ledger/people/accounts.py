@@ -9,6 +9,7 @@ from sqlalchemy import delete, or_, select
 from sqlalchemy.orm import Session
 
 from ledger import errors
+from ledger.access import policy
 from ledger.access.identity import Actor, create_user_in, grant_role_in, hash_password
 from ledger.access.models import ROLES, Merchant, OrgUnit, RoleGrant, User
 from ledger.errors import DomainError
@@ -19,11 +20,6 @@ ORG_SCOPED = ("volunteer", "leader", "officer")
 MERCHANT_SCOPED = ("merchant_owner", "cashier")
 DISTRICT_WIDE = ("fund_manager", "auditor", "admin")
 MIN_PASSWORD = 8
-
-
-def _require_admin(actor: Actor) -> None:
-    if not actor.has_role("admin"):
-        raise DomainError(errors.PERMISSION_DENIED, required_roles=["admin"])
 
 
 def _profile(s: Session, user_id: int) -> dict[str, Any]:
@@ -76,7 +72,7 @@ def list_org_units(books: Books) -> list[dict[str, Any]]:
 def register_user(books: Books, actor: Actor, *, username: str, password: str, display_name: str,
                   phone: str | None = None) -> dict[str, Any]:
     """The admin registers a person (with a wallet); roles are granted separately."""
-    _require_admin(actor)
+    policy.require_admin(actor)
     if len(password) < MIN_PASSWORD:
         raise DomainError(errors.WEAK_PASSWORD)
     pw_hash = hash_password(password)
@@ -109,7 +105,7 @@ def _check_grant_shape(s: Session, role: str, org_unit_id: int | None, merchant_
 
 def grant_role(books: Books, actor: Actor, user_id: int, *, role: str, org_unit_id: int | None = None,
                merchant_id: int | None = None) -> dict[str, Any]:
-    _require_admin(actor)
+    policy.require_admin(actor)
 
     def work(s: Session) -> dict[str, Any]:
         if s.get(User, user_id) is None:
@@ -123,7 +119,7 @@ def grant_role(books: Books, actor: Actor, user_id: int, *, role: str, org_unit_
 
 def revoke_role(books: Books, actor: Actor, user_id: int, *, role: str, org_unit_id: int | None = None,
                 merchant_id: int | None = None) -> dict[str, Any]:
-    _require_admin(actor)
+    policy.require_admin(actor)
 
     def work(s: Session) -> dict[str, Any]:
         if s.get(User, user_id) is None:

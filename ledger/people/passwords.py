@@ -16,9 +16,9 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from ledger import errors
-from ledger.access import security
-from ledger.access.identity import Actor, hash_password, in_scope, verify_password
-from ledger.access.models import RoleGrant, User, WebSession
+from ledger.access import policy, security
+from ledger.access.identity import Actor, hash_password, verify_password
+from ledger.access.models import User, WebSession
 from ledger.access.web_sessions import session_token_hash
 from ledger.errors import DomainError
 from ledger.infra.books import Books
@@ -71,19 +71,6 @@ def change_password(books: Books, actor: Actor, *, current_password: str, new_pa
     return result
 
 
-def _may_reset(s: Session, staff: Actor, user_id: int) -> None:
-    """Staff of the person's community (or above it) may create a code; admins anywhere; nobody for themselves."""
-    if staff.user_id == user_id:
-        raise DomainError(errors.SELF_DEALING)
-    if staff.has_role("admin"):
-        return
-    if not staff.has_role("officer"):
-        raise DomainError(errors.PERMISSION_DENIED, required_roles=["officer", "admin"])
-    homes = s.scalars(select(RoleGrant.org_unit_id).where(RoleGrant.user_id == user_id)).all()
-    if not any(unit is not None and in_scope(s, staff, "officer", unit) for unit in homes):
-        raise DomainError(errors.OUT_OF_SCOPE)
-
-
 def issue_reset_code(books: Books, staff: Actor, user_id: int | None = None, *, phone: str | None = None,
                      source: str | None = None) -> dict[str, Any]:
     """A one-time code for the person (by id, or by mobile number at the office counter), returned once, to
@@ -98,7 +85,7 @@ def issue_reset_code(books: Books, staff: Actor, user_id: int | None = None, *, 
             user = s.get(User, user_id) if type(user_id) is int else None
         if user is None:
             raise DomainError(errors.USER_NOT_FOUND, user_id=user_id)
-        _may_reset(s, staff, user.id)
+        policy.require_reset_code_issuer(s, staff, user.id)
         now = books.now()
         for old in s.scalars(select(ResetCode).where(ResetCode.user_id == user.id, ResetCode.used_at.is_(None))):
             old.used_at = now  # a new code replaces any earlier one

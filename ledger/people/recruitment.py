@@ -18,14 +18,13 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ledger import errors
-from ledger.access import security
+from ledger.access import policy, security
 from ledger.access.identity import (
     Actor,
     budget_account_id,
     create_user_in,
     grant_role_in,
     hash_password,
-    in_scope,
     scope_units,
     wallet_account_id,
 )
@@ -82,14 +81,6 @@ class SignupView:
 
 # --- calls -----------------------------------------------------------------------------------------------
 
-def _require_staff(s: Session, actor: Actor, org_unit_id: int) -> None:
-    """Community staff (officers) of the unit, or above it, run its recruitment."""
-    if not actor.has_role("officer"):
-        raise DomainError(errors.PERMISSION_DENIED, required_roles=["officer"])
-    if not in_scope(s, actor, "officer", org_unit_id):
-        raise DomainError(errors.OUT_OF_SCOPE)
-
-
 def _community(s: Session, org_unit_id: Any) -> OrgUnit:
     unit = s.get(OrgUnit, org_unit_id) if type(org_unit_id) is int else None
     if unit is None:
@@ -123,7 +114,7 @@ def publish_call(books: Books, actor: Actor, *, org_unit_id: int, title: str, ne
 
     def work(s: Session) -> CallView:
         _community(s, org_unit_id)
-        _require_staff(s, actor, org_unit_id)
+        policy.require_officer_in_scope(s, actor, org_unit_id)
         call = RecruitmentCall(org_unit_id=org_unit_id, title=title.strip(), description=description or "",
                                needed=needed, min_age=min_age, training_required=bool(training_required),
                                insurance_required=bool(insurance_required), starter_beans=starter_beans,
@@ -140,7 +131,7 @@ def close_call(books: Books, actor: Actor, call_id: int) -> CallView:
         call = s.get(RecruitmentCall, call_id, with_for_update=True) if type(call_id) is int else None
         if call is None:
             raise DomainError(errors.CALL_NOT_FOUND, call_id=call_id)
-        _require_staff(s, actor, call.org_unit_id)
+        policy.require_officer_in_scope(s, actor, call.org_unit_id)
         call.status = "closed"
         return _call_view(s, call)
 
@@ -316,8 +307,7 @@ def _signup_view(s: Session, books: Books, signup: Signup) -> SignupView:
 
 def list_signups(books: Books, actor: Actor, *, status: str | None = "pending", limit: int = 200) -> list[SignupView]:
     """Sign-ups for the communities the staff member serves."""
-    if not actor.has_role("officer"):
-        raise DomainError(errors.PERMISSION_DENIED, required_roles=["officer"])
+    policy.require_role(actor, "officer")
 
     def work(s: Session) -> list[SignupView]:
         q = select(Signup).order_by(Signup.id.desc()).limit(min(max(limit, 1), 500))
@@ -335,7 +325,7 @@ def _lock_signup(s: Session, actor: Actor, signup_id: Any) -> Signup:
     signup = s.get(Signup, signup_id, with_for_update=True) if type(signup_id) is int else None
     if signup is None:
         raise DomainError(errors.SIGNUP_NOT_FOUND, signup_id=signup_id)
-    _require_staff(s, actor, signup.community_id)
+    policy.require_officer_in_scope(s, actor, signup.community_id)
     if signup.status != "pending":
         raise DomainError(errors.SIGNUP_NOT_PENDING, status=signup.status)
     return signup

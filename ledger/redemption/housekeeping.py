@@ -30,9 +30,10 @@ from ledger import errors
 from ledger.errors import DomainError
 from ledger.infra.books import Books
 from ledger.infra.db import utc_from_db
+from ledger.infra.idempotency import IdempotencyRecord
 from ledger.redemption import codes
 from ledger.redemption.core import setting
-from ledger.redemption.models import IdempotencyRecord, SpentCode
+from ledger.redemption.models import SpentCode
 
 # the longest a wallet code stays acceptable after it was spent: issued up to LEEWAY_S "in the future",
 # valid WALLET_CODE_TTL_S after issue, and LEEWAY_S more after its expiry

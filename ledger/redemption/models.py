@@ -1,6 +1,6 @@
-"""Redemption: tills, catalogue items, bean cards, spent codes, redemptions, refunds, idempotency records
-and settlements. The beans themselves move only through the journal (``transfers``); these rows say
-why, and the single-use and idempotency rules live in their unique constraints."""
+"""Redemption: tills, catalogue items, bean cards, spent codes, redemptions, refunds and settlements (the
+idempotency records are ``ledger.infra.idempotency``'s). The beans themselves move only through the journal
+(``transfers``); these rows say why, and the single-use rules live in their unique constraints."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ledger.infra.base import Base, BigId, created_at_column, in_values
+from ledger.infra.idempotency import IdempotencyRecord as IdempotencyRecord  # its table moved to infra
 
 CARD_STATUSES = ("active", "locked", "revoked")
 TILL_STATUSES = ("active", "revoked")
@@ -145,23 +146,6 @@ class Refund(Base):
         CheckConstraint("amount > 0", name="amount_positive"),
         Index("ix_refunds_merchant_time", "merchant_id", "refunded_at"),
     )
-
-
-class IdempotencyRecord(Base):
-    """The stored answer to a write sent with an ``Idempotency-Key``, written in the same transaction
-    as its effect. ``scope`` keeps two callers' keys apart ("merchant:3", "user:7")."""
-
-    __tablename__ = "idempotency_records"
-
-    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    scope: Mapped[str] = mapped_column(String(80))
-    key: Mapped[str] = mapped_column(String(100))
-    request_hash: Mapped[str] = mapped_column(String(64))
-    status_code: Mapped[int] = mapped_column(Integer)
-    body: Mapped[str] = mapped_column(Text)
-    created_at: Mapped[dt.datetime] = created_at_column()
-
-    __table_args__ = (UniqueConstraint("scope", "key"),)
 
 
 class Settlement(Base):

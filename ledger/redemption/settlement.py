@@ -23,7 +23,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ledger import errors
+from ledger.access import policy
 from ledger.access.models import Merchant
+from ledger.access.policy import Principal
 from ledger.errors import DomainError
 from ledger.infra.books import Books
 from ledger.journal.accounts import open_account_in, post_in
@@ -65,9 +67,12 @@ def statement_view(books: Books, st: Settlement, merchant: Merchant) -> dict[str
     }
 
 
-def run_settlement(books: Books, period: str, actor: str, *, merchant_ids: set[int] | None = None
-                   ) -> list[dict[str, Any]]:
-    """Settle every merchant (or those in ``merchant_ids``) for ``period``; idempotent."""
+def run_settlement(books: Books, period: str, actor: str, *, merchant_ids: set[int] | None = None,
+                   by: Principal | None = None) -> list[dict[str, Any]]:
+    """Settle every merchant (or those in ``merchant_ids``) for ``period``; idempotent. ``by`` (when a door
+    names it) must be a fund manager (the worker and the CLI run it as the programme)."""
+    if by is not None:
+        policy.require_settlement_runner(by)
     start, end = period_bounds(books, period)
     if books.now() < end:
         raise DomainError(errors.PERIOD_NOT_ENDED, period=period)
@@ -112,8 +117,13 @@ def run_settlement(books: Books, period: str, actor: str, *, merchant_ids: set[i
     return books.run(work)
 
 
-def list_settlements(books: Books, *, merchant_id: int | None = None, period: str | None = None
-                     ) -> list[dict[str, Any]]:
+def list_settlements(books: Books, *, merchant_id: int | None = None, period: str | None = None,
+                     by: Principal | None = None) -> list[dict[str, Any]]:
+    """Statements, of one merchant or all; ``by`` (when a door names it) must be a fund manager or auditor, or
+    the merchant's owner for its own (``policy.require_settlement_reader``)."""
+    if by is not None:
+        policy.require_settlement_reader(by, merchant_id)
+
     def work(s: Session) -> list[dict[str, Any]]:
         q = select(Settlement, Merchant).join(Merchant, Merchant.id == Settlement.merchant_id)
         if merchant_id is not None:

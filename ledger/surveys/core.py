@@ -23,15 +23,15 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ledger import errors
+from ledger.access import policy
 from ledger.access.identity import (
     Actor,
     budget_account_id,
     descendants,
-    in_scope,
     scope_units,
     wallet_account_id,
 )
-from ledger.access.models import OrgUnit, RoleGrant
+from ledger.access.models import OrgUnit
 from ledger.errors import DomainError
 from ledger.infra.books import Books
 from ledger.infra.db import utc_from_db
@@ -98,26 +98,13 @@ class SurveyView:
 
 # --- who may -------------------------------------------------------------------------------------------
 
-def _require_staff(s: Session, actor: Actor, org_unit_id: int) -> None:
-    """Officers (police or community staff) of the survey's community, or above it, run its surveys."""
-    if not actor.has_role("officer"):
-        raise DomainError(errors.PERMISSION_DENIED, required_roles=["officer"])
-    if not in_scope(s, actor, "officer", org_unit_id):
-        raise DomainError(errors.OUT_OF_SCOPE)
-
-
 def _respondent_community(s: Session, actor: Actor, survey_id: int) -> int:
     """The community through which ``actor`` lives in one of the survey's targets, or refused."""
     targets = set(s.scalars(select(SurveyTarget.org_unit_id).where(SurveyTarget.survey_id == survey_id)))
-    area: set[int] = set()
-    for unit in targets:
-        area |= descendants(s, unit)
-    homes = s.scalars(select(RoleGrant.org_unit_id).where(RoleGrant.user_id == actor.user_id,
-                                                          RoleGrant.role == "volunteer")).all()
-    for home in homes:
-        if home in area:
-            return _community_at_or_above(s, home)
-    raise DomainError(errors.SURVEY_OUTSIDE_AREA)
+    home = policy.resident_home_in(s, actor, targets)
+    if home is None:
+        raise DomainError(errors.SURVEY_OUTSIDE_AREA)
+    return _community_at_or_above(s, home)
 
 
 def _community_at_or_above(s: Session, org_unit_id: int) -> int:
@@ -135,7 +122,7 @@ def _community_at_or_above(s: Session, org_unit_id: int) -> int:
 
 
 def _may_read(s: Session, actor: Actor, survey: Survey) -> bool:
-    if in_scope(s, actor, "officer", survey.org_unit_id) or actor.has_role("admin"):
+    if policy.may_run_for(s, actor, survey.org_unit_id):
         return True
     if survey.status == "draft":
         return False
@@ -196,7 +183,7 @@ def create_survey(books: Books, actor: Actor, *, org_unit_id: int, title: str, q
         unit = s.get(OrgUnit, org_unit_id)
         if unit is None or unit.level != "community":
             raise DomainError(errors.NOT_A_COMMUNITY, org_unit_id=org_unit_id)
-        _require_staff(s, actor, org_unit_id)
+        policy.require_officer_in_scope(s, actor, org_unit_id)
         area = descendants(s, org_unit_id)
         if any(t not in area for t in targets):
             raise DomainError(errors.SURVEY_INVALID, "targets lie in the survey's community",
@@ -234,7 +221,7 @@ def publish_survey(books: Books, actor: Actor, survey_id: int) -> SurveyView:
     """Open a draft for answers; a paid survey's rewards are held from the community budget first."""
     def work(s: Session) -> SurveyView:
         survey = _lock_survey(s, survey_id)
-        _require_staff(s, actor, survey.org_unit_id)
+        policy.require_officer_in_scope(s, actor, survey.org_unit_id)
         if survey.status != "draft":
             raise DomainError(errors.SURVEY_NOT_DRAFT)
         if utc_from_db(survey.closes_at) <= books.now():
@@ -269,7 +256,7 @@ def close_survey(books: Books, actor: Actor, survey_id: int) -> SurveyView:
     """Stop taking answers; the unpaid rewards go back to the community budget."""
     def work(s: Session) -> SurveyView:
         survey = _lock_survey(s, survey_id)
-        _require_staff(s, actor, survey.org_unit_id)
+        policy.require_officer_in_scope(s, actor, survey.org_unit_id)
         if survey.status == "closed":
             return _view(s, survey)  # closing twice is a retry, not a mistake
         if _hold_is_pending(s, survey.hold_key) and utc_from_db(survey.closes_at) > books.now():
@@ -440,7 +427,7 @@ def survey_results(books: Books, actor: Actor, survey_id: int) -> dict[str, Any]
         survey = s.get(Survey, survey_id) if type(survey_id) is int else None
         if survey is None:
             raise DomainError(errors.SURVEY_NOT_FOUND, survey_id=survey_id)
-        _require_staff(s, actor, survey.org_unit_id)
+        policy.require_officer_in_scope(s, actor, survey.org_unit_id)
         questions = _questions(s, survey.id)
         responses = list(s.scalars(select(SurveyResponse).where(SurveyResponse.survey_id == survey.id)))
         by_community: dict[int, list[SurveyResponse]] = {}

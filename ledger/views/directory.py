@@ -12,8 +12,10 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ledger import errors
-from ledger.access.identity import Actor, ancestors, descendants, in_scope, scope_units, wallet_account_id
+from ledger.access import policy
+from ledger.access.identity import Actor, ancestors, descendants, scope_units, wallet_account_id
 from ledger.access.models import Merchant, OrgUnit, RoleGrant, User
+from ledger.access.policy import Principal
 from ledger.earning.models import Award
 from ledger.errors import DomainError
 from ledger.infra.books import Books
@@ -22,17 +24,12 @@ from ledger.journal.models import Account, Transfer
 from ledger.redemption.models import Card, Redemption, Settlement
 
 BEIJING = dt.timezone(dt.timedelta(hours=8))
-DISTRICT_ROLES = ("admin", "auditor", "fund_manager")
-
-
-def _require(actor: Actor, *roles: str) -> None:
-    if not any(actor.has_role(r) for r in roles):
-        raise DomainError(errors.PERMISSION_DENIED, required_roles=list(roles))
+DISTRICT_ROLES = policy.DISTRICT_ROLES
 
 
 def org_tree(books: Books, actor: Actor) -> list[dict[str, Any]]:
     """Every org unit in depth-first order with its depth (admins, fund managers, auditors, officers)."""
-    _require(actor, *DISTRICT_ROLES, "officer")
+    policy.require_role(actor, *DISTRICT_ROLES, "officer")
 
     def work(s: Session) -> list[dict[str, Any]]:
         units = s.execute(select(OrgUnit.id, OrgUnit.parent_id, OrgUnit.level, OrgUnit.code, OrgUnit.name)
@@ -59,9 +56,8 @@ def communities(books: Books, actor: Actor) -> list[dict[str, Any]]:
     def work(s: Session) -> list[dict[str, Any]]:
         q = select(OrgUnit.id, OrgUnit.name).where(OrgUnit.level == "community").order_by(OrgUnit.id)
         rows = s.execute(q).all()
-        if actor.has_role("fund_manager") or actor.has_role("admin"):
-            return [{"id": r.id, "name": r.name} for r in rows]
-        return [{"id": r.id, "name": r.name} for r in rows if in_scope(s, actor, "officer", r.id)]
+        units = policy.visible_units(s, actor, ("fund_manager", "admin"))
+        return [{"id": r.id, "name": r.name} for r in rows if units is None or r.id in units]
 
     return books.run(work, readonly=True)
 
@@ -96,10 +92,10 @@ def home_community(books: Books, actor: Actor) -> dict[str, Any] | None:
 
 def volunteers_in_scope(books: Books, actor: Actor) -> list[dict[str, Any]]:
     """Volunteers whose home unit the officer serves (everyone for admins and auditors), with balances."""
-    _require(actor, "officer", "admin", "auditor")
+    policy.require_role(actor, "officer", "admin", "auditor")
 
     def work(s: Session) -> list[dict[str, Any]]:
-        units = None if actor.has_role("admin") or actor.has_role("auditor") else scope_units(s, actor, "officer")
+        units = policy.visible_units(s, actor, ("admin", "auditor"))
         q = (select(User.id, User.display_name, User.phone, User.active, RoleGrant.org_unit_id)
              .join(RoleGrant, RoleGrant.user_id == User.id).where(RoleGrant.role == "volunteer"))
         if units is not None:
@@ -139,7 +135,7 @@ def led_volunteers(books: Books, actor: Actor) -> list[dict[str, Any]]:
 
 def volunteer_profile(books: Books, actor: Actor, user_id: int) -> dict[str, Any]:
     """One volunteer for an officer in scope (or an admin/auditor): name, units, wallet, cards, awards."""
-    _require(actor, "officer", "admin", "auditor")
+    policy.require_role(actor, "officer", "admin", "auditor")
 
     def work(s: Session) -> dict[str, Any]:
         user = s.get(User, user_id)
@@ -147,9 +143,7 @@ def volunteer_profile(books: Books, actor: Actor, user_id: int) -> dict[str, Any
             RoleGrant.user_id == user_id, RoleGrant.role == "volunteer")).all() if user else []
         if user is None or not homes:
             raise DomainError(errors.USER_NOT_FOUND, user_id=user_id)
-        if not (actor.has_role("admin") or actor.has_role("auditor")) and not any(
-                in_scope(s, actor, "officer", u) for u in homes if u is not None):
-            raise DomainError(errors.OUT_OF_SCOPE)
+        policy.require_officer_over_units(s, actor, list(homes))
         acc = s.get(Account, wallet_account_id(s, user_id))
         unit_name = dict(s.execute(select(OrgUnit.id, OrgUnit.name)).all())
         cards = [{"id": c.id, "status": c.status, "failed_pins": c.failed_pins, "created_at": utc_from_db(c.created_at)}
@@ -178,7 +172,7 @@ def my_cards(books: Books, actor: Actor) -> list[dict[str, Any]]:
 
 def people(books: Books, actor: Actor) -> list[dict[str, Any]]:
     """Every user with their role grants (admins and auditors)."""
-    _require(actor, "admin", "auditor")
+    policy.require_role(actor, "admin", "auditor")
 
     def work(s: Session) -> list[dict[str, Any]]:
         unit_name = dict(s.execute(select(OrgUnit.id, OrgUnit.name)).all())
@@ -197,7 +191,7 @@ def people(books: Books, actor: Actor) -> list[dict[str, Any]]:
 
 def merchants(books: Books, actor: Actor) -> list[dict[str, Any]]:
     """Every merchant with its community, status, daily limit and what the fund owes it."""
-    _require(actor, *DISTRICT_ROLES)
+    policy.require_role(actor, *DISTRICT_ROLES)
 
     def work(s: Session) -> list[dict[str, Any]]:
         unit_name = dict(s.execute(select(OrgUnit.id, OrgUnit.name)).all())
@@ -221,8 +215,10 @@ def merchant_of(books: Books, merchant_id: int) -> dict[str, Any]:
     return books.run(work, readonly=True)
 
 
-def takings_today(books: Books, merchant_id: int, tz: dt.tzinfo = BEIJING) -> dict[str, int]:
-    """Today's (local day) completed redemptions at a merchant, less refunds: count and beans."""
+def takings_today(books: Books, merchant_id: int, tz: dt.tzinfo = BEIJING, *, by: Principal) -> dict[str, int]:
+    """Today's (local day) completed redemptions at a merchant, less refunds: count and beans (for who may read
+    the merchant's redemptions)."""
+    policy.require_reads_merchant(by, merchant_id)
 
     def work(s: Session) -> dict[str, int]:
         now = books.now().astimezone(tz)
@@ -251,7 +247,7 @@ def dashboard(books: Books, actor: Actor, *, weeks: int = 8) -> dict[str, Any]:
     """Beans donated, awarded, redeemed and settled per week (Monday, Beijing time) over the last
     ``weeks`` weeks, and awarded/redeemed per street office. Posted money only: holds count when posted;
     reversals and refunds are netted out of awards and redemptions."""
-    _require(actor, *DISTRICT_ROLES, "officer")
+    policy.require_role(actor, *DISTRICT_ROLES, "officer")
     weeks = max(1, min(int(weeks), 52))
 
     def work(s: Session) -> dict[str, Any]:

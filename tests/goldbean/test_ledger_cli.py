@@ -83,6 +83,7 @@ def test_prune_forgets_old_spent_codes_and_keys_and_nothing_of_the_journal(app, 
 
     from ledger import redemption
     from ledger.access.identity import wallet_account_id
+    from ledger.access.policy import SYSTEM
     from ledger.redemption import codes
     from ledger.schema import Entry, IdempotencyRecord, Merchant, SpentCode, User
 
@@ -93,7 +94,7 @@ def test_prune_forgets_old_spent_codes_and_keys_and_nothing_of_the_journal(app, 
         merchant = s.scalar(select(Merchant.id).order_by(Merchant.id))
     for i in range(3):  # three redemptions at a till: three spent codes, three stored answers
         code = codes.issue_wallet_code(books, wallet).code
-        redemption.redeem(books, redemption.TillContext(merchant, "till:test"), code=code, amount=1,
+        redemption.redeem(books, redemption.TillContext(merchant, SYSTEM), code=code, amount=1,
                           idempotency_key=f"cli-{i}")
 
     def count(model) -> int:

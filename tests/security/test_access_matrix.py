@@ -107,3 +107,36 @@ def test_anonymous_and_wrong_role_callers_are_refused_everywhere(app, client, bo
             checked += 1
     assert checked > 100
     assert all_balances(books) == before
+
+
+# --- the doors name the principal; the rules live in ledger/access/policy.py --------------------------
+
+def test_the_doors_hold_no_merchant_or_scope_rules():
+    """Which merchant, org unit, card or wallet a principal may act on is decided by the use case with
+    ``ledger.access.policy``; a door that reads grants itself would be a second, drifting copy of a rule.
+    Only the decorators that refuse a caller holding none of a route's roles look at roles."""
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    role_gates = {"merchant_api/auth.py", "admin_ui/web.py", "merchant_api/till_api.py"}
+    found = []
+    for door in ("merchant_api", "admin_ui", "doors"):
+        for path in sorted((root / door).rglob("*.py")):
+            name = path.relative_to(root).as_posix()
+            text = path.read_text(encoding="utf-8")
+            for needle in ("merchant_ids_for", "is_district_wide", "in_scope", "scope_units", "org_units_for"):
+                if re.search(rf"\b{needle}\(", text):
+                    found.append((name, needle))
+            if re.search(r"\bhas_role\(", text) and name not in role_gates:
+                found.append((name, "has_role("))
+    assert not found, f"authorisation in a door (move it into ledger/access/policy.py): {found}"
+
+
+def test_till_roles_are_the_policys():
+    import admin_ui.till
+    import merchant_api.till_api
+    from ledger.access import policy
+
+    assert merchant_api.till_api.TILL_ROLES is policy.TILL_ROLES
+    assert admin_ui.till.TILL_ROLES is policy.TILL_ROLES

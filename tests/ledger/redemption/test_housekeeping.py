@@ -7,10 +7,10 @@ import pytest
 from sqlalchemy import func, select
 
 from ledger import redemption
+from ledger.access.identity import Actor, Grant
 from ledger.errors import DomainError
 from ledger.journal.verify import verify_books
-from ledger.redemption import codes
-from ledger.redemption.core import TillContext
+from ledger.redemption import TillContext, codes
 from ledger.redemption.housekeeping import MIN_SPENT_CODE_RETENTION_S, prune
 from ledger.schema import Entry, IdempotencyRecord, SpentCode, Transfer
 from tests.redemption_world import build_world
@@ -22,7 +22,8 @@ def world(books):
 
 
 def _till(world) -> TillContext:
-    return TillContext(world.merchant_a, f"user:{world.cashier_a}")
+    return TillContext(world.merchant_a, Actor(world.cashier_a, "cashier_a", "cashier_a",
+                                               (Grant("cashier", None, world.merchant_a),)))
 
 
 def _count(books, model) -> int:

@@ -9,13 +9,12 @@ import pytest
 from sqlalchemy import func, select
 
 from ledger import redemption
-from ledger.access.identity import load_actor
+from ledger.access.identity import Actor, Grant, load_actor
 from ledger.access.tokens import issue_access_token
 from ledger.errors import DomainError
 from ledger.journal.accounts import expire_holds, get_account, set_account_status
 from ledger.journal.verify import verify_books
-from ledger.redemption import codes
-from ledger.redemption.core import TillContext
+from ledger.redemption import TillContext, codes
 from ledger.schema import Merchant, SpentCode
 from tests.redemption_world import build_world
 
@@ -25,10 +24,22 @@ def world(books):
     return build_world(books)
 
 
+def as_user(books, user_id: int):
+    """The principal a door would name for this signed-in user."""
+    with books.session(readonly=True) as s:
+        return load_actor(s, user_id)
+
+
+def cashier(world, merchant: str = "a"):
+    """A cashier's principal as the door loads it: their grants, no database needed here."""
+    mid = world.merchant_a if merchant == "a" else world.merchant_b
+    uid = world.cashier_a if merchant == "a" else world.cashier_b
+    return Actor(uid, f"cashier_{merchant}", f"cashier_{merchant}", (Grant("cashier", None, mid),))
+
+
 def till(world, merchant: str = "a"):
     mid = world.merchant_a if merchant == "a" else world.merchant_b
-    cashier = world.cashier_a if merchant == "a" else world.cashier_b
-    return TillContext(mid, f"user:{cashier}")
+    return TillContext(mid, cashier(world, merchant))
 
 
 def balances(books, world) -> tuple:
@@ -68,9 +79,10 @@ def test_redeem_moves_beans_and_answers_a_receipt(books, world, clock):
 
 
 def test_redeem_catalogue_items(books, world):
-    tea = redemption.add_item(books, world.merchant_a, "普洱茶", 12)
-    rice = redemption.add_item(books, world.merchant_a, "米线", 8)
-    other = redemption.add_item(books, world.merchant_b, "elsewhere", 1)
+    owner_a, owner_b = as_user(books, world.owner_a), as_user(books, world.owner_b)
+    tea = redemption.add_item(books, world.merchant_a, "普洱茶", 12, by=owner_a)
+    rice = redemption.add_item(books, world.merchant_a, "米线", 8, by=owner_a)
+    other = redemption.add_item(books, world.merchant_b, "elsewhere", 1, by=owner_b)
     code = codes.issue_wallet_code(books, world.wallet).code
     body = redeem(books, world, code, None, items=[{"item_id": tea["id"], "qty": 2}, {"item_id": rice["id"], "qty": 1}]
                   ).json()
@@ -78,7 +90,7 @@ def test_redeem_catalogue_items(books, world):
     assert [(i["name"], i["qty"], i["price"]) for i in body["items"]] == [("普洱茶", 2, 12), ("米线", 1, 8)]
     code2 = codes.issue_wallet_code(books, world.wallet).code
     refused(books, world, "unknown_item", lambda: redeem(books, world, code2, None, items=[{"item_id": other["id"]}]))
-    redemption.update_item(books, world.merchant_a, tea["id"], active=False)
+    redemption.update_item(books, world.merchant_a, tea["id"], active=False, by=owner_a)
     refused(books, world, "unknown_item", lambda: redeem(books, world, code2, None, items=[{"item_id": tea["id"]}]))
 
 
@@ -182,33 +194,36 @@ def test_hold_above_threshold_confirmed_by_the_volunteer(books, world):
     assert body["status"] == "awaiting_confirmation" and body["confirm_by"] == "2026-11-27T09:10:00Z"
     wallet = get_account(books, world.wallet)
     assert (wallet.balance, wallet.on_hold, wallet.available) == (1000, 300, 700)
-    overview = redemption.wallet_overview(books, world.wallet)
+    volunteer, other = as_user(books, world.volunteer), as_user(books, world.other_volunteer)
+    overview = redemption.wallet_overview(books, volunteer)
     assert [r["redemption_id"] for r in overview["awaiting_confirmation"]] == [body["redemption_id"]]
-    # somebody else's wallet cannot confirm it
-    with pytest.raises(DomainError) as info:
-        redemption.confirm_hold(books, world.other_wallet, body["redemption_id"], "user:x")
-    assert info.value.code == "not_found"
-    view = redemption.confirm_hold(books, world.wallet, body["redemption_id"], f"user:{world.volunteer}")
+    # somebody else cannot confirm it, nor a cashier
+    for intruder in (other, cashier(world)):
+        with pytest.raises(DomainError) as info:
+            redemption.confirm_hold(books, intruder, body["redemption_id"])
+        assert info.value.code == "not_found"
+    view = redemption.confirm_hold(books, volunteer, body["redemption_id"])
     assert view["status"] == "completed"
     assert get_account(books, world.wallet).balance == 700
     assert get_account(books, world.merchant_a_account).balance == 300
     with pytest.raises(DomainError) as info:
-        redemption.confirm_hold(books, world.wallet, body["redemption_id"], "user:x")
+        redemption.confirm_hold(books, volunteer, body["redemption_id"])
     assert info.value.code == "hold_not_awaiting"
 
 
 def test_hold_voids_itself_when_not_confirmed(books, world, clock):
     body = redeem(books, world, codes.issue_wallet_code(books, world.wallet).code, 250).json()
     declined = redeem(books, world, codes.issue_wallet_code(books, world.wallet).code, 210).json()
-    assert redemption.decline_hold(books, world.wallet, declined["redemption_id"], "user:v")["status"] == "declined"
+    volunteer = as_user(books, world.volunteer)
+    assert redemption.decline_hold(books, volunteer, declined["redemption_id"])["status"] == "declined"
     clock.advance(601)
     with pytest.raises(DomainError) as info:
-        redemption.confirm_hold(books, world.wallet, body["redemption_id"], "user:v")
+        redemption.confirm_hold(books, volunteer, body["redemption_id"])
     assert info.value.code == "hold_not_awaiting"
     assert expire_holds(books) == 1
     wallet = get_account(books, world.wallet)
     assert (wallet.balance, wallet.on_hold) == (1000, 0)
-    view = redemption.get_redemption(books, {world.merchant_a}, body["redemption_id"])
+    view = redemption.get_redemption(books, cashier(world), body["redemption_id"])
     assert view["status"] == "expired"
 
 
@@ -269,16 +284,24 @@ def test_card_with_pin_lock_unlock_revoke_and_reissue(books, world):
 
 
 def test_tills_keys_authenticate_until_revoked(books, world):
-    view, key = redemption.issue_till(books, world.merchant_a, "front counter", f"user:{world.owner_a}")
+    owner_a = as_user(books, world.owner_a)
+    view, key = redemption.issue_till(books, world.merchant_a, "front counter", owner_a.ref, by=owner_a)
     ctx = redemption.authenticate_till(books, key)
     assert (ctx.merchant_id, ctx.till_id, ctx.actor) == (world.merchant_a, view["id"], f"till:{view['id']}")
     for bad in (key[:-1] + ("A" if key[-1] != "A" else "B"), "gbtill_999_" + key.split("_", 2)[2], "nonsense"):
         with pytest.raises(DomainError) as info:
             redemption.authenticate_till(books, bad)
         assert info.value.code == "invalid_till_key"
-    with pytest.raises(DomainError):
-        redemption.revoke_till(books, world.merchant_b, view["id"])  # not theirs
-    redemption.revoke_till(books, world.merchant_a, view["id"])
+    with pytest.raises(DomainError) as info:
+        redemption.revoke_till(books, world.merchant_b, view["id"], by=owner_a)  # not theirs
+    assert info.value.code == "permission_denied"
+    with pytest.raises(DomainError) as info:
+        redemption.revoke_till(books, world.merchant_b, view["id"], by=as_user(books, world.owner_b))
+    assert info.value.code == "not_found"
+    with pytest.raises(DomainError) as info:  # a cashier is not the owner
+        redemption.revoke_till(books, world.merchant_a, view["id"], by=cashier(world))
+    assert info.value.code == "permission_denied"
+    redemption.revoke_till(books, world.merchant_a, view["id"], by=owner_a)
     with pytest.raises(DomainError) as info:
         redemption.authenticate_till(books, key)
     assert info.value.code == "invalid_till_key"

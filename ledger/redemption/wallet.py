@@ -1,0 +1,49 @@
+"""The volunteer's own view of their wallet: balance, available, on hold, holds waiting for their
+confirmation and recent history. Only ever the principal's own wallet."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from ledger import errors
+from ledger.access import policy
+from ledger.access.policy import Principal
+from ledger.errors import DomainError
+from ledger.infra.books import Books
+from ledger.journal.models import Account, Transfer
+from ledger.redemption.common import iso
+from ledger.redemption.models import Redemption
+from ledger.redemption.receipts import redemption_view
+
+
+def wallet_overview(books: Books, by: Principal, *, history: int = 20) -> dict[str, Any]:
+    def work(s: Session) -> dict[str, Any]:
+        now = books.now()
+        acc = s.get(Account, policy.own_wallet(s, by))
+        if acc is None:
+            raise DomainError(errors.ACCOUNT_NOT_FOUND)
+        rows = s.scalars(select(Transfer).where(or_(Transfer.debit_account_id == acc.id,
+                                                    Transfer.credit_account_id == acc.id))
+                         .order_by(Transfer.id.desc()).limit(history)).all()
+        awaiting = s.scalars(select(Redemption).where(Redemption.wallet_account_id == acc.id,
+                                                      Redemption.status == "awaiting_confirmation",
+                                                      Redemption.hold_expires_at > now)
+                             .order_by(Redemption.id)).all()
+        return {
+            "wallet_account_id": acc.id,
+            "status": acc.status,
+            "balance": acc.credits_posted - acc.debits_posted,
+            "available": acc.credits_posted - acc.debits_posted - acc.debits_pending,
+            "on_hold": acc.debits_pending,
+            "awaiting_confirmation": [redemption_view(s, r, now) for r in awaiting],
+            "history": [{
+                "transfer_id": t.id, "kind": t.kind, "phase": t.phase,
+                "amount": t.amount if t.credit_account_id == acc.id else -t.amount,
+                "reason": t.reason, "reference": t.reference, "time": iso(t.created_at),
+            } for t in rows],
+        }
+
+    return books.run(work, readonly=True)
