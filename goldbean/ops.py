@@ -367,7 +367,7 @@ def _check_scratch(url: str, keys: Path, hint: bool) -> VerifyReport:
         engine.dispose()
     report = verify_url(url, keys)
     if not report.ok:
-        why = report.problems[0] if report.problems else report.verdict()
+        why = str(report.problems[0]) if report.problems else report.verdict()
         if hint:
             why += (f"; the backup carries its signing keys encrypted: give the passphrase (--passphrase-file "
                     f"or {PASSPHRASE_ENV})")
