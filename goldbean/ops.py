@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-from sqlalchemy import Connection, Table, func, insert, inspect, select, text
+from sqlalchemy import Connection, Engine, Table, create_engine, func, insert, inspect, select, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.pool import NullPool
@@ -576,6 +576,7 @@ def _fix_row(row: dict, tz_columns: list[str]) -> dict:
 def copy_database(source_url: str, target_url: str, *, keys: str | os.PathLike[str] | None,
                   verify: bool = True) -> CopyResult:
     """Copy every table from ``source_url`` to an empty ``target_url`` (migrated to head first)."""
+    _check_copy_target(source_url, target_url)
     src = make_engine(source_url)
     dst = make_engine(target_url)
     result = CopyResult()
@@ -619,6 +620,46 @@ def copy_database(source_url: str, target_url: str, *, keys: str | os.PathLike[s
     if verify and keys is not None:
         result.report = verify_url(target_url, keys)
     return result
+
+
+def _check_copy_target(source_url: str, target_url: str) -> None:
+    """Before anything is written to the target (even a migration): it is not the source, not a file that
+    is no database, and holds no rows and no tables of anything else."""
+    if make_url(source_url).set(password=None) == make_url(target_url).set(password=None):
+        raise OpsError("the target is the source; copy into a new database")
+    engine = _read_only_engine(target_url)
+    if engine is None:
+        return
+    try:
+        present = set(inspect(engine).get_table_names())
+        ours = [t for t in Base.metadata.sorted_tables if t.name in present]
+        with engine.connect() as conn:
+            busy = [t.name for t in ours if conn.execute(select(func.count()).select_from(t)).scalar()]
+    except DBAPIError as exc:
+        raise OpsError(f"cannot read the target {_safe(target_url)}: {str(exc.orig).splitlines()[0]}") from None
+    finally:
+        engine.dispose()
+    foreign = sorted(present - {t.name for t in ours} - {"alembic_version"})
+    if foreign:
+        raise OpsError(f"the target has tables that are not Gold Bean's ({', '.join(foreign[:5])}); copy into a "
+                       "new database")
+    if busy:
+        raise OpsError(f"the target is not empty ({', '.join(busy[:5])}); copy into a new database")
+
+
+def _read_only_engine(url: str) -> Engine | None:
+    """An engine that only reads ``url`` (a SQLite file opened read-only: the ledger's engine would turn
+    it to WAL), or None for a SQLite file that does not exist yet."""
+    if dialect_of(url) != "sqlite":
+        return make_engine(url, poolclass=NullPool)
+    dest = sqlite_path(url)
+    if not dest.exists() or dest.stat().st_size == 0:
+        return None
+    with open(dest, "rb") as fh:
+        if not fh.read(16).startswith(SQLITE_MAGIC):
+            raise OpsError(f"{dest} is not a SQLite database: never written by a copy")
+    return create_engine("sqlite://", poolclass=NullPool,
+                         creator=lambda: sqlite3.connect(f"file:{dest}?mode=ro", uri=True))
 
 
 def _reset_sequences(conn, tables) -> None:

@@ -343,3 +343,28 @@ def test_restore_never_overwrites_a_different_key_of_the_same_name(app, runner, 
         assert squatter.read_bytes() == other
     finally:
         books_of(new).engine.dispose()
+
+
+# --- db copy: checks the target before writing anything to it ---------------------------------------
+
+def test_db_copy_never_writes_into_another_application_s_database(app, runner, tmp_path: Path) -> None:
+    fill(books_of(app))
+    theirs = tmp_path / "theirs.db"
+    conn = sqlite3.connect(theirs)
+    with conn:
+        conn.execute("CREATE TABLE invoices (id INTEGER PRIMARY KEY, total INTEGER)")
+        conn.execute("INSERT INTO invoices VALUES (1, 100)")
+    conn.close()
+    before = digest(theirs)
+    result = gb(runner, ["db", "copy", "--to", f"sqlite:///{theirs}"])
+    assert result.exit_code == 2 and "not Gold Bean's" in result.output
+    assert digest(theirs) == before
+
+
+def test_db_copy_never_writes_into_a_file_that_is_not_a_database(app, runner, tmp_path: Path) -> None:
+    fill(books_of(app))
+    key = next((Path(app.config["INSTANCE_PATH"]) / "keys" / "ledger").glob("*.pem"))
+    before = digest(key)
+    result = gb(runner, ["db", "copy", "--to", f"sqlite:///{key}"])
+    assert result.exit_code == 2 and "not a SQLite database" in result.output
+    assert digest(key) == before
