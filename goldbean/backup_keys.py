@@ -4,7 +4,9 @@ checkpoints and to keep signing.
 ``keys.json`` in a backup holds:
 
 - ``public``: every key of every purpose as a JWK (with ``retired`` and ``created_ns``), always, in
-  clear: an auditor can check the backup's checkpoints with them (``goldbean audit verify --key``);
+  clear: what signed the backup's checkpoints, for anyone checking it. A restore never verifies with
+  these alone (whoever edits a backup could replace them); it trusts the machine's own keys and the
+  private keys from the authenticated, passphrase-protected part;
 - ``private``: only when the operator gives a passphrase: the PKCS#8 keys as JSON, encrypted with
   AES-256-GCM under a key derived from the passphrase by scrypt (n=2**15, r=8, p=1, random 16-byte salt,
   random 12-byte nonce). The public part is the AEAD's associated data, so neither can be changed

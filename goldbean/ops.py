@@ -2,15 +2,20 @@
 
 - SQLite backup: sqlite3's online backup API, in one step, from a read transaction: a consistent
   snapshot of the database as of one commit while the service keeps writing (WAL readers never block
-  writers). The copy is written beside the target and renamed into place, then checked with
+  writers), into a work folder beside the output, then checked with
   ``PRAGMA integrity_check``.
 - PostgreSQL backup: ``pg_dump --format=custom --no-owner --no-privileges``, which dumps from one
   snapshot; the password goes through ``PGPASSWORD``, never the command line.
-- Restore: a SQLite backup into a SQLite file (which must not exist, or ``--force``), a PostgreSQL dump
-  with ``pg_restore --single-transaction --exit-on-error`` into an empty database; a SQLite backup can
-  also be restored into PostgreSQL (via ``copy_database``). Then the restored ledger is verified with
-  the LOCAL signing keys (``instance/keys``): the checkpoints in a backup can only be checked with the
-  keys that signed them, so back up ``instance/`` together with the database.
+- A backup is one tar file: a manifest (size and SHA-256 of the database), the database, and the signing
+  keys (``goldbean/backup_keys.py``: public always, private only under the operator's passphrase).
+  The file is written by ``goldbean/safe_output.py``'s rules (no overwrite without force, never the
+  database or a key, temporary file, fsync, rename).
+- Restore never touches the live database until the backup passed every check: it is read whole, its
+  keys opened, the database restored into a scratch location (a SQLite file beside the live one, or a
+  scratch PostgreSQL database), migrated to head and verified (``verify_books``: totals, chains,
+  checkpoint signatures); then the missing keys are installed and the scratch database swapped in
+  atomically (``_swap_sqlite``, ``_swap_pg``), the replaced one kept aside. On any failure the live
+  database and the keys are untouched.
 - ``copy_database``: every table of ``ledger.models.Base.metadata`` in foreign-key order, rows in
   primary-key order with their ids, in one target transaction; then the PostgreSQL sequences are moved
   past the copied ids, and the copy is compared (row counts, every account's totals and chain head)

@@ -85,6 +85,34 @@ def register_ops_commands(main: click.Group, db: click.Group) -> None:
         if once and failures:
             sys.exit(1)
 
+    _register_backup_commands(main)
+
+    @db.command("copy")
+    @click.option("--to", "to_url", required=True, help="The empty target database, e.g. postgresql://...")
+    @with_appcontext
+    def db_copy(to_url: str) -> None:
+        """Copy the configured database (e.g. the SQLite demo, even while it runs) into TO, then verify."""
+        from .config import normalise_url
+        from .ops import OpsError, copy_database
+
+        source = current_app.config["DATABASE_URL"]
+        target = normalise_url(to_url)
+        try:
+            result = copy_database(source, target, keys=_keys_dir())
+        except OpsError as exc:
+            _fail(str(exc))
+        click.echo(f"copied {result.rows} rows from {_safe(source)} to {_safe(target)}: "
+                   + ", ".join(f"{name} {n}" for name, n in result.tables.items()))
+        if result.problems:
+            for problem in result.problems[:20]:
+                click.echo(f"  mismatch: {problem}", err=True)
+            click.echo("FAILED: the copy differs from the source", err=True)
+            sys.exit(EXIT_VERIFY_FAILED)
+        click.echo("same row counts, balances and chain heads as the source")
+        _report_verify(result.report)
+
+
+def _register_backup_commands(main: click.Group) -> None:
     @main.command("backup")
     @click.option("--out", "out", required=True, type=click.Path(dir_okay=False),
                   help="The backup file to write (database, public keys, private keys if a passphrase is given).")
@@ -137,28 +165,4 @@ def register_ops_commands(main: click.Group, db: click.Group) -> None:
             _fail(f"nothing restored: {exc}")
         for line in result.lines:
             click.echo(line)
-        _report_verify(result.report)
-
-    @db.command("copy")
-    @click.option("--to", "to_url", required=True, help="The empty target database, e.g. postgresql://...")
-    @with_appcontext
-    def db_copy(to_url: str) -> None:
-        """Copy the configured database (e.g. the SQLite demo, even while it runs) into TO, then verify."""
-        from .config import normalise_url
-        from .ops import OpsError, copy_database
-
-        source = current_app.config["DATABASE_URL"]
-        target = normalise_url(to_url)
-        try:
-            result = copy_database(source, target, keys=_keys_dir())
-        except OpsError as exc:
-            _fail(str(exc))
-        click.echo(f"copied {result.rows} rows from {_safe(source)} to {_safe(target)}: "
-                   + ", ".join(f"{name} {n}" for name, n in result.tables.items()))
-        if result.problems:
-            for problem in result.problems[:20]:
-                click.echo(f"  mismatch: {problem}", err=True)
-            click.echo("FAILED: the copy differs from the source", err=True)
-            sys.exit(EXIT_VERIFY_FAILED)
-        click.echo("same row counts, balances and chain heads as the source")
         _report_verify(result.report)
