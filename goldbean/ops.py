@@ -34,6 +34,7 @@ import sqlite3
 import subprocess
 import tarfile
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
@@ -436,7 +437,10 @@ def _swap_sqlite(scratch: Path, dest: Path) -> Path | None:
         if busy:
             raise OpsError(f"{dest} is in use: stop the service, then restore")
         kept = dest.with_name(f"{dest.name}.before-restore-{_stamp()}")
-        os.link(dest, kept)
+        try:
+            os.link(dest, kept)  # the old file stays whole under the new name; no copy needed
+        except OSError:  # a file system without hard links
+            shutil.copy2(dest, kept)
     for suffix in ("-wal", "-shm", "-journal"):
         Path(f"{dest}{suffix}").unlink(missing_ok=True)
     os.replace(scratch, dest)
@@ -510,8 +514,8 @@ def _drop_pg(url: str) -> None:
 def _swap_pg(scratch_url: str, to_url: str, keep: bool) -> str | None:
     """Rename the live database aside and the scratch one into its name, after closing the live one's
     connections (new ones are refused meanwhile). PostgreSQL cannot rename two databases in one
-    transaction: if the second rename fails, the first is undone. An empty live database is dropped
-    instead of kept (it holds nothing)."""
+    transaction: if the second rename fails, the first is undone, so the name always holds the old or
+    the new books. An empty live database is dropped instead of kept (it holds nothing)."""
     name, scratch = make_url(to_url).database or "", make_url(scratch_url).database or ""
     kept = f"{name[:40]}_before_restore_{_stamp()[:15]}"
     admin = _admin_engine(to_url)
@@ -519,11 +523,7 @@ def _swap_pg(scratch_url: str, to_url: str, keep: bool) -> str | None:
         with admin.connect() as conn:
             exists = conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}).first()
             if exists:
-                conn.execute(text(f"ALTER DATABASE {_ident(name)} ALLOW_CONNECTIONS false"))
-                conn.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                                  "WHERE datname = :n AND pid <> pg_backend_pid()"), {"n": name})
-                conn.execute(text(f"ALTER DATABASE {_ident(name)} RENAME TO {_ident(kept)}"))
-                conn.execute(text(f"ALTER DATABASE {_ident(kept)} ALLOW_CONNECTIONS true"))
+                _rename_aside(conn, name, kept)
             try:
                 conn.execute(text(f"ALTER DATABASE {_ident(scratch)} RENAME TO {_ident(name)}"))
             except DBAPIError:
@@ -537,6 +537,28 @@ def _swap_pg(scratch_url: str, to_url: str, keep: bool) -> str | None:
     finally:
         admin.dispose()
     return kept if exists and keep else None
+
+
+def _rename_aside(conn: Connection, name: str, kept: str) -> None:
+    """Refuse new connections to ``name``, close its sessions, rename it to ``kept``. A terminated session
+    can linger for a moment ("being accessed by other users"): try again, a few seconds at most. On
+    failure the database takes connections again under its own name."""
+    conn.execute(text(f"ALTER DATABASE {_ident(name)} ALLOW_CONNECTIONS false"))
+    try:
+        for attempt in range(50):
+            conn.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                              "WHERE datname = :n AND pid <> pg_backend_pid()"), {"n": name})
+            try:
+                conn.execute(text(f"ALTER DATABASE {_ident(name)} RENAME TO {_ident(kept)}"))
+                break
+            except DBAPIError as exc:
+                if "being accessed" not in str(exc.orig) or attempt == 49:
+                    raise
+                time.sleep(0.1)
+    except DBAPIError:
+        conn.execute(text(f"ALTER DATABASE {_ident(name)} ALLOW_CONNECTIONS true"))
+        raise
+    conn.execute(text(f"ALTER DATABASE {_ident(kept)} ALLOW_CONNECTIONS true"))
 
 
 def _safe(url: str) -> str:
