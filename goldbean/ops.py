@@ -286,6 +286,7 @@ def restore(path: str | os.PathLike[str], to_url: str, *, force: bool = False,
     if not path.is_file():
         raise OpsError(f"no backup at {path}")
     target = dialect_of(to_url)
+    _refuse_instance_files(to_url, keys_root)
     live_has_data = _check_target(to_url, force)
     with tempfile.TemporaryDirectory(prefix=".goldbean-restore.", dir=_work_parent(to_url)) as work_name:
         work = Path(work_name)
@@ -312,6 +313,16 @@ def restore(path: str | os.PathLike[str], to_url: str, *, force: bool = False,
                 lines.append(f"installed {len(added)} signing keys from the backup into {keys_root}")
         report = verify_url(to_url, verify_keys if keys_root is None else keys_root)
     return RestoreResult(lines, report)
+
+
+def _refuse_instance_files(url: str, keys_root: Path | None) -> None:
+    """A SQLite target never lands among the signing keys or on the secret key."""
+    if keys_root is None or dialect_of(url) != "sqlite":
+        return
+    dest = sqlite_path(url)
+    keys = keys_root.resolve()
+    if dest == keys.parent / "secret_key" or keys == dest or keys in dest.parents:
+        raise OpsError(f"{dest} is in {keys} or is the secret key: never a database; choose another path")
 
 
 def _work_parent(to_url: str) -> Path | None:
@@ -603,6 +614,7 @@ def _fix_row(row: dict, tz_columns: list[str]) -> dict:
 def copy_database(source_url: str, target_url: str, *, keys: str | os.PathLike[str] | None,
                   verify: bool = True) -> CopyResult:
     """Copy every table from ``source_url`` to an empty ``target_url`` (migrated to head first)."""
+    _refuse_instance_files(target_url, Path(keys) if keys is not None else None)
     _check_copy_target(source_url, target_url)
     src = make_engine(source_url)
     dst = make_engine(target_url)

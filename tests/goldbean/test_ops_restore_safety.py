@@ -134,11 +134,12 @@ def test_restore_never_replaces_a_file_that_is_not_a_database(app, runner, tmp_p
     fill(books_of(app))
     out = tmp_path / "b.gbk"
     assert gb(runner, ["backup", "--out", str(out)]).exit_code == 0
-    key = next((Path(app.config["INSTANCE_PATH"]) / "keys" / "ledger").glob("*.pem"))
-    before = digest(key)
-    result = gb(runner, ["restore", "--force", str(out), "--to", f"sqlite:///{key}"])
+    notes = tmp_path / "notes.txt"  # a typo in --to names some other file
+    notes.write_text("the district's phone list\n")
+    before = digest(notes)
+    result = gb(runner, ["restore", "--force", str(out), "--to", f"sqlite:///{notes}"])
     assert result.exit_code == 2 and "not a SQLite database" in result.output
-    assert digest(key) == before
+    assert digest(notes) == before
 
 
 # --- PostgreSQL: pg_restore never runs on the live database -----------------------------------------
@@ -363,8 +364,44 @@ def test_db_copy_never_writes_into_another_application_s_database(app, runner, t
 
 def test_db_copy_never_writes_into_a_file_that_is_not_a_database(app, runner, tmp_path: Path) -> None:
     fill(books_of(app))
-    key = next((Path(app.config["INSTANCE_PATH"]) / "keys" / "ledger").glob("*.pem"))
-    before = digest(key)
-    result = gb(runner, ["db", "copy", "--to", f"sqlite:///{key}"])
+    notes = tmp_path / "notes.txt"
+    notes.write_text("the district's phone list\n")
+    before = digest(notes)
+    result = gb(runner, ["db", "copy", "--to", f"sqlite:///{notes}"])
     assert result.exit_code == 2 and "not a SQLite database" in result.output
-    assert digest(key) == before
+    assert digest(notes) == before
+
+
+@pytest.mark.parametrize("command", ["restore", "db copy"])
+def test_no_database_is_ever_made_among_the_keys(app, runner, tmp_path: Path, command: str) -> None:
+    fill(books_of(app))
+    out = tmp_path / "b.gbk"
+    assert gb(runner, ["backup", "--out", str(out)]).exit_code == 0
+    keys = Path(app.config["INSTANCE_PATH"]) / "keys"
+    squat = keys / "ledger" / "0000000000000000.pem"  # would break loading the keys
+    args = ["restore", str(out), "--to"] if command == "restore" else ["db", "copy", "--to"]
+    result = gb(runner, [*args, f"sqlite:///{squat}"])
+    assert result.exit_code == 2 and "never a database" in result.output
+    assert not squat.exists()
+
+
+def test_a_bare_sqlite_backup_of_an_older_version_still_restores(app, runner, tmp_path: Path) -> None:
+    fill(books_of(app))
+    out = tmp_path / "b.gbk"
+    assert gb(runner, ["backup", "--out", str(out)]).exit_code == 0
+    bare = bare_copy(out, tmp_path)
+    result = gb(runner, ["restore", str(bare), "--to", f"sqlite:///{tmp_path / 'r' / 'g.db'}"])
+    assert result.exit_code == 0 and "ledger verify: OK" in result.output
+
+
+@pytest.mark.postgres
+def test_a_sqlite_backup_restores_into_postgres_through_a_scratch_database(app, runner, pg_dbs,
+                                                                          tmp_path: Path) -> None:
+    fill(books_of(app))
+    out = tmp_path / "b.gbk"
+    assert gb(runner, ["backup", "--out", str(out)]).exit_code == 0
+    target = pg_dbs()
+    result = gb(runner, ["restore", str(out), "--to", target])
+    assert result.exit_code == 0, result.output
+    assert "ledger verify: OK" in result.output
+    assert transfers(target) == transfers(app.config["DATABASE_URL"])
