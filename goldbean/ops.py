@@ -372,10 +372,7 @@ def _pg_tables(url: str) -> list[str]:
 def _check_scratch(url: str, keys: Path, hint: bool) -> VerifyReport:
     """The scratch database is at this version's migration head (older backups are migrated) and its books
     verify: every total, chain and checkpoint signature."""
-    try:
-        upgrade(url)
-    except Exception as exc:  # an unknown (newer) revision, a schema the migrations cannot follow
-        raise RestoreRefused(f"the backup's schema cannot be brought to this version's: {exc}") from None
+    _migrate_scratch(url)
     engine = make_engine(url, poolclass=NullPool)
     try:
         if not at_head(engine):
@@ -390,6 +387,14 @@ def _check_scratch(url: str, keys: Path, hint: bool) -> VerifyReport:
                     f"or {PASSPHRASE_ENV})")
         raise RestoreRefused(f"the backup fails ledger verify: {why}", report)
     return report
+
+
+def _migrate_scratch(url: str) -> None:
+    try:
+        upgrade(url)
+    except Exception as exc:  # an unknown (newer) revision, a schema the migrations cannot follow
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise RestoreRefused(f"the backup's schema cannot be brought to this version's: {first}") from None
 
 
 def _scratch_sqlite(opened: OpenedBackup, work: Path) -> Path:
@@ -477,7 +482,7 @@ def _restore_pg(opened: OpenedBackup, to_url: str, keys: Path, work: Path, hint:
                 raise RestoreRefused(f"the backup does not restore: {str(exc).splitlines()[0]}") from None
         else:
             source = _scratch_sqlite(opened, work)
-            upgrade(f"sqlite:///{source}")
+            _migrate_scratch(f"sqlite:///{source}")
             copy_database(f"sqlite:///{source}", scratch_url, keys=None, verify=False)
         _check_scratch(scratch_url, keys, hint)
         kept = _swap_pg(scratch_url, to_url, keep)

@@ -405,3 +405,19 @@ def test_a_sqlite_backup_restores_into_postgres_through_a_scratch_database(app, 
     assert result.exit_code == 0, result.output
     assert "ledger verify: OK" in result.output
     assert transfers(target) == transfers(app.config["DATABASE_URL"])
+
+
+def test_a_backup_from_a_newer_version_is_refused_in_one_line(app, runner, tmp_path: Path) -> None:
+    fill(books_of(app))
+    out = tmp_path / "b.gbk"
+    assert gb(runner, ["backup", "--out", str(out)]).exit_code == 0
+    bare = bare_copy(out, tmp_path)
+    conn = sqlite3.connect(bare)
+    with conn:
+        conn.execute("UPDATE alembic_version SET version_num = 'from_the_future'")
+    conn.close()
+    before = settle(app)
+    result = gb(runner, ["restore", "--force", str(bare)])
+    assert result.exit_code == 2 and result.output.startswith("error: nothing restored: the backup's schema")
+    assert result.output.count("\n") == 1
+    assert digest(live_path(app)) == before
