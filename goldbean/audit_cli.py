@@ -12,13 +12,16 @@ Domain errors exit 2 (``goldbean.cli.domain_errors``); a failed check exits 1.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import click
+from flask import current_app
 from flask.cli import with_appcontext
 
 from doors import current_books
@@ -71,6 +74,35 @@ class _Bar:
             self.bar = None
 
 
+def _protected() -> list[Path]:
+    from .safe_output import protected_paths
+
+    return protected_paths(current_app.config["DATABASE_URL"], current_app.config["INSTANCE_PATH"])
+
+
+def _check_out(out: str, force: bool) -> None:
+    from .safe_output import OutputRefused, check_output
+
+    try:
+        check_output(out, force=force, protected=_protected())
+    except OutputRefused as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+
+
+@contextlib.contextmanager
+def _output(out: str, force: bool) -> Iterator[Path]:
+    """``--out`` by goldbean/safe_output.py's rules; a refusal is one line on stderr and exit status 2."""
+    from .safe_output import OutputRefused, safe_output
+
+    try:
+        with safe_output(out, force=force, protected=_protected()) as tmp:
+            yield tmp
+    except OutputRefused as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+
+
 def register_audit_commands(main: click.Group) -> None:
     from .cli import domain_errors
 
@@ -79,20 +111,24 @@ def register_audit_commands(main: click.Group) -> None:
     @click.option("--from", "from_day", required=True, callback=_day, help="first day, YYYY-MM-DD (UTC+8)")
     @click.option("--to", "to_day", required=True, callback=_day, help="last day, YYYY-MM-DD (UTC+8)")
     @click.option("--format", "fmt", type=click.Choice(["csv", "json", "pdf"]), default="csv", show_default=True)
-    @click.option("--out", type=click.Path(dir_okay=False, writable=True), required=True,
+    @click.option("--out", type=click.Path(dir_okay=False), required=True,
                   help="file to write ('-' for standard output)")
+    @click.option("--force", is_flag=True, help="replace an existing file (never the database or a key)")
     @with_appcontext
     @domain_errors
-    def statement(account: str, from_day: dt.date, to_day: dt.date, fmt: str, out: str) -> None:
+    def statement(account: str, from_day: dt.date, to_day: dt.date, fmt: str, out: str, force: bool) -> None:
         """The statement (对账单) of ACCOUNT: an account id or code, a username (their wallet) or a merchant code."""
         from ledger.audit.statements import account_statement, render_statement
 
+        if out != "-":
+            _check_out(out, force)  # before the work: a wrong --out is said at once
         stmt = account_statement(current_books(), account, from_day, to_day)
         data = render_statement(stmt, fmt)
         if out == "-":
             click.echo(data, nl=False)
             return
-        Path(out).write_bytes(data)
+        with _output(out, force) as tmp:
+            tmp.write_bytes(data)
         click.echo(f"statement of {stmt.account_code} {from_day}..{to_day}: opening {stmt.opening_balance}, "
                    f"{len(stmt.lines)} entries, closing {stmt.closing_balance} -> {out}")
 
@@ -101,20 +137,22 @@ def register_audit_commands(main: click.Group) -> None:
         """The auditor's desk: exports, offline verification, trial balance, reconciliation, anomalies."""
 
     @audit.command("export")
-    @click.option("--out", type=click.Path(dir_okay=False, writable=True), required=True)
+    @click.option("--out", type=click.Path(dir_okay=False), required=True)
+    @click.option("--force", is_flag=True, help="replace an existing file (never the database or a key)")
     @with_appcontext
     @domain_errors
-    def audit_export(out: str) -> None:
+    def audit_export(out: str, force: bool) -> None:
         """Write the whole journal (accounts, checkpoints, transfers, entries) as signed JSON Lines."""
         from ledger.journal.export import export_journal
 
         bar = _Bar("exporting")
-        try:
-            summary = export_journal(current_books(), out, progress=bar)
-        finally:
-            bar.close()
+        with _output(out, force) as tmp:
+            try:
+                summary = export_journal(current_books(), tmp, progress=bar)
+            finally:
+                bar.close()
         click.echo(f"exported {summary.lines} lines ({summary.accounts} accounts, {summary.checkpoints} checkpoints, "
-                   f"{summary.transfers} transfers, {summary.entries} entries) to {summary.path}; sha256 "
+                   f"{summary.transfers} transfers, {summary.entries} entries) to {out}; sha256 "
                    f"{summary.sha256}, signed by ledger key {summary.key_id}")
 
     @audit.command("verify")

@@ -13,6 +13,8 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 
+from .backup_keys import PASSPHRASE_ENV
+
 EXIT_FAILED = 2
 EXIT_VERIFY_FAILED = 1
 
@@ -25,6 +27,12 @@ def _safe(url: str) -> str:
 
 def _keys_dir() -> Path:
     return Path(current_app.config["INSTANCE_PATH"]) / "keys"
+
+
+def _protected() -> list[Path]:
+    from .safe_output import protected_paths
+
+    return protected_paths(current_app.config["DATABASE_URL"], current_app.config["INSTANCE_PATH"])
 
 
 def _fail(message: str) -> None:
@@ -77,39 +85,7 @@ def register_ops_commands(main: click.Group, db: click.Group) -> None:
         if once and failures:
             sys.exit(1)
 
-    @main.command("backup")
-    @click.option("--out", "out", required=True, type=click.Path(dir_okay=False),
-                  help="The backup file to write (SQLite file or pg_dump custom archive).")
-    @with_appcontext
-    def backup_command(out: str) -> None:
-        """Back up the configured database while the service runs (instance/ is NOT included)."""
-        from .ops import OpsError, backup
-
-        url = current_app.config["DATABASE_URL"]
-        try:
-            result = backup(url, out)
-        except OpsError as exc:
-            _fail(str(exc))
-        click.echo(f"backup of {_safe(url)}: {result.path} ({result.kind}, {result.size} bytes); keep it "
-                   f"with a backup of {current_app.config['INSTANCE_PATH']} (the signing keys)")
-
-    @main.command("restore")
-    @click.argument("backup_file", type=click.Path(exists=True, dir_okay=False))
-    @click.option("--to", "to_url", default=None,
-                  help="Database URL to restore into (default: the configured GOLDBEAN_DATABASE_URL).")
-    @click.option("--force", is_flag=True, help="Overwrite a database that already has data.")
-    @with_appcontext
-    def restore_command(backup_file: str, to_url: str | None, force: bool) -> None:
-        """Restore BACKUP_FILE, then run ledger verify with the local keys (exit 1 if it fails)."""
-        from .config import normalise_url
-        from .ops import OpsError, restore, verify_url
-
-        url = normalise_url(to_url) if to_url else current_app.config["DATABASE_URL"]
-        try:
-            click.echo(restore(backup_file, url, force=force))
-        except OpsError as exc:
-            _fail(str(exc))
-        _report_verify(verify_url(url, _keys_dir()))
+    _register_backup_commands(main)
 
     @db.command("copy")
     @click.option("--to", "to_url", required=True, help="The empty target database, e.g. postgresql://...")
@@ -133,4 +109,60 @@ def register_ops_commands(main: click.Group, db: click.Group) -> None:
             click.echo("FAILED: the copy differs from the source", err=True)
             sys.exit(EXIT_VERIFY_FAILED)
         click.echo("same row counts, balances and chain heads as the source")
+        _report_verify(result.report)
+
+
+def _register_backup_commands(main: click.Group) -> None:
+    @main.command("backup")
+    @click.option("--out", "out", required=True, type=click.Path(dir_okay=False),
+                  help="The backup file to write (database, public keys, private keys if a passphrase is given).")
+    @click.option("--force", is_flag=True, help="Replace an existing file (never the database or a key).")
+    @click.option("--passphrase-file", type=click.Path(dir_okay=False),
+                  help=f"Encrypt the private signing keys into the backup with this file's first line "
+                       f"(or set {PASSPHRASE_ENV}); without one the backup has only the public keys.")
+    @with_appcontext
+    def backup_command(out: str, force: bool, passphrase_file: str | None) -> None:
+        """Back up the configured database and the signing keys while the service runs."""
+        from .backup_keys import KeysError, read_passphrase
+        from .ops import OpsError, backup
+
+        url = current_app.config["DATABASE_URL"]
+        try:
+            passphrase = read_passphrase(passphrase_file)
+            result = backup(url, out, keys_dir=_keys_dir(), passphrase=passphrase, force=force,
+                            protected=_protected())
+        except (OpsError, KeysError) as exc:
+            _fail(str(exc))
+        click.echo(f"backup of {_safe(url)}: {result.path} ({result.kind}, {result.size} bytes)")
+        if result.private_keys:
+            click.echo("with the public and the private signing keys (encrypted under the passphrase)")
+        else:
+            click.echo(f"warning: with the public signing keys only; to restore on a new machine give a passphrase "
+                       f"(--passphrase-file or {PASSPHRASE_ENV}) or keep a copy of {_keys_dir()}", err=True)
+
+    @main.command("restore")
+    @click.argument("backup_file", type=click.Path(exists=True, dir_okay=False))
+    @click.option("--to", "to_url", default=None,
+                  help="Database URL to restore into (default: the configured GOLDBEAN_DATABASE_URL).")
+    @click.option("--force", is_flag=True, help="Replace a database that has data (it is kept aside).")
+    @click.option("--passphrase-file", type=click.Path(dir_okay=False),
+                  help=f"The backup's passphrase, to install its signing keys (or set {PASSPHRASE_ENV}).")
+    @with_appcontext
+    def restore_command(backup_file: str, to_url: str | None, force: bool, passphrase_file: str | None) -> None:
+        """Restore BACKUP_FILE into a scratch database, verify it, then swap it in (nothing changes on failure)."""
+        from .backup_keys import KeysError, read_passphrase
+        from .config import normalise_url
+        from .ops import OpsError, RestoreRefused, restore
+
+        url = normalise_url(to_url) if to_url else current_app.config["DATABASE_URL"]
+        try:
+            result = restore(backup_file, url, force=force, keys_dir=_keys_dir(),
+                             passphrase=read_passphrase(passphrase_file))
+        except RestoreRefused as exc:
+            click.echo(f"error: nothing restored: {exc}", err=True)
+            sys.exit(EXIT_VERIFY_FAILED if exc.report is not None else EXIT_FAILED)
+        except (OpsError, KeysError) as exc:
+            _fail(f"nothing restored: {exc}")
+        for line in result.lines:
+            click.echo(line)
         _report_verify(result.report)

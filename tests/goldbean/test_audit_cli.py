@@ -45,7 +45,7 @@ def test_statement_files(runner, books, tmp_path):
     assert r.exit_code == 0, r.output
     body = json.loads(r.stdout)
     assert body["account_code"] == "wallet:1" and body["closing_balance"] == body["lines"][-1]["balance_after"]
-    r = gb(runner, ["statement", "nobody", "--from", "2020-01-01", "--to", TODAY, "--out", str(out)])
+    r = gb(runner, ["statement", "nobody", "--from", "2020-01-01", "--to", TODAY, "--out", str(tmp_path / "n.csv")])
     assert r.exit_code == 2 and "account_not_found" in r.output
     r = gb(runner, ["statement", "wallet:1", "--from", "2020-13-01", "--to", TODAY, "--out", str(out)])
     assert r.exit_code == 2 and "YYYY-MM-DD" in r.output

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import sqlite3
+import tempfile
 import threading
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import pytest
 from sqlalchemy import func, select
 
 from doors import books_of
-from goldbean.ops import backup_kind, copy_database, libpq_args
+from goldbean.ops import backup_kind, copy_database, libpq_args, open_backup
 from goldbean.seed import seed_demo
 from ledger.infra.books import Books
 from ledger.journal.accounts import make_checkpoint, open_account, post
@@ -75,6 +76,7 @@ def test_sqlite_backup_while_posting_restores_and_verifies(app, runner, tmp_path
     while poster.posted < 20:
         threading.Event().wait(0.01)
     out = tmp_path / "backups" / "goldbean-1.db"
+    out.parent.mkdir()
     result = gb(runner, ["backup", "--out", str(out)])
     posted = poster.finish()
     assert result.exit_code == 0, result.output
@@ -101,11 +103,16 @@ def test_restore_of_a_tampered_backup_fails_verification(app, runner, tmp_path: 
     busy_books(books_of(app), n=5)
     out = tmp_path / "b.db"
     assert gb(runner, ["backup", "--out", str(out)]).exit_code == 0
-    with sqlite3.connect(out) as conn:  # someone edits the backup: one entry's amount
+    bare = tmp_path / "bare.db"  # someone edits the database in the backup: one entry's amount
+    with tempfile.TemporaryDirectory() as work:
+        shutil.copyfile(open_backup(out, Path(work)).database, bare)
+    with sqlite3.connect(bare) as conn:
         conn.execute("UPDATE entries SET posted_delta = posted_delta + 1 WHERE id = (SELECT MAX(id) FROM entries)")
-    result = gb(runner, ["restore", str(out), "--to", f"sqlite:///{tmp_path / 'r.db'}"])
+    conn.close()
+    result = gb(runner, ["restore", str(bare), "--to", f"sqlite:///{tmp_path / 'r.db'}"])
     assert result.exit_code == 1
-    assert "FAILED" in result.output
+    assert "nothing restored: the backup fails ledger verify" in result.output
+    assert not (tmp_path / "r.db").exists()
 
 
 def test_restore_needs_the_keys_that_signed_the_checkpoints(app, runner, tmp_path: Path) -> None:
@@ -115,7 +122,7 @@ def test_restore_needs_the_keys_that_signed_the_checkpoints(app, runner, tmp_pat
     shutil.rmtree(Path(app.config["INSTANCE_PATH"]) / "keys")  # instance/ was not backed up
     books_of(app).keys.reload()
     result = gb(runner, ["restore", str(out), "--to", f"sqlite:///{tmp_path / 'r.db'}"])
-    assert result.exit_code == 1 and "FAILED" in result.output
+    assert result.exit_code == 1 and "fails ledger verify" in result.output
 
 
 def test_restore_refuses_to_overwrite_a_database_without_force(app, runner, tmp_path: Path) -> None:
@@ -166,13 +173,13 @@ def test_postgres_backup_while_posting_restores_and_verifies(fresh_pg, tmp_path:
         poster.start()
         while poster.posted < 10:
             threading.Event().wait(0.01)
-        result = backup(source, tmp_path / "gb.dump")
+        result = backup(source, tmp_path / "gb.dump", keys_dir=keys)
         posted = poster.finish()
     finally:
         books.engine.dispose()
     assert result.kind == "pg_dump" and backup_kind(result.path) == "pg_dump"
     target = fresh_pg()
-    restore(result.path, target)
+    restore(result.path, target, keys_dir=keys)
     report = verify_url(target, keys)
     assert report.ok, report.verdict()
     restored = make_books(target, keys)
