@@ -224,7 +224,7 @@ def check_out(books: Books, actor: Actor, shift_id: int, proof: Proof, *,
 
 
 def _close(s: Session, books: Books, rules: PatrolRules, shift: PatrolShift, post: PatrolPost, row: PatrolSignup,
-           out_at: dt.datetime) -> None:
+           out_at: dt.datetime, hold: str | None = None) -> None:
     """Count the time, then pay it or hold it for an officer."""
     start, end = utc_from_db(shift.starts_at), utc_from_db(shift.ends_at)
     counted_end = min(out_at, end + dt.timedelta(minutes=rules.grace_minutes))
@@ -234,7 +234,7 @@ def _close(s: Session, books: Books, rules: PatrolRules, shift: PatrolShift, pos
     row.minutes = min(round_minutes(seconds, rules.rounding_minutes),
                       int((end - start).total_seconds()) // 60 + rules.grace_minutes)
     row.beans = beans_for(row.minutes, shift.beans_per_hour)
-    reason = _hold_reason(s, rules, shift, row)
+    reason = hold or _hold_reason(s, rules, shift, row)
     if reason is None:
         reason = _pay(s, books, shift, post, row, RULE_ACTOR, None)
     if reason is not None:
@@ -361,10 +361,7 @@ def close_shift(books: Books, actor: Actor, shift_id: int) -> list[SignupView]:
                 row.status = "no_show"
             elif row.status == "checked_in":
                 row.checked_out_at = closing
-                _close(s, books, rules, shift, post, row, closing)
-                if row.attendance != "awaiting_verification":
-                    continue
-                row.hold_reason = "no_check_out"
+                _close(s, books, rules, shift, post, row, closing, hold="no_check_out")
         s.flush()
         return [SignupView.of(s, r) for r in rows]
 
