@@ -76,9 +76,8 @@ def shifts():
     mine_ids = {s.id for s in mine}
     open_ = [s for s in patrols.list_shifts(books, actor, limit=30) if s.id not in mine_ids]
     now = books.now()
-    return render_template("ui/patrols.html", mine=mine, open_shifts=open_, now=now,
-                           led={s.post_id for s in patrols.list_shifts(books, actor, limit=200)
-                                if s.leader_id == actor.user_id})
+    led = [s for s in patrols.list_shifts(books, actor, limit=200) if s.leader_id == actor.user_id]
+    return render_template("ui/patrols.html", mine=mine, open_shifts=open_, now=now, led=led[:5])
 
 
 def _act(fn, ok: str, *args, **kwargs):
@@ -280,14 +279,15 @@ def sign(post_id: int):
 # --- the coverage board ------------------------------------------------------------------------------------
 
 def _map(board: list) -> list[dict]:
-    """Each post as a point on a 320×320 plan, scaled to the posts' own bounding box."""
+    """Each post as a point on a 320×320 plan, centred on the posts and scaled to their spread (north up)."""
     if not board:
         return []
     lats = [b.latitude for b in board]
     lons = [b.longitude for b in board]
-    span = max(max(lats) - min(lats), max(lons) - min(lons), 1e-4)
-    return [{"x": round(20 + (b.longitude - min(lons)) / span * 280, 1),
-             "y": round(300 - (b.latitude - min(lats)) / span * 280, 1), "b": b} for b in board]
+    mid_lat, mid_lon = (max(lats) + min(lats)) / 2, (max(lons) + min(lons)) / 2
+    span = max(max(lats) - min(lats), max(lons) - min(lons), 1e-3)
+    return [{"x": round(160 + (b.longitude - mid_lon) / span * 240, 1),
+             "y": round(160 - (b.latitude - mid_lat) / span * 240, 1), "b": b} for b in board]
 
 
 @bp.get("/board")

@@ -57,7 +57,6 @@
         .then(function (data) {
           if (!data) { return; }
           document.getElementById("leader-qr").src = "data:image/png;base64," + data.qr_png;
-          document.getElementById("leader-text").textContent = data.code;
         }).catch(function () {});
     }, 8000);
   }

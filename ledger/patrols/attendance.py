@@ -283,7 +283,7 @@ def _pay(s: Session, books: Books, shift: PatrolShift, post: PatrolPost, row: Pa
         exists = s.scalar(select(ServiceRecord.id).where(ServiceRecord.source_ref == f"patrol_signup:{row.id}"))
         if exists is None:
             s.add(ServiceRecord(volunteer_id=row.volunteer_id, activity="patrol", source_ref=f"patrol_signup:{row.id}",
-                                org_unit_id=post.org_unit_id, description=f"治安巡逻 · {post.name}"[:200],
+                                org_unit_id=community, description=f"治安巡逻 · {post.name}"[:200],
                                 service_day=service_day(shift.starts_at), minutes=row.minutes,
                                 verified_by=actor_ref, verified_at=books.now()))
     row.attendance = "paid" if row.beans else "recorded"
