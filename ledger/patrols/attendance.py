@@ -153,6 +153,8 @@ def _subject(s: Session, actor: Actor, shift: PatrolShift, volunteer_id: int | N
         return actor.user_id, False
     if shift.leader_id != actor.user_id:
         raise DomainError(errors.PERMISSION_DENIED, "only the shift's leader checks members in")
+    if type(volunteer_id) is not int or not 0 < volunteer_id < 2**63:
+        raise DomainError(errors.NOT_SIGNED_UP)
     return volunteer_id, True
 
 

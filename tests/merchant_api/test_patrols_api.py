@@ -89,3 +89,19 @@ def test_series_and_the_openapi_document(client, pw) -> None:
     spec = client.get("/api/v1/openapi.json").json
     assert "/api/v1/patrols/shifts/{shift_id}/check-in" in spec["paths"]
     assert spec["paths"]["/api/v1/patrols/certificates/verify"]["get"]["security"] == []
+
+
+def test_huge_or_malformed_input_is_refused_cleanly(client, pw, clock) -> None:
+    huge = 2**70
+    r = client.post("/api/v1/patrols/shifts", json={"post_id": huge, "starts_at": pw.start.isoformat(),
+                                                    "ends_at": pw.end.isoformat(), "needed": 1},
+                    headers=token(pw, "officerA2"))
+    assert r.status_code in (404, 422) and r.is_json
+    client.post(f"/api/v1/patrols/shifts/{pw.shift_id}/signups", headers=token(pw, "v1"))
+    clock.now = pw.start
+    for body in ({"code": "x" * 5000}, {"volunteer_id": huge}, {"post_sign": "a.b.c", "latitude": "north"},
+                 {"post_sign": "a.b.c", "latitude": 1e308, "longitude": -1e308, "accuracy_m": 1}):
+        r = client.post(f"/api/v1/patrols/shifts/{pw.shift_id}/check-in", json=body, headers=token(pw, "leader"))
+        assert 400 <= r.status_code < 500 and r.is_json, (body, r.status_code, r.data[:200])
+    r = client.get("/api/v1/patrols/certificates/verify", query_string={"code": "x" * 5000})
+    assert r.status_code == 422 and r.is_json
