@@ -6,13 +6,14 @@ change nothing, and ``verify`` passes; on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import datetime as dt
 import shutil
 import uuid
 
 import pytest
 from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule, run_state_machine_as_test
 from sqlalchemy import func, select
 
 from ledger import patrols
@@ -57,6 +58,13 @@ def test_a_shift_pays_rule_times_rounded_time_once(db, request, sqlite_template,
             self.books = make_books(url, tmp_path / "keys", self.clock)
             self.pw = build_patrol_world(self.books, needed=2, beans_per_hour=12)
             self.actors = {n: self.pw.w.actor(n) for n in VOLUNTEERS + ["leader", "officerA", "officerA2"]}
+            # start shortly before the check-in window opens, so that histories reach the shift
+            self.clock.now = self.pw.start - dt.timedelta(minutes=45)
+
+        @initialize(who=st.lists(st.sampled_from(VOLUNTEERS), min_size=1, max_size=3, unique=True))
+        def some_sign_up(self, who: list[str]) -> None:
+            for name in who:
+                self.attempt(patrols.sign_up, self.actors[name], self.pw.shift_id)
 
         def teardown(self) -> None:
             assert verify_books(self.books).ok
@@ -86,21 +94,39 @@ def test_a_shift_pays_rule_times_rounded_time_once(db, request, sqlite_template,
         def withdraw(self, who: str) -> None:
             self.attempt(patrols.withdraw, self.actors[who], self.pw.shift_id)
 
-        @rule(minutes=st.sampled_from([5, 15, 29, 31, 44, 60, 95]))
-        def time_passes(self, minutes: int) -> None:
-            self.clock.advance(minutes * 60)
+        @rule(seconds=st.sampled_from([1, 7 * 60 + 29, 7 * 60 + 31, 20 * 60]))
+        def a_little_time_passes(self, seconds: int) -> None:
+            self.clock.advance(seconds)
 
-        @rule(who=st.sampled_from(VOLUNTEERS), kind=st.sampled_from(["code", "near", "far"]))
-        def check_in(self, who: str, kind: str) -> None:
+        def move_to(self, moment: dt.datetime) -> None:
+            """Time only moves forward: a rule may jump to a boundary still ahead, never back."""
+            self.clock.now = max(self.clock.now, moment)
+
+        @rule(who=st.sampled_from(VOLUNTEERS), kind=st.sampled_from(["code", "near", "far"]),
+              at=st.sampled_from([None, -31, -30, -29, 0, 7, 8, 60, 119, 121]))
+        def check_in(self, who: str, kind: str, at: int | None) -> None:
+            if at is not None:
+                self.move_to(self.pw.start + dt.timedelta(minutes=at))
             proof = self.proof(kind)
             if proof.code or proof.post_sign:
                 self.attempt(patrols.check_in, self.actors[who], self.pw.shift_id, proof)
 
-        @rule(who=st.sampled_from(VOLUNTEERS), kind=st.sampled_from(["code", "near", "far"]))
-        def check_out(self, who: str, kind: str) -> None:
+        @rule(who=st.sampled_from(VOLUNTEERS), kind=st.sampled_from(["code", "near", "far"]),
+              at=st.sampled_from([None, -60, -1, 0, 7, 8, 29, 30, 31]))
+        def check_out(self, who: str, kind: str, at: int | None) -> None:
+            if at is not None:
+                self.move_to(self.pw.end + dt.timedelta(minutes=at))
             proof = self.proof(kind)
             if proof.code or proof.post_sign:
                 self.attempt(patrols.check_out, self.actors[who], self.pw.shift_id, proof)
+
+        @rule(who=st.sampled_from(VOLUNTEERS), kinds=st.tuples(*[st.sampled_from(["code", "near", "far"])] * 2),
+              in_at=st.sampled_from([-30, -29, 0, 8, 60]), out_at=st.sampled_from([-61, -1, 0, 7, 8, 29, 30]))
+        def a_whole_attendance(self, who: str, kinds: tuple[str, str], in_at: int, out_at: int) -> None:
+            """Sign up, in and out in one go (each step may be refused): deep histories come often."""
+            self.attempt(patrols.sign_up, self.actors[who], self.pw.shift_id)
+            self.check_in(who, kinds[0], in_at)
+            self.check_out(who, kinds[1], out_at)
 
         @rule()
         def close(self) -> None:
@@ -139,6 +165,6 @@ def test_a_shift_pays_rule_times_rounded_time_once(db, request, sqlite_template,
             assert verify_books(self.books).ok
 
     run_state_machine_as_test(ShiftMachine, settings=settings(
-        max_examples=6, stateful_step_count=25, deadline=None,
+        max_examples=10, stateful_step_count=30, deadline=None,
         phases=[Phase.explicit, Phase.reuse, Phase.generate],
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture]))
