@@ -199,7 +199,8 @@ def desk():
     now_local = books.now().astimezone(BEIJING)
     return render_template("ui/patrol_desk.html", posts=patrols.list_posts(books, actor),
                            shifts=patrols.list_shifts(books, actor, limit=50),
-                           held=patrols.awaiting(books, actor), today=now_local.date(),
+                           held=patrols.awaiting(books, actor), pending=patrols.pending_signups(books, actor),
+                           today=now_local.date(),
                            now_local=now_local.strftime("%Y-%m-%dT%H:%M"))
 
 
@@ -261,6 +262,12 @@ def verify(signup_id: int):
 def refuse(signup_id: int):
     return _desk(patrols.refuse_attendance, gettext("Attendance refused."), signup_id,
                  reason=(request.form.get("reason") or "").strip()[:40])
+
+
+@bp.post("/desk/signups/<int:signup_id>/confirm")
+@web.requires("officer")
+def confirm(signup_id: int):
+    return _desk(patrols.confirm_signup, gettext("Insurance confirmed; the volunteer is on the shift."), signup_id)
 
 
 @bp.post("/desk/shifts/<int:shift_id>/close")

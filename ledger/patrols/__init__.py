@@ -38,6 +38,7 @@ from ledger.patrols.core import (
     get_shift,
     list_posts,
     list_shifts,
+    pending_signups,
     post_sign,
     publish_series,
     publish_shift,

@@ -557,3 +557,19 @@ def roster(books: Books, actor: Actor, shift_id: int) -> list[SignupView]:
         return [SignupView.of(s, r) for r in rows]
 
     return books.run(work, readonly=True)
+
+
+def pending_signups(books: Books, actor: Actor, *, limit: int = 200) -> list[SignupView]:
+    """Sign-ups held for an officer in scope (the shift requires insurance), soonest shift first."""
+
+    def work(s: Session) -> list[SignupView]:
+        q = (select(PatrolSignup).join(PatrolShift, PatrolShift.id == PatrolSignup.shift_id)
+             .join(PatrolPost, PatrolPost.id == PatrolShift.post_id)
+             .where(PatrolSignup.status == "pending", PatrolShift.ends_at > books.now())
+             .order_by(PatrolShift.starts_at, PatrolSignup.id))
+        units = scope_units(s, actor, "officer") if actor.has_role("officer") else set()
+        if units is not None:
+            q = q.where(PatrolPost.org_unit_id.in_(units))
+        return [SignupView.of(s, r) for r in s.scalars(q.limit(max(1, min(limit, 500))))]
+
+    return books.run(work, readonly=True)

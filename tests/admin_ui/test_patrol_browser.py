@@ -106,6 +106,9 @@ def test_check_in_by_the_leaders_code_on_the_camera_then_out(browser, world) -> 
     officer.goto("/patrols/board")
     expect(officer.locator(f"#post-{pw.post_id}")).to_contain_text("V1")
     _shot(officer, "patrols-phone-board")
+    officer.goto("/patrols/desk")
+    expect(officer.locator("#publish-shift")).to_be_visible()
+    _shot(officer, "patrols-phone-desk")
     # two hours later: check out by typing the leader's fresh code (a handheld scanner does the same)
     clock.now = pw.end
     code = patrols.leader_code(pw.w.books, pw.w.actor("leader"), pw.post_id)["code"]

@@ -140,7 +140,10 @@ def test_insurance_required_holds_the_sign_up_for_an_officer(books, clock) -> No
     assert row.status == "pending"
     clock.now = pw.start + dt.timedelta(days=1)
     _refused("signup_pending", patrols.check_in, books, pw.w.actor("v1"), shift.id, patrols.Proof())
+    assert [r.id for r in patrols.pending_signups(books, officer)] == [row.id]
+    assert patrols.pending_signups(books, pw.w.actor("officerB")) == []
     assert patrols.confirm_signup(books, officer, row.id).status == "signed_up"
+    assert patrols.pending_signups(books, officer) == []
 
 
 def test_location_only_is_held_for_an_officer_who_then_pays_once(books, clock) -> None:
