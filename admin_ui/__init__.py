@@ -112,7 +112,7 @@ def init_app(app: Flask) -> None:
 
     labels.register(app)
     app.register_blueprint(bp)
-    from . import admin, auditor, auth, dashboard, fund, officer, people, surveys, till, wallet
+    from . import admin, auditor, auth, dashboard, fund, officer, patrols, people, surveys, till, wallet
 
-    for module in (auth, wallet, till, officer, fund, admin, auditor, dashboard, surveys, people):
+    for module in (auth, wallet, till, officer, fund, admin, auditor, dashboard, surveys, people, patrols):
         app.register_blueprint(module.bp)

@@ -29,7 +29,8 @@ ACCOUNT_KINDS = {"donations": _l("Donations"), "fund": _l("Gold Bean Fund"), "bu
                  "wallet": _l("Volunteer wallets"), "merchant": _l("Merchants"), "payout": _l("Paid to merchants"),
                  "expiry": _l("Expired beans"), "adjustment": _l("Adjustments")}
 PURPOSES = {"ledger": _l("Ledger checkpoints"), "access": _l("Sign-in tokens"), "wallet": _l("Payment codes"),
-            "card": _l("Bean cards")}
+            "card": _l("Bean cards"), "post_sign": _l("Patrol post signs"), "patrol_code": _l("Patrol leader codes"),
+            "certificate": _l("Service certificates")}
 METHODS = {"wallet_code": _l("Phone wallet"), "card": _l("Bean card")}
 
 

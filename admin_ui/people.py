@@ -179,7 +179,7 @@ def reset_code():
     books = current_books()
     issued = passwords.issue_reset_code(books, g.actor, phone=(request.form.get("phone") or "").strip()[:32],
                                         source=request.remote_addr)
-    page = render_template("ui/signups.html", pending=recruitment.list_signups(books, g.actor)
-                           if g.actor.has_role("officer") else [], calls=recruitment.open_calls(books),
+    page = render_template("ui/signups.html", pending=recruitment.desk_signups(books, g.actor),
+                           calls=recruitment.open_calls(books),
                            communities=directory.communities(books, g.actor), reset=issued)
     return page, 200, {"Cache-Control": "no-store"}

@@ -11,7 +11,6 @@ from flask_babel import gettext
 from doors import current_books
 from ledger import errors, surveys
 from ledger.errors import DomainError
-from ledger.views import directory
 
 from . import web
 
@@ -25,9 +24,8 @@ KIND_PREFIX = {"单选": "single", "多选": "multiple", "评分": "scale", "填
 def page():
     books = current_books()
     listed = surveys.list_surveys(books, g.actor)
-    officer = g.actor.has_role("officer")
-    communities = directory.communities(books, g.actor) if officer else []
-    return render_template("ui/surveys.html", surveys=listed, officer=officer, communities=communities,
+    communities = surveys.communities_run_by(books, g.actor)
+    return render_template("ui/surveys.html", surveys=listed, officer=bool(communities), communities=communities,
                            max_days=surveys.MAX_OPEN_DAYS, max_reward=surveys.MAX_REWARD)
 
 
@@ -35,11 +33,8 @@ def page():
 @web.requires()
 def survey(survey_id: int):
     books = current_books()
-    view = surveys.get_survey(books, g.actor, survey_id)
-    staff = g.actor.has_role("officer") and view.org_unit_id in {c["id"] for c in
-                                                                 directory.communities(books, g.actor)}
-    results = surveys.survey_results(books, g.actor, survey_id) if staff else None
-    return render_template("ui/survey.html", survey=view, staff=staff, results=results)
+    view, results = surveys.survey_page(books, g.actor, survey_id)
+    return render_template("ui/survey.html", survey=view, staff=results is not None, results=results)
 
 
 def _answers_from_form(view: surveys.SurveyView) -> dict[str, object]:
@@ -122,7 +117,7 @@ def create():
         flash(exc.message if exc.details.get("form") else sentence_for(exc), "error")
         books = current_books()
         return render_template("ui/surveys.html", surveys=surveys.list_surveys(books, g.actor), officer=True,
-                               communities=directory.communities(books, g.actor), form=request.form,
+                               communities=surveys.communities_run_by(books, g.actor), form=request.form,
                                max_days=surveys.MAX_OPEN_DAYS, max_reward=surveys.MAX_REWARD), 422
     flash(gettext("Draft saved. Check it, then publish."), "ok")
     return redirect(url_for("ui_surveys.survey", survey_id=view.id))

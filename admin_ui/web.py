@@ -183,7 +183,7 @@ def security_headers(response):
     response.headers.setdefault("Content-Security-Policy", CSP)
     response.headers.setdefault("X-Frame-Options", "DENY")
     response.headers.setdefault("Referrer-Policy", "same-origin")
-    response.headers.setdefault("Permissions-Policy", "camera=(self), microphone=(), geolocation=()")
+    response.headers.setdefault("Permissions-Policy", "camera=(self), microphone=(), geolocation=(self)")
     if not request.path.startswith("/static/"):
         response.headers.setdefault("Cache-Control", "no-store")  # pages and the wallet's code endpoint
     return response

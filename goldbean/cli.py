@@ -169,6 +169,12 @@ from .redemption_cli import register_redemption_commands
 
 register_redemption_commands(main)
 
+# --- patrols: certificates, recurring shifts (goldbean/patrols_cli.py) --------------------------------
+
+from .patrols_cli import register_patrols_commands
+
+register_patrols_commands(main)
+
 
 def init_cli(app: Any) -> None:
     """Give ``app.cli`` the same commands, so ``app.test_cli_runner()`` and ``flask --app`` see them."""

@@ -131,6 +131,12 @@ def prune_job(books: Books) -> str:
     return str(prune(books))
 
 
+def series_job(books: Books) -> str:
+    from ledger.patrols import extend_series
+
+    return f"{extend_series(books)} patrol shifts added"
+
+
 def default_jobs() -> list[Job]:
     checkpoint_every = _env_seconds("GOLDBEAN_CHECKPOINT_INTERVAL", 3600)
     jobs = [
@@ -138,6 +144,7 @@ def default_jobs() -> list[Job]:
         Job("checkpoint", checkpoint_every, lambda b: checkpoint_job(b, checkpoint_every)),
         Job("settlement", _env_seconds("GOLDBEAN_SETTLEMENT_INTERVAL", 3600), settlement_job),
         Job("prune", _env_seconds("GOLDBEAN_PRUNE_INTERVAL", 3600), prune_job),
+        Job("patrol-series", _env_seconds("GOLDBEAN_SERIES_INTERVAL", 3600), series_job),
     ]
     return [job for job in jobs if job.every_s > 0]
 

@@ -160,7 +160,7 @@ CALL_NOT_FOUND = _spec("call_not_found", NOT_FOUND, "No such call for volunteers
 CALL_CLOSED = _spec("call_closed", CONFLICT, "This call for volunteers is closed.")
 SIGNUP_NOT_FOUND = _spec("signup_not_found", NOT_FOUND, "No such sign-up.")
 SIGNUP_NOT_PENDING = _spec("signup_not_pending", CONFLICT, "This sign-up was already approved or declined.")
-SIGNUP_PENDING = _spec("signup_pending", CONFLICT, "A sign-up with this mobile number is already waiting.")
+SIGNUP_ALREADY_WAITING = _spec("signup_already_waiting", CONFLICT, "A sign-up with this mobile number is already waiting.")
 INVALID_PHONE = _spec("invalid_phone", INVALID, "A mobile number is 11 digits starting with 1.")
 CONSENT_REQUIRED = _spec("consent_required", INVALID, "Read and accept the current privacy notice first.")
 GUARDIAN_CONSENT_REQUIRED = _spec("guardian_consent_required", INVALID,
@@ -180,6 +180,36 @@ NO_TRUSTED_KEY = _spec("no_trusted_key", INVALID, "No ledger public key to verif
 TOO_MANY_ATTEMPTS = _spec("too_many_attempts", TOO_MANY,
                           "Too many failed attempts from this address; try later or ask an officer to unlock it.")
 RATE_LIMITED = _spec("rate_limited", TOO_MANY, "Too many requests of this kind; slow down.")
+
+# --- patrols (issue 16) ----------------------------------------------------------------------------
+POST_NOT_FOUND = _spec("post_not_found", NOT_FOUND, "No such patrol post.")
+SHIFT_NOT_FOUND = _spec("shift_not_found", NOT_FOUND, "No such shift.")
+NOT_A_POST_UNIT = _spec("not_a_post_unit", INVALID, "Patrol posts belong to a community, resident group or building.")
+BEANS_PER_HOUR_OUT_OF_LIMITS = _spec("beans_per_hour_out_of_limits", INVALID,
+                                     "Beans per hour must stay within the rule table's limits.")
+SHIFT_CANCELLED = _spec("shift_cancelled", CONFLICT, "The shift was cancelled.")
+SHIFT_FULL = _spec("shift_full", CONFLICT, "The shift already has as many volunteers as it needs.")
+ALREADY_SIGNED_UP = _spec("already_signed_up", CONFLICT, "You are already signed up for this shift.")
+SHIFT_OVERLAPS = _spec("shift_overlaps", CONFLICT, "You are signed up for another shift at that time.")
+SIGNUP_CLOSED = _spec("signup_closed", CONFLICT, "This shift has started or ended; sign-up is closed.")
+WITHDRAW_CUTOFF_PASSED = _spec("withdraw_cutoff_passed", CONFLICT,
+                               "It is too close to the shift to withdraw; tell the team leader or the officer.")
+NOT_SIGNED_UP = _spec("not_signed_up", CONFLICT, "You are not signed up for this shift.")
+SIGNUP_PENDING = _spec("signup_pending", CONFLICT, "Your sign-up awaits an officer (insurance); you cannot check in yet.")
+ALREADY_CHECKED_IN = _spec("already_checked_in", CONFLICT, "Already checked in.")
+NOT_CHECKED_IN = _spec("not_checked_in", CONFLICT, "Check in first.")
+ALREADY_CHECKED_OUT = _spec("already_checked_out", CONFLICT, "Already checked out.")
+PROOF_REQUIRED = _spec("proof_required", INVALID, "Scan the leader's code, or the post sign with your location.")
+WRONG_POST = _spec("wrong_post", INVALID, "That code belongs to another post or shift.")
+SIGN_REPRINTED = _spec("sign_reprinted", INVALID, "That post sign was replaced; scan the sign now on the post.")
+LEADER_CODE_REPLAYED = _spec("leader_code_replayed", CONFLICT,
+                             "That code was already used from another phone; scan a fresh one.")
+OUTSIDE_SHIFT_WINDOW = _spec("outside_shift_window", CONFLICT, "It is too early or too late for this shift.")
+OUTSIDE_POST_RADIUS = _spec("outside_post_radius", CONFLICT, "Your location is too far from the post.")
+LOCATION_TOO_VAGUE = _spec("location_too_vague", INVALID, "Your phone's location is too imprecise; try outdoors.")
+ATTENDANCE_NOT_AWAITING = _spec("attendance_not_awaiting", CONFLICT,
+                                "This attendance is not waiting for an officer.")
+INVALID_CERTIFICATE = _spec("invalid_certificate", INVALID, "This certificate is not genuine or was altered.")
 
 
 class DomainError(Exception):

@@ -4,6 +4,15 @@ from ledger.access.models import Merchant, OrgUnit, RateCounter, RoleGrant, Secu
 from ledger.earning.models import Award, Claim
 from ledger.infra.base import NAMING_CONVENTION, Base
 from ledger.journal.models import Account, Checkpoint, Entry, Transfer
+from ledger.patrols.models import (
+    PatrolPost,
+    PatrolShift,
+    PatrolSignup,
+    ServiceCertificate,
+    ServiceRecord,
+    ShiftSeries,
+    UsedLeaderCode,
+)
 from ledger.people.models import Consent, RecruitmentCall, ResetCode, Signup, SignupChallenge
 from ledger.redemption.models import (
     Card,

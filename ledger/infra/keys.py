@@ -26,7 +26,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-PURPOSES = ("ledger", "access", "wallet", "card")
+PURPOSES = ("ledger", "access", "wallet", "card", "post_sign", "patrol_code", "certificate")
 KEYS_TTL_S = 60  # another server's rotation or retirement is seen within this, whatever the folder's mtime
 UNKNOWN_KID_RELOAD_S = 5  # an unknown kid re-reads the folder at most this often
 

@@ -279,7 +279,7 @@ def sign_up(books: Books, *, name: str, phone: str, community_id: int, password:
         if s.scalar(select(User.id).where((User.phone == phone) | (User.username == phone))) is not None:
             raise DomainError(errors.USERNAME_TAKEN, field="phone")
         if s.scalar(select(Signup.id).where(Signup.phone == phone, Signup.status == "pending")) is not None:
-            raise DomainError(errors.SIGNUP_PENDING)
+            raise DomainError(errors.SIGNUP_ALREADY_WAITING)
         signup = Signup(call_id=call_id, community_id=community_id, building_id=building_id, name=name.strip(),
                         phone=phone, birth_date=birth_date, password_hash=pw_hash, status="pending")
         s.add(signup)
@@ -319,6 +319,11 @@ def list_signups(books: Books, actor: Actor, *, status: str | None = "pending", 
         return [_signup_view(s, books, x) for x in s.scalars(q)]
 
     return books.run(work, readonly=True)
+
+
+def desk_signups(books: Books, actor: Actor) -> list[SignupView]:
+    """The sign-ups waiting for ``actor``: officers see their communities', anyone else none."""
+    return list_signups(books, actor) if actor.has_role("officer") else []
 
 
 def _lock_signup(s: Session, actor: Actor, signup_id: Any) -> Signup:

@@ -19,10 +19,12 @@ from ledger.surveys.core import (
     SurveyView,
     answer_survey,
     close_survey,
+    communities_run_by,
     create_survey,
     get_survey,
     list_surveys,
     publish_survey,
     results_csv,
+    survey_page,
     survey_results,
 )

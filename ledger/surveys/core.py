@@ -385,6 +385,24 @@ def get_survey(books: Books, actor: Actor, survey_id: int) -> SurveyView:
     return books.run(work, readonly=True)
 
 
+def communities_run_by(books: Books, actor: Actor) -> list[dict[str, Any]]:
+    """The communities whose surveys ``actor`` may build and run (none for residents)."""
+    def work(s: Session) -> list[dict[str, Any]]:
+        rows = s.execute(select(OrgUnit.id, OrgUnit.name).where(OrgUnit.level == "community").order_by(OrgUnit.id))
+        return [{"id": r.id, "name": r.name} for r in rows
+                if actor.has_role("officer") and policy.may_run_for(s, actor, r.id)]
+
+    return books.run(work, readonly=True)
+
+
+def survey_page(books: Books, actor: Actor, survey_id: int) -> tuple[SurveyView, dict[str, Any] | None]:
+    """A survey as its reader may see it: with the results for the staff who run it, without for residents."""
+    view = get_survey(books, actor, survey_id)
+    staff = books.run(lambda s: actor.has_role("officer") and policy.may_run_for(s, actor, view.org_unit_id),
+                      readonly=True)
+    return view, survey_results(books, actor, survey_id) if staff else None
+
+
 def list_surveys(books: Books, actor: Actor, *, limit: int = 100) -> list[SurveyView]:
     """Staff: the surveys of the communities they serve. Residents: the open surveys of their area."""
     def work(s: Session) -> list[SurveyView]:

@@ -95,7 +95,7 @@ def test_signup_refusals_change_nothing(books, clock) -> None:
         refused(code, signup, w, **over)
     assert count(books, Signup) == 0
     signup(w)
-    refused(errors.SIGNUP_PENDING, signup, w)  # one waiting sign-up per mobile number
+    refused(errors.SIGNUP_ALREADY_WAITING, signup, w)  # one waiting sign-up per mobile number
     assert count(books, Signup) == 1
 
 

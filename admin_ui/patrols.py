@@ -1,0 +1,307 @@
+"""Patrol pages (卫星布防), phone first: the volunteer's shifts (open, mine, check-in and check-out by the
+leader's code or the post sign with the phone's location), the leader's rotating code big on screen, the
+officer's posts, shifts and held attendances, the coverage board (a list and a map of the posts drawn as
+server-rendered SVG over a plain background: no tile server is reachable), service records with the
+certificate download, and the public certificate check."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from flask import Blueprint, Response, flash, g, jsonify, redirect, render_template, request, url_for
+from flask_babel import gettext
+from flask_babel import lazy_gettext as _l
+
+from doors import current_books
+from ledger import patrols
+from ledger.errors import DomainError
+from ledger.redemption import codes as qr
+
+from . import web
+
+bp = Blueprint("ui_patrols", __name__, url_prefix="/patrols")
+VOLUNTEERS = ("volunteer", "leader")
+BEIJING = dt.timezone(dt.timedelta(hours=8))
+LABELS = {
+    # sign-up states
+    "pending": _l("Waiting for an officer (insurance)"), "signed_up": _l("Signed up"), "withdrawn": _l("Withdrawn"),
+    "checked_in": _l("On duty"), "checked_out": _l("Done"), "no_show": _l("Did not come"),
+    # proofs
+    "leader_code": _l("leader's code"), "post_sign": _l("post sign and location"),
+    "leader_manual": _l("checked in by the leader"),
+    # why an attendance waits
+    "location_only": _l("location only"), "long_time": _l("long shift"), "many_beans": _l("many beans"),
+    "daily_limit": _l("daily limit"), "budget_short": _l("budget too small"), "no_check_out": _l("no check-out"),
+    # the board
+    "covered": _l("Covered"), "short": _l("Short"), "uncovered": _l("Uncovered"), "no_shift": _l("No shift"),
+}
+
+
+@bp.app_context_processor
+def _labels() -> dict:
+    return {"patrol_label": lambda key: str(LABELS.get(key, "")) if key else ""}
+
+
+def _float(name: str) -> float | None:
+    raw = (request.form.get(name) or "").strip()
+    try:
+        return float(raw) if raw else None
+    except ValueError:
+        raise DomainError(web.errors.VALIDATION_FAILED, field=name) from None
+
+
+def _local(name: str) -> dt.datetime:
+    raw = (request.form.get(name) or "").strip()
+    try:
+        moment = dt.datetime.fromisoformat(raw)
+    except ValueError:
+        raise DomainError(web.errors.VALIDATION_FAILED, field=name) from None
+    return moment.replace(tzinfo=BEIJING) if moment.tzinfo is None else moment
+
+
+def _day(name: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat((request.form.get(name) or "").strip())
+    except ValueError:
+        raise DomainError(web.errors.VALIDATION_FAILED, field=name) from None
+
+
+# --- the volunteer ------------------------------------------------------------------------------------
+
+@bp.get("")
+@web.requires(*VOLUNTEERS)
+def shifts():
+    books, actor = current_books(), g.actor
+    mine = patrols.list_shifts(books, actor, mine=True, limit=30)
+    mine_ids = {s.id for s in mine}
+    open_ = [s for s in patrols.list_shifts(books, actor, limit=30) if s.id not in mine_ids]
+    now = books.now()
+    led = [s for s in patrols.list_shifts(books, actor, limit=200) if s.leader_id == actor.user_id]
+    return render_template("ui/patrols.html", mine=mine, open_shifts=open_, now=now, led=led[:5])
+
+
+def _act(fn, ok: str, *args, **kwargs):
+    try:
+        fn(current_books(), g.actor, *args, **kwargs)
+    except DomainError as exc:
+        web.refuse(exc)
+    else:
+        flash(ok, "ok")
+    return redirect(url_for("ui_patrols.shifts"))
+
+
+@bp.post("/shifts/<int:shift_id>/signup")
+@web.requires(*VOLUNTEERS)
+def sign_up(shift_id: int):
+    return _act(patrols.sign_up, gettext("You are on the shift. Thank you!"), shift_id)
+
+
+@bp.post("/shifts/<int:shift_id>/withdraw")
+@web.requires(*VOLUNTEERS)
+def withdraw(shift_id: int):
+    return _act(patrols.withdraw, gettext("You left the shift."), shift_id)
+
+
+def _proof() -> patrols.Proof:
+    scanned = (request.form.get("code") or "").strip()
+    if request.form.get("how") == "sign":
+        return patrols.Proof(post_sign=scanned, latitude=_float("latitude"), longitude=_float("longitude"),
+                             accuracy_m=_float("accuracy_m"))
+    return patrols.Proof(code=scanned)
+
+
+@bp.post("/shifts/<int:shift_id>/check-in")
+@web.requires(*VOLUNTEERS)
+def check_in(shift_id: int):
+    try:
+        return _act(patrols.check_in, gettext("Checked in. Stay safe!"), shift_id, _proof())
+    except DomainError as exc:
+        web.refuse(exc)
+        return redirect(url_for("ui_patrols.shifts"))
+
+
+@bp.post("/shifts/<int:shift_id>/check-out")
+@web.requires(*VOLUNTEERS)
+def check_out(shift_id: int):
+    try:
+        return _act(patrols.check_out, gettext("Checked out. Thank you for your service!"), shift_id, _proof())
+    except DomainError as exc:
+        web.refuse(exc)
+        return redirect(url_for("ui_patrols.shifts"))
+
+
+# --- the leader ---------------------------------------------------------------------------------------
+
+@bp.get("/posts/<int:post_id>/leader")
+@web.requires(*VOLUNTEERS, "officer")
+def leader(post_id: int):
+    code = patrols.leader_code(current_books(), g.actor, post_id)
+    return render_template("ui/patrol_leader.html", code=code, qr_png=qr.qr_png_base64(code["code"]),
+                           roster=patrols.roster(current_books(), g.actor, code["shift_id"]))
+
+
+@bp.post("/posts/<int:post_id>/leader/code")
+@web.requires(*VOLUNTEERS, "officer")
+def leader_code(post_id: int):
+    """A fresh code for the leader's page (JSON, polled every few seconds)."""
+    code = patrols.leader_code(current_books(), g.actor, post_id)
+    return jsonify({**code, "qr_png": qr.qr_png_base64(code["code"])})
+
+
+# --- records and certificates ------------------------------------------------------------------------
+
+@bp.get("/records")
+@web.requires()
+def records():
+    books = current_books()
+    rows = patrols.my_service_records(books, g.actor)
+    today = books.now().astimezone(BEIJING).date()
+    return render_template("ui/patrol_records.html", records=rows, total=sum(r.minutes for r in rows),
+                           first=today.replace(month=1, day=1), last=today)
+
+
+@bp.post("/certificate")
+@web.requires()
+def certificate():
+    try:
+        cert = patrols.issue_certificate(current_books(), g.actor, first_day=_day("first_day"),
+                                         last_day=_day("last_day"))
+        pdf = patrols.certificate_pdf(cert, verify_url=url_for("ui_patrols.verify_page", _external=True))
+    except DomainError as exc:
+        web.refuse(exc)
+        return redirect(url_for("ui_patrols.records"))
+    return Response(pdf, mimetype="application/pdf", headers={
+        "Content-Disposition": f'attachment; filename="service-{cert.first_day}-{cert.last_day}.pdf"'})
+
+
+@bp.get("/verify")
+def verify_page():
+    """Anyone, without an account: paste or scan a certificate's code and see what it states."""
+    code = (request.args.get("code") or "").strip()
+    result, error = None, None
+    if code:
+        try:
+            result = patrols.verify_certificate(current_books(), code)
+        except DomainError as exc:
+            error = exc.code
+    return render_template("ui/patrol_verify.html", code=code, result=result, error=error)
+
+
+verify_page.access_policy = "public"  # type: ignore[attr-defined]
+
+
+# --- the officer -----------------------------------------------------------------------------------------
+
+@bp.get("/desk")
+@web.requires("officer")
+def desk():
+    books, actor = current_books(), g.actor
+    now_local = books.now().astimezone(BEIJING)
+    return render_template("ui/patrol_desk.html", posts=patrols.list_posts(books, actor),
+                           shifts=patrols.list_shifts(books, actor, limit=50),
+                           held=patrols.awaiting(books, actor), pending=patrols.pending_signups(books, actor),
+                           today=now_local.date(),
+                           now_local=now_local.strftime("%Y-%m-%dT%H:%M"))
+
+
+def _desk(fn, ok: str, *args, **kwargs):
+    try:
+        fn(current_books(), g.actor, *args, **kwargs)
+    except DomainError as exc:
+        web.refuse(exc)
+    else:
+        flash(ok, "ok")
+    return redirect(url_for("ui_patrols.desk"))
+
+
+@bp.post("/desk/posts")
+@web.requires("officer")
+def create_post():
+    try:
+        kwargs = {"org_unit_id": web.form_int("org_unit_id"), "name": request.form.get("name") or "",
+                      "latitude": _float("latitude"), "longitude": _float("longitude"),
+                      "radius_m": web.form_int("radius_m", minimum=10)}
+    except DomainError as exc:
+        web.refuse(exc)
+        return redirect(url_for("ui_patrols.desk"))
+    return _desk(patrols.create_post, gettext("Post created."), **kwargs)
+
+
+@bp.post("/desk/shifts")
+@web.requires("officer")
+def publish():
+    try:
+        post_id = web.form_int("post_id")
+        common = {"post_id": post_id, "needed": web.form_int("needed", minimum=1),
+                      "beans_per_hour": web.form_int("beans_per_hour", required=False),
+                      "insurance_required": request.form.get("insurance") == "1",
+                      "leader_id": web.form_int("leader_id", required=False)}
+        if request.form.get("repeat") == "daily":
+            start = _local("starts_at")
+            minutes = web.form_int("duration_minutes", minimum=15)
+            return _desk(patrols.publish_series, gettext("Recurring shift published."),
+                         start_time=start.strftime("%H:%M"), duration_minutes=minutes, first_day=start.date(),
+                         **common)
+        start = _local("starts_at")
+        end = start + dt.timedelta(minutes=web.form_int("duration_minutes", minimum=15))
+    except DomainError as exc:
+        web.refuse(exc)
+        return redirect(url_for("ui_patrols.desk"))
+    return _desk(patrols.publish_shift, gettext("Shift published."), starts_at=start, ends_at=end, **common)
+
+
+@bp.post("/desk/attendance/<int:signup_id>/verify")
+@web.requires("officer")
+def verify(signup_id: int):
+    return _desk(patrols.verify_attendance, gettext("Attendance verified; hours recorded and beans paid."),
+                 signup_id)
+
+
+@bp.post("/desk/attendance/<int:signup_id>/refuse")
+@web.requires("officer")
+def refuse(signup_id: int):
+    return _desk(patrols.refuse_attendance, gettext("Attendance refused."), signup_id,
+                 reason=(request.form.get("reason") or "").strip()[:40])
+
+
+@bp.post("/desk/signups/<int:signup_id>/confirm")
+@web.requires("officer")
+def confirm(signup_id: int):
+    return _desk(patrols.confirm_signup, gettext("Insurance confirmed; the volunteer is on the shift."), signup_id)
+
+
+@bp.post("/desk/shifts/<int:shift_id>/close")
+@web.requires("officer")
+def close(shift_id: int):
+    return _desk(patrols.close_shift, gettext("Shift closed; no-shows recorded."), shift_id)
+
+
+@bp.get("/desk/posts/<int:post_id>/sign")
+@web.requires("officer")
+def sign(post_id: int):
+    data = patrols.post_sign(current_books(), g.actor, post_id)
+    return render_template("ui/patrol_sign.html", sign=data, qr_png=qr.qr_png_base64(data["code"]))
+
+
+# --- the coverage board ------------------------------------------------------------------------------------
+
+def _map(board: list) -> list[dict]:
+    """Each post as a point on a 320×320 plan, centred on the posts and scaled to their spread (north up)."""
+    if not board:
+        return []
+    lats = [b.latitude for b in board]
+    lons = [b.longitude for b in board]
+    mid_lat, mid_lon = (max(lats) + min(lats)) / 2, (max(lons) + min(lons)) / 2
+    span = max(max(lats) - min(lats), max(lons) - min(lons), 1e-3)
+    return [{"x": round(160 + (b.longitude - mid_lon) / span * 240, 1),
+             "y": round(160 - (b.latitude - mid_lat) / span * 240, 1), "b": b} for b in board]
+
+
+@bp.get("/board")
+@web.requires("officer", "auditor", "admin")
+def board():
+    books = current_books()
+    rows = patrols.coverage(books, g.actor)
+    counts = {state: sum(1 for r in rows if r.state == state) for state in ("covered", "short", "uncovered", "no_shift")}
+    return render_template("ui/patrol_board.html", board=rows, points=_map(rows), counts=counts,
+                           now=books.now())

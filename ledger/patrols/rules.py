@@ -1,0 +1,100 @@
+"""The patrol rule table and every "may X do Y" of the room, in one place.
+
+Rules (``PatrolRules``; override per deployment with ``books.settings["patrols"]``):
+
+- beans per hour: ``default_beans_per_hour`` unless the officer sets another within
+  [``min_beans_per_hour``, ``max_beans_per_hour``]; a shift lasts at most ``max_shift_hours``;
+- sign-up closes when the shift starts; a volunteer withdraws up to ``withdraw_cutoff_minutes`` before it;
+- check-in from ``early_checkin_minutes`` before the start until the end; check-out until the end plus
+  ``grace_minutes``; beyond that, the volunteer is checked out at the end plus grace by the officer;
+- service time = min(check-out, end + grace) − max(check-in, start), rounded to the nearest quarter hour
+  (7½ minutes and up rounds up); beans = minutes × beans per hour ÷ 60, whole beans, rounded down;
+- the award is posted at check-out (rule ``rule:patrol``) unless held for an officer: a proof was the
+  post sign with a location only, the time is above ``hold_minutes_over``, the beans above
+  ``hold_beans_over``, or the volunteer's patrol beans that day would pass ``volunteer_daily_beans``;
+- location: a phone claiming an accuracy worse than ``max_accuracy_m`` is refused; it is inside when its
+  distance to the post is at most the radius plus its accuracy (the accuracy counted up to ``accuracy_slack_m``);
+- the leader's rotating code lives ``leader_code_ttl_s`` seconds and serves one volunteer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields, replace
+
+from sqlalchemy.orm import Session
+
+from ledger import errors
+from ledger.access.identity import Actor, in_scope
+from ledger.errors import DomainError
+from ledger.infra.books import Books
+
+
+@dataclass(frozen=True)
+class PatrolRules:
+    default_beans_per_hour: int = 10
+    min_beans_per_hour: int = 0
+    max_beans_per_hour: int = 30
+    max_shift_hours: int = 12
+    withdraw_cutoff_minutes: int = 120
+    early_checkin_minutes: int = 30
+    grace_minutes: int = 30
+    rounding_minutes: int = 15
+    hold_minutes_over: int = 240
+    hold_beans_over: int = 60
+    volunteer_daily_beans: int = 120
+    max_accuracy_m: int = 100
+    accuracy_slack_m: int = 30
+    leader_code_ttl_s: int = 30
+    series_horizon_days: int = 14
+    reminder_minutes: int = 180
+
+
+def rules_of(books: Books) -> PatrolRules:
+    overrides = books.settings.get("patrols") or {}
+    known = {f.name for f in fields(PatrolRules)}
+    return replace(PatrolRules(), **{k: v for k, v in overrides.items() if k in known})
+
+
+def round_minutes(raw_seconds: int, step: int = 15) -> int:
+    """Whole minutes rounded to the nearest ``step`` (half a step rounds up)."""
+    minutes = max(0, raw_seconds) // 60
+    return ((minutes * 2 + step) // (2 * step)) * step
+
+
+def beans_for(minutes: int, beans_per_hour: int) -> int:
+    return minutes * beans_per_hour // 60
+
+
+# --- who may do what ------------------------------------------------------------------------------------
+
+def require_officer_in_scope(s: Session, actor: Actor, org_unit_id: int) -> None:
+    """Officers lay out posts and shifts, verify attendance and see the board, within their scope."""
+    if not actor.has_role("officer"):
+        raise DomainError(errors.PERMISSION_DENIED, required_roles=["officer"])
+    if not in_scope(s, actor, "officer", org_unit_id):
+        raise DomainError(errors.OUT_OF_SCOPE)
+
+
+def require_volunteer(actor: Actor) -> None:
+    if not (actor.has_role("volunteer") or actor.has_role("leader")):
+        raise DomainError(errors.PERMISSION_DENIED, required_roles=["volunteer"])
+
+
+def may_see_board(s: Session, actor: Actor, org_unit_id: int) -> bool:
+    return (in_scope(s, actor, "officer", org_unit_id) or actor.is_district_wide("auditor")
+            or actor.is_district_wide("admin"))
+
+
+def require_not_self(actor: Actor, volunteer_id: int) -> None:
+    """Nobody verifies, pays or vouches for their own attendance."""
+    if actor.user_id == volunteer_id:
+        raise DomainError(errors.SELF_DEALING)
+
+
+def check_beans_per_hour(rules: PatrolRules, value: int | None) -> int:
+    if value is None:
+        return rules.default_beans_per_hour
+    if type(value) is not int or not rules.min_beans_per_hour <= value <= rules.max_beans_per_hour:
+        raise DomainError(errors.BEANS_PER_HOUR_OUT_OF_LIMITS, minimum=rules.min_beans_per_hour,
+                          maximum=rules.max_beans_per_hour)
+    return value

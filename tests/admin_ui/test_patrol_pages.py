@@ -1,0 +1,69 @@
+"""The patrol pages: a volunteer signs up, checks in by the leader's code and out, and sees the hours; the
+leader's code page, the officer's desk and board; the public certificate check; refusals as sentences."""
+
+from __future__ import annotations
+
+import pytest
+
+from doors import books_of
+from ledger import patrols
+from tests.admin_ui.conftest import csrf_of, sign_in
+from tests.patrol_world import build_patrol_world
+
+
+@pytest.fixture
+def pw(app):
+    return build_patrol_world(books_of(app))
+
+
+def _client(app, who: str):
+    client = app.test_client()
+    assert sign_in(client, who, "pw").status_code == 302
+    return client
+
+
+def test_a_volunteer_patrols_from_the_phone_pages(app, pw, clock) -> None:
+    v1 = _client(app, "v1")
+    page = v1.get("/patrols")
+    assert page.status_code == 200 and "金沙一组1栋岗" in page.text and "报名" in page.text
+    token = csrf_of(page.text)
+    assert v1.post(f"/patrols/shifts/{pw.shift_id}/signup", data={"csrf_token": token}).status_code == 302
+    patrols.sign_up(pw.w.books, pw.w.actor("v3"), pw.shift_id)
+    clock.now = pw.start
+    leader = _client(app, "leader")
+    shown = leader.get(f"/patrols/posts/{pw.post_id}/leader")
+    assert shown.status_code == 200 and "data:image/png;base64," in shown.text
+    code = patrols.leader_code(pw.w.books, pw.w.actor("leader"), pw.post_id)["code"]
+    v1 = _client(app, "v1")
+    token = csrf_of(v1.get("/patrols").text)
+    r = v1.post(f"/patrols/shifts/{pw.shift_id}/check-in", data={"csrf_token": token, "how": "code", "code": code},
+                follow_redirects=True)
+    assert "已签到" in r.text, r.text
+    # the same code from a second phone: a sentence, not a 500
+    v3 = _client(app, "v3")
+    token3 = csrf_of(v3.get("/patrols").text)
+    r = v3.post(f"/patrols/shifts/{pw.shift_id}/check-in", data={"csrf_token": token3, "how": "code", "code": code},
+                follow_redirects=True)
+    assert r.status_code == 200 and "另一部手机" in r.text
+    officer = _client(app, "officerA2")
+    board = officer.get("/patrols/board")
+    assert board.status_code == 200 and "<svg" in board.text and "V1" in board.text
+    clock.now = pw.end
+    v1 = _client(app, "v1")
+    token = csrf_of(v1.get("/patrols").text)
+    code = patrols.leader_code(pw.w.books, pw.w.actor("leader"), pw.post_id)["code"]
+    v1.post(f"/patrols/shifts/{pw.shift_id}/check-out", data={"csrf_token": token, "how": "code", "code": code})
+    records = v1.get("/patrols/records")
+    assert "2.00" in records.text
+    desk = _client(app, "officerA2").get("/patrols/desk")
+    assert desk.status_code == 200 and "发布" in desk.text
+
+
+def test_the_public_verify_page(app, pw) -> None:
+    client = app.test_client()
+    page = client.get("/patrols/verify", query_string={"code": "forged.code.here"})
+    assert page.status_code == 200 and 'id="certificate-invalid"' in page.text
+    cert = patrols.issue_certificate(pw.w.books, pw.w.actor("v1"), first_day=pw.start.date(),
+                                     last_day=pw.start.date())
+    page = client.get("/patrols/verify", query_string={"code": cert.code})
+    assert 'id="certificate-valid"' in page.text and "V1" in page.text
