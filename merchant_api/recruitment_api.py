@@ -57,7 +57,7 @@ class ChallengeOut(Schema):
     question = fields.String(required=True, metadata={"description": "a sum in Chinese words; answer in digits"})
 
 
-class SignupIn(_In):
+class RecruitmentSignupIn(_In):
     name = fields.String(required=True, validate=validate.Length(min=1, max=100))
     phone = fields.String(required=True, validate=PHONE)
     community_id = fields.Integer(strict=True, required=True)
@@ -74,7 +74,7 @@ class SignupIn(_In):
     guardian_consent = fields.Boolean(load_default=False, metadata={"description": "required under 14"})
 
 
-class SignupOut(Schema):
+class RecruitmentSignupOut(Schema):
     id = fields.Integer(required=True)
     status = fields.String(required=True, metadata={"description": "pending, approved or declined"})
     community_id = fields.Integer(required=True)
@@ -95,7 +95,7 @@ class SignupReceipt(Schema):
     status = fields.String(required=True)
 
 
-class SignupQuery(_In):
+class RecruitmentSignupQuery(_In):
     status = fields.String(load_default="pending", validate=validate.OneOf(["pending", "approved", "declined"]))
     limit = fields.Integer(load_default=200, validate=validate.Range(min=1, max=500))
 
@@ -177,7 +177,7 @@ def new_challenge():
 @blp.route("/signups", methods=["POST"])
 @public
 @blp.doc(security=[])
-@blp.arguments(SignupIn())
+@blp.arguments(RecruitmentSignupIn())
 @blp.response(202, SignupReceipt)
 def sign_up(body: dict):
     """Sign up as a volunteer (public): pending until the community's staff approve it."""
@@ -187,8 +187,8 @@ def sign_up(body: dict):
 
 @blp.route("/signups", methods=["GET"])
 @requires_roles("officer")
-@blp.arguments(SignupQuery(), location="query")
-@blp.response(200, SignupOut(many=True))
+@blp.arguments(RecruitmentSignupQuery(), location="query")
+@blp.response(200, RecruitmentSignupOut(many=True))
 def list_signups(query: dict):
     """Sign-ups for the communities you serve."""
     return recruitment.list_signups(current_books(), current_actor(), **query)
@@ -197,7 +197,7 @@ def list_signups(query: dict):
 @blp.route("/signups/<int:signup_id>/approve", methods=["POST"])
 @requires_roles("officer")
 @blp.arguments(DecisionIn())
-@blp.response(200, SignupOut)
+@blp.response(200, RecruitmentSignupOut)
 def approve_signup(body: dict, signup_id: int):
     """Approve: the account and wallet open (and a starter award, if the call offers one)."""
     return recruitment.approve_signup(current_books(), current_actor(), signup_id, **body)
@@ -206,7 +206,7 @@ def approve_signup(body: dict, signup_id: int):
 @blp.route("/signups/<int:signup_id>/decline", methods=["POST"])
 @requires_roles("officer")
 @blp.arguments(DeclineIn())
-@blp.response(200, SignupOut)
+@blp.response(200, RecruitmentSignupOut)
 def decline_signup(body: dict, signup_id: int):
     """Decline, with a reason the resident is told."""
     return recruitment.decline_signup(current_books(), current_actor(), signup_id, **body)
