@@ -44,7 +44,7 @@ def _render(merchant_id: int, *, error: str | None = None, code: str = "", sale_
         "ui/till.html", merchant=directory.merchant_of(books, merchant_id),
         merchants=sorted(g.actor.merchant_ids_for(*TILL_ROLES)),
         items=redemption.list_items(books, merchant_id), recent=redemption.list_redemptions(books, merchant_id, limit=10),
-        takings=directory.takings_today(books, merchant_id, redemption.local_tz(books)), error=error, code=code,
+        takings=directory.takings_today(books, merchant_id), error=error, code=code,
         sale_key=sale_key or uuid.uuid4().hex, needs_pin=needs_pin, amount=amount,
         refund_key=uuid.uuid4().hex), status
 

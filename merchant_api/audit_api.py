@@ -64,7 +64,7 @@ class AnomalyQuery(PeriodQuery):
 
 
 def _moment(query: dict[str, Any]) -> dt.datetime | None:
-    return statements.parse_moment(query["at"]) if query.get("at") else None
+    return statements.parse_moment(query["at"], current_books().calendar) if query.get("at") else None
 
 
 @blp.route("/statement", methods=["GET"])

@@ -9,7 +9,6 @@ May call: ``ledger.access``, ``ledger.journal``, ``ledger.infra``, ``ledger.erro
 
 # the room's public use cases, so that a door writes ``from ledger import redemption``
 from ledger.redemption.core import (
-    DEFAULTS,
     MAX_ITEMS,
     MAX_QTY,
     PIN_RE,

@@ -54,18 +54,6 @@ from ledger.redemption.models import (
     Till,
 )
 
-# --- settings (``books.settings`` overrides each) -----------------------------------------------------
-DEFAULTS: dict[str, Any] = {
-    "redemption_hold_threshold": 200,  # above this many beans a redemption waits for the volunteer
-    "redemption_hold_timeout_s": 600,  # unconfirmed holds void themselves after this
-    "volunteer_daily_limit": 1000,  # beans one wallet may redeem per local day (None: no limit)
-    "merchant_daily_limit": None,  # default for merchants without their own daily_limit_beans
-    "refund_window_days": 14,
-    "max_pin_tries": 5,
-    "utc_offset_hours": 8,  # Kunming: days and settlement periods are local (UTC+8, no DST)
-    "idempotency_retention_days": 30,  # a retry with the same Idempotency-Key gets the stored answer this long
-    "spent_code_retention_s": 86_400,  # spent wallet codes are forgotten after this (ledger.housekeeping)
-}
 _IDEMPOTENCY = IdempotencyRecord.__table__
 _REDEMPTIONS = Redemption.__table__
 _MERCHANTS = Merchant.__table__
@@ -78,11 +66,13 @@ _PIN_HASHER = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
 
 
 def setting(books: Books, name: str) -> Any:
-    return books.settings.get(name, DEFAULTS[name])
+    """A redemption limit or retention by name, from the typed ``books.settings`` (``ledger.infra.settings``)."""
+    group = books.settings.redemption if hasattr(books.settings.redemption, name) else books.settings.retention
+    return getattr(group, name)
 
 
 def local_tz(books: Books) -> dt.timezone:
-    return dt.timezone(dt.timedelta(hours=int(setting(books, "utc_offset_hours"))))
+    return books.calendar.tz
 
 
 def _iso(value: dt.datetime | None) -> str | None:
@@ -461,16 +451,10 @@ def _merchant(s: Session, merchant_id: int, *, lock: bool = False) -> Merchant:
     return merchant
 
 
-def _day_bounds(books: Books, now: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
-    local = now.astimezone(local_tz(books))
-    start = local.replace(hour=0, minute=0, second=0, microsecond=0)
-    return start.astimezone(dt.timezone.utc), (start + dt.timedelta(days=1)).astimezone(dt.timezone.utc)
-
-
 def _redeemed_today(conn: Any, books: Books, now: dt.datetime, column: str, owner: int) -> int:
     """Beans redeemed today (local day) by one wallet (``column="wallet_account_id"``) or at one merchant
     (``"merchant_id"``), holds still open included."""
-    start, end = _day_bounds(books, now)
+    start, end = books.calendar.day_bounds(now)
     return int(conn.execute(_REDEEMED_TODAY[column], {"owner": owner, "start": start, "end": end, "now": now})
                .scalar() or 0)
 
