@@ -405,7 +405,8 @@ def statement_pdf(stmt: Statement, font_path: Path | None = None) -> bytes:
     pdf.cell(0, 6, f"期初 {stmt.opening_balance} + 收入 {stmt.total_in} - 支出 {stmt.total_out} = 期末 "
                    f"{stmt.closing_balance}", new_x="LMARGIN", new_y="NEXT")
     if stmt.generated_at is not None:
-        pdf.cell(0, 6, f"生成时间 Generated: {_local(stmt, stmt.generated_at).strftime('%Y-%m-%d %H:%M:%S')} ({stmt.calendar.label})",
+        generated = _local(stmt, stmt.generated_at).strftime("%Y-%m-%d %H:%M:%S")
+        pdf.cell(0, 6, f"生成时间 Generated: {generated} ({stmt.calendar.label})",
                  new_x="LMARGIN", new_y="NEXT")
     return bytes(pdf.output())
 
