@@ -13,6 +13,7 @@ from pathlib import Path
 from flask import Blueprint, Flask, redirect, render_template, request, session, url_for
 from flask_babel import Babel, format_date, format_datetime, format_decimal, gettext
 
+from doors import current_books
 from ledger.errors import DomainError
 
 from . import web
@@ -71,6 +72,11 @@ def _locale() -> str:
     return lang if lang in web.LANGUAGES else "zh_CN"
 
 
+def _timezone() -> dt.tzinfo:
+    """Pages show the district's time from the one calendar (``LEDGER_SETTINGS["utc_offset_hours"]``)."""
+    return current_books().calendar.tz
+
+
 def _as_datetime(value):
     if isinstance(value, str):
         value = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
@@ -97,9 +103,8 @@ def _fmt_beans(value) -> str:
 
 def init_app(app: Flask) -> None:
     app.config.setdefault("BABEL_DEFAULT_LOCALE", "zh_CN")
-    app.config.setdefault("BABEL_DEFAULT_TIMEZONE", "Asia/Shanghai")
     app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", str(HERE / "translations"))
-    Babel(app, locale_selector=_locale)
+    Babel(app, locale_selector=_locale, timezone_selector=_timezone)
     app.session_interface = web.DatabaseSessionInterface()
     app.extensions["goldbean.html_domain_error"] = _html_domain_error
     app.extensions["goldbean.html_http_error"] = _html_http_error

@@ -40,7 +40,7 @@ def page():
     merchants = directory.merchants(books, actor)
     tills = {m["id"]: redemption.list_tills(books, m["id"], by=g.actor) for m in merchants}
     rules = dataclasses.asdict(earning.rules_of(books))
-    limits = {name: redemption.setting(books, name) for name in redemption.DEFAULTS}
+    limits = dataclasses.asdict(books.settings.redemption)
     return render_template("ui/admin.html", tree=directory.org_tree(books, actor),
                            people=directory.people(books, actor), merchants=merchants, tills=tills,
                            rules=rules, limits=limits, keys=_keys(), purposes=PURPOSES, roles=ROLES)

@@ -23,8 +23,6 @@ from . import web
 bp = Blueprint("ui_auditor", __name__, url_prefix="/auditor")
 AUDIT_ROLES = ("auditor", "admin")
 CONTENT_TYPES = {"csv": "text/csv; charset=utf-8", "json": "application/json", "pdf": "application/pdf"}
-BEIJING = dt.timezone(dt.timedelta(hours=8))
-
 
 
 def _verify_file() -> Path:
@@ -42,7 +40,7 @@ def _last_verify() -> dict | None:
 @web.requires(*AUDIT_ROLES)
 def page():
     books = current_books()
-    today = books.now().astimezone(BEIJING).date()
+    today = books.calendar.today(books.now())
     return render_template("ui/auditor.html", tb=reports.trial_balance(books),
                            recon=reports.fund_reconciliation(books), last=_last_verify(),
                            today=today.isoformat(), month_start=today.replace(day=1).isoformat())

@@ -18,12 +18,10 @@ from ledger.views import directory
 from . import web
 
 bp = Blueprint("ui_fund", __name__, url_prefix="/fund")
-BEIJING = dt.timezone(dt.timedelta(hours=8))
-
 
 
 def _last_month() -> str:
-    today = current_books().now().astimezone(BEIJING).date().replace(day=1)
+    today = current_books().calendar.today(current_books().now()).replace(day=1)
     prev = today - dt.timedelta(days=1)
     return f"{prev.year:04d}-{prev.month:02d}"
 

@@ -21,7 +21,6 @@ from . import web
 
 bp = Blueprint("ui_patrols", __name__, url_prefix="/patrols")
 VOLUNTEERS = ("volunteer", "leader")
-BEIJING = dt.timezone(dt.timedelta(hours=8))
 LABELS = {
     # sign-up states
     "pending": _l("Waiting for an officer (insurance)"), "signed_up": _l("Signed up"), "withdrawn": _l("Withdrawn"),
@@ -56,7 +55,7 @@ def _local(name: str) -> dt.datetime:
         moment = dt.datetime.fromisoformat(raw)
     except ValueError:
         raise DomainError(web.errors.VALIDATION_FAILED, field=name) from None
-    return moment.replace(tzinfo=BEIJING) if moment.tzinfo is None else moment
+    return moment.replace(tzinfo=current_books().calendar.tz) if moment.tzinfo is None else moment
 
 
 def _day(name: str) -> dt.date:
@@ -155,7 +154,7 @@ def leader_code(post_id: int):
 def records():
     books = current_books()
     rows = patrols.my_service_records(books, g.actor)
-    today = books.now().astimezone(BEIJING).date()
+    today = books.calendar.today(books.now())
     return render_template("ui/patrol_records.html", records=rows, total=sum(r.minutes for r in rows),
                            first=today.replace(month=1, day=1), last=today)
 
@@ -196,7 +195,7 @@ verify_page.access_policy = "public"  # type: ignore[attr-defined]
 @web.requires("officer")
 def desk():
     books, actor = current_books(), g.actor
-    now_local = books.now().astimezone(BEIJING)
+    now_local = books.calendar.local(books.now())
     return render_template("ui/patrol_desk.html", posts=patrols.list_posts(books, actor),
                            shifts=patrols.list_shifts(books, actor, limit=50),
                            held=patrols.awaiting(books, actor), pending=patrols.pending_signups(books, actor),

@@ -42,7 +42,7 @@ def _render(merchant_id: int, *, error: str | None = None, code: str = "", sale_
         "ui/till.html", recent=redemption.list_redemptions(books, merchant_id, by=g.actor, limit=10),
         merchant=directory.merchant_of(books, merchant_id), merchants=policy.till_merchants(g.actor),
         items=redemption.list_items(books, merchant_id),
-        takings=directory.takings_today(books, merchant_id, redemption.local_tz(books), by=g.actor), error=error,
+        takings=directory.takings_today(books, merchant_id, by=g.actor), error=error,
         code=code,
         sale_key=sale_key or uuid.uuid4().hex, needs_pin=needs_pin, amount=amount,
         refund_key=uuid.uuid4().hex), status

@@ -20,8 +20,6 @@ from . import web
 
 bp = Blueprint("ui_wallet", __name__, url_prefix="/wallet")
 ROLES = ("volunteer", "leader")
-BEIJING = dt.timezone(dt.timedelta(hours=8))
-
 
 
 def _wallet_id() -> int:
@@ -41,7 +39,7 @@ def page():
     actor = g.actor
     wallet = _wallet_id()
     overview = redemption.wallet_overview(books, actor, history=0)
-    today = books.now().astimezone(BEIJING).date()
+    today = books.calendar.today(books.now())
     stmt = statements.account_statement(books, wallet, today - dt.timedelta(days=90), today)
     history = list(reversed(stmt.lines))[:30]
     claims = [c for c in earning.list_claims(books, actor, limit=20)
@@ -53,7 +51,7 @@ def page():
                            categories=earning.rules_of(books).tip_categories,
                            led=directory.led_volunteers(books, actor),
                            names=directory.user_names(books, {c.volunteer_id for c in claims}),
-                           now_local=books.now().astimezone(BEIJING).strftime("%Y-%m-%dT%H:%M"))
+                           now_local=books.calendar.format(books.now(), "%Y-%m-%dT%H:%M"))
 
 
 @bp.post("/code")
@@ -82,7 +80,7 @@ def _local_moment(name: str, required: bool = True) -> dt.datetime | None:
         moment = dt.datetime.fromisoformat(raw)
     except ValueError:
         raise DomainError(web.errors.VALIDATION_FAILED, field=name) from None
-    return moment.replace(tzinfo=BEIJING) if moment.tzinfo is None else moment
+    return current_books().calendar.parse_local(moment)  # a phone's datetime-local field names no zone
 
 
 @bp.post("/claims")

@@ -25,7 +25,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     engine = make_engine(cfg["DATABASE_URL"])
     keys = KeyStore(Path(cfg["INSTANCE_PATH"]) / "keys")
-    books = Books(engine=engine, keys=keys, settings=dict(cfg.get("LEDGER_SETTINGS", {})))
+    books = Books(engine=engine, keys=keys, settings=config.ledger_settings(cfg))
     if "CLOCK" in cfg:
         books.clock = cfg["CLOCK"]
     app.extensions[BOOKS_EXTENSION] = books

@@ -39,17 +39,26 @@ def _day(_ctx: Any, _param: Any, value: str | None) -> dt.date | None:
         raise click.BadParameter("use YYYY-MM-DD") from None
 
 
-def _moment(_ctx: Any, _param: Any, value: str | None) -> dt.datetime | None:
-    """A moment: ``YYYY-MM-DD`` (the end of that day, UTC+8) or an ISO timestamp (UTC+8 if no zone)."""
+def _moment(_ctx: Any, _param: Any, value: str | None) -> str | None:
+    """A moment: ``YYYY-MM-DD`` (the end of that local day) or an ISO timestamp (local time if no zone).
+    Checked here, read by ``_at`` once the app (and its calendar) exists."""
     if value is None:
         return None
     from ledger.audit.statements import parse_moment
     from ledger.errors import DomainError
+    from ledger.infra.settings import Calendar
 
     try:
-        return parse_moment(value)
+        parse_moment(value, Calendar())
     except DomainError:
         raise click.BadParameter("use YYYY-MM-DD or YYYY-MM-DDTHH:MM[:SS][+08:00]") from None
+    return value
+
+
+def _at(value: str | None) -> dt.datetime | None:
+    from ledger.audit.statements import parse_moment
+
+    return parse_moment(value, current_books().calendar) if value else None
 
 
 class _Bar:
@@ -201,11 +210,11 @@ def register_audit_commands(main: click.Group) -> None:
     @click.option("--json", "as_json", is_flag=True)
     @with_appcontext
     @domain_errors
-    def audit_trial_balance(at: dt.datetime | None, as_json: bool) -> None:
+    def audit_trial_balance(at: str | None, as_json: bool) -> None:
         """Every balance at a moment, by account kind and org unit; the total must be zero."""
         from ledger.audit.reports import trial_balance
 
-        tb = trial_balance(current_books(), at)
+        tb = trial_balance(current_books(), _at(at))
         if as_json:
             click.echo(json.dumps(tb.to_dict(), ensure_ascii=False, indent=1))
         else:
@@ -224,11 +233,11 @@ def register_audit_commands(main: click.Group) -> None:
     @click.option("--json", "as_json", is_flag=True)
     @with_appcontext
     @domain_errors
-    def audit_reconcile(at: dt.datetime | None, as_json: bool) -> None:
+    def audit_reconcile(at: str | None, as_json: bool) -> None:
         """Donations against fund + budgets + wallets + merchants + payouts + expiry; the difference must be 0."""
         from ledger.audit.reports import fund_reconciliation
 
-        rec = fund_reconciliation(current_books(), at)
+        rec = fund_reconciliation(current_books(), _at(at))
         if as_json:
             click.echo(json.dumps(rec.to_dict(), ensure_ascii=False, indent=1))
         else:

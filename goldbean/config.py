@@ -4,16 +4,23 @@
 - ``GOLDBEAN_INSTANCE_PATH``: where the secret key and the signing keys live; default ``./instance``.
 - ``GOLDBEAN_DEMO``: ``1`` seeds and announces the demo users (``make run`` sets it).
 - ``GOLDBEAN_SECURE_COOKIES``: ``1`` behind TLS (the default outside demo mode).
+- ``LEDGER_SETTINGS`` (app configuration, or JSON in the file named by ``GOLDBEAN_LEDGER_SETTINGS``): the
+  ledger's rules, limits, retention and calendar; built once into the typed ``ledger.infra.settings.Settings``
+  by ``ledger_settings`` and refused at start-up when a key is unknown or a value is of the wrong type or range
+  (docs/operations.md lists every key).
 
 The secret key and the signing keys are generated on first run, never committed.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 from pathlib import Path
 from typing import Any
+
+from ledger.infra.settings import Settings, SettingsError
 
 DEFAULT_DATABASE_URL = "sqlite:///instance/goldbean.db"
 
@@ -65,3 +72,22 @@ def load(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         # relative SQLite paths are relative to the working directory; make sure the folder exists
         Path(db_url[len("sqlite:///"):]).resolve().parent.mkdir(parents=True, exist_ok=True)
     return cfg
+
+
+def ledger_settings(cfg: dict[str, Any]) -> Settings:
+    """The typed, validated ledger settings of ``cfg``: ``LEDGER_SETTINGS`` (a mapping, or ``Settings`` already
+    built) over the JSON file ``GOLDBEAN_LEDGER_SETTINGS`` names, if any. Raises ``SettingsError``."""
+    given = cfg.get("LEDGER_SETTINGS")
+    if isinstance(given, Settings):
+        return given
+    mapping: dict[str, Any] = {}
+    path = os.environ.get("GOLDBEAN_LEDGER_SETTINGS")
+    if path:
+        try:
+            mapping = json.loads(Path(path).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise SettingsError(f"GOLDBEAN_LEDGER_SETTINGS={path}: cannot read it as JSON ({exc})") from None
+        if not isinstance(mapping, dict):
+            raise SettingsError(f"GOLDBEAN_LEDGER_SETTINGS={path}: must hold a JSON object")
+    settings = Settings.from_mapping(mapping)
+    return settings.with_overrides(given or {})

@@ -108,10 +108,7 @@ def _checkpoint(books: Books) -> str:
 
 def previous_period(books: Books) -> str:
     """The local calendar month before this one, ``YYYY-MM``."""
-    from ledger.redemption.core import local_tz
-
-    local = books.now().astimezone(local_tz(books))
-    last_month = local.replace(day=1) - dt.timedelta(days=1)
+    last_month = books.calendar.today(books.now()).replace(day=1) - dt.timedelta(days=1)
     return f"{last_month.year:04d}-{last_month.month:02d}"
 
 

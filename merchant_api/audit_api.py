@@ -39,14 +39,16 @@ class _In(Schema):
 class StatementQuery(_In):
     account = fields.String(required=True, validate=validate.Length(min=1, max=80),
                             metadata={"description": "account id or code, username (their wallet) or merchant code"})
-    from_ = fields.Date(required=True, data_key="from", metadata={"description": "first day, YYYY-MM-DD (UTC+8)"})
-    to = fields.Date(required=True, metadata={"description": "last day, YYYY-MM-DD (UTC+8)"})
+    from_ = fields.Date(required=True, data_key="from",
+                        metadata={"description": "first day, YYYY-MM-DD (local: utc_offset_hours)"})
+    to = fields.Date(required=True, metadata={"description": "last day, YYYY-MM-DD (local: utc_offset_hours)"})
     format = fields.String(load_default="json", validate=validate.OneOf(statements.STATEMENT_FORMATS))
 
 
 class MomentQuery(_In):
     at = fields.String(load_default=None, validate=validate.Length(max=40),
-                       metadata={"description": "YYYY-MM-DD (end of that day, UTC+8) or ISO moment; default now"})
+                       metadata={"description": "YYYY-MM-DD (end of that local day) or ISO moment (local unless "
+                                                "it names a zone); default now"})
 
 
 class PeriodQuery(_In):
@@ -64,7 +66,7 @@ class AnomalyQuery(PeriodQuery):
 
 
 def _moment(query: dict[str, Any]) -> dt.datetime | None:
-    return statements.parse_moment(query["at"]) if query.get("at") else None
+    return statements.parse_moment(query["at"], current_books().calendar) if query.get("at") else None
 
 
 @blp.route("/statement", methods=["GET"])

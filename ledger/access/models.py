@@ -15,7 +15,6 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     Date,
-    DateTime,
     ForeignKey,
     Index,
     Integer,
@@ -25,7 +24,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ledger.infra.base import Base, BigId, created_at_column, in_values
+from ledger.infra.base import Base, BigId, UTCDateTime, created_at_column, in_values
 
 ORG_LEVELS = ("district", "street", "community", "group", "building")
 ROLES = ("volunteer", "leader", "officer", "fund_manager", "merchant_owner", "cashier", "auditor", "admin")
@@ -57,7 +56,7 @@ class User(Base):
     password_hash: Mapped[str] = mapped_column(String(200))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     failed_logins: Mapped[int] = mapped_column(Integer, default=0)
-    locked_until: Mapped[Optional[dt.datetime]] = mapped_column(DateTime(timezone=True))
+    locked_until: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime())
     # the day a volunteer turns 18 (not the birth date): under 18 is marked and kept off night shifts
     adult_from: Mapped[Optional[dt.date]] = mapped_column(Date)
     created_at: Mapped[dt.datetime] = created_at_column()
@@ -111,7 +110,7 @@ class SecurityEvent(Base):
     __tablename__ = "security_events"
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     kind: Mapped[str] = mapped_column(String(40))
     user_id: Mapped[Optional[int]] = mapped_column(Integer)  # the account concerned, when known
     username: Mapped[Optional[str]] = mapped_column(String(80))  # as typed (sign-in attempts)
@@ -135,7 +134,7 @@ class RateCounter(Base):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     bucket: Mapped[str] = mapped_column(String(120))
-    window_start: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    window_start: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     count: Mapped[int] = mapped_column(Integer, default=0)
 
     __table_args__ = (UniqueConstraint("bucket", "window_start"),)
@@ -150,6 +149,6 @@ class WebSession(Base):
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     user_id: Mapped[Optional[int]] = mapped_column(ForeignKey("users.id"), index=True)
     data: Mapped[str] = mapped_column(Text, default="{}")
-    last_seen_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
-    expires_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), index=True)
+    last_seen_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), index=True)
     created_at: Mapped[dt.datetime] = created_at_column()

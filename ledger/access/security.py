@@ -11,11 +11,12 @@
 - The log is append-only: no use case updates or deletes it, and database triggers refuse both.
   Auditors and admins read it (``list_events``).
 
-Limits come from ``books.settings["rate_limits"]`` (see ``DEFAULT_LIMITS``).
+Limits come from ``books.settings.rate_limits`` (``RateLimits`` in ``ledger.infra.settings``).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import random
@@ -32,19 +33,10 @@ from ledger.access.models import RateCounter, SecurityEvent, User
 from ledger.errors import DomainError
 from ledger.infra.books import Books
 from ledger.infra.db import utc_from_db
+from ledger.infra.settings import RateLimits
 
 THROTTLE_WINDOW = dt.timedelta(minutes=15)
-DEFAULT_LIMITS: dict[str, int] = {
-    "token_per_ip": 60,  # access tokens issued (or tried) per source address per minute
-    "token_per_user": 20,  # per username per minute
-    "code_per_user": 30,  # wallet payment codes per user per minute
-    "failed_sign_ins_per_ip": 20,  # failed sign-ins from one address per THROTTLE_WINDOW
-    "failed_pins_per_ip": 10,  # wrong PINs from one address per THROTTLE_WINDOW
-    "signup_per_ip": 10,  # volunteer sign-ups per source address per minute
-    "signup_per_phone": 3,  # per mobile number per minute
-    "reset_per_ip": 10,  # password resets with a code, per source address per minute
-    "reset_per_phone": 5,  # per mobile number per minute
-}
+DEFAULT_LIMITS: dict[str, int] = dataclasses.asdict(RateLimits())
 PRUNE_CHANCE = 0.01
 EVENT_KINDS = (
     "sign_in_ok", "sign_in_failed", "sign_in_throttled", "pin_ok", "pin_failed", "pin_throttled", "rate_limited",
@@ -55,7 +47,7 @@ EVENT_KINDS = (
 
 
 def limit(books: Books, name: str) -> int:
-    return int((books.settings.get("rate_limits") or {}).get(name, DEFAULT_LIMITS[name]))
+    return int(getattr(books.settings.rate_limits, name))
 
 
 def record_in(s: Session, kind: str, *, at: dt.datetime | None = None, user_id: int | None = None,

@@ -28,9 +28,10 @@ from sqlalchemy import and_, func, inspect, select
 from sqlalchemy.orm import Session, aliased
 
 from ledger import errors
-from ledger.audit.statements import as_utc, created_at_or_before, day_start, statement_in
+from ledger.audit.statements import as_utc, created_at_or_before, statement_in
 from ledger.errors import DomainError
 from ledger.infra.books import Books
+from ledger.infra.settings import Calendar
 from ledger.journal.models import ACCOUNT_KINDS, Account, Entry, Transfer
 from ledger.journal.rules import reconcile_balances
 
@@ -202,7 +203,7 @@ class SettlementStatement:
 
 
 def settlement_statements_in(session: Session, from_day: dt.date, to_day: dt.date,
-                             merchant: str | None = None) -> list[SettlementStatement]:
+                             merchant: str | None = None, *, calendar: Calendar) -> list[SettlementStatement]:
     if merchant is not None:
         from ledger.audit.statements import resolve_account
 
@@ -214,7 +215,7 @@ def settlement_statements_in(session: Session, from_day: dt.date, to_day: dt.dat
         ids = list(session.scalars(select(Account.id).where(Account.kind == "merchant").order_by(Account.id)))
     out = []
     for account_id in ids:
-        st = statement_in(session, account_id, from_day, to_day)
+        st = statement_in(session, account_id, from_day, to_day, calendar=calendar)
         sums = defaultdict(int)
         settlements = []
         for ln in st.lines:
@@ -239,7 +240,8 @@ def settlement_statements_in(session: Session, from_day: dt.date, to_day: dt.dat
 
 def settlement_statements(books: Books, from_day: dt.date, to_day: dt.date,
                           merchant: str | None = None) -> list[SettlementStatement]:
-    return books.run(lambda s: settlement_statements_in(s, from_day, to_day, merchant), readonly=True)
+    return books.run(lambda s: settlement_statements_in(s, from_day, to_day, merchant, calendar=books.calendar),
+                     readonly=True)
 
 
 # --- anomalies -------------------------------------------------------------------------------------------
@@ -288,10 +290,11 @@ def _period_filter(session: Session, start: dt.datetime, end: dt.datetime) -> An
     return and_(~created_before(session, Transfer.created_at, start), created_before(session, Transfer.created_at, end))
 
 
-def anomalies_in(session: Session, from_day: dt.date, to_day: dt.date, params: AnomalyParams) -> AnomalyReport:
+def anomalies_in(session: Session, from_day: dt.date, to_day: dt.date, params: AnomalyParams, *,
+                 calendar: Calendar) -> AnomalyReport:
     if to_day < from_day:
         raise DomainError(errors.VALIDATION_FAILED, "the period ends before it starts")
-    start, end = day_start(from_day), day_start(to_day + dt.timedelta(days=1))
+    start, end = calendar.day_start(from_day), calendar.day_start(to_day + dt.timedelta(days=1))
     report = AnomalyReport(from_day, to_day, params)
     in_period = _period_filter(session, start, end)
     codes = dict(session.execute(select(Account.id, Account.code)).all())
@@ -472,14 +475,8 @@ def _backfilled_claims(session: Session, start: dt.datetime, end: dt.datetime, p
 
 def default_anomaly_params(books: Books, **overrides: Any) -> AnomalyParams:
     """The parameters, with the approval threshold and back-fill delay of the earning rules."""
-    base: dict[str, Any] = {}
-    try:
-        from ledger.earning.core import rules_of
-    except ImportError:  # pragma: no cover - before earning existed
-        pass
-    else:
-        rules = rules_of(books)
-        base = {"threshold": rules.approval_threshold, "backfill_days": rules.backfill_days}
+    rules = books.settings.earning
+    base: dict[str, Any] = {"threshold": rules.approval_threshold, "backfill_days": rules.backfill_days}
     base.update({k: v for k, v in overrides.items() if v is not None})
     return AnomalyParams(**base)
 
@@ -487,4 +484,4 @@ def default_anomaly_params(books: Books, **overrides: Any) -> AnomalyParams:
 def anomaly_report(books: Books, from_day: dt.date, to_day: dt.date,
                    params: AnomalyParams | None = None) -> AnomalyReport:
     params = params or default_anomaly_params(books)
-    return books.run(lambda s: anomalies_in(s, from_day, to_day, params), readonly=True)
+    return books.run(lambda s: anomalies_in(s, from_day, to_day, params, calendar=books.calendar), readonly=True)

@@ -10,7 +10,7 @@ covers the entries after the last one created before ``start`` up to the last on
 exactly the account's balance at the end of the period as the trial balance sees it
 (``ledger.reports.balances_at``) even when two concurrent transactions committed out of clock order.
 
-Dates are calendar days in the district's time zone (China Standard Time, UTC+8; no daylight saving):
+Dates are calendar days in the district's time zone (``books.calendar``; Kunming is UTC+8, no daylight saving):
 ``--from 2026-11-01 --to 2026-11-30`` covers 2026-11-01 00:00 to 2026-12-01 00:00 local time.
 
 Output: CSV (UTF-8 with a byte-order mark so that Excel in Chinese opens it; fixed columns), JSON, PDF
@@ -33,10 +33,10 @@ from sqlalchemy.orm import Session, aliased
 from ledger import errors
 from ledger.errors import DomainError
 from ledger.infra.books import Books
+from ledger.infra.settings import Calendar
 from ledger.journal.models import Account, Entry, Transfer
 
 # China Standard Time: the district's calendar days
-LOCAL_TZ = dt.timezone(dt.timedelta(hours=8), "CST")
 
 STATEMENT_FORMATS = ("csv", "json", "pdf")
 
@@ -74,21 +74,18 @@ def parse_day(text: str) -> dt.date:
         raise DomainError(errors.VALIDATION_FAILED, f"not a date (YYYY-MM-DD): {text!r}") from None
 
 
-def parse_moment(text: str) -> dt.datetime:
-    """``YYYY-MM-DD`` (the end of that day, UTC+8) or an ISO timestamp (UTC+8 when it names no zone)."""
+def parse_moment(text: str, calendar: Calendar) -> dt.datetime:
+    """``YYYY-MM-DD`` (the end of that local day) or an ISO timestamp (local time when it names no zone);
+    the answer is a UTC instant, whatever offset the text gave."""
     try:
         if len(text) == 10:
-            return day_start(dt.date.fromisoformat(text) + dt.timedelta(days=1)) - dt.timedelta(microseconds=1)
+            end = calendar.day_start(dt.date.fromisoformat(text) + dt.timedelta(days=1))
+            return end - dt.timedelta(microseconds=1)
         moment = dt.datetime.fromisoformat(text)
     except (TypeError, ValueError):
         raise DomainError(errors.VALIDATION_FAILED,
                           f"not a moment (YYYY-MM-DD or YYYY-MM-DDTHH:MM[:SS][+08:00]): {text!r}") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=LOCAL_TZ)
-
-
-def day_start(day: dt.date) -> dt.datetime:
-    """00:00 local time of ``day``, in UTC."""
-    return dt.datetime.combine(day, dt.time(0), LOCAL_TZ).astimezone(dt.timezone.utc)
+    return calendar.parse_local(moment).astimezone(dt.timezone.utc)
 
 
 def as_utc(moment: dt.datetime) -> dt.datetime:
@@ -194,13 +191,15 @@ class Statement:
     total_out: int
     lines: list[StatementLine] = field(default_factory=list)
     generated_at: dt.datetime | None = None
+    calendar: Calendar = field(default_factory=Calendar)  # whose local days the period and the lines use
 
     def to_dict(self) -> dict[str, Any]:
         body = asdict(self)
+        body.pop("calendar")
         for key in ("start", "end", "generated_at"):
             body[key] = body[key].isoformat() if body[key] else None
         body["from_day"], body["to_day"] = self.from_day.isoformat(), self.to_day.isoformat()
-        body["timezone"] = "UTC+08:00"
+        body["timezone"] = self.calendar.label
         for line in body["lines"]:
             line["created_at"] = as_utc(line["created_at"]).isoformat()
         return body
@@ -210,13 +209,13 @@ MAX_STATEMENT_DAYS = 3660
 
 
 def statement_in(session: Session, ref: str | int, from_day: dt.date, to_day: dt.date,
-                 now: dt.datetime | None = None) -> Statement:
+                 now: dt.datetime | None = None, *, calendar: Calendar) -> Statement:
     if to_day < from_day:
         raise DomainError(errors.VALIDATION_FAILED, "the period ends before it starts")
     if (to_day - from_day).days > MAX_STATEMENT_DAYS:
         raise DomainError(errors.VALIDATION_FAILED, "a statement covers at most ten years")
     acc = resolve_account(session, ref)
-    start, end = day_start(from_day), day_start(to_day + dt.timedelta(days=1))
+    start, end = calendar.day_start(from_day), calendar.day_start(to_day + dt.timedelta(days=1))
     opening_seq = _last_seq_before(session, acc.id, start)
     closing_seq = max(opening_seq, _last_seq_before(session, acc.id, end))
     opening = _balance_at_seq(session, acc.id, opening_seq)
@@ -251,7 +250,7 @@ def statement_in(session: Session, ref: str | int, from_day: dt.date, to_day: dt
         ))
     closing = lines[-1].balance_after if lines else opening
     return Statement(acc.id, acc.code, acc.kind, acc.name, acc.owner_ref, from_day, to_day, start, end,
-                     opening, closing, total_in, total_out, lines, now)
+                     opening, closing, total_in, total_out, lines, now, calendar)
 
 
 def _other_side() -> Any:
@@ -262,7 +261,8 @@ def _other_side() -> Any:
 
 def account_statement(books: Books, ref: str | int, from_day: dt.date, to_day: dt.date) -> Statement:
     """The statement of the account named by ``ref`` (id, code, username or merchant code)."""
-    return books.run(lambda s: statement_in(s, ref, from_day, to_day, books.now()), readonly=True)
+    return books.run(lambda s: statement_in(s, ref, from_day, to_day, books.now(), calendar=books.calendar),
+                     readonly=True)
 
 
 def _last_seq_before(session: Session, account_id: int, moment: dt.datetime) -> int:
@@ -279,8 +279,8 @@ def _balance_at_seq(session: Session, account_id: int, seq: int) -> int:
 
 # --- CSV and JSON ------------------------------------------------------------------------------------------
 
-def _local(moment: dt.datetime) -> dt.datetime:
-    return as_utc(moment).astimezone(LOCAL_TZ)
+def _local(stmt: Statement, moment: dt.datetime) -> dt.datetime:
+    return stmt.calendar.local(as_utc(moment))
 
 
 def statement_csv(stmt: Statement) -> bytes:
@@ -299,7 +299,7 @@ def statement_csv(stmt: Statement) -> bytes:
 
     w.writerow(summary("opening", stmt.opening_balance, stmt.from_day))
     for ln in stmt.lines:
-        local = _local(ln.created_at)
+        local = _local(stmt, ln.created_at)
         w.writerow([local.date().isoformat(), local.strftime("%H:%M:%S"), ln.entry_id, ln.seq, ln.transfer_id,
                     ln.transfer_key, ln.kind, ln.phase, ln.side, ln.counterparty_id, ln.counterparty_code,
                     ln.amount, ln.change, ln.pending_change, ln.balance_after, ln.reference or "", ln.actor,
@@ -367,7 +367,7 @@ def statement_pdf(stmt: Statement, font_path: Path | None = None) -> bytes:
     kind = ACCOUNT_KIND_LABELS.get(stmt.account_kind, stmt.account_kind)
     header = [
         f"账户 Account: {stmt.account_code} (#{stmt.account_id}, {kind} {stmt.account_kind}) {stmt.account_name}",
-        f"期间 Period: {stmt.from_day.isoformat()} 至 {stmt.to_day.isoformat()} (北京时间 UTC+8)",
+        f"期间 Period: {stmt.from_day.isoformat()} 至 {stmt.to_day.isoformat()} (本地时间 {stmt.calendar.label})",
         f"期初余额 Opening balance: {stmt.opening_balance} 金豆    期末余额 Closing balance: "
         f"{stmt.closing_balance} 金豆",
         f"收入 In: {stmt.total_in}    支出 Out: {stmt.total_out}    笔数 Entries: {len(stmt.lines)}",
@@ -390,7 +390,7 @@ def statement_pdf(stmt: Statement, font_path: Path | None = None) -> bytes:
         if pdf.will_page_break(6):
             pdf.add_page()
             head()
-        local = _local(ln.created_at).strftime("%Y-%m-%d %H:%M")
+        local = _local(stmt, ln.created_at).strftime("%Y-%m-%d %H:%M")
         kind_label = f"{KIND_LABELS.get(ln.kind, ln.kind)} {ln.kind}"
         if ln.phase != "single":
             kind_label += f"/{ln.phase}"
@@ -405,7 +405,8 @@ def statement_pdf(stmt: Statement, font_path: Path | None = None) -> bytes:
     pdf.cell(0, 6, f"期初 {stmt.opening_balance} + 收入 {stmt.total_in} - 支出 {stmt.total_out} = 期末 "
                    f"{stmt.closing_balance}", new_x="LMARGIN", new_y="NEXT")
     if stmt.generated_at is not None:
-        pdf.cell(0, 6, f"生成时间 Generated: {_local(stmt.generated_at).strftime('%Y-%m-%d %H:%M:%S')} (UTC+8)",
+        generated = _local(stmt, stmt.generated_at).strftime("%Y-%m-%d %H:%M:%S")
+        pdf.cell(0, 6, f"生成时间 Generated: {generated} ({stmt.calendar.label})",
                  new_x="LMARGIN", new_y="NEXT")
     return bytes(pdf.output())
 

@@ -8,7 +8,6 @@ May call: ``ledger.access``, ``ledger.journal``, ``ledger.infra``, ``ledger.erro
 
 # the room's public use cases, so that a door writes ``from ledger import earning``
 from ledger.earning.core import (
-    BEIJING,
     IMPORT_COLUMNS,
     AwardView,
     ClaimView,

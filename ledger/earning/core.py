@@ -4,11 +4,11 @@ budgets, second approval, reversal, the fund's donations and allocations, bulk i
 Every use case takes the ``Books`` and the acting ``Actor`` and opens exactly one transaction; every
 bean moves through ``post_in`` inside it, so a claim's new state and its award commit together.
 
-Rules (``EarningRules``, defaults below; override per deployment with ``books.settings["earning"]``):
+Rules (``EarningRules`` in ``ledger.infra.settings``; override per deployment with ``LEDGER_SETTINGS["earning"]``):
 
 - a tip is worth its value tier (set by the verifying officer); a patrol earns ``patrol_beans_per_hour``
   per full hour-fraction of duty (``minutes * rate // 60``), at most ``patrol_cap_beans`` per patrol;
-- caps: per volunteer per day and per month, per officer per day (days and months in Beijing time), and
+- caps: per volunteer per day and per month, per officer per day (local days and months: ``books.calendar``), and
   the community budget (the journal's ``insufficient_funds`` on the budget account);
 - an award above ``approval_threshold`` or for work submitted more than ``backfill_days`` after it
   ended is a hold (kind ``award``) that a different officer in scope posts or voids.
@@ -26,7 +26,7 @@ import hashlib
 import io
 import uuid
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from sqlalchemy import func, or_, select
@@ -46,35 +46,14 @@ from ledger.earning.models import Award, Claim
 from ledger.errors import DomainError
 from ledger.infra.books import Books
 from ledger.infra.db import utc_from_db
+from ledger.infra.settings import EarningRules
 from ledger.journal.accounts import account_by_code, open_account_in, post_in
 from ledger.journal.models import Account, Transfer
 from ledger.journal.posting import TransferRequest, hold, post_hold, reversal, transfer, void_hold
 
-BEIJING = dt.timezone(dt.timedelta(hours=8))
-
-
-@dataclass(frozen=True)
-class EarningRules:
-    tip_tiers: Mapping[str, int] = field(
-        default_factory=lambda: {"low": 10, "medium": 30, "high": 80, "critical": 200})
-    patrol_beans_per_hour: int = 10
-    patrol_cap_beans: int = 40
-    patrol_max_hours: int = 12
-    volunteer_daily_cap: int = 300
-    volunteer_monthly_cap: int = 1500
-    officer_daily_cap: int = 2000
-    approval_threshold: int = 100
-    backfill_days: int = 7
-    max_claim_age_days: int = 90
-    approval_timeout_s: int = 14 * 24 * 3600
-    tip_categories: tuple[str, ...] = ("theft", "fraud", "drugs", "fire_hazard", "traffic", "dispute",
-                                       "suspicious", "other")
-
 
 def rules_of(books: Books) -> EarningRules:
-    overrides = books.settings.get("earning") or {}
-    known = {f.name for f in fields(EarningRules)}
-    return replace(EarningRules(), **{k: v for k, v in overrides.items() if k in known})
+    return books.settings.earning
 
 
 # --- views ----------------------------------------------------------------------------------------------
@@ -170,23 +149,6 @@ def _require_volunteer(s: Session, user_id: Any) -> User:
     return user
 
 
-def _day_bounds(now: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
-    local = now.astimezone(BEIJING)
-    start = local.replace(hour=0, minute=0, second=0, microsecond=0)
-    return start.astimezone(dt.timezone.utc), (start + dt.timedelta(days=1)).astimezone(dt.timezone.utc)
-
-
-def _month_bounds(year: int, month: int) -> tuple[dt.datetime, dt.datetime]:
-    start = dt.datetime(year, month, 1, tzinfo=BEIJING)
-    end = dt.datetime(year + (month == 12), month % 12 + 1, 1, tzinfo=BEIJING)
-    return start.astimezone(dt.timezone.utc), end.astimezone(dt.timezone.utc)
-
-
-def _now_month(now: dt.datetime) -> tuple[int, int]:
-    local = now.astimezone(BEIJING)
-    return local.year, local.month
-
-
 _COUNTING = ("posted", "pending_approval")
 
 
@@ -203,8 +165,8 @@ def _lock_users(s: Session, *user_ids: int) -> None:
 def _check_caps(s: Session, books: Books, rules: EarningRules, volunteer_id: int, officer_id: int,
                 amount: int) -> None:
     now = books.now()
-    day_start, day_end = _day_bounds(now)
-    m_start, m_end = _month_bounds(*_now_month(now))
+    day_start, day_end = books.calendar.day_bounds(now)
+    m_start, m_end = books.calendar.month_bounds(*books.calendar.month_of(now))
     day = _awarded_sum(s, Award.volunteer_id, volunteer_id, day_start, day_end)
     if day + amount > rules.volunteer_daily_cap:
         raise DomainError(errors.VOLUNTEER_DAILY_CAP, cap=rules.volunteer_daily_cap,
@@ -689,9 +651,9 @@ def budget_balances(books: Books, actor: Actor) -> list[dict[str, Any]]:
 
 # --- leaderboards -----------------------------------------------------------------------------------
 
-def _parse_month(month: str | None, now: dt.datetime) -> tuple[int, int]:
+def _parse_month(books: Books, month: str | None) -> tuple[int, int]:
     if month is None:
-        return _now_month(now)
+        return books.calendar.month_of(books.now())
     try:
         y, m = month.split("-")
         year, mon = int(y), int(m)
@@ -709,8 +671,8 @@ def volunteer_leaderboard(books: Books, actor: Actor, *, org_unit_id: int, month
 
     def work(s: Session) -> dict[str, Any]:
         unit = _unit(s, org_unit_id)
-        year, mon = _parse_month(month, books.now())
-        start, end = _month_bounds(year, mon)
+        year, mon = _parse_month(books, month)
+        start, end = books.calendar.month_bounds(year, mon)
         units = descendants(s, unit.id)
         beans = func.sum(Award.amount - Award.reversed_amount)
         rows = s.execute(
@@ -737,8 +699,8 @@ def community_leaderboard(books: Books, actor: Actor, *, org_unit_id: int, month
 
     def work(s: Session) -> dict[str, Any]:
         unit = _unit(s, org_unit_id)
-        year, mon = _parse_month(month, books.now())
-        start, end = _month_bounds(year, mon)
+        year, mon = _parse_month(books, month)
+        start, end = books.calendar.month_bounds(year, mon)
         communities = s.execute(select(OrgUnit.id, OrgUnit.name).where(
             OrgUnit.level == "community", OrgUnit.id.in_(descendants(s, unit.id)))).all()
         ids = [c.id for c in communities]

@@ -10,10 +10,10 @@ from __future__ import annotations
 import datetime as dt
 from typing import Optional
 
-from sqlalchemy import BigInteger, CheckConstraint, DateTime, ForeignKey, Index, String, Text
+from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ledger.infra.base import Base, BigId, created_at_column, in_values
+from ledger.infra.base import Base, BigId, UTCDateTime, created_at_column, in_values
 
 CLAIM_KINDS = ("tip", "patrol")
 CLAIM_STATUSES = ("submitted", "verified", "rejected")
@@ -38,13 +38,13 @@ class Claim(Base):
     description: Mapped[Optional[str]] = mapped_column(Text)  # tips: what was seen
     location: Mapped[Optional[str]] = mapped_column(String(200))  # tips: where
     police_case_ref: Mapped[Optional[str]] = mapped_column(String(60))  # tips
-    occurred_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))  # tip time / patrol start
-    ended_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime(timezone=True))  # patrol end
+    occurred_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())  # tip time / patrol start
+    ended_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime())  # patrol end
     team: Mapped[Optional[str]] = mapped_column(String(200))  # patrols
-    submitted_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    submitted_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     tier: Mapped[Optional[str]] = mapped_column(String(10))  # tips: set by the verifying officer
     decided_by_id: Mapped[Optional[int]] = mapped_column(ForeignKey("users.id"))
-    decided_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime(timezone=True))
+    decided_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime())
     decision_reason: Mapped[Optional[str]] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = created_at_column()
 
@@ -79,11 +79,11 @@ class Award(Base):
     # why a second officer must approve, e.g. "amount_over_threshold", "backfilled"
     approval_reason: Mapped[Optional[str]] = mapped_column(String(40))
     approved_by_id: Mapped[Optional[int]] = mapped_column(ForeignKey("users.id"))
-    decided_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime(timezone=True))
+    decided_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime())
     # the CSV import's row key: a second import of the same row is a no-op
     import_key: Mapped[Optional[str]] = mapped_column(String(100), unique=True)
     # when, by the books' clock: caps and leaderboards count by this
-    awarded_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    awarded_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     created_at: Mapped[dt.datetime] = created_at_column()
 
     __table_args__ = (

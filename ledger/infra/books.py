@@ -9,13 +9,14 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from sqlalchemy import Connection, Engine
 from sqlalchemy.orm import Session
 
 from ledger.infra.db import run_in_transaction, transaction, utcnow
 from ledger.infra.keys import KeyStore
+from ledger.infra.settings import Calendar, Settings
 
 T = TypeVar("T")
 
@@ -25,7 +26,7 @@ class Books:
     engine: Engine
     keys: KeyStore
     clock: Callable[[], dt.datetime] = utcnow
-    settings: dict[str, Any] = field(default_factory=dict)
+    settings: Settings = field(default_factory=Settings)  # typed and validated: see ledger.infra.settings
 
     def run(self, work: Callable[[Session], T], *, readonly: bool = False) -> T:
         return run_in_transaction(self.engine, work, readonly=readonly)
@@ -40,6 +41,11 @@ class Books:
 
     def now(self) -> dt.datetime:
         return self.clock()
+
+    @property
+    def calendar(self) -> Calendar:
+        """The district's local days, months and weeks: the one place "today" is decided."""
+        return self.settings.calendar
 
     @property
     def dialect(self) -> str:

@@ -15,7 +15,6 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
-    DateTime,
     ForeignKey,
     Index,
     Integer,
@@ -25,7 +24,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ledger.infra.base import Base, BigId, created_at_column, in_values
+from ledger.infra.base import Base, BigId, UTCDateTime, created_at_column, in_values
 
 ACCOUNT_KINDS = ("fund", "donations", "budget", "wallet", "merchant", "payout", "expiry", "adjustment")
 ACCOUNT_STATUSES = ("open", "frozen", "closed")
@@ -104,7 +103,7 @@ class Transfer(Base):
     # a post / void / expire names the hold it resolves; a hold is resolved at most once
     pending_id: Mapped[Optional[int]] = mapped_column(ForeignKey("transfers.id"), unique=True)
     # a hold's deadline
-    expires_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime())
     # a reversal names the transfer it corrects
     reverses_id: Mapped[Optional[int]] = mapped_column(ForeignKey("transfers.id"), index=True)
     # a linked batch shares one batch key

@@ -23,11 +23,11 @@ from ledger.access.models import OrgUnit, User
 from ledger.errors import DomainError
 from ledger.infra.books import Books
 from ledger.infra.db import utc_from_db
+from ledger.infra.settings import Calendar
 from ledger.journal.accounts import post_in
 from ledger.journal.posting import transfer
 from ledger.patrols import codes
 from ledger.patrols.core import (
-    BEIJING,
     SignupView,
     community_of,
     get_post_in,
@@ -236,7 +236,7 @@ def _close(s: Session, books: Books, rules: PatrolRules, shift: PatrolShift, pos
     row.minutes = min(round_minutes(seconds, rules.rounding_minutes),
                       int((end - start).total_seconds()) // 60 + rules.grace_minutes)
     row.beans = beans_for(row.minutes, shift.beans_per_hour)
-    reason = hold or _hold_reason(s, rules, shift, row)
+    reason = hold or _hold_reason(s, rules, shift, row, books.calendar)
     if reason is None:
         reason = _pay(s, books, shift, post, row, RULE_ACTOR, None)
     if reason is not None:
@@ -244,14 +244,15 @@ def _close(s: Session, books: Books, rules: PatrolRules, shift: PatrolShift, pos
     s.flush()
 
 
-def _hold_reason(s: Session, rules: PatrolRules, shift: PatrolShift, row: PatrolSignup) -> str | None:
+def _hold_reason(s: Session, rules: PatrolRules, shift: PatrolShift, row: PatrolSignup,
+                 calendar: Calendar) -> str | None:
     if "post_sign" in (row.check_in_proof, row.check_out_proof):
         return "location_only"
     if row.minutes > rules.hold_minutes_over:
         return "long_time"
     if row.beans > rules.hold_beans_over:
         return "many_beans"
-    lo = dt.datetime.combine(service_day(shift.starts_at), dt.time(), BEIJING)
+    lo = dt.datetime.combine(service_day(shift.starts_at, calendar), dt.time(), calendar.tz)
     that_day = int(s.scalar(select(func.coalesce(func.sum(PatrolSignup.beans), 0)).join(
         PatrolShift, PatrolShift.id == PatrolSignup.shift_id).where(
         PatrolSignup.volunteer_id == row.volunteer_id, PatrolSignup.id != row.id,
@@ -286,7 +287,7 @@ def _pay(s: Session, books: Books, shift: PatrolShift, post: PatrolPost, row: Pa
         if exists is None:
             s.add(ServiceRecord(volunteer_id=row.volunteer_id, activity="patrol", source_ref=f"patrol_signup:{row.id}",
                                 org_unit_id=community, description=f"治安巡逻 · {post.name}"[:200],
-                                service_day=service_day(shift.starts_at), minutes=row.minutes,
+                                service_day=service_day(shift.starts_at, books.calendar), minutes=row.minutes,
                                 verified_by=actor_ref, verified_at=books.now()))
     row.attendance = "paid" if row.beans else "recorded"
     row.hold_reason = None

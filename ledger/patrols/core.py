@@ -21,6 +21,7 @@ from ledger.access.models import OrgUnit, RoleGrant, User
 from ledger.errors import DomainError
 from ledger.infra.books import Books
 from ledger.infra.db import utc_from_db
+from ledger.infra.settings import Calendar
 from ledger.patrols import codes
 from ledger.patrols.models import PatrolPost, PatrolShift, PatrolSignup, ShiftSeries
 from ledger.patrols.rules import (
@@ -30,7 +31,6 @@ from ledger.patrols.rules import (
     rules_of,
 )
 
-BEIJING = dt.timezone(dt.timedelta(hours=8))
 POST_LEVELS = ("community", "group", "building")
 # sign-ups that hold a place on the shift
 HOLDING = ("pending", "signed_up", "checked_in", "checked_out")
@@ -84,9 +84,9 @@ class ShiftView:
 
 # --- helpers --------------------------------------------------------------------------------------------
 
-def service_day(starts_at: dt.datetime) -> dt.date:
-    """The Beijing date a shift counts on: the day it started (a shift crossing midnight included)."""
-    return utc_from_db(starts_at).astimezone(BEIJING).date()
+def service_day(starts_at: dt.datetime, calendar: Calendar) -> dt.date:
+    """The district's local date a shift counts on: the day it started (a shift crossing midnight included)."""
+    return calendar.today(utc_from_db(starts_at))
 
 
 def _id(value: Any) -> int | None:
@@ -119,7 +119,7 @@ def _taken(s: Session, shift_id: int) -> int:
         PatrolSignup.shift_id == shift_id, PatrolSignup.status.in_(HOLDING))) or 0)
 
 
-def shift_view(s: Session, shift: PatrolShift, actor: Actor | None = None) -> ShiftView:
+def shift_view(s: Session, shift: PatrolShift, actor: Actor | None = None, *, calendar: Calendar) -> ShiftView:
     post = s.get(PatrolPost, shift.post_id)
     mine = None
     if actor is not None:
@@ -127,7 +127,7 @@ def shift_view(s: Session, shift: PatrolShift, actor: Actor | None = None) -> Sh
                                                    PatrolSignup.volunteer_id == actor.user_id))
     changed = mine is not None and mine.status in HOLDING and mine.seen_version < shift.version
     return ShiftView(shift.id, shift.post_id, post.name, post.org_unit_id, shift.series_id,
-                     utc_from_db(shift.starts_at), utc_from_db(shift.ends_at), service_day(shift.starts_at),
+                     utc_from_db(shift.starts_at), utc_from_db(shift.ends_at), service_day(shift.starts_at, calendar),
                      shift.needed, _taken(s, shift.id), shift.beans_per_hour, shift.insurance_required,
                      shift.leader_id, shift.status, shift.version, mine.status if mine else None, changed)
 
@@ -253,7 +253,7 @@ def publish_shift(books: Books, actor: Actor, *, post_id: int, starts_at: dt.dat
                             created_by_id=actor.user_id)
         s.add(shift)
         s.flush()
-        return shift_view(s, shift)
+        return shift_view(s, shift, calendar=books.calendar)
 
     return books.run(work)
 
@@ -306,27 +306,27 @@ def publish_series(books: Books, actor: Actor, *, post_id: int, start_time: str,
                              leader_id=_check_leader(s, leader_id), created_by_id=actor.user_id)
         s.add(series)
         s.flush()
-        made = _expand(s, series, books.now(), rules.series_horizon_days)
+        made = _expand(s, series, books.now(), rules.series_horizon_days, books.calendar)
         return SeriesView(series.id, post.id, start_time, duration_minutes, weekdays, first_day, last_day, needed,
                           rate, bool(insurance_required), series.leader_id, made)
 
     return books.run(work)
 
 
-def _expand(s: Session, series: ShiftSeries, now: dt.datetime, horizon_days: int) -> int:
-    """Create the series' missing shifts from today (Beijing) up to the horizon; returns how many."""
-    today = now.astimezone(BEIJING).date()
+def _expand(s: Session, series: ShiftSeries, now: dt.datetime, horizon_days: int, calendar: Calendar) -> int:
+    """Create the series' missing shifts from today (local) up to the horizon; returns how many."""
+    today = calendar.today(now)
     day = max(series.first_day, today)
     until = today + dt.timedelta(days=horizon_days)
     if series.last_day is not None:
         until = min(until, series.last_day)
     have = {utc_from_db(t) for t in s.scalars(select(PatrolShift.starts_at).where(
         PatrolShift.series_id == series.id, PatrolShift.starts_at >= dt.datetime.combine(
-            day, dt.time(), BEIJING)))}
+            day, dt.time(), calendar.tz)))}
     made = 0
     while day <= until:
         if series.weekdays >> day.weekday() & 1:
-            start = dt.datetime.combine(day, dt.time(), BEIJING) + dt.timedelta(minutes=series.start_minute)
+            start = dt.datetime.combine(day, dt.time(), calendar.tz) + dt.timedelta(minutes=series.start_minute)
             start = start.astimezone(dt.timezone.utc)
             if start not in have and start > now:
                 s.add(PatrolShift(post_id=series.post_id, series_id=series.id, starts_at=start,
@@ -345,10 +345,10 @@ def extend_series(books: Books) -> int:
     rules = rules_of(books)
 
     def work(s: Session) -> int:
-        today = books.now().astimezone(BEIJING).date()
+        today = books.calendar.today(books.now())
         live = s.scalars(select(ShiftSeries).where(
             (ShiftSeries.last_day.is_(None)) | (ShiftSeries.last_day >= today)).order_by(ShiftSeries.id))
-        return sum(_expand(s, series, books.now(), rules.series_horizon_days) for series in live)
+        return sum(_expand(s, series, books.now(), rules.series_horizon_days, books.calendar) for series in live)
 
     return books.run(work)
 
@@ -384,7 +384,7 @@ def edit_shift(books: Books, actor: Actor, shift_id: int, *, starts_at: dt.datet
             shift.status = "cancelled"
         shift.version += 1
         s.flush()
-        return shift_view(s, shift)
+        return shift_view(s, shift, calendar=books.calendar)
 
     return books.run(work)
 
@@ -398,14 +398,14 @@ def list_shifts(books: Books, actor: Actor, *, mine: bool = False, limit: int = 
         if mine:
             q = (select(PatrolShift).join(PatrolSignup, PatrolSignup.shift_id == PatrolShift.id)
                  .where(PatrolSignup.volunteer_id == actor.user_id).order_by(PatrolShift.starts_at.desc()))
-            return [shift_view(s, t, actor) for t in s.scalars(q.limit(max(1, min(limit, 500))))]
+            return [shift_view(s, t, actor, calendar=books.calendar) for t in s.scalars(q.limit(max(1, min(limit, 500))))]
         q = (select(PatrolShift).join(PatrolPost, PatrolPost.id == PatrolShift.post_id)
              .where(PatrolShift.ends_at > now, PatrolShift.status == "open").order_by(PatrolShift.starts_at))
         if actor.has_role("officer"):
             units = scope_units(s, actor, "officer")
             if units is not None:
                 q = q.where(PatrolPost.org_unit_id.in_(units))
-        rows = [shift_view(s, t, actor) for t in s.scalars(q.limit(2000))]
+        rows = [shift_view(s, t, actor, calendar=books.calendar) for t in s.scalars(q.limit(2000))]
         home = _home_units(s, actor)
         rows.sort(key=lambda v: (v.org_unit_id not in home, v.starts_at, v.id))
         return rows[:max(1, min(limit, 500))]
@@ -414,7 +414,7 @@ def list_shifts(books: Books, actor: Actor, *, mine: bool = False, limit: int = 
 
 
 def get_shift(books: Books, actor: Actor, shift_id: int) -> ShiftView:
-    return books.run(lambda s: shift_view(s, get_shift_in(s, shift_id), actor), readonly=True)
+    return books.run(lambda s: shift_view(s, get_shift_in(s, shift_id), actor, calendar=books.calendar), readonly=True)
 
 
 # --- sign-ups ---------------------------------------------------------------------------------------------
@@ -521,7 +521,7 @@ def acknowledge_change(books: Books, actor: Actor, shift_id: int) -> ShiftView:
             raise DomainError(errors.NOT_SIGNED_UP)
         row.seen_version = shift.version
         s.flush()
-        return shift_view(s, shift, actor)
+        return shift_view(s, shift, actor, calendar=books.calendar)
 
     return books.run(work)
 

@@ -19,7 +19,6 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     Date,
-    DateTime,
     ForeignKey,
     Index,
     Integer,
@@ -29,7 +28,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ledger.infra.base import Base, BigId, created_at_column, in_values
+from ledger.infra.base import Base, BigId, UTCDateTime, created_at_column, in_values
 
 SHIFT_STATUSES = ("open", "cancelled")
 # signed_up → (withdrawn | checked_in | no_show); checked_in → checked_out; pending: held for an officer
@@ -103,8 +102,8 @@ class PatrolShift(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     post_id: Mapped[int] = mapped_column(ForeignKey("patrol_posts.id"), index=True)
     series_id: Mapped[Optional[int]] = mapped_column(ForeignKey("patrol_series.id"))
-    starts_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
-    ends_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    starts_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    ends_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     needed: Mapped[int] = mapped_column(Integer)
     beans_per_hour: Mapped[int] = mapped_column(Integer)
     insurance_required: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -135,13 +134,13 @@ class PatrolSignup(Base):
     shift_id: Mapped[int] = mapped_column(ForeignKey("patrol_shifts.id"))
     volunteer_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
     status: Mapped[str] = mapped_column(String(12))
-    signed_up_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    signed_up_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     seen_version: Mapped[int] = mapped_column(Integer, default=1)
-    withdrawn_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime(timezone=True))
-    checked_in_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime(timezone=True))
+    withdrawn_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime())
+    checked_in_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime())
     check_in_proof: Mapped[Optional[str]] = mapped_column(String(16))
     check_in_distance_m: Mapped[Optional[int]] = mapped_column(Integer)
-    checked_out_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime(timezone=True))
+    checked_out_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime())
     check_out_proof: Mapped[Optional[str]] = mapped_column(String(16))
     check_out_distance_m: Mapped[Optional[int]] = mapped_column(Integer)
     # who checked the volunteer in or out when it was the leader (members without phones)
@@ -151,7 +150,7 @@ class PatrolSignup(Base):
     attendance: Mapped[Optional[str]] = mapped_column(String(24))
     hold_reason: Mapped[Optional[str]] = mapped_column(String(40))
     verified_by_id: Mapped[Optional[int]] = mapped_column(ForeignKey("users.id"))
-    verified_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime(timezone=True))
+    verified_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime())
     transfer_key: Mapped[Optional[str]] = mapped_column(String(100), unique=True)
 
     __table_args__ = (
@@ -174,8 +173,8 @@ class UsedLeaderCode(Base):
     jti: Mapped[str] = mapped_column(String(64), unique=True)
     shift_id: Mapped[int] = mapped_column(ForeignKey("patrol_shifts.id"))
     volunteer_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
-    used_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
-    expires_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), index=True)
+    used_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), index=True)
 
 
 class ServiceRecord(Base):
@@ -193,7 +192,7 @@ class ServiceRecord(Base):
     service_day: Mapped[dt.date] = mapped_column(Date)  # Beijing date the service started
     minutes: Mapped[int] = mapped_column(Integer)
     verified_by: Mapped[str] = mapped_column(String(80))  # "user:7" or "rule:patrol"
-    verified_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    verified_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
 
     __table_args__ = (
         CheckConstraint(in_values("activity", ACTIVITIES), name="activity"),
@@ -214,5 +213,5 @@ class ServiceCertificate(Base):
     last_day: Mapped[dt.date] = mapped_column(Date)
     minutes: Mapped[int] = mapped_column(Integer)
     records: Mapped[int] = mapped_column(Integer)
-    issued_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    issued_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     statement: Mapped[str] = mapped_column(Text)

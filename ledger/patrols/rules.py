@@ -1,6 +1,6 @@
 """The patrol rule table and every "may X do Y" of the room, in one place.
 
-Rules (``PatrolRules``; override per deployment with ``books.settings["patrols"]``):
+Rules (``PatrolRules`` in ``ledger.infra.settings``; an operator overrides them with the ``patrols`` group):
 
 - beans per hour: ``default_beans_per_hour`` unless the officer sets another within
   [``min_beans_per_hour``, ``max_beans_per_hour``]; a shift lasts at most ``max_shift_hours``;
@@ -19,40 +19,17 @@ Rules (``PatrolRules``; override per deployment with ``books.settings["patrols"]
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields, replace
-
 from sqlalchemy.orm import Session
 
 from ledger import errors
 from ledger.access.identity import Actor, in_scope
 from ledger.errors import DomainError
 from ledger.infra.books import Books
-
-
-@dataclass(frozen=True)
-class PatrolRules:
-    default_beans_per_hour: int = 10
-    min_beans_per_hour: int = 0
-    max_beans_per_hour: int = 30
-    max_shift_hours: int = 12
-    withdraw_cutoff_minutes: int = 120
-    early_checkin_minutes: int = 30
-    grace_minutes: int = 30
-    rounding_minutes: int = 15
-    hold_minutes_over: int = 240
-    hold_beans_over: int = 60
-    volunteer_daily_beans: int = 120
-    max_accuracy_m: int = 100
-    accuracy_slack_m: int = 30
-    leader_code_ttl_s: int = 30
-    series_horizon_days: int = 14
-    reminder_minutes: int = 180
+from ledger.infra.settings import PatrolRules
 
 
 def rules_of(books: Books) -> PatrolRules:
-    overrides = books.settings.get("patrols") or {}
-    known = {f.name for f in fields(PatrolRules)}
-    return replace(PatrolRules(), **{k: v for k, v in overrides.items() if k in known})
+    return books.settings.patrols
 
 
 def round_minutes(raw_seconds: int, step: int = 15) -> int:

@@ -10,10 +10,10 @@ from __future__ import annotations
 import datetime as dt
 from typing import Optional
 
-from sqlalchemy import BigInteger, Boolean, CheckConstraint, Date, DateTime, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import BigInteger, Boolean, CheckConstraint, Date, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ledger.infra.base import Base, BigId, created_at_column, in_values
+from ledger.infra.base import Base, BigId, UTCDateTime, created_at_column, in_values
 
 CALL_STATUSES = ("open", "closed")
 SIGNUP_STATUSES = ("pending", "approved", "declined")
@@ -34,7 +34,7 @@ class RecruitmentCall(Base):
     training_required: Mapped[bool] = mapped_column(Boolean, default=False)
     insurance_required: Mapped[bool] = mapped_column(Boolean, default=False)
     starter_beans: Mapped[int] = mapped_column(BigInteger, default=0)  # from the community budget on approval
-    closes_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    closes_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     status: Mapped[str] = mapped_column(String(10), default="open")
     created_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[dt.datetime] = created_at_column()
@@ -62,7 +62,7 @@ class Signup(Base):
     password_hash: Mapped[str] = mapped_column(String(200))
     status: Mapped[str] = mapped_column(String(10), default="pending")
     decided_by_id: Mapped[Optional[int]] = mapped_column(ForeignKey("users.id"))
-    decided_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime(timezone=True))
+    decided_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime())
     decision_reason: Mapped[Optional[str]] = mapped_column(String(500))
     user_id: Mapped[Optional[int]] = mapped_column(ForeignKey("users.id"), unique=True)  # once approved
     created_at: Mapped[dt.datetime] = created_at_column()
@@ -87,7 +87,7 @@ class Consent(Base):
     kind: Mapped[str] = mapped_column(String(20))
     version: Mapped[str] = mapped_column(String(20))
     given_by: Mapped[Optional[str]] = mapped_column(String(100))  # the guardian's name, for a guardian's consent
-    given_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    given_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
 
     __table_args__ = (CheckConstraint(in_values("kind", CONSENT_KINDS), name="kind"),)
 
@@ -99,7 +99,7 @@ class SignupChallenge(Base):
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     answer: Mapped[str] = mapped_column(String(20))
-    expires_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     used: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
@@ -112,6 +112,6 @@ class ResetCode(Base):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
     code_hash: Mapped[str] = mapped_column(String(200))
     issued_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
-    expires_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
-    used_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    used_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime())
     created_at: Mapped[dt.datetime] = created_at_column()

@@ -226,7 +226,7 @@ def _check_person(books: Books, name: Any, phone: Any, password: Any, birth_date
     if not isinstance(password, str) or not MIN_PASSWORD <= len(password) <= 200:
         raise DomainError(errors.WEAK_PASSWORD, field="password")
     if not isinstance(birth_date, dt.date) or isinstance(birth_date, dt.datetime) or not (
-            dt.date(1900, 1, 1) <= birth_date <= books.now().date()):
+            dt.date(1900, 1, 1) <= birth_date <= books.calendar.today(books.now())):
         raise DomainError(errors.VALIDATION_FAILED, "a birth date in the past", field="birth_date")
     if consent_version != PRIVACY_NOTICE_VERSION:
         raise DomainError(errors.CONSENT_REQUIRED, current_version=PRIVACY_NOTICE_VERSION)
@@ -259,7 +259,7 @@ def sign_up(books: Books, *, name: str, phone: str, community_id: int, password:
             guardian_consent: bool = False, source: str | None = None) -> SignupView:
     """A resident's own sign-up (public): pending until the community's staff approve it."""
     _check_person(books, name, phone, password, birth_date, consent_version)
-    age = _age_on(birth_date, books.now().date())
+    age = _age_on(birth_date, books.calendar.today(books.now()))
     guardian = _check_guardian(age, guardian_name, guardian_phone, guardian_consent)
     security.take(books, "signup", f"signup:ip:{source or 'unknown'}", "signup_per_ip", source=source)
     security.take(books, "signup", f"signup:phone:{phone}", "signup_per_phone", source=source)
@@ -295,7 +295,7 @@ def sign_up(books: Books, *, name: str, phone: str, community_id: int, password:
 
 
 def _signup_view(s: Session, books: Books, signup: Signup) -> SignupView:
-    minor = _age_on(signup.birth_date, books.now().date()) < ADULT_AGE
+    minor = _age_on(signup.birth_date, books.calendar.today(books.now())) < ADULT_AGE
     guardian = s.scalar(select(Consent.id).where(Consent.signup_id == signup.id, Consent.kind == "guardian"))
     username = s.scalar(select(User.username).where(User.id == signup.user_id)) if signup.user_id else None
     return SignupView(signup.id, signup.status, signup.community_id, signup.building_id, signup.call_id, signup.name,
@@ -343,7 +343,7 @@ def _open_volunteer(s: Session, books: Books, signup: Signup) -> User:
                           password_hash=signup.password_hash)
     birth = signup.birth_date
     adult = dt.date(birth.year + ADULT_AGE, birth.month, 28 if (birth.month, birth.day) == (2, 29) else birth.day)
-    user.adult_from = adult if adult > books.now().date() else None
+    user.adult_from = adult if adult > books.calendar.today(books.now()) else None
     grant_role_in(s, user.id, "volunteer", signup.building_id or signup.community_id)
     for consent in s.scalars(select(Consent).where(Consent.signup_id == signup.id)):
         consent.user_id = user.id

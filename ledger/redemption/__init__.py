@@ -14,7 +14,7 @@ May call: ``ledger.access``, ``ledger.journal``, ``ledger.infra``, ``ledger.erro
 from ledger.infra.idempotency import Answer, canonical_json, request_hash
 from ledger.redemption.cards import PIN_RE, authorize_card_admin, get_card, issue_card, revoke_card, unlock_card
 from ledger.redemption.catalogue import MAX_ITEMS, MAX_QTY, add_item, list_items, update_item
-from ledger.redemption.core import DEFAULTS, local_tz, setting
+from ledger.redemption.core import local_tz, setting
 from ledger.redemption.holds import confirm_hold, decline_hold
 from ledger.redemption.receipts import get_redemption, list_redemptions, merchant_of_redemption, redemption_view
 from ledger.redemption.redeeming import redeem, redeem_at_till
@@ -32,7 +32,7 @@ from ledger.redemption.tills import (
 from ledger.redemption.wallet import wallet_overview
 
 __all__ = [
-    "DEFAULTS", "MAX_ITEMS", "MAX_QTY", "PIN_RE", "TILL_KEY_PREFIX", "Answer", "TillContext", "acting_merchant",
+    "MAX_ITEMS", "MAX_QTY", "PIN_RE", "TILL_KEY_PREFIX", "Answer", "TillContext", "acting_merchant",
     "add_item", "authenticate_till", "authorize_card_admin", "canonical_json", "confirm_hold", "decline_hold",
     "get_card", "get_redemption", "is_till_key", "issue_card", "issue_till", "list_items", "list_redemptions",
     "list_tills", "local_tz", "merchant_of_redemption", "redeem", "redeem_at_till", "redemption_view", "refund",

@@ -66,7 +66,7 @@ class VerifiedCode:
 
 
 def _issuer(books: Books) -> str:
-    return str(books.settings.get("code_issuer", ISSUER))
+    return books.settings.code_issuer
 
 
 def _sign(books: Books, purpose: str, typ: str, claims: dict[str, Any]) -> str:

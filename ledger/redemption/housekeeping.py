@@ -32,7 +32,6 @@ from ledger.infra.books import Books
 from ledger.infra.db import utc_from_db
 from ledger.infra.idempotency import IdempotencyRecord
 from ledger.redemption import codes
-from ledger.redemption.core import setting
 from ledger.redemption.models import SpentCode
 
 # the longest a wallet code stays acceptable after it was spent: issued up to LEEWAY_S "in the future",
@@ -68,8 +67,8 @@ def _prune_oldest(books: Books, table: Any, cut: dt.datetime, batch: int) -> int
 
 def prune(books: Books, *, batch: int = BATCH) -> PruneReport:
     """Delete spent codes and idempotency records older than their retention (see the module doc)."""
-    spent_s = int(setting(books, "spent_code_retention_s"))
-    keys_days = int(setting(books, "idempotency_retention_days"))
+    spent_s = books.settings.retention.spent_code_retention_s
+    keys_days = books.settings.retention.idempotency_retention_days
     if spent_s < MIN_SPENT_CODE_RETENTION_S:
         raise DomainError(errors.VALIDATION_FAILED,
                           f"spent_code_retention_s must be at least {MIN_SPENT_CODE_RETENTION_S}: a wallet code "

@@ -11,7 +11,6 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
-    DateTime,
     ForeignKey,
     Index,
     Integer,
@@ -21,7 +20,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ledger.infra.base import Base, BigId, created_at_column, in_values
+from ledger.infra.base import Base, BigId, UTCDateTime, created_at_column, in_values
 from ledger.infra.idempotency import IdempotencyRecord as IdempotencyRecord  # its table moved to infra
 
 CARD_STATUSES = ("active", "locked", "revoked")
@@ -43,7 +42,7 @@ class Till(Base):
     status: Mapped[str] = mapped_column(String(8), default="active")
     created_by: Mapped[str] = mapped_column(String(80))
     created_at: Mapped[dt.datetime] = created_at_column()
-    revoked_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime())
 
     __table_args__ = (CheckConstraint(in_values("status", TILL_STATUSES), name="status"),)
 
@@ -77,7 +76,7 @@ class Card(Base):
     status: Mapped[str] = mapped_column(String(8), default="active")
     issued_by: Mapped[str] = mapped_column(String(80))
     created_at: Mapped[dt.datetime] = created_at_column()
-    revoked_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime())
 
     __table_args__ = (
         CheckConstraint(in_values("status", CARD_STATUSES), name="status"),
@@ -113,9 +112,9 @@ class Redemption(Base):
     actor: Mapped[str] = mapped_column(String(80))  # "user:7" (cashier) or "till:3"
     till_id: Mapped[Optional[int]] = mapped_column(ForeignKey("tills.id"))
     # the books' clock: when it was asked for, and when the beans reached the merchant
-    requested_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
-    completed_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime(timezone=True))
-    hold_expires_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime(timezone=True))
+    requested_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    completed_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime())
+    hold_expires_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime())
     created_at: Mapped[dt.datetime] = created_at_column()
 
     __table_args__ = (
@@ -139,7 +138,7 @@ class Refund(Base):
     reason: Mapped[str] = mapped_column(Text, default="")
     transfer_key: Mapped[str] = mapped_column(String(100), unique=True)
     actor: Mapped[str] = mapped_column(String(80))
-    refunded_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    refunded_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     created_at: Mapped[dt.datetime] = created_at_column()
 
     __table_args__ = (

@@ -31,7 +31,6 @@ from ledger.infra.books import Books
 from ledger.journal.accounts import open_account_in, post_in
 from ledger.journal.models import Account
 from ledger.journal.posting import transfer
-from ledger.redemption.core import local_tz
 from ledger.redemption.models import Redemption, Refund, Settlement
 
 PERIOD_RE = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
@@ -39,15 +38,12 @@ PAYOUT_CODE = "payout"
 
 
 def period_bounds(books: Books, period: str) -> tuple[dt.datetime, dt.datetime]:
-    """The period's start and end in UTC (the month is local, UTC+8)."""
+    """The period's start and end in UTC (the month is local: ``books.calendar``)."""
     match = PERIOD_RE.match(period or "")
     if match is None:
         raise DomainError(errors.VALIDATION_FAILED, "a period is written YYYY-MM")
     year, month = int(match.group(1)), int(match.group(2))
-    tz = local_tz(books)
-    start = dt.datetime(year, month, 1, tzinfo=tz)
-    end = dt.datetime(year + (month == 12), month % 12 + 1, 1, tzinfo=tz)
-    return start.astimezone(dt.timezone.utc), end.astimezone(dt.timezone.utc)
+    return books.calendar.month_bounds(year, month)
 
 
 def _payout_account(s: Session) -> int:
@@ -58,7 +54,7 @@ def _payout_account(s: Session) -> int:
 
 
 def statement_view(books: Books, st: Settlement, merchant: Merchant) -> dict[str, Any]:
-    rate = int(books.settings.get("rmb_per_bean", 1))
+    rate = books.settings.rmb_per_bean
     return {
         "settlement_id": st.id, "period": st.period,
         "merchant": {"id": merchant.id, "code": merchant.code, "name": merchant.name},

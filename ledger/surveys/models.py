@@ -11,10 +11,10 @@ from __future__ import annotations
 import datetime as dt
 from typing import Optional
 
-from sqlalchemy import BigInteger, Boolean, CheckConstraint, DateTime, ForeignKey, Integer, String, Text
+from sqlalchemy import BigInteger, Boolean, CheckConstraint, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ledger.infra.base import Base, BigId, created_at_column, in_values
+from ledger.infra.base import Base, BigId, UTCDateTime, created_at_column, in_values
 
 SURVEY_STATUSES = ("draft", "published", "closed")
 QUESTION_KINDS = ("single", "multiple", "scale", "text")
@@ -35,9 +35,9 @@ class Survey(Base):
     max_responses: Mapped[int] = mapped_column(Integer)
     paid_responses: Mapped[int] = mapped_column(Integer, default=0)
     responses: Mapped[int] = mapped_column(Integer, default=0)
-    closes_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
-    published_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime(timezone=True))
-    closed_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime(timezone=True))
+    closes_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    published_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime())
+    closed_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime())
     reserve_account_id: Mapped[Optional[int]] = mapped_column(ForeignKey("accounts.id"))
     hold_key: Mapped[Optional[str]] = mapped_column(String(100))  # the hold now reserving the unpaid rewards
     hold_seq: Mapped[int] = mapped_column(Integer, default=0)
@@ -86,7 +86,7 @@ class SurveyRespondent(Base):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), primary_key=True)
     paid: Mapped[int] = mapped_column(BigInteger, default=0)
     transfer_key: Mapped[Optional[str]] = mapped_column(String(100), unique=True)
-    answered_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    answered_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
 
 
 class SurveyResponse(Base):

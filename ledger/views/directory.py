@@ -23,7 +23,6 @@ from ledger.infra.db import utc_from_db
 from ledger.journal.models import Account, Transfer
 from ledger.redemption.models import Card, Redemption, Settlement
 
-BEIJING = dt.timezone(dt.timedelta(hours=8))
 DISTRICT_ROLES = policy.DISTRICT_ROLES
 
 
@@ -215,18 +214,17 @@ def merchant_of(books: Books, merchant_id: int) -> dict[str, Any]:
     return books.run(work, readonly=True)
 
 
-def takings_today(books: Books, merchant_id: int, tz: dt.tzinfo = BEIJING, *, by: Principal) -> dict[str, int]:
-    """Today's (local day) completed redemptions at a merchant, less refunds: count and beans (for who may read
-    the merchant's redemptions)."""
+def takings_today(books: Books, merchant_id: int, *, by: Principal) -> dict[str, int]:
+    """Today's (local day: ``books.calendar``) completed redemptions at a merchant, less refunds: count and
+    beans (for who may read the merchant's redemptions)."""
     policy.require_reads_merchant(by, merchant_id)
 
     def work(s: Session) -> dict[str, int]:
-        now = books.now().astimezone(tz)
-        start = now.replace(hour=0, minute=0, second=0, microsecond=0).astimezone(dt.timezone.utc)
+        start, end = books.calendar.day_bounds(books.now())
         rows = s.execute(select(func.count(Redemption.id), func.coalesce(func.sum(Redemption.amount), 0),
                                 func.coalesce(func.sum(Redemption.refunded), 0))
                          .where(Redemption.merchant_id == merchant_id, Redemption.status == "completed",
-                                Redemption.requested_at >= start)).one()
+                                Redemption.requested_at >= start, Redemption.requested_at < end)).one()
         return {"count": int(rows[0]), "redeemed": int(rows[1]), "refunded": int(rows[2]),
                 "net": int(rows[1]) - int(rows[2])}
 
@@ -238,13 +236,12 @@ def takings_today(books: Books, merchant_id: int, tz: dt.tzinfo = BEIJING, *, by
 DASHBOARD_KINDS = ("donate", "award", "redeem", "settle")
 
 
-def _week_start(moment: dt.datetime) -> dt.date:
-    local = utc_from_db(moment).astimezone(BEIJING).date()
-    return local - dt.timedelta(days=local.weekday())
+def _week_start(books: Books, moment: dt.datetime) -> dt.date:
+    return books.calendar.week_start(books.calendar.today(utc_from_db(moment)))
 
 
 def dashboard(books: Books, actor: Actor, *, weeks: int = 8) -> dict[str, Any]:
-    """Beans donated, awarded, redeemed and settled per week (Monday, Beijing time) over the last
+    """Beans donated, awarded, redeemed and settled per local week (``books.calendar``) over the last
     ``weeks`` weeks, and awarded/redeemed per street office. Posted money only: holds count when posted;
     reversals and refunds are netted out of awards and redemptions."""
     policy.require_role(actor, *DISTRICT_ROLES, "officer")
@@ -252,8 +249,8 @@ def dashboard(books: Books, actor: Actor, *, weeks: int = 8) -> dict[str, Any]:
 
     def work(s: Session) -> dict[str, Any]:
         now = books.now()
-        first = _week_start(now) - dt.timedelta(weeks=weeks - 1)
-        since = dt.datetime.combine(first, dt.time(), BEIJING).astimezone(dt.timezone.utc)
+        first = _week_start(books, now) - dt.timedelta(weeks=weeks - 1)
+        since = books.calendar.day_start(first)
         series = {w: dict.fromkeys(DASHBOARD_KINDS, 0)
                   for w in (first + dt.timedelta(weeks=i) for i in range(weeks))}
         pending_kind = {}
@@ -266,7 +263,7 @@ def dashboard(books: Books, actor: Actor, *, weeks: int = 8) -> dict[str, Any]:
                 kind = pending_kind.get(r.pending_id) or s.scalar(
                     select(Transfer.kind).where(Transfer.id == r.pending_id))
                 pending_kind[r.pending_id] = kind
-            week = _week_start(r.created_at)
+            week = _week_start(books, r.created_at)
             if kind in DASHBOARD_KINDS and week in series:
                 series[week][kind] += int(r.amount)
         # per street: awards by the award's community, redemptions by the merchant's community

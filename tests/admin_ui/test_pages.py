@@ -344,7 +344,7 @@ def test_fund_admin_auditor_and_dashboard_pages(signed_in, seeded) -> None:
 
 def test_a_held_redemption_is_confirmed_or_declined_in_the_wallet(signed_in, seeded) -> None:
     books = books_of(seeded)
-    books.settings["redemption_hold_threshold"] = 5
+    books.settings = books.settings.with_overrides({"redemption_hold_threshold": 5})
     wallet = wallet_account_id_of(seeded, "volunteer")
     cashier = signed_in("cashier")
     volunteer = signed_in("volunteer")

@@ -11,8 +11,9 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from doors import books_of
-from ledger.audit.statements import CSV_COLUMNS, LOCAL_TZ
+from ledger.audit.statements import CSV_COLUMNS
 from ledger.infra.keys import public_jwk
+from ledger.infra.settings import Calendar
 from tests.ledger.journal.test_export import build_books
 
 
@@ -29,7 +30,7 @@ def books(app):
     return b
 
 
-TODAY = dt.datetime.now(LOCAL_TZ).date().isoformat()
+TODAY = dt.datetime.now(Calendar().tz).date().isoformat()
 
 
 def test_statement_files(runner, books, tmp_path):

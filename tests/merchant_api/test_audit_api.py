@@ -12,12 +12,12 @@ from sqlalchemy import func, select
 
 from doors import books_of
 from ledger.access.tokens import issue_access_token
-from ledger.audit.statements import LOCAL_TZ
+from ledger.infra.settings import Calendar
 from ledger.journal.export import keys_from_jwks, verify_export
 from ledger.schema import Account, Entry, Transfer
 from tests.earning_world import build_world
 
-TODAY = dt.datetime.now(LOCAL_TZ).date().isoformat()
+TODAY = dt.datetime.now(Calendar().tz).date().isoformat()
 READERS = ("auditor", "admin")
 OTHERS = ("anon", "v1", "officerA", "fund", "cashier")
 

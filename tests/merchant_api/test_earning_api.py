@@ -25,8 +25,8 @@ EVERYONE = set(ACTORS) - {"anon"}
 def w(app):
     books = books_of(app)
     # the matrix makes many awards to one volunteer: caps are tested in tests/ledger/test_earning.py
-    books.settings["earning"] = {"volunteer_daily_cap": 10**6, "volunteer_monthly_cap": 10**6,
-                                 "officer_daily_cap": 10**6}
+    books.settings = books.settings.with_overrides({"earning": {
+        "volunteer_daily_cap": 10**6, "volunteer_monthly_cap": 10**6, "officer_daily_cap": 10**6}})
     return build_world(books)
 
 

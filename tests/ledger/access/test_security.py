@@ -25,7 +25,7 @@ def test_the_log_refuses_update_and_delete(books):
 
 
 def test_rate_counter_counts_every_request_once_under_concurrency(books):
-    books.settings["rate_limits"] = {"code_per_user": 25}
+    books.settings = books.settings.with_overrides({"rate_limits": {"code_per_user": 25}})
 
     def take(_: int) -> str:
         try:
@@ -40,7 +40,7 @@ def test_rate_counter_counts_every_request_once_under_concurrency(books):
 
 
 def test_sign_in_throttle_per_address(books):
-    books.settings["rate_limits"] = {"failed_sign_ins_per_ip": 3}
+    books.settings = books.settings.with_overrides({"rate_limits": {"failed_sign_ins_per_ip": 3}})
     books.run(lambda s: create_user_in(s, "alice", "correct horse", "Alice"))
     for name in ("a", "b", "c"):
         with pytest.raises(DomainError, match="invalid_credentials"):

@@ -16,20 +16,22 @@ from sqlalchemy import update
 from ledger.audit.reports import balances_at
 from ledger.audit.statements import (
     CSV_COLUMNS,
-    LOCAL_TZ,
     account_statement,
-    day_start,
     find_cjk_font,
     statement_csv,
     statement_json,
     statement_pdf,
 )
 from ledger.errors import DomainError
+from ledger.infra.settings import Calendar
 from ledger.journal.accounts import get_account, open_account, post
 from ledger.journal.posting import hold, post_hold, transfer, void_hold
 from ledger.schema import Entry, Transfer
 
 DAY0 = dt.date(2026, 11, 1)
+
+LOCAL_TZ = Calendar().tz  # the default calendar's zone (UTC+8), which the test books use
+day_start = Calendar().day_start
 
 
 def at_day(day: int, n: int) -> dt.datetime:

@@ -13,10 +13,10 @@ from ledger.audit.reports import (
     settlement_statements,
     trial_balance,
 )
-from ledger.audit.statements import account_statement, day_start
+from ledger.audit.statements import account_statement
 from ledger.journal.accounts import open_account, post
 from ledger.journal.posting import hold, post_hold, transfer
-from tests.ledger.audit.test_statements import DAY0, at_day, stamp
+from tests.ledger.audit.test_statements import DAY0, at_day, day_start, stamp
 
 
 @pytest.fixture

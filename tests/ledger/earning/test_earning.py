@@ -114,7 +114,7 @@ def test_claims_in_the_future_or_too_old_refused(w, clock):
     ("officer_daily_cap", 30, 20, "officer_daily_cap"),
 ])
 def test_daily_caps_at_the_boundary(books, clock, cap, first, second, code):
-    books.settings["earning"] = {cap: first + second}
+    books.settings = books.settings.with_overrides({"earning": {cap: first + second}})
     w = build_world(books)
     officer = w.actor("officerA")
     give = lambda who, n, k: earning.award_directly(books, officer, volunteer_id=w.users[who],
@@ -130,7 +130,7 @@ def test_daily_caps_at_the_boundary(books, clock, cap, first, second, code):
 
 
 def test_monthly_cap(books, clock):
-    books.settings["earning"] = {"volunteer_monthly_cap": 100, "volunteer_daily_cap": 60}
+    books.settings = books.settings.with_overrides({"earning": {"volunteer_monthly_cap": 100, "volunteer_daily_cap": 60}})
     w = build_world(books)
     officer = w.actor("officerA")
     give = lambda n, k: earning.award_directly(books, officer, volunteer_id=w.users["v1"],
@@ -226,7 +226,7 @@ def test_two_officers_approving_at_once_exactly_one_wins(w):
 
 
 def test_concurrent_awards_cannot_both_squeeze_under_a_cap(books):
-    books.settings["earning"] = {"volunteer_daily_cap": 50}
+    books.settings = books.settings.with_overrides({"earning": {"volunteer_daily_cap": 50}})
     w = build_world(books)
     officers = [w.actor("officerA"), w.actor("officerA2")]
     barrier = threading.Barrier(2)

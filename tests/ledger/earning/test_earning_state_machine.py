@@ -48,8 +48,8 @@ def test_donated_equals_fund_budgets_wallets_merchants_payouts(sqlite_template, 
             shutil.copyfile(sqlite_template, path)
             self.clock = FakeClock()
             self.books = make_books(f"sqlite:///{path}", tmp_path / "keys", self.clock)
-            self.books.settings["earning"] = {"volunteer_daily_cap": 250, "officer_daily_cap": 600,
-                                              "approval_threshold": 60}
+            self.books.settings = self.books.settings.with_overrides({"earning": {
+                "volunteer_daily_cap": 250, "officer_daily_cap": 600, "approval_threshold": 60}})
             self.w = build_world(self.books, budget=300, donated=1_000)
             self.awards: list[int] = []
             self.actors = {n: self.w.actor(n) for n in OFFICERS + VOLUNTEERS + ["fund"]}

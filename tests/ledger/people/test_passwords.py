@@ -94,7 +94,7 @@ def test_a_new_code_replaces_the_old_and_only_staff_in_scope_issue_codes(books, 
 
 
 def test_reset_attempts_are_rate_limited_per_phone(books, w) -> None:
-    books.settings["rate_limits"] = {"reset_per_phone": 2}
+    books.settings = books.settings.with_overrides({"rate_limits": {"reset_per_phone": 2}})
     for _ in range(2):
         refused(errors.RESET_CODE_INVALID, passwords.reset_password, books, phone=PHONE, code="1",
                 new_password="brand-new-pw")

@@ -76,7 +76,7 @@ def test_prune_walks_many_batches_and_stops_at_the_first_young_row(books, world,
 
 def test_a_retention_shorter_than_a_code_can_live_is_refused(books, world, clock) -> None:
     _redeem(books, world, "k")
-    books.settings["spent_code_retention_s"] = MIN_SPENT_CODE_RETENTION_S - 1
+    books.settings = books.settings.with_overrides({"spent_code_retention_s": MIN_SPENT_CODE_RETENTION_S - 1})
     clock.advance(86_400)
     with pytest.raises(DomainError) as info:
         prune(books)
@@ -87,7 +87,7 @@ def test_a_retention_shorter_than_a_code_can_live_is_refused(books, world, clock
 def test_the_shortest_allowed_retention_still_refuses_the_spent_code(books, world, clock) -> None:
     """A code spent at once and presented again at the last moment it is valid: still refused, either as
     used (its row kept) or as expired (its row pruned)."""
-    books.settings["spent_code_retention_s"] = MIN_SPENT_CODE_RETENTION_S
+    books.settings = books.settings.with_overrides({"spent_code_retention_s": MIN_SPENT_CODE_RETENTION_S})
     code = codes.issue_wallet_code(books, world.wallet).code
     redemption.redeem(books, _till(world), code=code, amount=1, idempotency_key="first")
     for second in range(5, MIN_SPENT_CODE_RETENTION_S + 10, 5):

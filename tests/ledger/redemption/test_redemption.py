@@ -155,7 +155,7 @@ def test_wallet_merchant_and_funds_rules(books, world):
 
 
 def test_daily_limits(books, world, clock):
-    books.settings.update(volunteer_daily_limit=100, redemption_hold_threshold=1000)
+    books.settings = books.settings.with_overrides({"volunteer_daily_limit": 100, "redemption_hold_threshold": 1000})
     redeem(books, world, codes.issue_wallet_code(books, world.wallet).code, 60)
     err = refused(books, world, "limit_exceeded",
                   lambda: redeem(books, world, codes.issue_wallet_code(books, world.wallet).code, 41))
@@ -189,7 +189,7 @@ def test_idempotent_retry_returns_the_same_answer_byte_for_byte(books, world, cl
 
 
 def test_hold_above_threshold_confirmed_by_the_volunteer(books, world):
-    books.settings["redemption_hold_threshold"] = 200
+    books.settings = books.settings.with_overrides({"redemption_hold_threshold": 200})
     body = redeem(books, world, codes.issue_wallet_code(books, world.wallet).code, 300).json()
     assert body["status"] == "awaiting_confirmation" and body["confirm_by"] == "2026-11-27T09:10:00Z"
     wallet = get_account(books, world.wallet)
@@ -388,7 +388,7 @@ def test_one_wallet_many_codes_at_once_never_deadlocks(books, world):
 def test_concurrent_redemptions_never_pass_the_daily_limit_together(books, world):
     """The day's total is summed after the transfer has locked the wallet's account, so redemptions racing
     for the last of the limit are serialized: exactly as many succeed as the limit allows."""
-    books.settings["volunteer_daily_limit"] = 100
+    books.settings = books.settings.with_overrides({"volunteer_daily_limit": 100})
     wallet_codes = [codes.issue_wallet_code(books, world.wallet).code for _ in range(12)]
     results = _race(12, lambda i: redeem(books, world, wallet_codes[i], 30, ctx=till(world, "a" if i % 2 else "b")))
     wins = [r for r in results if not isinstance(r, DomainError)]

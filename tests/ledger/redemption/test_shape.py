@@ -27,5 +27,5 @@ def test_the_room_reexports_its_use_cases():
     for name in ("redeem", "redeem_at_till", "refund", "confirm_hold", "decline_hold", "issue_till", "list_tills",
                  "revoke_till", "authenticate_till", "add_item", "update_item", "list_items", "issue_card",
                  "get_card", "revoke_card", "unlock_card", "get_redemption", "list_redemptions", "wallet_overview",
-                 "TillContext", "Answer", "setting", "local_tz", "DEFAULTS"):
-        assert callable(getattr(redemption, name)) or name == "DEFAULTS", name
+                 "TillContext", "Answer", "setting", "local_tz"):
+        assert callable(getattr(redemption, name)), name
