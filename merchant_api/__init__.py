@@ -72,7 +72,7 @@ def int64_bounds(self, field, ret, **kwargs):
 class _Api(Api):
     """flask-smorest's Api documenting our error body (``{"error", "message", ...}``) instead of its own."""
 
-    from .errors import ErrorBody as ERROR_SCHEMA
+    from .schemas import ErrorBody as ERROR_SCHEMA
 
 
 def _blueprints() -> list:

@@ -8,7 +8,6 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Flask, Response, g, jsonify, request
-from marshmallow import Schema, fields
 from werkzeug.exceptions import HTTPException
 
 from doors.errors import status_of
@@ -30,14 +29,6 @@ CODE_BY_HTTP_STATUS = {
     429: "too_many_requests",
 }
 
-
-class ErrorBody(Schema):
-    """What every API error looks like (documented as each operation's ``default`` response)."""
-
-    error = fields.String(required=True, metadata={"description": "stable snake_case code (ledger/errors.py)"})
-    message = fields.String(required=True, metadata={"description": "English default; clients translate by code"})
-    details = fields.Raw(metadata={"description": "what was wrong, when known (e.g. field messages)"})
-    request_id = fields.String(metadata={"description": "the X-Request-ID of this request"})
 
 
 

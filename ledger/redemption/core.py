@@ -145,9 +145,8 @@ class TillContext:
 
 @dataclass(frozen=True)
 class Answer:
-    """A stored answer: HTTP status and the exact JSON text, replayed byte for byte on a retry."""
+    """A stored answer: the exact JSON text, replayed byte for byte on a retry (the door names the status)."""
 
-    status: int
     body: str
     replayed: bool = False
 
@@ -421,12 +420,12 @@ def _claim_key(s: Session, scope: str, key: str, req_hash: str, now: dt.datetime
         row = conn.execute(_FIND_ANSWER, {"scope": scope, "key": key}).one()
         if row.request_hash != req_hash:
             raise DomainError(errors.IDEMPOTENCY_CONFLICT)
-        return Answer(row.status_code, row.body, replayed=True)
+        return Answer(row.body, replayed=True)
     return int(new_id)
 
 
 def _idempotent(books: Books, scope: str, key: str, payload: dict[str, Any],
-                work: Callable[[Session], tuple[int, dict[str, Any]] | DomainError]) -> Answer:
+                work: Callable[[Session], dict[str, Any] | DomainError]) -> Answer:
     """Run ``work`` once per (scope, key); store and return its answer. ``work`` may *return* a
     ``DomainError`` to commit what it wrote (a failed PIN count) and refuse without storing an answer."""
     _check_key(key)
@@ -441,10 +440,10 @@ def _idempotent(books: Books, scope: str, key: str, payload: dict[str, Any],
         if isinstance(result, DomainError):
             s.connection().execute(_FORGET_KEY, {"record_id": claimed})
             return result
-        status, body = result
-        text = canonical_json(body)
-        s.connection().execute(_STORE_ANSWER, {"record_id": claimed, "status_code": status, "body": text})
-        return Answer(status, text)
+        text = canonical_json(result)
+        # status_code stays 0: the HTTP status is the door's to choose (older rows hold the one it chose)
+        s.connection().execute(_STORE_ANSWER, {"record_id": claimed, "status_code": 0, "body": text})
+        return Answer(text)
 
     answer = books.run(unit)
     if isinstance(answer, DomainError):
@@ -499,7 +498,7 @@ def redeem(books: Books, ctx: TillContext, *, code: str, idempotency_key: str, a
            items: list[dict[str, Any]] | None = None, pin: str | None = None) -> Answer:
     """Spend beans from the wallet a code names at the till's merchant (see docs/redemption.md).
 
-    201 with a receipt; above the hold threshold the receipt says ``awaiting_confirmation`` and the beans
+    A receipt; above the hold threshold the receipt says ``awaiting_confirmation`` and the beans
     are only held until the volunteer confirms in the wallet (or the hold times out)."""
     if (amount is None) == (items is None):
         raise DomainError(errors.VALIDATION_FAILED, "send either amount or items")
@@ -508,7 +507,7 @@ def redeem(books: Books, ctx: TillContext, *, code: str, idempotency_key: str, a
     # the PIN is not part of the request's fingerprint: a retry with another PIN gets the stored receipt
     payload = {"op": "redeem", "merchant": ctx.merchant_id, "code": code, "amount": amount, "items": items}
 
-    def work(s: Session) -> tuple[int, dict[str, Any]] | DomainError:
+    def work(s: Session) -> dict[str, Any] | DomainError:
         now = books.now()
         verified = codes.verify_code(books, code)
         conn = s.connection()  # Core from here on: this is the till's hot path
@@ -588,7 +587,7 @@ def redeem(books: Books, ctx: TillContext, *, code: str, idempotency_key: str, a
         if m_limit is not None and _redeemed_today(conn, books, now, "merchant_id", found.id) > int(m_limit):
             raise DomainError(errors.LIMIT_EXCEEDED, "The merchant's daily limit would be exceeded.",
                               limit="merchant")
-        return 201, _receipt_body(redemption_id, status, total, lines, found, now, method, hold_expires_at)
+        return _receipt_body(redemption_id, status, total, lines, found, now, method, hold_expires_at)
 
     return _idempotent(books, f"merchant:{ctx.merchant_id}", idempotency_key, payload, work)
 
@@ -711,7 +710,7 @@ def refund(books: Books, ctx: TillContext, redemption_id: int, *, idempotency_ke
         raise DomainError(errors.VALIDATION_FAILED, "a reason is at most 500 characters")
     payload = {"op": "refund", "redemption": redemption_id, "amount": amount, "reason": reason}
 
-    def work(s: Session) -> tuple[int, dict[str, Any]]:
+    def work(s: Session) -> dict[str, Any]:
         now = books.now()
         red = s.get(Redemption, redemption_id, with_for_update=True)
         if red is None or red.merchant_id != ctx.merchant_id:
@@ -736,7 +735,7 @@ def refund(books: Books, ctx: TillContext, redemption_id: int, *, idempotency_ke
         s.add(ref)
         red.refunded += wanted
         s.flush()
-        return 201, {"refund_id": ref.id, "redemption_id": red.id, "amount": wanted, "refunded_total": red.refunded,
+        return {"refund_id": ref.id, "redemption_id": red.id, "amount": wanted, "refunded_total": red.refunded,
                      "remaining": red.amount - red.refunded, "time": _iso(now)}
 
     return _idempotent(books, f"merchant:{ctx.merchant_id}", idempotency_key, payload, work)
