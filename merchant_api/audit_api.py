@@ -14,7 +14,6 @@ import datetime as dt
 from typing import Any
 
 from flask import Response
-from flask_smorest import Blueprint
 from marshmallow import fields, validate
 
 from doors import current_books
@@ -22,6 +21,7 @@ from doors.downloads import export_download
 from ledger.audit import reports, statements
 
 from .auth import requires_roles
+from .edge import Blueprint
 from .schemas import BINARY, TEXT, In, Out, String, iso
 
 blp = Blueprint("audit", __name__, url_prefix="/audit",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from flask import request
-from flask_smorest import Blueprint
 from marshmallow import fields, validate
 
 from doors import current_books
@@ -11,6 +10,7 @@ from ledger.access.security import sign_in
 from ledger.access.tokens import issue_access_token
 
 from .auth import public
+from .edge import Blueprint
 from .schemas import NO_STORE, NO_STORE_DOC, ErrorBody, In, Out, String
 
 blp = Blueprint("auth", __name__, url_prefix="/auth", description="Sign-in and API access tokens")

@@ -7,13 +7,13 @@ by the use case against the object's org unit.
 
 from __future__ import annotations
 
-from flask_smorest import Blueprint
 from marshmallow import fields, validate
 
 from doors import current_books
 from ledger import earning
 
 from .auth import current_actor, requires_roles
+from .edge import Blueprint
 from .schemas import In, Out, String
 
 blp = Blueprint("earning", __name__, url_prefix="", description="Earning beans: claims, awards, the fund")
@@ -279,7 +279,7 @@ def get_award(award_id: int):
 
 @blp.route("/awards/<int:award_id>/approve", methods=["POST"])
 @requires_roles("officer")
-@blp.arguments(ApproveIn())
+@blp.arguments(ApproveIn(), required=False)
 @blp.response(200, AwardOut)
 def approve_award(body: dict, award_id: int):
     """Second approval: a different officer in scope posts the held award."""

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from flask_smorest import Blueprint
 from marshmallow import fields
 
 from doors import current_books
 from ledger.infra.keys import PURPOSES
 
 from .auth import public
+from .edge import Blueprint
 from .schemas import Out
 
 blp = Blueprint("keys", __name__, url_prefix="/keys", description="Public keys for offline verification")

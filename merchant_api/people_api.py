@@ -2,29 +2,23 @@
 
 from __future__ import annotations
 
-from flask_smorest import Blueprint
-from marshmallow import fields, validate, validates_schema
-from marshmallow.exceptions import ValidationError
+from marshmallow import fields, validate
 
 from doors import current_books
 from ledger import people
 from ledger.access.identity import ROLES
 
 from .auth import current_actor, requires_roles
-from .schemas import In, Out, ProfileOut, String
+from .edge import Blueprint
+from .schemas import Change, In, Out, ProfileOut, String
 
 blp = Blueprint("people", __name__, url_prefix="", description="People, roles and the org tree")
 
 
-class ProfileIn(In):
+class ProfileIn(Change):
     display_name = String(validate=validate.Length(min=1, max=100))
     pseudonym = String(validate=validate.Length(max=100))
     show_pseudonym = fields.Boolean()
-
-    @validates_schema
-    def _something(self, data: dict, **kwargs) -> None:
-        if not data:  # the document requires a body; an empty one changes nothing and says so
-            raise ValidationError("Send at least one of display_name, pseudonym, show_pseudonym.")
 
 
 class UserIn(In):

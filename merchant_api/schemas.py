@@ -15,7 +15,7 @@ import dataclasses
 from typing import Any
 
 from flask import current_app, has_app_context
-from marshmallow import RAISE, Schema, ValidationError, fields, pre_dump
+from marshmallow import RAISE, Schema, ValidationError, fields, pre_dump, validates_schema
 
 
 class String(fields.String):
@@ -33,6 +33,15 @@ class In(Schema):
 
     class Meta:
         unknown = RAISE
+
+
+class Change(In):
+    """A change to an object (PATCH): every field optional, but at least one (the body is required)."""
+
+    @validates_schema
+    def _something(self, data: dict[str, Any], **kwargs: Any) -> None:
+        if not data:
+            raise ValidationError(f"Send at least one of {', '.join(sorted(self.fields))}.")
 
 
 class Out(Schema):

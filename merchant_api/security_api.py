@@ -8,13 +8,13 @@
 
 from __future__ import annotations
 
-from flask_smorest import Blueprint
 from marshmallow import fields, validate
 
 from doors import current_books
 from ledger.access import security
 
 from .auth import current_actor, requires_roles
+from .edge import Blueprint
 from .schemas import In, Out, String, iso
 
 blp = Blueprint("security", __name__, url_prefix="/security",

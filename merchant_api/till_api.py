@@ -13,7 +13,6 @@ from collections.abc import Callable
 from typing import Any
 
 from flask import Response, g, request
-from flask_smorest import Blueprint
 from marshmallow import fields, validate
 
 from doors import current_books
@@ -23,7 +22,8 @@ from ledger.redemption import settlement
 from ledger.redemption.core import Answer, TillContext
 
 from .auth import current_actor, requires_roles
-from .schemas import In, MerchantRef, Out, Receipt, RedemptionOut, String, iso
+from .edge import Blueprint
+from .schemas import Change, In, MerchantRef, Out, Receipt, RedemptionOut, String, iso
 
 blp = Blueprint("till", __name__, url_prefix="", description="Redeeming beans at merchants: tills, refunds, "
                 "catalogue, settlement")
@@ -182,7 +182,7 @@ class ItemIn(In):
     price = fields.Integer(strict=True, required=True, validate=validate.Range(min=1, max=10**9))
 
 
-class ItemPatch(In):
+class ItemPatch(Change):
     name = String(validate=validate.Length(min=1, max=120))
     price = fields.Integer(strict=True, validate=validate.Range(min=1, max=10**9))
     active = fields.Boolean()
@@ -230,7 +230,7 @@ def get_redemption(redemption_id: int):
 
 @blp.route("/redemptions/<int:redemption_id>/refunds", methods=["POST"])
 @till_auth
-@blp.arguments(RefundIn())
+@blp.arguments(RefundIn(), required=False)
 @blp.doc(security=TILL_SECURITY, parameters=[IDEMPOTENCY_HEADER])
 @blp.response(201, RefundOut, description="the refund (replayed like a redemption)")
 def refund(body: dict, redemption_id: int):

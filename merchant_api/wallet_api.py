@@ -9,7 +9,6 @@ import base64
 import html
 
 from flask import Response, request
-from flask_smorest import Blueprint
 from marshmallow import fields, validate
 
 from doors import current_books
@@ -19,6 +18,7 @@ from ledger.access.identity import wallet_of
 from ledger.redemption import codes
 
 from .auth import current_actor, requires_roles
+from .edge import Blueprint
 from .schemas import BINARY, NO_STORE, NO_STORE_DOC, TEXT, In, Out, RedemptionOut, String, iso
 
 blp = Blueprint("wallet", __name__, url_prefix="/wallet", description="The volunteer's wallet and payment codes")
