@@ -37,6 +37,9 @@ def init_app(app: Flask) -> Api:
     for blueprint in _blueprints():
         api.register_blueprint(blueprint, url_prefix=f"/api/v1{blueprint.url_prefix or ''}")
     errors.install(app)
+    from .schemas import document_extras
+
+    document_extras(api.spec, api.ma_plugin.converter.refs)
     return api
 
 

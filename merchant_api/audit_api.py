@@ -139,7 +139,7 @@ class ReconciliationOut(Out):
     accounted = fields.Integer(required=True)
     difference = fields.Integer(required=True, metadata={"description": "must be 0"})
     ok = fields.Boolean(required=True)
-    on_hold = fields.Integer(required=True)
+    on_hold = fields.Integer(required=True, allow_none=True, metadata={"description": "now only; null at a past moment"})
 
 
 class PayoutOut(Out):

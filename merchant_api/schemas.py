@@ -38,10 +38,23 @@ class In(Schema):
 class Change(In):
     """A change to an object (PATCH): every field optional, but at least one (the body is required)."""
 
+    JSON_SCHEMA_EXTRA: dict[str, Any] = {"minProperties": 1}
+
     @validates_schema
     def _something(self, data: dict[str, Any], **kwargs: Any) -> None:
         if not data:
             raise ValidationError(f"Send at least one of {', '.join(sorted(self.fields))}.")
+
+
+def document_extras(spec: Any, refs: dict[Any, str]) -> None:
+    """Rules marshmallow cannot say in JSON Schema (``minProperties``, "one of these fields"), copied into
+    the document from each schema class's ``JSON_SCHEMA_EXTRA``, so that the document says what is refused."""
+    for key, name in refs.items():
+        extra = getattr(key[0], "JSON_SCHEMA_EXTRA", None)
+        if extra:
+            for store in (spec.components.schemas, spec.components.schemas_lazy):
+                if name in store:
+                    store[name].update(extra)
 
 
 class Out(Schema):

@@ -48,7 +48,7 @@ class UnlockIn(In):
 class UnlockOut(Out):
     user_id = fields.Integer(metadata={"description": "when a user's lock was lifted"})
     source = fields.String(metadata={"description": "when an address's throttle was lifted"})
-    was_locked = fields.Boolean(required=True)
+    was_locked = fields.Boolean(metadata={"description": "a user's unlock: whether they were locked"})
     unlocked_at = iso(required=True)
 
 

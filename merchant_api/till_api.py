@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from flask import Response, g, request
-from marshmallow import fields, validate
+from marshmallow import ValidationError, fields, validate, validates_schema
 
 from doors import current_books
 from ledger import errors, redemption
@@ -114,11 +114,19 @@ class ItemLine(In):
 
 
 class RedeemIn(In):
+    JSON_SCHEMA_EXTRA = {"oneOf": [{"required": ["amount"]}, {"required": ["items"]}]}
+
+    @validates_schema
+    def _amount_or_items(self, data: dict, **kwargs: Any) -> None:
+        if ("amount" in data) == ("items" in data):
+            raise ValidationError("Send either amount or items.")
+
     code = String(required=True, validate=validate.Length(min=1, max=4096),
                          metadata={"description": "the scanned wallet code or bean card code"})
-    amount = fields.Integer(strict=True, load_default=None, validate=validate.Range(min=1))
-    items = fields.List(fields.Nested(ItemLine), load_default=None,
-                        validate=validate.Length(min=1, max=redemption.MAX_ITEMS))
+    amount = fields.Integer(strict=True, validate=validate.Range(min=1),
+                            metadata={"description": "beans; or send items (exactly one of the two)"})
+    items = fields.List(fields.Nested(ItemLine), validate=validate.Length(min=1, max=redemption.MAX_ITEMS),
+                        metadata={"description": "catalogue lines; or send amount (exactly one of the two)"})
     pin = String(load_default=None, validate=validate.Length(max=16),
                         metadata={"description": "bean cards only: the PIN the volunteer typed"})
     merchant_id = fields.Integer(strict=True, load_default=None,
@@ -215,8 +223,9 @@ def redeem(body: dict):
     ctx = _till(body.pop("merchant_id"))
     key = _idempotency_key()
     # a PIN typed at a till: throttled per source address, every try logged (ledger.security)
-    return _answer(redemption.redeem_at_till(current_books(), ctx, request.remote_addr, code=body["code"], amount=body["amount"],
-                                   items=body["items"], pin=body["pin"], idempotency_key=key), 201)
+    return _answer(redemption.redeem_at_till(current_books(), ctx, request.remote_addr, code=body["code"],
+                                             amount=body.get("amount"), items=body.get("items"), pin=body["pin"],
+                                             idempotency_key=key), 201)
 
 
 @blp.route("/redemptions/<int:redemption_id>", methods=["GET"])
