@@ -15,7 +15,7 @@ import re
 from typing import Any
 
 import flask_smorest
-from flask import Flask, Request, current_app, request
+from flask import Flask, Request, current_app, g, request
 from webargs import core
 from webargs.flaskparser import FlaskParser, abort, is_json_request
 
@@ -79,19 +79,27 @@ def parse_body(data: bytes) -> Any:
     return value
 
 
+def json_body(req: Request) -> Any:
+    """The request's JSON body, parsed once per request (``missing`` when there is none); aborts 400."""
+    if "goldbean_json" in g:
+        return g.goldbean_json
+    body: Any = core.missing
+    if is_json_request(req):
+        data = req.get_data(cache=True)
+        if data.strip():
+            try:
+                body = parse_body(data)
+            except BadJson as exc:
+                abort(400, messages={"json": [f"Not valid JSON: {exc}"]})
+    g.goldbean_json = body
+    return body
+
+
 class StrictJsonParser(FlaskParser):
     """webargs' parser reading bodies with ``parse_body`` (its own ``json.loads`` lets the three through)."""
 
     def _raw_load_json(self, req: Request) -> Any:
-        if not is_json_request(req):
-            return core.missing
-        data = req.get_data(cache=True)
-        if not data.strip():
-            return core.missing
-        try:
-            return parse_body(data)
-        except BadJson as exc:
-            abort(400, messages={"json": [f"Not valid JSON: {exc}"]})
+        return json_body(req)
 
 
 class Blueprint(flask_smorest.Blueprint):
@@ -130,7 +138,10 @@ def check_request() -> Any:
             return _refuse(431, "headers_too_large", f"The header {name[:40]} is longer than {MAX_HEADER_BYTES} bytes.")
         if CONTROL.search(value):
             return _refuse(400, "bad_request", f"The header {name[:40]} holds a control character.")
-    return _unknown_query_parameters()
+    refusal = _unknown_query_parameters()
+    if refusal is None:
+        json_body(request)  # a malformed body is refused on every route, those that ignore bodies too
+    return refusal
 
 
 def _openapi_path(rule: str) -> str:

@@ -132,3 +132,9 @@ def test_one_idempotency_mistake_one_answer(client, books, world):
     assert again.status_code == 201 and again.json["replayed"] is True
     other = client.post("/api/v1/fund/donations", json={"amount": 51, "donor": "x", "key": "d-1"}, headers=headers)
     refused(other, 422, "idempotency_conflict")
+
+
+def test_a_route_that_takes_no_body_refuses_a_malformed_one_too(client, books, world):
+    r = client.post("/api/v1/wallet/codes", data=DEEP, content_type="application/json",
+                    headers=auth(books, world.volunteer))
+    refused(r, 400, "bad_request")
