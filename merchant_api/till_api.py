@@ -23,7 +23,7 @@ from ledger.redemption.core import Answer, TillContext
 
 from .auth import current_actor, requires_roles
 from .edge import Blueprint
-from .schemas import Change, In, MerchantRef, Out, Receipt, RedemptionOut, String, iso
+from .schemas import NO_STORE, NO_STORE_DOC, Change, In, MerchantRef, Out, Receipt, RedemptionOut, String, iso
 
 blp = Blueprint("till", __name__, url_prefix="", description="Redeeming beans at merchants: tills, refunds, "
                 "catalogue, settlement")
@@ -273,12 +273,12 @@ def list_redemptions(query: dict, merchant_id: int):
 @blp.route("/merchants/<int:merchant_id>/tills", methods=["POST"])
 @requires_roles("merchant_owner")
 @blp.arguments(TillIn())
-@blp.response(201, TillKeyOut)
+@blp.response(201, TillKeyOut, headers=NO_STORE_DOC)
 def issue_till(body: dict, merchant_id: int):
     """Issue a till device key (shown once; only its hash is kept)."""
     _owner_of(merchant_id)
     view, key = redemption.issue_till(current_books(), merchant_id, body["name"], current_actor().ref)
-    return {**view, "key": key}
+    return {**view, "key": key}, NO_STORE
 
 
 @blp.route("/merchants/<int:merchant_id>/tills", methods=["GET"])

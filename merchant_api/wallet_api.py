@@ -131,14 +131,14 @@ class CardIn(In):
 @cards_blp.route("", methods=["POST"])
 @requires_roles("officer", "admin")
 @cards_blp.arguments(CardIn())
-@cards_blp.response(201, IssuedCardOut)
+@cards_blp.response(201, IssuedCardOut, headers=NO_STORE_DOC)
 def issue(args):
     """Issue a card to a volunteer (revoking any earlier card of theirs). The PIN is shown only here."""
     actor = current_actor()
     out = redemption.issue_card(current_books(), args["user_id"], actor.ref, args["pin"], by=actor)
     out["qr_png"] = codes.qr_png_base64(out["code"])
     out["print_url"] = f"/api/v1/cards/{out['card']['id']}/print"
-    return out
+    return out, NO_STORE
 
 
 @cards_blp.route("/<int:card_id>", methods=["GET"])

@@ -138,3 +138,12 @@ def test_a_route_that_takes_no_body_refuses_a_malformed_one_too(client, books, w
     r = client.post("/api/v1/wallet/codes", data=DEEP, content_type="application/json",
                     headers=auth(books, world.volunteer))
     refused(r, 400, "bad_request")
+
+
+def test_answers_that_show_a_secret_once_are_not_cached(client, books, world):
+    """A till key and a card's generated PIN are shown once: no cache may keep them."""
+    till = client.post(f"/api/v1/merchants/{world.merchant_a}/tills", json={"name": "front"},
+                       headers=auth(books, world.owner_a))
+    assert till.status_code == 201 and till.headers["Cache-Control"] == "no-store"
+    card = client.post("/api/v1/cards", json={"user_id": world.volunteer}, headers=auth(books, world.officer))
+    assert card.status_code == 201 and card.json["pin"] and card.headers["Cache-Control"] == "no-store"
