@@ -25,22 +25,21 @@ def init_app(app: Flask) -> Api:
     api = _Api(app)
     api.register_converter(Int64Converter, integerconverter2paramschema)
     api.ma_plugin.converter.add_attribute_function(int64_bounds)
-    # webargs would EXCLUDE unknown query parameters whatever the schema says; let each schema's own
-    # ``Meta.unknown`` (RAISE for all our inputs) decide, as the document promises
-    from flask_smorest import Blueprint
-
-    Blueprint.ARGUMENTS_PARSER.unknown = None
     api_docs.install(app, api)
     api.spec.components.security_scheme(
         "bearerAuth", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT",
                        "description": "POST /api/v1/auth/token; EdDSA JWT, typ gb-access+jwt, 15 minutes"})
     app.extensions["goldbean.api"] = api
 
-    from . import errors
+    from . import edge, errors
 
+    edge.install(app)  # size limits and unknown query parameters, before any view
     for blueprint in _blueprints():
         api.register_blueprint(blueprint, url_prefix=f"/api/v1{blueprint.url_prefix or ''}")
     errors.install(app)
+    from .schemas import document_extras
+
+    document_extras(api.spec, api.ma_plugin.converter.refs)
     return api
 
 
@@ -72,7 +71,7 @@ def int64_bounds(self, field, ret, **kwargs):
 class _Api(Api):
     """flask-smorest's Api documenting our error body (``{"error", "message", ...}``) instead of its own."""
 
-    from .errors import ErrorBody as ERROR_SCHEMA
+    from .schemas import ErrorBody as ERROR_SCHEMA
 
 
 def _blueprints() -> list:

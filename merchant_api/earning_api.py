@@ -7,39 +7,46 @@ by the use case against the object's org unit.
 
 from __future__ import annotations
 
-from flask_smorest import Blueprint
-from marshmallow import RAISE, Schema, fields, validate
+from marshmallow import fields, validate
 
 from doors import current_books
 from ledger import earning
 
 from .auth import current_actor, requires_roles
+from .edge import Blueprint
+from .schemas import In, Out, String
 
 blp = Blueprint("earning", __name__, url_prefix="", description="Earning beans: claims, awards, the fund")
 
 
 
-class _In(Schema):
-    class Meta:
-        unknown = RAISE
-
-
-class ClaimIn(_In):
-    kind = fields.String(required=True, validate=validate.OneOf(["tip", "patrol"]))
+class ClaimIn(In):
+    kind = String(required=True, validate=validate.OneOf(["tip", "patrol"]))
     volunteer_id = fields.Integer(strict=True, load_default=None,
                                   metadata={"description": "leaders: the volunteer you claim for"})
     org_unit_id = fields.Integer(strict=True, load_default=None,
                                  metadata={"description": "patrol: the community; tip: default your own"})
-    category = fields.String(load_default=None, validate=validate.Length(max=40))
-    description = fields.String(load_default=None, validate=validate.Length(max=4000))
-    location = fields.String(load_default=None, validate=validate.Length(max=200))
-    police_case_ref = fields.String(load_default=None, validate=validate.Length(max=60))
+    category = String(load_default=None, validate=validate.OneOf(earning.EarningRules().tip_categories),
+                      metadata={"description": "tips: the kind of tip (patrols: ignored)"})
+    description = String(load_default=None, validate=validate.Length(max=4000))
+    location = String(load_default=None, validate=validate.Length(max=200))
+    police_case_ref = String(load_default=None, validate=validate.Length(max=60))
     occurred_at = fields.AwareDateTime(required=True, metadata={"description": "tip time or patrol start"})
     ended_at = fields.AwareDateTime(load_default=None, metadata={"description": "patrol end"})
-    team = fields.String(load_default=None, validate=validate.Length(max=200))
+    team = String(load_default=None, validate=validate.Length(max=200))
 
 
-class ClaimOut(Schema):
+MONTH = r"^2\d{3}-(0[1-9]|1[0-2])$"
+AMOUNT = validate.Range(min=1, max=10**12)  # beans: positive (the journal refuses 0 and negatives)
+
+
+class TipDetails(Out):
+    description = String(allow_none=True)
+    location = String(allow_none=True)
+    police_case_ref = String(allow_none=True)
+
+
+class ClaimOut(Out):
     id = fields.Integer()
     kind = fields.String()
     status = fields.String()
@@ -58,43 +65,44 @@ class ClaimOut(Schema):
     award_id = fields.Integer(allow_none=True)
     award_status = fields.String(allow_none=True)
     amount = fields.Integer(allow_none=True)
-    details = fields.Dict(allow_none=True, metadata={"description": "tip details, for officers in scope only"})
+    details = fields.Nested(TipDetails, allow_none=True,
+                            metadata={"description": "tip details, for officers in scope only"})
 
 
-class ListQuery(_In):
-    status = fields.String(load_default=None)
+class ListQuery(In):
+    status = String(load_default=None)
     limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=500))
 
 
-class VerifyIn(_In):
-    reason = fields.String(required=True, validate=validate.Length(min=1, max=2000))
-    tier = fields.String(load_default=None, metadata={"description": "tips: low, medium, high or critical"})
+class VerifyIn(In):
+    reason = String(required=True, validate=validate.Length(min=1, max=2000))
+    tier = String(load_default=None, metadata={"description": "tips: low, medium, high or critical"})
 
 
-class ReasonIn(_In):
-    reason = fields.String(required=True, validate=validate.Length(min=1, max=2000))
+class ReasonIn(In):
+    reason = String(required=True, validate=validate.Length(min=1, max=2000))
 
 
-class ApproveIn(_In):
-    reason = fields.String(load_default="", validate=validate.Length(max=2000))
+class ApproveIn(In):
+    reason = String(load_default="", validate=validate.Length(max=2000))
 
 
-class ReverseIn(_In):
-    reason = fields.String(required=True, validate=validate.Length(min=1, max=2000))
+class ReverseIn(In):
+    reason = String(required=True, validate=validate.Length(min=1, max=2000))
     partial = fields.Boolean(load_default=False)
 
 
-class AwardIn(_In):
+class AwardIn(In):
     volunteer_id = fields.Integer(strict=True, required=True)
     org_unit_id = fields.Integer(strict=True, required=True)
-    amount = fields.Integer(strict=True, required=True)
-    reference = fields.String(required=True, validate=validate.Length(min=1, max=120))
-    reason = fields.String(load_default="", validate=validate.Length(max=500))
-    key = fields.String(load_default=None, validate=validate.Length(min=1, max=60),
+    amount = fields.Integer(strict=True, required=True, validate=AMOUNT)
+    reference = String(required=True, validate=validate.Length(min=1, max=120))
+    reason = String(load_default="", validate=validate.Length(max=500))
+    key = String(load_default=None, validate=validate.Length(min=1, max=60),
                         metadata={"description": "idempotency key: the same key awards once"})
 
 
-class AwardOut(Schema):
+class AwardOut(Out):
     id = fields.Integer()
     source = fields.String()
     status = fields.String()
@@ -113,23 +121,86 @@ class AwardOut(Schema):
     awarded_at = fields.DateTime()
 
 
-class DonationIn(_In):
-    amount = fields.Integer(strict=True, required=True)
-    donor = fields.String(required=True, validate=validate.Length(min=1, max=200))
-    reference = fields.String(load_default=None, validate=validate.Length(max=120))
-    key = fields.String(load_default=None, validate=validate.Length(min=1, max=60))
+class DonationIn(In):
+    amount = fields.Integer(strict=True, required=True, validate=AMOUNT)
+    donor = String(required=True, validate=validate.Length(min=1, max=200))
+    reference = String(load_default=None, validate=validate.Length(max=120))
+    key = String(load_default=None, validate=validate.Length(min=1, max=60))
 
 
-class AllocationIn(_In):
+class AllocationIn(In):
     org_unit_id = fields.Integer(strict=True, required=True)
-    amount = fields.Integer(strict=True, required=True)
-    reason = fields.String(load_default="", validate=validate.Length(max=500))
-    key = fields.String(load_default=None, validate=validate.Length(min=1, max=60))
+    amount = fields.Integer(strict=True, required=True, validate=AMOUNT)
+    reason = String(load_default="", validate=validate.Length(max=500))
+    key = String(load_default=None, validate=validate.Length(min=1, max=60))
 
 
-class LeaderboardQuery(_In):
+class LeaderboardQuery(In):
     org_unit_id = fields.Integer(required=True)
-    month = fields.String(load_default=None, metadata={"description": "YYYY-MM, Beijing time; default now"})
+    month = String(load_default=None, validate=validate.Regexp(MONTH),
+                   metadata={"description": "YYYY-MM, Beijing time; default now"})
+
+
+class TransferDone(Out):
+    transfer_id = fields.Integer(required=True)
+    transfer_key = fields.String(required=True)
+    amount = fields.Integer(required=True)
+    replayed = fields.Boolean(required=True, metadata={"description": "true: this key was recorded before"})
+
+
+class AllocationOut(TransferDone):
+    budget_account_id = fields.Integer(required=True)
+
+
+class FundOut(Out):
+    donated = fields.Integer(required=True)
+    fund = fields.Integer(required=True)
+    budgets = fields.Integer(required=True)
+    wallets = fields.Integer(required=True)
+    merchants = fields.Integer(required=True)
+    paid_out = fields.Integer(required=True)
+    expired = fields.Integer(required=True)
+    adjustments = fields.Integer(required=True)
+
+
+class BudgetOut(Out):
+    org_unit_id = fields.Integer(required=True)
+    name = fields.String(required=True)
+    account_id = fields.Integer(required=True)
+    balance = fields.Integer(required=True)
+    available = fields.Integer(required=True)
+    on_hold = fields.Integer(required=True)
+
+
+class BudgetsOut(Out):
+    budgets = fields.List(fields.Nested(BudgetOut), required=True)
+
+
+class VolunteerRank(Out):
+    rank = fields.Integer(required=True)
+    name = fields.String(required=True, metadata={"description": "display name or chosen pseudonym"})
+    beans = fields.Integer(required=True)
+    awards = fields.Integer(required=True)
+
+
+class CommunityRank(Out):
+    rank = fields.Integer(required=True)
+    org_unit_id = fields.Integer(required=True)
+    name = fields.String(required=True)
+    beans = fields.Integer(required=True)
+    verified_claims = fields.Integer(required=True)
+    volunteers = fields.Integer(required=True)
+
+
+class VolunteerBoard(Out):
+    org_unit_id = fields.Integer(required=True)
+    org_unit = fields.String(required=True)
+    month = fields.String(required=True)
+    entries = fields.List(fields.Nested(VolunteerRank), required=True)
+
+
+class CommunityBoard(VolunteerBoard):
+    entries = fields.List(fields.Nested(CommunityRank), required=True)
 
 
 # --- claims ---------------------------------------------------------------------------------------
@@ -208,7 +279,7 @@ def get_award(award_id: int):
 
 @blp.route("/awards/<int:award_id>/approve", methods=["POST"])
 @requires_roles("officer")
-@blp.arguments(ApproveIn())
+@blp.arguments(ApproveIn(), required=False)
 @blp.response(200, AwardOut)
 def approve_award(body: dict, award_id: int):
     """Second approval: a different officer in scope posts the held award."""
@@ -238,7 +309,7 @@ def reverse_award(body: dict, award_id: int):
 @blp.route("/fund/donations", methods=["POST"])
 @requires_roles("fund_manager")
 @blp.arguments(DonationIn())
-@blp.response(201)
+@blp.response(201, TransferDone)
 def record_donation(body: dict):
     """Record a donation into the Gold Bean Fund (fund managers)."""
     return earning.record_donation(current_books(), current_actor(), **body)
@@ -247,7 +318,7 @@ def record_donation(body: dict):
 @blp.route("/fund/allocations", methods=["POST"])
 @requires_roles("fund_manager")
 @blp.arguments(AllocationIn())
-@blp.response(201)
+@blp.response(201, AllocationOut)
 def allocate_budget(body: dict):
     """Allocate beans from the fund to a community's budget (never more than the fund holds)."""
     return earning.allocate_budget(current_books(), current_actor(), **body)
@@ -255,7 +326,7 @@ def allocate_budget(body: dict):
 
 @blp.route("/fund", methods=["GET"])
 @requires_roles("fund_manager", "auditor", "admin")
-@blp.response(200)
+@blp.response(200, FundOut)
 def fund_position():
     """Where the donated beans are: fund, budgets, wallets, merchants, paid out."""
     return earning.fund_position(current_books(), current_actor())
@@ -263,7 +334,7 @@ def fund_position():
 
 @blp.route("/fund/budgets", methods=["GET"])
 @requires_roles("fund_manager", "auditor", "admin", "officer")
-@blp.response(200)
+@blp.response(200, BudgetsOut)
 def budgets():
     """Community budgets (officers: those in scope)."""
     return {"budgets": earning.budget_balances(current_books(), current_actor())}
@@ -274,7 +345,7 @@ def budgets():
 @blp.route("/leaderboards/volunteers", methods=["GET"])
 @requires_roles()
 @blp.arguments(LeaderboardQuery(), location="query")
-@blp.response(200)
+@blp.response(200, VolunteerBoard)
 def volunteer_leaderboard(query: dict):
     """Volunteers of a street or community ranked by beans in a month (name or pseudonym)."""
     return earning.volunteer_leaderboard(current_books(), current_actor(), **query)
@@ -283,7 +354,7 @@ def volunteer_leaderboard(query: dict):
 @blp.route("/leaderboards/communities", methods=["GET"])
 @requires_roles()
 @blp.arguments(LeaderboardQuery(), location="query")
-@blp.response(200)
+@blp.response(200, CommunityBoard)
 def community_leaderboard(query: dict):
     """Communities under a street office ranked by verified activity in a month."""
     return earning.community_leaderboard(current_books(), current_actor(), **query)

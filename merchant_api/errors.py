@@ -8,7 +8,6 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Flask, Response, g, jsonify, request
-from marshmallow import Schema, fields
 from werkzeug.exceptions import HTTPException
 
 from doors.errors import status_of
@@ -25,19 +24,13 @@ CODE_BY_HTTP_STATUS = {
     404: "not_found",
     405: "method_not_allowed",
     413: "request_too_large",
+    414: "uri_too_long",
     415: "unsupported_media_type",
     422: "validation_failed",
     429: "too_many_requests",
+    431: "headers_too_large",
 }
 
-
-class ErrorBody(Schema):
-    """What every API error looks like (documented as each operation's ``default`` response)."""
-
-    error = fields.String(required=True, metadata={"description": "stable snake_case code (ledger/errors.py)"})
-    message = fields.String(required=True, metadata={"description": "English default; clients translate by code"})
-    details = fields.Raw(metadata={"description": "what was wrong, when known (e.g. field messages)"})
-    request_id = fields.String(metadata={"description": "the X-Request-ID of this request"})
 
 
 
@@ -71,7 +64,14 @@ def http_error_json(exc: HTTPException) -> Response:
     if status == 422 and data:
         details = data.get("messages")
         return error_response(422, "validation_failed", "The request is malformed.", details)
-    return error_response(status, code, exc.description or exc.name)
+    if status == 400 and data:  # a body that is not JSON (merchant_api.edge): say what was wrong
+        details = data.get("messages")
+        return error_response(400, code, "The request body is not valid JSON.", details)
+    resp = error_response(status, code, exc.description or exc.name)
+    allow = dict(exc.get_headers()).get("Allow")
+    if allow:  # 405: which methods the resource does take (RFC 9110)
+        resp.headers["Allow"] = allow
+    return resp
 
 
 def install(app: Flask) -> None:

@@ -8,30 +8,26 @@
 
 from __future__ import annotations
 
-from flask_smorest import Blueprint
-from marshmallow import RAISE, Schema, fields, validate
+from marshmallow import fields, validate
 
 from doors import current_books
 from ledger.access import security
 
 from .auth import current_actor, requires_roles
+from .edge import Blueprint
+from .schemas import In, Out, String, iso
 
 blp = Blueprint("security", __name__, url_prefix="/security",
                 description="The security log (auditors) and lifting sign-in locks and throttles (officers)")
 
 
-class _In(Schema):
-    class Meta:
-        unknown = RAISE
-
-
-class EventsQuery(_In):
-    kind = fields.String(load_default=None, validate=validate.OneOf(security.EVENT_KINDS))
+class EventsQuery(In):
+    kind = String(load_default=None, validate=validate.OneOf(security.EVENT_KINDS))
     limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=500))
     before_id = fields.Integer(load_default=None, validate=validate.Range(min=1))
 
 
-class EventOut(Schema):
+class EventOut(Out):
     id = fields.Integer(required=True)
     at = fields.String(required=True)
     kind = fields.String(required=True)
@@ -42,18 +38,18 @@ class EventOut(Schema):
     detail = fields.Dict(required=True)
 
 
-class UnlockIn(_In):
+class UnlockIn(In):
     user_id = fields.Integer(strict=True, load_default=None, validate=validate.Range(min=1))
-    source = fields.String(load_default=None, validate=validate.Length(min=1, max=64),
+    source = String(load_default=None, validate=validate.Length(min=1, max=64),
                            metadata={"description": "a client address throttled for too many failures"})
-    reason = fields.String(load_default="", validate=validate.Length(max=500))
+    reason = String(load_default="", validate=validate.Length(max=500))
 
 
-class UnlockOut(Schema):
-    user_id = fields.Integer()
-    source = fields.String()
-    was_locked = fields.Boolean()
-    unlocked_at = fields.String()
+class UnlockOut(Out):
+    user_id = fields.Integer(metadata={"description": "when a user's lock was lifted"})
+    source = fields.String(metadata={"description": "when an address's throttle was lifted"})
+    was_locked = fields.Boolean(metadata={"description": "a user's unlock: whether they were locked"})
+    unlocked_at = iso(required=True)
 
 
 @blp.route("/events", methods=["GET"])

@@ -13,8 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from flask import Response, g, request
-from flask_smorest import Blueprint
-from marshmallow import RAISE, Schema, fields, validate
+from marshmallow import ValidationError, fields, validate, validates_schema
 
 from doors import current_books
 from ledger import errors, redemption
@@ -23,6 +22,8 @@ from ledger.errors import DomainError
 from ledger.redemption import Answer, TillContext, settlement
 
 from .auth import current_actor, requires_roles
+from .edge import Blueprint
+from .schemas import NO_STORE, NO_STORE_DOC, Change, In, MerchantRef, Out, Receipt, RedemptionOut, String, iso
 
 blp = Blueprint("till", __name__, url_prefix="", description="Redeeming beans at merchants: tills, refunds, "
                 "catalogue, settlement")
@@ -30,7 +31,7 @@ blp = Blueprint("till", __name__, url_prefix="", description="Redeeming beans at
 TILL_ROLES = policy.TILL_ROLES
 TILL_SECURITY = [{"bearerAuth": []}, {"tillKey": []}]
 IDEMPOTENCY_HEADER = {"name": "Idempotency-Key", "in": "header", "required": True,
-                      "schema": {"type": "string", "maxLength": 100},
+                      "schema": {"type": "string", "minLength": 1, "maxLength": 100, "pattern": "^[ -~]+$"},
                       "description": "the same key and body replay the stored answer; another body: 422"}
 
 
@@ -77,79 +78,114 @@ def _idempotency_key() -> str:
     return key
 
 
-def _answer(answer: Answer) -> Response:
-    resp = Response(answer.body, status=answer.status, mimetype="application/json")
+def _answer(answer: Answer, status: int) -> Response:
+    """The stored answer's exact text (a retry gets the same bytes); the HTTP status is the door's."""
+    resp = Response(answer.body, status=status, mimetype="application/json")
     if answer.replayed:
         resp.headers["Idempotent-Replayed"] = "true"
     return resp
 
 
-class _In(Schema):
-    class Meta:
-        unknown = RAISE
-
-
-class ItemLine(_In):
+class ItemLine(In):
     item_id = fields.Integer(strict=True, required=True)
     qty = fields.Integer(strict=True, load_default=1, validate=validate.Range(min=1, max=redemption.MAX_QTY))
 
 
-class RedeemIn(_In):
-    code = fields.String(required=True, validate=validate.Length(min=1, max=4096),
+class RedeemIn(In):
+    JSON_SCHEMA_EXTRA = {"oneOf": [{"required": ["amount"]}, {"required": ["items"]}]}
+
+    @validates_schema
+    def _amount_or_items(self, data: dict, **kwargs: Any) -> None:
+        if ("amount" in data) == ("items" in data):
+            raise ValidationError("Send either amount or items.")
+
+    code = String(required=True, validate=validate.Length(min=1, max=4096),
                          metadata={"description": "the scanned wallet code or bean card code"})
-    amount = fields.Integer(strict=True, load_default=None, validate=validate.Range(min=1))
-    items = fields.List(fields.Nested(ItemLine), load_default=None,
-                        validate=validate.Length(min=1, max=redemption.MAX_ITEMS))
-    pin = fields.String(load_default=None, validate=validate.Length(max=16),
+    amount = fields.Integer(strict=True, validate=validate.Range(min=1),
+                            metadata={"description": "beans; or send items (exactly one of the two)"})
+    items = fields.List(fields.Nested(ItemLine), validate=validate.Length(min=1, max=redemption.MAX_ITEMS),
+                        metadata={"description": "catalogue lines; or send amount (exactly one of the two)"})
+    pin = String(load_default=None, validate=validate.Length(max=16),
                         metadata={"description": "bean cards only: the PIN the volunteer typed"})
     merchant_id = fields.Integer(strict=True, load_default=None,
                                  metadata={"description": "only for cashiers serving at several merchants"})
 
 
-class Receipt(Schema):
-    redemption_id = fields.Integer()
-    status = fields.String(metadata={"description": "completed, or awaiting_confirmation above the threshold"})
-    amount = fields.Integer()
-    items = fields.List(fields.Dict())
-    merchant = fields.Dict()
-    time = fields.String()
-    method = fields.String()
-    confirm_by = fields.String()
-
-
-class RefundIn(_In):
+class RefundIn(In):
     amount = fields.Integer(strict=True, load_default=None, validate=validate.Range(min=1),
                             metadata={"description": "omitted: all that remains"})
-    reason = fields.String(load_default="", validate=validate.Length(max=500))
+    reason = String(load_default="", validate=validate.Length(max=500))
 
 
-class TillIn(_In):
-    name = fields.String(required=True, validate=validate.Length(min=1, max=80))
+class RefundOut(Out):
+    refund_id = fields.Integer(required=True)
+    redemption_id = fields.Integer(required=True)
+    amount = fields.Integer(required=True)
+    refunded_total = fields.Integer(required=True)
+    remaining = fields.Integer(required=True)
+    time = iso(required=True)
 
 
-class ItemIn(_In):
-    name = fields.String(required=True, validate=validate.Length(min=1, max=120))
+class TillOut(Out):
+    id = fields.Integer(required=True)
+    merchant_id = fields.Integer(required=True)
+    name = fields.String(required=True)
+    status = fields.String(required=True, metadata={"description": "active or revoked"})
+    created_at = iso(required=True)
+    revoked_at = iso(required=True, allow_none=True)
+
+
+class TillKeyOut(TillOut):
+    key = fields.String(required=True, metadata={"description": "gbtill_<id>_<secret>: shown this once"})
+
+
+class ItemOut(Out):
+    id = fields.Integer(required=True)
+    merchant_id = fields.Integer(required=True)
+    name = fields.String(required=True)
+    price = fields.Integer(required=True)
+    active = fields.Boolean(required=True)
+
+
+class SettlementOut(Out):
+    settlement_id = fields.Integer(required=True)
+    period = fields.String(required=True)
+    merchant = fields.Nested(MerchantRef, required=True)
+    redeemed = fields.Integer(required=True)
+    refunded = fields.Integer(required=True)
+    amount = fields.Integer(required=True)
+    redemptions_count = fields.Integer(required=True)
+    rmb_owed = fields.Integer(required=True)
+    transfer_key = fields.String(required=True, allow_none=True, metadata={"description": "none when nothing was owed"})
+
+
+class TillIn(In):
+    name = String(required=True, validate=validate.Length(min=1, max=80))
+
+
+class ItemIn(In):
+    name = String(required=True, validate=validate.Length(min=1, max=120))
     price = fields.Integer(strict=True, required=True, validate=validate.Range(min=1, max=10**9))
 
 
-class ItemPatch(_In):
-    name = fields.String(validate=validate.Length(min=1, max=120))
+class ItemPatch(Change):
+    name = String(validate=validate.Length(min=1, max=120))
     price = fields.Integer(strict=True, validate=validate.Range(min=1, max=10**9))
     active = fields.Boolean()
 
 
-class ListQuery(_In):
+class ListQuery(In):
     limit = fields.Integer(strict=False, load_default=50, validate=validate.Range(min=1, max=200))
     before_id = fields.Integer(strict=False, load_default=None)
 
 
-class PeriodIn(_In):
-    period = fields.String(required=True, validate=validate.Regexp(r"^(19|20)\d{2}-(0[1-9]|1[0-2])$"),
+class PeriodIn(In):
+    period = String(required=True, validate=validate.Regexp(r"^(19|20)\d{2}-(0[1-9]|1[0-2])$"),
                            metadata={"description": "a local calendar month, e.g. 2026-11"})
 
 
-class PeriodQuery(_In):
-    period = fields.String(load_default=None, validate=validate.Regexp(r"^(19|20)\d{2}-(0[1-9]|1[0-2])$"))
+class PeriodQuery(In):
+    period = String(load_default=None, validate=validate.Regexp(r"^(19|20)\d{2}-(0[1-9]|1[0-2])$"))
 
 
 # --- redeeming and refunds ------------------------------------------------------------------------
@@ -158,20 +194,22 @@ class PeriodQuery(_In):
 @till_auth
 @blp.arguments(RedeemIn())
 @blp.doc(security=TILL_SECURITY, parameters=[IDEMPOTENCY_HEADER])
-@blp.alt_response(201, schema=Receipt, description="the receipt")
+@blp.response(201, Receipt, description="the receipt (a retry with the same key and body: the same bytes, "
+              "with `Idempotent-Replayed: true`)")
 def redeem(body: dict):
     """Redeem beans: a wallet code (or a bean card code and its PIN) and an amount or catalogue items."""
     ctx = _till(body.pop("merchant_id"))
     key = _idempotency_key()
     # a PIN typed at a till: throttled per source address, every try logged (ledger.security)
-    return _answer(redemption.redeem_at_till(current_books(), ctx, request.remote_addr, code=body["code"], amount=body["amount"],
-                                   items=body["items"], pin=body["pin"], idempotency_key=key))
+    return _answer(redemption.redeem_at_till(current_books(), ctx, request.remote_addr, code=body["code"],
+                                             amount=body.get("amount"), items=body.get("items"), pin=body["pin"],
+                                             idempotency_key=key), 201)
 
 
 @blp.route("/redemptions/<int:redemption_id>", methods=["GET"])
 @till_auth(readers=policy.REDEMPTION_READERS)
 @blp.doc(security=TILL_SECURITY)
-@blp.response(200)
+@blp.response(200, RedemptionOut)
 def get_redemption(redemption_id: int):
     """One redemption of your merchant, with its refunds."""
     return redemption.get_redemption(current_books(), _principal(), redemption_id)
@@ -179,20 +217,20 @@ def get_redemption(redemption_id: int):
 
 @blp.route("/redemptions/<int:redemption_id>/refunds", methods=["POST"])
 @till_auth
-@blp.arguments(RefundIn())
+@blp.arguments(RefundIn(), required=False)
 @blp.doc(security=TILL_SECURITY, parameters=[IDEMPOTENCY_HEADER])
-@blp.alt_response(201, description="the refund")
+@blp.response(201, RefundOut, description="the refund (replayed like a redemption)")
 def refund(body: dict, redemption_id: int):
     """Refund all or part of a redemption of your merchant, within the refund window."""
     return _answer(redemption.refund(current_books(), _till(), redemption_id, amount=body["amount"],
-                                     reason=body["reason"], idempotency_key=_idempotency_key()))
+                                     reason=body["reason"], idempotency_key=_idempotency_key()), 201)
 
 
 @blp.route("/merchants/<int:merchant_id>/redemptions", methods=["GET"])
 @till_auth(readers=policy.REDEMPTION_READERS)
 @blp.arguments(ListQuery(), location="query")
 @blp.doc(security=TILL_SECURITY)
-@blp.response(200)
+@blp.response(200, RedemptionOut(many=True))
 def list_redemptions(query: dict, merchant_id: int):
     """Your merchant's redemptions, newest first."""
     return redemption.list_redemptions(current_books(), merchant_id, by=_principal(), **query)
@@ -203,24 +241,24 @@ def list_redemptions(query: dict, merchant_id: int):
 @blp.route("/merchants/<int:merchant_id>/tills", methods=["POST"])
 @requires_roles("merchant_owner")
 @blp.arguments(TillIn())
-@blp.response(201)
+@blp.response(201, TillKeyOut, headers=NO_STORE_DOC)
 def issue_till(body: dict, merchant_id: int):
     """Issue a till device key (shown once; only its hash is kept)."""
     actor = current_actor()
     view, key = redemption.issue_till(current_books(), merchant_id, body["name"], actor.ref, by=actor)
-    return {**view, "key": key}
+    return {**view, "key": key}, NO_STORE
 
 
 @blp.route("/merchants/<int:merchant_id>/tills", methods=["GET"])
 @requires_roles("merchant_owner")
-@blp.response(200)
+@blp.response(200, TillOut(many=True))
 def list_tills(merchant_id: int):
     return redemption.list_tills(current_books(), merchant_id, by=current_actor())
 
 
 @blp.route("/merchants/<int:merchant_id>/tills/<int:till_id>", methods=["DELETE"])
 @requires_roles("merchant_owner")
-@blp.response(200)
+@blp.response(200, TillOut)
 def revoke_till(merchant_id: int, till_id: int):
     """Revoke a till key: it is refused from the next request on."""
     return redemption.revoke_till(current_books(), merchant_id, till_id, by=current_actor())
@@ -230,7 +268,7 @@ def revoke_till(merchant_id: int, till_id: int):
 
 @blp.route("/merchants/<int:merchant_id>/items", methods=["GET"])
 @requires_roles()
-@blp.response(200)
+@blp.response(200, ItemOut(many=True))
 def list_items(merchant_id: int):
     """The merchant's catalogue (active items; the owner also sees withdrawn ones)."""
     return redemption.list_items(current_books(), merchant_id, by=current_actor())
@@ -239,7 +277,7 @@ def list_items(merchant_id: int):
 @blp.route("/merchants/<int:merchant_id>/items", methods=["POST"])
 @requires_roles("merchant_owner")
 @blp.arguments(ItemIn())
-@blp.response(201)
+@blp.response(201, ItemOut)
 def add_item(body: dict, merchant_id: int):
     return redemption.add_item(current_books(), merchant_id, body["name"], body["price"], by=current_actor())
 
@@ -247,14 +285,14 @@ def add_item(body: dict, merchant_id: int):
 @blp.route("/merchants/<int:merchant_id>/items/<int:item_id>", methods=["PATCH"])
 @requires_roles("merchant_owner")
 @blp.arguments(ItemPatch())
-@blp.response(200)
+@blp.response(200, ItemOut)
 def update_item(body: dict, merchant_id: int, item_id: int):
     return redemption.update_item(current_books(), merchant_id, item_id, by=current_actor(), **body)
 
 
 @blp.route("/merchants/<int:merchant_id>/items/<int:item_id>", methods=["DELETE"])
 @requires_roles("merchant_owner")
-@blp.response(200)
+@blp.response(200, ItemOut)
 def withdraw_item(merchant_id: int, item_id: int):
     """Withdraw an item (kept for the receipts that name it)."""
     return redemption.update_item(current_books(), merchant_id, item_id, by=current_actor(), active=False)
@@ -265,7 +303,7 @@ def withdraw_item(merchant_id: int, item_id: int):
 @blp.route("/settlements", methods=["POST"])
 @requires_roles("fund_manager")
 @blp.arguments(PeriodIn())
-@blp.response(200)
+@blp.response(200, SettlementOut(many=True))
 def run_settlement(body: dict):
     """Settle every merchant for a period that has ended; running it again changes nothing."""
     actor = current_actor()
@@ -275,14 +313,14 @@ def run_settlement(body: dict):
 @blp.route("/settlements", methods=["GET"])
 @requires_roles(*policy.SETTLEMENT_READERS)
 @blp.arguments(PeriodQuery(), location="query")
-@blp.response(200)
+@blp.response(200, SettlementOut(many=True))
 def list_settlements(query: dict):
     return settlement.list_settlements(current_books(), period=query["period"], by=current_actor())
 
 
 @blp.route("/merchants/<int:merchant_id>/settlements", methods=["GET"])
 @requires_roles("merchant_owner", *policy.SETTLEMENT_READERS)
-@blp.response(200)
+@blp.response(200, SettlementOut(many=True))
 def merchant_settlements(merchant_id: int):
     """A merchant's settlement statements (its owner, fund managers and auditors)."""
     return settlement.list_settlements(current_books(), merchant_id=merchant_id, by=current_actor())

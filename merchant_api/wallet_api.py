@@ -9,8 +9,7 @@ import base64
 import html
 
 from flask import Response, request
-from flask_smorest import Blueprint
-from marshmallow import RAISE, Schema, fields, validate
+from marshmallow import fields, validate
 
 from doors import current_books
 from ledger import redemption
@@ -19,6 +18,8 @@ from ledger.access.identity import wallet_of
 from ledger.redemption import codes
 
 from .auth import current_actor, requires_roles
+from .edge import Blueprint
+from .schemas import BINARY, NO_STORE, NO_STORE_DOC, TEXT, In, Out, RedemptionOut, String, iso
 
 blp = Blueprint("wallet", __name__, url_prefix="/wallet", description="The volunteer's wallet and payment codes")
 cards_blp = Blueprint("cards", __name__, url_prefix="/cards",
@@ -26,25 +27,63 @@ cards_blp = Blueprint("cards", __name__, url_prefix="/cards",
 
 
 
+# the card's code is a bearer credential: never cached, never framed, the page loads nothing
+PRINT_HEADERS = {**NO_STORE, "X-Frame-Options": "DENY", "Content-Security-Policy":
+                 "default-src 'none'; img-src data:; style-src 'unsafe-inline'; frame-ancestors 'none'"}
+
+
 def _my_wallet() -> int:
     actor = current_actor()
     return wallet_of(current_books(), actor.user_id)
 
 
-class _In(Schema):
-    class Meta:
-        unknown = RAISE
+class CodeOut(Out):
+    code = fields.String(required=True, metadata={"description": "compact JWT, EdDSA, typ gb-wallet+jwt"})
+    qr_png = fields.String(required=True, metadata={"description": "the code's QR image, PNG, base64"})
+    expires_in = fields.Integer(required=True, metadata={"description": "seconds; refresh before it runs out"})
 
 
-class CodeOut(Schema):
-    code = fields.String(metadata={"description": "compact JWT, EdDSA, typ gb-wallet+jwt"})
-    qr_png = fields.String(metadata={"description": "the code's QR image, PNG, base64"})
-    expires_in = fields.Integer(metadata={"description": "seconds; refresh before it runs out"})
+class HistoryLine(Out):
+    transfer_id = fields.Integer(required=True)
+    kind = fields.String(required=True)
+    phase = fields.String(required=True)
+    amount = fields.Integer(required=True, metadata={"description": "in (+) or out (-) of the wallet"})
+    reason = fields.String(required=True)
+    reference = fields.String(required=True, allow_none=True)
+    time = iso(required=True)
+
+
+class WalletOut(Out):
+    wallet_account_id = fields.Integer(required=True)
+    status = fields.String(required=True)
+    balance = fields.Integer(required=True)
+    available = fields.Integer(required=True, metadata={"description": "balance less what is on hold"})
+    on_hold = fields.Integer(required=True)
+    awaiting_confirmation = fields.List(fields.Nested(RedemptionOut), required=True)
+    history = fields.List(fields.Nested(HistoryLine), required=True, metadata={"description": "newest first"})
+
+
+class CardOut(Out):
+    id = fields.Integer(required=True)
+    user_id = fields.Integer(required=True)
+    wallet_account_id = fields.Integer(required=True)
+    status = fields.String(required=True, metadata={"description": "active, locked or revoked"})
+    failed_pins = fields.Integer(required=True)
+    created_at = iso(required=True)
+    revoked_at = iso(required=True, allow_none=True)
+
+
+class IssuedCardOut(Out):
+    card = fields.Nested(CardOut, required=True)
+    code = fields.String(required=True, metadata={"description": "the card's signed code (printed as its QR)"})
+    pin = fields.String(metadata={"description": "only when generated: shown this once"})
+    qr_png = fields.String(required=True, metadata={"description": "PNG, base64"})
+    print_url = fields.String(required=True)
 
 
 @blp.route("/codes", methods=["POST"])
 @requires_roles("volunteer")
-@blp.response(201, CodeOut)
+@blp.response(201, CodeOut, headers=NO_STORE_DOC)
 def new_code():
     """A fresh payment code (valid 60 seconds, one use) and its QR image (rate limited: `rate_limited`)."""
     books = current_books()
@@ -53,12 +92,13 @@ def new_code():
     security.take(books, "payment_code", f"code:user:{actor.user_id}", "code_per_user", source=request.remote_addr,
                   user_id=actor.user_id)
     issued = codes.issue_wallet_code(books, wallet)
-    return {"code": issued.code, "qr_png": codes.qr_png_base64(issued.code), "expires_in": issued.expires_in}
+    body = {"code": issued.code, "qr_png": codes.qr_png_base64(issued.code), "expires_in": issued.expires_in}
+    return body, NO_STORE
 
 
 @blp.route("", methods=["GET"])
 @requires_roles()
-@blp.response(200)
+@blp.response(200, WalletOut)
 def my_wallet():
     """Balance (available, on hold), redemptions waiting for your confirmation, recent history."""
     return redemption.wallet_overview(current_books(), current_actor())
@@ -66,7 +106,7 @@ def my_wallet():
 
 @blp.route("/holds/<int:redemption_id>/confirm", methods=["POST"])
 @requires_roles("volunteer")
-@blp.response(200)
+@blp.response(200, RedemptionOut)
 def confirm(redemption_id: int):
     """Confirm a redemption above the threshold: the held beans go to the merchant."""
     return redemption.confirm_hold(current_books(), current_actor(), redemption_id)
@@ -74,7 +114,7 @@ def confirm(redemption_id: int):
 
 @blp.route("/holds/<int:redemption_id>/decline", methods=["POST"])
 @requires_roles("volunteer")
-@blp.response(200)
+@blp.response(200, RedemptionOut)
 def decline(redemption_id: int):
     """Decline it: the held beans are released at once."""
     return redemption.decline_hold(current_books(), current_actor(), redemption_id)
@@ -82,41 +122,49 @@ def decline(redemption_id: int):
 
 # --- bean cards ------------------------------------------------------------------------------------
 
-class CardIn(_In):
+class CardIn(In):
     user_id = fields.Integer(strict=True, required=True)
-    pin = fields.String(load_default=None, validate=validate.Regexp(r"^[0-9]{4,8}$"),
+    pin = String(load_default=None, validate=validate.Regexp(r"^[0-9]{4,8}$"),
                         metadata={"description": "4 to 8 digits; omitted: a 6-digit PIN is generated and shown once"})
 
 
 @cards_blp.route("", methods=["POST"])
 @requires_roles(*policy.CARD_ROLES)
 @cards_blp.arguments(CardIn())
-@cards_blp.response(201)
+@cards_blp.response(201, IssuedCardOut, headers=NO_STORE_DOC)
 def issue(args):
     """Issue a card to a volunteer (revoking any earlier card of theirs). The PIN is shown only here."""
     actor = current_actor()
     out = redemption.issue_card(current_books(), args["user_id"], actor.ref, args["pin"], by=actor)
     out["qr_png"] = codes.qr_png_base64(out["code"])
     out["print_url"] = f"/api/v1/cards/{out['card']['id']}/print"
-    return out
+    return out, NO_STORE
 
 
 @cards_blp.route("/<int:card_id>", methods=["GET"])
 @requires_roles(*policy.CARD_ROLES)
-@cards_blp.response(200)
+@cards_blp.response(200, CardOut)
 def show(card_id: int):
     return redemption.get_card(current_books(), card_id, by=current_actor())
 
 
+class PrintQuery(In):
+    format = String(load_default="html", validate=validate.OneOf(["html", "png"]),
+                    metadata={"description": "html: the printable page; png: the bare QR image"})
+
+
 @cards_blp.route("/<int:card_id>/print", methods=["GET"])
 @requires_roles(*policy.CARD_ROLES)
-@cards_blp.doc(responses={200: {"description": "a printable HTML page (or `?format=png`: the QR image)"}})
-def print_card(card_id: int):
+@cards_blp.arguments(PrintQuery(), location="query")
+@cards_blp.response(200, TEXT, content_type="text/html", description="format=html: the printable page")
+@cards_blp.alt_response(200, schema=BINARY, content_type="image/png", description="format=png: the QR image",
+                        success=True)
+def print_card(query: dict, card_id: int):
     """The printable card: an HTML page with the QR, or the bare QR image with `?format=png`."""
     card = redemption.get_card(current_books(), card_id, with_code=True, by=current_actor())
     png = codes.qr_png(card["code"], box_size=5)
-    if request.args.get("format") == "png":
-        return Response(png, mimetype="image/png")
+    if query["format"] == "png":
+        return Response(png, mimetype="image/png", headers=PRINT_HEADERS)
     holder = html.escape(card["holder"])
     status = "" if card["status"] == "active" else f"<p class='void'>{html.escape(card['status'])}</p>"
     page = f"""<!doctype html>
@@ -138,12 +186,12 @@ def print_card(card_id: int):
 </div>
 <p class="hint">Print at 100% scale. The PIN is never printed on the card.</p>
 </body></html>"""
-    return Response(page, mimetype="text/html")
+    return Response(page, mimetype="text/html", headers=PRINT_HEADERS)
 
 
 @cards_blp.route("/<int:card_id>/revoke", methods=["POST"])
 @requires_roles(*policy.CARD_ROLES)
-@cards_blp.response(200)
+@cards_blp.response(200, CardOut)
 def revoke(card_id: int):
     """Revoke a lost card: its code is refused from now on."""
     return redemption.revoke_card(current_books(), card_id, by=current_actor())
@@ -151,7 +199,7 @@ def revoke(card_id: int):
 
 @cards_blp.route("/<int:card_id>/unlock", methods=["POST"])
 @requires_roles(*policy.CARD_ROLES)
-@cards_blp.response(200)
+@cards_blp.response(200, CardOut)
 def unlock(card_id: int):
     """Unlock a card locked by five wrong PINs (recorded in the security log)."""
     actor = current_actor()

@@ -565,6 +565,19 @@ def _fund_accounts(s: Session) -> tuple[int, int]:
     return account_by_code(s, "donations").id, account_by_code(s, "fund").id
 
 
+def _post_keyed(s: Session, books: Books, req: TransferRequest) -> Any:
+    """Post one transfer under a client's key: the key used before with other fields is the API's one
+    idempotency mistake, ``idempotency_conflict`` (the journal's own name for it is an alias)."""
+    try:
+        [t] = post_in(s, books, [req])
+    except DomainError as exc:
+        if exc.code == errors.EXISTS_WITH_DIFFERENT_FIELDS.code:
+            raise DomainError(errors.IDEMPOTENCY_CONFLICT, "This key was used with a different request.",
+                              **exc.details) from exc
+        raise
+    return t
+
+
 def record_donation(books: Books, actor: Actor, *, amount: int, donor: str, reference: str | None = None,
                     key: str | None = None) -> dict[str, Any]:
     """The fund manager records money given to the Gold Bean Fund, as beans (donations → fund)."""
@@ -576,8 +589,8 @@ def record_donation(books: Books, actor: Actor, *, amount: int, donor: str, refe
     def work(s: Session) -> dict[str, Any]:
         donations, fund = _fund_accounts(s)
         k = f"donation:{key}" if key else f"donation:{uuid.uuid4().hex}"
-        [t] = post_in(s, books, [transfer(k, "donate", donations, fund, amount, actor=actor.ref,
-                                          reason=f"donor: {donor}"[:500], reference=reference)])
+        t = _post_keyed(s, books, transfer(k, "donate", donations, fund, amount, actor=actor.ref,
+                                           reason=f"donor: {donor}"[:500], reference=reference))
         return {"transfer_id": t.id, "transfer_key": t.transfer_key, "amount": t.amount, "replayed": t.replayed}
 
     return books.run(work)
@@ -606,9 +619,9 @@ def allocate_budget(books: Books, actor: Actor, *, org_unit_id: int, amount: int
         _, fund = _fund_accounts(s)
         budget = ensure_budget_account_in(s, unit.id)
         k = f"allocation:{key}" if key else f"allocation:{uuid.uuid4().hex}"
-        [t] = post_in(s, books, [transfer(k, "allocate", fund, budget, amount, actor=actor.ref,
-                                          reason=(reason or "budget allocation")[:500],
-                                          reference=f"org:{unit.id}")])
+        t = _post_keyed(s, books, transfer(k, "allocate", fund, budget, amount, actor=actor.ref,
+                                           reason=(reason or "budget allocation")[:500],
+                                           reference=f"org:{unit.id}"))
         return {"transfer_id": t.id, "transfer_key": t.transfer_key, "amount": t.amount,
                 "budget_account_id": budget, "replayed": t.replayed}
 

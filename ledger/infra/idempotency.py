@@ -46,9 +46,8 @@ class IdempotencyRecord(Base):
 
 @dataclass(frozen=True)
 class Answer:
-    """A stored answer: HTTP status and the exact JSON text, replayed byte for byte on a retry."""
+    """A stored answer: the exact JSON text, replayed byte for byte on a retry (the door names the status)."""
 
-    status: int
     body: str
     replayed: bool = False
 
@@ -99,12 +98,12 @@ def _claim_key(s: Session, scope: str, key: str, req_hash: str, now: dt.datetime
         row = conn.execute(_FIND_ANSWER, {"scope": scope, "key": key}).one()
         if row.request_hash != req_hash:
             raise DomainError(errors.IDEMPOTENCY_CONFLICT)
-        return Answer(row.status_code, row.body, replayed=True)
+        return Answer(row.body, replayed=True)
     return int(new_id)
 
 
 def idempotent(books: Books, scope: str, key: str, payload: dict[str, Any],
-               work: Callable[[Session], tuple[int, dict[str, Any]] | DomainError]) -> Answer:
+               work: Callable[[Session], dict[str, Any] | DomainError]) -> Answer:
     """Run ``work`` once per (scope, key); store and return its answer. ``work`` may *return* a
     ``DomainError`` to commit what it wrote (a failed PIN count) and refuse without storing an answer."""
     _check_key(key)
@@ -119,10 +118,10 @@ def idempotent(books: Books, scope: str, key: str, payload: dict[str, Any],
         if isinstance(result, DomainError):
             s.connection().execute(_FORGET_KEY, {"record_id": claimed})
             return result
-        status, body = result
-        text = canonical_json(body)
-        s.connection().execute(_STORE_ANSWER, {"record_id": claimed, "status_code": status, "body": text})
-        return Answer(status, text)
+        text = canonical_json(result)
+        # status_code stays 0: the HTTP status is the door's to choose (older rows hold the one it chose)
+        s.connection().execute(_STORE_ANSWER, {"record_id": claimed, "status_code": 0, "body": text})
+        return Answer(text)
 
     answer = books.run(unit)
     if isinstance(answer, DomainError):

@@ -138,7 +138,7 @@ def _check_daily_limits(conn: Connection, books: Books, sale: _Sale) -> None:
                           limit="merchant")
 
 
-def _record_sale(s: Session, books: Books, sale: _Sale) -> tuple[int, dict[str, Any]]:
+def _record_sale(s: Session, books: Books, sale: _Sale) -> dict[str, Any]:
     """The redemption row and its transfer (or hold), then the daily limits; the receipt."""
     conn = s.connection()
     found, now, ctx = sale.found, sale.now, sale.ctx
@@ -165,14 +165,14 @@ def _record_sale(s: Session, books: Books, sale: _Sale) -> tuple[int, dict[str, 
     # posting locks both accounts (id order) and refuses what the wallet cannot pay
     post_in(s, books, [req])
     _check_daily_limits(conn, books, sale)
-    return 201, receipt_body(redemption_id, status, sale.total, sale.lines, found, now, method, hold_expires_at)
+    return receipt_body(redemption_id, status, sale.total, sale.lines, found, now, method, hold_expires_at)
 
 
 def redeem(books: Books, ctx: TillContext, *, code: str, idempotency_key: str, amount: int | None = None,
            items: list[dict[str, Any]] | None = None, pin: str | None = None) -> Answer:
     """Spend beans from the wallet a code names at the till's merchant (see docs/redemption.md).
 
-    201 with a receipt; above the hold threshold the receipt says ``awaiting_confirmation`` and the beans
+    A receipt; above the hold threshold the receipt says ``awaiting_confirmation`` and the beans
     are only held until the volunteer confirms in the wallet (or the hold times out). ``ctx``'s principal
     must serve at its merchant (``permission_denied``)."""
     if (amount is None) == (items is None):
@@ -183,7 +183,7 @@ def redeem(books: Books, ctx: TillContext, *, code: str, idempotency_key: str, a
     # the PIN is not part of the request's fingerprint: a retry with another PIN gets the stored receipt
     payload = {"op": "redeem", "merchant": merchant_id, "code": code, "amount": amount, "items": items}
 
-    def work(s: Session) -> tuple[int, dict[str, Any]] | DomainError:
+    def work(s: Session) -> dict[str, Any] | DomainError:
         now = books.now()
         verified = codes.verify_code(books, code)
         conn = s.connection()  # Core from here on: this is the till's hot path

@@ -65,7 +65,7 @@ def refund(books: Books, ctx: TillContext, redemption_id: int, *, idempotency_ke
     actor = ctx.actor
     payload = {"op": "refund", "redemption": redemption_id, "amount": amount, "reason": reason}
 
-    def work(s: Session) -> tuple[int, dict[str, Any]]:
+    def work(s: Session) -> dict[str, Any]:
         now = books.now()
         red = s.get(Redemption, redemption_id, with_for_update=True)
         if red is None or red.merchant_id != merchant_id:
@@ -81,7 +81,7 @@ def refund(books: Books, ctx: TillContext, redemption_id: int, *, idempotency_ke
         s.add(ref)
         red.refunded += wanted
         s.flush()
-        return 201, {"refund_id": ref.id, "redemption_id": red.id, "amount": wanted, "refunded_total": red.refunded,
+        return {"refund_id": ref.id, "redemption_id": red.id, "amount": wanted, "refunded_total": red.refunded,
                      "remaining": red.amount - red.refunded, "time": iso(now)}
 
     return idempotent(books, f"merchant:{merchant_id}", idempotency_key, payload, work)

@@ -17,8 +17,7 @@ from sqlalchemy import func, select
 from ledger import earning, errors, redemption
 from ledger.access.identity import wallet_of
 from ledger.errors import DomainError
-from ledger.redemption import codes
-from ledger.redemption.core import TillContext
+from ledger.redemption import TillContext, codes
 from ledger.schema import Merchant, Transfer
 from ledger.views import directory
 from tests.earning_world import build_world
@@ -39,7 +38,7 @@ def _world_with_activity_at_a(books, clock):
         {"earning": {"volunteer_daily_cap": 50}, "volunteer_daily_limit": 20})
     with books.session(readonly=True) as s:
         shop = s.scalar(select(Merchant.id).where(Merchant.code == "shop"))
-    till = TillContext(shop, f"user:{w.users['cashier']}")
+    till = TillContext(shop, w.actor("cashier"))
     wallet = wallet_of(books, w.users["v1"])
     before = _last_transfer(books)
     clock.now = A
@@ -57,7 +56,7 @@ def _world_with_activity_at_a(books, clock):
 def _todays(books, w, shop) -> dict:
     board = earning.volunteer_leaderboard(books, w.actor("officerA"), org_unit_id=w.units["c1"])
     week = directory.dashboard(books, w.actor("admin"), weeks=2)["weeks"][-1]
-    return {"takings": directory.takings_today(books, shop)["redeemed"],
+    return {"takings": directory.takings_today(books, shop, by=w.actor("cashier"))["redeemed"],
             "board": (board["month"], sum(e["beans"] for e in board["entries"])),
             "week": (week["week"], week["award"], week["redeem"]),
             "today": books.calendar.today(books.now())}
