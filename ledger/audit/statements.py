@@ -19,7 +19,6 @@ Output: CSV (UTF-8 with a byte-order mark so that Excel in Chinese opens it; fix
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import io
 import os
@@ -33,6 +32,7 @@ from sqlalchemy.orm import Session, aliased
 from ledger import errors
 from ledger.errors import DomainError
 from ledger.infra.books import Books
+from ledger.infra.csvsafe import SafeCsvWriter
 from ledger.journal.models import Account, Entry, Transfer
 
 # China Standard Time: the district's calendar days
@@ -286,7 +286,7 @@ def _local(moment: dt.datetime) -> dt.datetime:
 def statement_csv(stmt: Statement) -> bytes:
     """UTF-8 with a byte-order mark; the columns of ``CSV_COLUMNS``; opening and closing as rows."""
     buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\r\n")
+    w = SafeCsvWriter(buf)  # every text cell (reference, key, counterparty, actor, reason) is neutralised
     w.writerow(CSV_COLUMNS)
     blank = [""] * len(CSV_COLUMNS)
 
@@ -303,14 +303,9 @@ def statement_csv(stmt: Statement) -> bytes:
         w.writerow([local.date().isoformat(), local.strftime("%H:%M:%S"), ln.entry_id, ln.seq, ln.transfer_id,
                     ln.transfer_key, ln.kind, ln.phase, ln.side, ln.counterparty_id, ln.counterparty_code,
                     ln.amount, ln.change, ln.pending_change, ln.balance_after, ln.reference or "", ln.actor,
-                    _csv_safe(ln.reason)])
+                    ln.reason])
     w.writerow(summary("closing", stmt.closing_balance, stmt.to_day))
     return b"\xef\xbb\xbf" + buf.getvalue().encode("utf-8")
-
-
-def _csv_safe(text: str) -> str:
-    """Keep spreadsheet formulas out of free text (CSV injection)."""
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
 def statement_json(stmt: Statement) -> bytes:
