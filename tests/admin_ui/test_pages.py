@@ -72,6 +72,36 @@ def test_sign_in_next_only_goes_to_our_own_pages(seeded) -> None:
     assert resp.headers["Location"] == "/wallet"
 
 
+NOT_OURS = ["//evil.example/", "/\t/evil.example/x", "/%09/evil.example/x", "/\r\n/evil.example", "/\\evil.example",
+            "\\\\evil.example", "https://evil.example/", "/\nSet-Cookie: x=1", "javascript:alert(1)", " //evil.example",
+            "/\x00/evil.example", "http:/evil.example"]
+
+
+@pytest.mark.parametrize("target", NOT_OURS)
+def test_sign_in_and_language_switch_never_leave_the_site(seeded, target) -> None:
+    """Whatever ``next`` holds, once a browser has normalised it (tabs and line breaks dropped, ``\\`` read
+    as ``/``), the redirect stays on this site; a line break is never a 500."""
+    from urllib.parse import unquote
+
+    client = seeded.test_client()
+    page = client.get("/signin", query_string={"next": unquote(target)})
+    assert page.status_code == 200
+    resp = client.post("/signin", data={"username": "volunteer", "password": "goldbean",
+                                        "csrf_token": csrf_of(page.text), "next": unquote(target)})
+    assert resp.status_code == 302 and resp.headers["Location"] == "/wallet"
+    page = client.get("/wallet")
+    resp = client.post("/lang", data={"lang": "en", "csrf_token": csrf_of(page.text), "next": unquote(target)})
+    assert resp.status_code == 302 and resp.headers["Location"] == "/"
+
+
+def test_next_keeps_our_own_path_and_query(seeded) -> None:
+    client = seeded.test_client()
+    page = client.get("/signin")
+    resp = client.post("/signin", data={"username": "volunteer", "password": "goldbean",
+                                        "csrf_token": csrf_of(page.text), "next": "/wallet?tab=history#top"})
+    assert resp.headers["Location"] == "/wallet?tab=history#top"
+
+
 def test_session_cookie_flags_and_new_id_at_sign_in(seeded) -> None:
     client = seeded.test_client()
     first = client.get("/signin")
