@@ -98,17 +98,17 @@ def seed_people(books: Books) -> District:
             s.get(Account, acc_id).owner_ref = f"merchant:{merchant.id}"
         d.merchant_id, d.merchant_account_id = merchant.id, merchant.account_id
         u = d.users
-        grant_role_in(s, u["admin"], "admin")
-        grant_role_in(s, u["officer"], "officer", d.units["gulou"])  # a street office: 金沙 and 王旗营
-        grant_role_in(s, u["officer2"], "officer", d.units["gulou"])
-        grant_role_in(s, u["volunteer"], "volunteer", d.units["jinsha.g1.b3"])
-        grant_role_in(s, u["laozhang"], "volunteer", d.units["jinsha.g1"])
-        grant_role_in(s, u["leader"], "leader", d.units["jinsha.g1"])
-        grant_role_in(s, u["leader"], "volunteer", d.units["jinsha.g1"])
-        grant_role_in(s, u["cashier"], "cashier", merchant_id=merchant.id)
-        grant_role_in(s, u["cashier"], "merchant_owner", merchant_id=merchant.id)
-        grant_role_in(s, u["auditor"], "auditor")
-        grant_role_in(s, u["fund"], "fund_manager")
+        grant_role_in(s, u["admin"], "admin", actor="seed")
+        grant_role_in(s, u["officer"], "officer", d.units["gulou"], actor="seed")  # a street office: 金沙 and 王旗营
+        grant_role_in(s, u["officer2"], "officer", d.units["gulou"], actor="seed")
+        grant_role_in(s, u["volunteer"], "volunteer", d.units["jinsha.g1.b3"], actor="seed")
+        grant_role_in(s, u["laozhang"], "volunteer", d.units["jinsha.g1"], actor="seed")
+        grant_role_in(s, u["leader"], "leader", d.units["jinsha.g1"], actor="seed")
+        grant_role_in(s, u["leader"], "volunteer", d.units["jinsha.g1"], actor="seed")
+        grant_role_in(s, u["cashier"], "cashier", merchant_id=merchant.id, actor="seed")
+        grant_role_in(s, u["cashier"], "merchant_owner", merchant_id=merchant.id, actor="seed")
+        grant_role_in(s, u["auditor"], "auditor", actor="seed")
+        grant_role_in(s, u["fund"], "fund_manager", actor="seed")
         return d
 
     return books.run(work)

@@ -43,7 +43,7 @@ DEFAULT_LIMITS: dict[str, int] = {
 PRUNE_CHANCE = 0.01
 EVENT_KINDS = (
     "sign_in_ok", "sign_in_failed", "sign_in_throttled", "pin_ok", "pin_failed", "pin_throttled", "rate_limited",
-    "unlock", "role_granted", "key_rotated", "key_retired", "user_enabled", "user_disabled",
+    "unlock", "role_granted", "role_revoked", "key_rotated", "key_retired", "user_enabled", "user_disabled",
 )
 
 

@@ -508,6 +508,15 @@ def test_admin_registers_a_person_grants_and_revokes_a_role(signed_in, seeded) -
     admin.post(f"/admin/users/{uid}/grants/revoke", data={"csrf_token": csrf_of(page.text), "role": "cashier",
                                                           "scope": f"merchant:{shop}"})
     assert cashier.get("/till").status_code == 403  # the grants are re-read on every request
+    from ledger.schema import SecurityEvent
+
+    with books_of(seeded).session(readonly=True) as s:  # both changes logged: who, from where, what
+        changes = s.execute(select(SecurityEvent.kind, SecurityEvent.actor, SecurityEvent.source)
+                            .where(SecurityEvent.user_id == uid, SecurityEvent.kind.like("role_%"))
+                            .order_by(SecurityEvent.id)).all()
+    admin_ref = f"user:{_user_id(seeded, 'admin')}"
+    assert [tuple(c) for c in changes] == [("role_granted", admin_ref, "127.0.0.1"),
+                                           ("role_revoked", admin_ref, "127.0.0.1")]
 
 
 def test_wallet_status_endpoint(signed_in, seeded) -> None:

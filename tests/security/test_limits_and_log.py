@@ -162,3 +162,24 @@ def test_admin_page_key_rotation_and_disabling_a_user_are_logged(client, books, 
     assert [(r.kind, r.actor) for r in rows] == [("key_rotated", f"user:{world.admin}"),
                                                   ("user_disabled", f"user:{world.admin}")]
     assert rows[1].user_id == world.volunteer
+
+
+def test_every_grant_and_revoke_is_logged_with_who_and_from_where(client, books, world):
+    """Privilege changes through the API: a grant and a revoke each leave an event naming the admin and
+    the address they came from; revoking a grant that is not there logs nothing."""
+    admin = auth(books, world.admin)
+    body = {"role": "officer", "org_unit_id": world.community}
+    r = client.post(f"/api/v1/users/{world.other_volunteer}/grants", json=body, headers=admin,
+                    environ_base={"REMOTE_ADDR": "10.9.8.7"})
+    assert r.status_code == 200, r.json
+    r = client.post(f"/api/v1/users/{world.other_volunteer}/grants/revoke", json=body, headers=admin,
+                    environ_base={"REMOTE_ADDR": "10.9.8.6"})
+    assert r.status_code == 200, r.json
+    client.post(f"/api/v1/users/{world.other_volunteer}/grants/revoke", json=body, headers=admin)
+    events = client.get("/api/v1/security/events", headers=admin).json
+    changes = [e for e in events if e["kind"] in ("role_granted", "role_revoked")
+               and e["user_id"] == world.other_volunteer and e["detail"]["role"] == "officer"]
+    assert [(e["kind"], e["actor"], e["source"], e["detail"]["role"], e["detail"]["org_unit_id"])
+            for e in changes] == [("role_revoked", f"user:{world.admin}", "10.9.8.6", "officer", world.community),
+                                  ("role_granted", f"user:{world.admin}", "10.9.8.7", "officer", world.community)]
+    assert all(e["username"] for e in changes)
