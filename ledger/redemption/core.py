@@ -36,7 +36,7 @@ from sqlalchemy.orm import Session
 
 from ledger import errors
 from ledger.access import security
-from ledger.access.models import Merchant, User
+from ledger.access.models import Merchant, RoleGrant, SecurityEvent, User
 from ledger.errors import DomainError
 from ledger.infra.books import Books
 from ledger.infra.db import utc_from_db
@@ -496,7 +496,7 @@ def _priced_items(s: Session, merchant_id: int, items: list[dict[str, Any]]) -> 
 
 
 def redeem(books: Books, ctx: TillContext, *, code: str, idempotency_key: str, amount: int | None = None,
-           items: list[dict[str, Any]] | None = None, pin: str | None = None) -> Answer:
+           items: list[dict[str, Any]] | None = None, pin: str | None = None, source: str | None = None) -> Answer:
     """Spend beans from the wallet a code names at the till's merchant (see docs/redemption.md).
 
     201 with a receipt; above the hold threshold the receipt says ``awaiting_confirmation`` and the beans
@@ -519,18 +519,11 @@ def redeem(books: Books, ctx: TillContext, *, code: str, idempotency_key: str, a
                 raise DomainError(errors.INVALID_CODE)
             if card.status == "revoked":
                 raise DomainError(errors.CARD_REVOKED)
-            if card.status == "locked":
-                raise DomainError(errors.CARD_LOCKED)
             if pin is None:
-                raise DomainError(errors.PIN_REQUIRED)
-            if not isinstance(pin, str) or not _verify_pin(card.pin_hash, pin):
-                card.failed_pins += 1
-                tries_left = max(0, int(setting(books, "max_pin_tries")) - card.failed_pins)
-                if tries_left == 0:
-                    card.status = "locked"
-                    return DomainError(errors.WRONG_PIN, "Wrong PIN; the card is now locked.", tries_left=0)
-                return DomainError(errors.WRONG_PIN, tries_left=tries_left)
-            card.failed_pins = 0
+                raise DomainError(errors.CARD_LOCKED if card.status == "locked" else errors.PIN_REQUIRED)
+            refusal = _check_card_pin(s, books, now, ctx, card, pin, source)
+            if refusal is not None:
+                return refusal  # committed: the try is counted and logged
         else:
             spent = conn.execute(_insert_if_new(conn.dialect.name, "spent_codes"), {
                 "jti": verified.jti, "wallet_account_id": verified.wallet_account_id, "created_at": now}).scalar()
@@ -775,16 +768,89 @@ def wallet_overview(books: Books, wallet_account_id: int, *, history: int = 20) 
 
 
 def redeem_at_till(books: Books, ctx: Any, source: str | None, *, pin: str | None, **kwargs: Any) -> Any:
-    """``redeem`` for a till at ``source``: with a PIN, behind the per-address PIN
-    throttle and with the attempt logged (the card itself locks after five wrong PINs)."""
-    if pin is None:
-        return redeem(books, ctx, pin=None, **kwargs)
-    security.guard_pin(books, source, ctx.actor)
-    try:
-        answer = redeem(books, ctx, pin=pin, **kwargs)
-    except DomainError as exc:
-        if exc.code in (errors.WRONG_PIN.code, errors.CARD_LOCKED.code):
-            security.note_pin(books, False, source, ctx.actor, error=exc.code, merchant_id=ctx.merchant_id)
-        raise
-    security.note_pin(books, True, source, ctx.actor, merchant_id=ctx.merchant_id)
-    return answer
+    """``redeem`` for a till at ``source`` (the address is logged with every PIN typed)."""
+    return redeem(books, ctx, pin=pin, source=source, **kwargs)
+
+
+def _check_card_pin(s: Session, books: Books, now: dt.datetime, ctx: TillContext, card: Card, pin: Any,
+                    source: str | None) -> DomainError | None:
+    """The PIN typed for ``card`` at the till ``ctx``: throttled per card (five wrong lock it) and per till
+    (``ledger.access.security``: wrong PINs for several holders pause the till), judged and counted in this
+    transaction under the till's lock; every try logged."""
+    refusal = security.guard_pin_in(s, books, now, ctx.actor, source)
+    if refusal is not None:
+        return refusal
+
+    def note(ok: bool, **detail: Any) -> None:
+        security.note_pin_in(s, now, ok, till=ctx.actor, source=source, holder=card.user_id, card_id=card.id,
+                             merchant_id=ctx.merchant_id, **detail)
+
+    if card.status == "locked":
+        note(False, error=errors.CARD_LOCKED.code)
+        return DomainError(errors.CARD_LOCKED)
+    if not isinstance(pin, str) or not _verify_pin(card.pin_hash, pin):
+        card.failed_pins += 1
+        note(False, error=errors.WRONG_PIN.code)
+        tries_left = max(0, int(setting(books, "max_pin_tries")) - card.failed_pins)
+        if tries_left == 0:
+            card.status = "locked"
+            return DomainError(errors.WRONG_PIN, "Wrong PIN; the card is now locked.", tries_left=0)
+        return DomainError(errors.WRONG_PIN, tries_left=tries_left)
+    card.failed_pins = 0
+    note(True)
+    return None
+
+
+def _till_of_merchant(s: Session, merchant_id: int, till: str) -> bool:
+    """Whether ``till`` (``till:<id>`` or the cashier ``user:<id>``) is one of this merchant's tills."""
+    kind, _, ident = till.partition(":")
+    if not ident.isdigit():
+        return False
+    if kind == "till":
+        found = s.get(Till, int(ident))
+        return found is not None and found.merchant_id == merchant_id
+    if kind == "user":
+        return s.scalar(select(RoleGrant.id).where(
+            RoleGrant.user_id == int(ident), RoleGrant.merchant_id == merchant_id,
+            RoleGrant.role.in_(("cashier", "merchant_owner"))).limit(1)) is not None
+    return False
+
+
+def lift_till_pin_throttle(books: Books, actor: Any, merchant_id: int, till: str, *,
+                           source: str | None = None) -> dict[str, Any]:
+    """The merchant's owner (or an admin) lets a paused till take PINs again; logged as
+    ``pin_throttle_lifted`` with who, from where and which till. Cards stay locked until an officer unlocks
+    them."""
+    if not (actor.has_role("admin") or merchant_id in actor.merchant_ids_for("merchant_owner")):
+        raise DomainError(errors.PERMISSION_DENIED, "Only this merchant's owner may do this.")
+    now = books.now()
+
+    def work(s: Session) -> dict[str, Any]:
+        _merchant(s, merchant_id)
+        if not isinstance(till, str) or not _till_of_merchant(s, merchant_id, till):
+            raise DomainError(errors.NOT_FOUND_ERR, "no such till at this merchant", till=str(till)[:40])
+        security.lock_bucket_in(s, f"pin:till:{till}")
+        was_paused = security.failing_cards_at(s, now, till) >= security.limit(books, "failed_pin_cards_per_till")
+        # the detail is exactly {"till": ...}: that is how the till's last lift is found (till_lift_marker)
+        security.record_in(s, "pin_throttle_lifted", at=now, source=source, actor=actor.ref, till=till)
+        return {"merchant_id": merchant_id, "till": till, "was_paused": was_paused, "lifted_at": _iso(now)}
+
+    return books.run(work)
+
+
+def paused_tills(books: Books, actor: Any, merchant_id: int) -> list[str]:
+    """The merchant's tills that refuse PINs now (``till:<id>``, ``user:<id>``); its cashiers, owner and
+    admins may ask (the till page shows them, with a button for the owner)."""
+    if merchant_id not in actor.merchant_ids_for("cashier", "merchant_owner") and not actor.has_role("admin"):
+        raise DomainError(errors.PERMISSION_DENIED)
+    now = books.now()
+    cap = security.limit(books, "failed_pin_cards_per_till")
+
+    def work(s: Session) -> list[str]:
+        recent = s.scalars(select(SecurityEvent.actor).distinct().where(
+            SecurityEvent.kind == "pin_failed", SecurityEvent.at >= now - security.THROTTLE_WINDOW,
+            SecurityEvent.actor.is_not(None))).all()
+        return sorted(till for till in recent if _till_of_merchant(s, merchant_id, till)
+                      and security.failing_cards_at(s, now, till) >= cap)
+
+    return books.run(work, readonly=True)

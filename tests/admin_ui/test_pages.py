@@ -525,3 +525,24 @@ def test_wallet_status_endpoint(signed_in, seeded) -> None:
     assert body["available"] == _balance(seeded, "volunteer") and isinstance(body["awaiting"], list)
     assert client.get("/wallet/status").headers["Cache-Control"] == "no-store"
     assert signed_in("cashier").get("/wallet/status").status_code == 403
+
+
+def test_the_till_page_shows_a_paused_till_and_its_owner_lifts_it(signed_in, seeded) -> None:
+    """Wrong PINs for three holders' cards at the web till pause it; the page says so, and the owner (the
+    demo cashier owns the shop) lifts it with one button, which the security log records."""
+    from ledger.access import security
+    from ledger.schema import SecurityEvent
+
+    books = books_of(seeded)
+    till = f"user:{_user_id(seeded, 'cashier')}"
+    for holder in ("volunteer", "laozhang", "leader"):
+        security.record(books, "pin_failed", source="10.3.3.3", actor=till, user_id=_user_id(seeded, holder))
+    client = signed_in("cashier")
+    page = client.get("/till")
+    assert 'id="pin-paused"' in page.text and f'name="till" value="{till}"' in page.text
+    resp = client.post("/till/pin-throttle/lift", data={"csrf_token": csrf_of(page.text), "till": till})
+    assert resp.status_code == 302
+    assert 'id="pin-paused"' not in client.get("/till").text
+    with books.session(readonly=True) as s:
+        lifted = s.scalars(select(SecurityEvent).where(SecurityEvent.kind == "pin_throttle_lifted")).one()
+    assert lifted.actor == f"user:{_user_id(seeded, 'cashier')}" and lifted.source == "127.0.0.1"
