@@ -24,6 +24,7 @@ import csv
 import datetime as dt
 import hashlib
 import io
+import json
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field, fields, replace
@@ -350,6 +351,9 @@ def submit_claim(books: Books, actor: Actor, *, kind: str, occurred_at: dt.datet
                 raise DomainError(errors.VALIDATION_FAILED, "a tip has no end time")
             community = community_of(s, org_unit_id if org_unit_id is not None
                                      else _volunteer_units(s, volunteer.id)[0])
+        same = _same_claim(s, volunteer.id, kind, community, occurred_at, ended_at, category, description)
+        if same is not None:  # the same claim sent twice (a double-submitted form, a retry): one claim
+            return _claim_view(s, actor, same)
         end = ended_at or occurred_at
         if end > now + dt.timedelta(minutes=5):
             raise DomainError(errors.CLAIM_IN_FUTURE)
@@ -367,6 +371,18 @@ def submit_claim(books: Books, actor: Actor, *, kind: str, occurred_at: dt.datet
         return _claim_view(s, actor, claim)
 
     return books.run(work)
+
+
+def _same_claim(s: Session, volunteer_id: int, kind: str, community: int, occurred_at: dt.datetime,
+                ended_at: dt.datetime | None, category: str | None, description: str | None) -> Claim | None:
+    """A claim not rejected for the same work: same volunteer, kind, community and times (and, for a tip,
+    category and description)."""
+    q = select(Claim).where(Claim.volunteer_id == volunteer_id, Claim.kind == kind, Claim.org_unit_id == community,
+                            Claim.occurred_at == occurred_at, Claim.status != "rejected")
+    q = q.where(Claim.ended_at == ended_at) if ended_at is not None else q.where(Claim.ended_at.is_(None))
+    if kind == "tip":
+        q = q.where(Claim.category == category, Claim.description == description)
+    return s.scalars(q.order_by(Claim.id).limit(1)).first()
 
 
 def claim_amount(rules: EarningRules, claim: Claim, tier: str | None) -> int:
@@ -482,7 +498,10 @@ def award_directly(books: Books, actor: Actor, *, volunteer_id: int, org_unit_id
         community = community_of(s, org_unit_id)
         _require_officer_in_scope(s, actor, community)
         _require_volunteer(s, volunteer_id)
-        k = f"award:direct:{actor.user_id}:{key}" if key else f"award:direct:{uuid.uuid4().hex}"
+        # without a key, the award's own content is its key: the same officer awarding the same volunteer
+        # the same beans for the same reference again (a double-submitted form, a retried call) is a replay
+        k = f"award:direct:{actor.user_id}:{key}" if key else "award:direct:d:" + hashlib.sha256(json.dumps(
+            [actor.user_id, volunteer_id, community, amount, reference.strip()]).encode()).hexdigest()[:40]
         award = _award_in(s, books, actor, volunteer_id=volunteer_id, community_id=community, amount=amount,
                           source="direct", key=k, reference=reference, reason=reason)
         return AwardView.of(award)
@@ -631,7 +650,9 @@ def record_donation(books: Books, actor: Actor, *, amount: int, donor: str, refe
 
     def work(s: Session) -> dict[str, Any]:
         donations, fund = _fund_accounts(s)
-        k = f"donation:{key}" if key else f"donation:{uuid.uuid4().hex}"
+        # without a key, a donation citing a reference (a receipt number) is keyed by it: sent twice, it counts once
+        k = (f"donation:{key}" if key else f"donation:ref:{hashlib.sha256(reference.strip().encode()).hexdigest()[:40]}"
+             if reference and reference.strip() else f"donation:{uuid.uuid4().hex}")
         [t] = post_in(s, books, [transfer(k, "donate", donations, fund, amount, actor=actor.ref,
                                           reason=f"donor: {donor}"[:500], reference=reference)])
         return {"transfer_id": t.id, "transfer_key": t.transfer_key, "amount": t.amount, "replayed": t.replayed}

@@ -546,3 +546,25 @@ def test_the_till_page_shows_a_paused_till_and_its_owner_lifts_it(signed_in, see
     with books.session(readonly=True) as s:
         lifted = s.scalars(select(SecurityEvent).where(SecurityEvent.kind == "pin_throttle_lifted")).one()
     assert lifted.actor == f"user:{_user_id(seeded, 'cashier')}" and lifted.source == "127.0.0.1"
+
+
+def test_forms_that_move_beans_are_safe_to_submit_twice(signed_in, seeded) -> None:
+    """The officer's award form and the volunteer's claim form, sent twice (a double click, a resend after a
+    timeout): one award, one claim."""
+    officer = signed_in("officer")
+    page = officer.get("/officer")
+    volunteer = re.search(r'<select id="volunteer_id" name="volunteer_id"><option value="(\d+)"', page.text).group(1)
+    unit = re.search(r'<select id="org_unit_id" name="org_unit_id"><option value="(\d+)"', page.text).group(1)
+    form = {"csrf_token": csrf_of(page.text), "volunteer_id": volunteer, "org_unit_id": unit, "amount": "5",
+            "reference": "值班表 11-27", "reason": "夜间巡逻"}
+    awards, claims = _count(seeded, Award), _count(seeded, Claim)
+    assert officer.post("/officer/awards", data=form).status_code == 302
+    assert officer.post("/officer/awards", data=form).status_code == 302
+    assert _count(seeded, Award) == awards + 1
+    client = signed_in("volunteer")
+    page = client.get("/wallet")
+    claim = {"csrf_token": csrf_of(page.text), "kind": "tip", "category": "theft", "description": "车棚有人撬锁",
+             "occurred_at": "2026-11-27T16:30"}
+    client.post("/wallet/claims", data=claim)
+    client.post("/wallet/claims", data=claim)
+    assert _count(seeded, Claim) == claims + 1

@@ -334,3 +334,21 @@ def test_expired_approval_hold_can_only_be_voided(w, clock):
     assert earning.void_award(w.books, w.actor("officerA2"), again.id, reason="expired").status == "voided"
     assert budget(w, "c1") == (10_000, 10_000)
     assert verify_books(w.books).ok
+
+
+def test_the_same_work_sent_twice_is_paid_once(w):
+    """A direct award without a key, sent twice (a double-submitted form, a retried call), is one award; so is
+    the same claim filed twice; a different reference is different work."""
+    officer = w.actor("officerA")
+    give = lambda ref: earning.award_directly(w.books, officer, volunteer_id=w.users["v1"], org_unit_id=w.units["c1"],
+                                              amount=20, reference=ref)
+    first, again = give("roster 11-27"), give("roster 11-27")
+    assert first.id == again.id and wallet(w, "v1") == 20
+    assert give("roster 11-28").id != first.id and wallet(w, "v1") == 40
+    with w.books.session(readonly=True) as s:
+        claims_before = s.scalar(select(func.count()).select_from(Claim))
+    t1, t2 = tip(w, "v2"), tip(w, "v2")
+    p1, p2 = patrol(w, "v2", "c1", 2), patrol(w, "v2", "c1", 2)
+    assert (t1.id, p1.id) == (t2.id, p2.id) and t1.id != p1.id
+    with w.books.session(readonly=True) as s:
+        assert s.scalar(select(func.count()).select_from(Claim)) == claims_before + 2
