@@ -26,6 +26,7 @@ from ledger.redemption.core import (
     get_redemption,
     is_till_key,
     issue_card,
+    issue_payment_code,
     issue_till,
     lift_till_pin_throttle,
     list_items,

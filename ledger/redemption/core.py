@@ -854,3 +854,16 @@ def paused_tills(books: Books, actor: Any, merchant_id: int) -> list[str]:
                       and security.failing_cards_at(s, now, till) >= cap)
 
     return books.run(work, readonly=True)
+
+
+def issue_payment_code(books: Books, actor: Any, *, source: str | None = None) -> codes.WalletCode:
+    """A fresh payment code for the actor's own wallet, behind the per-user rate limit (``code_per_user``
+    a minute, ``rate_limited``): the one way both doors (the API and the wallet page) mint codes."""
+    if not (actor.has_role("volunteer") or actor.has_role("leader")):
+        raise DomainError(errors.PERMISSION_DENIED, required_roles=["volunteer", "leader"])
+    from ledger.access.identity import wallet_of
+
+    wallet = wallet_of(books, actor.user_id)
+    security.take(books, "payment_code", f"code:user:{actor.user_id}", "code_per_user", source=source,
+                  user_id=actor.user_id)
+    return codes.issue_wallet_code(books, wallet)

@@ -183,3 +183,24 @@ def test_every_grant_and_revoke_is_logged_with_who_and_from_where(client, books,
             for e in changes] == [("role_revoked", f"user:{world.admin}", "10.9.8.6", "officer", world.community),
                                   ("role_granted", f"user:{world.admin}", "10.9.8.7", "officer", world.community)]
     assert all(e["username"] for e in changes)
+
+
+def test_the_web_wallet_and_the_api_share_one_payment_code_limit(client, books, world):
+    """Codes minted on the wallet page count against the same per-user limit as the API's (one use case)."""
+    from tests.admin_ui.conftest import csrf_of
+
+    n = security.DEFAULT_LIMITS["code_per_user"]
+    headers = auth(books, world.volunteer)
+    for _ in range(n - 10):
+        assert client.post("/api/v1/wallet/codes", headers=headers).status_code == 201
+    web = client.application.test_client()
+    page = web.get("/signin")
+    web.post("/signin", data={"username": "vol", "password": PASSWORD, "csrf_token": csrf_of(page.text)})
+    page = web.get("/wallet")  # the page's own code is the (n - 9)th
+    assert page.status_code == 200
+    answers = [web.post("/wallet/code", headers={"X-CSRF-Token": csrf_of(page.text)}) for _ in range(10)]
+    assert [a.status_code for a in answers] == [200] * 9 + [429]
+    assert answers[-1].json["error"] == "rate_limited"
+    r = client.post("/api/v1/wallet/codes", headers=headers)
+    assert (r.status_code, r.json["error"]) == (429, "rate_limited")
+    assert web.get("/wallet").status_code == 200  # the page still opens, without a code for now
