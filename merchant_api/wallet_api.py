@@ -111,7 +111,7 @@ def print_card(card_id: int):
     card = redemption.get_card(current_books(), card_id, with_code=True, by=current_actor())
     png = codes.qr_png(card["code"], box_size=5)
     if request.args.get("format") == "png":
-        return Response(png, mimetype="image/png")
+        return _card_headers(Response(png, mimetype="image/png"))
     holder = html.escape(card["holder"])
     status = "" if card["status"] == "active" else f"<p class='void'>{html.escape(card['status'])}</p>"
     page = f"""<!doctype html>
@@ -133,7 +133,19 @@ def print_card(card_id: int):
 </div>
 <p class="hint">Print at 100% scale. The PIN is never printed on the card.</p>
 </body></html>"""
-    return Response(page, mimetype="text/html")
+    return _card_headers(Response(page, mimetype="text/html"))
+
+
+# a card's QR spends the holder's beans with the PIN: never cached, never framed, nothing loaded from elsewhere
+CARD_PAGE_CSP = ("default-src 'none'; img-src data:; style-src 'unsafe-inline'; base-uri 'none'; "
+                 "form-action 'none'; frame-ancestors 'none'")
+
+
+def _card_headers(resp: Response) -> Response:
+    resp.headers["Cache-Control"] = "no-store"
+    resp.headers["X-Frame-Options"] = "DENY"
+    resp.headers["Content-Security-Policy"] = CARD_PAGE_CSP
+    return resp
 
 
 @cards_blp.route("/<int:card_id>/revoke", methods=["POST"])

@@ -423,7 +423,8 @@ def test_second_officer_approves_and_cards_are_issued_and_unlocked(signed_in, se
     with books.session(readonly=True) as s:
         assert s.get(Award, award.id).status == "posted"
     page = officer2.get(f"/officer/volunteers/{volunteer}")
-    issued = officer2.post(f"/officer/volunteers/{volunteer}/cards", data={"csrf_token": csrf_of(page.text)})
+    form = {"csrf_token": csrf_of(page.text), "card_key": re.search(r'name="card_key" value="([^"]+)"', page.text).group(1)}
+    issued = officer2.post(f"/officer/volunteers/{volunteer}/cards", data=form, follow_redirects=True)
     pin = re.search(r'id="new-pin">(\d+)<', issued.text).group(1)
     card_id = int(re.search(r"/officer/cards/(\d+)/print", issued.text).group(1))
     printed = officer2.get(f"/officer/cards/{card_id}/print")
@@ -568,3 +569,26 @@ def test_forms_that_move_beans_are_safe_to_submit_twice(signed_in, seeded) -> No
     client.post("/wallet/claims", data=claim)
     client.post("/wallet/claims", data=claim)
     assert _count(seeded, Claim) == claims + 1
+
+
+def test_a_new_card_is_issued_once_and_its_print_page_is_not_kept(signed_in, seeded) -> None:
+    """Issuing is a post-redirect-get with a one-time form key: a reload or a second submit of the same form
+    issues no other card, and the PIN is shown once. The print page is not cached, not framed, under a CSP."""
+    officer = signed_in("officer")
+    volunteer = _user_id(seeded, "volunteer")
+    page = officer.get(f"/officer/volunteers/{volunteer}")
+    form = {"csrf_token": csrf_of(page.text), "card_key": re.search(r'name="card_key" value="([^"]+)"', page.text).group(1)}
+    cards = _count(seeded, Card)
+    first = officer.post(f"/officer/volunteers/{volunteer}/cards", data=form)
+    assert first.status_code == 302 and _count(seeded, Card) == cards + 1
+    shown = officer.get(first.headers["Location"])
+    assert 'id="new-pin"' in shown.text
+    assert 'id="new-pin"' not in officer.get(first.headers["Location"]).text  # a reload: the PIN is gone
+    again = officer.post(f"/officer/volunteers/{volunteer}/cards", data=form)  # the same form sent again
+    assert again.status_code == 302 and _count(seeded, Card) == cards + 1
+    card_id = int(re.search(r"/officer/cards/(\d+)/print", shown.text).group(1))
+    printed = officer.get(f"/officer/cards/{card_id}/print")
+    assert printed.status_code == 200
+    assert printed.headers["Cache-Control"] == "no-store"
+    assert "frame-ancestors 'none'" in printed.headers["Content-Security-Policy"]
+    assert printed.headers["X-Frame-Options"] == "DENY"

@@ -172,6 +172,9 @@ def test_bean_card_issue_print_pin_lock_revoke(client, books, world):
     assert b"4321" not in page.data and b"data:image/png;base64," in page.data
     png = client.get(f"/api/v1/cards/{card_id}/print?format=png", headers=admin)
     assert png.mimetype == "image/png" and decode_qr(png.data) == code
+    for printed in (page, png):  # what spends beans with the PIN is not kept by caches nor framed
+        assert printed.headers["Cache-Control"] == "no-store" and printed.headers["X-Frame-Options"] == "DENY"
+        assert "frame-ancestors 'none'" in printed.headers["Content-Security-Policy"]
     # a volunteer or cashier cannot print cards
     assert client.get(f"/api/v1/cards/{card_id}/print", headers=auth(books, world.cashier_a)).status_code == 403
 
