@@ -52,6 +52,7 @@ def load(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "INSTANCE_PATH": str(folder),
         "DATABASE_URL": normalise_url(overrides.get("DATABASE_URL") or database_url()),
         "DEMO": demo,
+        "DEMO_USERS": _demo_usernames(),
         "SESSION_COOKIE_SECURE": os.environ.get("GOLDBEAN_SECURE_COOKIES", "0" if demo else "1") == "1",
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
@@ -65,3 +66,9 @@ def load(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         # relative SQLite paths are relative to the working directory; make sure the folder exists
         Path(db_url[len("sqlite:///"):]).resolve().parent.mkdir(parents=True, exist_ok=True)
     return cfg
+
+
+def _demo_usernames() -> list[str]:
+    from .seed_district import demo_usernames
+
+    return demo_usernames()
