@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import logging
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -316,12 +317,27 @@ def statement_json(stmt: Statement) -> bytes:
 
 # --- PDF ------------------------------------------------------------------------------------------------
 
+def bundled_cjk_font() -> Path | None:
+    """WenQuanYi Micro Hei as installed with the project (the ``paperang-p2-fonts-cjk`` wheel), if it is."""
+    try:
+        from importlib.resources import files
+
+        path = Path(str(files("paperang_p2_fonts_cjk") / "fonts" / "wqy-microhei.ttc"))
+    except (ImportError, ModuleNotFoundError, TypeError):
+        return None
+    return path if path.is_file() else None
+
+
 def find_cjk_font() -> Path | None:
-    """A font that renders Chinese: ``GOLDBEAN_CJK_FONT``, else the first well-known path that exists."""
+    """A font that renders Chinese: ``GOLDBEAN_CJK_FONT``, else the one installed with the project, else the
+    first well-known system path that exists."""
     configured = os.environ.get("GOLDBEAN_CJK_FONT")
     if configured:
         path = Path(configured)
         return path if path.is_file() else None
+    bundled = bundled_cjk_font()
+    if bundled is not None:
+        return bundled
     for candidate in CJK_FONT_CANDIDATES:
         path = Path(candidate)
         if path.is_file():
@@ -344,10 +360,12 @@ def statement_pdf(stmt: Statement, font_path: Path | None = None) -> bytes:
     font = font_path or find_cjk_font()
     if font is None:
         raise DomainError(errors.CJK_FONT_MISSING,
-                          "no Chinese font found: install fonts-wqy-microhei (or fonts-noto-cjk) or set "
-                          "GOLDBEAN_CJK_FONT to a .ttf/.ttc file")
+                          "no Chinese font found: run make install (it brings one), install "
+                          "fonts-wqy-microhei, or set GOLDBEAN_CJK_FONT to a .ttf/.ttc file")
     from fpdf import FPDF
 
+    # fontTools (fpdf2's font subsetter) logs a dozen INFO lines per PDF; only its warnings matter
+    logging.getLogger("fontTools").setLevel(logging.WARNING)
     pdf = FPDF(orientation="L", unit="mm", format="A4")
     pdf.set_auto_page_break(True, margin=12)
     try:

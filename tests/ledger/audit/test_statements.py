@@ -232,3 +232,23 @@ def test_csv_neutralises_every_text_column(books):
         for i, cell in enumerate(row):
             if i not in (col["change"], col["pending_change"], col["amount"], col["balance_after"]):
                 assert not cell.lstrip(" ").startswith(formula_starts), (CSV_COLUMNS[i], cell)
+
+
+def test_pdf_works_with_the_font_installed_with_the_project(books, history, monkeypatch, caplog):
+    """No system font and no GOLDBEAN_CJK_FONT: the font that `make install` brings is used; and fontTools
+    writes no INFO lines while subsetting it."""
+    import logging
+
+    from pypdf import PdfReader
+
+    import ledger.audit.statements as statements
+
+    monkeypatch.delenv("GOLDBEAN_CJK_FONT", raising=False)
+    monkeypatch.setattr(statements, "CJK_FONT_CANDIDATES", ())
+    assert statements.bundled_cjk_font() is not None and find_cjk_font() == statements.bundled_cjk_font()
+    logging.getLogger("fontTools").setLevel(logging.NOTSET)
+    with caplog.at_level(logging.INFO):
+        data = statement_pdf(account_statement(books, "wallet:t", DAY0, DAY0 + dt.timedelta(days=5)))
+    text = "".join(page.extract_text() for page in PdfReader(io.BytesIO(data)).pages)
+    assert "金豆对账单" in text and "巡逻奖励" in text
+    assert not [r for r in caplog.records if r.name.startswith("fontTools") and r.levelno < logging.WARNING]
