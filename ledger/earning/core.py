@@ -126,12 +126,22 @@ class AwardView:
     approval_reason: str | None
     approved_by_id: int | None
     awarded_at: dt.datetime
+    voided_by_id: int | None = None  # the second officer who refused a held award (approved_by_id stays empty)
 
     @classmethod
-    def of(cls, a: Award) -> AwardView:
+    def of(cls, a: Award, s: Session | None = None) -> AwardView:
+        voided_by = _voided_by(s, a) if s is not None and a.status == "voided" else None
         return cls(a.id, a.source, a.status, a.volunteer_id, a.org_unit_id, a.claim_id, a.officer_id, a.amount,
                    a.reversed_amount, a.reference, a.reason, a.transfer_key, a.hold_key, a.approval_reason,
-                   a.approved_by_id, utc_from_db(a.awarded_at))
+                   a.approved_by_id, utc_from_db(a.awarded_at), voided_by)
+
+
+def _voided_by(s: Session, a: Award) -> int | None:
+    """Who voided a held award: the actor of the journal's void (or expire) of its hold."""
+    actor = s.scalar(select(Transfer.actor).where(Transfer.transfer_key.in_(
+        (f"{a.hold_key}:void", f"{a.hold_key}:expire"))).order_by(Transfer.id).limit(1))
+    kind, _, ident = (actor or "").partition(":")
+    return int(ident) if kind == "user" and ident.isdigit() else None
 
 
 @dataclass(frozen=True)
@@ -563,15 +573,14 @@ def void_award(books: Books, actor: Actor, award_id: int, *, reason: str) -> Awa
                 req = void_hold(f"{award.hold_key}:void", award.hold_key, actor=actor.ref, reason=reason[:500],
                                 reference=award.reference)
             post_in(s, books, [req])
-        award.status = "voided"
-        award.approved_by_id = actor.user_id
+        award.status = "voided"  # approved_by_id stays empty: the voiding officer approved nothing
         award.decided_at = books.now()
         if award.claim_id is not None:
             claim = s.get(Claim, award.claim_id)
             claim.status = "rejected"
             claim.decision_reason = f"second approval refused: {reason}"[:2000]
         s.flush()
-        return AwardView.of(award)
+        return replace(AwardView.of(award), voided_by_id=actor.user_id)
 
     return books.run(work)
 
@@ -613,7 +622,7 @@ def get_award(books: Books, actor: Actor, award_id: int) -> AwardView:
         award = s.get(Award, award_id)
         if award is None or not _may_see_award(s, actor, award):
             raise DomainError(errors.AWARD_NOT_FOUND, award_id=award_id)
-        return AwardView.of(award)
+        return AwardView.of(award, s)
 
     return books.run(work, readonly=True)
 
@@ -629,7 +638,7 @@ def list_awards(books: Books, actor: Actor, *, status: str | None = None, limit:
         q = select(Award).where(or_(*conds))
         if status is not None:
             q = q.where(Award.status == status)
-        return [AwardView.of(a) for a in s.scalars(q.order_by(Award.id.desc()).limit(max(1, min(limit, 500))))]
+        return [AwardView.of(a, s) for a in s.scalars(q.order_by(Award.id.desc()).limit(max(1, min(limit, 500))))]
 
     return books.run(work, readonly=True)
 
@@ -766,9 +775,17 @@ def volunteer_leaderboard(books: Books, actor: Actor, *, org_unit_id: int, month
         for i, r in enumerate(rows, 1):
             name = r.pseudonym if r.show_pseudonym and r.pseudonym else r.display_name
             entries.append({"rank": i, "name": name, "beans": int(r.beans or 0), "awards": int(r.awards)})
+        _share_ranks(entries, lambda e: e["beans"])
         return {"org_unit_id": unit.id, "org_unit": unit.name, "month": f"{year:04d}-{mon:02d}", "entries": entries}
 
     return books.run(work, readonly=True)
+
+
+def _share_ranks(entries: list[dict[str, Any]], score: Any) -> None:
+    """Equal scores, equal rank ("1, 2, 2, 4"): ``entries`` are sorted best first and numbered 1..n."""
+    for prev, entry in zip(entries, entries[1:]):
+        if score(entry) == score(prev):
+            entry["rank"] = prev["rank"]
 
 
 def community_leaderboard(books: Books, actor: Actor, *, org_unit_id: int, month: str | None = None) -> dict[str, Any]:
@@ -800,6 +817,7 @@ def community_leaderboard(books: Books, actor: Actor, *, org_unit_id: int, month
         table.sort(key=lambda e: (-e["beans"], -e["verified_claims"], e["org_unit_id"]))
         for i, e in enumerate(table, 1):
             e["rank"] = i
+        _share_ranks(table, lambda e: (e["beans"], e["verified_claims"]))
         return {"org_unit_id": unit.id, "org_unit": unit.name, "month": f"{year:04d}-{mon:02d}", "entries": table}
 
     return books.run(work, readonly=True)

@@ -196,6 +196,10 @@ def test_void_and_backfill(w, clock):
     refused(w.books, "validation_failed", earning.void_award, w.books, w.actor("officerA2"), award_id, reason=" ")
     voided = earning.void_award(w.books, w.actor("officerA2"), award_id, reason="no roster for that night")
     assert voided.status == "voided"
+    # the refusing officer approved nothing: they are named as the one who voided it, now and when read back
+    assert (voided.approved_by_id, voided.voided_by_id) == (None, w.users["officerA2"])
+    read = earning.get_award(w.books, w.actor("officerA"), award_id)
+    assert (read.approved_by_id, read.voided_by_id) == (None, w.users["officerA2"])
     assert earning.get_claim(w.books, w.actor("officerA"), c.id).status == "rejected"
     assert wallet(w, "v1") == 0 and budget(w, "c1") == (10_000, 10_000)
 
@@ -352,3 +356,16 @@ def test_the_same_work_sent_twice_is_paid_once(w):
     assert (t1.id, p1.id) == (t2.id, p2.id) and t1.id != p1.id
     with w.books.session(readonly=True) as s:
         assert s.scalar(select(func.count()).select_from(Claim)) == claims_before + 2
+
+
+def test_tied_volunteers_and_communities_share_a_rank(w):
+    officer = w.actor("officerA")
+    for who, unit, n in (("v1", "c1", 30), ("v3", "c2", 30), ("v2", "c1", 10)):
+        earning.award_directly(w.books, officer, volunteer_id=w.users[who], org_unit_id=w.units[unit], amount=n,
+                               reference=f"tie {who}")
+    board = earning.volunteer_leaderboard(w.books, w.actor("v2"), org_unit_id=w.units["streetA"])
+    assert [(e["rank"], e["beans"]) for e in board["entries"]] == [(1, 30), (1, 30), (3, 10)]
+    earning.award_directly(w.books, officer, volunteer_id=w.users["v3"], org_unit_id=w.units["c2"], amount=10,
+                           reference="tie again")
+    communities = earning.community_leaderboard(w.books, w.actor("v2"), org_unit_id=w.units["streetA"])
+    assert [(e["rank"], e["beans"]) for e in communities["entries"]] == [(1, 40), (1, 40)]
