@@ -73,21 +73,39 @@ def balances_at(session: Session, moment: dt.datetime | None) -> list[BalanceRow
     return [BalanceRow(*r) for r in rows]
 
 
-def _org_names(session: Session) -> tuple[dict[int, str], dict[int, int]]:
-    """Org unit names and each merchant's org unit, when the people tables exist."""
+def _org_names(session: Session) -> tuple[dict[int, str], dict[str, int]]:
+    """Org unit names, and the org unit each owner (``merchant:<id>``, ``user:<id>``) is filed under."""
     try:
-        from ledger.access.models import Merchant, OrgUnit
+        from ledger.access.models import Merchant, OrgUnit, RoleGrant
     except ImportError:  # pragma: no cover
         return {}, {}
     tables = set(inspect(session.connection()).get_table_names())
     if "org_units" not in tables or "merchants" not in tables:
         return {}, {}
-    names = {r.id: r.name for r in session.execute(select(OrgUnit.id, OrgUnit.name))}
-    merchant_org = {r.id: r.org_unit_id for r in session.execute(select(Merchant.id, Merchant.org_unit_id))}
-    return names, merchant_org
+    units = {r.id: r for r in session.execute(select(OrgUnit.id, OrgUnit.name, OrgUnit.parent_id, OrgUnit.level))}
+    names = {uid: r.name for uid, r in units.items()}
+    owners = {f"merchant:{r.id}": r.org_unit_id for r in session.execute(select(Merchant.id, Merchant.org_unit_id))}
+    # a wallet (``user:<id>``) is filed under its volunteer's community: the home unit of their first
+    # volunteer (or leader) grant, or the community above it when that is a group or a building
+    for r in session.execute(select(RoleGrant.user_id, RoleGrant.org_unit_id).where(
+            RoleGrant.role.in_(("volunteer", "leader")), RoleGrant.org_unit_id.is_not(None))
+            .order_by(RoleGrant.id)):
+        owners.setdefault(f"user:{r.user_id}", _community_of(units, r.org_unit_id))
+    return names, owners
 
 
-def _org_of(owner_ref: str | None, merchant_org: dict[int, int]) -> int | None:
+def _community_of(units: dict[int, Any], unit_id: int) -> int:
+    seen, at = set(), unit_id
+    while at in units and at not in seen:
+        if units[at].level == "community":
+            return at
+        seen.add(at)
+        at = units[at].parent_id
+    return unit_id
+
+
+def _org_of(owner_ref: str | None, owners: dict[str, int]) -> int | None:
+    """The org unit an account is filed under: ``org:<id>`` itself, a merchant's unit, a wallet's community."""
     if not owner_ref or ":" not in owner_ref:
         return None
     what, _, ident = owner_ref.partition(":")
@@ -95,9 +113,7 @@ def _org_of(owner_ref: str | None, merchant_org: dict[int, int]) -> int | None:
         return None
     if what == "org":
         return int(ident)
-    if what == "merchant":
-        return merchant_org.get(int(ident))
-    return None
+    return owners.get(owner_ref)
 
 
 @dataclass
@@ -122,10 +138,10 @@ def trial_balance_in(session: Session, at: dt.datetime | None) -> TrialBalance:
     by_kind = dict.fromkeys(ACCOUNT_KINDS, 0)
     for r in rows:
         by_kind[r.kind] = by_kind.get(r.kind, 0) + r.balance
-    names, merchant_org = _org_names(session)
+    names, owners = _org_names(session)
     orgs: dict[int | None, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     for r in rows:
-        orgs[_org_of(r.owner_ref, merchant_org)][r.kind] += r.balance
+        orgs[_org_of(r.owner_ref, owners)][r.kind] += r.balance
     by_org = [{"org_unit_id": org, "name": names.get(org, "") if org is not None else "(no org unit)",
                "by_kind": dict(kinds), "total": sum(kinds.values())}
               for org, kinds in sorted(orgs.items(), key=lambda kv: (kv[0] is None, kv[0] or 0))]

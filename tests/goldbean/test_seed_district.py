@@ -69,3 +69,12 @@ def test_the_sign_in_page_names_every_demo_user(app_config) -> None:
         assert all(name in listed for name, *_ in DEMO_USERS), listed
     finally:
         books_of(app).engine.dispose()
+
+
+def test_the_trial_balance_files_wallets_under_their_volunteers_community(books):
+    from ledger.audit.reports import trial_balance
+
+    seed_demo(books)
+    by_name = {o["name"]: o for o in trial_balance(books).by_org}
+    assert by_name["金沙社区"]["by_kind"].get("wallet", 0) > 0
+    assert by_name.get("(no org unit)", {"by_kind": {}})["by_kind"].get("wallet", 0) == 0
