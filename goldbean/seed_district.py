@@ -144,9 +144,9 @@ def seed_earning(books: Books, d: District) -> None:
     earning.verify_claim(books, officer, big.id, reason="线索重大，待复核", tier="critical")  # needs officer2
     earning.award_directly(books, officer, volunteer_id=d.users["laozhang"], org_unit_id=d.units["jinsha"],
                            amount=20, reference="金沙社区防火巡查排班 2026-11", reason="消防通道清理", key="demo-1")
-    earning.submit_claim(books, volunteer, kind="patrol", org_unit_id=d.units["wangqiying"],
+    earning.submit_claim(books, volunteer, kind="patrol", org_unit_id=d.units["jinsha"],
                          occurred_at=start + dt.timedelta(hours=4), ended_at=start + dt.timedelta(hours=6),
-                         team="王旗营联防")
+                         team="金沙夜巡队")
 
 
 def demo_usernames() -> list[str]:

@@ -352,6 +352,9 @@ def submit_claim(books: Books, actor: Actor, *, kind: str, occurred_at: dt.datet
                 raise DomainError(errors.VALIDATION_FAILED,
                                   f"a patrol ends after it starts and lasts at most {rules.patrol_max_hours} hours")
             community = community_of(s, org_unit_id)
+            if not any(h in ancestors(s, community) or community in ancestors(s, h)
+                       for h in _volunteer_units(s, volunteer.id)):
+                raise DomainError(errors.OUT_OF_SCOPE, "a patrol is claimed in the volunteer's own community")
         else:
             if category not in rules.tip_categories:
                 raise DomainError(errors.VALIDATION_FAILED, f"category is one of {', '.join(rules.tip_categories)}")

@@ -352,7 +352,7 @@ def test_the_same_work_sent_twice_is_paid_once(w):
     with w.books.session(readonly=True) as s:
         claims_before = s.scalar(select(func.count()).select_from(Claim))
     t1, t2 = tip(w, "v2"), tip(w, "v2")
-    p1, p2 = patrol(w, "v2", "c1", 2), patrol(w, "v2", "c1", 2)
+    p1, p2 = patrol(w, "v2", "c3", 2), patrol(w, "v2", "c3", 2)
     assert (t1.id, p1.id) == (t2.id, p2.id) and t1.id != p1.id
     with w.books.session(readonly=True) as s:
         assert s.scalar(select(func.count()).select_from(Claim)) == claims_before + 2
@@ -369,3 +369,9 @@ def test_tied_volunteers_and_communities_share_a_rank(w):
                            reference="tie again")
     communities = earning.community_leaderboard(w.books, w.actor("v2"), org_unit_id=w.units["streetA"])
     assert [(e["rank"], e["beans"]) for e in communities["entries"]] == [(1, 40), (1, 40)]
+
+
+def test_a_volunteer_patrols_only_in_their_own_community(w):
+    refused(w.books, "out_of_scope", patrol, w, "v2", "c1", 2)  # v2 lives in c3
+    assert patrol(w, "v2", "c3", 2).status == "submitted"
+    assert patrol(w, "v1", "c1", 2).status == "submitted"  # v1's home is a building in c1
