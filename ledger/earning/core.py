@@ -299,7 +299,9 @@ def _award_in(s: Session, books: Books, actor: Actor, *, volunteer_id: int, comm
 def _claim_view(s: Session, actor: Actor, c: Claim) -> ClaimView:
     award = s.scalar(select(Award).where(Award.claim_id == c.id))
     details = None
-    if c.kind == "tip" and actor.has_role("officer") and in_scope(s, actor, "officer", c.org_unit_id):
+    # tip details: officers in scope, and the people who wrote them (the volunteer, or their leader)
+    if c.kind == "tip" and (actor.user_id in (c.volunteer_id, c.submitted_by_id)
+                            or actor.has_role("officer") and in_scope(s, actor, "officer", c.org_unit_id)):
         details = {"description": c.description, "location": c.location, "police_case_ref": c.police_case_ref}
     return ClaimView(c.id, c.kind, c.status, c.volunteer_id, c.submitted_by_id, c.org_unit_id, c.category,
                      utc_from_db(c.occurred_at), utc_from_db(c.ended_at), c.team, utc_from_db(c.submitted_at), c.tier,

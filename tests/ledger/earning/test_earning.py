@@ -63,11 +63,13 @@ def test_patrol_awards_by_the_hour_up_to_the_cap(w):
     assert verify_books(w.books).ok
 
 
-def test_tip_details_only_for_officers_in_scope(w):
+def test_tip_details_only_for_officers_in_scope_and_their_author(w):
     c = tip(w, "v1")
-    assert c.details is None  # the volunteer's own view carries no details
+    details = {"description": "saw a bike lock cut", "location": "building 1", "police_case_ref": "PL-1"}
+    assert c.details == details  # the volunteer sees what they wrote
+    assert earning.get_claim(w.books, w.actor("v1"), c.id).details == details
     seen = earning.get_claim(w.books, w.actor("officerA"), c.id)
-    assert seen.details == {"description": "saw a bike lock cut", "location": "building 1", "police_case_ref": "PL-1"}
+    assert seen.details == details
     assert earning.get_claim(w.books, w.actor("auditor"), c.id).details is None
     for outsider in ("officerB", "v2", "cashier", "fund"):
         refused(w.books, "claim_not_found", earning.get_claim, w.books, w.actor(outsider), c.id)
