@@ -444,7 +444,45 @@ def anomalies_in(session: Session, from_day: dt.date, to_day: dt.date, params: A
     flush()
 
     report.backfilled_claims = _backfilled_claims(session, start, end, params, report)
+    _name_people(session, report)
     return report
+
+
+def _user_id_of(ref: Any) -> int | None:
+    """The user id in ``user:<id>`` (an actor) or ``wallet:user:<id>`` (a wallet's code)."""
+    if not isinstance(ref, str):
+        return None
+    ident = ref.removeprefix("wallet:").removeprefix("user:")
+    return int(ident) if ref.startswith(("user:", "wallet:user:")) and ident.isdigit() else None
+
+
+def _name_people(session: Session, report: AnomalyReport) -> None:
+    """Beside every ``user:N`` and ``wallet:user:N`` the report names, the person's name and username, so an
+    auditor reads who, not only a number (``officer_name``, ``holder``, ``volunteer_name``...)."""
+    if "users" not in set(inspect(session.connection()).get_table_names()):
+        return
+    from ledger.access.models import User
+
+    entries = (report.officer_concentration + report.single_source_volunteers + report.under_threshold
+               + report.redemption_outliers)
+    wallets = [w for e in report.officer_concentration for w in e["top_wallets"]]
+    claims = report.backfilled_claims or []
+    ids = {_user_id_of(e.get(k)) for e in entries for k in ("officer", "wallet")}
+    ids |= {_user_id_of(w["account"]) for w in wallets}
+    ids |= {c[k] for c in claims for k in ("volunteer_id", "submitted_by_id", "decided_by_id")}
+    ids.discard(None)
+    names = {r.id: f"{r.display_name} ({r.username})" for r in session.execute(
+        select(User.id, User.display_name, User.username).where(User.id.in_(sorted(ids))))} if ids else {}
+    for e in entries:
+        if "officer" in e:
+            e["officer_name"] = names.get(_user_id_of(e["officer"]))
+        if "wallet" in e:
+            e["holder"] = names.get(_user_id_of(e["wallet"]))
+    for w in wallets:
+        w["holder"] = names.get(_user_id_of(w["account"]))
+    for c in claims:
+        for k in ("volunteer_id", "submitted_by_id", "decided_by_id"):
+            c[k.replace("_id", "_name")] = names.get(c[k])
 
 
 def _backfilled_claims(session: Session, start: dt.datetime, end: dt.datetime, params: AnomalyParams,
