@@ -696,7 +696,11 @@ def allocate_budget(books: Books, actor: Actor, *, org_unit_id: int, amount: int
             raise DomainError(errors.NOT_A_COMMUNITY, org_unit_id=org_unit_id)
         _, fund = _fund_accounts(s)
         budget = ensure_budget_account_in(s, unit.id)
-        k = f"allocation:{key}" if key else f"allocation:{uuid.uuid4().hex}"
+        # without a key, the same allocation (same fund manager, community, amount and reason) on the same local
+        # day is a replay: a double-submitted call moves the beans once (send a key to allocate the same again)
+        day = books.now().astimezone(BEIJING).date().isoformat()
+        k = f"allocation:{key}" if key else "allocation:d:" + hashlib.sha256(json.dumps(
+            [actor.user_id, unit.id, amount, reason or "", day]).encode()).hexdigest()[:40]
         [t] = post_in(s, books, [transfer(k, "allocate", fund, budget, amount, actor=actor.ref,
                                           reason=(reason or "budget allocation")[:500],
                                           reference=f"org:{unit.id}")])

@@ -377,3 +377,13 @@ def test_a_volunteer_patrols_only_in_their_own_community(w):
     refused(w.books, "out_of_scope", patrol, w, "v2", "c1", 2)  # v2 lives in c3
     assert patrol(w, "v2", "c3", 2).status == "submitted"
     assert patrol(w, "v1", "c1", 2).status == "submitted"  # v1's home is a building in c1
+
+
+def test_an_allocation_sent_twice_without_a_key_moves_beans_once(w, clock):
+    fund = w.actor("fund")
+    first = earning.allocate_budget(w.books, fund, org_unit_id=w.units["c1"], amount=500, reason="十二月")
+    again = earning.allocate_budget(w.books, fund, org_unit_id=w.units["c1"], amount=500, reason="十二月")
+    assert first["transfer_id"] == again["transfer_id"] and again["replayed"]
+    clock.advance(24 * 3600)  # the next day, the same allocation is a new one
+    later = earning.allocate_budget(w.books, fund, org_unit_id=w.units["c1"], amount=500, reason="十二月")
+    assert later["transfer_id"] != first["transfer_id"]
