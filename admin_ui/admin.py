@@ -64,6 +64,9 @@ def set_active(user_id: int):
 @web.requires("admin")
 def rotate_key():
     purpose = request.form.get("purpose") or ""
+    if not web.take_once("rotate-key"):  # the same form sent twice rotates once
+        flash(gettext("This form was already sent; the key it rotated is below."), "error")
+        return web.back(url_for("ui_admin.page") + "#keys")
     try:
         if purpose not in PURPOSES:
             raise DomainError(errors.VALIDATION_FAILED, field="purpose")

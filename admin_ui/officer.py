@@ -5,8 +5,6 @@ cancel, print)."""
 from __future__ import annotations
 
 import base64
-import hmac
-import secrets
 
 from flask import Blueprint, flash, g, redirect, render_template, request, session, url_for
 from flask_babel import gettext
@@ -125,9 +123,8 @@ def volunteer(user_id: int):
     # a card just issued (post-redirect-get): its PIN is shown on this one page view, then forgotten
     shown = session.pop("new_card", None)
     new_card = shown if isinstance(shown, dict) and shown.get("user_id") == user_id else None
-    card_key = secrets.token_urlsafe(16)
-    session["card_form_keys"] = {**(session.get("card_form_keys") or {}), str(user_id): card_key}
-    return render_template("ui/volunteer.html", v=profile, claims=claims, new_card=new_card, card_key=card_key)
+    return render_template("ui/volunteer.html", v=profile, claims=claims, new_card=new_card,
+                           card_key=web.once_key(f"card:{user_id}"))
 
 
 @bp.post("/volunteers/<int:user_id>/cards")
@@ -135,11 +132,7 @@ def volunteer(user_id: int):
 def issue_card(user_id: int):
     """Issue a card, then redirect (a reload shows the page, never issues again). The form carries a
     one-time key held in the session: a second submit of the same form issues nothing."""
-    sent = request.form.get("card_key") or ""
-    keys = dict(session.get("card_form_keys") or {})
-    expected = keys.pop(str(user_id), None)
-    session["card_form_keys"] = keys
-    if not expected or not hmac.compare_digest(str(expected), sent):
+    if not web.take_once(f"card:{user_id}"):
         flash(gettext("This form was already sent; the card issued then is below."), "error")
         return redirect(url_for("ui_officer.volunteer", user_id=user_id))
     try:

@@ -208,6 +208,22 @@ def safe_next(target: str | None) -> str | None:
     return urlunsplit(("", "", parts.path, parts.query, parts.fragment))
 
 
+def once_key(form: str) -> str:
+    """A one-time key for a form whose second submit must do nothing (issuing a card, rotating a key): the
+    page puts it in a hidden ``once`` field, ``take_once`` accepts it once. Kept in the server-side session."""
+    key = secrets.token_urlsafe(16)
+    session["once"] = {**(session.get("once") or {}), form: key}
+    return key
+
+
+def take_once(form: str) -> bool:
+    """Whether the submitted ``once`` field is the form's current key; it is used up either way."""
+    keys = dict(session.get("once") or {})
+    expected = keys.pop(form, None)
+    session["once"] = keys
+    return bool(expected) and hmac.compare_digest(str(expected), request.form.get("once") or "")
+
+
 def back(default: str) -> Any:
     return redirect(safe_next(request.form.get("next")) or default)
 

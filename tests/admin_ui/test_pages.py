@@ -423,7 +423,7 @@ def test_second_officer_approves_and_cards_are_issued_and_unlocked(signed_in, se
     with books.session(readonly=True) as s:
         assert s.get(Award, award.id).status == "posted"
     page = officer2.get(f"/officer/volunteers/{volunteer}")
-    form = {"csrf_token": csrf_of(page.text), "card_key": re.search(r'name="card_key" value="([^"]+)"', page.text).group(1)}
+    form = {"csrf_token": csrf_of(page.text), "once": _once(page.text)}
     issued = officer2.post(f"/officer/volunteers/{volunteer}/cards", data=form, follow_redirects=True)
     pin = re.search(r'id="new-pin">(\d+)<', issued.text).group(1)
     card_id = int(re.search(r"/officer/cards/(\d+)/print", issued.text).group(1))
@@ -454,10 +454,17 @@ def test_fund_allocates_and_admin_rotates_a_key(signed_in, seeded) -> None:
     admin = signed_in("admin")
     page = admin.get("/admin")
     before = books.keys.active("wallet")
-    admin.post("/admin/keys/rotate", data={"csrf_token": csrf_of(page.text), "purpose": "wallet"})
+    form = {"csrf_token": csrf_of(page.text), "purpose": "wallet", "once": _once(page.text)}
+    admin.post("/admin/keys/rotate", data=form)
     after = books.keys.active("wallet")
     assert after is not None and (before is None or after.kid != before.kid)
     assert after.kid in admin.get("/admin").text
+    admin.post("/admin/keys/rotate", data=form)  # the same form sent again rotates nothing
+    assert books.keys.active("wallet").kid == after.kid
+
+
+def _once(html: str) -> str:
+    return re.search(r'name="once" value="([^"]+)"', html).group(1)
 
 
 def test_a_group_leader_claims_for_a_volunteer_of_their_group(signed_in, seeded) -> None:
@@ -577,7 +584,7 @@ def test_a_new_card_is_issued_once_and_its_print_page_is_not_kept(signed_in, see
     officer = signed_in("officer")
     volunteer = _user_id(seeded, "volunteer")
     page = officer.get(f"/officer/volunteers/{volunteer}")
-    form = {"csrf_token": csrf_of(page.text), "card_key": re.search(r'name="card_key" value="([^"]+)"', page.text).group(1)}
+    form = {"csrf_token": csrf_of(page.text), "once": _once(page.text)}
     cards = _count(seeded, Card)
     first = officer.post(f"/officer/volunteers/{volunteer}/cards", data=form)
     assert first.status_code == 302 and _count(seeded, Card) == cards + 1

@@ -3,6 +3,8 @@ every app server), and the security log: the auditor reads it, nobody edits it."
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
@@ -154,7 +156,8 @@ def test_admin_page_key_rotation_and_disabling_a_user_are_logged(client, books, 
     r = client.post("/signin", data={"username": "admin", "password": PASSWORD, "csrf_token": csrf_of(page.text)})
     assert r.status_code == 302
     page = client.get("/admin")
-    client.post("/admin/keys/rotate", data={"csrf_token": csrf_of(page.text), "purpose": "card"})
+    once = re.search(r'name="once" value="([^"]+)"', page.text).group(1)
+    client.post("/admin/keys/rotate", data={"csrf_token": csrf_of(page.text), "purpose": "card", "once": once})
     client.post(f"/admin/users/{world.volunteer}/active", data={"csrf_token": csrf_of(page.text), "active": "0"})
     with books.engine.connect() as conn:
         rows = conn.execute(text("SELECT kind, actor, user_id FROM security_events "
