@@ -110,7 +110,7 @@ def init_app(app: Flask) -> None:
     app.extensions["goldbean.html_http_error"] = _html_http_error
     app.before_request(web.check_csrf)
     app.after_request(web.security_headers)
-    app.jinja_env.globals.update(csrf_token=web.csrf_token, current_actor=web.current_actor,
+    app.jinja_env.globals.update(csrf_token=web.csrf_token, once_key=web.once_key, current_actor=web.current_actor,
                                  current_locale=_locale)
     app.jinja_env.filters.update(when=_fmt_datetime, day=_fmt_date, beans=_fmt_beans)
     from . import labels

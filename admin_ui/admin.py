@@ -51,7 +51,7 @@ def page():
 def set_active(user_id: int):
     active = request.form.get("active") == "1"
     try:
-        out = web_sessions.set_user_active(current_books(), g.actor, user_id, active)
+        out = web_sessions.set_user_active(current_books(), g.actor, user_id, active, source=request.remote_addr)
     except DomainError as exc:
         web.refuse(exc)
     else:
@@ -64,13 +64,17 @@ def set_active(user_id: int):
 @web.requires("admin")
 def rotate_key():
     purpose = request.form.get("purpose") or ""
+    if not web.take_once("rotate-key"):  # the same form sent twice rotates once
+        flash(gettext("This form was already sent; the key it rotated is below."), "error")
+        return web.back(url_for("ui_admin.page") + "#keys")
     try:
         if purpose not in PURPOSES:
             raise DomainError(errors.VALIDATION_FAILED, field="purpose")
         key = current_books().keys.rotate(purpose)
         from ledger.access import security
 
-        security.record(current_books(), "key_rotated", actor=g.actor.ref, purpose=purpose, kid=key.kid)
+        security.record(current_books(), "key_rotated", actor=g.actor.ref, source=request.remote_addr, purpose=purpose,
+                        kid=key.kid)
     except DomainError as exc:
         web.refuse(exc)
     else:
@@ -109,7 +113,7 @@ def _scope() -> dict:
 def grant():
     try:
         people.grant_role(current_books(), g.actor, web.form_int("user_id"), role=request.form.get("role") or "",
-                          **_scope())
+                          source=request.remote_addr, **_scope())
     except DomainError as exc:
         web.refuse(exc)
     else:
@@ -121,7 +125,8 @@ def grant():
 @web.requires("admin")
 def revoke(user_id: int):
     try:
-        people.revoke_role(current_books(), g.actor, user_id, role=request.form.get("role") or "", **_scope())
+        people.revoke_role(current_books(), g.actor, user_id, role=request.form.get("role") or "",
+                           source=request.remote_addr, **_scope())
     except DomainError as exc:
         web.refuse(exc)
     else:

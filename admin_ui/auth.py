@@ -14,25 +14,19 @@ from .messages import sentence_for
 bp = Blueprint("ui_auth", __name__)
 
 
-def _safe_next(target: str | None) -> str | None:
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
-        return target
-    return None
-
-
 @bp.get("/signin")
 def sign_in():
     actor = web.current_actor()
     if actor is not None:
         return redirect(web.landing_for(actor))
-    return render_template("ui/signin.html", next=_safe_next(request.args.get("next")), error=None)
+    return render_template("ui/signin.html", next=web.safe_next(request.args.get("next")), error=None)
 
 
 @bp.post("/signin")
 def sign_in_post():
     username = (request.form.get("username") or "").strip()[:100]
     password = request.form.get("password") or ""
-    target = _safe_next(request.form.get("next"))
+    target = web.safe_next(request.form.get("next"))
     try:
         # throttled per user and per address, every attempt in the security log (ledger.security)
         actor = checked_sign_in(current_books(), username, password[:200], request.remote_addr)

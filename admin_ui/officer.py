@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import base64
 
-from flask import Blueprint, flash, g, redirect, render_template, request, url_for
+from flask import Blueprint, flash, g, redirect, render_template, request, session, url_for
 from flask_babel import gettext
 
 from doors import current_books
@@ -120,21 +120,28 @@ def volunteer(user_id: int):
     books = current_books()
     profile = directory.volunteer_profile(books, g.actor, user_id)
     claims = [c for c in earning.list_claims(books, g.actor, limit=500) if c.volunteer_id == user_id][:50]
-    return render_template("ui/volunteer.html", v=profile, claims=claims, new_card=None)
+    # a card just issued (post-redirect-get): its PIN is shown on this one page view, then forgotten
+    shown = session.pop("new_card", None)
+    new_card = shown if isinstance(shown, dict) and shown.get("user_id") == user_id else None
+    return render_template("ui/volunteer.html", v=profile, claims=claims, new_card=new_card,
+                           card_key=web.once_key(f"card:{user_id}"))
 
 
 @bp.post("/volunteers/<int:user_id>/cards")
 @web.requires("officer")
 def issue_card(user_id: int):
-    books = current_books()
+    """Issue a card, then redirect (a reload shows the page, never issues again). The form carries a
+    one-time key held in the session: a second submit of the same form issues nothing."""
+    if not web.take_once(f"card:{user_id}"):
+        flash(gettext("This form was already sent; the card issued then is below."), "error")
+        return redirect(url_for("ui_officer.volunteer", user_id=user_id))
     try:
-        out = redemption.issue_card(books, user_id, g.actor.ref, None, by=g.actor)
+        out = redemption.issue_card(current_books(), user_id, g.actor.ref, None, by=g.actor)
     except DomainError as exc:
         web.refuse(exc)
         return redirect(url_for("ui_officer.volunteer", user_id=user_id))
-    profile = directory.volunteer_profile(books, g.actor, user_id)
-    claims = [c for c in earning.list_claims(books, g.actor, limit=500) if c.volunteer_id == user_id][:50]
-    return render_template("ui/volunteer.html", v=profile, claims=claims, new_card=out)
+    session["new_card"] = {"user_id": user_id, "card": {"id": out["card"]["id"]}, "pin": out["pin"]}
+    return redirect(url_for("ui_officer.volunteer", user_id=user_id))
 
 
 def _card_action(card_id: int, action: str):

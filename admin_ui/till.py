@@ -45,7 +45,8 @@ def _render(merchant_id: int, *, error: str | None = None, code: str = "", sale_
         takings=directory.takings_today(books, merchant_id, by=g.actor), error=error,
         code=code,
         sale_key=sale_key or uuid.uuid4().hex, needs_pin=needs_pin, amount=amount,
-        refund_key=uuid.uuid4().hex), status
+        refund_key=uuid.uuid4().hex, paused=redemption.paused_tills(books, g.actor, merchant_id),
+        owner=merchant_id in g.actor.merchant_ids_for("merchant_owner")), status
 
 
 @bp.get("")
@@ -95,6 +96,21 @@ def redeem():
         return _render(merchant_id, error=sentence_for(exc), code=code if keep else "", sale_key=sale_key,
                        needs_pin=_is_card(code) and keep, status=status, amount=amount_raw)
     return render_template("ui/receipt.html", receipt=answer.json(), replayed=answer.replayed), 201
+
+
+@bp.post("/pin-throttle/lift")
+@web.requires("merchant_owner")
+def lift_pin_throttle():
+    """The owner lets a till paused for wrong PINs on several cards take PINs again (logged)."""
+    merchant_id = _merchant_id()
+    try:
+        redemption.lift_till_pin_throttle(current_books(), g.actor, merchant_id, request.form.get("till") or "",
+                                          source=request.remote_addr)
+    except DomainError as exc:
+        web.refuse(exc)
+    else:
+        flash(gettext("The till takes PINs again."), "ok")
+    return redirect(url_for("ui_till.page", merchant_id=merchant_id))
 
 
 @bp.post("/redemptions/<int:redemption_id>/refund")

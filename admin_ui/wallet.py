@@ -27,8 +27,9 @@ def _wallet_id() -> int:
     return wallet_of(current_books(), actor.user_id)
 
 
-def _fresh_code(wallet: int) -> dict:
-    issued = codes.issue_wallet_code(current_books(), wallet)
+def _fresh_code() -> dict:
+    """A payment code through the same use case (and rate limit) as the API's."""
+    issued = redemption.issue_payment_code(current_books(), g.actor, source=request.remote_addr)
     return {"code": issued.code, "qr_png": codes.qr_png_base64(issued.code), "expires_in": issued.expires_in}
 
 
@@ -46,7 +47,7 @@ def page():
               if c.volunteer_id == actor.user_id or c.submitted_by_id == actor.user_id]
     home = directory.home_community(books, actor)
     board = earning.volunteer_leaderboard(books, actor, org_unit_id=home["id"], limit=10) if home else None
-    return render_template("ui/wallet.html", overview=overview, history=history, code=_fresh_code(wallet),
+    return render_template("ui/wallet.html", overview=overview, history=history, code=_page_code(),
                            claims=claims, board=board, home=home, cards=directory.my_cards(books, actor),
                            categories=earning.rules_of(books).tip_categories,
                            led=directory.led_volunteers(books, actor),
@@ -54,11 +55,25 @@ def page():
                            now_local=books.calendar.format(books.now(), "%Y-%m-%dT%H:%M"))
 
 
+def _page_code() -> dict:
+    try:
+        return _fresh_code()
+    except DomainError as exc:
+        if exc.code != "rate_limited":
+            raise
+        return {"code": "", "qr_png": "", "expires_in": 10}  # the page opens; its QR refreshes a bit later
+
+
 @bp.post("/code")
 @web.requires(*ROLES)
 def new_code():
     """A fresh payment code for the page's QR (JSON, under the session and its CSRF token)."""
-    return jsonify(_fresh_code(_wallet_id()))
+    try:
+        return jsonify(_fresh_code())
+    except DomainError as exc:
+        from doors.errors import status_of
+
+        return jsonify({"error": exc.code, "message": exc.message}), status_of(exc)
 
 
 @bp.get("/status")

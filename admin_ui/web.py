@@ -14,6 +14,7 @@ import hmac
 import secrets
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from flask import Flask, abort, flash, g, redirect, request, session, url_for
 from flask.sessions import SessionInterface, SessionMixin
@@ -198,11 +199,44 @@ def refuse(exc: DomainError) -> None:
     flash(sentence_for(exc), "error")
 
 
+def safe_next(target: str | None) -> str | None:
+    """``target`` if it is a path on this site once a browser has normalised it, else None: the one check for
+    every ``next`` (sign-in, the language switch, forms that return to their page).
+
+    Browsers drop tabs and line breaks anywhere in a URL and read ``\\`` as ``/``, so ``/\\t/evil.example``
+    and ``/\\evil.example`` are ``//evil.example``, another site; any control character or backslash is refused
+    before parsing, and what is left must have no scheme and no host and start with one ``/``."""
+    if not target or len(target) > 2000:
+        return None
+    if "\\" in target or any(ord(ch) < 0x20 or 0x7F <= ord(ch) <= 0x9F for ch in target):
+        return None
+    try:
+        parts = urlsplit(target)
+    except ValueError:
+        return None
+    if parts.scheme or parts.netloc or not parts.path.startswith("/") or parts.path.startswith("//"):
+        return None
+    return urlunsplit(("", "", parts.path, parts.query, parts.fragment))
+
+
+def once_key(form: str) -> str:
+    """A one-time key for a form whose second submit must do nothing (issuing a card, rotating a key): the
+    page puts it in a hidden ``once`` field, ``take_once`` accepts it once. Kept in the server-side session."""
+    key = secrets.token_urlsafe(16)
+    session["once"] = {**(session.get("once") or {}), form: key}
+    return key
+
+
+def take_once(form: str) -> bool:
+    """Whether the submitted ``once`` field is the form's current key; it is used up either way."""
+    keys = dict(session.get("once") or {})
+    expected = keys.pop(form, None)
+    session["once"] = keys
+    return bool(expected) and hmac.compare_digest(str(expected), request.form.get("once") or "")
+
+
 def back(default: str) -> Any:
-    target = request.form.get("next") or ""
-    if target.startswith("/") and not target.startswith("//"):
-        return redirect(target)
-    return redirect(default)
+    return redirect(safe_next(request.form.get("next")) or default)
 
 
 def form_int(name: str, *, required: bool = True, minimum: int | None = None) -> int | None:

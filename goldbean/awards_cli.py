@@ -1,7 +1,7 @@
 """``goldbean awards import FILE [--commit] --officer USERNAME``: bulk awards from a CSV.
 
 Columns: ``username, community`` (org unit code), ``amount`` or ``hours`` (patrol rule), ``reference``,
-optional ``reason`` and ``key``. Without ``--commit`` nothing changes: the whole import runs and is
+optional ``reason`` and ``key``. UTF-8 (with or without BOM) and GBK/GB18030 files are read. Without ``--commit`` nothing changes: the whole import runs and is
 rolled back, and the report says what would happen. Importing the same file twice awards once.
 """
 
@@ -12,6 +12,29 @@ from pathlib import Path
 
 import click
 from flask.cli import with_appcontext
+
+
+def read_csv_text(file: Path) -> str:
+    """The CSV's text, whatever Excel saved it as: UTF-8 (with or without a byte-order mark), or GBK/GB18030
+    (Chinese Excel's "CSV (逗号分隔)"). Anything else (UTF-16 "Unicode text", binary) is refused with a
+    sentence saying how to save it, exit status 2."""
+    data = file.read_bytes()
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        _refuse(f"{file} is UTF-16 (Excel's \"Unicode text\"); save it as \"CSV UTF-8\" or \"CSV (逗号分隔)\"")
+    for encoding in ("utf-8-sig", "gb18030"):  # GB18030 is a superset of GBK and GB2312
+        try:
+            text = data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+        if "\x00" not in text:
+            return text
+    _refuse(f"{file} is neither UTF-8 nor GBK/GB18030 text; save it as \"CSV UTF-8\" or \"CSV (逗号分隔)\"")
+    raise AssertionError  # not reached
+
+
+def _refuse(message: str) -> None:
+    click.echo(f"error: unreadable_file: {message}", err=True)
+    sys.exit(2)
 
 
 def register_awards_commands(main: click.Group) -> None:
@@ -44,7 +67,7 @@ def register_awards_commands(main: click.Group) -> None:
             if user_id is None:
                 raise DomainError(errors.USER_NOT_FOUND, f"no user {officer!r}")
             actor = load_actor(s, user_id)
-        rows = parse_award_csv(file.read_text(encoding="utf-8"))
+        rows = parse_award_csv(read_csv_text(file))
         report = import_awards(books, actor, rows, commit=commit)
         for line in report.lines:
             if line.outcome == "error":

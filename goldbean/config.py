@@ -59,6 +59,7 @@ def load(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "INSTANCE_PATH": str(folder),
         "DATABASE_URL": normalise_url(overrides.get("DATABASE_URL") or database_url()),
         "DEMO": demo,
+        "DEMO_USERS": _demo_usernames(),
         "SESSION_COOKIE_SECURE": os.environ.get("GOLDBEAN_SECURE_COOKIES", "0" if demo else "1") == "1",
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
@@ -91,3 +92,9 @@ def ledger_settings(cfg: dict[str, Any]) -> Settings:
             raise SettingsError(f"GOLDBEAN_LEDGER_SETTINGS={path}: must hold a JSON object")
     settings = Settings.from_mapping(mapping)
     return settings.with_overrides(given or {})
+
+
+def _demo_usernames() -> list[str]:
+    from .seed_district import demo_usernames
+
+    return demo_usernames()

@@ -219,9 +219,31 @@ def render_metrics() -> tuple[bytes, str]:
 
 # --- the Flask hooks ------------------------------------------------------------------------------
 
+# Label values come only from closed sets, so that no request can add series: the standard methods (any
+# other name a client invents is "other"), the app's own routes ("(unmatched)" for every other path), and
+# error codes of the catalogue (anything else is "other").
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
 def _route() -> str:
     rule = request.url_rule
     return rule.rule if rule is not None else "(unmatched)"
+
+
+def _method() -> str:
+    return request.method if request.method in KNOWN_METHODS else "other"
+
+
+def _status(code: int) -> str:
+    return str(code) if 100 <= code <= 599 else "other"
+
+
+def _error_code(code: str) -> str:
+    from ledger.errors import CATALOGUE
+    from merchant_api.errors import CODE_BY_HTTP_STATUS
+
+    known = code in CATALOGUE or code in CODE_BY_HTTP_STATUS.values() or code == "http_error"
+    return code if known else "other"
 
 
 def init_app(app: Flask) -> None:
@@ -250,12 +272,12 @@ def init_app(app: Flask) -> None:
         duration = time.perf_counter() - t0 if t0 is not None else 0.0
         route = _route()
         if route != "/metrics":
-            m.requests.labels(request.method, route, str(resp.status_code)).inc()
-            m.latency.labels(request.method, route).observe(duration)
+            m.requests.labels(_method(), route, _status(resp.status_code)).inc()
+            m.latency.labels(_method(), route).observe(duration)
         if resp.status_code >= 400 and resp.mimetype == "application/json" and not resp.direct_passthrough:
             body = resp.get_json(silent=True)
             if isinstance(body, dict) and isinstance(body.get("error"), str):
-                code = body["error"][:64]
+                code = _error_code(body["error"])
                 m.api_errors.labels(route, code).inc()
                 if route == REDEMPTION_ROUTE and request.method == "POST":
                     m.redemptions_refused.labels(code).inc()

@@ -11,8 +11,8 @@ from sqlalchemy.orm import Session
 from ledger.access.identity import wallet_account_id
 from ledger.infra.books import Books
 from ledger.journal.accounts import make_checkpoint, open_account_in, post_in
-from ledger.journal.posting import hold, transfer
-from ledger.schema import Account
+from ledger.journal.posting import transfer
+from ledger.schema import Account, Transfer
 
 COMMUNITIES = ("金沙", "金星", "王旗营", "田园路")
 
@@ -41,8 +41,12 @@ def seed_ledger(books: Books) -> dict[str, int]:
 
 
 def seed_demo(books: Books) -> str:
+    """Seed the demo district; on books that already have it, change nothing and say so."""
     from .seed_district import demo_users_text, seed_earning, seed_people
 
+    with books.session(readonly=True) as s:
+        if s.scalar(select(Transfer.id).where(Transfer.transfer_key == "demo:donation:1")) is not None:
+            return f"demo district already there: nothing changed; {demo_users_text()}"
     ids = seed_ledger(books)
     district = seed_people(books)  # org tree, demo users, community budgets (owner_ref org:<id>), merchant
 
@@ -61,8 +65,6 @@ def seed_demo(books: Books) -> str:
                                     actor="demo", reason="巡逻两小时")])
         post_in(s, books, [transfer("demo:redeem:1", "redeem", ids["wallet:demo"], ids["merchant:demo"], 12,
                                     actor="demo", reason="兑换")])
-        post_in(s, books, [hold("demo:hold:1", "redeem", ids["wallet:demo"], ids["merchant:demo"], 5, 3600,
-                                actor="demo", reason="待确认兑换")])
         return "demo district seeded"
 
     summary = books.run(work)

@@ -4,6 +4,7 @@ claims and awards made through the real use cases. Idempotent: running it twice 
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from dataclasses import dataclass, field
 
@@ -98,17 +99,17 @@ def seed_people(books: Books) -> District:
             s.get(Account, acc_id).owner_ref = f"merchant:{merchant.id}"
         d.merchant_id, d.merchant_account_id = merchant.id, merchant.account_id
         u = d.users
-        grant_role_in(s, u["admin"], "admin")
-        grant_role_in(s, u["officer"], "officer", d.units["gulou"])  # a street office: 金沙 and 王旗营
-        grant_role_in(s, u["officer2"], "officer", d.units["gulou"])
-        grant_role_in(s, u["volunteer"], "volunteer", d.units["jinsha.g1.b3"])
-        grant_role_in(s, u["laozhang"], "volunteer", d.units["jinsha.g1"])
-        grant_role_in(s, u["leader"], "leader", d.units["jinsha.g1"])
-        grant_role_in(s, u["leader"], "volunteer", d.units["jinsha.g1"])
-        grant_role_in(s, u["cashier"], "cashier", merchant_id=merchant.id)
-        grant_role_in(s, u["cashier"], "merchant_owner", merchant_id=merchant.id)
-        grant_role_in(s, u["auditor"], "auditor")
-        grant_role_in(s, u["fund"], "fund_manager")
+        grant_role_in(s, u["admin"], "admin", actor="seed")
+        grant_role_in(s, u["officer"], "officer", d.units["gulou"], actor="seed")  # a street office: 金沙 and 王旗营
+        grant_role_in(s, u["officer2"], "officer", d.units["gulou"], actor="seed")
+        grant_role_in(s, u["volunteer"], "volunteer", d.units["jinsha.g1.b3"], actor="seed")
+        grant_role_in(s, u["laozhang"], "volunteer", d.units["jinsha.g1"], actor="seed")
+        grant_role_in(s, u["leader"], "leader", d.units["jinsha.g1"], actor="seed")
+        grant_role_in(s, u["leader"], "volunteer", d.units["jinsha.g1"], actor="seed")
+        grant_role_in(s, u["cashier"], "cashier", merchant_id=merchant.id, actor="seed")
+        grant_role_in(s, u["cashier"], "merchant_owner", merchant_id=merchant.id, actor="seed")
+        grant_role_in(s, u["auditor"], "auditor", actor="seed")
+        grant_role_in(s, u["fund"], "fund_manager", actor="seed")
         return d
 
     return books.run(work)
@@ -123,6 +124,9 @@ def seed_earning(books: Books, d: District) -> None:
         officer = load_actor(s, d.users["officer"])
         volunteer = load_actor(s, d.users["volunteer"])
         leader = load_actor(s, d.users["leader"])
+    # the history happened two days ago: today's daily caps are untouched, so a first tour's patrol is paid
+    earlier = books.now() - dt.timedelta(days=2)
+    books = dataclasses.replace(books, clock=lambda: earlier)
     now = books.now()
     start = (now - dt.timedelta(days=1)).replace(minute=0, second=0, microsecond=0)
     patrol = earning.submit_claim(books, volunteer, kind="patrol", org_unit_id=d.units["jinsha"],
@@ -140,9 +144,14 @@ def seed_earning(books: Books, d: District) -> None:
     earning.verify_claim(books, officer, big.id, reason="线索重大，待复核", tier="critical")  # needs officer2
     earning.award_directly(books, officer, volunteer_id=d.users["laozhang"], org_unit_id=d.units["jinsha"],
                            amount=20, reference="金沙社区防火巡查排班 2026-11", reason="消防通道清理", key="demo-1")
-    earning.submit_claim(books, volunteer, kind="patrol", org_unit_id=d.units["wangqiying"],
+    earning.submit_claim(books, volunteer, kind="patrol", org_unit_id=d.units["jinsha"],
                          occurred_at=start + dt.timedelta(hours=4), ended_at=start + dt.timedelta(hours=6),
-                         team="王旗营联防")
+                         team="金沙夜巡队")
+
+
+def demo_usernames() -> list[str]:
+    """Every demo user's name, for the sign-in page and ``seed-demo``'s summary (one list, nobody left out)."""
+    return [u[0] for u in DEMO_USERS]
 
 
 def demo_users_text() -> str:

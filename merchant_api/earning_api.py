@@ -117,7 +117,8 @@ class AwardOut(Out):
     transfer_key = fields.String()
     hold_key = fields.String(allow_none=True)
     approval_reason = fields.String(allow_none=True)
-    approved_by_id = fields.Integer(allow_none=True)
+    approved_by_id = fields.Integer(allow_none=True, metadata={"description": "the second officer who approved"})
+    voided_by_id = fields.Integer(allow_none=True, metadata={"description": "the second officer who refused"})
     awarded_at = fields.DateTime()
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from flask import request
 from marshmallow import fields, validate
 
 from doors import current_books
@@ -87,7 +88,7 @@ def register_user(body: dict):
 @blp.response(200, ProfileOut)
 def grant(body: dict, user_id: int):
     """Grant a role on an org unit, a merchant, or district-wide (admins)."""
-    return people.grant_role(current_books(), current_actor(), user_id, **body)
+    return people.grant_role(current_books(), current_actor(), user_id, source=request.remote_addr, **body)
 
 
 @blp.route("/users/<int:user_id>/grants/revoke", methods=["POST"])
@@ -96,4 +97,4 @@ def grant(body: dict, user_id: int):
 @blp.response(200, ProfileOut)
 def revoke(body: dict, user_id: int):
     """Revoke a role grant (admins); it takes effect on the user's next request."""
-    return people.revoke_role(current_books(), current_actor(), user_id, **body)
+    return people.revoke_role(current_books(), current_actor(), user_id, source=request.remote_addr, **body)

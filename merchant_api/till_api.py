@@ -163,6 +163,12 @@ class TillIn(In):
     name = String(required=True, validate=validate.Length(min=1, max=80))
 
 
+class TillPinLiftIn(In):
+    till = String(required=True, validate=validate.Regexp(r"^(till|user):[0-9]{1,18}$"),
+                  metadata={"description": "the paused till: `till:<id>` (a till key) or `user:<id>` "
+                                           "(a cashier's web till)"})
+
+
 class ItemIn(In):
     name = String(required=True, validate=validate.Length(min=1, max=120))
     price = fields.Integer(strict=True, required=True, validate=validate.Range(min=1, max=10**9))
@@ -200,7 +206,7 @@ def redeem(body: dict):
     """Redeem beans: a wallet code (or a bean card code and its PIN) and an amount or catalogue items."""
     ctx = _till(body.pop("merchant_id"))
     key = _idempotency_key()
-    # a PIN typed at a till: throttled per source address, every try logged (ledger.security)
+    # a PIN typed at a till: throttled per card and per till, every try logged (ledger.access.security)
     return _answer(redemption.redeem_at_till(current_books(), ctx, request.remote_addr, code=body["code"],
                                              amount=body.get("amount"), items=body.get("items"), pin=body["pin"],
                                              idempotency_key=key), 201)
@@ -262,6 +268,16 @@ def list_tills(merchant_id: int):
 def revoke_till(merchant_id: int, till_id: int):
     """Revoke a till key: it is refused from the next request on."""
     return redemption.revoke_till(current_books(), merchant_id, till_id, by=current_actor())
+
+
+@blp.route("/merchants/<int:merchant_id>/tills/pin-throttle/lift", methods=["POST"])
+@requires_roles("merchant_owner", "admin")
+@blp.arguments(TillPinLiftIn())
+@blp.response(200)
+def lift_till_pin_throttle(body: dict, merchant_id: int):
+    """Let a till paused for wrong PINs on several cards take PINs again (the owner; logged)."""
+    return redemption.lift_till_pin_throttle(current_books(), current_actor(), merchant_id, body["till"],
+                                             source=request.remote_addr)
 
 
 # --- catalogue --------------------------------------------------------------------------------------

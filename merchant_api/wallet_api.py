@@ -86,12 +86,7 @@ class IssuedCardOut(Out):
 @blp.response(201, CodeOut, headers=NO_STORE_DOC)
 def new_code():
     """A fresh payment code (valid 60 seconds, one use) and its QR image (rate limited: `rate_limited`)."""
-    books = current_books()
-    wallet = _my_wallet()
-    actor = current_actor()
-    security.take(books, "payment_code", f"code:user:{actor.user_id}", "code_per_user", source=request.remote_addr,
-                  user_id=actor.user_id)
-    issued = codes.issue_wallet_code(books, wallet)
+    issued = redemption.issue_payment_code(current_books(), current_actor(), source=request.remote_addr)
     body = {"code": issued.code, "qr_png": codes.qr_png_base64(issued.code), "expires_in": issued.expires_in}
     return body, NO_STORE
 

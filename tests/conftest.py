@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.engine import make_url
 
@@ -25,6 +26,12 @@ from ledger.infra.keys import KeyStore
 
 PG_URL = os.environ.get("GOLDBEAN_TEST_POSTGRES_URL", "")
 REQUIRE_PG = os.environ.get("GOLDBEAN_REQUIRE_POSTGRES") == "1"
+
+# Property tests draw the same examples on every run (a failure fails every time; a flaky suite blocks
+# landing). GOLDBEAN_HYPOTHESIS_EXPLORE=1 draws new ones, to look for trouble on purpose.
+hypothesis_settings.register_profile("goldbean", derandomize=True, database=None)
+hypothesis_settings.register_profile("explore", derandomize=False)
+hypothesis_settings.load_profile("explore" if os.environ.get("GOLDBEAN_HYPOTHESIS_EXPLORE") else "goldbean")
 
 
 class FakeClock:

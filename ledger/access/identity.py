@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from sqlalchemy import or_, select
+from sqlalchemy import delete, or_, select
 from sqlalchemy.orm import Session
 
 from ledger import errors
@@ -225,7 +225,9 @@ def create_user_in(session: Session, username: str, password: str, display_name:
 
 
 def grant_role_in(session: Session, user_id: int, role: str, org_unit_id: int | None = None,
-                  merchant_id: int | None = None) -> RoleGrant:
+                  merchant_id: int | None = None, *, actor: str = "system", source: str | None = None) -> RoleGrant:
+    """Grant ``role`` (or return the grant already there); a new grant goes to the security log with who
+    granted it (``actor``: a user ref, ``cli``, ``seed``) and from where (``source``: the request's address)."""
     existing = session.scalar(select(RoleGrant).where(
         RoleGrant.user_id == user_id, RoleGrant.role == role,
         RoleGrant.org_unit_id.is_(None) if org_unit_id is None else RoleGrant.org_unit_id == org_unit_id,
@@ -235,7 +237,28 @@ def grant_role_in(session: Session, user_id: int, role: str, org_unit_id: int | 
     grant = RoleGrant(user_id=user_id, role=role, org_unit_id=org_unit_id, merchant_id=merchant_id)
     session.add(grant)
     session.flush()
+    _record_role_change(session, "role_granted", user_id, role, org_unit_id, merchant_id, actor=actor, source=source)
+    return grant
+
+
+def revoke_role_in(session: Session, user_id: int, role: str, org_unit_id: int | None = None,
+                   merchant_id: int | None = None, *, actor: str, source: str | None = None) -> int:
+    """Remove a grant; a removal goes to the security log like a grant (``role_revoked``). Returns how many
+    grants were removed (0: there was none, nothing is logged)."""
+    removed = session.execute(delete(RoleGrant).where(
+        RoleGrant.user_id == user_id, RoleGrant.role == role,
+        RoleGrant.org_unit_id.is_(None) if org_unit_id is None else RoleGrant.org_unit_id == org_unit_id,
+        RoleGrant.merchant_id.is_(None) if merchant_id is None else RoleGrant.merchant_id == merchant_id)).rowcount
+    if removed:
+        _record_role_change(session, "role_revoked", user_id, role, org_unit_id, merchant_id, actor=actor,
+                            source=source)
+    return int(removed or 0)
+
+
+def _record_role_change(session: Session, kind: str, user_id: int, role: str, org_unit_id: int | None,
+                        merchant_id: int | None, *, actor: str, source: str | None) -> None:
     from ledger.access.security import record_in  # the security log records every role change
 
-    record_in(session, "role_granted", user_id=user_id, role=role, org_unit_id=org_unit_id, merchant_id=merchant_id)
-    return grant
+    user = session.get(User, user_id)
+    record_in(session, kind, user_id=user_id, username=user.username if user else None, actor=actor,
+              source=source, role=role, org_unit_id=org_unit_id, merchant_id=merchant_id)

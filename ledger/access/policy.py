@@ -81,8 +81,12 @@ def require_officer_in_scope(s: Session, actor: Actor, org_unit_id: int | None) 
         raise DomainError(errors.OUT_OF_SCOPE)
 
 
-def may_read_tip_details(s: Session, actor: Actor, org_unit_id: int | None) -> bool:
-    """A tip's description, place and police case: for the officers over its unit only (not auditors)."""
+def may_read_tip_details(s: Session, actor: Actor, org_unit_id: int | None, *,
+                         authors: tuple[int | None, ...] = ()) -> bool:
+    """A tip's description, place and police case: for the officers over its unit and the people who wrote it
+    (the volunteer, or their leader); not auditors."""
+    if actor.user_id in authors:
+        return True
     return actor.has_role("officer") and in_scope(s, actor, "officer", org_unit_id)
 
 

@@ -40,9 +40,9 @@ DEFAULT_LIMITS: dict[str, int] = dataclasses.asdict(RateLimits())
 PRUNE_CHANCE = 0.01
 EVENT_KINDS = (
     "sign_in_ok", "sign_in_failed", "sign_in_throttled", "pin_ok", "pin_failed", "pin_throttled", "rate_limited",
-    "unlock", "role_granted", "key_rotated", "key_retired", "user_enabled", "user_disabled",
-    "signup_approved", "password_changed", "reset_code_issued", "password_reset", "password_reset_failed",
-    "password_change_refused",
+    "unlock", "pin_throttle_lifted", "role_granted", "role_revoked", "key_rotated", "key_retired", "user_enabled",
+    "user_disabled", "signup_approved", "password_changed", "reset_code_issued", "password_reset",
+    "password_reset_failed", "password_change_refused",
 )
 
 
@@ -130,25 +130,54 @@ def sign_in(books: Books, username: str, password: str, source: str | None) -> A
 
 
 # --- PINs typed at a till ------------------------------------------------------------------------------
+#
+# A till (``till:3`` or the cashier ``user:7`` at a web till) is paused when wrong PINs were typed there for
+# ``failed_pin_cards_per_till`` different card holders within THROTTLE_WINDOW: that is someone trying a
+# stack of cards, not a customer fumbling theirs (one card locks itself after five wrong PINs and can never
+# pause a shop). The check and the count happen in the redemption's own transaction behind a lock on the
+# till's row of ``rate_counters``, so parallel attempts are judged one after the other (no race past the
+# limit). The merchant owner (or an admin) lifts a till's pause (``pin_throttle_lifted``).
 
-def guard_pin(books: Books, source: str | None, actor: str | None) -> None:
-    """Refuse a PIN attempt from an address with too many wrong PINs lately (logged)."""
-    source = source or "unknown"
-    now = books.now()
-
-    def work(s: Session) -> DomainError | None:
-        if failures_from(s, now, source, "pin_failed") >= limit(books, "failed_pins_per_ip"):
-            record_in(s, "pin_throttled", at=now, source=source, actor=actor)
-            return DomainError(errors.TOO_MANY_ATTEMPTS)
-        return None
-
-    refusal = books.run(work)
-    if refusal is not None:
-        raise refusal
+EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
 
 
-def note_pin(books: Books, ok: bool, source: str | None, actor: str | None, **detail: Any) -> None:
-    record(books, "pin_ok" if ok else "pin_failed", source=source or "unknown", actor=actor, **detail)
+def lock_bucket_in(s: Session, bucket: str) -> None:
+    """Take (creating it if need be) the row of ``bucket`` FOR UPDATE until the transaction ends: an atomic
+    upsert, so concurrent transactions on PostgreSQL wait for each other (SQLite's writers are serial)."""
+    table = RateCounter.__table__
+    stmt = _upsert(s).values(bucket=bucket[:120], window_start=EPOCH, count=1)
+    s.execute(stmt.on_conflict_do_update(index_elements=["bucket", "window_start"], set_={"count": table.c.count + 1}))
+
+
+def till_lift_marker(till: str) -> str:
+    """The exact ``detail`` of a ``pin_throttle_lifted`` event for ``till`` (how the last lift is found)."""
+    return json.dumps({"till": till}, sort_keys=True, ensure_ascii=False)
+
+
+def failing_cards_at(s: Session, now: dt.datetime, till: str) -> int:
+    """Card holders with a wrong PIN at ``till`` in the window, since the till's last lift."""
+    lifted = int(s.scalar(select(func.max(SecurityEvent.id)).where(
+        SecurityEvent.kind == "pin_throttle_lifted", SecurityEvent.detail == till_lift_marker(till))) or 0)
+    return int(s.scalar(select(func.count(func.distinct(SecurityEvent.user_id))).where(
+        SecurityEvent.kind == "pin_failed", SecurityEvent.actor == till, SecurityEvent.at >= now - THROTTLE_WINDOW,
+        SecurityEvent.id > lifted, SecurityEvent.user_id.is_not(None))) or 0)
+
+
+def guard_pin_in(s: Session, books: Books, now: dt.datetime, till: str, source: str | None) -> DomainError | None:
+    """Lock the till's throttle row, then refuse (logged) if the till is paused; the caller counts the
+    attempt (``note_pin_in``) in the same transaction, before the lock is released."""
+    lock_bucket_in(s, f"pin:till:{till}")
+    if failing_cards_at(s, now, till) >= limit(books, "failed_pin_cards_per_till"):
+        record_in(s, "pin_throttled", at=now, source=source or "unknown", actor=till)
+        return DomainError(errors.TOO_MANY_ATTEMPTS)
+    return None
+
+
+def note_pin_in(s: Session, now: dt.datetime, ok: bool, *, till: str, source: str | None, holder: int,
+                **detail: Any) -> None:
+    """Log a PIN typed at ``till`` for the card of ``holder`` (a user id), in the redemption's transaction."""
+    record_in(s, "pin_ok" if ok else "pin_failed", at=now, source=source or "unknown", actor=till, user_id=holder,
+              **detail)
 
 
 # --- rate limits ------------------------------------------------------------------------------------

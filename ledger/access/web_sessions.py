@@ -122,7 +122,8 @@ def end_user_sessions_in(s: Session, user_id: int) -> int:
     return s.execute(delete(WebSession).where(WebSession.user_id == user_id)).rowcount or 0
 
 
-def set_user_active(books: Books, actor: Actor, user_id: int, active: bool) -> dict[str, Any]:
+def set_user_active(books: Books, actor: Actor, user_id: int, active: bool, *,
+                    source: str | None = None) -> dict[str, Any]:
     """An admin enables or disables a user; disabling ends every session of theirs at once."""
     policy.require_admin(actor)
     if user_id == actor.user_id and not active:
@@ -137,7 +138,7 @@ def set_user_active(books: Books, actor: Actor, user_id: int, active: bool) -> d
         from ledger.access.security import record_in  # the security log records who enabled or disabled whom
 
         record_in(s, "user_enabled" if active else "user_disabled", at=books.now(), user_id=user_id,
-                  username=user.username, actor=actor.ref, sessions_ended=ended)
+                  username=user.username, actor=actor.ref, source=source, sessions_ended=ended)
         return {"user_id": user_id, "active": active, "sessions_ended": ended}
 
     return books.run(work)

@@ -73,21 +73,39 @@ def balances_at(session: Session, moment: dt.datetime | None) -> list[BalanceRow
     return [BalanceRow(*r) for r in rows]
 
 
-def _org_names(session: Session) -> tuple[dict[int, str], dict[int, int]]:
-    """Org unit names and each merchant's org unit, when the people tables exist."""
+def _org_names(session: Session) -> tuple[dict[int, str], dict[str, int]]:
+    """Org unit names, and the org unit each owner (``merchant:<id>``, ``user:<id>``) is filed under."""
     try:
-        from ledger.access.models import Merchant, OrgUnit
+        from ledger.access.models import Merchant, OrgUnit, RoleGrant
     except ImportError:  # pragma: no cover
         return {}, {}
     tables = set(inspect(session.connection()).get_table_names())
     if "org_units" not in tables or "merchants" not in tables:
         return {}, {}
-    names = {r.id: r.name for r in session.execute(select(OrgUnit.id, OrgUnit.name))}
-    merchant_org = {r.id: r.org_unit_id for r in session.execute(select(Merchant.id, Merchant.org_unit_id))}
-    return names, merchant_org
+    units = {r.id: r for r in session.execute(select(OrgUnit.id, OrgUnit.name, OrgUnit.parent_id, OrgUnit.level))}
+    names = {uid: r.name for uid, r in units.items()}
+    owners = {f"merchant:{r.id}": r.org_unit_id for r in session.execute(select(Merchant.id, Merchant.org_unit_id))}
+    # a wallet (``user:<id>``) is filed under its volunteer's community: the home unit of their first
+    # volunteer (or leader) grant, or the community above it when that is a group or a building
+    for r in session.execute(select(RoleGrant.user_id, RoleGrant.org_unit_id).where(
+            RoleGrant.role.in_(("volunteer", "leader")), RoleGrant.org_unit_id.is_not(None))
+            .order_by(RoleGrant.id)):
+        owners.setdefault(f"user:{r.user_id}", _community_of(units, r.org_unit_id))
+    return names, owners
 
 
-def _org_of(owner_ref: str | None, merchant_org: dict[int, int]) -> int | None:
+def _community_of(units: dict[int, Any], unit_id: int) -> int:
+    seen, at = set(), unit_id
+    while at in units and at not in seen:
+        if units[at].level == "community":
+            return at
+        seen.add(at)
+        at = units[at].parent_id
+    return unit_id
+
+
+def _org_of(owner_ref: str | None, owners: dict[str, int]) -> int | None:
+    """The org unit an account is filed under: ``org:<id>`` itself, a merchant's unit, a wallet's community."""
     if not owner_ref or ":" not in owner_ref:
         return None
     what, _, ident = owner_ref.partition(":")
@@ -95,9 +113,7 @@ def _org_of(owner_ref: str | None, merchant_org: dict[int, int]) -> int | None:
         return None
     if what == "org":
         return int(ident)
-    if what == "merchant":
-        return merchant_org.get(int(ident))
-    return None
+    return owners.get(owner_ref)
 
 
 @dataclass
@@ -122,10 +138,10 @@ def trial_balance_in(session: Session, at: dt.datetime | None) -> TrialBalance:
     by_kind = dict.fromkeys(ACCOUNT_KINDS, 0)
     for r in rows:
         by_kind[r.kind] = by_kind.get(r.kind, 0) + r.balance
-    names, merchant_org = _org_names(session)
+    names, owners = _org_names(session)
     orgs: dict[int | None, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     for r in rows:
-        orgs[_org_of(r.owner_ref, merchant_org)][r.kind] += r.balance
+        orgs[_org_of(r.owner_ref, owners)][r.kind] += r.balance
     by_org = [{"org_unit_id": org, "name": names.get(org, "") if org is not None else "(no org unit)",
                "by_kind": dict(kinds), "total": sum(kinds.values())}
               for org, kinds in sorted(orgs.items(), key=lambda kv: (kv[0] is None, kv[0] or 0))]
@@ -313,6 +329,7 @@ def anomalies_in(session: Session, from_day: dt.date, to_day: dt.date, params: A
     _redemption_outliers(session, and_(posted, in_period), codes, params, report)
     _refund_bursts(session, and_(posted, in_period), codes, params, report)
     report.backfilled_claims = _backfilled_claims(session, start, end, params, report)
+    _name_people(session, report)
     return report
 
 
@@ -443,6 +460,43 @@ def _refund_bursts(session: Session, in_period: Any, codes: dict[int, str], para
                 burst["_last"] = j
                 burst["to"] = t.isoformat()
     flush()
+
+
+def _user_id_of(ref: Any) -> int | None:
+    """The user id in ``user:<id>`` (an actor) or ``wallet:user:<id>`` (a wallet's code)."""
+    if not isinstance(ref, str):
+        return None
+    ident = ref.removeprefix("wallet:").removeprefix("user:")
+    return int(ident) if ref.startswith(("user:", "wallet:user:")) and ident.isdigit() else None
+
+
+def _name_people(session: Session, report: AnomalyReport) -> None:
+    """Beside every ``user:N`` and ``wallet:user:N`` the report names, the person's name and username, so an
+    auditor reads who, not only a number (``officer_name``, ``holder``, ``volunteer_name``...)."""
+    if "users" not in set(inspect(session.connection()).get_table_names()):
+        return
+    from ledger.access.models import User
+
+    entries = (report.officer_concentration + report.single_source_volunteers + report.under_threshold
+               + report.redemption_outliers)
+    wallets = [w for e in report.officer_concentration for w in e["top_wallets"]]
+    claims = report.backfilled_claims or []
+    ids = {_user_id_of(e.get(k)) for e in entries for k in ("officer", "wallet")}
+    ids |= {_user_id_of(w["account"]) for w in wallets}
+    ids |= {c[k] for c in claims for k in ("volunteer_id", "submitted_by_id", "decided_by_id")}
+    ids.discard(None)
+    names = {r.id: f"{r.display_name} ({r.username})" for r in session.execute(
+        select(User.id, User.display_name, User.username).where(User.id.in_(sorted(ids))))} if ids else {}
+    for e in entries:
+        if "officer" in e:
+            e["officer_name"] = names.get(_user_id_of(e["officer"]))
+        if "wallet" in e:
+            e["holder"] = names.get(_user_id_of(e["wallet"]))
+    for w in wallets:
+        w["holder"] = names.get(_user_id_of(w["account"]))
+    for c in claims:
+        for k in ("volunteer_id", "submitted_by_id", "decided_by_id"):
+            c[k.replace("_id", "_name")] = names.get(c[k])
 
 
 def _backfilled_claims(session: Session, start: dt.datetime, end: dt.datetime, params: AnomalyParams,

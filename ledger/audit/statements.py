@@ -19,9 +19,9 @@ Output: CSV (UTF-8 with a byte-order mark so that Excel in Chinese opens it; fix
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import io
+import logging
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -33,6 +33,7 @@ from sqlalchemy.orm import Session, aliased
 from ledger import errors
 from ledger.errors import DomainError
 from ledger.infra.books import Books
+from ledger.infra.csvsafe import SafeCsvWriter
 from ledger.infra.settings import Calendar
 from ledger.journal.models import Account, Entry, Transfer
 
@@ -286,7 +287,7 @@ def _local(stmt: Statement, moment: dt.datetime) -> dt.datetime:
 def statement_csv(stmt: Statement) -> bytes:
     """UTF-8 with a byte-order mark; the columns of ``CSV_COLUMNS``; opening and closing as rows."""
     buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\r\n")
+    w = SafeCsvWriter(buf)  # every text cell (reference, key, counterparty, actor, reason) is neutralised
     w.writerow(CSV_COLUMNS)
     blank = [""] * len(CSV_COLUMNS)
 
@@ -303,14 +304,9 @@ def statement_csv(stmt: Statement) -> bytes:
         w.writerow([local.date().isoformat(), local.strftime("%H:%M:%S"), ln.entry_id, ln.seq, ln.transfer_id,
                     ln.transfer_key, ln.kind, ln.phase, ln.side, ln.counterparty_id, ln.counterparty_code,
                     ln.amount, ln.change, ln.pending_change, ln.balance_after, ln.reference or "", ln.actor,
-                    _csv_safe(ln.reason)])
+                    ln.reason])
     w.writerow(summary("closing", stmt.closing_balance, stmt.to_day))
     return b"\xef\xbb\xbf" + buf.getvalue().encode("utf-8")
-
-
-def _csv_safe(text: str) -> str:
-    """Keep spreadsheet formulas out of free text (CSV injection)."""
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
 def statement_json(stmt: Statement) -> bytes:
@@ -321,12 +317,27 @@ def statement_json(stmt: Statement) -> bytes:
 
 # --- PDF ------------------------------------------------------------------------------------------------
 
+def bundled_cjk_font() -> Path | None:
+    """WenQuanYi Micro Hei as installed with the project (the ``paperang-p2-fonts-cjk`` wheel), if it is."""
+    try:
+        from importlib.resources import files
+
+        path = Path(str(files("paperang_p2_fonts_cjk") / "fonts" / "wqy-microhei.ttc"))
+    except (ImportError, ModuleNotFoundError, TypeError):
+        return None
+    return path if path.is_file() else None
+
+
 def find_cjk_font() -> Path | None:
-    """A font that renders Chinese: ``GOLDBEAN_CJK_FONT``, else the first well-known path that exists."""
+    """A font that renders Chinese: ``GOLDBEAN_CJK_FONT``, else the one installed with the project, else the
+    first well-known system path that exists."""
     configured = os.environ.get("GOLDBEAN_CJK_FONT")
     if configured:
         path = Path(configured)
         return path if path.is_file() else None
+    bundled = bundled_cjk_font()
+    if bundled is not None:
+        return bundled
     for candidate in CJK_FONT_CANDIDATES:
         path = Path(candidate)
         if path.is_file():
@@ -349,10 +360,12 @@ def statement_pdf(stmt: Statement, font_path: Path | None = None) -> bytes:
     font = font_path or find_cjk_font()
     if font is None:
         raise DomainError(errors.CJK_FONT_MISSING,
-                          "no Chinese font found: install fonts-wqy-microhei (or fonts-noto-cjk) or set "
-                          "GOLDBEAN_CJK_FONT to a .ttf/.ttc file")
+                          "no Chinese font found: run make install (it brings one), install "
+                          "fonts-wqy-microhei, or set GOLDBEAN_CJK_FONT to a .ttf/.ttc file")
     from fpdf import FPDF
 
+    # fontTools (fpdf2's font subsetter) logs a dozen INFO lines per PDF; only its warnings matter
+    logging.getLogger("fontTools").setLevel(logging.WARNING)
     pdf = FPDF(orientation="L", unit="mm", format="A4")
     pdf.set_auto_page_break(True, margin=12)
     try:

@@ -24,6 +24,7 @@ import csv
 import datetime as dt
 import hashlib
 import io
+import json
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
@@ -103,12 +104,22 @@ class AwardView:
     approval_reason: str | None
     approved_by_id: int | None
     awarded_at: dt.datetime
+    voided_by_id: int | None = None  # the second officer who refused a held award (approved_by_id stays empty)
 
     @classmethod
-    def of(cls, a: Award) -> AwardView:
+    def of(cls, a: Award, s: Session | None = None) -> AwardView:
+        voided_by = _voided_by(s, a) if s is not None and a.status == "voided" else None
         return cls(a.id, a.source, a.status, a.volunteer_id, a.org_unit_id, a.claim_id, a.officer_id, a.amount,
                    a.reversed_amount, a.reference, a.reason, a.transfer_key, a.hold_key, a.approval_reason,
-                   a.approved_by_id, utc_from_db(a.awarded_at))
+                   a.approved_by_id, utc_from_db(a.awarded_at), voided_by)
+
+
+def _voided_by(s: Session, a: Award) -> int | None:
+    """Who voided a held award: the actor of the journal's void (or expire) of its hold."""
+    actor = s.scalar(select(Transfer.actor).where(Transfer.transfer_key.in_(
+        (f"{a.hold_key}:void", f"{a.hold_key}:expire"))).order_by(Transfer.id).limit(1))
+    kind, _, ident = (actor or "").partition(":")
+    return int(ident) if kind == "user" and ident.isdigit() else None
 
 
 @dataclass(frozen=True)
@@ -238,7 +249,9 @@ def _award_in(s: Session, books: Books, actor: Actor, *, volunteer_id: int, comm
 def _claim_view(s: Session, actor: Actor, c: Claim) -> ClaimView:
     award = s.scalar(select(Award).where(Award.claim_id == c.id))
     details = None
-    if c.kind == "tip" and policy.may_read_tip_details(s, actor, c.org_unit_id):
+    # tip details: officers in scope, and the people who wrote them (the volunteer, or their leader)
+    if c.kind == "tip" and policy.may_read_tip_details(s, actor, c.org_unit_id,
+                                                        authors=(c.volunteer_id, c.submitted_by_id)):
         details = {"description": c.description, "location": c.location, "police_case_ref": c.police_case_ref}
     return ClaimView(c.id, c.kind, c.status, c.volunteer_id, c.submitted_by_id, c.org_unit_id, c.category,
                      utc_from_db(c.occurred_at), utc_from_db(c.ended_at), c.team, utc_from_db(c.submitted_at), c.tier,
@@ -289,6 +302,9 @@ def submit_claim(books: Books, actor: Actor, *, kind: str, occurred_at: dt.datet
                 raise DomainError(errors.VALIDATION_FAILED,
                                   f"a patrol ends after it starts and lasts at most {rules.patrol_max_hours} hours")
             community = community_of(s, org_unit_id)
+            if not any(h in ancestors(s, community) or community in ancestors(s, h)
+                       for h in _volunteer_units(s, volunteer.id)):
+                raise DomainError(errors.OUT_OF_SCOPE, "a patrol is claimed in the volunteer's own community")
         else:
             if category not in rules.tip_categories:
                 raise DomainError(errors.VALIDATION_FAILED, f"category is one of {', '.join(rules.tip_categories)}")
@@ -298,6 +314,9 @@ def submit_claim(books: Books, actor: Actor, *, kind: str, occurred_at: dt.datet
                 raise DomainError(errors.VALIDATION_FAILED, "a tip has no end time")
             community = community_of(s, org_unit_id if org_unit_id is not None
                                      else _volunteer_units(s, volunteer.id)[0])
+        same = _same_claim(s, volunteer.id, kind, community, occurred_at, ended_at, category, description)
+        if same is not None:  # the same claim sent twice (a double-submitted form, a retry): one claim
+            return _claim_view(s, actor, same)
         end = ended_at or occurred_at
         if end > now + dt.timedelta(minutes=5):
             raise DomainError(errors.CLAIM_IN_FUTURE)
@@ -315,6 +334,18 @@ def submit_claim(books: Books, actor: Actor, *, kind: str, occurred_at: dt.datet
         return _claim_view(s, actor, claim)
 
     return books.run(work)
+
+
+def _same_claim(s: Session, volunteer_id: int, kind: str, community: int, occurred_at: dt.datetime,
+                ended_at: dt.datetime | None, category: str | None, description: str | None) -> Claim | None:
+    """A claim not rejected for the same work: same volunteer, kind, community and times (and, for a tip,
+    category and description)."""
+    q = select(Claim).where(Claim.volunteer_id == volunteer_id, Claim.kind == kind, Claim.org_unit_id == community,
+                            Claim.occurred_at == occurred_at, Claim.status != "rejected")
+    q = q.where(Claim.ended_at == ended_at) if ended_at is not None else q.where(Claim.ended_at.is_(None))
+    if kind == "tip":
+        q = q.where(Claim.category == category, Claim.description == description)
+    return s.scalars(q.order_by(Claim.id).limit(1)).first()
 
 
 def claim_amount(rules: EarningRules, claim: Claim, tier: str | None) -> int:
@@ -428,7 +459,10 @@ def award_directly(books: Books, actor: Actor, *, volunteer_id: int, org_unit_id
         community = community_of(s, org_unit_id)
         policy.require_officer_in_scope(s, actor, community)
         _require_volunteer(s, volunteer_id)
-        k = f"award:direct:{actor.user_id}:{key}" if key else f"award:direct:{uuid.uuid4().hex}"
+        # without a key, the award's own content is its key: the same officer awarding the same volunteer
+        # the same beans for the same reference again (a double-submitted form, a retried call) is a replay
+        k = f"award:direct:{actor.user_id}:{key}" if key else "award:direct:d:" + hashlib.sha256(json.dumps(
+            [actor.user_id, volunteer_id, community, amount, reference.strip()]).encode()).hexdigest()[:40]
         award = _award_in(s, books, actor, volunteer_id=volunteer_id, community_id=community, amount=amount,
                           source="direct", key=k, reference=reference, reason=reason)
         return AwardView.of(award)
@@ -490,15 +524,14 @@ def void_award(books: Books, actor: Actor, award_id: int, *, reason: str) -> Awa
                 req = void_hold(f"{award.hold_key}:void", award.hold_key, actor=actor.ref, reason=reason[:500],
                                 reference=award.reference)
             post_in(s, books, [req])
-        award.status = "voided"
-        award.approved_by_id = actor.user_id
+        award.status = "voided"  # approved_by_id stays empty: the voiding officer approved nothing
         award.decided_at = books.now()
         if award.claim_id is not None:
             claim = s.get(Claim, award.claim_id)
             claim.status = "rejected"
             claim.decision_reason = f"second approval refused: {reason}"[:2000]
         s.flush()
-        return AwardView.of(award)
+        return replace(AwardView.of(award), voided_by_id=actor.user_id)
 
     return books.run(work)
 
@@ -540,7 +573,7 @@ def get_award(books: Books, actor: Actor, award_id: int) -> AwardView:
         award = s.get(Award, award_id)
         if award is None or not _may_see_award(s, actor, award):
             raise DomainError(errors.AWARD_NOT_FOUND, award_id=award_id)
-        return AwardView.of(award)
+        return AwardView.of(award, s)
 
     return books.run(work, readonly=True)
 
@@ -554,7 +587,7 @@ def list_awards(books: Books, actor: Actor, *, status: str | None = None, limit:
         q = select(Award).where(or_(*conds))
         if status is not None:
             q = q.where(Award.status == status)
-        return [AwardView.of(a) for a in s.scalars(q.order_by(Award.id.desc()).limit(max(1, min(limit, 500))))]
+        return [AwardView.of(a, s) for a in s.scalars(q.order_by(Award.id.desc()).limit(max(1, min(limit, 500))))]
 
     return books.run(work, readonly=True)
 
@@ -588,7 +621,9 @@ def record_donation(books: Books, actor: Actor, *, amount: int, donor: str, refe
 
     def work(s: Session) -> dict[str, Any]:
         donations, fund = _fund_accounts(s)
-        k = f"donation:{key}" if key else f"donation:{uuid.uuid4().hex}"
+        # without a key, a donation citing a reference (a receipt number) is keyed by it: sent twice, it counts once
+        k = (f"donation:{key}" if key else f"donation:ref:{hashlib.sha256(reference.strip().encode()).hexdigest()[:40]}"
+             if reference and reference.strip() else f"donation:{uuid.uuid4().hex}")
         t = _post_keyed(s, books, transfer(k, "donate", donations, fund, amount, actor=actor.ref,
                                            reason=f"donor: {donor}"[:500], reference=reference))
         return {"transfer_id": t.id, "transfer_key": t.transfer_key, "amount": t.amount, "replayed": t.replayed}
@@ -618,7 +653,11 @@ def allocate_budget(books: Books, actor: Actor, *, org_unit_id: int, amount: int
             raise DomainError(errors.NOT_A_COMMUNITY, org_unit_id=org_unit_id)
         _, fund = _fund_accounts(s)
         budget = ensure_budget_account_in(s, unit.id)
-        k = f"allocation:{key}" if key else f"allocation:{uuid.uuid4().hex}"
+        # without a key, the same allocation (same fund manager, community, amount and reason) on the same local
+        # day is a replay: a double-submitted call moves the beans once (send a key to allocate the same again)
+        day = books.calendar.today(books.now()).isoformat()
+        k = f"allocation:{key}" if key else "allocation:d:" + hashlib.sha256(json.dumps(
+            [actor.user_id, unit.id, amount, reason or "", day]).encode()).hexdigest()[:40]
         t = _post_keyed(s, books, transfer(k, "allocate", fund, budget, amount, actor=actor.ref,
                                            reason=(reason or "budget allocation")[:500],
                                            reference=f"org:{unit.id}"))
@@ -701,9 +740,17 @@ def volunteer_leaderboard(books: Books, actor: Actor, *, org_unit_id: int, month
         for i, r in enumerate(rows, 1):
             name = r.pseudonym if r.show_pseudonym and r.pseudonym else r.display_name
             entries.append({"rank": i, "name": name, "beans": int(r.beans or 0), "awards": int(r.awards)})
+        _share_ranks(entries, lambda e: e["beans"])
         return {"org_unit_id": unit.id, "org_unit": unit.name, "month": f"{year:04d}-{mon:02d}", "entries": entries}
 
     return books.run(work, readonly=True)
+
+
+def _share_ranks(entries: list[dict[str, Any]], score: Any) -> None:
+    """Equal scores, equal rank ("1, 2, 2, 4"): ``entries`` are sorted best first and numbered 1..n."""
+    for prev, entry in zip(entries, entries[1:]):
+        if score(entry) == score(prev):
+            entry["rank"] = prev["rank"]
 
 
 def community_leaderboard(books: Books, actor: Actor, *, org_unit_id: int, month: str | None = None) -> dict[str, Any]:
@@ -735,6 +782,7 @@ def community_leaderboard(books: Books, actor: Actor, *, org_unit_id: int, month
         table.sort(key=lambda e: (-e["beans"], -e["verified_claims"], e["org_unit_id"]))
         for i, e in enumerate(table, 1):
             e["rank"] = i
+        _share_ranks(table, lambda e: (e["beans"], e["verified_claims"]))
         return {"org_unit_id": unit.id, "org_unit": unit.name, "month": f"{year:04d}-{mon:02d}", "entries": table}
 
     return books.run(work, readonly=True)

@@ -5,7 +5,8 @@ database, one key store, one clock; ``Books.run`` opens the one transaction of a
 (``keys``), the declarative ``Base`` with its naming convention and ``UTCDateTime`` (every instant stored and
 compared in UTC, ``base``), ONE typed ``Settings`` with ONE ``Calendar`` (``settings``: rules, limits,
 retention, the district's local days, weeks and months; validated when built, ``books.settings`` /
-``books.calendar``) and the idempotency store (``idempotency``: the table ``idempotency_records``,
-``idempotent``, ``Answer``).
+``books.calendar``), the idempotency store (``idempotency``: the table ``idempotency_records``,
+``idempotent``, ``Answer``) and the one CSV writer that keeps spreadsheet formulas out of every export
+(``csvsafe``).
 May call: ``ledger.errors``, ``ledger.invariants`` only.
 """

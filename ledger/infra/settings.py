@@ -127,7 +127,7 @@ class RateLimits:
     token_per_user: int = 20  # per username per minute
     code_per_user: int = 30  # wallet payment codes per user per minute
     failed_sign_ins_per_ip: int = 20  # failed sign-ins from one address per throttle window (15 minutes)
-    failed_pins_per_ip: int = 10  # wrong PINs from one address per throttle window
+    failed_pin_cards_per_till: int = 3  # card holders with a wrong PIN at one till per throttle window
     signup_per_ip: int = 10  # volunteer sign-ups per source address per minute
     signup_per_phone: int = 3  # per mobile number per minute
     reset_per_ip: int = 10  # password resets with a code, per source address per minute

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import delete, or_, select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from ledger import errors
 from ledger.access import policy
-from ledger.access.identity import Actor, create_user_in, grant_role_in, hash_password
+from ledger.access.identity import Actor, create_user_in, grant_role_in, hash_password, revoke_role_in
 from ledger.access.models import ROLES, Merchant, OrgUnit, RoleGrant, User
 from ledger.errors import DomainError
 from ledger.infra.books import Books
@@ -104,21 +104,23 @@ def _check_grant_shape(s: Session, role: str, org_unit_id: int | None, merchant_
 
 
 def grant_role(books: Books, actor: Actor, user_id: int, *, role: str, org_unit_id: int | None = None,
-               merchant_id: int | None = None) -> dict[str, Any]:
+               merchant_id: int | None = None, source: str | None = None) -> dict[str, Any]:
+    """An admin grants a role; the security log records it with the admin and ``source`` (their address)."""
     policy.require_admin(actor)
 
     def work(s: Session) -> dict[str, Any]:
         if s.get(User, user_id) is None:
             raise DomainError(errors.USER_NOT_FOUND, user_id=user_id)
         _check_grant_shape(s, role, org_unit_id, merchant_id)
-        grant_role_in(s, user_id, role, org_unit_id, merchant_id)
+        grant_role_in(s, user_id, role, org_unit_id, merchant_id, actor=actor.ref, source=source)
         return _profile(s, user_id)
 
     return books.run(work)
 
 
 def revoke_role(books: Books, actor: Actor, user_id: int, *, role: str, org_unit_id: int | None = None,
-                merchant_id: int | None = None) -> dict[str, Any]:
+                merchant_id: int | None = None, source: str | None = None) -> dict[str, Any]:
+    """An admin revokes a role; logged like a grant (``role_revoked``)."""
     policy.require_admin(actor)
 
     def work(s: Session) -> dict[str, Any]:
@@ -126,10 +128,7 @@ def revoke_role(books: Books, actor: Actor, user_id: int, *, role: str, org_unit
             raise DomainError(errors.USER_NOT_FOUND, user_id=user_id)
         if user_id == actor.user_id and role == "admin":
             raise DomainError(errors.PERMISSION_DENIED, "an admin cannot revoke their own admin role")
-        s.execute(delete(RoleGrant).where(
-            RoleGrant.user_id == user_id, RoleGrant.role == role,
-            RoleGrant.org_unit_id.is_(None) if org_unit_id is None else RoleGrant.org_unit_id == org_unit_id,
-            RoleGrant.merchant_id.is_(None) if merchant_id is None else RoleGrant.merchant_id == merchant_id))
+        revoke_role_in(s, user_id, role, org_unit_id, merchant_id, actor=actor.ref, source=source)
         return _profile(s, user_id)
 
     return books.run(work)

@@ -29,12 +29,14 @@ from ledger.redemption.tills import (
     list_tills,
     revoke_till,
 )
-from ledger.redemption.wallet import wallet_overview
+from ledger.redemption.pins import lift_till_pin_throttle, paused_tills
+from ledger.redemption.wallet import issue_payment_code, wallet_overview
 
 __all__ = [
     "MAX_ITEMS", "MAX_QTY", "PIN_RE", "TILL_KEY_PREFIX", "Answer", "TillContext", "acting_merchant",
     "add_item", "authenticate_till", "authorize_card_admin", "canonical_json", "confirm_hold", "decline_hold",
-    "get_card", "get_redemption", "is_till_key", "issue_card", "issue_till", "list_items", "list_redemptions",
+    "get_card", "get_redemption", "is_till_key", "issue_card", "issue_payment_code", "lift_till_pin_throttle",
+    "paused_tills", "issue_till", "list_items", "list_redemptions",
     "list_tills", "local_tz", "merchant_of_redemption", "redeem", "redeem_at_till", "redemption_view", "refund",
     "request_hash", "revoke_card", "revoke_till", "setting", "unlock_card", "update_item", "wallet_overview",
 ]

@@ -27,7 +27,7 @@ from ledger.journal.accounts import post_in
 from ledger.journal.models import Account
 from ledger.journal.posting import hold, transfer
 from ledger.redemption import codes
-from ledger.redemption.cards import verify_pin
+from ledger.redemption.pins import check_card_pin
 from ledger.redemption.catalogue import priced_items
 from ledger.redemption.core import _day_bounds, setting
 from ledger.redemption.models import Card, Redemption, SpentCode
@@ -81,27 +81,20 @@ def _redeemed_today(conn: Connection, books: Books, now: dt.datetime, column: st
                .scalar() or 0)
 
 
-def _present_card(s: Session, books: Books, verified: codes.VerifiedCode, pin: Any) -> Card | DomainError:
-    """The card a card code names, with its PIN checked. A wrong PIN is *returned* so that the failure count
-    (and the lock after the last try) commits although the redemption is refused."""
+def _present_card(s: Session, books: Books, verified: codes.VerifiedCode, pin: Any, ctx: TillContext,
+                  source: str | None) -> Card | DomainError:
+    """The card a card code names, with its PIN checked (``ledger.redemption.pins``). A wrong PIN is *returned*
+    so that the failure count, the lock after the last try and the till's throttle commit although the
+    redemption is refused."""
     card = s.get(Card, verified.card_id, with_for_update=True)
     if card is None or card.token_id != verified.jti or card.wallet_account_id != verified.wallet_account_id:
         raise DomainError(errors.INVALID_CODE)
     if card.status == "revoked":
         raise DomainError(errors.CARD_REVOKED)
-    if card.status == "locked":
-        raise DomainError(errors.CARD_LOCKED)
     if pin is None:
-        raise DomainError(errors.PIN_REQUIRED)
-    if not isinstance(pin, str) or not verify_pin(card.pin_hash, pin):
-        card.failed_pins += 1
-        tries_left = max(0, int(setting(books, "max_pin_tries")) - card.failed_pins)
-        if tries_left == 0:
-            card.status = "locked"
-            return DomainError(errors.WRONG_PIN, "Wrong PIN; the card is now locked.", tries_left=0)
-        return DomainError(errors.WRONG_PIN, tries_left=tries_left)
-    card.failed_pins = 0
-    return card
+        raise DomainError(errors.CARD_LOCKED if card.status == "locked" else errors.PIN_REQUIRED)
+    refusal = check_card_pin(s, books, books.now(), ctx, card, pin, source)
+    return refusal if refusal is not None else card
 
 
 def _spend_wallet_code(conn: Connection, verified: codes.VerifiedCode, found: Any, now: dt.datetime) -> None:
@@ -169,7 +162,7 @@ def _record_sale(s: Session, books: Books, sale: _Sale) -> dict[str, Any]:
 
 
 def redeem(books: Books, ctx: TillContext, *, code: str, idempotency_key: str, amount: int | None = None,
-           items: list[dict[str, Any]] | None = None, pin: str | None = None) -> Answer:
+           items: list[dict[str, Any]] | None = None, pin: str | None = None, source: str | None = None) -> Answer:
     """Spend beans from the wallet a code names at the till's merchant (see docs/redemption.md).
 
     A receipt; above the hold threshold the receipt says ``awaiting_confirmation`` and the beans
@@ -193,7 +186,7 @@ def redeem(books: Books, ctx: TillContext, *, code: str, idempotency_key: str, a
             raise DomainError(errors.NOT_FOUND_ERR, merchant_id=merchant_id)
         card: Card | None = None
         if verified.typ == codes.CARD_TYP:
-            presented = _present_card(s, books, verified, pin)
+            presented = _present_card(s, books, verified, pin, ctx, source)
             if isinstance(presented, DomainError):
                 return presented
             card = presented
@@ -209,17 +202,5 @@ def redeem(books: Books, ctx: TillContext, *, code: str, idempotency_key: str, a
 
 
 def redeem_at_till(books: Books, ctx: TillContext, source: str | None, *, pin: str | None, **kwargs: Any) -> Answer:
-    """``redeem`` for a till at ``source``: with a PIN, behind the per-address PIN
-    throttle and with the attempt logged (the card itself locks after five wrong PINs)."""
-    if pin is None:
-        return redeem(books, ctx, pin=None, **kwargs)
-    merchant_id = acting_merchant(ctx)
-    security.guard_pin(books, source, ctx.actor)
-    try:
-        answer = redeem(books, ctx, pin=pin, **kwargs)
-    except DomainError as exc:
-        if exc.code in (errors.WRONG_PIN.code, errors.CARD_LOCKED.code):
-            security.note_pin(books, False, source, ctx.actor, error=exc.code, merchant_id=merchant_id)
-        raise
-    security.note_pin(books, True, source, ctx.actor, merchant_id=merchant_id)
-    return answer
+    """``redeem`` for a till at ``source`` (the address is logged with every PIN typed)."""
+    return redeem(books, ctx, pin=pin, source=source, **kwargs)

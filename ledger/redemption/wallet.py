@@ -9,11 +9,13 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from ledger import errors
-from ledger.access import policy
+from ledger.access import policy, security
+from ledger.access.identity import wallet_of
 from ledger.access.policy import Principal
 from ledger.errors import DomainError
 from ledger.infra.books import Books
 from ledger.journal.models import Account, Transfer
+from ledger.redemption import codes
 from ledger.redemption.common import iso
 from ledger.redemption.models import Redemption
 from ledger.redemption.receipts import redemption_view
@@ -47,3 +49,13 @@ def wallet_overview(books: Books, by: Principal, *, history: int = 20) -> dict[s
         }
 
     return books.run(work, readonly=True)
+
+
+def issue_payment_code(books: Books, actor: Any, *, source: str | None = None) -> codes.WalletCode:
+    """A fresh payment code for the actor's own wallet, behind the per-user rate limit (``code_per_user``
+    a minute, ``rate_limited``): the one way both doors (the API and the wallet page) mint codes."""
+    policy.require_role(actor, "volunteer", "leader")
+    wallet = wallet_of(books, actor.user_id)
+    security.take(books, "payment_code", f"code:user:{actor.user_id}", "code_per_user", source=source,
+                  user_id=actor.user_id)
+    return codes.issue_wallet_code(books, wallet)

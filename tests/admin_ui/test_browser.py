@@ -167,10 +167,8 @@ def test_every_page_renders_without_console_errors(browser, server) -> None:
 
 
 def test_wallet_qr_till_camera_officer_and_english(browser, server) -> None:
-    import zxingcpp
-    from PIL import Image
-
     from ledger.redemption import codes
+    from tests.qr import decode_qr
 
     base, books = server["base"], server["books"]
     # 1. the volunteer's wallet shows a QR that decodes to a valid payment code
@@ -179,13 +177,13 @@ def test_wallet_qr_till_camera_officer_and_english(browser, server) -> None:
     assert wallet.inner_text("h1") == "我的钱包"
     _shot(wallet, "1-wallet")
     png = wallet.locator("#qr").screenshot()
-    found = zxingcpp.read_barcodes(Image.open(io.BytesIO(png)))
-    assert found, "no QR found in the wallet's QR image"
-    code = found[0].text
+    code = decode_qr(png)
     assert code == wallet.get_attribute("#qr", "data-code")
     assert codes.verify_code(books, code).typ == codes.WALLET_TYP
     first = int(wallet.inner_text("#countdown"))
-    wallet.wait_for_timeout(2_200)
+    # the countdown script runs: wait for it to tick (no fixed sleep), then check the value
+    wallet.wait_for_function("first => Number(document.querySelector('#countdown').textContent) < first", arg=first,
+                             timeout=10_000)
     assert 0 < int(wallet.inner_text("#countdown")) < first, "the countdown script does not run"
     start = _balance(wallet)
 

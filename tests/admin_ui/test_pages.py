@@ -72,6 +72,36 @@ def test_sign_in_next_only_goes_to_our_own_pages(seeded) -> None:
     assert resp.headers["Location"] == "/wallet"
 
 
+NOT_OURS = ["//evil.example/", "/\t/evil.example/x", "/%09/evil.example/x", "/\r\n/evil.example", "/\\evil.example",
+            "\\\\evil.example", "https://evil.example/", "/\nSet-Cookie: x=1", "javascript:alert(1)", " //evil.example",
+            "/\x00/evil.example", "http:/evil.example"]
+
+
+@pytest.mark.parametrize("target", NOT_OURS)
+def test_sign_in_and_language_switch_never_leave_the_site(seeded, target) -> None:
+    """Whatever ``next`` holds, once a browser has normalised it (tabs and line breaks dropped, ``\\`` read
+    as ``/``), the redirect stays on this site; a line break is never a 500."""
+    from urllib.parse import unquote
+
+    client = seeded.test_client()
+    page = client.get("/signin", query_string={"next": unquote(target)})
+    assert page.status_code == 200
+    resp = client.post("/signin", data={"username": "volunteer", "password": "goldbean",
+                                        "csrf_token": csrf_of(page.text), "next": unquote(target)})
+    assert resp.status_code == 302 and resp.headers["Location"] == "/wallet"
+    page = client.get("/wallet")
+    resp = client.post("/lang", data={"lang": "en", "csrf_token": csrf_of(page.text), "next": unquote(target)})
+    assert resp.status_code == 302 and resp.headers["Location"] == "/"
+
+
+def test_next_keeps_our_own_path_and_query(seeded) -> None:
+    client = seeded.test_client()
+    page = client.get("/signin")
+    resp = client.post("/signin", data={"username": "volunteer", "password": "goldbean",
+                                        "csrf_token": csrf_of(page.text), "next": "/wallet?tab=history#top"})
+    assert resp.headers["Location"] == "/wallet?tab=history#top"
+
+
 def test_session_cookie_flags_and_new_id_at_sign_in(seeded) -> None:
     client = seeded.test_client()
     first = client.get("/signin")
@@ -394,7 +424,8 @@ def test_second_officer_approves_and_cards_are_issued_and_unlocked(signed_in, se
     with books.session(readonly=True) as s:
         assert s.get(Award, award.id).status == "posted"
     page = officer2.get(f"/officer/volunteers/{volunteer}")
-    issued = officer2.post(f"/officer/volunteers/{volunteer}/cards", data={"csrf_token": csrf_of(page.text)})
+    form = {"csrf_token": csrf_of(page.text), "once": _once(page.text)}
+    issued = officer2.post(f"/officer/volunteers/{volunteer}/cards", data=form, follow_redirects=True)
     pin = re.search(r'id="new-pin">(\d+)<', issued.text).group(1)
     card_id = int(re.search(r"/officer/cards/(\d+)/print", issued.text).group(1))
     printed = officer2.get(f"/officer/cards/{card_id}/print")
@@ -424,10 +455,17 @@ def test_fund_allocates_and_admin_rotates_a_key(signed_in, seeded) -> None:
     admin = signed_in("admin")
     page = admin.get("/admin")
     before = books.keys.active("wallet")
-    admin.post("/admin/keys/rotate", data={"csrf_token": csrf_of(page.text), "purpose": "wallet"})
+    form = {"csrf_token": csrf_of(page.text), "purpose": "wallet", "once": _once(page.text)}
+    admin.post("/admin/keys/rotate", data=form)
     after = books.keys.active("wallet")
     assert after is not None and (before is None or after.kid != before.kid)
     assert after.kid in admin.get("/admin").text
+    admin.post("/admin/keys/rotate", data=form)  # the same form sent again rotates nothing
+    assert books.keys.active("wallet").kid == after.kid
+
+
+def _once(html: str) -> str:
+    return re.search(r'name="once" value="([^"]+)"', html).group(1)
 
 
 def test_a_group_leader_claims_for_a_volunteer_of_their_group(signed_in, seeded) -> None:
@@ -479,6 +517,15 @@ def test_admin_registers_a_person_grants_and_revokes_a_role(signed_in, seeded) -
     admin.post(f"/admin/users/{uid}/grants/revoke", data={"csrf_token": csrf_of(page.text), "role": "cashier",
                                                           "scope": f"merchant:{shop}"})
     assert cashier.get("/till").status_code == 403  # the grants are re-read on every request
+    from ledger.schema import SecurityEvent
+
+    with books_of(seeded).session(readonly=True) as s:  # both changes logged: who, from where, what
+        changes = s.execute(select(SecurityEvent.kind, SecurityEvent.actor, SecurityEvent.source)
+                            .where(SecurityEvent.user_id == uid, SecurityEvent.kind.like("role_%"))
+                            .order_by(SecurityEvent.id)).all()
+    admin_ref = f"user:{_user_id(seeded, 'admin')}"
+    assert [tuple(c) for c in changes] == [("role_granted", admin_ref, "127.0.0.1"),
+                                           ("role_revoked", admin_ref, "127.0.0.1")]
 
 
 def test_wallet_status_endpoint(signed_in, seeded) -> None:
@@ -487,3 +534,69 @@ def test_wallet_status_endpoint(signed_in, seeded) -> None:
     assert body["available"] == _balance(seeded, "volunteer") and isinstance(body["awaiting"], list)
     assert client.get("/wallet/status").headers["Cache-Control"] == "no-store"
     assert signed_in("cashier").get("/wallet/status").status_code == 403
+
+
+def test_the_till_page_shows_a_paused_till_and_its_owner_lifts_it(signed_in, seeded) -> None:
+    """Wrong PINs for three holders' cards at the web till pause it; the page says so, and the owner (the
+    demo cashier owns the shop) lifts it with one button, which the security log records."""
+    from ledger.access import security
+    from ledger.schema import SecurityEvent
+
+    books = books_of(seeded)
+    till = f"user:{_user_id(seeded, 'cashier')}"
+    for holder in ("volunteer", "laozhang", "leader"):
+        security.record(books, "pin_failed", source="10.3.3.3", actor=till, user_id=_user_id(seeded, holder))
+    client = signed_in("cashier")
+    page = client.get("/till")
+    assert 'id="pin-paused"' in page.text and f'name="till" value="{till}"' in page.text
+    resp = client.post("/till/pin-throttle/lift", data={"csrf_token": csrf_of(page.text), "till": till})
+    assert resp.status_code == 302
+    assert 'id="pin-paused"' not in client.get("/till").text
+    with books.session(readonly=True) as s:
+        lifted = s.scalars(select(SecurityEvent).where(SecurityEvent.kind == "pin_throttle_lifted")).one()
+    assert lifted.actor == f"user:{_user_id(seeded, 'cashier')}" and lifted.source == "127.0.0.1"
+
+
+def test_forms_that_move_beans_are_safe_to_submit_twice(signed_in, seeded) -> None:
+    """The officer's award form and the volunteer's claim form, sent twice (a double click, a resend after a
+    timeout): one award, one claim."""
+    officer = signed_in("officer")
+    page = officer.get("/officer")
+    volunteer = re.search(r'<select id="volunteer_id" name="volunteer_id"><option value="(\d+)"', page.text).group(1)
+    unit = re.search(r'<select id="org_unit_id" name="org_unit_id"><option value="(\d+)"', page.text).group(1)
+    form = {"csrf_token": csrf_of(page.text), "volunteer_id": volunteer, "org_unit_id": unit, "amount": "5",
+            "reference": "值班表 11-27", "reason": "夜间巡逻"}
+    awards, claims = _count(seeded, Award), _count(seeded, Claim)
+    assert officer.post("/officer/awards", data=form).status_code == 302
+    assert officer.post("/officer/awards", data=form).status_code == 302
+    assert _count(seeded, Award) == awards + 1
+    client = signed_in("volunteer")
+    page = client.get("/wallet")
+    claim = {"csrf_token": csrf_of(page.text), "kind": "tip", "category": "theft", "description": "车棚有人撬锁",
+             "occurred_at": "2026-11-27T16:30"}
+    client.post("/wallet/claims", data=claim)
+    client.post("/wallet/claims", data=claim)
+    assert _count(seeded, Claim) == claims + 1
+
+
+def test_a_new_card_is_issued_once_and_its_print_page_is_not_kept(signed_in, seeded) -> None:
+    """Issuing is a post-redirect-get with a one-time form key: a reload or a second submit of the same form
+    issues no other card, and the PIN is shown once. The print page is not cached, not framed, under a CSP."""
+    officer = signed_in("officer")
+    volunteer = _user_id(seeded, "volunteer")
+    page = officer.get(f"/officer/volunteers/{volunteer}")
+    form = {"csrf_token": csrf_of(page.text), "once": _once(page.text)}
+    cards = _count(seeded, Card)
+    first = officer.post(f"/officer/volunteers/{volunteer}/cards", data=form)
+    assert first.status_code == 302 and _count(seeded, Card) == cards + 1
+    shown = officer.get(first.headers["Location"])
+    assert 'id="new-pin"' in shown.text
+    assert 'id="new-pin"' not in officer.get(first.headers["Location"]).text  # a reload: the PIN is gone
+    again = officer.post(f"/officer/volunteers/{volunteer}/cards", data=form)  # the same form sent again
+    assert again.status_code == 302 and _count(seeded, Card) == cards + 1
+    card_id = int(re.search(r"/officer/cards/(\d+)/print", shown.text).group(1))
+    printed = officer.get(f"/officer/cards/{card_id}/print")
+    assert printed.status_code == 200
+    assert printed.headers["Cache-Control"] == "no-store"
+    assert "frame-ancestors 'none'" in printed.headers["Content-Security-Policy"]
+    assert printed.headers["X-Frame-Options"] == "DENY"

@@ -68,3 +68,24 @@ def test_any_bad_row_imports_nothing(app, runner, tmp_path):
     assert counts(books) == before
     missing = gb(runner, ["awards", "import", str(path), "--officer", "ghost"])
     assert missing.exit_code == 2 and "user_not_found" in missing.output
+
+
+def test_chinese_excel_files_are_read_and_others_refused_clearly(app, runner, tmp_path):
+    """Chinese Excel saves CSV as GBK; UTF-8 with a byte-order mark is its "CSV UTF-8"; both import the same.
+    UTF-16 ("Unicode text") and binary files get a one-line refusal, never a traceback."""
+    books = books_of(app)
+    build_world(books)
+    roster = ROSTER.replace("night patrol", "夜间巡逻")
+    for name, data in (("gbk.csv", roster.encode("gbk")), ("gb18030.csv", roster.encode("gb18030")),
+                       ("bom.csv", b"\xef\xbb\xbf" + roster.encode("utf-8"))):
+        path = tmp_path / name
+        path.write_bytes(data)
+        dry = gb(runner, ["awards", "import", str(path), "--officer", "officerA"])
+        assert dry.exit_code == 0, (name, dry.output)
+        assert "dry run: 4 awards, 225 beans" in dry.output, name
+    for name, data in (("utf16.csv", roster.encode("utf-16")), ("binary.csv", bytes(range(256)) * 4)):
+        path = tmp_path / name
+        path.write_bytes(data)
+        refused = gb(runner, ["awards", "import", str(path), "--officer", "officerA"])
+        assert refused.exit_code == 2 and refused.exception is None or isinstance(refused.exception, SystemExit)
+        assert "error: unreadable_file:" in refused.output and "Traceback" not in refused.output

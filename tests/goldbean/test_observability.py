@@ -170,3 +170,23 @@ def test_refused_redemptions_are_counted_by_code(client) -> None:
     assert resp.status_code == 401
     assert sample("goldbean_redemptions_refused_total", code="not_authenticated") == before + 1
     assert sample("goldbean_api_errors_total", route="/api/v1/redemptions", code="not_authenticated") == other + 1
+
+
+def test_invented_methods_and_paths_add_no_series(client) -> None:
+    """A request with a new HTTP method name or a new path adds no label values: metrics stay bounded."""
+    from prometheus_client import REGISTRY
+
+    def series() -> int:
+        return sum(len(m.samples) for m in REGISTRY.collect() if m.name.startswith("goldbean_http"))
+
+    client.open("/healthz", method="FROBNICATE0")  # the first of each kind may add its one "other" series
+    client.open("/api/v1/x0", method="BREW0")
+    client.get("/no/such/page/0")
+    before = series()
+    for i in range(1, 30):
+        client.open("/healthz", method=f"FROBNICATE{i}")
+        client.open(f"/api/v1/x{i}", method=f"BREW{i}")
+        client.get(f"/no/such/page/{i}")
+    assert series() == before
+    body = client.get("/metrics").data.decode()
+    assert "FROBNICATE" not in body and "BREW" not in body and 'method="other"' in body

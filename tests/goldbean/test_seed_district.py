@@ -30,3 +30,51 @@ def test_seed_demo_twice_and_use_it(books):
     assert earning.approve_award(books, officer2, pending.id).status == "posted"
     assert authenticate(books, "13900000001", "goldbean").username == "volunteer"
     assert verify_books(books).ok
+
+
+def test_a_first_tour_of_the_demo_works(books):
+    """The demo volunteer's first patrol is paid (the seeded history leaves today's caps alone), their wallet
+    holds nothing that cannot be confirmed, and a second seed-demo says it changed nothing."""
+    import datetime as dt
+
+    from goldbean.seed_district import users_by_name
+    from ledger import redemption
+    from ledger.access.identity import load_actor, wallet_account_id
+
+    assert "seeded" in seed_demo(books)
+    users = users_by_name(books)
+    with books.session(readonly=True) as s:
+        volunteer, officer = load_actor(s, users["volunteer"]), load_actor(s, users["officer"])
+        home = s.scalar(select(OrgUnit.id).where(OrgUnit.code == "panlong.gulou.jinsha"))
+        wallet = wallet_account_id(s, users["volunteer"])
+    assert redemption.wallet_overview(books, wallet, history=0)["on_hold"] == 0
+    start = books.now() - dt.timedelta(hours=4)
+    patrol = earning.submit_claim(books, volunteer, kind="patrol", org_unit_id=home, occurred_at=start,
+                                  ended_at=start + dt.timedelta(hours=3), team="金沙夜巡队")
+    verified = earning.verify_claim(books, officer, patrol.id, reason="第一次试用")
+    assert verified.status == "verified" and verified.amount > 0
+    again = seed_demo(books)
+    assert "nothing changed" in again and "seeded" not in again
+
+
+def test_the_sign_in_page_names_every_demo_user(app_config) -> None:
+    from doors import books_of
+    from goldbean.app import create_app
+    from goldbean.seed_district import DEMO_USERS
+
+    app = create_app({**app_config, "DEMO": True})
+    try:
+        page = app.test_client().get("/signin").text
+        listed = page.split('id="demo-users">', 1)[1].split("</p>", 1)[0]
+        assert all(name in listed for name, *_ in DEMO_USERS), listed
+    finally:
+        books_of(app).engine.dispose()
+
+
+def test_the_trial_balance_files_wallets_under_their_volunteers_community(books):
+    from ledger.audit.reports import trial_balance
+
+    seed_demo(books)
+    by_name = {o["name"]: o for o in trial_balance(books).by_org}
+    assert by_name["金沙社区"]["by_kind"].get("wallet", 0) > 0
+    assert by_name.get("(no org unit)", {"by_kind": {}})["by_kind"].get("wallet", 0) == 0

@@ -6,15 +6,12 @@ import base64
 import datetime as dt
 import hashlib
 import hmac
-import io
 import json
 
 import jwt
 import pytest
-import zxingcpp
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from PIL import Image
 
 from doors import books_of
 from ledger.access.identity import load_actor
@@ -22,6 +19,7 @@ from ledger.access.tokens import issue_access_token
 from ledger.journal.accounts import get_account
 from ledger.journal.verify import verify_books
 from ledger.redemption import codes
+from tests.qr import decode_qr
 from tests.redemption_world import build_world
 
 
@@ -46,12 +44,6 @@ def gb(runner, args: list[str]):
     from goldbean.cli import main
 
     return runner.invoke(main, args)
-
-
-def decode_qr(png: bytes) -> str:
-    results = zxingcpp.read_barcodes(Image.open(io.BytesIO(png)))
-    assert len(results) == 1
-    return results[0].text
 
 
 def b64(data: bytes) -> str:
@@ -172,6 +164,9 @@ def test_bean_card_issue_print_pin_lock_revoke(client, books, world):
     assert b"4321" not in page.data and b"data:image/png;base64," in page.data
     png = client.get(f"/api/v1/cards/{card_id}/print?format=png", headers=admin)
     assert png.mimetype == "image/png" and decode_qr(png.data) == code
+    for printed in (page, png):  # what spends beans with the PIN is not kept by caches nor framed
+        assert printed.headers["Cache-Control"] == "no-store" and printed.headers["X-Frame-Options"] == "DENY"
+        assert "frame-ancestors 'none'" in printed.headers["Content-Security-Policy"]
     # a volunteer or cashier cannot print cards
     assert client.get(f"/api/v1/cards/{card_id}/print", headers=auth(books, world.cashier_a)).status_code == 403
 

@@ -46,7 +46,7 @@ def app_config(app_config):
     # business caps and issuance limits out of the way: the fuzzer calls a few endpoints many times
     return {**app_config, "LEDGER_SETTINGS": {
         "rate_limits": {"token_per_ip": 10**6, "token_per_user": 10**6, "code_per_user": 10**6,
-                        "failed_sign_ins_per_ip": 10**6, "failed_pins_per_ip": 10**6}}}
+                        "failed_sign_ins_per_ip": 10**6, "failed_pin_cards_per_till": 10**6}}}
 
 
 @pytest.fixture

@@ -3,6 +3,8 @@ every app server), and the security log: the auditor reads it, nobody edits it."
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
@@ -154,7 +156,8 @@ def test_admin_page_key_rotation_and_disabling_a_user_are_logged(client, books, 
     r = client.post("/signin", data={"username": "admin", "password": PASSWORD, "csrf_token": csrf_of(page.text)})
     assert r.status_code == 302
     page = client.get("/admin")
-    client.post("/admin/keys/rotate", data={"csrf_token": csrf_of(page.text), "purpose": "card"})
+    once = re.search(r'name="once" value="([^"]+)"', page.text).group(1)
+    client.post("/admin/keys/rotate", data={"csrf_token": csrf_of(page.text), "purpose": "card", "once": once})
     client.post(f"/admin/users/{world.volunteer}/active", data={"csrf_token": csrf_of(page.text), "active": "0"})
     with books.engine.connect() as conn:
         rows = conn.execute(text("SELECT kind, actor, user_id FROM security_events "
@@ -162,3 +165,45 @@ def test_admin_page_key_rotation_and_disabling_a_user_are_logged(client, books, 
     assert [(r.kind, r.actor) for r in rows] == [("key_rotated", f"user:{world.admin}"),
                                                   ("user_disabled", f"user:{world.admin}")]
     assert rows[1].user_id == world.volunteer
+
+
+def test_every_grant_and_revoke_is_logged_with_who_and_from_where(client, books, world):
+    """Privilege changes through the API: a grant and a revoke each leave an event naming the admin and
+    the address they came from; revoking a grant that is not there logs nothing."""
+    admin = auth(books, world.admin)
+    body = {"role": "officer", "org_unit_id": world.community}
+    r = client.post(f"/api/v1/users/{world.other_volunteer}/grants", json=body, headers=admin,
+                    environ_base={"REMOTE_ADDR": "10.9.8.7"})
+    assert r.status_code == 200, r.json
+    r = client.post(f"/api/v1/users/{world.other_volunteer}/grants/revoke", json=body, headers=admin,
+                    environ_base={"REMOTE_ADDR": "10.9.8.6"})
+    assert r.status_code == 200, r.json
+    client.post(f"/api/v1/users/{world.other_volunteer}/grants/revoke", json=body, headers=admin)
+    events = client.get("/api/v1/security/events", headers=admin).json
+    changes = [e for e in events if e["kind"] in ("role_granted", "role_revoked")
+               and e["user_id"] == world.other_volunteer and e["detail"]["role"] == "officer"]
+    assert [(e["kind"], e["actor"], e["source"], e["detail"]["role"], e["detail"]["org_unit_id"])
+            for e in changes] == [("role_revoked", f"user:{world.admin}", "10.9.8.6", "officer", world.community),
+                                  ("role_granted", f"user:{world.admin}", "10.9.8.7", "officer", world.community)]
+    assert all(e["username"] for e in changes)
+
+
+def test_the_web_wallet_and_the_api_share_one_payment_code_limit(client, books, world):
+    """Codes minted on the wallet page count against the same per-user limit as the API's (one use case)."""
+    from tests.admin_ui.conftest import csrf_of
+
+    n = security.DEFAULT_LIMITS["code_per_user"]
+    headers = auth(books, world.volunteer)
+    for _ in range(n - 10):
+        assert client.post("/api/v1/wallet/codes", headers=headers).status_code == 201
+    web = client.application.test_client()
+    page = web.get("/signin")
+    web.post("/signin", data={"username": "vol", "password": PASSWORD, "csrf_token": csrf_of(page.text)})
+    page = web.get("/wallet")  # the page's own code is the (n - 9)th
+    assert page.status_code == 200
+    answers = [web.post("/wallet/code", headers={"X-CSRF-Token": csrf_of(page.text)}) for _ in range(10)]
+    assert [a.status_code for a in answers] == [200] * 9 + [429]
+    assert answers[-1].json["error"] == "rate_limited"
+    r = client.post("/api/v1/wallet/codes", headers=headers)
+    assert (r.status_code, r.json["error"]) == (429, "rate_limited")
+    assert web.get("/wallet").status_code == 200  # the page still opens, without a code for now

@@ -205,3 +205,52 @@ def test_account_named_by_username_or_unknown(books, history):
     with pytest.raises(DomainError) as info:
         account_statement(books, "wallet:t", DAY0, DAY0 - dt.timedelta(days=1))
     assert info.value.code == "validation_failed"
+
+
+def test_csv_neutralises_every_text_column(books):
+    """Every free-text cell (reference, idempotency key, counterparty code, actor, reason) is kept from being a
+    formula, whatever the column; numbers stay numbers."""
+    import csv
+
+    ids = make_chart(books, "x")
+    evil = open_account(books, "=HYPERLINK(\"http://evil.example\")", "wallet")
+    post(books, transfer("d", "donate", ids["donations"], ids["fund"], 1000))
+    post(books, transfer("+cmd|' /C calc'!A0", "award", ids["fund"], evil.id, 40, actor="@SUM(1+1)",
+                         reference="-2+3", reason="\t=1+1"))
+    post(books, transfer("k2", "award", ids["fund"], evil.id, 2, reference="＝1+1", reason=" =1+1"))
+    today = dt.datetime.now(LOCAL_TZ).date()
+    data = statement_csv(account_statement(books, evil.id, today - dt.timedelta(days=1), today + dt.timedelta(days=1)))
+    rows = list(csv.reader(io.StringIO(data[3:].decode("utf-8"))))
+    col = {name: i for i, name in enumerate(CSV_COLUMNS)}
+    first, second = rows[2], rows[3]
+    assert first[col["transfer_key"]] == "'+cmd|' /C calc'!A0"
+    assert first[col["actor"]] == "'@SUM(1+1)"
+    assert first[col["reference"]] == "'-2+3"
+    assert first[col["reason"]] == "'\t=1+1"
+    assert first[col["change"]] == "40"  # numbers are not text
+    assert second[col["reference"]] == "'＝1+1" and second[col["reason"]] == "' =1+1"
+    formula_starts = tuple("=+-@\t\r\n＝＋－＠")
+    for row in rows[1:]:
+        for i, cell in enumerate(row):
+            if i not in (col["change"], col["pending_change"], col["amount"], col["balance_after"]):
+                assert not cell.lstrip(" ").startswith(formula_starts), (CSV_COLUMNS[i], cell)
+
+
+def test_pdf_works_with_the_font_installed_with_the_project(books, history, monkeypatch, caplog):
+    """No system font and no GOLDBEAN_CJK_FONT: the font that `make install` brings is used; and fontTools
+    writes no INFO lines while subsetting it."""
+    import logging
+
+    from pypdf import PdfReader
+
+    import ledger.audit.statements as statements
+
+    monkeypatch.delenv("GOLDBEAN_CJK_FONT", raising=False)
+    monkeypatch.setattr(statements, "CJK_FONT_CANDIDATES", ())
+    assert statements.bundled_cjk_font() is not None and find_cjk_font() == statements.bundled_cjk_font()
+    logging.getLogger("fontTools").setLevel(logging.NOTSET)
+    with caplog.at_level(logging.INFO):
+        data = statement_pdf(account_statement(books, "wallet:t", DAY0, DAY0 + dt.timedelta(days=5)))
+    text = "".join(page.extract_text() for page in PdfReader(io.BytesIO(data)).pages)
+    assert "金豆对账单" in text and "巡逻奖励" in text
+    assert not [r for r in caplog.records if r.name.startswith("fontTools") and r.levelno < logging.WARNING]

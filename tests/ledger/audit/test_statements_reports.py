@@ -124,3 +124,22 @@ def test_backfilled_claims(books, district):
                         occurred_at=submitted - dt.timedelta(days=days_late), submitted_at=submitted))
     report = anomaly_report(books, DAY0, DAY0 + dt.timedelta(days=9), AnomalyParams(backfill_days=7))
     assert [c["days_late"] for c in report.backfilled_claims] == [30.0]
+    assert report.backfilled_claims[0]["volunteer_name"] == "V (v)"
+
+
+def test_anomalies_name_the_people_behind_user_refs(books, district):
+    """An auditor reads who: beside ``user:N`` and ``wallet:user:N``, the person's name and username."""
+    from ledger.access.identity import create_user_in, wallet_account_id
+
+    with books.session() as s:
+        officer = create_user_in(s, "li", "pw-li-123456", "李警官").id
+        volunteer = create_user_in(s, "zhao", "pw-zhao-123456", "赵志愿者").id
+        wallet = wallet_account_id(s, volunteer)
+    done = post(books, [transfer(f"named-{i}", "award", district["budget:1"], wallet, 10, actor=f"user:{officer}")
+                        for i in range(5)])
+    stamp(books, [t.id for t in done], at_day(2, 0))
+    report = anomaly_report(books, DAY0, DAY0 + dt.timedelta(days=9), AnomalyParams(threshold=100, min_awards=5))
+    [mine] = [r for r in report.officer_concentration if r["officer"] == f"user:{officer}"]
+    assert mine["officer_name"] == "李警官 (li)" and mine["top_wallets"][0]["holder"] == "赵志愿者 (zhao)"
+    [paid] = [r for r in report.single_source_volunteers if r["officer"] == f"user:{officer}"]
+    assert (paid["holder"], paid["officer_name"]) == ("赵志愿者 (zhao)", "李警官 (li)")

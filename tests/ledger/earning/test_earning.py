@@ -63,11 +63,13 @@ def test_patrol_awards_by_the_hour_up_to_the_cap(w):
     assert verify_books(w.books).ok
 
 
-def test_tip_details_only_for_officers_in_scope(w):
+def test_tip_details_only_for_officers_in_scope_and_their_author(w):
     c = tip(w, "v1")
-    assert c.details is None  # the volunteer's own view carries no details
+    details = {"description": "saw a bike lock cut", "location": "building 1", "police_case_ref": "PL-1"}
+    assert c.details == details  # the volunteer sees what they wrote
+    assert earning.get_claim(w.books, w.actor("v1"), c.id).details == details
     seen = earning.get_claim(w.books, w.actor("officerA"), c.id)
-    assert seen.details == {"description": "saw a bike lock cut", "location": "building 1", "police_case_ref": "PL-1"}
+    assert seen.details == details
     assert earning.get_claim(w.books, w.actor("auditor"), c.id).details is None
     for outsider in ("officerB", "v2", "cashier", "fund"):
         refused(w.books, "claim_not_found", earning.get_claim, w.books, w.actor(outsider), c.id)
@@ -196,6 +198,10 @@ def test_void_and_backfill(w, clock):
     refused(w.books, "validation_failed", earning.void_award, w.books, w.actor("officerA2"), award_id, reason=" ")
     voided = earning.void_award(w.books, w.actor("officerA2"), award_id, reason="no roster for that night")
     assert voided.status == "voided"
+    # the refusing officer approved nothing: they are named as the one who voided it, now and when read back
+    assert (voided.approved_by_id, voided.voided_by_id) == (None, w.users["officerA2"])
+    read = earning.get_award(w.books, w.actor("officerA"), award_id)
+    assert (read.approved_by_id, read.voided_by_id) == (None, w.users["officerA2"])
     assert earning.get_claim(w.books, w.actor("officerA"), c.id).status == "rejected"
     assert wallet(w, "v1") == 0 and budget(w, "c1") == (10_000, 10_000)
 
@@ -334,3 +340,50 @@ def test_expired_approval_hold_can_only_be_voided(w, clock):
     assert earning.void_award(w.books, w.actor("officerA2"), again.id, reason="expired").status == "voided"
     assert budget(w, "c1") == (10_000, 10_000)
     assert verify_books(w.books).ok
+
+
+def test_the_same_work_sent_twice_is_paid_once(w):
+    """A direct award without a key, sent twice (a double-submitted form, a retried call), is one award; so is
+    the same claim filed twice; a different reference is different work."""
+    officer = w.actor("officerA")
+    give = lambda ref: earning.award_directly(w.books, officer, volunteer_id=w.users["v1"], org_unit_id=w.units["c1"],
+                                              amount=20, reference=ref)
+    first, again = give("roster 11-27"), give("roster 11-27")
+    assert first.id == again.id and wallet(w, "v1") == 20
+    assert give("roster 11-28").id != first.id and wallet(w, "v1") == 40
+    with w.books.session(readonly=True) as s:
+        claims_before = s.scalar(select(func.count()).select_from(Claim))
+    t1, t2 = tip(w, "v2"), tip(w, "v2")
+    p1, p2 = patrol(w, "v2", "c3", 2), patrol(w, "v2", "c3", 2)
+    assert (t1.id, p1.id) == (t2.id, p2.id) and t1.id != p1.id
+    with w.books.session(readonly=True) as s:
+        assert s.scalar(select(func.count()).select_from(Claim)) == claims_before + 2
+
+
+def test_tied_volunteers_and_communities_share_a_rank(w):
+    officer = w.actor("officerA")
+    for who, unit, n in (("v1", "c1", 30), ("v3", "c2", 30), ("v2", "c1", 10)):
+        earning.award_directly(w.books, officer, volunteer_id=w.users[who], org_unit_id=w.units[unit], amount=n,
+                               reference=f"tie {who}")
+    board = earning.volunteer_leaderboard(w.books, w.actor("v2"), org_unit_id=w.units["streetA"])
+    assert [(e["rank"], e["beans"]) for e in board["entries"]] == [(1, 30), (1, 30), (3, 10)]
+    earning.award_directly(w.books, officer, volunteer_id=w.users["v3"], org_unit_id=w.units["c2"], amount=10,
+                           reference="tie again")
+    communities = earning.community_leaderboard(w.books, w.actor("v2"), org_unit_id=w.units["streetA"])
+    assert [(e["rank"], e["beans"]) for e in communities["entries"]] == [(1, 40), (1, 40)]
+
+
+def test_a_volunteer_patrols_only_in_their_own_community(w):
+    refused(w.books, "out_of_scope", patrol, w, "v2", "c1", 2)  # v2 lives in c3
+    assert patrol(w, "v2", "c3", 2).status == "submitted"
+    assert patrol(w, "v1", "c1", 2).status == "submitted"  # v1's home is a building in c1
+
+
+def test_an_allocation_sent_twice_without_a_key_moves_beans_once(w, clock):
+    fund = w.actor("fund")
+    first = earning.allocate_budget(w.books, fund, org_unit_id=w.units["c1"], amount=500, reason="十二月")
+    again = earning.allocate_budget(w.books, fund, org_unit_id=w.units["c1"], amount=500, reason="十二月")
+    assert first["transfer_id"] == again["transfer_id"] and again["replayed"]
+    clock.advance(24 * 3600)  # the next day, the same allocation is a new one
+    later = earning.allocate_budget(w.books, fund, org_unit_id=w.units["c1"], amount=500, reason="十二月")
+    assert later["transfer_id"] != first["transfer_id"]

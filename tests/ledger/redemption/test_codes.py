@@ -5,25 +5,16 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import io
 import json
 
 import jwt
 import pytest
-import zxingcpp
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from PIL import Image
 
 from ledger.errors import DomainError
 from ledger.redemption import codes
-
-
-def decode_qr(png: bytes) -> str:
-    results = zxingcpp.read_barcodes(Image.open(io.BytesIO(png)))
-    assert len(results) == 1, results
-    assert results[0].format == zxingcpp.BarcodeFormat.QRCode
-    return results[0].text
+from tests.qr import decode_qr
 
 
 def b64(data: bytes) -> str:

@@ -396,3 +396,115 @@ def test_concurrent_redemptions_never_pass_the_daily_limit_together(books, world
     assert {r.code for r in results if isinstance(r, DomainError)} == {"limit_exceeded"}
     assert get_account(books, world.wallet).balance == 1000 - 90
     assert verify_books(books).ok
+
+
+# --- PINs: throttled per card and per till, atomically ---------------------------------------------------
+
+def _cards_of_new_holders(books, world, n: int, pin: str = "2468") -> list[tuple[int, str]]:
+    """``n`` new people with 100 beans and a bean card each: (holder user id, card code)."""
+    from ledger.access.identity import create_user_in
+    from ledger.journal.accounts import post_in
+    from ledger.journal.posting import transfer
+    from tests.redemption_world import wallet_account_id
+
+    def work(s):
+        ids = [create_user_in(s, f"holder{i}", "pw", f"持卡人{i}").id for i in range(n)]
+        post_in(s, books, [transfer(f"t:holder:{uid}", "award", world.fund, wallet_account_id(s, uid), 100)
+                           for uid in ids])
+        return ids
+
+    holders = books.run(work)
+    return [(uid, redemption.issue_card(books, uid, "test", pin)["code"]) for uid in holders]
+
+
+def test_parallel_wrong_pins_at_one_till_never_pass_the_till_limit(books, world):
+    """32 wrong PINs at once, across six cards of six people, at one till: the till's check and count are
+    one atomic step, so wrong PINs are judged for no more holders than the limit allows (on PostgreSQL the
+    old check-then-count in separate transactions let 17 to 19 through a limit of 10)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from ledger.access import security
+
+    cap = security.DEFAULT_LIMITS["failed_pin_cards_per_till"]
+    cards = _cards_of_new_holders(books, world, 6)
+    ctx = till(world)
+    barrier = threading.Barrier(8)
+
+    def attempt(i: int) -> tuple[int, str]:
+        holder, code = cards[i % len(cards)]
+        if i < 8:
+            barrier.wait()
+        try:
+            redemption.redeem_at_till(books, ctx, "10.7.0.1", code=code, amount=1, pin=f"{1000 + i}",
+                                      idempotency_key=f"par{i}")
+            return holder, "ok"
+        except DomainError as exc:
+            return holder, exc.code
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = list(pool.map(attempt, range(32)))
+    judged = {holder for holder, outcome in results if outcome in ("wrong_pin", "card_locked")}
+    assert len(judged) == cap, results
+    assert {outcome for _, outcome in results} <= {"wrong_pin", "card_locked", "too_many_attempts"}
+    assert sum(outcome == "wrong_pin" for _, outcome in results) <= cap * redemption.DEFAULTS["max_pin_tries"]
+    # and the till stays paused for every card, the right PIN included
+    with pytest.raises(DomainError, match="too_many_attempts"):
+        redemption.redeem_at_till(books, ctx, "10.7.0.1", code=cards[-1][1], amount=1, pin="2468",
+                                  idempotency_key="after")
+
+
+def test_one_customers_wrong_pins_never_stop_the_shop(books, world):
+    """A customer who forgets their PIN locks their own card, however often they try; the next customer's
+    card works at the same till."""
+    (_, mine), (_, next_customer) = _cards_of_new_holders(books, world, 2)
+    ctx = till(world)
+    outcomes = []
+    for i in range(15):
+        try:
+            redemption.redeem_at_till(books, ctx, "10.7.0.2", code=mine, amount=1, pin="1111", idempotency_key=f"m{i}")
+        except DomainError as exc:
+            outcomes.append(exc.code)
+    assert outcomes == ["wrong_pin"] * 5 + ["card_locked"] * 10
+    answer = redemption.redeem_at_till(books, ctx, "10.7.0.2", code=next_customer, amount=1, pin="2468",
+                                       idempotency_key="next")
+    assert answer.status == 201
+
+
+def test_the_owner_lifts_a_paused_till_and_it_is_logged(books, world):
+    from ledger.access import security
+    from ledger.access.identity import load_actor
+
+    cards = _cards_of_new_holders(books, world, 4)
+    ctx = till(world)
+    for i, (_, code) in enumerate(cards[:3]):
+        with pytest.raises(DomainError, match="wrong_pin"):
+            redemption.redeem_at_till(books, ctx, "10.7.0.3", code=code, amount=1, pin="1111", idempotency_key=f"w{i}")
+    with books.session(readonly=True) as s:
+        owner, cashier, other_owner = (load_actor(s, world.owner_a), load_actor(s, world.cashier_a),
+                                       load_actor(s, world.owner_b))
+    assert redemption.paused_tills(books, cashier, world.merchant_a) == [ctx.actor]
+    # another shop's till is not affected
+    other = redemption.redeem_at_till(books, till(world, "b"), "10.7.0.3", code=cards[3][1], amount=1, pin="2468",
+                                      idempotency_key="b1")
+    assert other.status == 201
+    with pytest.raises(DomainError, match="permission_denied"):
+        redemption.lift_till_pin_throttle(books, cashier, world.merchant_a, ctx.actor)
+    with pytest.raises(DomainError, match="permission_denied"):
+        redemption.lift_till_pin_throttle(books, other_owner, world.merchant_a, ctx.actor)
+    with pytest.raises(DomainError, match="not_found"):
+        redemption.lift_till_pin_throttle(books, owner, world.merchant_a, f"user:{world.cashier_b}")
+    out = redemption.lift_till_pin_throttle(books, owner, world.merchant_a, ctx.actor, source="10.7.9.9")
+    assert out["was_paused"] is True and redemption.paused_tills(books, owner, world.merchant_a) == []
+    answer = redemption.redeem_at_till(books, ctx, "10.7.0.3", code=cards[3][1], amount=1, pin="2468",
+                                       idempotency_key="after-lift")
+    assert answer.status == 201
+    [lifted] = security.list_events(books, owner_admin(books, world), kind="pin_throttle_lifted")
+    assert (lifted["actor"], lifted["source"], lifted["detail"]) == (f"user:{world.owner_a}", "10.7.9.9",
+                                                                      {"till": ctx.actor})
+
+
+def owner_admin(books, world):
+    from ledger.access.identity import load_actor
+
+    with books.session(readonly=True) as s:
+        return load_actor(s, world.admin)
