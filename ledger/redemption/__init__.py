@@ -16,6 +16,7 @@ from ledger.redemption.cards import PIN_RE, authorize_card_admin, get_card, issu
 from ledger.redemption.catalogue import MAX_ITEMS, MAX_QTY, add_item, list_items, update_item
 from ledger.redemption.core import local_tz, setting
 from ledger.redemption.holds import confirm_hold, decline_hold
+from ledger.redemption.pins import lift_till_pin_throttle, paused_tills
 from ledger.redemption.receipts import get_redemption, list_redemptions, merchant_of_redemption, redemption_view
 from ledger.redemption.redeeming import redeem, redeem_at_till
 from ledger.redemption.refunds import refund
@@ -29,7 +30,6 @@ from ledger.redemption.tills import (
     list_tills,
     revoke_till,
 )
-from ledger.redemption.pins import lift_till_pin_throttle, paused_tills
 from ledger.redemption.wallet import issue_payment_code, wallet_overview
 
 __all__ = [

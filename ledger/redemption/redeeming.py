@@ -18,7 +18,6 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from ledger import errors
-from ledger.access import security
 from ledger.access.models import Merchant
 from ledger.errors import DomainError
 from ledger.infra.books import Books
@@ -27,10 +26,10 @@ from ledger.journal.accounts import post_in
 from ledger.journal.models import Account
 from ledger.journal.posting import hold, transfer
 from ledger.redemption import codes
-from ledger.redemption.pins import check_card_pin
 from ledger.redemption.catalogue import priced_items
 from ledger.redemption.core import _day_bounds, setting
 from ledger.redemption.models import Card, Redemption, SpentCode
+from ledger.redemption.pins import check_card_pin
 from ledger.redemption.receipts import receipt_body
 from ledger.redemption.tills import TillContext, acting_merchant
 
