@@ -4,6 +4,7 @@ from ledger.access.models import Merchant, OrgUnit, RateCounter, RoleGrant, Secu
 from ledger.earning.models import Award, Claim
 from ledger.infra.base import NAMING_CONVENTION, Base
 from ledger.journal.models import Account, Checkpoint, Entry, Transfer
+from ledger.radar.models import Answer, Event, Notice, NoticeArea, NoticeVersion, Photo, Preference, Report
 from ledger.redemption.models import (
     Card,
     CatalogueItem,
