@@ -26,7 +26,7 @@ from ledger.journal.accounts import post_in
 from ledger.journal.posting import transfer
 from ledger.radar import permissions
 from ledger.radar.models import Answer, Event, Notice
-from ledger.radar.notices import earmarked, area_of, grace, reserve_in, state_of, visible_notice
+from ledger.radar.notices import area_of, earmarked, grace, reserve_in, state_of, visible_notice
 
 DEFAULT_APPROVAL_THRESHOLD = 100  # as for other awards (EarningRules.approval_threshold)
 
