@@ -109,7 +109,8 @@ def init_app(app: Flask) -> None:
 
     labels.register(app)
     app.register_blueprint(bp)
-    from . import admin, auditor, auth, dashboard, fund, officer, till, wallet
+    from . import admin, auditor, auth, dashboard, fund, officer, radar, till, wallet
 
-    for module in (auth, wallet, till, officer, fund, admin, auditor, dashboard):
+    for module in (auth, wallet, till, officer, fund, admin, auditor, dashboard, radar):
         app.register_blueprint(module.bp)
+    app.register_blueprint(radar.public_bp)

@@ -60,6 +60,13 @@ SENTENCES = {
     "period_not_ended": _l("This month has not ended yet; settle it next month."),
     "cjk_font_missing": _l("No Chinese font is installed on the server; download CSV instead."),
     "csrf": _l("This form has expired. Go back, reload the page and try again."),
+    # the police radar
+    "notice_not_open": _l("This notice has closed or ended; answers are no longer taken."),
+    "already_answered": _l("You already sent a tip for this notice."),
+    "exceeds_bounty": _l("That is more than is left of the reward. Enter a smaller number of beans."),
+    "notice_end_invalid": _l("Choose an end time in the future, at most 28 days ahead."),
+    'consent_required': _l('Tick "I agree" to send the report.'),
+    "approvals_pending": _l("Some payments of this notice wait for a second officer; decide them first."),
 }
 
 BY_CATEGORY = {

@@ -77,7 +77,17 @@ class _Api(Api):
 
 def _blueprints() -> list:
     """Every API blueprint, in one list, so the access-matrix test can see them all."""
-    from . import audit_api, auth_api, earning_api, ledger_api, people_api, security_api, till_api, wallet_api
+    from . import (
+        audit_api,
+        auth_api,
+        earning_api,
+        ledger_api,
+        people_api,
+        radar_api,
+        security_api,
+        till_api,
+        wallet_api,
+    )
 
     return [ledger_api.blp, auth_api.blp, earning_api.blp, wallet_api.blp, wallet_api.cards_blp, till_api.blp,
-            audit_api.blp, security_api.blp, people_api.blp]
+            audit_api.blp, security_api.blp, people_api.blp, radar_api.blp]

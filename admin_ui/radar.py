@@ -1,0 +1,194 @@
+"""警务雷达 pages: the volunteer's radar list and notice page (answer form), the officer's radar desk
+(publish, amend, close; the answer board with verify/reject/approve; reports to triage), and the public
+report page (在线举报) anyone may open. Every page calls ``ledger.radar`` with the signed-in actor."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from flask import Blueprint, flash, g, redirect, render_template, request, url_for
+from flask_babel import gettext
+
+from doors import current_books
+from ledger import radar
+from ledger.errors import DomainError
+from ledger.views import directory
+
+from . import web
+
+bp = Blueprint("ui_radar", __name__, url_prefix="/radar")
+public_bp = Blueprint("ui_report", __name__)
+BEIJING = dt.timezone(dt.timedelta(hours=8))
+
+
+def public(view):
+    """A page open to anyone (the access matrix reads this mark)."""
+    view.access_policy = "public"
+    return view
+
+
+def _text(name: str, limit: int) -> str:
+    return (request.form.get(name) or "").strip()[:limit]
+
+
+def _local_time(name: str) -> dt.datetime | None:
+    """A ``datetime-local`` field, read as Beijing time."""
+    value = request.form.get(name) or ""
+    try:
+        return dt.datetime.fromisoformat(value).replace(tzinfo=BEIJING) if value else None
+    except ValueError:
+        return None
+
+
+def _try(action, done: str, back: str):
+    try:
+        result = action()
+    except DomainError as exc:
+        web.refuse(exc)
+        return web.back(back), None
+    flash(done, "ok")
+    return None, result
+
+
+def _scope_units(actor) -> list[dict]:
+    books = current_books()
+    tree = directory.org_tree(books, actor)
+    if actor.is_district_wide("officer"):
+        return tree
+    covered: set[int] = set()
+    for unit in actor.org_units_for("officer"):
+        covered |= directory.descendants_of(books, unit)
+    return [u for u in tree if u["id"] in covered]
+
+
+@bp.get("")
+@web.requires()
+def radar_list():
+    books, actor = current_books(), g.actor
+    notices = radar.list_notices(books, actor)
+    return render_template("ui/radar.html", notices=notices, units=directory.unit_names(books))
+
+
+@bp.get("/<int:notice_id>")
+@web.requires()
+def notice_page(notice_id: int):
+    books, actor = current_books(), g.actor
+    notice = radar.get_notice(books, actor, notice_id)
+    answers = radar.list_answers(books, actor, notice_id)
+    names = directory.user_names(books, {a.volunteer_id for a in answers} | {notice.officer_id})
+    return render_template("ui/radar_notice.html", n=notice, answers=answers, names=names,
+                           units=directory.unit_names(books), history=radar.notice_history(books, actor, notice_id),
+                           officer=actor.has_role("officer"), mine=[a for a in answers if a.volunteer_id == actor.user_id])
+
+
+@bp.post("/<int:notice_id>/answer")
+@web.requires("volunteer")
+def answer(notice_id: int):
+    here = url_for("ui_radar.notice_page", notice_id=notice_id)
+    refused, _ = _try(lambda: radar.answer_notice(current_books(), g.actor, notice_id, text=_text("text", 2000),
+                                                  place=_text("place", 200) or None,
+                                                  occurred_at=_local_time("occurred_at")),
+                      gettext("Thank you: your tip was sent to the officer."), here)
+    return refused or redirect(here)
+
+
+@bp.get("/desk")
+@web.requires("officer")
+def desk():
+    books, actor = current_books(), g.actor
+    return render_template("ui/radar_desk.html", notices=radar.list_notices(books, actor, include_ended=True),
+                           reports=radar.list_reports(books, actor), scope=_scope_units(actor),
+                           communities=directory.communities(books, actor), units=directory.unit_names(books),
+                           kinds=radar.NOTICE_KINDS, default_end=(books.now().astimezone(BEIJING)
+                                                                  + dt.timedelta(days=3)).strftime("%Y-%m-%dT%H:%M"))
+
+
+@bp.post("/publish")
+@web.requires("officer")
+def publish():
+    area = [int(v) for v in request.form.getlist("area") if v.isdigit()]
+    budget = web.form_int("budget_org_unit_id", required=False)
+    refused, notice = _try(lambda: radar.publish_notice(
+        current_books(), g.actor, kind=request.form.get("kind", ""), title=_text("title", 120),
+        body=_text("body", 5000), area=area, ends_at=_local_time("ends_at"),
+        bounty=web.form_int("bounty", required=False, minimum=0) or 0, budget_org_unit_id=budget),
+        gettext("The notice was published."), url_for("ui_radar.desk"))
+    return refused or redirect(url_for("ui_radar.notice_page", notice_id=notice.id))
+
+
+@bp.post("/<int:notice_id>/amend")
+@web.requires("officer")
+def amend(notice_id: int):
+    here = url_for("ui_radar.notice_page", notice_id=notice_id)
+    refused, _ = _try(lambda: radar.amend_notice(
+        current_books(), g.actor, notice_id, body=_text("body", 5000) or None, ends_at=_local_time("ends_at"),
+        bounty=web.form_int("bounty", required=False, minimum=0), note=_text("note", 500)),
+        gettext("The notice was amended; the earlier version is kept."), here)
+    return refused or redirect(here)
+
+
+@bp.post("/<int:notice_id>/close")
+@web.requires("officer")
+def close(notice_id: int):
+    here = url_for("ui_radar.notice_page", notice_id=notice_id)
+    refused, _ = _try(lambda: radar.close_notice(current_books(), g.actor, notice_id, reason=_text("reason", 500)),
+                      gettext("The notice was closed; the rest of its bounty went back to the budget."), here)
+    return refused or redirect(here)
+
+
+def _decided(answer_id: int, call):
+    desk = url_for("ui_radar.desk")  # web.back returns to the form's own page ("next", same site only)
+    refused, _ = _try(call, gettext("Answer No. %(id)s decided.", id=answer_id), desk)
+    return refused or web.back(desk)
+
+
+@bp.post("/answers/<int:answer_id>/verify")
+@web.requires("officer")
+def verify(answer_id: int):
+    amount = web.form_int("amount", required=False, minimum=1)
+    return _decided(answer_id, lambda: radar.verify_answer(current_books(), g.actor, answer_id, amount=amount,
+                                                           reason=_text("reason", 500)))
+
+
+@bp.post("/answers/<int:answer_id>/approve")
+@web.requires("officer")
+def approve(answer_id: int):
+    return _decided(answer_id, lambda: radar.approve_answer(current_books(), g.actor, answer_id))
+
+
+@bp.post("/answers/<int:answer_id>/reject")
+@web.requires("officer")
+def reject(answer_id: int):
+    return _decided(answer_id, lambda: radar.reject_answer(current_books(), g.actor, answer_id,
+                                                           reason=_text("reason", 500)))
+
+
+@bp.post("/reports/<int:report_id>/triage")
+@web.requires("officer")
+def triage(report_id: int):
+    refused, _ = _try(lambda: radar.triage_report(
+        current_books(), g.actor, report_id, status=request.form.get("status", ""), note=_text("note", 500),
+        case_ref=_text("case_ref", 60) or None, notice_id=web.form_int("notice_id", required=False)),
+        gettext("Report No. %(id)s triaged.", id=report_id), url_for("ui_radar.desk"))
+    return refused or redirect(url_for("ui_radar.desk"))
+
+
+@public_bp.get("/report")
+@public
+def report_form():
+    return render_template("ui/report.html", categories=radar.REPORT_CATEGORIES, days=radar.RETENTION_DAYS,
+                           consent_version=radar.CONSENT_VERSION)
+
+
+@public_bp.post("/report")
+@public
+def report_post():
+    refused, receipt = _try(lambda: radar.submit_report(
+        current_books(), category=request.form.get("category", ""), text=_text("text", 2000),
+        place=_text("place", 200) or None, phone=_text("phone", 32) or None, source=request.remote_addr,
+        consent=request.form.get("consent") == "yes"),
+        gettext("Thank you. Your report was received."), url_for("ui_report.report_form"))
+    if refused:
+        return refused
+    return render_template("ui/report.html", receipt=receipt, categories=radar.REPORT_CATEGORIES,
+                           days=radar.RETENTION_DAYS, consent_version=radar.CONSENT_VERSION)
