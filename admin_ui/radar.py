@@ -9,7 +9,7 @@ import datetime as dt
 from flask import Blueprint, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext
 
-from doors import current_books
+from doors import current_books, sse
 from ledger import radar
 from ledger.errors import DomainError
 from ledger.views import directory
@@ -66,7 +66,33 @@ def _scope_units(actor) -> list[dict]:
 def radar_list():
     books, actor = current_books(), g.actor
     notices = radar.list_notices(books, actor)
-    return render_template("ui/radar.html", notices=notices, units=directory.unit_names(books))
+    prefs = radar.preferences(books, actor)
+    hhmm = lambda m: "" if m is None else f"{m // 60:02d}:{m % 60:02d}"
+    return render_template("ui/radar.html", notices=notices, units=directory.unit_names(books), prefs=prefs,
+                           kinds=radar.NOTICE_KINDS, quiet=(hhmm(prefs["quiet_from"]), hhmm(prefs["quiet_to"])))
+
+
+@bp.get("/events")
+@web.requires()
+def events():
+    """The live stream for the signed-in page (the web session; see ``doors.sse``)."""
+    return sse.stream(current_books(), g.actor)
+
+
+@bp.post("/preferences")
+@web.requires()
+def save_preferences():
+    quiet = [_minutes(request.form.get(k) or "") for k in ("quiet_from", "quiet_to")]
+    refused, _ = _try(lambda: radar.set_preferences(current_books(), g.actor, kinds=request.form.getlist("kinds"),
+                                                    quiet_from=quiet[0], quiet_to=quiet[1]),
+                      gettext("Saved."), url_for("ui_radar.radar_list"))
+    return refused or redirect(url_for("ui_radar.radar_list"))
+
+
+def _minutes(value: str) -> int | None:
+    """"22:00" → 1320; empty → None."""
+    hours, _, minutes = value.partition(":")
+    return int(hours) * 60 + int(minutes) if hours.isdigit() and minutes.isdigit() else None
 
 
 @bp.get("/<int:notice_id>")

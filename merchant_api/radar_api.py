@@ -12,7 +12,7 @@ from flask import request
 from flask_smorest import Blueprint
 from marshmallow import RAISE, Schema, fields, validate
 
-from doors import current_books
+from doors import current_books, sse
 from ledger import radar
 
 from .auth import current_actor, public, requires_roles
@@ -301,3 +301,51 @@ def list_reports(query: dict):
 def triage_report(body: dict, report_id: int):
     """Close a report, link it to a case, or record the notice it became."""
     return radar.triage_report(current_books(), current_actor(), report_id, **body)
+
+
+# --- live ------------------------------------------------------------------------------------------
+
+class EventsQuery(_In):
+    last_event_id = fields.Integer(strict=False, load_default=None, validate=validate.Range(min=0), metadata={
+        "description": "resume after this event (EventSource sends the Last-Event-ID header itself)"})
+
+
+class PreferencesIn(_In):
+    kinds = fields.List(fields.String(validate=validate.OneOf(radar.NOTICE_KINDS)), required=True)
+    quiet_from = fields.Integer(strict=True, load_default=None, validate=validate.Range(min=0, max=1439),
+                                metadata={"description": "minutes after midnight, Beijing time"})
+    quiet_to = fields.Integer(strict=True, load_default=None, validate=validate.Range(min=0, max=1439))
+
+
+class PreferencesOut(Schema):
+    kinds = fields.List(fields.String())
+    quiet_from = fields.Integer(allow_none=True)
+    quiet_to = fields.Integer(allow_none=True)
+
+
+@blp.route("/events", methods=["GET"])
+@requires_roles()
+@blp.arguments(EventsQuery(), location="query")
+@blp.doc(responses={"200": {"description": "events notice, notice_closed, payment (each with an id); the "
+                                           "response ends at once and EventSource reconnects after retry ms",
+                            "content": {"text/event-stream": {"schema": {"type": "string"}}}}})
+def events(query: dict):
+    """The live stream: notices for your area, closures and your payments, after ``Last-Event-ID``."""
+    return sse.stream(current_books(), current_actor())
+
+
+@blp.route("/radar/preferences", methods=["GET"])
+@requires_roles()
+@blp.response(200, PreferencesOut)
+def get_preferences():
+    """Which kinds you receive live and your quiet hours."""
+    return radar.preferences(current_books(), current_actor())
+
+
+@blp.route("/radar/preferences", methods=["PUT"])
+@requires_roles()
+@blp.arguments(PreferencesIn())
+@blp.response(200, PreferencesOut)
+def put_preferences(body: dict):
+    """Choose kinds (安全提示 is always delivered, in quiet hours too) and quiet hours."""
+    return radar.set_preferences(current_books(), current_actor(), **body)

@@ -86,3 +86,15 @@ def test_anyone_reports_online_with_consent(seeded) -> None:
     done = client.post("/report", data={"csrf_token": csrf_of(page.text), "category": "theft",
                                         "text": "有人撬电动车锁", "consent": "yes"})
     assert done.status_code == 200 and 'id="report-receipt"' in done.text
+
+
+def test_the_wallet_carries_the_live_banner_and_the_page_stream_works(seeded, signed_in) -> None:
+    volunteer = signed_in("volunteer")
+    assert 'id="radar-live"' in volunteer.get("/wallet").text
+    stream = volunteer.get("/radar/events")
+    assert stream.status_code == 200 and stream.mimetype == "text/event-stream"
+    page = volunteer.get("/radar")
+    r = volunteer.post("/radar/preferences", data={"csrf_token": csrf_of(page.text), "kinds": ["寻人"],
+                                                    "quiet_from": "22:00", "quiet_to": "07:00"})
+    assert r.status_code == 302
+    assert 'value="22:00"' in volunteer.get("/radar").text

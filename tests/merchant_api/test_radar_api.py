@@ -4,6 +4,7 @@ change nothing; hidden notices are 404 (``notice_not_found``), not 403; the publ
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 import pytest
 from sqlalchemy import func, select
@@ -171,3 +172,27 @@ def test_the_radar_routes_are_in_the_openapi_document(client):
     for path in ("/api/v1/notices", "/api/v1/notices/{notice_id}", "/api/v1/notices/{notice_id}/close",
                  "/api/v1/notices/{notice_id}/answers", "/api/v1/reports", "/api/v1/answers/{answer_id}/verify"):
         assert path in paths, path
+
+
+def test_the_event_stream_resumes_with_last_event_id(client, w):
+    first = client.get("/api/v1/events", headers=token(w, "v1"))
+    assert first.status_code == 200 and first.mimetype == "text/event-stream"
+    assert "retry: " in first.text
+    cursor = re.search(r"^id: (\d+)$", first.text, re.M).group(1)
+    n = _notice(w, bounty=0)
+    resumed = client.get("/api/v1/events", headers={**token(w, "v1"), "Last-Event-ID": cursor})
+    assert "event: notice" in resumed.text and f'"notice_id": {n.id}' in resumed.text
+    last = re.findall(r"^id: (\d+)$", resumed.text, re.M)[-1]
+    again = client.get("/api/v1/events", headers={**token(w, "v1"), "Last-Event-ID": last})
+    assert "event: notice" not in again.text
+    hidden = client.get("/api/v1/events", headers={**token(w, "v2"), "Last-Event-ID": cursor})
+    assert "event:" not in hidden.text
+    assert client.get("/api/v1/events").status_code == 401
+
+
+def test_preferences_by_api(client, w):
+    r = client.put("/api/v1/radar/preferences", json={"kinds": ["寻人"], "quiet_from": 1320, "quiet_to": 420},
+                   headers=token(w, "v1"))
+    assert r.status_code == 200 and r.get_json()["kinds"] == ["寻人", "安全提示"]
+    bad = client.put("/api/v1/radar/preferences", json={"kinds": ["x"]}, headers=token(w, "v1"))
+    assert bad.status_code == 422
