@@ -21,13 +21,19 @@ from ledger import radar
 RETRY_MS = 1500  # reconnect delay: delivery within ~2 s of the commit
 
 
-def last_event_id() -> int | None:
-    raw = request.headers.get("Last-Event-ID") or request.args.get("last_event_id") or ""
+def last_event_id(parsed: int | None = None) -> int | None:
+    """The ``Last-Event-ID`` header (what EventSource sends on reconnecting), else the query parameter."""
+    raw = request.headers.get("Last-Event-ID") or ""
+    if raw.isdigit() and len(raw) <= 18:
+        return int(raw)
+    if parsed is not None:
+        return parsed
+    raw = request.args.get("last_event_id") or ""
     return int(raw) if raw.isdigit() and len(raw) <= 18 else None
 
 
-def stream(books: Any, actor: Any) -> Response:
-    after = last_event_id()
+def stream(books: Any, actor: Any, parsed_last_id: int | None = None) -> Response:
+    after = last_event_id(parsed_last_id)
     lines = [f"retry: {RETRY_MS}\n", ": radar\n\n"]  # a comment line keeps proxies from buffering nothing
     if after is None:
         lines.append(f"id: {radar.latest_event_id(books)}\n\n")  # sets the cursor, dispatches nothing

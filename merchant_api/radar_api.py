@@ -306,7 +306,7 @@ def triage_report(body: dict, report_id: int):
 # --- live ------------------------------------------------------------------------------------------
 
 class EventsQuery(_In):
-    last_event_id = fields.Integer(strict=False, load_default=None, validate=validate.Range(min=0), metadata={
+    last_event_id = fields.Integer(strict=False, load_default=None, validate=validate.Range(min=0, max=2**63 - 1), metadata={
         "description": "resume after this event (EventSource sends the Last-Event-ID header itself)"})
 
 
@@ -331,7 +331,7 @@ class PreferencesOut(Schema):
                             "content": {"text/event-stream": {"schema": {"type": "string"}}}}})
 def events(query: dict):
     """The live stream: notices for your area, closures and your payments, after ``Last-Event-ID``."""
-    return sse.stream(current_books(), current_actor())
+    return sse.stream(current_books(), current_actor(), query["last_event_id"])
 
 
 @blp.route("/radar/preferences", methods=["GET"])

@@ -30,6 +30,7 @@ from ledger.radar.notices import (
     notice_history,
     publish_notice,
 )
+from ledger.radar.photos import add_answer_photo, add_notice_photo, clean_image, get_photo, notice_photo_ids
 from ledger.radar.reports import (
     CONSENT_VERSION,
     RETENTION_DAYS,

@@ -27,6 +27,7 @@ from ledger.infra.books import Books
 from ledger.infra.db import utc_from_db
 from ledger.radar import permissions
 from ledger.radar.models import REPORT_CATEGORIES, Photo, Report
+from ledger.radar.photos import clean_image, store_in
 
 CONSENT_VERSION = "2026-11"
 RETENTION_DAYS = 180
@@ -88,9 +89,12 @@ def _check_report(category: Any, text: Any, place: Any, phone: Any, consent: Any
 
 
 def submit_report(books: Books, *, category: str, text: str, source: str | None, place: str | None = None,
-                  phone: str | None = None, org_unit_id: int | None = None, consent: bool = False) -> ReportView:
-    """A resident reports; at most a few an hour per address and per phone (``rate_limited``)."""
+                  phone: str | None = None, org_unit_id: int | None = None, consent: bool = False,
+                  photo: bytes | None = None) -> ReportView:
+    """A resident reports (with one optional photo); at most a few an hour per address and per phone
+    (``rate_limited``)."""
     phone = _check_report(category, text, place, phone, consent)
+    image = clean_image(photo) if photo else None
     per_address, per_phone = _limits(books)
 
     def work(s: Session) -> ReportView | DomainError:
@@ -108,6 +112,8 @@ def submit_report(books: Books, *, category: str, text: str, source: str | None,
                    purge_after=now + dt.timedelta(days=RETENTION_DAYS))
         s.add(r)
         s.flush()
+        if image is not None:
+            store_in(s, image, report_id=r.id)
         return ReportView.of(r)
 
     # the refusal is returned, not raised, so that the counters and the log commit with it
