@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from flask import Blueprint, flash, g, redirect, render_template, request, url_for
+from flask import Blueprint, Response, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext
 
 from doors import current_books, sse
@@ -19,6 +19,21 @@ from . import web
 bp = Blueprint("ui_radar", __name__, url_prefix="/radar")
 public_bp = Blueprint("ui_report", __name__)
 BEIJING = dt.timezone(dt.timedelta(hours=8))
+
+
+PHOTO_FORMS = {"ui_radar.publish", "ui_radar.answer", "ui_report.report_post"}
+
+
+@bp.before_app_request
+def _room_for_photos() -> None:
+    """The app's body limit is 256 KB; the forms that carry photos may take four of 5 MB (each is checked)."""
+    if request.endpoint in PHOTO_FORMS:
+        request.max_content_length = 22 * 1024 * 1024
+
+
+def _photos(name: str, most: int) -> list[bytes]:
+    files = [f for f in request.files.getlist(name) if f and f.filename][:most + 1]
+    return [f.read(6 * 1024 * 1024) for f in files]
 
 
 def public(view):
@@ -113,9 +128,19 @@ def answer(notice_id: int):
     here = url_for("ui_radar.notice_page", notice_id=notice_id)
     refused, _ = _try(lambda: radar.answer_notice(current_books(), g.actor, notice_id, text=_text("text", 2000),
                                                   place=_text("place", 200) or None,
-                                                  occurred_at=_local_time("occurred_at")),
+                                                  occurred_at=_local_time("occurred_at"),
+                                                  photo=(_photos("photo", 1) or [None])[0]),
                       gettext("Thank you: your tip was sent to the officer."), here)
     return refused or redirect(here)
+
+
+@bp.get("/photos/<int:photo_id>")
+@web.requires()
+def photo(photo_id: int):
+    kind, data = radar.get_photo(current_books(), g.actor, photo_id)
+    resp = Response(data, mimetype=kind)
+    resp.headers["Cache-Control"] = "private, no-store"
+    return resp
 
 
 @bp.get("/desk")
@@ -137,7 +162,8 @@ def publish():
     refused, notice = _try(lambda: radar.publish_notice(
         current_books(), g.actor, kind=request.form.get("kind", ""), title=_text("title", 120),
         body=_text("body", 5000), area=area, ends_at=_local_time("ends_at"),
-        bounty=web.form_int("bounty", required=False, minimum=0) or 0, budget_org_unit_id=budget),
+        bounty=web.form_int("bounty", required=False, minimum=0) or 0, budget_org_unit_id=budget,
+        photos=_photos("photos", 4)),
         gettext("The notice was published."), url_for("ui_radar.desk"))
     return refused or redirect(url_for("ui_radar.notice_page", notice_id=notice.id))
 
@@ -212,7 +238,7 @@ def report_post():
     refused, receipt = _try(lambda: radar.submit_report(
         current_books(), category=request.form.get("category", ""), text=_text("text", 2000),
         place=_text("place", 200) or None, phone=_text("phone", 32) or None, source=request.remote_addr,
-        consent=request.form.get("consent") == "yes"),
+        consent=request.form.get("consent") == "yes", photo=(_photos("photo", 1) or [None])[0]),
         gettext("Thank you. Your report was received."), url_for("ui_report.report_form"))
     if refused:
         return refused

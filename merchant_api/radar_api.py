@@ -8,9 +8,12 @@ A notice the caller may not see is ``notice_not_found`` (404), never 403: its ex
 
 from __future__ import annotations
 
-from flask import request
+import base64
+import binascii
+
+from flask import Response, request
 from flask_smorest import Blueprint
-from marshmallow import RAISE, Schema, fields, validate
+from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
 from doors import current_books, sse
 from ledger import radar
@@ -18,6 +21,28 @@ from ledger import radar
 from .auth import current_actor, public, requires_roles
 
 blp = Blueprint("radar", __name__, url_prefix="", description="警务雷达: notices, answers, public reports")
+PHOTO_BODY_LIMIT = 30 * 1024 * 1024  # four photos of 5 MB each, base64 (4/3) and the JSON around them
+PHOTO_ENDPOINTS = {"radar.publish_notice", "radar.answer_notice", "radar.submit_report", "radar.add_notice_photo"}
+
+
+@blp.before_app_request
+def _room_for_photos() -> None:
+    """The app's body limit is 256 KB; the routes that carry photos may take more (each photo is checked)."""
+    if request.endpoint in PHOTO_ENDPOINTS:
+        request.max_content_length = PHOTO_BODY_LIMIT
+
+
+class Base64Image(fields.String):
+    """A photo as base64 text (JPEG, PNG or WebP; at most 5 MB once decoded; checked by its bytes)."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        text = super()._deserialize(value, attr, data, **kwargs)
+        if len(text) > 7 * 1024 * 1024:
+            raise ValidationError("at most 5 MB")
+        try:
+            return base64.b64decode(text, validate=True)
+        except (binascii.Error, ValueError):
+            raise ValidationError("not base64") from None
 
 
 class _In(Schema):
@@ -39,6 +64,7 @@ class NoticeIn(_In):
     lat = fields.Float(load_default=None, validate=validate.Range(min=-90, max=90))
     lng = fields.Float(load_default=None, validate=validate.Range(min=-180, max=180))
     radius_m = fields.Integer(strict=True, load_default=None, validate=validate.Range(min=1, max=50_000))
+    photos = fields.List(Base64Image(), load_default=None, validate=validate.Length(max=4))
 
 
 class AmendIn(_In):
@@ -70,6 +96,7 @@ class NoticeOut(Schema):
     ends_at = fields.DateTime()
     closed_at = fields.DateTime(allow_none=True)
     circle = fields.Dict(allow_none=True)
+    photo_ids = fields.List(fields.Integer(), metadata={"description": "GET /api/v1/photos/{id}"})
 
 
 class VersionOut(Schema):
@@ -92,6 +119,7 @@ class AnswerIn(_In):
     text = fields.String(required=True, validate=validate.Length(min=1, max=2000))
     place = fields.String(load_default=None, validate=validate.Length(max=200))
     occurred_at = fields.AwareDateTime(load_default=None)
+    photo = Base64Image(load_default=None)
 
 
 class AnswerOut(Schema):
@@ -109,6 +137,7 @@ class AnswerOut(Schema):
     decision_reason = fields.String(allow_none=True)
     approved_by_id = fields.Integer(allow_none=True)
     transfer_key = fields.String(allow_none=True)
+    photo_ids = fields.List(fields.Integer())
 
 
 class AnswerVerifyIn(_In):
@@ -132,6 +161,7 @@ class ReportIn(_In):
     phone = fields.String(load_default=None, validate=validate.Length(max=32),
                           metadata={"description": "only if you want a call back"})
     org_unit_id = fields.Integer(strict=True, load_default=None, metadata={"description": "your community"})
+    photo = Base64Image(load_default=None)
     consent = fields.Boolean(required=True, metadata={
         "description": "true: you agree to the consent text (GET the report page); refused otherwise"})
 
@@ -156,6 +186,7 @@ class ReportOut(Schema):
     triage_note = fields.String(allow_none=True)
     submitted_at = fields.DateTime()
     purge_after = fields.DateTime()
+    photo_ids = fields.List(fields.Integer())
 
 
 class ReportQuery(_In):
@@ -225,6 +256,37 @@ def amend_notice(body: dict, notice_id: int):
 def close_notice(body: dict, notice_id: int):
     """Close a notice early; what is left of its bounty goes back to the budget."""
     return radar.close_notice(current_books(), current_actor(), notice_id, **body)
+
+
+class PhotoIn(_In):
+    data = Base64Image(required=True)
+
+
+class PhotoOut(Schema):
+    id = fields.Integer()
+
+
+@blp.route("/notices/<int:notice_id>/photos", methods=["POST"])
+@requires_roles("officer")
+@blp.arguments(PhotoIn())
+@blp.response(201, PhotoOut)
+def add_notice_photo(body: dict, notice_id: int):
+    """Add a photo to a notice (at most four); it is re-encoded without EXIF or GPS."""
+    return {"id": radar.add_notice_photo(current_books(), current_actor(), notice_id, body["data"])}
+
+
+@blp.route("/photos/<int:photo_id>", methods=["GET"])
+@requires_roles()
+@blp.doc(responses={"200": {"description": "the image", "content": {
+    "image/jpeg": {"schema": {"type": "string", "format": "binary"}},
+    "image/png": {"schema": {"type": "string", "format": "binary"}}}}})
+def get_photo(photo_id: int):
+    """A photo, for whoever may see the notice, answer or report it belongs to (otherwise ``not_found``)."""
+    kind, data = radar.get_photo(current_books(), current_actor(), photo_id)
+    resp = Response(data, mimetype=kind)
+    resp.headers["Cache-Control"] = "private, no-store"
+    resp.headers["X-Content-Type-Options"] = "nosniff"
+    return resp
 
 
 # --- answers --------------------------------------------------------------------------------------

@@ -47,12 +47,15 @@ class AnswerView:
     decision_reason: str | None
     approved_by_id: int | None
     transfer_key: str | None
+    photo_ids: list[int]
 
     @classmethod
-    def of(cls, a: Answer) -> AnswerView:
+    def of(cls, a: Answer, s: Session) -> AnswerView:
+        from ledger.radar.photos import photo_ids
+
         return cls(a.id, a.notice_id, a.volunteer_id, a.status, a.text, a.place, utc_from_db(a.occurred_at),
                    utc_from_db(a.submitted_at), a.amount, a.decided_by_id, utc_from_db(a.decided_at),
-                   a.decision_reason, a.approved_by_id, a.transfer_key)
+                   a.decision_reason, a.approved_by_id, a.transfer_key, photo_ids(s, answer_id=a.id))
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -64,8 +67,11 @@ def approval_threshold(books: Books) -> int:
 
 
 def answer_notice(books: Books, actor: Actor, notice_id: Any, *, text: str, place: str | None = None,
-                  occurred_at: dt.datetime | None = None) -> AnswerView:
-    """A volunteer of the area answers an open notice, once."""
+                  occurred_at: dt.datetime | None = None, photo: bytes | None = None) -> AnswerView:
+    """A volunteer of the area answers an open notice, once (with one optional photo)."""
+    from ledger.radar.photos import clean_image, store_in
+
+    image = clean_image(photo) if photo else None
     if not isinstance(text, str) or not 1 <= len(text.strip()) <= 2000:
         raise DomainError(errors.VALIDATION_FAILED, "a tip of 1 to 2,000 characters")
     if place is not None and (not isinstance(place, str) or len(place) > 200):
@@ -87,7 +93,9 @@ def answer_notice(books: Books, actor: Actor, notice_id: Any, *, text: str, plac
                    place=place or None, occurred_at=occurred, submitted_at=now)
         s.add(a)
         s.flush()
-        return AnswerView.of(a)
+        if image is not None:
+            store_in(s, image, answer_id=a.id)
+        return AnswerView.of(a, s)
 
     return books.run(work)
 
@@ -100,13 +108,13 @@ def list_answers(books: Books, actor: Actor, notice_id: Any) -> list[AnswerView]
         if not permissions.may_decide(s, actor, area_of(s, n.id)) and not (
                 actor.has_role("auditor") or actor.has_role("admin")):
             q = q.where(Answer.volunteer_id == actor.user_id)
-        return [AnswerView.of(a) for a in s.scalars(q.order_by(Answer.id))]
+        return [AnswerView.of(a, s) for a in s.scalars(q.order_by(Answer.id))]
 
     return books.run(work, readonly=True)
 
 
 def my_answers(books: Books, actor: Actor) -> list[AnswerView]:
-    return books.run(lambda s: [AnswerView.of(a) for a in s.scalars(
+    return books.run(lambda s: [AnswerView.of(a, s) for a in s.scalars(
         select(Answer).where(Answer.volunteer_id == actor.user_id).order_by(Answer.id.desc()).limit(200))],
         readonly=True)
 
@@ -174,7 +182,7 @@ def verify_answer(books: Books, actor: Actor, answer_id: Any, *, amount: int | N
             if pay is not None:
                 _pay(s, books, actor, n, a, pay)
         s.flush()
-        return AnswerView.of(a)
+        return AnswerView.of(a, s)
 
     return books.run(work)
 
@@ -191,7 +199,7 @@ def approve_answer(books: Books, actor: Actor, answer_id: Any) -> AnswerView:
         s.flush()  # the earmark is now a payment, not a promise
         _pay(s, books, actor, n, a, int(a.amount or 0))
         s.flush()
-        return AnswerView.of(a)
+        return AnswerView.of(a, s)
 
     return books.run(work)
 
@@ -208,6 +216,6 @@ def reject_answer(books: Books, actor: Actor, answer_id: Any, *, reason: str) ->
         a.status, a.decided_by_id, a.decided_at = "rejected", actor.user_id, books.now()
         a.decision_reason, a.amount = reason.strip()[:500], None
         s.flush()
-        return AnswerView.of(a)
+        return AnswerView.of(a, s)
 
     return books.run(work)

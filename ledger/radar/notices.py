@@ -53,6 +53,7 @@ class NoticeView:
     ends_at: dt.datetime
     closed_at: dt.datetime | None
     circle: dict[str, Any] | None
+    photo_ids: list[int]
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -74,10 +75,13 @@ def state_of(n: Notice, now: dt.datetime) -> str:
 
 
 def view_of(s: Session, n: Notice, now: dt.datetime) -> NoticeView:
+    from ledger.radar.photos import photo_ids
+
     circle = None if n.lat_e6 is None else {"lat": n.lat_e6 / 1e6, "lng": n.lng_e6 / 1e6, "radius_m": n.radius_m}
     return NoticeView(n.id, n.kind, state_of(n, now), n.version, n.title, n.body, n.officer_id, area_of(s, n.id),
                       n.bounty, n.bounty_paid, n.bounty - n.bounty_paid, n.budget_org_unit_id,
-                      utc_from_db(n.published_at), utc_from_db(n.ends_at), utc_from_db(n.closed_at), circle)
+                      utc_from_db(n.published_at), utc_from_db(n.ends_at), utc_from_db(n.closed_at), circle,
+                      photo_ids(s, notice_id=n.id))
 
 
 def visible_notice(s: Session, actor: Actor, notice_id: Any, *, lock: bool = False) -> Notice:
@@ -208,10 +212,15 @@ def _version(n: Notice, actor: Actor, now: dt.datetime, note: str) -> NoticeVers
 
 def publish_notice(books: Books, actor: Actor, *, kind: str, title: str, body: str, area: list[int],
                    ends_at: dt.datetime, bounty: int = 0, budget_org_unit_id: int | None = None,
-                   circle: dict[str, Any] | None = None) -> NoticeView:
-    """An officer in scope of every unit of the area publishes a notice; a bounty is reserved from the
-    paying community's budget at once (``insufficient_funds`` if it does not have it)."""
+                   circle: dict[str, Any] | None = None, photos: list[bytes] | None = None) -> NoticeView:
+    """An officer in scope of every unit of the area publishes a notice (with up to four photos); a bounty
+    is reserved from the paying community's budget at once (``insufficient_funds`` if it does not have it)."""
+    from ledger.radar.photos import PER_NOTICE, clean_image, store_in
+
     permissions.require_officer(actor)
+    if len(photos or []) > PER_NOTICE:
+        raise DomainError(errors.TOO_MANY_PHOTOS, max=PER_NOTICE)
+    images = [clean_image(p) for p in photos or []]
     if kind not in NOTICE_KINDS:
         raise DomainError(errors.VALIDATION_FAILED, f"kind is one of {', '.join(NOTICE_KINDS)}")
     title, body = _check_text(title, body)
@@ -233,6 +242,8 @@ def publish_notice(books: Books, actor: Actor, *, kind: str, title: str, body: s
         s.flush()
         s.add_all([NoticeArea(notice_id=n.id, org_unit_id=u) for u in units])
         s.add(_version(n, actor, now, "published"))
+        for image in images:
+            store_in(s, image, notice_id=n.id)
         reserve_in(s, books, actor, n)
         _event(s, books, "notice", n.id)
         s.flush()

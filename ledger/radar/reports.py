@@ -27,7 +27,7 @@ from ledger.infra.books import Books
 from ledger.infra.db import utc_from_db
 from ledger.radar import permissions
 from ledger.radar.models import REPORT_CATEGORIES, Photo, Report
-from ledger.radar.photos import clean_image, store_in
+from ledger.radar.photos import clean_image, photo_ids, store_in
 
 CONSENT_VERSION = "2026-11"
 RETENTION_DAYS = 180
@@ -51,11 +51,13 @@ class ReportView:
     triage_note: str | None
     submitted_at: dt.datetime
     purge_after: dt.datetime
+    photo_ids: list[int]
 
     @classmethod
-    def of(cls, r: Report) -> ReportView:
+    def of(cls, r: Report, s: Session) -> ReportView:
         return cls(r.id, r.category, r.text, r.place, r.phone, r.org_unit_id, r.status, r.notice_id, r.case_ref,
-                   r.triage_note, utc_from_db(r.submitted_at), utc_from_db(r.purge_after))
+                   r.triage_note, utc_from_db(r.submitted_at), utc_from_db(r.purge_after),
+                   photo_ids(s, report_id=r.id))
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -114,7 +116,7 @@ def submit_report(books: Books, *, category: str, text: str, source: str | None,
         s.flush()
         if image is not None:
             store_in(s, image, report_id=r.id)
-        return ReportView.of(r)
+        return ReportView.of(r, s)
 
     # the refusal is returned, not raised, so that the counters and the log commit with it
     result = books.run(work)
@@ -137,7 +139,7 @@ def list_reports(books: Books, actor: Actor, *, status: str | None = "new", limi
         q = _reports_query(s, actor)
         if status is not None:
             q = q.where(Report.status == status)
-        return [ReportView.of(r) for r in s.scalars(q.order_by(Report.id.desc()).limit(max(1, min(limit, 500))))]
+        return [ReportView.of(r, s) for r in s.scalars(q.order_by(Report.id.desc()).limit(max(1, min(limit, 500))))]
 
     return books.run(work, readonly=True)
 
@@ -161,7 +163,7 @@ def triage_report(books: Books, actor: Actor, report_id: Any, *, status: str, no
             r.notice_id = visible_notice(s, actor, notice_id).id
         r.status, r.case_ref, r.triage_note, r.triaged_by_id = status, case_ref or r.case_ref, note[:500], actor.user_id
         s.flush()
-        return ReportView.of(r)
+        return ReportView.of(r, s)
 
     return books.run(work)
 

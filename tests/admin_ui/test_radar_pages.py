@@ -98,3 +98,32 @@ def test_the_wallet_carries_the_live_banner_and_the_page_stream_works(seeded, si
                                                     "quiet_from": "22:00", "quiet_to": "07:00"})
     assert r.status_code == 302
     assert 'value="22:00"' in volunteer.get("/radar").text
+
+
+def test_photos_uploaded_on_the_pages_are_served_to_the_area_only(seeded, signed_in) -> None:
+    import io
+
+    from ledger.schema import Photo
+    from tests.ledger.radar.test_photos import jpeg_with_gps
+
+    officer = signed_in("officer")
+    desk = officer.get("/radar/desk")
+    r = officer.post("/radar/publish", data={
+        "csrf_token": csrf_of(desk.text), "kind": "寻物", "title": "丢失的蓝色书包", "body": "",
+        "area": [str(_unit(seeded, "panlong.gulou.jinsha"))], "ends_at": "2026-11-28T18:00",
+        "photos": [(io.BytesIO(jpeg_with_gps()), "IMG_0001.jpg")]}, content_type="multipart/form-data")
+    assert r.status_code == 302, r.text
+    with books_of(seeded).session(readonly=True) as s:
+        photo = s.scalar(select(Photo))
+    assert b"Exif" not in photo.data
+    volunteer = signed_in("volunteer")
+    assert f"/radar/photos/{photo.id}" in volunteer.get(r.headers["Location"]).text
+    assert volunteer.get(f"/radar/photos/{photo.id}").mimetype == "image/jpeg"
+    client = seeded.test_client()
+    page = client.get("/report")
+    done = client.post("/report", data={"csrf_token": csrf_of(page.text), "category": "other", "text": "路灯坏了很久",
+                                        "consent": "yes", "photo": (io.BytesIO(b"not an image"), "x.jpg")},
+                       content_type="multipart/form-data")
+    assert done.status_code == 302  # refused with a sentence; nothing stored
+    with books_of(seeded).session(readonly=True) as s:
+        assert s.scalar(select(Report)) is None

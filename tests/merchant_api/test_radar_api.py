@@ -196,3 +196,28 @@ def test_preferences_by_api(client, w):
     assert r.status_code == 200 and r.get_json()["kinds"] == ["寻人", "安全提示"]
     bad = client.put("/api/v1/radar/preferences", json={"kinds": ["x"]}, headers=token(w, "v1"))
     assert bad.status_code == 422
+
+
+def test_photos_by_api_are_checked_stripped_and_served_in_scope(client, w):
+    import base64
+
+    from tests.ledger.radar.test_photos import jpeg_with_gps
+
+    photo = base64.b64encode(jpeg_with_gps()).decode()
+    r = client.post("/api/v1/notices", json={**_body(w), "photos": [photo, photo]}, headers=token(w, "officerA"))
+    assert r.status_code == 201, r.get_json()
+    notice = r.get_json()
+    assert len(notice["photo_ids"]) == 2
+    got = client.get(f"/api/v1/photos/{notice['photo_ids'][0]}", headers=token(w, "v1"))
+    assert got.status_code == 200 and got.mimetype == "image/jpeg" and b"Exif" not in got.data
+    hidden = client.get(f"/api/v1/photos/{notice['photo_ids'][0]}", headers=token(w, "v2"))
+    assert hidden.status_code == 404 and hidden.get_json()["error"] == "not_found"
+    fake = base64.b64encode("文本文件.jpg".encode()).decode()
+    r = client.post(f"/api/v1/notices/{notice['id']}/answers", json={"text": "看到了", "photo": fake},
+                    headers=token(w, "v1"))
+    assert r.status_code == 422 and r.get_json()["error"] == "photo_invalid"
+    r = client.post(f"/api/v1/notices/{notice['id']}/answers", json={"text": "看到了", "photo": photo},
+                    headers=token(w, "v1"))
+    assert r.status_code == 201 and len(r.get_json()["photo_ids"]) == 1
+    r = client.post("/api/v1/notices", json={**_body(w), "photos": ["%%%"]}, headers=token(w, "officerA"))
+    assert r.status_code == 422 and r.get_json()["error"] == "validation_failed"
