@@ -183,3 +183,39 @@ def test_reports_are_rate_limited_consented_and_triaged_in_scope(w):
     assert radar.purge_reports(w.books) == 5
     gone = radar.list_reports(w.books, w.actor("officerA"), status=None)[0]
     assert gone.phone is None and gone.text.startswith("（")
+
+
+def test_two_officers_verifying_the_same_answer_at_once_pay_it_once(w):
+    import threading
+
+    n = publish(w, bounty=60, area=("c1",))
+    a = radar.answer_notice(w.books, w.actor("v1"), n.id, text="同时核实")
+    officers = [w.actor("officerA"), w.actor("officerA2")]
+    barrier = threading.Barrier(2)
+    outcomes: list[str] = []
+
+    def verify(officer) -> None:
+        barrier.wait()
+        try:
+            radar.verify_answer(w.books, officer, a.id, amount=25)
+            outcomes.append("paid")
+        except DomainError as exc:
+            outcomes.append(exc.code)
+
+    threads = [threading.Thread(target=verify, args=(o,)) for o in officers]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert sorted(outcomes) == ["answer_already_decided", "paid"]
+    assert wallet(w, "v1") == 25 and budget(w) == (9_975, 35)
+    assert verify_books(w.books).ok
+
+
+def test_the_worker_ends_notices_and_erases_old_reports(w):
+    from goldbean.worker import radar_job
+
+    publish(w, days=1)
+    radar.submit_report(w.books, category="other", text="楼道堆放杂物", source="x", consent=True)
+    w.books.clock.advance((radar.RETENTION_DAYS + 1) * 24 * 3600)
+    assert radar_job(w.books) == "1 notices ended, 1 reports erased"
