@@ -229,7 +229,7 @@ def triage(report_id: int):
 @public
 def report_form():
     return render_template("ui/report.html", categories=radar.REPORT_CATEGORIES, days=radar.RETENTION_DAYS,
-                           consent_version=radar.CONSENT_VERSION)
+                           consent_version=radar.CONSENT_VERSION, places=radar.report_places(current_books()))
 
 
 @public_bp.post("/report")
@@ -238,9 +238,11 @@ def report_post():
     refused, receipt = _try(lambda: radar.submit_report(
         current_books(), category=request.form.get("category", ""), text=_text("text", 2000),
         place=_text("place", 200) or None, phone=_text("phone", 32) or None, source=request.remote_addr,
+        org_unit_id=web.form_int("org_unit_id", required=False),
         consent=request.form.get("consent") == "yes", photo=(_photos("photo", 1) or [None])[0]),
         gettext("Thank you. Your report was received."), url_for("ui_report.report_form"))
     if refused:
         return refused
     return render_template("ui/report.html", receipt=receipt, categories=radar.REPORT_CATEGORIES,
-                           days=radar.RETENTION_DAYS, consent_version=radar.CONSENT_VERSION)
+                           days=radar.RETENTION_DAYS, consent_version=radar.CONSENT_VERSION,
+                           places=radar.report_places(current_books()))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 
 from flask import Response, request
 from flask_smorest import Blueprint
@@ -32,13 +33,23 @@ def _room_for_photos() -> None:
         request.max_content_length = PHOTO_BODY_LIMIT
 
 
+BASE64 = r"^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$"
+
+
 class Base64Image(fields.String):
     """A photo as base64 text (JPEG, PNG or WebP; at most 5 MB once decoded; checked by its bytes)."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("metadata", {}).update({"format": "byte", "pattern": BASE64,
+                                                   "description": "base64 of a JPEG, PNG or WebP, at most 5 MB"})
+        super().__init__(**kwargs)
 
     def _deserialize(self, value, attr, data, **kwargs):
         text = super()._deserialize(value, attr, data, **kwargs)
         if len(text) > 7 * 1024 * 1024:
             raise ValidationError("at most 5 MB")
+        if not re.fullmatch(BASE64, text):
+            raise ValidationError("not base64")
         try:
             return base64.b64decode(text, validate=True)
         except (binascii.Error, ValueError):

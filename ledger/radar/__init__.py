@@ -37,6 +37,7 @@ from ledger.radar.reports import (
     ReportView,
     list_reports,
     purge_reports,
+    report_places,
     submit_report,
     triage_report,
 )

@@ -125,6 +125,17 @@ def submit_report(books: Books, *, category: str, text: str, source: str | None,
     return result
 
 
+def report_places(books: Books) -> list[dict[str, Any]]:
+    """The communities a resident may name on the public form (public information), by street office."""
+    def work(s: Session) -> list[dict[str, Any]]:
+        street = OrgUnit.__table__.alias("street")
+        rows = s.execute(select(OrgUnit.id, OrgUnit.name, street.c.name).join(street, street.c.id == OrgUnit.parent_id)
+                         .where(OrgUnit.level == "community").order_by(street.c.name, OrgUnit.name)).all()
+        return [{"id": r[0], "name": r[1], "street": r[2]} for r in rows]
+
+    return books.run(work, readonly=True)
+
+
 def _reports_query(s: Session, actor: Actor) -> Any:
     permissions.require_officer(actor)
     units = scope_units(s, actor, "officer")
