@@ -221,3 +221,24 @@ def test_photos_by_api_are_checked_stripped_and_served_in_scope(client, w):
     assert r.status_code == 201 and len(r.get_json()["photo_ids"]) == 1
     r = client.post("/api/v1/notices", json={**_body(w), "photos": ["%%%"]}, headers=token(w, "officerA"))
     assert r.status_code == 422 and r.get_json()["error"] == "validation_failed"
+
+
+@pytest.mark.postgres
+def test_a_notice_published_through_one_server_reaches_a_stream_on_another(pg_url, tmp_path):
+    """Two app instances (separate engines and pools) on one PostgreSQL database: the outbox is the bus."""
+    from goldbean.app import create_app
+
+    config = {"TESTING": True, "DATABASE_URL": pg_url, "INSTANCE_PATH": str(tmp_path), "SECRET_KEY": "t",
+              "SESSION_COOKIE_SECURE": False}
+    one, two = create_app(dict(config)), create_app(dict(config))
+    try:
+        w = build_world(books_of(one))
+        cursor = re.search(r"^id: (\d+)$", two.test_client().get("/api/v1/events", headers=token(w, "v1")).text,
+                           re.M).group(1)
+        r = one.test_client().post("/api/v1/notices", json=_body(w), headers=token(w, "officerA"))
+        assert r.status_code == 201
+        got = two.test_client().get("/api/v1/events", headers={**token(w, "v1"), "Last-Event-ID": cursor})
+        assert f'"notice_id": {r.get_json()["id"]}' in got.text
+    finally:
+        books_of(one).engine.dispose()
+        books_of(two).engine.dispose()
