@@ -2,7 +2,7 @@
 answer, verify (whole, part, or over the approval threshold), approve, reject, close, time passing with
 the worker's expiry. After every step the beans add up: budgets + wallets are what was allocated, every
 bean on hold on a budget is a pending credit of a bounty account, what the wallets got is what the
-notices paid, and no answer was paid twice; ``verify`` passes at the end."""
+notices paid, and no answer was paid twice; and ``verify`` passes after every step."""
 
 from __future__ import annotations
 
@@ -133,10 +133,10 @@ def test_radar_books_always_balance(sqlite_template, tmp_path):
                 assert len(keys) == len(set(keys))
                 for n in s.scalars(select(Notice)):
                     assert 0 <= n.bounty_paid <= n.bounty
+            report = verify_books(self.books)  # the chains and totals, after every step
+            assert report.ok, report
 
         def teardown(self) -> None:
-            report = verify_books(self.books)
-            assert report.ok, report
             self.books.engine.dispose()
 
     run_state_machine_as_test(RadarMachine, settings=settings(
