@@ -239,7 +239,7 @@ def list_notices(query: dict):
 @requires_roles()
 @blp.response(200, NoticeOut)
 def get_notice(notice_id: int):
-    """One notice, if it is for your area or scope (otherwise ``notice_not_found``)."""
+    """One notice, if it is for your area or scope (otherwise `notice_not_found`)."""
     return radar.get_notice(current_books(), current_actor(), notice_id)
 
 
@@ -292,7 +292,7 @@ def add_notice_photo(body: dict, notice_id: int):
     "image/jpeg": {"schema": {"type": "string", "format": "binary"}},
     "image/png": {"schema": {"type": "string", "format": "binary"}}}}})
 def get_photo(photo_id: int):
-    """A photo, for whoever may see the notice, answer or report it belongs to (otherwise ``not_found``)."""
+    """A photo, for whoever may see the notice, answer or report it belongs to (otherwise `not_found`)."""
     kind, data = radar.get_photo(current_books(), current_actor(), photo_id)
     resp = Response(data, mimetype=kind)
     resp.headers["Cache-Control"] = "private, no-store"
@@ -403,7 +403,7 @@ class PreferencesOut(Schema):
                                            "response ends at once and EventSource reconnects after retry ms",
                             "content": {"text/event-stream": {"schema": {"type": "string"}}}}})
 def events(query: dict):
-    """The live stream: notices for your area, closures and your payments, after ``Last-Event-ID``."""
+    """The live stream: notices for your area, closures and your payments, after `Last-Event-ID`."""
     return sse.stream(current_books(), current_actor(), query["last_event_id"])
 
 
