@@ -117,7 +117,8 @@ def init_app(app: Flask) -> None:
 
     labels.register(app)
     app.register_blueprint(bp)
-    from . import admin, auditor, auth, dashboard, fund, officer, patrols, people, surveys, till, wallet
+    from . import admin, auditor, auth, dashboard, fund, officer, patrols, people, radar, surveys, till, wallet
 
-    for module in (auth, wallet, till, officer, fund, admin, auditor, dashboard, surveys, people, patrols):
+    for module in (auth, wallet, till, officer, fund, admin, auditor, dashboard, surveys, people, patrols, radar):
         app.register_blueprint(module.bp)
+    app.register_blueprint(radar.public_bp)

@@ -102,6 +102,12 @@ SENTENCES = {
     "challenge_failed": _l("The answer to the sum was not right. Here is a new one."),
     "reset_code_invalid": _l("That code is wrong, used or expired. Ask your community office for a new one."),
     "wrong_password": _l("The current password is not right."),
+    # the police radar
+    "notice_not_open": _l("This notice has closed or ended; answers are no longer taken."),
+    "already_answered": _l("You already sent a tip for this notice."),
+    "exceeds_bounty": _l("That is more than is left of the reward. Enter a smaller number of beans."),
+    "notice_end_invalid": _l("Choose an end time in the future, at most 28 days ahead."),
+    "approvals_pending": _l("Some payments of this notice wait for a second officer; decide them first."),
 }
 
 BY_CATEGORY = {

@@ -46,7 +46,7 @@ def _render(merchant_id: int, *, error: str | None = None, code: str = "", sale_
         code=code,
         sale_key=sale_key or uuid.uuid4().hex, needs_pin=needs_pin, amount=amount,
         refund_key=uuid.uuid4().hex, paused=redemption.paused_tills(books, g.actor, merchant_id),
-        owner=merchant_id in g.actor.merchant_ids_for("merchant_owner")), status
+        owner=policy.is_owner_of(g.actor, merchant_id)), status
 
 
 @bp.get("")

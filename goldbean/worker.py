@@ -10,6 +10,9 @@ Jobs:
   answers the same statements and moves nothing.
 - ``prune`` every ``GOLDBEAN_PRUNE_INTERVAL`` seconds (default 3600): forgets spent wallet codes and
   idempotency keys past their retention (``ledger.housekeeping.prune``; never the journal).
+- ``radar`` every ``GOLDBEAN_RADAR_INTERVAL`` seconds (default 60): marks ended notices expired (their
+  bounty holds are released by ``expire-holds`` at the end of the verification grace) and erases the
+  personal content of public reports past their retention (``ledger.radar``).
 
 An interval of 0 switches a job off.
 
@@ -134,6 +137,12 @@ def series_job(books: Books) -> str:
     return f"{extend_series(books)} patrol shifts added"
 
 
+def radar_job(books: Books) -> str:
+    from ledger import radar
+
+    return f"{radar.expire_notices(books)} notices ended, {radar.purge_reports(books)} reports erased"
+
+
 def default_jobs() -> list[Job]:
     checkpoint_every = _env_seconds("GOLDBEAN_CHECKPOINT_INTERVAL", 3600)
     jobs = [
@@ -142,6 +151,7 @@ def default_jobs() -> list[Job]:
         Job("settlement", _env_seconds("GOLDBEAN_SETTLEMENT_INTERVAL", 3600), settlement_job),
         Job("prune", _env_seconds("GOLDBEAN_PRUNE_INTERVAL", 3600), prune_job),
         Job("patrol-series", _env_seconds("GOLDBEAN_SERIES_INTERVAL", 3600), series_job),
+        Job("radar", _env_seconds("GOLDBEAN_RADAR_INTERVAL", 60), radar_job),
     ]
     return [job for job in jobs if job.every_s > 0]
 

@@ -162,7 +162,7 @@ SIGNUP_NOT_FOUND = _spec("signup_not_found", NOT_FOUND, "No such sign-up.")
 SIGNUP_NOT_PENDING = _spec("signup_not_pending", CONFLICT, "This sign-up was already approved or declined.")
 SIGNUP_ALREADY_WAITING = _spec("signup_already_waiting", CONFLICT, "A sign-up with this mobile number is already waiting.")
 INVALID_PHONE = _spec("invalid_phone", INVALID, "A mobile number is 11 digits starting with 1.")
-CONSENT_REQUIRED = _spec("consent_required", INVALID, "Read and accept the current privacy notice first.")
+CONSENT_REQUIRED = _spec("consent_required", INVALID, "Read and accept the current notice (how your data is used and kept) first.")
 GUARDIAN_CONSENT_REQUIRED = _spec("guardian_consent_required", INVALID,
                                   "Under 14, a parent or guardian must consent, with their name and mobile number.")
 TOO_YOUNG = _spec("too_young", INVALID, "This call needs volunteers of a higher age.")
@@ -211,6 +211,21 @@ ATTENDANCE_NOT_AWAITING = _spec("attendance_not_awaiting", CONFLICT,
                                 "This attendance is not waiting for an officer.")
 INVALID_CERTIFICATE = _spec("invalid_certificate", INVALID, "This certificate is not genuine or was altered.")
 
+
+# --- the police radar (issue 15) ---------------------------------------------------------------------
+NOTICE_NOT_FOUND = _spec("notice_not_found", NOT_FOUND, "No such notice (or it is not for your area).")
+NOTICE_NOT_OPEN = _spec("notice_not_open", CONFLICT, "The notice is closed or has ended.")
+NOTICE_END_INVALID = _spec("notice_end_invalid", INVALID, "A notice ends in the future, within 31 days.")
+ALREADY_ANSWERED = _spec("already_answered", CONFLICT, "You already answered this notice.")
+ANSWER_NOT_FOUND = _spec("answer_not_found", NOT_FOUND, "No such answer.")
+ANSWER_ALREADY_DECIDED = _spec("answer_already_decided", CONFLICT, "The answer was already verified or rejected.")
+ANSWER_NOT_PENDING = _spec("answer_not_pending", CONFLICT, "The answer is not waiting for a second approval.")
+EXCEEDS_BOUNTY = _spec("exceeds_bounty", CONFLICT, "That is more than remains of the notice's bounty.")
+APPROVALS_PENDING = _spec("approvals_pending", CONFLICT,
+                          "Answers of this notice await a second approval; decide them before closing.")
+REPORT_NOT_FOUND = _spec("report_not_found", NOT_FOUND, "No such report.")
+PHOTO_INVALID = _spec("photo_invalid", INVALID, "Photos are JPEG, PNG or WebP images, at most 5 MB each.")
+TOO_MANY_PHOTOS = _spec("too_many_photos", INVALID, "At most four photos.")
 
 class DomainError(Exception):
     """A refusal with a stable code. Raising one inside a unit of work rolls it back."""

@@ -87,7 +87,7 @@ class AnswersIn(_In):
                                                    "a whole number on the scale, or text"})
 
 
-class AnswerOut(Schema):
+class SurveyAnswerOut(Schema):
     survey_id = fields.Integer(required=True)
     paid = fields.Integer(required=True, metadata={"description": "beans paid to your wallet"})
     status = fields.String(required=True)
@@ -165,7 +165,7 @@ def close_survey(survey_id: int):
 @blp.route("/surveys/<int:survey_id>/responses", methods=["POST"])
 @requires_roles("volunteer", "leader")
 @blp.arguments(AnswersIn())
-@blp.response(201, AnswerOut)
+@blp.response(201, SurveyAnswerOut)
 def answer_survey(body: dict, survey_id: int):
     """Answer a survey of your area once; a paid survey pays your wallet at once."""
     return surveys.answer_survey(current_books(), current_actor(), survey_id, body["answers"])

@@ -68,6 +68,11 @@ def require_role(actor: Actor, *roles: str) -> None:
         raise DomainError(errors.PERMISSION_DENIED, required_roles=list(roles))
 
 
+def is_officer(actor: Actor) -> bool:
+    """Does ``actor`` serve as an officer anywhere (the pages show officers' tools)?"""
+    return actor.has_role("officer")
+
+
 def require_admin(actor: Actor) -> None:
     require_role(actor, "admin")
 

@@ -157,6 +157,15 @@ class PatrolRules:
 
 
 @dataclass(frozen=True)
+class RadarRules:
+    """The police radar's rules (``ledger.radar``)."""
+
+    verify_grace_s: int = 3 * 24 * 3600  # an ended notice's unpaid bounty is released this long after its end
+    reports_per_address: int = 5  # residents' online reports per address per hour
+    reports_per_phone: int = 3  # per phone number per hour
+
+
+@dataclass(frozen=True)
 class Retention:
     idempotency_retention_days: int = 30  # a retry with the same Idempotency-Key gets the stored answer this long
     spent_code_retention_s: int = 86_400  # spent wallet codes are forgotten after this (at least a code's life)
@@ -183,6 +192,7 @@ class Settings:
     rate_limits: RateLimits = field(default_factory=RateLimits)
     retention: Retention = field(default_factory=Retention)
     patrols: PatrolRules = field(default_factory=PatrolRules)
+    radar: RadarRules = field(default_factory=RadarRules)
     rmb_per_bean: int = 1  # one bean is this many RMB owed to a merchant at settlement
     code_issuer: str = "goldbean"  # the ``iss`` of wallet codes
 
@@ -198,7 +208,7 @@ class Settings:
         groups: dict[str, dict[str, Any]] = {}
         top: dict[str, Any] = {}
         for key, value in mapping.items():
-            if key in ("earning", "rate_limits", "patrols"):
+            if key in ("earning", "rate_limits", "patrols", "radar"):
                 if not isinstance(value, Mapping):
                     raise SettingsError(f"setting {key!r} must be a mapping of its fields")
                 groups.setdefault(key, {}).update(value)
@@ -216,7 +226,7 @@ class Settings:
     def as_mapping(self) -> dict[str, Any]:
         """The settings written the way operators write them (for the admin page and the docs)."""
         out: dict[str, Any] = {"earning": _fields_of(self.earning), "rate_limits": _fields_of(self.rate_limits),
-                               "patrols": _fields_of(self.patrols)}
+                               "patrols": _fields_of(self.patrols), "radar": _fields_of(self.radar)}
         for group in ("calendar", "redemption", "retention"):
             out.update(_fields_of(getattr(self, group)))
         out.update(rmb_per_bean=self.rmb_per_bean, code_issuer=self.code_issuer)
@@ -229,11 +239,11 @@ def _fields_of(obj: Any) -> dict[str, Any]:
 
 _GROUP_CLASSES: dict[str, type] = {"calendar": Calendar, "earning": EarningRules, "redemption": RedemptionLimits,
                                    "rate_limits": RateLimits, "retention": Retention,
-                                   "patrols": PatrolRules}
+                                   "patrols": PatrolRules, "radar": RadarRules}
 _TOP_LEVEL = {f.name: group for group in ("calendar", "redemption", "retention")
               for f in fields(_GROUP_CLASSES[group])}
 _TYPES: dict[str, Any] = {"rmb_per_bean": int, "code_issuer": str}
-_KNOWN = set(_TOP_LEVEL) | {"earning", "rate_limits", "patrols"} | set(_TYPES)
+_KNOWN = set(_TOP_LEVEL) | {"earning", "rate_limits", "patrols", "radar"} | set(_TYPES)
 
 
 def _apply(current: Any, values: Mapping[str, Any], group: str) -> Any:

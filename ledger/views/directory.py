@@ -308,3 +308,14 @@ def dashboard(books: Books, actor: Actor, *, weeks: int = 8) -> dict[str, Any]:
 
 def descendants_of(books: Books, org_unit_id: int) -> set[int]:
     return books.run(lambda s: descendants(s, org_unit_id), readonly=True)
+
+
+def units_in_scope(books: Books, actor: Actor, role: str = "officer") -> list[dict[str, Any]]:
+    """The org tree's units ``actor`` covers in ``role`` (all of it when district-wide), as ``org_tree`` lists them."""
+    tree = org_tree(books, actor)
+
+    def work(s: Session) -> set[int] | None:
+        return scope_units(s, actor, role)
+
+    covered = books.run(work, readonly=True)
+    return tree if covered is None else [u for u in tree if u["id"] in covered]

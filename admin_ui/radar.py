@@ -1,0 +1,241 @@
+"""警务雷达 pages: the volunteer's radar list and notice page (answer form), the officer's radar desk
+(publish, amend, close; the answer board with verify/reject/approve; reports to triage), and the public
+report page (在线举报) anyone may open. Every page calls ``ledger.radar`` with the signed-in actor."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from flask import Blueprint, Response, flash, g, redirect, render_template, request, url_for
+from flask_babel import gettext
+
+from doors import current_books, sse
+from ledger import radar
+from ledger.access import policy
+from ledger.errors import DomainError
+from ledger.views import directory
+
+from . import web
+
+bp = Blueprint("ui_radar", __name__, url_prefix="/radar")
+public_bp = Blueprint("ui_report", __name__)
+
+
+PHOTO_FORMS = {"ui_radar.publish", "ui_radar.answer", "ui_report.report_post"}
+
+
+@bp.before_app_request
+def _room_for_photos() -> None:
+    """The app's body limit is 256 KB; the forms that carry photos may take four of 5 MB (each is checked)."""
+    if request.endpoint in PHOTO_FORMS:
+        request.max_content_length = 22 * 1024 * 1024
+
+
+def _photos(name: str, most: int) -> list[bytes]:
+    files = [f for f in request.files.getlist(name) if f and f.filename][:most + 1]
+    return [f.read(6 * 1024 * 1024) for f in files]
+
+
+def public(view):
+    """A page open to anyone (the access matrix reads this mark)."""
+    view.access_policy = "public"
+    return view
+
+
+def _text(name: str, limit: int) -> str:
+    return (request.form.get(name) or "").strip()[:limit]
+
+
+def _local_time(name: str) -> dt.datetime | None:
+    """A ``datetime-local`` field, read as Beijing time."""
+    value = request.form.get(name) or ""
+    try:
+        return dt.datetime.fromisoformat(value).replace(tzinfo=current_books().calendar.tz) if value else None
+    except ValueError:
+        return None
+
+
+def _try(action, done: str, back: str):
+    try:
+        result = action()
+    except DomainError as exc:
+        web.refuse(exc)
+        return web.back(back), None
+    flash(done, "ok")
+    return None, result
+
+
+def _scope_units(actor) -> list[dict]:
+    return directory.units_in_scope(current_books(), actor, "officer")
+
+
+@bp.get("")
+@web.requires()
+def radar_list():
+    books, actor = current_books(), g.actor
+    notices = radar.list_notices(books, actor)
+    prefs = radar.preferences(books, actor)
+    hhmm = lambda m: "" if m is None else f"{m // 60:02d}:{m % 60:02d}"
+    return render_template("ui/radar.html", notices=notices, units=directory.unit_names(books), prefs=prefs,
+                           kinds=radar.NOTICE_KINDS, quiet=(hhmm(prefs["quiet_from"]), hhmm(prefs["quiet_to"])))
+
+
+@bp.get("/events")
+@web.requires()
+def events():
+    """The live stream for the signed-in page (the web session; see ``doors.sse``)."""
+    return sse.stream(current_books(), g.actor)
+
+
+@bp.post("/preferences")
+@web.requires()
+def save_preferences():
+    quiet = [_minutes(request.form.get(k) or "") for k in ("quiet_from", "quiet_to")]
+    refused, _ = _try(lambda: radar.set_preferences(current_books(), g.actor, kinds=request.form.getlist("kinds"),
+                                                    quiet_from=quiet[0], quiet_to=quiet[1]),
+                      gettext("Saved."), url_for("ui_radar.radar_list"))
+    return refused or redirect(url_for("ui_radar.radar_list"))
+
+
+def _minutes(value: str) -> int | None:
+    """"22:00" → 1320; empty → None."""
+    hours, _, minutes = value.partition(":")
+    return int(hours) * 60 + int(minutes) if hours.isdigit() and minutes.isdigit() else None
+
+
+@bp.get("/<int:notice_id>")
+@web.requires()
+def notice_page(notice_id: int):
+    books, actor = current_books(), g.actor
+    notice = radar.get_notice(books, actor, notice_id)
+    answers = radar.list_answers(books, actor, notice_id)
+    names = directory.user_names(books, {a.volunteer_id for a in answers} | {notice.officer_id})
+    return render_template("ui/radar_notice.html", n=notice, answers=answers, names=names,
+                           units=directory.unit_names(books), history=radar.notice_history(books, actor, notice_id),
+                           officer=policy.is_officer(actor), mine=[a for a in answers if a.volunteer_id == actor.user_id])
+
+
+@bp.post("/<int:notice_id>/answer")
+@web.requires("volunteer")
+def answer(notice_id: int):
+    here = url_for("ui_radar.notice_page", notice_id=notice_id)
+    refused, _ = _try(lambda: radar.answer_notice(current_books(), g.actor, notice_id, text=_text("text", 2000),
+                                                  place=_text("place", 200) or None,
+                                                  occurred_at=_local_time("occurred_at"),
+                                                  photo=(_photos("photo", 1) or [None])[0]),
+                      gettext("Thank you: your tip was sent to the officer."), here)
+    return refused or redirect(here)
+
+
+@bp.get("/photos/<int:photo_id>")
+@web.requires()
+def photo(photo_id: int):
+    kind, data = radar.get_photo(current_books(), g.actor, photo_id)
+    resp = Response(data, mimetype=kind)
+    resp.headers["Cache-Control"] = "private, no-store"
+    return resp
+
+
+@bp.get("/desk")
+@web.requires("officer")
+def desk():
+    books, actor = current_books(), g.actor
+    return render_template("ui/radar_desk.html", notices=radar.list_notices(books, actor, include_ended=True),
+                           reports=radar.list_reports(books, actor), scope=_scope_units(actor),
+                           communities=directory.communities(books, actor), units=directory.unit_names(books),
+                           kinds=radar.NOTICE_KINDS, default_end=(books.calendar.local(books.now())
+                                                                  + dt.timedelta(days=3)).strftime("%Y-%m-%dT%H:%M"))
+
+
+@bp.post("/publish")
+@web.requires("officer")
+def publish():
+    area = [int(v) for v in request.form.getlist("area") if v.isdigit()]
+    budget = web.form_int("budget_org_unit_id", required=False)
+    refused, notice = _try(lambda: radar.publish_notice(
+        current_books(), g.actor, kind=request.form.get("kind", ""), title=_text("title", 120),
+        body=_text("body", 5000), area=area, ends_at=_local_time("ends_at"),
+        bounty=web.form_int("bounty", required=False, minimum=0) or 0, budget_org_unit_id=budget,
+        photos=_photos("photos", 4)),
+        gettext("The notice was published."), url_for("ui_radar.desk"))
+    return refused or redirect(url_for("ui_radar.notice_page", notice_id=notice.id))
+
+
+@bp.post("/<int:notice_id>/amend")
+@web.requires("officer")
+def amend(notice_id: int):
+    here = url_for("ui_radar.notice_page", notice_id=notice_id)
+    refused, _ = _try(lambda: radar.amend_notice(
+        current_books(), g.actor, notice_id, body=_text("body", 5000) or None, ends_at=_local_time("ends_at"),
+        bounty=web.form_int("bounty", required=False, minimum=0), note=_text("note", 500)),
+        gettext("The notice was amended; the earlier version is kept."), here)
+    return refused or redirect(here)
+
+
+@bp.post("/<int:notice_id>/close")
+@web.requires("officer")
+def close(notice_id: int):
+    here = url_for("ui_radar.notice_page", notice_id=notice_id)
+    refused, _ = _try(lambda: radar.close_notice(current_books(), g.actor, notice_id, reason=_text("reason", 500)),
+                      gettext("The notice was closed; the rest of its bounty went back to the budget."), here)
+    return refused or redirect(here)
+
+
+def _decided(answer_id: int, call):
+    desk = url_for("ui_radar.desk")  # web.back returns to the form's own page ("next", same site only)
+    refused, _ = _try(call, gettext("Answer No. %(id)s decided.", id=answer_id), desk)
+    return refused or web.back(desk)
+
+
+@bp.post("/answers/<int:answer_id>/verify")
+@web.requires("officer")
+def verify(answer_id: int):
+    amount = web.form_int("amount", required=False, minimum=1)
+    return _decided(answer_id, lambda: radar.verify_answer(current_books(), g.actor, answer_id, amount=amount,
+                                                           reason=_text("reason", 500)))
+
+
+@bp.post("/answers/<int:answer_id>/approve")
+@web.requires("officer")
+def approve(answer_id: int):
+    return _decided(answer_id, lambda: radar.approve_answer(current_books(), g.actor, answer_id))
+
+
+@bp.post("/answers/<int:answer_id>/reject")
+@web.requires("officer")
+def reject(answer_id: int):
+    return _decided(answer_id, lambda: radar.reject_answer(current_books(), g.actor, answer_id,
+                                                           reason=_text("reason", 500)))
+
+
+@bp.post("/reports/<int:report_id>/triage")
+@web.requires("officer")
+def triage(report_id: int):
+    refused, _ = _try(lambda: radar.triage_report(
+        current_books(), g.actor, report_id, status=request.form.get("status", ""), note=_text("note", 500),
+        case_ref=_text("case_ref", 60) or None, notice_id=web.form_int("notice_id", required=False)),
+        gettext("Report No. %(id)s triaged.", id=report_id), url_for("ui_radar.desk"))
+    return refused or redirect(url_for("ui_radar.desk"))
+
+
+@public_bp.get("/report")
+@public
+def report_form():
+    return render_template("ui/report.html", categories=radar.REPORT_CATEGORIES, days=radar.RETENTION_DAYS,
+                           consent_version=radar.CONSENT_VERSION, places=radar.report_places(current_books()))
+
+
+@public_bp.post("/report")
+@public
+def report_post():
+    refused, receipt = _try(lambda: radar.submit_report(
+        current_books(), category=request.form.get("category", ""), text=_text("text", 2000),
+        place=_text("place", 200) or None, phone=_text("phone", 32) or None, source=request.remote_addr,
+        org_unit_id=web.form_int("org_unit_id", required=False),
+        consent=request.form.get("consent") == "yes", photo=(_photos("photo", 1) or [None])[0]),
+        gettext("Thank you. Your report was received."), url_for("ui_report.report_form"))
+    if refused:
+        return refused
+    return render_template("ui/report.html", receipt=receipt, categories=radar.REPORT_CATEGORIES,
+                           days=radar.RETENTION_DAYS, consent_version=radar.CONSENT_VERSION,
+                           places=radar.report_places(current_books()))

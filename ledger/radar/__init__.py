@@ -1,0 +1,43 @@
+"""Room ``radar`` (警务雷达): officers push notices to the volunteers of an area; volunteers answer with
+tips; a notice's bounty is a hold on a community budget, paid to verified answers and released when the
+notice closes or ends; residents without an account report online.
+
+Owns the tables ``radar_notices``, ``radar_notice_versions``, ``radar_notice_areas``, ``radar_answers``,
+``radar_reports``, ``radar_photos``, ``radar_preferences`` and ``radar_events`` (``models``).
+May call: ``ledger.access``, ``ledger.journal``, ``ledger.infra``, ``ledger.errors``. Not the other
+capability rooms (``ledger.earning``, ``ledger.redemption``, ``ledger.people``).
+"""
+
+# the room's public use cases, so that a door writes ``from ledger import radar``
+from ledger.radar.answers import (
+    AnswerView,
+    answer_notice,
+    approve_answer,
+    list_answers,
+    my_answers,
+    reject_answer,
+    verify_answer,
+)
+from ledger.radar.live import events_for, latest_event_id, preferences, set_preferences
+from ledger.radar.models import NOTICE_KINDS, REPORT_CATEGORIES
+from ledger.radar.notices import (
+    NoticeView,
+    amend_notice,
+    close_notice,
+    expire_notices,
+    get_notice,
+    list_notices,
+    notice_history,
+    publish_notice,
+)
+from ledger.radar.photos import add_answer_photo, add_notice_photo, clean_image, get_photo, notice_photo_ids
+from ledger.radar.reports import (
+    CONSENT_VERSION,
+    RETENTION_DAYS,
+    ReportView,
+    list_reports,
+    purge_reports,
+    report_places,
+    submit_report,
+    triage_report,
+)

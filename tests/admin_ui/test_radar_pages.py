@@ -1,0 +1,129 @@
+"""The radar pages through Flask's test client: the officer publishes from the desk, the volunteer of the
+area sees the notice in the radar list and answers it, the officer verifies on the answer board and the
+bounty is paid; a volunteer of another community gets 404 for the notice; the public report page works
+without an account and asks for consent."""
+
+from __future__ import annotations
+
+import re
+
+from sqlalchemy import select
+
+from doors import books_of
+from ledger.access.identity import create_user_in, grant_role_in, hash_password
+from ledger.schema import Answer, Notice, OrgUnit, Report
+
+from .conftest import csrf_of, sign_in
+
+
+def _unit(app, code: str) -> int:
+    with books_of(app).session(readonly=True) as s:
+        return s.scalar(select(OrgUnit.id).where(OrgUnit.code == code))
+
+
+def test_publish_answer_verify_through_the_pages(seeded, signed_in) -> None:
+    officer = signed_in("officer")
+    desk = officer.get("/radar/desk")
+    assert desk.status_code == 200 and "发布" in desk.text
+    jinsha = _unit(seeded, "panlong.gulou.jinsha")
+    r = officer.post("/radar/publish", data={
+        "csrf_token": csrf_of(desk.text), "kind": "寻人", "title": "寻找走失老人", "body": "蓝色外套",
+        "area": [str(jinsha)], "ends_at": "2026-11-29T18:00", "bounty": "40"})
+    assert r.status_code == 302, r.text
+    notice_url = r.headers["Location"]
+    with books_of(seeded).session(readonly=True) as s:
+        notice = s.scalar(select(Notice))
+    assert notice.bounty == 40 and notice_url.endswith(f"/radar/{notice.id}")
+
+    volunteer = signed_in("volunteer")
+    listing = volunteer.get("/radar")
+    assert listing.status_code == 200 and "寻找走失老人" in listing.text and "40" in listing.text
+    page = volunteer.get(notice_url)
+    assert page.status_code == 200 and 'id="answer-form"' in page.text
+    r = volunteer.post(f"{notice_url}/answer", data={"csrf_token": csrf_of(page.text), "text": "在菜市场看到",
+                                                     "place": "金沙菜市场"})
+    assert r.status_code == 302
+    assert 'id="answer-form"' not in volunteer.get(notice_url).text  # answered once
+
+    board = officer.get(notice_url)
+    answer_id = int(re.search(r'id="verify-(\d+)"', board.text).group(1))
+    r = officer.post(f"/radar/answers/{answer_id}/verify", data={"csrf_token": csrf_of(board.text),
+                                                                 "next": notice_url})
+    assert r.status_code == 302
+    with books_of(seeded).session(readonly=True) as s:
+        answer = s.get(Answer, answer_id)
+        assert (answer.status, answer.amount) == ("verified", 40)
+
+
+def test_a_volunteer_of_another_community_gets_404(seeded, signed_in) -> None:
+    books = books_of(seeded)
+    with books.session() as s:
+        other = create_user_in(s, "outsider", "goldbean", "外人", password_hash=hash_password("goldbean"))
+        grant_role_in(s, other.id, "volunteer", _unit(seeded, "panlong.gulou.wangqiying") or _unit(
+            seeded, "panlong"))
+    officer = signed_in("officer")
+    desk = officer.get("/radar/desk")
+    r = officer.post("/radar/publish", data={
+        "csrf_token": csrf_of(desk.text), "kind": "安全提示", "title": "电信诈骗提醒", "body": "",
+        "area": [str(_unit(seeded, "panlong.gulou.jinsha.g1.b3"))], "ends_at": "2026-11-28T18:00"})
+    notice_url = r.headers["Location"]
+    client = seeded.test_client()
+    assert sign_in(client, "outsider").status_code == 302
+    assert "电信诈骗提醒" not in client.get("/radar").text
+    assert client.get(notice_url).status_code == 404
+
+
+def test_anyone_reports_online_with_consent(seeded) -> None:
+    client = seeded.test_client()
+    assert 'href="/report"' in client.get("/").text
+    page = client.get("/report")
+    assert page.status_code == 200 and 'id="consent-text"' in page.text and "110" in page.text
+    refused = client.post("/report", data={"csrf_token": csrf_of(page.text), "category": "theft",
+                                           "text": "有人撬电动车锁"})
+    assert refused.status_code == 302
+    with books_of(seeded).session(readonly=True) as s:
+        assert s.scalar(select(Report)) is None
+    done = client.post("/report", data={"csrf_token": csrf_of(page.text), "category": "theft",
+                                        "text": "有人撬电动车锁", "consent": "yes"})
+    assert done.status_code == 200 and 'id="report-receipt"' in done.text
+
+
+def test_the_wallet_carries_the_live_banner_and_the_page_stream_works(seeded, signed_in) -> None:
+    volunteer = signed_in("volunteer")
+    assert 'id="radar-live"' in volunteer.get("/wallet").text
+    stream = volunteer.get("/radar/events")
+    assert stream.status_code == 200 and stream.mimetype == "text/event-stream"
+    page = volunteer.get("/radar")
+    r = volunteer.post("/radar/preferences", data={"csrf_token": csrf_of(page.text), "kinds": ["寻人"],
+                                                    "quiet_from": "22:00", "quiet_to": "07:00"})
+    assert r.status_code == 302
+    assert 'value="22:00"' in volunteer.get("/radar").text
+
+
+def test_photos_uploaded_on_the_pages_are_served_to_the_area_only(seeded, signed_in) -> None:
+    import io
+
+    from ledger.schema import Photo
+    from tests.ledger.radar.test_photos import jpeg_with_gps
+
+    officer = signed_in("officer")
+    desk = officer.get("/radar/desk")
+    r = officer.post("/radar/publish", data={
+        "csrf_token": csrf_of(desk.text), "kind": "寻物", "title": "丢失的蓝色书包", "body": "",
+        "area": [str(_unit(seeded, "panlong.gulou.jinsha"))], "ends_at": "2026-11-28T18:00",
+        "photos": [(io.BytesIO(jpeg_with_gps()), "IMG_0001.jpg")]}, content_type="multipart/form-data")
+    assert r.status_code == 302, r.text
+    with books_of(seeded).session(readonly=True) as s:
+        photo = s.scalar(select(Photo))
+    assert b"Exif" not in photo.data
+    volunteer = signed_in("volunteer")
+    assert f"/radar/photos/{photo.id}" in volunteer.get(r.headers["Location"]).text
+    assert volunteer.get(f"/radar/photos/{photo.id}").mimetype == "image/jpeg"
+    client = seeded.test_client()
+    page = client.get("/report")
+    done = client.post("/report", data={"csrf_token": csrf_of(page.text), "category": "other", "text": "路灯坏了很久",
+                                        "consent": "yes", "photo": (io.BytesIO(b"not an image"), "x.jpg")},
+                       content_type="multipart/form-data")
+    assert done.status_code == 302  # refused with a sentence; nothing stored
+    with books_of(seeded).session(readonly=True) as s:
+        assert s.scalar(select(Report)) is None
