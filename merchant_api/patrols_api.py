@@ -18,6 +18,7 @@ from doors import current_books
 from ledger import patrols
 
 from .auth import current_actor, public, requires_roles
+from .schemas import BINARY
 
 blp = Blueprint("patrols", __name__, url_prefix="/patrols",
                 description="Patrol deployment: posts, shifts, check-in with proof of presence, coverage")
@@ -439,10 +440,11 @@ def my_records():
 
 
 @blp.route("/me/certificates", methods=["POST"])
-@requires_roles()
+@requires_roles("volunteer", "leader")
 @blp.arguments(CertificateIn())
 @blp.response(201, CertificateOut)
-@blp.alt_response(201, content_type="application/pdf", description="format=pdf (the default)")
+@blp.alt_response(201, schema=BINARY, content_type="application/pdf", description="format=pdf (the default)",
+                  success=True)
 def issue_certificate(body: dict[str, Any]):
     """A 志愿服务记录证明 for a period: a PDF (Chinese) with the signed statement's QR, or the statement."""
     fmt = body.pop("format")

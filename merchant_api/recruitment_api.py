@@ -124,6 +124,10 @@ class ResetCodeOut(Schema):
     phone_hint = fields.String(allow_none=True)
 
 
+class ResetOut(Schema):
+    status = fields.String(required=True, metadata={"description": "password_set: sign in with the new one"})
+
+
 class ResetIn(_In):
     phone = fields.String(required=True, validate=validate.Length(min=5, max=32))
     code = fields.String(required=True, validate=validate.Length(min=1, max=20))
@@ -235,8 +239,8 @@ def issue_reset_code(user_id: int):
 @public
 @blp.doc(security=[])
 @blp.arguments(ResetIn())
-@blp.response(204)
+@blp.response(200, ResetOut)
 def reset_password(body: dict):
     """Set a new password with the code from your community office (public)."""
     passwords.reset_password(current_books(), source=request.remote_addr, **body)
-    return None
+    return {"status": "password_set"}

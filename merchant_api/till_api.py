@@ -169,6 +169,13 @@ class TillPinLiftIn(In):
                                            "(a cashier's web till)"})
 
 
+class TillPinLiftOut(Out):
+    merchant_id = fields.Integer(required=True)
+    till = fields.String(required=True)
+    was_paused = fields.Boolean(required=True, metadata={"description": "false: it was not paused (logged anyway)"})
+    lifted_at = fields.String(required=True)
+
+
 class ItemIn(In):
     name = String(required=True, validate=validate.Length(min=1, max=120))
     price = fields.Integer(strict=True, required=True, validate=validate.Range(min=1, max=10**9))
@@ -273,7 +280,7 @@ def revoke_till(merchant_id: int, till_id: int):
 @blp.route("/merchants/<int:merchant_id>/tills/pin-throttle/lift", methods=["POST"])
 @requires_roles("merchant_owner", "admin")
 @blp.arguments(TillPinLiftIn())
-@blp.response(200)
+@blp.response(200, TillPinLiftOut)
 def lift_till_pin_throttle(body: dict, merchant_id: int):
     """Let a till paused for wrong PINs on several cards take PINs again (the owner; logged)."""
     return redemption.lift_till_pin_throttle(current_books(), current_actor(), merchant_id, body["till"],

@@ -63,7 +63,7 @@ def test_from_a_public_call_to_the_first_sign_in(client, w) -> None:
     assert code.status_code == 201 and code.headers["Cache-Control"] == "no-store"
     reset = client.post("/api/v1/auth/reset", json={"phone": "13912345678", "code": code.json["code"],
                                                     "new_password": "after-reset-1"})
-    assert reset.status_code == 204
+    assert reset.status_code == 200 and reset.json == {"status": "password_set"}
     again = client.post("/api/v1/auth/reset", json={"phone": "13912345678", "code": code.json["code"],
                                                     "new_password": "after-reset-2"})
     assert again.status_code == 401 and again.json["error"] == "reset_code_invalid"
