@@ -13,13 +13,14 @@ The rules take plain ids and fields, never the capability rooms' models: ``acces
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ledger import errors
-from ledger.access.identity import Actor, descendants, in_scope, scope_units, wallet_account_id
+from ledger.access.identity import Actor, ancestors, descendants, in_scope, scope_units, wallet_account_id
 from ledger.access.models import RoleGrant
 from ledger.errors import DomainError
 from ledger.journal.models import Account
@@ -298,3 +299,78 @@ def holds_wallet(s: Session, principal: Principal, wallet_id: int) -> bool:
         return False
     owner = s.scalar(select(Account.owner_ref).where(Account.id == wallet_id, Account.kind == "wallet"))
     return owner == f"user:{principal.user_id}"
+
+
+# --- the police radar: notices to an area ---------------------------------------------------------------
+#
+# - publish, amend, close, see answers, verify, reject: an officer in scope of every org unit of the
+#   notice's area (and of the community whose budget pays);
+# - see a notice: a volunteer whose community, group or building lies in the area (at or below one of
+#   its units); officers in scope of one of its units; the publisher; auditors and admins. Anybody else
+#   is told the notice does not exist (``notice_not_found``, 404), so its existence leaks nothing;
+# - answer: a volunteer who may see the notice, never its publisher;
+# - verify or approve: never one's own answer (``self_dealing``); the second approval is a different
+#   officer from the one who verified (``own_approval``).
+
+def require_officer(actor: Actor) -> None:
+    require_role(actor, "officer")
+
+
+def require_officer_over(s: Session, actor: Actor, units: Iterable[int]) -> None:
+    require_officer(actor)
+    for unit in units:
+        if not in_scope(s, actor, "officer", unit):
+            raise DomainError(errors.OUT_OF_SCOPE, org_unit_id=unit)
+
+
+def volunteer_units(s: Session, user_id: int) -> list[int]:
+    """The org units a user volunteers in, read now (a move to another community takes effect at once)."""
+    return [u for u in s.scalars(select(RoleGrant.org_unit_id).where(
+        RoleGrant.user_id == user_id, RoleGrant.role == "volunteer")).all() if u is not None]
+
+
+def volunteer_reach(s: Session, user_id: int) -> set[int]:
+    """Every unit at or above the volunteer's units: a notice whose area names one of them is theirs."""
+    reach: set[int] = set()
+    for unit in volunteer_units(s, user_id):
+        reach.update(ancestors(s, unit))
+    return reach
+
+
+def officer_sees(s: Session, actor: Actor, area: Iterable[int]) -> bool:
+    return actor.has_role("officer") and any(in_scope(s, actor, "officer", u) for u in area)
+
+
+def may_see(s: Session, actor: Actor, officer_id: int, area: list[int]) -> bool:
+    if actor.user_id == officer_id or actor.has_role("auditor") or actor.has_role("admin"):
+        return True
+    if officer_sees(s, actor, area):
+        return True
+    return bool(volunteer_reach(s, actor.user_id) & set(area))
+
+
+def may_answer(s: Session, actor: Actor, officer_id: int, area: list[int]) -> bool:
+    return actor.user_id != officer_id and bool(volunteer_reach(s, actor.user_id) & set(area))
+
+
+def may_decide(s: Session, actor: Actor, area: list[int]) -> bool:
+    """Verify, reject or approve answers, see the answer board: an officer in scope of the area."""
+    return actor.has_role("officer") and all(in_scope(s, actor, "officer", u) for u in area)
+
+
+# --- patrols: officers lay out posts and shifts, verify attendance and see the board, within their scope
+
+def require_volunteer(actor: Actor) -> None:
+    if not (actor.has_role("volunteer") or actor.has_role("leader")):
+        raise DomainError(errors.PERMISSION_DENIED, required_roles=["volunteer"])
+
+
+def may_see_board(s: Session, actor: Actor, org_unit_id: int) -> bool:
+    return (in_scope(s, actor, "officer", org_unit_id) or actor.is_district_wide("auditor")
+            or actor.is_district_wide("admin"))
+
+
+def require_not_self(actor: Actor, volunteer_id: int) -> None:
+    """Nobody verifies, pays or vouches for their own attendance."""
+    if actor.user_id == volunteer_id:
+        raise DomainError(errors.SELF_DEALING)

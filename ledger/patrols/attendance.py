@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ledger import errors
+from ledger.access import policy
 from ledger.access.identity import Actor, budget_account_id, scope_units, wallet_account_id
 from ledger.access.models import OrgUnit, User
 from ledger.errors import DomainError
@@ -38,9 +39,6 @@ from ledger.patrols.models import PatrolPost, PatrolShift, PatrolSignup, Service
 from ledger.patrols.rules import (
     PatrolRules,
     beans_for,
-    may_see_board,
-    require_not_self,
-    require_officer_in_scope,
     round_minutes,
     rules_of,
 )
@@ -82,7 +80,7 @@ def leader_code(books: Books, actor: Actor, post_id: int) -> dict[str, Any]:
         now = books.now()
         shift = _current_shift(s, post.id, now, rules, actor.user_id)
         if shift is None:
-            require_officer_in_scope(s, actor, post.org_unit_id)
+            policy.require_officer_in_scope(s, actor, post.org_unit_id)
             shift = _current_shift(s, post.id, now, rules, None)
         if shift is None:
             raise DomainError(errors.OUTSIDE_SHIFT_WINDOW, "no shift at this post now")
@@ -304,8 +302,8 @@ def _signup_for_officer(s: Session, actor: Actor, signup_id: Any) -> tuple[Patro
         raise DomainError(errors.NOT_FOUND_ERR, signup_id=signup_id)
     shift = s.get(PatrolShift, row.shift_id)
     post = s.get(PatrolPost, shift.post_id)
-    require_officer_in_scope(s, actor, post.org_unit_id)
-    require_not_self(actor, row.volunteer_id)
+    policy.require_officer_in_scope(s, actor, post.org_unit_id)
+    policy.require_not_self(actor, row.volunteer_id)
     return row, shift, post
 
 
@@ -353,7 +351,7 @@ def close_shift(books: Books, actor: Actor, shift_id: int) -> list[SignupView]:
     def work(s: Session) -> list[SignupView]:
         shift = get_shift_in(s, shift_id, lock=True)
         post = s.get(PatrolPost, shift.post_id)
-        require_officer_in_scope(s, actor, post.org_unit_id)
+        policy.require_officer_in_scope(s, actor, post.org_unit_id)
         closing = utc_from_db(shift.ends_at) + dt.timedelta(minutes=rules.grace_minutes)
         if books.now() < closing:
             raise DomainError(errors.OUTSIDE_SHIFT_WINDOW, "the shift is not over yet")
@@ -422,7 +420,7 @@ def coverage(books: Books, actor: Actor) -> list[PostCoverage]:
             q = q.where(PatrolPost.org_unit_id.in_(units))
         out = []
         for post in s.scalars(q.limit(2000)):
-            if not may_see_board(s, actor, post.org_unit_id):
+            if not policy.may_see_board(s, actor, post.org_unit_id):
                 continue
             out.append(_post_state(s, post, now))
         return out

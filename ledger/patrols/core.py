@@ -16,6 +16,7 @@ from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 
 from ledger import errors
+from ledger.access import policy
 from ledger.access.identity import Actor, ancestors, descendants, scope_units
 from ledger.access.models import OrgUnit, RoleGrant, User
 from ledger.errors import DomainError
@@ -26,8 +27,6 @@ from ledger.patrols import codes
 from ledger.patrols.models import PatrolPost, PatrolShift, PatrolSignup, ShiftSeries
 from ledger.patrols.rules import (
     check_beans_per_hour,
-    require_officer_in_scope,
-    require_volunteer,
     rules_of,
 )
 
@@ -179,7 +178,7 @@ def create_post(books: Books, actor: Actor, *, org_unit_id: int, name: str, lati
             raise DomainError(errors.ORG_UNIT_NOT_FOUND, org_unit_id=org_unit_id)
         if unit.level not in POST_LEVELS:
             raise DomainError(errors.NOT_A_POST_UNIT, org_unit_id=org_unit_id)
-        require_officer_in_scope(s, actor, unit.id)
+        policy.require_officer_in_scope(s, actor, unit.id)
         post = PatrolPost(org_unit_id=unit.id, name=name, latitude_e6=round(latitude * 1e6),
                           longitude_e6=round(longitude * 1e6), radius_m=radius_m, sign_serial=1, active=True,
                           created_by_id=actor.user_id)
@@ -223,7 +222,7 @@ def post_sign(books: Books, actor: Actor, post_id: int, *, reprint: bool = False
 
     def work(s: Session) -> dict[str, Any]:
         post = get_post_in(s, post_id, lock=reprint)
-        require_officer_in_scope(s, actor, post.org_unit_id)
+        policy.require_officer_in_scope(s, actor, post.org_unit_id)
         if reprint:
             post.sign_serial += 1
             s.flush()
@@ -246,7 +245,7 @@ def publish_shift(books: Books, actor: Actor, *, post_id: int, starts_at: dt.dat
 
     def work(s: Session) -> ShiftView:
         post = get_post_in(s, post_id)
-        require_officer_in_scope(s, actor, post.org_unit_id)
+        policy.require_officer_in_scope(s, actor, post.org_unit_id)
         shift = PatrolShift(post_id=post.id, starts_at=starts_at, ends_at=ends_at, needed=needed,
                             beans_per_hour=rate, insurance_required=bool(insurance_required),
                             leader_id=_check_leader(s, leader_id), status="open", version=1,
@@ -299,7 +298,7 @@ def publish_series(books: Books, actor: Actor, *, post_id: int, start_time: str,
 
     def work(s: Session) -> SeriesView:
         post = get_post_in(s, post_id)
-        require_officer_in_scope(s, actor, post.org_unit_id)
+        policy.require_officer_in_scope(s, actor, post.org_unit_id)
         series = ShiftSeries(post_id=post.id, start_minute=start_minute, duration_minutes=duration_minutes,
                              weekdays=weekdays, first_day=first_day, last_day=last_day, needed=needed,
                              beans_per_hour=rate, insurance_required=bool(insurance_required),
@@ -363,7 +362,7 @@ def edit_shift(books: Books, actor: Actor, shift_id: int, *, starts_at: dt.datet
     def work(s: Session) -> ShiftView:
         shift = get_shift_in(s, shift_id, lock=True)
         post = s.get(PatrolPost, shift.post_id)
-        require_officer_in_scope(s, actor, post.org_unit_id)
+        policy.require_officer_in_scope(s, actor, post.org_unit_id)
         if shift.status == "cancelled":
             raise DomainError(errors.SHIFT_CANCELLED)
         started = utc_from_db(shift.starts_at) <= books.now()
@@ -462,7 +461,7 @@ def _overlapping(s: Session, volunteer_id: int, shift: PatrolShift) -> int | Non
 def sign_up(books: Books, actor: Actor, shift_id: int) -> SignupView:
     """A volunteer takes a place on an open shift that has not started. A shift that requires accident
     insurance holds the sign-up (``pending``) until an officer confirms it; the place is kept meanwhile."""
-    require_volunteer(actor)
+    policy.require_volunteer(actor)
 
     def work(s: Session) -> SignupView:
         shift = get_shift_in(s, shift_id, lock=True)  # serialises the head count
@@ -534,7 +533,7 @@ def confirm_signup(books: Books, actor: Actor, signup_id: int) -> SignupView:
         if row is None:
             raise DomainError(errors.NOT_FOUND_ERR, signup_id=signup_id)
         post = s.get(PatrolPost, s.get(PatrolShift, row.shift_id).post_id)
-        require_officer_in_scope(s, actor, post.org_unit_id)
+        policy.require_officer_in_scope(s, actor, post.org_unit_id)
         if actor.user_id == row.volunteer_id:
             raise DomainError(errors.SELF_DEALING)
         if row.status != "pending":
@@ -552,7 +551,7 @@ def roster(books: Books, actor: Actor, shift_id: int) -> list[SignupView]:
     def work(s: Session) -> list[SignupView]:
         shift = get_shift_in(s, shift_id)
         if shift.leader_id != actor.user_id:
-            require_officer_in_scope(s, actor, s.get(PatrolPost, shift.post_id).org_unit_id)
+            policy.require_officer_in_scope(s, actor, s.get(PatrolPost, shift.post_id).org_unit_id)
         rows = s.scalars(select(PatrolSignup).where(PatrolSignup.shift_id == shift.id).order_by(PatrolSignup.id))
         return [SignupView.of(s, r) for r in rows]
 

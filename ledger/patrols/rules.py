@@ -19,10 +19,7 @@ Rules (``PatrolRules`` in ``ledger.infra.settings``; an operator overrides them 
 
 from __future__ import annotations
 
-from sqlalchemy.orm import Session
-
 from ledger import errors
-from ledger.access.identity import Actor, in_scope
 from ledger.errors import DomainError
 from ledger.infra.books import Books
 from ledger.infra.settings import PatrolRules
@@ -40,32 +37,6 @@ def round_minutes(raw_seconds: int, step: int = 15) -> int:
 
 def beans_for(minutes: int, beans_per_hour: int) -> int:
     return minutes * beans_per_hour // 60
-
-
-# --- who may do what ------------------------------------------------------------------------------------
-
-def require_officer_in_scope(s: Session, actor: Actor, org_unit_id: int) -> None:
-    """Officers lay out posts and shifts, verify attendance and see the board, within their scope."""
-    if not actor.has_role("officer"):
-        raise DomainError(errors.PERMISSION_DENIED, required_roles=["officer"])
-    if not in_scope(s, actor, "officer", org_unit_id):
-        raise DomainError(errors.OUT_OF_SCOPE)
-
-
-def require_volunteer(actor: Actor) -> None:
-    if not (actor.has_role("volunteer") or actor.has_role("leader")):
-        raise DomainError(errors.PERMISSION_DENIED, required_roles=["volunteer"])
-
-
-def may_see_board(s: Session, actor: Actor, org_unit_id: int) -> bool:
-    return (in_scope(s, actor, "officer", org_unit_id) or actor.is_district_wide("auditor")
-            or actor.is_district_wide("admin"))
-
-
-def require_not_self(actor: Actor, volunteer_id: int) -> None:
-    """Nobody verifies, pays or vouches for their own attendance."""
-    if actor.user_id == volunteer_id:
-        raise DomainError(errors.SELF_DEALING)
 
 
 def check_beans_per_hour(rules: PatrolRules, value: int | None) -> int:

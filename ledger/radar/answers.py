@@ -18,13 +18,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ledger import errors
+from ledger.access import policy
 from ledger.access.identity import Actor, budget_account_id, wallet_account_id
 from ledger.errors import DomainError
 from ledger.infra.books import Books
 from ledger.infra.db import utc_from_db
 from ledger.journal.accounts import post_in
 from ledger.journal.posting import transfer
-from ledger.radar import permissions
 from ledger.radar.models import Answer, Event, Notice
 from ledger.radar.notices import area_of, earmarked, grace, reserve_in, state_of, visible_notice
 
@@ -80,7 +80,7 @@ def answer_notice(books: Books, actor: Actor, notice_id: Any, *, text: str, plac
     def work(s: Session) -> AnswerView:
         now = books.now()
         n = visible_notice(s, actor, notice_id, lock=True)
-        if not permissions.may_answer(s, actor, n.officer_id, area_of(s, n.id)):
+        if not policy.may_answer(s, actor, n.officer_id, area_of(s, n.id)):
             raise DomainError(errors.PERMISSION_DENIED, "only volunteers of the area answer")
         if state_of(n, now) != "open":
             raise DomainError(errors.NOTICE_NOT_OPEN)
@@ -102,7 +102,7 @@ def list_answers(books: Books, actor: Actor, notice_id: Any) -> list[AnswerView]
     def work(s: Session) -> list[AnswerView]:
         n = visible_notice(s, actor, notice_id)
         q = select(Answer).where(Answer.notice_id == n.id)
-        if not permissions.may_decide(s, actor, area_of(s, n.id)) and not (
+        if not policy.may_decide(s, actor, area_of(s, n.id)) and not (
                 actor.has_role("auditor") or actor.has_role("admin")):
             q = q.where(Answer.volunteer_id == actor.user_id)
         return [AnswerView.of(a, s) for a in s.scalars(q.order_by(Answer.id))]
@@ -127,7 +127,7 @@ def _decidable(s: Session, actor: Actor, answer_id: Any) -> tuple[Notice, Answer
         n = visible_notice(s, actor, notice_id, lock=True)
     except DomainError:
         raise DomainError(errors.ANSWER_NOT_FOUND) from None
-    if not permissions.may_decide(s, actor, area_of(s, n.id)):
+    if not policy.may_decide(s, actor, area_of(s, n.id)):
         raise DomainError(errors.OUT_OF_SCOPE)
     a = s.scalar(select(Answer).where(Answer.id == answer_id).with_for_update())
     assert a is not None

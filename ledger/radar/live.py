@@ -17,10 +17,10 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ledger import errors
+from ledger.access import policy
 from ledger.access.identity import Actor
 from ledger.errors import DomainError
 from ledger.infra.books import Books
-from ledger.radar import permissions
 from ledger.radar.models import NOTICE_KINDS, Event, Notice, Preference
 from ledger.radar.notices import area_of
 
@@ -94,7 +94,7 @@ def events_for(books: Books, actor: Actor, *, after: int, limit: int = MAX_BATCH
                 continue
             if e.notice_id not in seen:
                 n = s.get(Notice, e.notice_id)
-                seen[e.notice_id] = n if n is not None and permissions.may_see(
+                seen[e.notice_id] = n if n is not None and policy.may_see(
                     s, actor, n.officer_id, area_of(s, n.id)) else None
             n = seen[e.notice_id]
             if n is None or n.kind not in kinds | {ALWAYS} or (quiet and n.kind != ALWAYS):

@@ -18,6 +18,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from ledger import errors
+from ledger.access import policy
 from ledger.access.identity import Actor, ancestors, budget_account_id, scope_units
 from ledger.access.models import OrgUnit
 from ledger.errors import DomainError
@@ -26,7 +27,6 @@ from ledger.infra.db import utc_from_db
 from ledger.journal.accounts import open_account_in, post_in
 from ledger.journal.models import Account
 from ledger.journal.posting import TransferRequest, hold, void_hold
-from ledger.radar import permissions
 from ledger.radar.models import NOTICE_KINDS, Answer, Event, Notice, NoticeArea, NoticeVersion
 
 MAX_DAYS = 28  # plus the grace, within the journal's 31-day hold limit
@@ -89,7 +89,7 @@ def visible_notice(s: Session, actor: Actor, notice_id: Any, *, lock: bool = Fal
         raise DomainError(errors.NOTICE_NOT_FOUND)
     q = select(Notice).where(Notice.id == notice_id)
     n = s.scalar(q.with_for_update() if lock else q)
-    if n is None or not permissions.may_see(s, actor, n.officer_id, area_of(s, n.id)):
+    if n is None or not policy.may_see(s, actor, n.officer_id, area_of(s, n.id)):
         raise DomainError(errors.NOTICE_NOT_FOUND)
     return n
 
@@ -200,7 +200,7 @@ def _budget_community(s: Session, actor: Actor, units: list[int], budget_org_uni
         raise DomainError(errors.ORG_UNIT_NOT_FOUND, org_unit_id=budget_org_unit_id)
     if unit.level != "community":
         raise DomainError(errors.NOT_A_COMMUNITY, org_unit_id=budget_org_unit_id)
-    permissions.require_officer_over(s, actor, [unit.id])
+    policy.require_officer_over(s, actor, [unit.id])
     return unit.id
 
 
@@ -216,7 +216,7 @@ def publish_notice(books: Books, actor: Actor, *, kind: str, title: str, body: s
     is reserved from the paying community's budget at once (``insufficient_funds`` if it does not have it)."""
     from ledger.radar.photos import PER_NOTICE, clean_image, store_in
 
-    permissions.require_officer(actor)
+    policy.require_officer(actor)
     if len(photos or []) > PER_NOTICE:
         raise DomainError(errors.TOO_MANY_PHOTOS, max=PER_NOTICE)
     images = [clean_image(p) for p in photos or []]
@@ -230,7 +230,7 @@ def publish_notice(books: Books, actor: Actor, *, kind: str, title: str, body: s
     def work(s: Session) -> NoticeView:
         now = books.now()
         units = _check_area(s, area)
-        permissions.require_officer_over(s, actor, units)
+        policy.require_officer_over(s, actor, units)
         community = _budget_community(s, actor, units, budget_org_unit_id)
         if bounty and community is None:
             raise DomainError(errors.NOT_A_COMMUNITY, "name the community whose budget pays the bounty")
@@ -265,7 +265,7 @@ def amend_notice(books: Books, actor: Actor, notice_id: int, *, title: str | Non
         now = books.now()
         n = visible_notice(s, actor, notice_id, lock=True)
         area = area_of(s, n.id)
-        permissions.require_officer_over(s, actor, area)
+        policy.require_officer_over(s, actor, area)
         if state_of(n, now) != "open":
             raise DomainError(errors.NOTICE_NOT_OPEN)
         new_title, new_body = _check_text(n.title if title is None else title, n.body if body is None else body)
@@ -293,7 +293,7 @@ def close_notice(books: Books, actor: Actor, notice_id: int, *, reason: str = ""
     def work(s: Session) -> NoticeView:
         now = books.now()
         n = visible_notice(s, actor, notice_id, lock=True)
-        permissions.require_officer_over(s, actor, area_of(s, n.id))
+        policy.require_officer_over(s, actor, area_of(s, n.id))
         if n.status != "open":
             raise DomainError(errors.NOTICE_NOT_OPEN)
         if earmarked(s, n.id):
@@ -331,7 +331,7 @@ def list_notices(books: Books, actor: Actor, *, include_ended: bool = False, lim
     def work(s: Session) -> list[NoticeView]:
         now = books.now()
         conds: list[Any] = [Notice.officer_id == actor.user_id]
-        reach = permissions.volunteer_reach(s, actor.user_id)
+        reach = policy.volunteer_reach(s, actor.user_id)
         if reach:
             conds.append(NoticeArea.org_unit_id.in_(reach))
         if actor.has_role("auditor") or actor.has_role("admin"):

@@ -20,10 +20,10 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ledger import errors
+from ledger.access import policy
 from ledger.access.identity import Actor, in_scope
 from ledger.errors import DomainError
 from ledger.infra.books import Books
-from ledger.radar import permissions
 from ledger.radar.models import Answer, Notice, Photo, Report
 from ledger.radar.notices import area_of, visible_notice
 
@@ -102,7 +102,7 @@ def add_notice_photo(books: Books, actor: Actor, notice_id: Any, data: bytes) ->
 
     def work(s: Session) -> int:
         n = visible_notice(s, actor, notice_id, lock=True)
-        permissions.require_officer_over(s, actor, area_of(s, n.id))
+        policy.require_officer_over(s, actor, area_of(s, n.id))
         if n.status == "closed":
             raise DomainError(errors.NOTICE_NOT_OPEN)
         if s.scalar(select(func.count()).select_from(Photo).where(Photo.notice_id == n.id)) >= PER_NOTICE:
@@ -139,7 +139,7 @@ def _may_see_photo(s: Session, actor: Actor, p: Photo) -> bool:
     if p.answer_id is not None:
         a = s.get(Answer, p.answer_id)
         n = s.get(Notice, a.notice_id) if a else None
-        return a is not None and n is not None and (a.volunteer_id == actor.user_id or permissions.may_decide(
+        return a is not None and n is not None and (a.volunteer_id == actor.user_id or policy.may_decide(
             s, actor, area_of(s, n.id)))
     r = s.get(Report, p.report_id)
     return r is not None and actor.has_role("officer") and (

@@ -19,13 +19,13 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from ledger import errors
+from ledger.access import policy
 from ledger.access.identity import Actor, scope_units
 from ledger.access.models import OrgUnit
 from ledger.access.security import count_in, record_in
 from ledger.errors import DomainError
 from ledger.infra.books import Books
 from ledger.infra.db import utc_from_db
-from ledger.radar import permissions
 from ledger.radar.models import REPORT_CATEGORIES, Photo, Report
 from ledger.radar.photos import clean_image, photo_ids, store_in
 
@@ -133,7 +133,7 @@ def report_places(books: Books) -> list[dict[str, Any]]:
 
 
 def _reports_query(s: Session, actor: Actor) -> Any:
-    permissions.require_officer(actor)
+    policy.require_officer(actor)
     units = scope_units(s, actor, "officer")
     q = select(Report)
     if units is not None:  # reports that name no unit go to the district-wide officers only
