@@ -1,4 +1,4 @@
-"""Patrols (卫星布防) under ``/api/v1/patrols``: posts and their signs, the leader's rotating code, shifts and
+"""Patrols (卫星布防) under ``/api/v1`` (``/posts``, ``/shifts``, ``/coverage``, ``/me/...``, ``/certificates``): posts and their signs, the leader's rotating code, shifts and
 recurring series, sign-ups, check-in and check-out with proof of presence, officers' verification and
 no-shows, the coverage board, service records and certificates (the verify endpoint is public).
 
@@ -20,7 +20,7 @@ from ledger import patrols
 from .auth import current_actor, public, requires_roles
 from .schemas import BINARY
 
-blp = Blueprint("patrols", __name__, url_prefix="/patrols",
+blp = Blueprint("patrols", __name__, url_prefix="",
                 description="Patrol deployment: posts, shifts, check-in with proof of presence, coverage")
 
 
