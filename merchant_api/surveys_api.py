@@ -33,20 +33,24 @@ class QuestionIn(_In):
 
 
 class SurveyIn(_In):
-    org_unit_id = fields.Integer(strict=True, required=True,
-                                 metadata={"description": "the community that runs and pays for it"})
+    org_unit_id = fields.Integer(strict=True, load_default=None,
+                                 metadata={"description": "the community that runs and pays for it; default: the "
+                                                          "community of the first target"})
     title = fields.String(required=True, validate=validate.Length(min=1, max=200))
     intro = fields.String(load_default="", validate=validate.Length(max=4000))
     questions = fields.List(fields.Nested(QuestionIn), required=True,
                             validate=validate.Length(min=1, max=surveys.MAX_QUESTIONS))
     target_org_unit_ids = fields.List(fields.Integer(strict=True), load_default=list,
                                       validate=validate.Length(max=50),
-                                      metadata={"description": "units inside the community; default all of it"})
+                                      metadata={"description": "units inside one community; default all of it"})
     reward = fields.Integer(strict=True, load_default=0, validate=validate.Range(min=0, max=surveys.MAX_REWARD),
                             metadata={"description": "beans per complete response"})
     max_responses = fields.Integer(strict=True, load_default=100,
                                    validate=validate.Range(min=1, max=surveys.MAX_RESPONSES))
-    closes_at = fields.AwareDateTime(required=True, metadata={"description": f"within {surveys.MAX_OPEN_DAYS} days"})
+    closes_at = fields.AwareDateTime(load_default=None, metadata={
+        "description": f"within {surveys.MAX_OPEN_DAYS} days; default {surveys.DEFAULT_OPEN_DAYS} days from now"})
+    publish = fields.Boolean(load_default=True, metadata={
+        "description": "publish at once (rewards held from the budget); false keeps a draft to publish later"})
     named = fields.Boolean(load_default=False, metadata={"description": "respondents are named to the staff; "
                                                                         "shown to them before they start"})
 
@@ -125,7 +129,7 @@ class ResultsOut(Schema):
 @blp.arguments(SurveyIn())
 @blp.response(201, SurveyOut)
 def create_survey(body: dict):
-    """Build a draft survey for a community in your scope."""
+    """Build a survey for a community in your scope; published at once unless `publish` is false."""
     return surveys.create_survey(current_books(), current_actor(), **body)
 
 

@@ -10,6 +10,7 @@ May call: ``ledger.access``, ``ledger.journal``, ``ledger.infra``, ``ledger.erro
 
 # the room's public use cases, so that a door writes ``from ledger import surveys``
 from ledger.surveys.core import (
+    DEFAULT_OPEN_DAYS,
     MAX_OPEN_DAYS,
     MAX_QUESTIONS,
     MAX_RESPONSES,

@@ -52,6 +52,7 @@ MAX_OPTIONS = 12
 MAX_RESPONSES = 5_000
 MAX_REWARD = 100  # beans per complete response: a survey is a small thing
 MAX_OPEN_DAYS = 31  # a hold lives at most 31 days (ledger.journal.posting.MAX_HOLD_TIMEOUT_S)
+DEFAULT_OPEN_DAYS = 14
 MAX_TEXT_ANSWER = 1_000
 MIN_GROUP = 5  # no breakdown of fewer respondents than this is shown
 
@@ -167,10 +168,17 @@ def _check_limits(books: Books, reward: Any, max_responses: Any, closes_at: Any)
         raise DomainError(errors.SURVEY_INVALID, f"a survey closes within {MAX_OPEN_DAYS} days from now")
 
 
-def create_survey(books: Books, actor: Actor, *, org_unit_id: int, title: str, questions: list[dict[str, Any]],
-                  target_org_unit_ids: list[int], closes_at: dt.datetime, reward: int = 0,
-                  max_responses: int = 100, intro: str = "", named: bool = False) -> SurveyView:
-    """A draft survey of ``org_unit_id`` (a community in the officer's scope) for residents of the targets."""
+def create_survey(books: Books, actor: Actor, *, title: str, questions: list[dict[str, Any]],
+                  target_org_unit_ids: list[int] | None = None, org_unit_id: int | None = None,
+                  closes_at: dt.datetime | None = None, reward: int = 0, max_responses: int = 100, intro: str = "",
+                  named: bool = False, publish: bool = False) -> SurveyView:
+    """A survey of ``org_unit_id`` (a community in the officer's scope; default: the community of the first
+    target) for residents of the targets (default: the whole community), open until ``closes_at`` (default
+    ``DEFAULT_OPEN_DAYS`` from now). A draft, or with ``publish`` published at once in the same transaction."""
+    if closes_at is None:
+        closes_at = books.now() + dt.timedelta(days=DEFAULT_OPEN_DAYS)
+    if org_unit_id is None and not target_org_unit_ids:
+        raise DomainError(errors.SURVEY_INVALID, "name the community (org_unit_id) or the target units")
     if not isinstance(title, str) or not 1 <= len(title.strip()) <= 200 or len(intro or "") > 4000:
         raise DomainError(errors.SURVEY_INVALID, "a title of 1 to 200 characters, an intro up to 4000")
     if not isinstance(questions, list) or not 1 <= len(questions) <= MAX_QUESTIONS:
@@ -178,17 +186,20 @@ def create_survey(books: Books, actor: Actor, *, org_unit_id: int, title: str, q
     checked = [_check_question(q) for q in questions]
     _check_limits(books, reward, max_responses, closes_at)
     targets = sorted(set(target_org_unit_ids or [org_unit_id]))
+    if not all(type(x) is int for x in targets):
+        raise DomainError(errors.SURVEY_INVALID, "targets are org unit ids")
 
     def work(s: Session) -> SurveyView:
-        unit = s.get(OrgUnit, org_unit_id)
+        owner = org_unit_id if org_unit_id is not None else _community_at_or_above(s, targets[0])
+        unit = s.get(OrgUnit, owner) if type(owner) is int else None
         if unit is None or unit.level != "community":
-            raise DomainError(errors.NOT_A_COMMUNITY, org_unit_id=org_unit_id)
-        policy.require_officer_in_scope(s, actor, org_unit_id)
-        area = descendants(s, org_unit_id)
+            raise DomainError(errors.NOT_A_COMMUNITY, org_unit_id=owner)
+        policy.require_officer_in_scope(s, actor, owner)
+        area = descendants(s, owner)
         if any(t not in area for t in targets):
             raise DomainError(errors.SURVEY_INVALID, "targets lie in the survey's community",
                               outside=[t for t in targets if t not in area])
-        survey = Survey(title=title.strip(), intro=intro or "", org_unit_id=org_unit_id, created_by_id=actor.user_id,
+        survey = Survey(title=title.strip(), intro=intro or "", org_unit_id=owner, created_by_id=actor.user_id,
                         status="draft", named=bool(named), reward=reward, max_responses=max_responses,
                         paid_responses=0, responses=0, closes_at=closes_at, hold_seq=0)
         s.add(survey)
@@ -199,6 +210,8 @@ def create_survey(books: Books, actor: Actor, *, org_unit_id: int, title: str, q
                                  scale_max=q["scale_max"]))
         s.add_all([SurveyTarget(survey_id=survey.id, org_unit_id=t) for t in targets])
         s.flush()
+        if publish:
+            _publish_in(s, books, actor, survey)
         return _view(s, survey)
 
     return books.run(work)
@@ -217,27 +230,31 @@ def _hold_timeout_s(books: Books, survey: Survey) -> int:
     return max(1, int((utc_from_db(survey.closes_at) - books.now()).total_seconds()))
 
 
+def _publish_in(s: Session, books: Books, actor: Actor, survey: Survey) -> None:
+    """Open ``survey`` for answers; a paid survey's rewards are held from the community budget first."""
+    if survey.status != "draft":
+        raise DomainError(errors.SURVEY_NOT_DRAFT)
+    if utc_from_db(survey.closes_at) <= books.now():
+        raise DomainError(errors.SURVEY_INVALID, "the survey's closing time has passed")
+    if survey.reward > 0:
+        reserve = open_account_in(s, f"survey:{survey.id}", "budget", name=f"survey {survey.id} rewards",
+                                  owner_ref=f"survey:{survey.id}")
+        survey.reserve_account_id = reserve.id
+        key = f"survey:{survey.id}:hold:0"
+        post_in(s, books, [hold(key, "award", budget_account_id(s, survey.org_unit_id), reserve.id,
+                                survey.reward * survey.max_responses, _hold_timeout_s(books, survey),
+                                actor=actor.ref, reason="survey rewards reserved", reference=f"survey:{survey.id}")])
+        survey.hold_key = key
+    survey.status = "published"
+    survey.published_at = books.now()
+
+
 def publish_survey(books: Books, actor: Actor, survey_id: int) -> SurveyView:
     """Open a draft for answers; a paid survey's rewards are held from the community budget first."""
     def work(s: Session) -> SurveyView:
         survey = _lock_survey(s, survey_id)
         policy.require_officer_in_scope(s, actor, survey.org_unit_id)
-        if survey.status != "draft":
-            raise DomainError(errors.SURVEY_NOT_DRAFT)
-        if utc_from_db(survey.closes_at) <= books.now():
-            raise DomainError(errors.SURVEY_INVALID, "the survey's closing time has passed")
-        if survey.reward > 0:
-            reserve = open_account_in(s, f"survey:{survey.id}", "budget", name=f"survey {survey.id} rewards",
-                                      owner_ref=f"survey:{survey.id}")
-            survey.reserve_account_id = reserve.id
-            key = f"survey:{survey.id}:hold:0"
-            post_in(s, books, [hold(key, "award", budget_account_id(s, survey.org_unit_id), reserve.id,
-                                    survey.reward * survey.max_responses, _hold_timeout_s(books, survey),
-                                    actor=actor.ref, reason="survey rewards reserved",
-                                    reference=f"survey:{survey.id}")])
-            survey.hold_key = key
-        survey.status = "published"
-        survey.published_at = books.now()
+        _publish_in(s, books, actor, survey)
         return _view(s, survey)
 
     return books.run(work)

@@ -31,7 +31,7 @@ def survey_body(w, **over):
 
 def test_build_publish_answer_once_and_read_results(client, w) -> None:
     officer, resident = token(w, "officerA2"), token(w, "v1")
-    made = client.post("/api/v1/surveys", json=survey_body(w), headers=officer)
+    made = client.post("/api/v1/surveys", json=survey_body(w, publish=False), headers=officer)
     assert made.status_code == 201, made.json
     sid = made.json["id"]
     assert made.json["status"] == "draft" and len(made.json["questions"]) == 2
@@ -70,6 +70,25 @@ def test_build_publish_answer_once_and_read_results(client, w) -> None:
 def test_bad_surveys_are_refused_in_the_json_shape(client, w, bad) -> None:
     response = client.post("/api/v1/surveys", json=survey_body(w, **bad), headers=token(w, "officerA2"))
     assert response.status_code == 422 and "error" in response.json
+
+
+def test_a_survey_is_published_at_once_by_default_with_its_rewards_held(client, w) -> None:
+    from ledger.access.identity import budget_account_id
+
+    with w.books.session(readonly=True) as s:
+        budget = budget_account_id(s, w.units["c1"])
+    before = get_account(w.books, budget)
+    body = survey_body(w, reward=2, max_responses=5, target_org_unit_ids=[w.units["b1"]])
+    del body["org_unit_id"], body["closes_at"]  # the community of the target; two weeks
+    made = client.post("/api/v1/surveys", json=body, headers=token(w, "officerA2"))
+    assert made.status_code == 201 and made.json["status"] == "published", made.json
+    assert made.json["org_unit_id"] == w.units["c1"]
+    after = get_account(w.books, budget)
+    assert (after.balance, after.on_hold) == (before.balance, before.on_hold + 10)
+    q1 = made.json["questions"][0]["id"]
+    paid = client.post(f"/api/v1/surveys/{made.json['id']}/responses", json={"answers": {str(q1): "够"}},
+                       headers=token(w, "v1"))
+    assert paid.status_code == 201 and paid.json["paid"] == 2
 
 
 def test_only_officers_build_surveys_and_anonymous_callers_are_refused(client, w) -> None:
