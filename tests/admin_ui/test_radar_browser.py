@@ -13,7 +13,7 @@ from sqlalchemy import select
 from ledger import radar
 from ledger.access.identity import create_user_in, grant_role_in, hash_password, load_actor
 from ledger.schema import OrgUnit, User
-from tests.admin_ui.test_browser import ARTIFACTS, _sign_in, browser, server  # noqa: F401 (fixtures)
+from tests.admin_ui.test_browser import ARTIFACTS, _sign_in, browser, server
 
 pytestmark = pytest.mark.slow
 PHONE = {"width": 360, "height": 740}
@@ -27,7 +27,7 @@ def _publish(books, title: str, unit_code: str = "panlong.gulou.jinsha", bounty:
                                 area=[unit], ends_at=books.now() + dt.timedelta(days=2), bounty=bounty)
 
 
-def test_live_notice_reaches_the_open_wallet_of_the_area_only(browser, server) -> None:  # noqa: F811
+def test_live_notice_reaches_the_open_wallet_of_the_area_only(browser, server) -> None:
     books = server["books"]
     with books.session() as s:
         other = create_user_in(s, "wq_volunteer", "goldbean", "王旗营志愿者", password_hash=hash_password("goldbean"))
