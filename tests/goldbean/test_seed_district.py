@@ -47,7 +47,7 @@ def test_a_first_tour_of_the_demo_works(books):
         volunteer, officer = load_actor(s, users["volunteer"]), load_actor(s, users["officer"])
         home = s.scalar(select(OrgUnit.id).where(OrgUnit.code == "panlong.gulou.jinsha"))
         wallet = wallet_account_id(s, users["volunteer"])
-    assert redemption.wallet_overview(books, wallet, history=0)["on_hold"] == 0
+    assert redemption.wallet_overview(books, volunteer, history=0)["on_hold"] == 0
     start = books.now() - dt.timedelta(hours=4)
     patrol = earning.submit_claim(books, volunteer, kind="patrol", org_unit_id=home, occurred_at=start,
                                   ended_at=start + dt.timedelta(hours=3), team="金沙夜巡队")
