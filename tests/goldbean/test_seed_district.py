@@ -39,14 +39,13 @@ def test_a_first_tour_of_the_demo_works(books):
 
     from goldbean.seed_district import users_by_name
     from ledger import redemption
-    from ledger.access.identity import load_actor, wallet_account_id
+    from ledger.access.identity import load_actor
 
     assert "seeded" in seed_demo(books)
     users = users_by_name(books)
     with books.session(readonly=True) as s:
         volunteer, officer = load_actor(s, users["volunteer"]), load_actor(s, users["officer"])
         home = s.scalar(select(OrgUnit.id).where(OrgUnit.code == "panlong.gulou.jinsha"))
-        wallet = wallet_account_id(s, users["volunteer"])
     assert redemption.wallet_overview(books, volunteer, history=0)["on_hold"] == 0
     start = books.now() - dt.timedelta(hours=4)
     patrol = earning.submit_claim(books, volunteer, kind="patrol", org_unit_id=home, occurred_at=start,
