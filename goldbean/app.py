@@ -43,8 +43,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     init_observability(app)  # request ids, JSON logs, /metrics
 
-    from .cli import init_cli
+    from .cli_areas import add_commands
 
-    init_cli(app)
+    add_commands(app.cli)  # the goldbean commands, for app.test_cli_runner() and flask --app
     return app
 

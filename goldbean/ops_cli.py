@@ -1,7 +1,6 @@
-"""The operator's commands (issue 9): ``serve``, ``worker``, ``backup``, ``restore``, ``db copy``.
-
-Registered on the ``goldbean`` group by ``goldbean/cli.py``. Failures print ``error: <message>`` on
-stderr and exit 2; a failed verification after a restore or a copy exits 1.
+"""The operator's commands (issue 9): ``serve``, ``worker``, ``backup``, ``restore`` (``db copy`` is in
+goldbean/db_cli.py). Failures print ``error: <message>`` on stderr and exit 2; a failed verification after a
+restore exits 1.
 """
 
 from __future__ import annotations
@@ -14,15 +13,8 @@ from flask import current_app
 from flask.cli import with_appcontext
 
 from .backup_keys import PASSPHRASE_ENV
-
-EXIT_FAILED = 2
-EXIT_VERIFY_FAILED = 1
-
-
-def _safe(url: str) -> str:
-    from sqlalchemy.engine import make_url
-
-    return make_url(url).render_as_string(hide_password=True)
+from .cli_common import EXIT_DOMAIN_ERROR as EXIT_FAILED
+from .cli_common import EXIT_VERIFY_FAILED, app_books, report_problems, safe_url
 
 
 def _keys_dir() -> Path:
@@ -41,128 +33,98 @@ def _fail(message: str) -> None:
 
 
 def _report_verify(report) -> None:
-    click.echo(f"ledger verify: {report.verdict()}")
-    if not report.ok:
-        for problem in report.problems[1:20]:
-            click.echo(f"  also: {problem}", err=True)
-        sys.exit(EXIT_VERIFY_FAILED)
+    report_problems(report, prefix="ledger verify: ")
 
 
-def register_ops_commands(main: click.Group, db: click.Group) -> None:
-    @main.command("serve")
-    def serve() -> None:
-        """Serve with gunicorn (GOLDBEAN_BIND, GOLDBEAN_WORKERS, ...; see docs/operations.md)."""
-        from flask import current_app
+@click.command("serve")
+@with_appcontext
+def serve() -> None:
+    """Serve with gunicorn (GOLDBEAN_BIND, GOLDBEAN_WORKERS, ...; see docs/operations.md)."""
+    from .guards import StartupRefused, check
+    from .serve import exec_gunicorn
 
-        from .guards import StartupRefused, check
-        from .serve import exec_gunicorn
-
-        try:
-            check(current_app)  # GOLDBEAN_ENV=production: refuse an unsafe configuration, saying why
-        except StartupRefused as exc:
-            _fail(str(exc))
-        exec_gunicorn()
-
-    @main.command("worker")
-    @click.option("--once", is_flag=True, help="Run every job once and exit (for cron and tests).")
-    @with_appcontext
-    def worker(once: bool) -> None:
-        """Scheduled work: expire holds, make checkpoints (safe on several servers at once)."""
-        import threading
-
-        from doors import current_books
-
-        from . import worker as w
-
-        books = current_books()
-        if once:
-            failures = w.run(books, once=True)
-        else:
-            stop = threading.Event()
-            w.install_signal_handlers(stop)
-            w.start_metrics_server()
-            failures = w.run(books, stop=stop)
-        if once and failures:
-            sys.exit(1)
-
-    _register_backup_commands(main)
-
-    @db.command("copy")
-    @click.option("--to", "to_url", required=True, help="The empty target database, e.g. postgresql://...")
-    @with_appcontext
-    def db_copy(to_url: str) -> None:
-        """Copy the configured database (e.g. the SQLite demo, even while it runs) into TO, then verify."""
-        from .config import normalise_url
-        from .ops import OpsError, copy_database
-
-        source = current_app.config["DATABASE_URL"]
-        target = normalise_url(to_url)
-        try:
-            result = copy_database(source, target, keys=_keys_dir())
-        except OpsError as exc:
-            _fail(str(exc))
-        click.echo(f"copied {result.rows} rows from {_safe(source)} to {_safe(target)}: "
-                   + ", ".join(f"{name} {n}" for name, n in result.tables.items()))
-        if result.problems:
-            for problem in result.problems[:20]:
-                click.echo(f"  mismatch: {problem}", err=True)
-            click.echo("FAILED: the copy differs from the source", err=True)
-            sys.exit(EXIT_VERIFY_FAILED)
-        click.echo("same row counts, balances and chain heads as the source")
-        _report_verify(result.report)
+    try:
+        check(current_app)  # GOLDBEAN_ENV=production: refuse an unsafe configuration, saying why
+    except StartupRefused as exc:
+        _fail(str(exc))
+    exec_gunicorn()
 
 
-def _register_backup_commands(main: click.Group) -> None:
-    @main.command("backup")
-    @click.option("--out", "out", required=True, type=click.Path(dir_okay=False),
-                  help="The backup file to write (database, public keys, private keys if a passphrase is given).")
-    @click.option("--force", is_flag=True, help="Replace an existing file (never the database or a key).")
-    @click.option("--passphrase-file", type=click.Path(dir_okay=False),
-                  help=f"Encrypt the private signing keys into the backup with this file's first line "
-                       f"(or set {PASSPHRASE_ENV}); without one the backup has only the public keys.")
-    @with_appcontext
-    def backup_command(out: str, force: bool, passphrase_file: str | None) -> None:
-        """Back up the configured database and the signing keys while the service runs."""
-        from .backup_keys import KeysError, read_passphrase
-        from .ops import OpsError, backup
+@click.command("worker")
+@click.option("--once", is_flag=True, help="Run every job once and exit (for cron and tests).")
+@with_appcontext
+def worker(once: bool) -> None:
+    """Scheduled work: expire holds, make checkpoints (safe on several servers at once)."""
+    import threading
 
-        url = current_app.config["DATABASE_URL"]
-        try:
-            passphrase = read_passphrase(passphrase_file)
-            result = backup(url, out, keys_dir=_keys_dir(), passphrase=passphrase, force=force,
-                            protected=_protected())
-        except (OpsError, KeysError) as exc:
-            _fail(str(exc))
-        click.echo(f"backup of {_safe(url)}: {result.path} ({result.kind}, {result.size} bytes)")
-        if result.private_keys:
-            click.echo("with the public and the private signing keys (encrypted under the passphrase)")
-        else:
-            click.echo(f"warning: with the public signing keys only; to restore on a new machine give a passphrase "
-                       f"(--passphrase-file or {PASSPHRASE_ENV}) or keep a copy of {_keys_dir()}", err=True)
+    from . import worker as w
 
-    @main.command("restore")
-    @click.argument("backup_file", type=click.Path(exists=True, dir_okay=False))
-    @click.option("--to", "to_url", default=None,
-                  help="Database URL to restore into (default: the configured GOLDBEAN_DATABASE_URL).")
-    @click.option("--force", is_flag=True, help="Replace a database that has data (it is kept aside).")
-    @click.option("--passphrase-file", type=click.Path(dir_okay=False),
-                  help=f"The backup's passphrase, to install its signing keys (or set {PASSPHRASE_ENV}).")
-    @with_appcontext
-    def restore_command(backup_file: str, to_url: str | None, force: bool, passphrase_file: str | None) -> None:
-        """Restore BACKUP_FILE into a scratch database, verify it, then swap it in (nothing changes on failure)."""
-        from .backup_keys import KeysError, read_passphrase
-        from .config import normalise_url
-        from .ops import OpsError, RestoreRefused, restore
+    books = app_books()
+    if once:
+        failures = w.run(books, once=True)
+    else:
+        stop = threading.Event()
+        w.install_signal_handlers(stop)
+        w.start_metrics_server()
+        failures = w.run(books, stop=stop)
+    if once and failures:
+        sys.exit(1)
 
-        url = normalise_url(to_url) if to_url else current_app.config["DATABASE_URL"]
-        try:
-            result = restore(backup_file, url, force=force, keys_dir=_keys_dir(),
-                             passphrase=read_passphrase(passphrase_file))
-        except RestoreRefused as exc:
-            click.echo(f"error: nothing restored: {exc}", err=True)
-            sys.exit(EXIT_VERIFY_FAILED if exc.report is not None else EXIT_FAILED)
-        except (OpsError, KeysError) as exc:
-            _fail(f"nothing restored: {exc}")
-        for line in result.lines:
-            click.echo(line)
-        _report_verify(result.report)
+
+@click.command("backup")
+@click.option("--out", "out", required=True, type=click.Path(dir_okay=False),
+              help="The backup file to write (database, public keys, private keys if a passphrase is given).")
+@click.option("--force", is_flag=True, help="Replace an existing file (never the database or a key).")
+@click.option("--passphrase-file", type=click.Path(dir_okay=False),
+              help=f"Encrypt the private signing keys into the backup with this file's first line "
+                   f"(or set {PASSPHRASE_ENV}); without one the backup has only the public keys.")
+@with_appcontext
+def backup_command(out: str, force: bool, passphrase_file: str | None) -> None:
+    """Back up the configured database and the signing keys while the service runs."""
+    from .backup_keys import KeysError, read_passphrase
+    from .ops import OpsError, backup
+
+    url = current_app.config["DATABASE_URL"]
+    try:
+        passphrase = read_passphrase(passphrase_file)
+        result = backup(url, out, keys_dir=_keys_dir(), passphrase=passphrase, force=force,
+                        protected=_protected())
+    except (OpsError, KeysError) as exc:
+        _fail(str(exc))
+    click.echo(f"backup of {safe_url(url)}: {result.path} ({result.kind}, {result.size} bytes)")
+    if result.private_keys:
+        click.echo("with the public and the private signing keys (encrypted under the passphrase)")
+    else:
+        click.echo(f"warning: with the public signing keys only; to restore on a new machine give a passphrase "
+                   f"(--passphrase-file or {PASSPHRASE_ENV}) or keep a copy of {_keys_dir()}", err=True)
+
+
+@click.command("restore")
+@click.argument("backup_file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--to", "to_url", default=None,
+              help="Database URL to restore into (default: the configured GOLDBEAN_DATABASE_URL).")
+@click.option("--force", is_flag=True, help="Replace a database that has data (it is kept aside).")
+@click.option("--passphrase-file", type=click.Path(dir_okay=False),
+              help=f"The backup's passphrase, to install its signing keys (or set {PASSPHRASE_ENV}).")
+@with_appcontext
+def restore_command(backup_file: str, to_url: str | None, force: bool, passphrase_file: str | None) -> None:
+    """Restore BACKUP_FILE into a scratch database, verify it, then swap it in (nothing changes on failure)."""
+    from .backup_keys import KeysError, read_passphrase
+    from .config import normalise_url
+    from .ops import OpsError, RestoreRefused, restore
+
+    url = normalise_url(to_url) if to_url else current_app.config["DATABASE_URL"]
+    try:
+        result = restore(backup_file, url, force=force, keys_dir=_keys_dir(),
+                         passphrase=read_passphrase(passphrase_file))
+    except RestoreRefused as exc:
+        click.echo(f"error: nothing restored: {exc}", err=True)
+        sys.exit(EXIT_VERIFY_FAILED if exc.report is not None else EXIT_FAILED)
+    except (OpsError, KeysError) as exc:
+        _fail(f"nothing restored: {exc}")
+    for line in result.lines:
+        click.echo(line)
+    _report_verify(result.report)
+
+
+COMMANDS: tuple[click.Command, ...] = (serve, worker, backup_command, restore_command)

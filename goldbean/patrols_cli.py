@@ -9,6 +9,8 @@ from pathlib import Path
 import click
 from flask.cli import with_appcontext
 
+from .cli_common import app_books, domain_errors
+
 
 def _statement_of(source: str) -> str:
     """The signed statement in SOURCE: the code itself, a text file holding it, or the PDF (its QR)."""
@@ -45,46 +47,47 @@ def _offline(code: str, jwks_file: str) -> dict:
         raise click.ClickException("invalid_certificate: this certificate is not genuine or was altered") from None
 
 
-def register_patrols_commands(main: click.Group) -> None:
-    from .cli import domain_errors
+@click.group()
+def certificate() -> None:
+    """志愿服务记录证明: volunteers' service certificates."""
 
-    @main.group()
-    def certificate() -> None:
-        """志愿服务记录证明: volunteers' service certificates."""
 
-    @certificate.command("verify")
-    @click.argument("source")
-    @click.option("--jwks", "jwks_file", default=None, help="verify offline against this published JWK set")
-    @domain_errors
-    def certificate_verify(source: str, jwks_file: str | None) -> None:
-        """Check a certificate (its code, a file holding it, or the PDF) and print what it states."""
-        code = _statement_of(source)
-        if jwks_file:
-            claims = _offline(code, jwks_file)
-            out = {"valid": True, "volunteer_id": int(claims["sub"]), "name": claims.get("name"),
-                   "first_day": claims["from"], "last_day": claims["to"], "minutes": claims["minutes"],
-                   "records": claims.get("records")}
-        else:
-            out = _verify_with_instance(code)
-        click.echo(json.dumps(out, ensure_ascii=False, default=str, indent=2))
+@certificate.command("verify")
+@click.argument("source")
+@click.option("--jwks", "jwks_file", default=None, help="verify offline against this published JWK set")
+@domain_errors
+def certificate_verify(source: str, jwks_file: str | None) -> None:
+    """Check a certificate (its code, a file holding it, or the PDF) and print what it states."""
+    code = _statement_of(source)
+    if jwks_file:
+        claims = _offline(code, jwks_file)
+        out = {"valid": True, "volunteer_id": int(claims["sub"]), "name": claims.get("name"),
+               "first_day": claims["from"], "last_day": claims["to"], "minutes": claims["minutes"],
+               "records": claims.get("records")}
+    else:
+        out = _verify_with_instance(code)
+    click.echo(json.dumps(out, ensure_ascii=False, default=str, indent=2))
 
-    @with_appcontext
-    def _verify_with_instance(code: str) -> dict:
-        from doors import current_books
-        from ledger import patrols
 
-        return patrols.verify_certificate(current_books(), code)
+def _verify_with_instance(code: str) -> dict:
+    from ledger import patrols
 
-    @main.group("patrols")
-    def patrols_group() -> None:
-        """Patrol deployment (卫星布防)."""
+    return patrols.verify_certificate(app_books(), code)
 
-    @patrols_group.command("extend")
-    @with_appcontext
-    @domain_errors
-    def extend() -> None:
-        """Expand every recurring shift up to the horizon (the worker does this hourly)."""
-        from doors import current_books
-        from ledger import patrols
 
-        click.echo(f"{patrols.extend_series(current_books())} shifts added")
+@click.group("patrols")
+def patrols_group() -> None:
+    """Patrol deployment (卫星布防)."""
+
+
+@patrols_group.command("extend")
+@with_appcontext
+@domain_errors
+def extend() -> None:
+    """Expand every recurring shift up to the horizon (the worker does this hourly)."""
+    from ledger import patrols
+
+    click.echo(f"{patrols.extend_series(app_books())} shifts added")
+
+
+COMMANDS: tuple[click.Command, ...] = (certificate, patrols_group)

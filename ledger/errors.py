@@ -3,7 +3,7 @@
 Every refusal the product can give is a ``DomainError`` whose ``code`` is a stable snake_case name of
 the rule that was broken. The web layers map the error's ``category`` to an HTTP status once
 (``merchant_api.errors``), to an HTML page once (``admin_ui``) and to a CLI exit once
-(``goldbean.cli``); nothing else decides how a refusal looks.
+(``goldbean.cli_common``); nothing else decides how a refusal looks.
 
 Codes are part of the public API: never rename one, only add.
 """

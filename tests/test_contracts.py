@@ -49,6 +49,8 @@ def test_the_tree_keeps_every_contract(tmp_path: Path) -> None:
     ("admin_ui/labels.py", "import merchant_api.errors", "the two front doors do not import each other"),
     ("merchant_api/health_probe.py", "import goldbean.app", "nothing imports the composition root"),
     ("merchant_api/ledger_api.py", "import sqlalchemy", "front doors never touch tables"),
+    ("goldbean/awards_cli.py", "import goldbean.cli", "the command line: goldbean.cli assembles the areas"),
+    ("goldbean/audit_cli.py", "import goldbean.ledger_cli", "the command line: goldbean.cli assembles the areas"),
 ])
 def test_a_planted_violation_breaks_its_contract(tmp_path: Path, module: str, line: str, contract: str) -> None:
     _copy_tree(tmp_path)
