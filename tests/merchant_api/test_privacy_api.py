@@ -1,0 +1,38 @@
+"""GET /api/v1/me/export: one's own data as a JSON attachment (or a PDF), never another's; sign-in needed."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from doors import books_of
+from ledger.audit.statements import find_cjk_font
+from tests.earning_world import build_world, tip
+from tests.merchant_api.test_people_api import h
+
+
+@pytest.fixture
+def w(app):
+    return build_world(books_of(app))
+
+
+def test_a_volunteer_downloads_their_own_data_only(w, client) -> None:
+    tip(w, "v1")
+    tip(w, "v2")
+    resp = client.get("/api/v1/me/export", headers=h(w, "v1"))
+    assert resp.status_code == 200, resp.get_data(as_text=True)
+    assert "attachment" in resp.headers["Content-Disposition"] and resp.headers["Cache-Control"] == "no-store"
+    data = json.loads(resp.get_data(as_text=True))
+    assert data["user_id"] == w.users["v1"] and len(data["claims"]) == 1
+    assert all(c["volunteer_id"] == w.users["v1"] for c in data["claims"])
+    assert client.get("/api/v1/me/export").status_code == 401
+    bad = client.get("/api/v1/me/export?format=xml", headers=h(w, "v1"))
+    assert bad.status_code == 422 and bad.json["error"]
+
+
+def test_the_pdf_export(w, client) -> None:
+    if find_cjk_font() is None:
+        pytest.skip("no CJK font installed")
+    resp = client.get("/api/v1/me/export?format=pdf", headers=h(w, "v1"))
+    assert resp.status_code == 200 and resp.data.startswith(b"%PDF")
