@@ -7,6 +7,7 @@ from marshmallow import RAISE, Schema, fields, validate
 
 from doors import current_books
 from doors.downloads import my_data_download
+from ledger import privacy
 
 from .auth import current_actor, requires_roles
 
@@ -29,3 +30,38 @@ def my_export(query: dict):
     shifts, service records and certificates, surveys answered, security-log events, wallet history) as one
     JSON file; ``?format=pdf`` for a readable PDF. Never anyone else's data."""
     return my_data_download(current_books(), current_actor(), query["format"])
+
+
+class ErasureOut(Schema):
+    id = fields.Integer()
+    user_id = fields.Integer()
+    status = fields.String()
+    requested_at = fields.DateTime()
+    completed_at = fields.DateTime(allow_none=True)
+    returned_beans = fields.Integer()
+
+
+@blp.route("/me/erasure", methods=["POST"])
+@requires_roles()
+@blp.response(202, ErasureOut)
+def request_erasure():
+    """Ask that your personal data be erased (PIPL art. 47). The staff of your community complete it: your
+    remaining beans go back to the community budget first; beans on hold must be settled before."""
+    return privacy.request_erasure(current_books(), current_actor())
+
+
+@blp.route("/erasures", methods=["GET"])
+@requires_roles("officer", "admin")
+@blp.response(200)
+def list_erasures():
+    """Erasure requests waiting, of the people you serve (officers over their community, admins)."""
+    return {"erasures": ErasureOut(many=True).dump(privacy.list_erasures(current_books(), current_actor()))}
+
+
+@blp.route("/erasures/<int:erasure_id>/complete", methods=["POST"])
+@requires_roles("officer", "admin")
+@blp.response(200, ErasureOut)
+def complete_erasure(erasure_id: int):
+    """Complete an erasure: refused with ``erasure_beans_on_hold`` while beans are on hold; otherwise the
+    wallet's rest is returned by a recorded transfer and the person's data is destroyed, in one transaction."""
+    return privacy.complete_erasure(current_books(), current_actor(), erasure_id)

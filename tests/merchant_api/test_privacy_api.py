@@ -36,3 +36,19 @@ def test_the_pdf_export(w, client) -> None:
         pytest.skip("no CJK font installed")
     resp = client.get("/api/v1/me/export?format=pdf", headers=h(w, "v1"))
     assert resp.status_code == 200 and resp.data.startswith(b"%PDF")
+
+
+def test_a_volunteer_asks_for_erasure_and_their_community_staff_complete_it(w, client) -> None:
+    asked = client.post("/api/v1/me/erasure", headers=h(w, "v1"))
+    assert asked.status_code == 202, asked.json
+    again = client.post("/api/v1/me/erasure", headers=h(w, "v1"))
+    assert again.status_code == 409 and again.json["error"] == "erasure_already_requested"
+    eid = asked.json["id"]
+    assert client.post(f"/api/v1/erasures/{eid}/complete", headers=h(w, "v2")).status_code == 403
+    assert client.post(f"/api/v1/erasures/{eid}/complete", headers=h(w, "officerB")).json["error"] == "out_of_scope"
+    listed = client.get("/api/v1/erasures", headers=h(w, "officerA2")).json["erasures"]
+    assert [e["id"] for e in listed] == [eid]
+    hdr = h(w, "officerA2")
+    done = client.post(f"/api/v1/erasures/{eid}/complete", headers=hdr)
+    assert done.status_code == 200 and done.json["status"] == "completed", done.json
+    assert client.post("/api/v1/erasures/999/complete", headers=hdr).json["error"] == "erasure_not_found"
