@@ -10,6 +10,8 @@ Jobs:
   answers the same statements and moves nothing.
 - ``prune`` every ``GOLDBEAN_PRUNE_INTERVAL`` seconds (default 3600): forgets spent wallet codes and
   idempotency keys past their retention (``ledger.housekeeping.prune``; never the journal).
+- ``retention`` every ``GOLDBEAN_RETENTION_INTERVAL`` seconds (default 86400): erases tips' text and location
+  ``tip_retention_days`` after their case closed (``ledger.privacy.erase_expired_tips``).
 
 An interval of 0 switches a job off.
 
@@ -134,6 +136,12 @@ def series_job(books: Books) -> str:
     return f"{extend_series(books)} patrol shifts added"
 
 
+def retention_job(books: Books) -> str:
+    from ledger.privacy import erase_expired_tips
+
+    return f"{erase_expired_tips(books)} closed tips past retention erased"
+
+
 def default_jobs() -> list[Job]:
     checkpoint_every = _env_seconds("GOLDBEAN_CHECKPOINT_INTERVAL", 3600)
     jobs = [
@@ -142,6 +150,7 @@ def default_jobs() -> list[Job]:
         Job("settlement", _env_seconds("GOLDBEAN_SETTLEMENT_INTERVAL", 3600), settlement_job),
         Job("prune", _env_seconds("GOLDBEAN_PRUNE_INTERVAL", 3600), prune_job),
         Job("patrol-series", _env_seconds("GOLDBEAN_SERIES_INTERVAL", 3600), series_job),
+        Job("retention", _env_seconds("GOLDBEAN_RETENTION_INTERVAL", 86_400), retention_job),
     ]
     return [job for job in jobs if job.every_s > 0]
 

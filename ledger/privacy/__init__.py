@@ -10,5 +10,6 @@ May call: every room below it. Never imported by the rooms below.
 
 from ledger.privacy.erasure import ErasureView, complete_erasure, list_erasures, request_erasure
 from ledger.privacy.export import my_data, my_data_pdf
+from ledger.privacy.retention import erase_expired_tips
 
-__all__ = ["ErasureView", "complete_erasure", "list_erasures", "my_data", "my_data_pdf", "request_erasure"]
+__all__ = ["ErasureView", "complete_erasure", "erase_expired_tips", "list_erasures", "my_data", "my_data_pdf", "request_erasure"]
