@@ -10,9 +10,11 @@ from flask import Blueprint, Response, flash, g, redirect, render_template, requ
 from flask_babel import gettext
 
 from doors import current_books
+from doors.downloads import my_data_download
 from ledger import errors
 from ledger.errors import DomainError
 from ledger.people import passwords, recruitment
+from ledger.privacy import request_erasure
 from ledger.redemption import codes
 from ledger.views import directory
 
@@ -128,6 +130,25 @@ def password_post():
         return render_template("ui/password.html", error=sentence_for(exc)), 422
     flash(gettext("Password changed; %(n)s other sessions were signed out.", n=out["sessions_ended"]), "ok")
     return redirect(web.landing_for(g.actor))
+
+
+@bp.get("/account/my-data.<any(json, pdf):fmt>")
+@web.requires()
+def my_data(fmt: str):
+    """Everything held about the signed-in person, as a download (see docs/people.md)."""
+    return my_data_download(current_books(), g.actor, fmt)
+
+
+@bp.post("/account/erasure")
+@web.requires()
+def erasure_post():
+    try:
+        request_erasure(current_books(), g.actor)
+    except DomainError as exc:
+        flash(sentence_for(exc), "error")
+        return redirect(url_for("ui_people.password"))
+    flash(gettext("Your request is recorded; your community staff will complete it."), "ok")
+    return redirect(url_for("ui_people.password"))
 
 
 # --- the community staff's desk --------------------------------------------------------------------------

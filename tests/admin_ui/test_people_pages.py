@@ -87,3 +87,17 @@ def test_a_forgotten_password_and_a_changed_one(seeded, signed_in) -> None:
     assert changed.status_code == 302
     assert resident.get("/wallet").status_code == 200  # this session stays
     assert other.get("/wallet").status_code == 302  # the other one was signed out
+
+
+def test_my_data_download_and_erasure_request_from_the_password_page(seeded, signed_in) -> None:
+    import json
+
+    from tests.admin_ui.conftest import csrf_of
+
+    client = signed_in("volunteer")
+    page = client.get("/account/password")
+    assert page.status_code == 200 and "我的数据" in page.text
+    data = client.get("/account/my-data.json")
+    assert data.status_code == 200 and json.loads(data.data)["profile"]["username"]
+    asked = client.post("/account/erasure", data={"csrf_token": csrf_of(page.text)}, follow_redirects=True)
+    assert "您的申请已记录" in asked.text
