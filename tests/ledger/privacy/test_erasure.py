@@ -127,3 +127,22 @@ def test_erasure_is_refused_while_beans_are_on_hold(books, clock) -> None:
     assert info.value.code == errors.ERASURE_BEANS_ON_HOLD.code
     with books.session(readonly=True) as s:
         assert s.get(User, w.users["v1"]).display_name == NAME
+
+
+def test_the_security_log_allows_only_blanking_personal_fields(books) -> None:
+    """Migration 0013: an erasure may blank username, source and detail; any other change is still refused."""
+    from sqlalchemy import text
+    from sqlalchemy.exc import DBAPIError
+
+    security.record(books, "login_failed", username=PHONE, source="10.0.0.1", actor="test", note="x")
+    for statement in ("UPDATE security_events SET source = '10.0.0.2'",
+                      "UPDATE security_events SET kind = 'forged', username = NULL, source = NULL, detail = '{}'",
+                      "DELETE FROM security_events"):
+        with pytest.raises(DBAPIError, match="append-only"):
+            with books.engine.begin() as conn:
+                conn.execute(text(statement))
+    with books.engine.begin() as conn:
+        conn.execute(text("UPDATE security_events SET username = NULL, source = NULL, detail = '{}'"))
+    with books.engine.connect() as conn:
+        row = conn.execute(text("SELECT kind, username, source, detail, actor FROM security_events")).one()
+    assert tuple(row) == ("login_failed", None, None, "{}", "test")
