@@ -7,6 +7,7 @@ import json
 import pytest
 
 from doors import books_of
+from ledger import earning
 from ledger.audit.statements import find_cjk_font
 from tests.earning_world import build_world, tip
 from tests.merchant_api.test_people_api import h
@@ -38,8 +39,11 @@ def test_the_pdf_export(w, client) -> None:
     assert resp.status_code == 200 and resp.data.startswith(b"%PDF")
 
 
-def test_a_volunteer_asks_for_erasure_and_their_community_staff_complete_it(w, client) -> None:
-    asked = client.post("/api/v1/me/erasure", headers=h(w, "v1"))
+def test_a_volunteer_asks_for_erasure_and_their_community_staff_complete_it(w, client, runner) -> None:
+    earning.award_directly(w.books, w.actor("officerA2"), volunteer_id=w.users["v1"], org_unit_id=w.units["c1"],
+                           amount=9, reference="duty-1")
+    mine = h(w, "v1")
+    asked = client.post("/api/v1/me/erasure", headers=mine)
     assert asked.status_code == 202, asked.json
     again = client.post("/api/v1/me/erasure", headers=h(w, "v1"))
     assert again.status_code == 409 and again.json["error"] == "erasure_already_requested"
@@ -51,4 +55,8 @@ def test_a_volunteer_asks_for_erasure_and_their_community_staff_complete_it(w, c
     hdr = h(w, "officerA2")
     done = client.post(f"/api/v1/erasures/{eid}/complete", headers=hdr)
     assert done.status_code == 200 and done.json["status"] == "completed", done.json
+    assert done.json["returned_beans"] == 9
     assert client.post("/api/v1/erasures/999/complete", headers=hdr).json["error"] == "erasure_not_found"
+    assert client.get("/api/v1/me/export", headers=mine).status_code in (401, 403)  # the old token is dead
+    verified = runner.invoke(args=["ledger", "verify"])
+    assert verified.exit_code == 0 and verified.output.startswith("OK:"), verified.output
