@@ -127,6 +127,7 @@ def _destroy(s: Session, user_id: int) -> None:
     user = s.get(User, user_id)
     user.display_name, user.username, user.phone = ERASED_NAME, f"erased-{user_id}", None
     user.pseudonym, user.show_pseudonym, user.password_hash, user.active = None, False, "!", False
+    user.adult_from = None  # derived from the birth date
     s.execute(delete(WebSession).where(WebSession.user_id == user_id))
     s.execute(update(Claim).where(or_(Claim.volunteer_id == user_id, Claim.submitted_by_id == user_id))
               .values(description=None, location=None, team=None, decision_reason=None))

@@ -105,6 +105,7 @@ def test_erasure_leaves_no_trace_and_the_books_still_verify(books, clock, tmp_pa
     with books.session(readonly=True) as s:
         user = s.get(User, uid)
         assert not user.active and user.username == f"erased-{uid}" and user.phone is None
+        assert user.adult_from is None and user.pseudonym is None and user.password_hash == "!"
     assert verify_books(books).ok
     assert verify_export(before, trusted_keys(books)).ok
     with pytest.raises(DomainError) as info:
