@@ -60,3 +60,10 @@ def test_a_volunteer_asks_for_erasure_and_their_community_staff_complete_it(w, c
     assert client.get("/api/v1/me/export", headers=mine).status_code in (401, 403)  # the old token is dead
     verified = runner.invoke(args=["ledger", "verify"])
     assert verified.exit_code == 0 and verified.output.startswith("OK:"), verified.output
+
+
+def test_the_routes_are_in_the_openapi_document(client) -> None:
+    paths = client.get("/api/v1/openapi.json").json["paths"]
+    for path in ("/api/v1/me/export", "/api/v1/me/erasure", "/api/v1/erasures",
+                 "/api/v1/erasures/{erasure_id}/complete"):
+        assert path in paths, path
