@@ -14,7 +14,7 @@ from doors.downloads import my_data_download
 from ledger import errors
 from ledger.errors import DomainError
 from ledger.people import passwords, recruitment
-from ledger.privacy import request_erasure
+from ledger.privacy import complete_erasure, list_erasures, request_erasure
 from ledger.redemption import codes
 from ledger.views import directory
 
@@ -159,7 +159,19 @@ def desk():
     books = current_books()
     return render_template("ui/signups.html", pending=recruitment.list_signups(books, g.actor),
                            calls=recruitment.open_calls(books), communities=directory.communities(books, g.actor),
-                           reset=None)
+                           reset=None, erasures=list_erasures(books, g.actor))
+
+
+@bp.post("/erasures/<int:erasure_id>/complete")
+@web.requires("officer")
+def complete_erasure_post(erasure_id: int):
+    try:
+        done = complete_erasure(current_books(), g.actor, erasure_id)
+    except DomainError as exc:
+        flash(sentence_for(exc), "error")
+        return redirect(url_for("ui_people.desk"))
+    flash(gettext("Erased; %(n)s beans went back to the community budget.", n=done.returned_beans), "ok")
+    return redirect(url_for("ui_people.desk"))
 
 
 @bp.post("/signups/<int:signup_id>/approve")
