@@ -33,6 +33,8 @@ SENTENCES = {
     "idempotency_conflict": _l("This form was already sent with other values. Start a new sale."),
     "hold_not_awaiting": _l("This payment is no longer waiting for you: it was confirmed, declined or it expired."),
     "busy": _l("The system is busy. Wait a moment and try again."),
+    "erasure_already_requested": _l("Your erasure request is already waiting for your community staff."),
+    "erasure_beans_on_hold": _l("Beans of this wallet are on hold. Settle them first, then complete the erasure."),
     # sign-in and access
     "invalid_credentials": _l("Wrong username or password. Check them and try again."),
     "account_locked": _l("Too many wrong passwords. Wait 15 minutes, then try again."),

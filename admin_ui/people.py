@@ -10,9 +10,11 @@ from flask import Blueprint, Response, flash, g, redirect, render_template, requ
 from flask_babel import gettext
 
 from doors import current_books
+from doors.downloads import my_data_download
 from ledger import errors
 from ledger.errors import DomainError
 from ledger.people import passwords, recruitment
+from ledger.privacy import complete_erasure, list_erasures, request_erasure
 from ledger.redemption import codes
 from ledger.views import directory
 
@@ -130,6 +132,25 @@ def password_post():
     return redirect(web.landing_for(g.actor))
 
 
+@bp.get("/account/my-data.<any(json, pdf):fmt>")
+@web.requires()
+def my_data(fmt: str):
+    """Everything held about the signed-in person, as a download (see docs/people.md)."""
+    return my_data_download(current_books(), g.actor, fmt)
+
+
+@bp.post("/account/erasure")
+@web.requires()
+def erasure_post():
+    try:
+        request_erasure(current_books(), g.actor)
+    except DomainError as exc:
+        flash(sentence_for(exc), "error")
+        return redirect(url_for("ui_people.password"))
+    flash(gettext("Your request is recorded; your community staff will complete it."), "ok")
+    return redirect(url_for("ui_people.password"))
+
+
 # --- the community staff's desk --------------------------------------------------------------------------
 
 @bp.get("/signups")
@@ -138,7 +159,19 @@ def desk():
     books = current_books()
     return render_template("ui/signups.html", pending=recruitment.list_signups(books, g.actor),
                            calls=recruitment.open_calls(books), communities=directory.communities(books, g.actor),
-                           reset=None)
+                           reset=None, erasures=list_erasures(books, g.actor))
+
+
+@bp.post("/erasures/<int:erasure_id>/complete")
+@web.requires("officer")
+def complete_erasure_post(erasure_id: int):
+    try:
+        done = complete_erasure(current_books(), g.actor, erasure_id)
+    except DomainError as exc:
+        flash(sentence_for(exc), "error")
+        return redirect(url_for("ui_people.desk"))
+    flash(gettext("Erased; %(n)s beans went back to the community budget.", n=done.returned_beans), "ok")
+    return redirect(url_for("ui_people.desk"))
 
 
 @bp.post("/signups/<int:signup_id>/approve")

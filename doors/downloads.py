@@ -36,3 +36,23 @@ def export_download(books: Any) -> Response:
     resp.headers["X-Export-Sha256"] = summary.sha256
     resp.headers["Content-Length"] = str(os.path.getsize(path))
     return resp
+
+
+def my_data_download(books: Any, actor: Any, fmt: str = "json") -> Response:
+    """A person's own data (``ledger.privacy``) as a JSON or PDF attachment, for the API and the pages."""
+    import json
+
+    from ledger import privacy
+
+    data = privacy.my_data(books, actor)
+    stamp = books.now().strftime("%Y%m%d")
+    if fmt == "pdf":
+        resp = Response(privacy.my_data_pdf(data), content_type="application/pdf")
+        name = f"goldbean-my-data-{stamp}.pdf"
+    else:
+        body = json.dumps(data, ensure_ascii=False, indent=1)
+        resp = Response(body, content_type="application/json; charset=utf-8")
+        name = f"goldbean-my-data-{stamp}.json"
+    resp.headers["Content-Disposition"] = f'attachment; filename="{name}"'
+    resp.headers["Cache-Control"] = "no-store"
+    return resp

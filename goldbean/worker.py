@@ -13,6 +13,8 @@ Jobs:
 - ``radar`` every ``GOLDBEAN_RADAR_INTERVAL`` seconds (default 60): marks ended notices expired (their
   bounty holds are released by ``expire-holds`` at the end of the verification grace) and erases the
   personal content of public reports past their retention (``ledger.radar``).
+- ``retention`` every ``GOLDBEAN_RETENTION_INTERVAL`` seconds (default 86400): erases tips' text and location
+  ``tip_retention_days`` after their case closed (``ledger.privacy.erase_expired_tips``).
 
 An interval of 0 switches a job off.
 
@@ -143,6 +145,12 @@ def radar_job(books: Books) -> str:
     return f"{radar.expire_notices(books)} notices ended, {radar.purge_reports(books)} reports erased"
 
 
+def retention_job(books: Books) -> str:
+    from ledger.privacy import erase_expired_tips
+
+    return f"{erase_expired_tips(books)} closed tips past retention erased"
+
+
 def default_jobs() -> list[Job]:
     checkpoint_every = _env_seconds("GOLDBEAN_CHECKPOINT_INTERVAL", 3600)
     jobs = [
@@ -152,6 +160,7 @@ def default_jobs() -> list[Job]:
         Job("prune", _env_seconds("GOLDBEAN_PRUNE_INTERVAL", 3600), prune_job),
         Job("patrol-series", _env_seconds("GOLDBEAN_SERIES_INTERVAL", 3600), series_job),
         Job("radar", _env_seconds("GOLDBEAN_RADAR_INTERVAL", 60), radar_job),
+        Job("retention", _env_seconds("GOLDBEAN_RETENTION_INTERVAL", 86_400), retention_job),
     ]
     return [job for job in jobs if job.every_s > 0]
 

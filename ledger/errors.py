@@ -161,6 +161,11 @@ CALL_CLOSED = _spec("call_closed", CONFLICT, "This call for volunteers is closed
 SIGNUP_NOT_FOUND = _spec("signup_not_found", NOT_FOUND, "No such sign-up.")
 SIGNUP_NOT_PENDING = _spec("signup_not_pending", CONFLICT, "This sign-up was already approved or declined.")
 SIGNUP_ALREADY_WAITING = _spec("signup_already_waiting", CONFLICT, "A sign-up with this mobile number is already waiting.")
+ERASURE_NOT_FOUND = _spec("erasure_not_found", NOT_FOUND, "No such erasure request.")
+ERASURE_ALREADY_REQUESTED = _spec("erasure_already_requested", CONFLICT, "Your erasure request is already waiting.")
+ERASURE_COMPLETED = _spec("erasure_completed", CONFLICT, "This erasure was already completed.")
+ERASURE_BEANS_ON_HOLD = _spec("erasure_beans_on_hold", CONFLICT,
+                              "Beans in this wallet are on hold; settle them before erasing.")
 INVALID_PHONE = _spec("invalid_phone", INVALID, "A mobile number is 11 digits starting with 1.")
 CONSENT_REQUIRED = _spec("consent_required", INVALID, "Read and accept the current notice (how your data is used and kept) first.")
 GUARDIAN_CONSENT_REQUIRED = _spec("guardian_consent_required", INVALID,

@@ -14,6 +14,7 @@ from ledger.patrols.models import (
     UsedLeaderCode,
 )
 from ledger.people.models import Consent, RecruitmentCall, ResetCode, Signup, SignupChallenge
+from ledger.privacy.models import ErasureRequest
 from ledger.radar.models import Answer, Event, Notice, NoticeArea, NoticeVersion, Photo, Preference, Report
 from ledger.redemption.models import (
     Card,

@@ -83,6 +83,7 @@ def _blueprints() -> list:
         ledger_api,
         patrols_api,
         people_api,
+        privacy_api,
         radar_api,
         recruitment_api,
         security_api,
@@ -93,4 +94,4 @@ def _blueprints() -> list:
 
     return [ledger_api.blp, auth_api.blp, earning_api.blp, wallet_api.blp, wallet_api.cards_blp, till_api.blp,
             audit_api.blp, security_api.blp, people_api.blp, surveys_api.blp,
-            recruitment_api.blp, patrols_api.blp, radar_api.blp]
+            recruitment_api.blp, patrols_api.blp, radar_api.blp, privacy_api.blp]

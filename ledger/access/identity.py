@@ -219,7 +219,7 @@ def create_user_in(session: Session, username: str, password: str, display_name:
         session.flush()
     if session.scalar(select(Account.id).where(Account.kind == "wallet",
                                                Account.owner_ref == f"user:{user.id}")) is None:
-        open_account_in(session, f"wallet:user:{user.id}", "wallet", name=f"{display_name}的钱包",
+        open_account_in(session, f"wallet:user:{user.id}", "wallet", name=f"用户{user.id}的钱包",  # no name: the journal export carries it
                         owner_ref=f"user:{user.id}")
     return user
 

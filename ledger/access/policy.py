@@ -179,6 +179,12 @@ def require_reset_code_issuer(s: Session, staff: Actor, user_id: int) -> None:
     require_officer_over_user(s, staff, user_id)
 
 
+
+def require_erasure_completer(s: Session, staff: Actor, user_id: int) -> None:
+    """Completing a person's erasure (PIPL art. 47): the staff of the person's community (or above it), or an
+    admin; nobody completes their own (a second pair of eyes settles the beans first)."""
+    require_reset_code_issuer(s, staff, user_id)
+
 # --- merchants: tills, catalogue, redemptions, settlement -----------------------------------------------
 
 def may_serve_at(principal: Principal, merchant_id: int) -> bool:

@@ -169,6 +169,9 @@ class RadarRules:
 class Retention:
     idempotency_retention_days: int = 30  # a retry with the same Idempotency-Key gets the stored answer this long
     spent_code_retention_s: int = 86_400  # spent wallet codes are forgotten after this (at least a code's life)
+    # tips' text and location (and, when they come, photos and report contents) are erased this long after
+    # their case closes (the claim verified or rejected): docs/people.md, "Personal data"
+    tip_retention_days: int = 730
 
 
 # ranges checked at start-up: (minimum, maximum or None); every other int must be >= 0
@@ -179,7 +182,8 @@ _RANGES: dict[str, tuple[int, int | None]] = {
     "max_pin_tries": (1, None),
     "redemption_hold_timeout_s": (1, None),
     "idempotency_retention_days": (1, None),
-    "spent_code_retention_s": (1, None),  # housekeeping refuses less than a wallet code's lifetime
+    "spent_code_retention_s": (1, None),
+    "tip_retention_days": (30, None),  # housekeeping refuses less than a wallet code's lifetime
     "patrol_max_hours": (1, 24),
 }
 

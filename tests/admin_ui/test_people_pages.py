@@ -87,3 +87,24 @@ def test_a_forgotten_password_and_a_changed_one(seeded, signed_in) -> None:
     assert changed.status_code == 302
     assert resident.get("/wallet").status_code == 200  # this session stays
     assert other.get("/wallet").status_code == 302  # the other one was signed out
+
+
+def test_my_data_download_and_erasure_request_from_the_password_page(seeded, signed_in) -> None:
+    import json
+
+    from tests.admin_ui.conftest import csrf_of
+
+    client = signed_in("volunteer")
+    page = client.get("/account/password")
+    assert page.status_code == 200 and "我的数据" in page.text
+    data = client.get("/account/my-data.json")
+    assert data.status_code == 200 and json.loads(data.data)["profile"]["username"]
+    asked = client.post("/account/erasure", data={"csrf_token": csrf_of(page.text)}, follow_redirects=True)
+    assert "您的申请已记录" in asked.text
+    officer = signed_in("officer")
+    desk = officer.get("/signups")
+    assert "删除申请" in desk.text
+    target = "/erasures/" + desk.text.split('action="/erasures/')[1].split('"')[0]
+    refused = officer.post(target, data={"csrf_token": csrf_of(desk.text)}, follow_redirects=True)
+    # the demo volunteer has beans on hold (a pending payment): refused in plain words, nothing erased
+    assert "该钱包有冻结中的金豆" in refused.text and "删除申请" in refused.text
