@@ -22,7 +22,7 @@ from ledger.audit import reports, statements
 
 from .auth import requires_roles
 from .edge import Blueprint
-from .schemas import BINARY, TEXT, In, Out, String, iso
+from .schemas import BINARY, TEXT, Boolean, In, Out, String, iso
 
 blp = Blueprint("audit", __name__, url_prefix="/audit",
                 description="The auditor's desk: statements, trial balance, reconciliation, anomalies, export")
@@ -127,7 +127,7 @@ class OrgTotals(Out):
 class TrialBalanceOut(Out):
     at = iso(required=True, allow_none=True)
     total = fields.Integer(required=True, metadata={"description": "always 0"})
-    balanced = fields.Boolean(required=True)
+    balanced = Boolean(required=True)
     by_kind = fields.Dict(keys=fields.String(), values=fields.Integer(), required=True)
     by_org = fields.List(fields.Nested(OrgTotals), required=True)
     accounts = fields.List(fields.Nested(BalanceOut), required=True)
@@ -139,7 +139,7 @@ class ReconciliationOut(Out):
     held_by_kind = fields.Dict(keys=fields.String(), values=fields.Integer(), required=True)
     accounted = fields.Integer(required=True)
     difference = fields.Integer(required=True, metadata={"description": "must be 0"})
-    ok = fields.Boolean(required=True)
+    ok = Boolean(required=True)
     on_hold = fields.Integer(required=True, allow_none=True, metadata={"description": "now only; null at a past moment"})
 
 

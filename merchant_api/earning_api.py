@@ -14,7 +14,7 @@ from ledger import earning
 
 from .auth import current_actor, requires_roles
 from .edge import Blueprint
-from .schemas import In, Out, String
+from .schemas import Boolean, In, Out, String
 
 blp = Blueprint("earning", __name__, url_prefix="", description="Earning beans: claims, awards, the fund")
 
@@ -89,7 +89,7 @@ class ApproveIn(In):
 
 class ReverseIn(In):
     reason = String(required=True, validate=validate.Length(min=1, max=2000))
-    partial = fields.Boolean(load_default=False)
+    partial = Boolean(load_default=False)
 
 
 class AwardIn(In):
@@ -146,7 +146,7 @@ class TransferDone(Out):
     transfer_id = fields.Integer(required=True)
     transfer_key = fields.String(required=True)
     amount = fields.Integer(required=True)
-    replayed = fields.Boolean(required=True, metadata={"description": "true: this key was recorded before"})
+    replayed = Boolean(required=True, metadata={"description": "true: this key was recorded before"})
 
 
 class AllocationOut(TransferDone):

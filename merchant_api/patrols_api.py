@@ -18,7 +18,7 @@ from doors import current_books
 from ledger import patrols
 
 from .auth import current_actor, public, requires_roles
-from .schemas import BINARY
+from .schemas import BINARY, Boolean, QueryBoolean
 
 blp = Blueprint("patrols", __name__, url_prefix="",
                 description="Patrol deployment: posts, shifts, check-in with proof of presence, coverage")
@@ -46,11 +46,11 @@ class PostOut(Schema):
     longitude = fields.Float()
     radius_m = fields.Integer()
     sign_serial = fields.Integer()
-    active = fields.Boolean()
+    active = Boolean()
 
 
 class SignQuery(_In):
-    reprint = fields.Boolean(load_default=False, metadata={"description": "retire every earlier sign"})
+    reprint = QueryBoolean(load_default=False, metadata={"description": "retire every earlier sign"})
 
 
 class SignOut(Schema):
@@ -74,7 +74,7 @@ class ShiftIn(_In):
     ends_at = fields.AwareDateTime(required=True)
     needed = fields.Integer(strict=True, required=True, validate=validate.Range(min=1, max=500))
     beans_per_hour = fields.Integer(strict=True, load_default=None, metadata={"description": "default: the rule table"})
-    insurance_required = fields.Boolean(load_default=False)
+    insurance_required = Boolean(load_default=False)
     leader_id = fields.Integer(strict=True, load_default=None)
 
 
@@ -84,7 +84,7 @@ class ShiftEditIn(_In):
     needed = fields.Integer(strict=True, load_default=None, validate=validate.Range(min=1, max=500))
     beans_per_hour = fields.Integer(strict=True, load_default=None)
     leader_id = fields.Integer(strict=True, load_default=None)
-    cancel = fields.Boolean(load_default=False)
+    cancel = Boolean(load_default=False)
 
 
 class SeriesIn(_In):
@@ -97,7 +97,7 @@ class SeriesIn(_In):
     weekdays = fields.Integer(strict=True, load_default=127, metadata={"description": "bit 0 Monday … bit 6 Sunday"})
     needed = fields.Integer(strict=True, load_default=1, validate=validate.Range(min=1, max=500))
     beans_per_hour = fields.Integer(strict=True, load_default=None)
-    insurance_required = fields.Boolean(load_default=False)
+    insurance_required = Boolean(load_default=False)
     leader_id = fields.Integer(strict=True, load_default=None)
 
 
@@ -111,7 +111,7 @@ class SeriesOut(Schema):
     last_day = fields.Date(allow_none=True)
     needed = fields.Integer()
     beans_per_hour = fields.Integer()
-    insurance_required = fields.Boolean()
+    insurance_required = Boolean()
     leader_id = fields.Integer(allow_none=True)
     shifts_created = fields.Integer()
 
@@ -128,16 +128,16 @@ class ShiftOut(Schema):
     needed = fields.Integer()
     taken = fields.Integer()
     beans_per_hour = fields.Integer()
-    insurance_required = fields.Boolean()
+    insurance_required = Boolean()
     leader_id = fields.Integer(allow_none=True)
     status = fields.String()
     version = fields.Integer()
     my_status = fields.String(allow_none=True)
-    changed_since_signup = fields.Boolean()
+    changed_since_signup = Boolean()
 
 
 class ShiftQuery(_In):
-    mine = fields.Boolean(load_default=False)
+    mine = QueryBoolean(load_default=False)
     limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=500))
 
 
@@ -226,7 +226,7 @@ class VerifyQuery(_In):
 
 
 class VerifiedOut(Schema):
-    valid = fields.Boolean()
+    valid = Boolean()
     volunteer_id = fields.Integer()
     name = fields.String()
     first_day = fields.Date()

@@ -11,7 +11,7 @@ from ledger.access.identity import ROLES
 
 from .auth import current_actor, requires_roles
 from .edge import Blueprint
-from .schemas import Change, In, Out, ProfileOut, String
+from .schemas import Boolean, Change, In, Out, ProfileOut, String
 
 blp = Blueprint("people", __name__, url_prefix="", description="People, roles and the org tree")
 
@@ -19,7 +19,7 @@ blp = Blueprint("people", __name__, url_prefix="", description="People, roles an
 class ProfileIn(Change):
     display_name = String(validate=validate.Length(min=1, max=100))
     pseudonym = String(validate=validate.Length(max=100))
-    show_pseudonym = fields.Boolean()
+    show_pseudonym = Boolean()
 
 
 class UserIn(In):

@@ -10,6 +10,7 @@ from doors.downloads import my_data_download
 from ledger import privacy
 
 from .auth import current_actor, requires_roles
+from .schemas import BINARY
 
 blp = Blueprint("privacy", __name__, url_prefix="", description="My data: export of one's personal data")
 
@@ -24,7 +25,9 @@ class ExportQuery(Schema):
 @blp.route("/me/export", methods=["GET"])
 @requires_roles()
 @blp.arguments(ExportQuery(), location="query")
-@blp.response(200, content_type="application/json")
+@blp.response(200, {"type": "object", "description": "one key per section (profile, consents, ...)"},
+              content_type="application/json")
+@blp.alt_response(200, schema=BINARY, content_type="application/pdf", description="format=pdf", success=True)
 def my_export(query: dict):
     """Everything held about you (profile, consents, sign-ups, claims and tips, awards, redemptions, patrol
     shifts, service records and certificates, surveys answered, security-log events, wallet history) as one
@@ -50,12 +53,16 @@ def request_erasure():
     return privacy.request_erasure(current_books(), current_actor())
 
 
+class ErasureList(Schema):
+    erasures = fields.List(fields.Nested(ErasureOut), required=True)
+
+
 @blp.route("/erasures", methods=["GET"])
 @requires_roles("officer", "admin")
-@blp.response(200)
+@blp.response(200, ErasureList)
 def list_erasures():
     """Erasure requests waiting, of the people you serve (officers over their community, admins)."""
-    return {"erasures": ErasureOut(many=True).dump(privacy.list_erasures(current_books(), current_actor()))}
+    return {"erasures": privacy.list_erasures(current_books(), current_actor())}
 
 
 @blp.route("/erasures/<int:erasure_id>/complete", methods=["POST"])

@@ -20,6 +20,7 @@ from doors import current_books, sse
 from ledger import radar
 
 from .auth import current_actor, public, requires_roles
+from .schemas import Boolean, QueryBoolean
 
 blp = Blueprint("radar", __name__, url_prefix="", description="警务雷达: notices, answers, public reports")
 PHOTO_BODY_LIMIT = 30 * 1024 * 1024  # four photos of 5 MB each, base64 (4/3) and the JSON around them
@@ -122,7 +123,7 @@ class VersionOut(Schema):
 
 
 class NoticeQuery(_In):
-    include_ended = fields.Boolean(load_default=False)
+    include_ended = QueryBoolean(load_default=False)
     limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=500))
 
 
@@ -173,7 +174,7 @@ class ReportIn(_In):
                           metadata={"description": "only if you want a call back"})
     org_unit_id = fields.Integer(strict=True, load_default=None, metadata={"description": "your community"})
     photo = Base64Image(load_default=None)
-    consent = fields.Boolean(required=True, metadata={
+    consent = Boolean(required=True, metadata={
         "description": "true: you agree to the consent text (GET the report page); refused otherwise"})
 
 

@@ -13,6 +13,7 @@ from doors import current_books
 from ledger.people import passwords, recruitment
 
 from .auth import current_actor, public, requires_roles
+from .schemas import Boolean
 
 blp = Blueprint("recruitment", __name__, url_prefix="", description="Recruitment, sign-ups and passwords")
 PHONE = validate.Regexp(r"^1[3-9][0-9]{9}$", error="A mobile number is 11 digits starting with 1.")
@@ -29,8 +30,8 @@ class CallIn(_In):
     description = fields.String(load_default="", validate=validate.Length(max=4000))
     needed = fields.Integer(strict=True, required=True, validate=validate.Range(min=1, max=10_000))
     min_age = fields.Integer(strict=True, load_default=14, validate=validate.Range(min=0, max=100))
-    training_required = fields.Boolean(load_default=False)
-    insurance_required = fields.Boolean(load_default=False)
+    training_required = Boolean(load_default=False)
+    insurance_required = Boolean(load_default=False)
     starter_beans = fields.Integer(strict=True, load_default=0, validate=validate.Range(min=0, max=100),
                                    metadata={"description": "paid from the community budget on approval"})
     closes_at = fields.AwareDateTime(required=True)
@@ -44,8 +45,8 @@ class CallOut(Schema):
     description = fields.String(required=True)
     needed = fields.Integer(required=True)
     min_age = fields.Integer(required=True)
-    training_required = fields.Boolean(required=True)
-    insurance_required = fields.Boolean(required=True)
+    training_required = Boolean(required=True)
+    insurance_required = Boolean(required=True)
     starter_beans = fields.Integer(required=True)
     closes_at = fields.DateTime(required=True)
     status = fields.String(required=True)
@@ -71,7 +72,7 @@ class RecruitmentSignupIn(_In):
     challenge_answer = fields.String(required=True, validate=validate.Length(max=10))
     guardian_name = fields.String(load_default=None, validate=validate.Length(max=60))
     guardian_phone = fields.String(load_default=None, validate=PHONE)
-    guardian_consent = fields.Boolean(load_default=False, metadata={"description": "required under 14"})
+    guardian_consent = Boolean(load_default=False, metadata={"description": "required under 14"})
 
 
 class RecruitmentSignupOut(Schema):
@@ -82,8 +83,8 @@ class RecruitmentSignupOut(Schema):
     call_id = fields.Integer(allow_none=True, data_key="recruitment_id")
     name = fields.String(required=True)
     phone = fields.String(required=True)
-    minor = fields.Boolean(required=True)
-    guardian_consent = fields.Boolean(required=True)
+    minor = Boolean(required=True)
+    guardian_consent = Boolean(required=True)
     created_at = fields.DateTime(required=True)
     decision_reason = fields.String(allow_none=True)
     user_id = fields.Integer(allow_none=True)

@@ -28,6 +28,20 @@ class String(fields.String):
         return out
 
 
+class Boolean(fields.Boolean):
+    """Only JSON's ``true`` and ``false``: the document says boolean, so 0, 0.0, "1" or "yes" are refused."""
+
+    truthy = frozenset({True})
+    falsy = frozenset({False})
+
+
+class QueryBoolean(fields.Boolean):
+    """A boolean in the query string, where every value is text: ``true`` or ``false`` only."""
+
+    truthy = frozenset({"true"})
+    falsy = frozenset({"false"})
+
+
 class In(Schema):
     """Every request body and query string: unknown names refused (422 ``validation_failed``)."""
 

@@ -15,7 +15,7 @@ from ledger.access import security
 
 from .auth import current_actor, requires_roles
 from .edge import Blueprint
-from .schemas import In, Out, String, iso
+from .schemas import Boolean, In, Out, String, iso
 
 blp = Blueprint("security", __name__, url_prefix="/security",
                 description="The security log (auditors) and lifting sign-in locks and throttles (officers)")
@@ -48,7 +48,7 @@ class UnlockIn(In):
 class UnlockOut(Out):
     user_id = fields.Integer(metadata={"description": "when a user's lock was lifted"})
     source = fields.String(metadata={"description": "when an address's throttle was lifted"})
-    was_locked = fields.Boolean(metadata={"description": "a user's unlock: whether they were locked"})
+    was_locked = Boolean(metadata={"description": "a user's unlock: whether they were locked"})
     unlocked_at = iso(required=True)
 
 

@@ -13,6 +13,7 @@ from doors import current_books
 from ledger import surveys
 
 from .auth import current_actor, requires_roles
+from .schemas import Boolean
 
 blp = Blueprint("surveys", __name__, url_prefix="", description="Surveys (社调): ask residents, pay each complete answer once")
 
@@ -25,7 +26,7 @@ class _In(Schema):
 class QuestionIn(_In):
     kind = fields.String(required=True, validate=validate.OneOf(surveys.QUESTION_KINDS))
     text = fields.String(required=True, validate=validate.Length(min=1, max=500))
-    required = fields.Boolean(load_default=True)
+    required = Boolean(load_default=True)
     options = fields.List(fields.String(validate=validate.Length(min=1, max=200)), load_default=list,
                           validate=validate.Length(max=12), metadata={"description": "single and multiple only"})
     scale_max = fields.Integer(strict=True, load_default=None, validate=validate.Range(min=2, max=10),
@@ -49,9 +50,9 @@ class SurveyIn(_In):
                                    validate=validate.Range(min=1, max=surveys.MAX_RESPONSES))
     closes_at = fields.AwareDateTime(load_default=None, metadata={
         "description": f"within {surveys.MAX_OPEN_DAYS} days; default {surveys.DEFAULT_OPEN_DAYS} days from now"})
-    publish = fields.Boolean(load_default=True, metadata={
+    publish = Boolean(load_default=True, metadata={
         "description": "publish at once (rewards held from the budget); false keeps a draft to publish later"})
-    named = fields.Boolean(load_default=False, metadata={"description": "respondents are named to the staff; "
+    named = Boolean(load_default=False, metadata={"description": "respondents are named to the staff; "
                                                                         "shown to them before they start"})
 
 
@@ -59,7 +60,7 @@ class QuestionOut(Schema):
     id = fields.Integer(required=True)
     kind = fields.String(required=True)
     text = fields.String(required=True)
-    required = fields.Boolean(required=True)
+    required = Boolean(required=True)
     options = fields.List(fields.String(), required=True)
     scale_max = fields.Integer(allow_none=True)
 
@@ -70,7 +71,7 @@ class SurveyOut(Schema):
     intro = fields.String(required=True)
     org_unit_id = fields.Integer(required=True)
     status = fields.String(required=True, metadata={"description": "draft, published or closed"})
-    named = fields.Boolean(required=True)
+    named = Boolean(required=True)
     reward = fields.Integer(required=True)
     max_responses = fields.Integer(required=True)
     responses = fields.Integer(required=True)
@@ -78,7 +79,7 @@ class SurveyOut(Schema):
     closes_at = fields.DateTime(required=True)
     target_org_unit_ids = fields.List(fields.Integer(), required=True)
     questions = fields.List(fields.Nested(QuestionOut), required=True)
-    answered = fields.Boolean(allow_none=True, metadata={"description": "have you answered it?"})
+    answered = Boolean(allow_none=True, metadata={"description": "have you answered it?"})
 
 
 class ListQuery(_In):

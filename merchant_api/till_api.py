@@ -23,7 +23,7 @@ from ledger.redemption import Answer, TillContext, settlement
 
 from .auth import current_actor, requires_roles
 from .edge import Blueprint
-from .schemas import NO_STORE, NO_STORE_DOC, Change, In, MerchantRef, Out, Receipt, RedemptionOut, String, iso
+from .schemas import NO_STORE, NO_STORE_DOC, Boolean, Change, In, MerchantRef, Out, Receipt, RedemptionOut, String, iso
 
 blp = Blueprint("till", __name__, url_prefix="", description="Redeeming beans at merchants: tills, refunds, "
                 "catalogue, settlement")
@@ -144,7 +144,7 @@ class ItemOut(Out):
     merchant_id = fields.Integer(required=True)
     name = fields.String(required=True)
     price = fields.Integer(required=True)
-    active = fields.Boolean(required=True)
+    active = Boolean(required=True)
 
 
 class SettlementOut(Out):
@@ -172,7 +172,7 @@ class TillPinLiftIn(In):
 class TillPinLiftOut(Out):
     merchant_id = fields.Integer(required=True)
     till = fields.String(required=True)
-    was_paused = fields.Boolean(required=True, metadata={"description": "false: it was not paused (logged anyway)"})
+    was_paused = Boolean(required=True, metadata={"description": "false: it was not paused (logged anyway)"})
     lifted_at = fields.String(required=True)
 
 
@@ -184,7 +184,7 @@ class ItemIn(In):
 class ItemPatch(Change):
     name = String(validate=validate.Length(min=1, max=120))
     price = fields.Integer(strict=True, validate=validate.Range(min=1, max=10**9))
-    active = fields.Boolean()
+    active = Boolean()
 
 
 class ListQuery(In):
