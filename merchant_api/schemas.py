@@ -29,17 +29,22 @@ class String(fields.String):
 
 
 class Boolean(fields.Boolean):
-    """Only JSON's ``true`` and ``false``: the document says boolean, so 0, 0.0, "1" or "yes" are refused."""
+    """Only JSON's ``true`` and ``false``: the document says boolean, so 0, 0.0, "1" or "yes" are refused
+    (a set of {True} would let 1 and 1.0 in: they are equal to True)."""
 
-    truthy = frozenset({True})
-    falsy = frozenset({False})
+    def _deserialize(self, value, attr, data, **kwargs):  # type: ignore[no-untyped-def]
+        if not isinstance(value, bool):
+            raise self.make_error("invalid", input=value)
+        return value
 
 
 class QueryBoolean(fields.Boolean):
     """A boolean in the query string, where every value is text: ``true`` or ``false`` only."""
 
-    truthy = frozenset({"true"})
-    falsy = frozenset({"false"})
+    def _deserialize(self, value, attr, data, **kwargs):  # type: ignore[no-untyped-def]
+        if value not in ("true", "false") or not isinstance(value, str):
+            raise self.make_error("invalid", input=value)
+        return value == "true"
 
 
 class In(Schema):
