@@ -107,4 +107,4 @@ def test_my_data_download_and_erasure_request_from_the_password_page(seeded, sig
     target = "/erasures/" + desk.text.split('action="/erasures/')[1].split('"')[0]
     refused = officer.post(target, data={"csrf_token": csrf_of(desk.text)}, follow_redirects=True)
     # the demo volunteer has beans on hold (a pending payment): refused in plain words, nothing erased
-    assert "该钱包有冻结中的金豆" in refused.text and "删除申请" in refused.text
+    assert "该钱包有待确认的金豆" in refused.text and "删除申请" in refused.text
