@@ -22,7 +22,6 @@ from __future__ import annotations
 import datetime as dt
 import io
 import logging
-import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,6 +33,7 @@ from ledger import errors
 from ledger.errors import DomainError
 from ledger.infra.books import Books
 from ledger.infra.csvsafe import SafeCsvWriter
+from ledger.infra.fonts import find_cjk_font
 from ledger.infra.settings import Calendar
 from ledger.journal.models import Account, Entry, Transfer
 
@@ -47,23 +47,6 @@ CSV_COLUMNS = (
     "reference", "actor", "reason",
 )
 
-# where a CJK font usually lives (Debian/Ubuntu packages, macOS, Windows); GOLDBEAN_CJK_FONT wins
-CJK_FONT_CANDIDATES = (
-    "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc",
-    "/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc",
-    "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc",
-    "/usr/share/fonts/noto-cjk/NotoSansCJK-Regular.ttc",
-    "/usr/share/fonts/opentype/noto/NotoSerifCJK-Regular.ttc",
-    "/usr/share/fonts/truetype/arphic/uming.ttc",
-    "/usr/share/fonts/truetype/droid/DroidSansFallbackFull.ttf",
-    "/usr/share/fonts/google-droid/DroidSansFallback.ttf",
-    "/System/Library/Fonts/PingFang.ttc",
-    "/System/Library/Fonts/STHeiti Light.ttc",
-    "/Library/Fonts/Arial Unicode.ttf",
-    "C:/Windows/Fonts/msyh.ttc",
-    "C:/Windows/Fonts/simhei.ttf",
-    "C:/Windows/Fonts/simsun.ttc",
-)
 
 
 # --- time ---------------------------------------------------------------------------------------------
@@ -316,34 +299,6 @@ def statement_json(stmt: Statement) -> bytes:
 
 
 # --- PDF ------------------------------------------------------------------------------------------------
-
-def bundled_cjk_font() -> Path | None:
-    """WenQuanYi Micro Hei as installed with the project (the ``paperang-p2-fonts-cjk`` wheel), if it is."""
-    try:
-        from importlib.resources import files
-
-        path = Path(str(files("paperang_p2_fonts_cjk") / "fonts" / "wqy-microhei.ttc"))
-    except (ImportError, ModuleNotFoundError, TypeError):
-        return None
-    return path if path.is_file() else None
-
-
-def find_cjk_font() -> Path | None:
-    """A font that renders Chinese: ``GOLDBEAN_CJK_FONT``, else the one installed with the project, else the
-    first well-known system path that exists."""
-    configured = os.environ.get("GOLDBEAN_CJK_FONT")
-    if configured:
-        path = Path(configured)
-        return path if path.is_file() else None
-    bundled = bundled_cjk_font()
-    if bundled is not None:
-        return bundled
-    for candidate in CJK_FONT_CANDIDATES:
-        path = Path(candidate)
-        if path.is_file():
-            return path
-    return None
-
 
 KIND_LABELS = {
     "donate": "捐赠", "allocate": "下拨", "award": "奖励", "redeem": "兑换", "refund": "退还",

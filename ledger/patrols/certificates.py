@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import io
-import os
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +22,7 @@ from ledger.access.identity import Actor
 from ledger.access.models import User
 from ledger.errors import DomainError
 from ledger.infra.books import Books
+from ledger.infra.fonts import find_cjk_font
 from ledger.patrols import codes
 from ledger.patrols.attendance import ServiceRecordView, service_records_in
 from ledger.patrols.models import ServiceCertificate
@@ -83,16 +83,11 @@ def verify_certificate(books: Books, code: Any) -> dict[str, Any]:
 
 # --- PDF --------------------------------------------------------------------------------------------------
 
-# the same places ledger.audit looks (a room cannot call the reading rooms above it); GOLDBEAN_CJK_FONT wins
-_FONTS = ("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc", "/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc",
-          "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc", "/usr/share/fonts/truetype/droid/DroidSansFallbackFull.ttf")
-
-
 def _font() -> Path:
-    for candidate in (os.environ.get("GOLDBEAN_CJK_FONT") or "", *_FONTS):
-        if candidate and Path(candidate).is_file():
-            return Path(candidate)
-    raise DomainError(errors.CJK_FONT_MISSING)
+    font = find_cjk_font()
+    if font is None:
+        raise DomainError(errors.CJK_FONT_MISSING)
+    return font
 
 
 def certificate_pdf(cert: Certificate, verify_url: str = "") -> bytes:

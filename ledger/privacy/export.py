@@ -21,10 +21,10 @@ from sqlalchemy.orm import Session
 from ledger import errors
 from ledger.access.identity import Actor
 from ledger.access.models import RoleGrant, SecurityEvent, User
-from ledger.audit.statements import find_cjk_font
 from ledger.earning.models import Award, Claim
 from ledger.errors import DomainError
 from ledger.infra.books import Books
+from ledger.infra.fonts import find_cjk_font
 from ledger.journal.models import Account, Entry, Transfer
 from ledger.patrols.models import PatrolSignup, ServiceCertificate, ServiceRecord
 from ledger.people.models import Consent, Signup

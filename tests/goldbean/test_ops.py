@@ -19,6 +19,7 @@ from ledger.journal.accounts import make_checkpoint, open_account, post
 from ledger.journal.posting import transfer
 from ledger.journal.verify import verify_books
 from ledger.schema import Account, Transfer
+from tests import needs
 from tests.conftest import create_pg_database, drop_pg_database, make_books
 
 
@@ -158,8 +159,7 @@ def fresh_pg(pg_server: str):
 
 @pytest.mark.postgres
 def test_postgres_backup_while_posting_restores_and_verifies(fresh_pg, tmp_path: Path) -> None:
-    if shutil.which("pg_dump") is None:
-        pytest.skip("pg_dump is not installed")
+    needs.postgres_program("pg_dump")
     from goldbean.migrate import upgrade
     from goldbean.ops import backup, restore, verify_url
 

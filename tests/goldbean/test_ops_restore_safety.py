@@ -21,6 +21,7 @@ from ledger.journal.accounts import make_checkpoint, open_account, post
 from ledger.journal.posting import transfer
 from ledger.journal.verify import verify_books
 from ledger.schema import Transfer
+from tests import needs
 from tests.conftest import create_pg_database, drop_pg_database, make_books
 
 PASSPHRASE = "correct horse battery staple"
@@ -194,8 +195,7 @@ def pg_live(pg_dbs, keys: Path, prefix: str = "s") -> str:
 @pytest.mark.postgres
 @pytest.mark.parametrize("damage", ["truncated dump", "truncated container", "tampered books"])
 def test_a_bad_backup_leaves_the_live_postgres_database_untouched(pg_dbs, tmp_path: Path, damage: str) -> None:
-    if shutil.which("pg_dump") is None:
-        pytest.skip("pg_dump is not installed")
+    needs.postgres_program("pg_dump")
     keys = tmp_path / "keys"
     source = pg_live(pg_dbs, keys)
     if damage == "tampered books":  # an entry edited behind the append-only trigger, then backed up
@@ -227,8 +227,7 @@ def test_a_bad_backup_leaves_the_live_postgres_database_untouched(pg_dbs, tmp_pa
 
 @pytest.mark.postgres
 def test_postgres_restore_force_swaps_and_keeps_the_replaced_database(pg_dbs, tmp_path: Path) -> None:
-    if shutil.which("pg_dump") is None:
-        pytest.skip("pg_dump is not installed")
+    needs.postgres_program("pg_dump")
     keys = tmp_path / "keys"
     source = pg_live(pg_dbs, keys)
     out = backup(source, tmp_path / "b.gbk", keys_dir=keys).path

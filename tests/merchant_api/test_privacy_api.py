@@ -8,7 +8,7 @@ import pytest
 
 from doors import books_of
 from ledger import earning
-from ledger.audit.statements import find_cjk_font
+from tests import needs
 from tests.earning_world import build_world, tip
 from tests.merchant_api.test_people_api import h
 
@@ -33,8 +33,7 @@ def test_a_volunteer_downloads_their_own_data_only(w, client) -> None:
 
 
 def test_the_pdf_export(w, client) -> None:
-    if find_cjk_font() is None:
-        pytest.skip("no CJK font installed")
+    needs.cjk_font()
     resp = client.get("/api/v1/me/export?format=pdf", headers=h(w, "v1"))
     assert resp.status_code == 200 and resp.data.startswith(b"%PDF")
 

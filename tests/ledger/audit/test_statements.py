@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
-import os
 import uuid
 
 import pytest
@@ -27,6 +26,7 @@ from ledger.infra.settings import Calendar
 from ledger.journal.accounts import get_account, open_account, post
 from ledger.journal.posting import hold, post_hold, transfer, void_hold
 from ledger.schema import Entry, Transfer
+from tests import needs
 
 DAY0 = dt.date(2026, 11, 1)
 
@@ -171,10 +171,7 @@ def test_json_statement(books, history):
 
 
 def test_pdf_has_extractable_chinese_text(books, history):
-    if find_cjk_font() is None:
-        if os.environ.get("GOLDBEAN_REQUIRE_CJK_FONT") == "1":
-            pytest.fail("no CJK font installed, but GOLDBEAN_REQUIRE_CJK_FONT=1 (CI installs fonts-wqy-microhei)")
-        pytest.skip("no CJK font installed (apt-get install fonts-wqy-microhei)")
+    needs.cjk_font()
     from pypdf import PdfReader
 
     data = statement_pdf(account_statement(books, "wallet:t", DAY0, DAY0 + dt.timedelta(days=5)))
@@ -243,7 +240,7 @@ def test_pdf_works_with_the_font_installed_with_the_project(books, history, monk
 
     from pypdf import PdfReader
 
-    import ledger.audit.statements as statements
+    import ledger.infra.fonts as statements
 
     monkeypatch.delenv("GOLDBEAN_CJK_FONT", raising=False)
     monkeypatch.setattr(statements, "CJK_FONT_CANDIDATES", ())
