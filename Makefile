@@ -5,7 +5,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 5000
-PYTEST_ARGS ?=
+# the suite runs on every core (pytest-xdist); each worker has its own scratch databases and ports
+PYTEST_ARGS ?= -n auto
 
 .PHONY: install run test lint migrate seed verify clean bench chaos
 

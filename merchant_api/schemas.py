@@ -15,11 +15,20 @@ import dataclasses
 from typing import Any
 
 from flask import current_app, has_app_context
-from marshmallow import RAISE, Schema, ValidationError, fields, pre_dump, validates_schema
+from marshmallow import RAISE, Schema, ValidationError, fields, pre_dump, validate, validates_schema
+
+# what the document says of every input string (a field with a pattern of its own says more)
+NO_NUL_PATTERN = "^[^\\u0000]*$"
 
 
 class String(fields.String):
-    """A string that holds no NUL character (PostgreSQL's text cannot; SQLite would keep it)."""
+    """A string that holds no NUL character (PostgreSQL's text cannot; SQLite would keep it), and the
+    document says so (a ``pattern``), so that no client is refused what the document allowed."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if "pattern" not in self.metadata and not any(isinstance(v, validate.Regexp) for v in self.validators):
+            self.metadata = {**self.metadata, "pattern": NO_NUL_PATTERN}
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
         out = super()._deserialize(value, attr, data, **kwargs)

@@ -99,7 +99,12 @@ def parser_refused(response) -> bool:
         set(details) & {"json", "query", "headers", "path", "form", "files", "cookies"})
 
 
-def test_api_conforms_to_its_document(app, fuzz_world):
+# the operations are dealt round robin into shards, so that `pytest -n` spreads the run over the cores
+SHARDS = 4
+
+
+@pytest.mark.parametrize("shard", range(SHARDS))
+def test_api_conforms_to_its_document(app, fuzz_world, shard):
     """The pytest plugin's lazy loader does not run on pytest 9, so the operations are driven here with
     schemathesis' own Hypothesis strategies and checks."""
     schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", app)
@@ -115,7 +120,7 @@ def test_api_conforms_to_its_document(app, fuzz_world):
     turn = itertools.count()
     operations = [result.ok() for result in schema.get_all_operations()]
     assert len(operations) > 40
-    for operation in operations:
+    for operation in operations[shard::SHARDS]:
         for mode in (schemathesis.GenerationMode.POSITIVE, schemathesis.GenerationMode.NEGATIVE):
 
             @given(case=operation.as_strategy(generation_mode=mode))
