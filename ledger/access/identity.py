@@ -139,6 +139,14 @@ def ancestors(session: Session, org_unit_id: int) -> list[int]:
     return chain
 
 
+def community_at_or_above(session: Session, org_unit_id: int) -> int | None:
+    """The community ``org_unit_id`` is, or lies in (budgets belong to communities); None above one."""
+    for unit_id in ancestors(session, org_unit_id):
+        if session.scalar(select(OrgUnit.level).where(OrgUnit.id == unit_id)) == "community":
+            return unit_id
+    return None
+
+
 def descendants(session: Session, org_unit_id: int) -> set[int]:
     """``org_unit_id`` and every unit below it."""
     found = {org_unit_id}

@@ -39,6 +39,7 @@ from ledger.access.identity import (
     Actor,
     ancestors,
     budget_account_id,
+    community_at_or_above,
     descendants,
     wallet_account_id,
 )
@@ -142,9 +143,9 @@ def _unit(s: Session, org_unit_id: int) -> OrgUnit:
 def community_of(s: Session, org_unit_id: int) -> int:
     """The community at or above ``org_unit_id`` (budgets belong to communities)."""
     _unit(s, org_unit_id)
-    for unit_id in ancestors(s, org_unit_id):
-        if s.scalar(select(OrgUnit.level).where(OrgUnit.id == unit_id)) == "community":
-            return unit_id
+    community = community_at_or_above(s, org_unit_id)
+    if community is not None:
+        return community
     raise DomainError(errors.NOT_A_COMMUNITY, org_unit_id=org_unit_id)
 
 

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from ledger import errors
 from ledger.access import policy
-from ledger.access.identity import Actor, ancestors, budget_account_id, scope_units
+from ledger.access.identity import Actor, budget_account_id, community_at_or_above, scope_units
 from ledger.access.models import OrgUnit
 from ledger.errors import DomainError
 from ledger.infra.books import Books
@@ -110,13 +110,6 @@ def _check_text(title: Any, body: Any) -> tuple[str, str]:
     return title.strip(), body
 
 
-def _community_at_or_above(s: Session, unit_id: int) -> int | None:
-    for u in ancestors(s, unit_id):
-        if s.scalar(select(OrgUnit.level).where(OrgUnit.id == u)) == "community":
-            return u
-    return None
-
-
 def _bounty_account(s: Session, community_id: int) -> int:
     code = f"radar:bounties:org:{community_id}"
     acc = s.scalar(select(Account.id).where(Account.code == code))
@@ -193,7 +186,7 @@ def _check_bounty(bounty: Any) -> int:
 def _budget_community(s: Session, actor: Actor, units: list[int], budget_org_unit_id: int | None) -> int | None:
     """The community whose budget pays: named, or the one community the whole area lies in."""
     if budget_org_unit_id is None:
-        found = {_community_at_or_above(s, u) for u in units}
+        found = {community_at_or_above(s, u) for u in units}
         return found.pop() if len(found) == 1 and None not in found else None
     unit = s.get(OrgUnit, budget_org_unit_id) if type(budget_org_unit_id) is int else None
     if unit is None:

@@ -27,6 +27,7 @@ from ledger.access import policy
 from ledger.access.identity import (
     Actor,
     budget_account_id,
+    community_at_or_above,
     descendants,
     scope_units,
     wallet_account_id,
@@ -109,17 +110,8 @@ def _respondent_community(s: Session, actor: Actor, survey_id: int) -> int:
 
 
 def _community_at_or_above(s: Session, org_unit_id: int) -> int:
-    current: int | None = org_unit_id
-    for _ in range(16):
-        if current is None:
-            break
-        unit = s.get(OrgUnit, current)
-        if unit is None:
-            break
-        if unit.level == "community":
-            return unit.id
-        current = unit.parent_id
-    return org_unit_id
+    """The community of a unit; a unit above every community (a street office) pays from its own budget."""
+    return community_at_or_above(s, org_unit_id) or org_unit_id
 
 
 def _may_read(s: Session, actor: Actor, survey: Survey) -> bool:
