@@ -9,6 +9,7 @@ district-wide (admin, auditor, fund manager).
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from sqlalchemy import delete, or_, select
@@ -127,6 +128,36 @@ def load_actor(session: Session, user_id: int) -> Actor:
         .where(RoleGrant.user_id == user_id).order_by(RoleGrant.id)).all()
     return Actor(user.id, user.username, user.display_name,
                  tuple(Grant(r.role, r.org_unit_id, r.merchant_id) for r in rows))
+
+
+def load_actors(session: Session, user_ids: Iterable[int]) -> dict[int, Actor]:
+    """Many actors at once, with their grants read now: the active users among ``user_ids`` (a held-stream
+    server decides for thousands of readers with two queries per 500 of them, not two per reader)."""
+    wanted = sorted(set(user_ids))
+    users: dict[int, User] = {}
+    grants: dict[int, list[Grant]] = {}
+    for i in range(0, len(wanted), 500):
+        chunk = wanted[i:i + 500]
+        users.update((u.id, u) for u in session.scalars(select(User).where(User.id.in_(chunk), User.active)))
+        for r in session.execute(select(RoleGrant.user_id, RoleGrant.role, RoleGrant.org_unit_id, RoleGrant.merchant_id)
+                                 .where(RoleGrant.user_id.in_(chunk)).order_by(RoleGrant.id)):
+            grants.setdefault(r.user_id, []).append(Grant(r.role, r.org_unit_id, r.merchant_id))
+    return {uid: Actor(u.id, u.username, u.display_name, tuple(grants.get(uid, ()))) for uid, u in users.items()}
+
+
+def org_parents(session: Session) -> dict[int, int | None]:
+    """The whole org tree as ``{unit: parent}``, read in one query (for ``ancestors_in``)."""
+    return {r.id: r.parent_id for r in session.execute(select(OrgUnit.id, OrgUnit.parent_id))}
+
+
+def ancestors_in(parents: dict[int, int | None], org_unit_id: int) -> list[int]:
+    """``ancestors`` over a tree already read by ``org_parents``: the same walk, no queries."""
+    chain: list[int] = []
+    current: int | None = org_unit_id
+    while current is not None and current not in chain and len(chain) < 16:
+        chain.append(current)
+        current = parents.get(current)
+    return chain
 
 
 def ancestors(session: Session, org_unit_id: int) -> list[int]:
