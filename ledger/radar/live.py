@@ -27,7 +27,7 @@ from __future__ import annotations
 import datetime as dt
 import threading
 import time
-from collections.abc import Callable, Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,7 +36,7 @@ from sqlalchemy.orm import Session, object_session
 
 from ledger import errors
 from ledger.access import policy
-from ledger.access.identity import Actor, ancestors_in, load_actors, org_parents
+from ledger.access.identity import Actor, Grant, active_user_ids, ancestors_in, grants_of, ids_among, org_parents
 from ledger.errors import DomainError
 from ledger.infra.books import Books
 from ledger.radar.models import NOTICE_KINDS, Event, Notice, NoticeArea, Preference
@@ -80,7 +80,7 @@ def set_preferences(books: Books, actor: Actor, *, kinds: list[str], quiet_from:
     return preferences(books, actor)
 
 
-def _quiet(p: Preference | None, now: dt.datetime, tz: dt.tzinfo) -> bool:
+def _quiet(p: Any, now: dt.datetime, tz: dt.tzinfo) -> bool:
     if p is None or p.quiet_from is None or p.quiet_to is None:
         return False
     local = now.astimezone(tz)
@@ -238,7 +238,7 @@ def latest_event_id(books: Books) -> int:
 
 # --- who receives what ----------------------------------------------------------------------------------
 
-def _reader_filter(pref: Preference | None, now: dt.datetime, tz: dt.tzinfo) -> tuple[set[str], bool]:
+def _reader_filter(pref: Any, now: dt.datetime, tz: dt.tzinfo) -> tuple[set[str], bool]:
     """The kinds a reader receives (安全提示 always) and whether it is their quiet time now."""
     kinds = set(pref.kinds.split(",")) if pref and pref.kinds else set(NOTICE_KINDS)
     return kinds | {ALWAYS}, _quiet(pref, now, tz)
@@ -289,59 +289,88 @@ def events_for(books: Books, actor: Actor, *, after: int, limit: int = MAX_BATCH
     return books.run(work, readonly=True)
 
 
-def _chunks(ids: Iterable[int], size: int = 500) -> Iterable[list[int]]:
-    ordered = sorted(set(ids))
-    for i in range(0, len(ordered), size):
-        yield ordered[i:i + size]
+@dataclass(frozen=True)
+class _Pref:
+    kinds: str
+    quiet_from: int | None
+    quiet_to: int | None
+
+
+@dataclass
+class _Board:
+    """What a batch of decisions reads once: the notices of the rows, their areas, the org tree."""
+
+    notices: dict[int, Notice]
+    areas: dict[int, list[int]]
+    parents: dict[int, int | None]
+    above: dict[int, list[int]] = field(default_factory=dict)
+
+    def up(self, unit: int) -> list[int]:
+        if unit not in self.above:
+            self.above[unit] = ancestors_in(self.parents, unit)
+        return self.above[unit]
+
+    def decide(self, actor: Actor, pref: _Pref | None, rows: Sequence[EventRow], now: dt.datetime,
+               tz: dt.tzinfo) -> list[dict[str, Any]]:
+        kinds, quiet = _reader_filter(pref, now, tz)
+
+        def visible(nid: int) -> Notice | None:
+            n = self.notices.get(nid)
+            return n if n is not None and policy.sees_notice(
+                actor, n.officer_id, self.areas.get(nid, []), ancestors_of=self.up) else None
+
+        return [d for r in rows if (d := _delivery(actor.user_id, r, kinds, quiet, visible)) is not None]
+
+
+def _board(s: Session, rows: Sequence[EventRow]) -> _Board:
+    notice_ids = [r.notice_id for r in rows if r.kind != "payment" and r.notice_id is not None]
+    notices = {n.id: n for where in ids_among(s, Notice.id, notice_ids) for n in s.scalars(select(Notice).where(where))}
+    areas: dict[int, list[int]] = {}
+    for where in ids_among(s, NoticeArea.notice_id, notices):
+        for nid, unit in s.execute(select(NoticeArea.notice_id, NoticeArea.org_unit_id).where(where)
+                                   .order_by(NoticeArea.org_unit_id)):
+            areas.setdefault(nid, []).append(unit)
+    return _Board(notices, areas, org_parents(s) if notices else {})
 
 
 def deliveries(books: Books, user_ids: Collection[int], rows: Sequence[EventRow]
                ) -> tuple[dict[int, list[dict[str, Any]]], set[int]]:
     """``events_for`` for many readers at once (a held-stream server): what each of ``user_ids`` receives
     of ``rows`` (final outbox rows), in a few queries whatever their number: grants, preferences, the
-    notices with their areas and the org tree, all read now. Also the readers who are gone (removed or
-    disabled): their streams end."""
+    notices with their areas and the org tree, all read now. Readers whose grants and preferences are
+    alike are decided once (a notice reads the same for all the volunteers of a building); a reader with
+    a row of their own, or who published a notice of the rows, is decided alone. Also returns the readers
+    who are gone (removed or disabled): their streams end."""
     broadcast = any(r.user_id is None for r in rows)
     readers = set(user_ids) if broadcast else set(user_ids) & {r.user_id for r in rows}
+    own = {r.user_id for r in rows if r.user_id is not None}
 
     def work(s: Session) -> tuple[dict[int, list[dict[str, Any]]], set[int]]:
         now, tz = books.now(), books.calendar.tz
-        actors = load_actors(s, readers)
-        prefs = {p.user_id: p for chunk in _chunks(actors) for p in s.scalars(
-            select(Preference).where(Preference.user_id.in_(chunk)))}
-        notice_ids = [r.notice_id for r in rows if r.kind != "payment" and r.notice_id is not None]
-        notices = {n.id: n for chunk in _chunks(notice_ids) for n in s.scalars(
-            select(Notice).where(Notice.id.in_(chunk)))}
-        areas: dict[int, list[int]] = {}
-        for chunk in _chunks(notices):
-            for nid, unit in s.execute(select(NoticeArea.notice_id, NoticeArea.org_unit_id)
-                                       .where(NoticeArea.notice_id.in_(chunk)).order_by(NoticeArea.org_unit_id)):
-                areas.setdefault(nid, []).append(unit)
-        parents = org_parents(s) if notices else {}
-        above: dict[int, list[int]] = {}
-
-        def up(unit: int) -> list[int]:
-            if unit not in above:
-                above[unit] = ancestors_in(parents, unit)
-            return above[unit]
-
+        grants = grants_of(s, readers)
+        prefs = {uid: _Pref(kinds, qf, qt) for where in ids_among(s, Preference.user_id, grants)
+                 for uid, kinds, qf, qt in s.execute(select(Preference.user_id, Preference.kinds, Preference.quiet_from,
+                                                            Preference.quiet_to).where(where))}
+        board = _board(s, rows)
+        alone = own | {n.officer_id for n in board.notices.values()}
+        alike: dict[tuple, list[dict[str, Any]]] = {}
         out: dict[int, list[dict[str, Any]]] = {}
-        for uid, actor in actors.items():
-            kinds, quiet = _reader_filter(prefs.get(uid), now, tz)
-
-            def visible(nid: int, actor: Actor = actor) -> Notice | None:
-                n = notices.get(nid)
-                return n if n is not None and policy.sees_notice(
-                    actor, n.officer_id, areas.get(nid, []), ancestors_of=up) else None
-
-            got = [d for r in rows if (d := _delivery(uid, r, kinds, quiet, visible)) is not None]
+        for uid, held in grants.items():
+            pref = prefs.get(uid)
+            if uid in alone:
+                got = board.decide(Actor(uid, "", "", tuple(Grant(*g) for g in held)), pref, rows, now, tz)
+            else:
+                key = (held, pref)
+                if key not in alike:  # user id 0 is nobody's: no row of its own, published nothing
+                    alike[key] = board.decide(Actor(0, "", "", tuple(Grant(*g) for g in held)), pref, rows, now, tz)
+                got = alike[key]
             if got:
                 out[uid] = got
-        return out, readers - set(actors)
+        return out, readers - set(grants)
 
     return books.run(work, readonly=True)
 
 
 def readers_gone(books: Books, user_ids: Collection[int]) -> set[int]:
     """Which of these readers were removed or disabled since they connected (their streams end)."""
-    return books.run(lambda s: set(user_ids) - set(load_actors(s, user_ids)), readonly=True)
+    return books.run(lambda s: set(user_ids) - active_user_ids(s, user_ids), readonly=True)

@@ -40,6 +40,13 @@ def _same_as_one_by_one(w) -> dict[str, list[int]]:
 
 
 def test_many_readers_at_once_get_what_each_would_get_alone(w):
+    from ledger.access.identity import create_user_in, grant_role_in
+
+    with w.books.session() as s:  # neighbours of v1 (building 1): decided alike, unless their choices differ
+        for name in ("v4", "v5"):
+            w.users[name] = create_user_in(s, name, "x", name, password_hash="x").id
+            grant_role_in(s, w.users[name], "volunteer", w.units["b1"])
+    radar.set_preferences(w.books, w.actor("v5"), kinds=["寻物"])
     c1 = publish(w, area=("c1",))
     b1 = publish(w, area=("b1",), kind="寻物")
     street = publish(w, officer="officerB", area=("streetB",), kind="安全提示")
@@ -49,7 +56,8 @@ def test_many_readers_at_once_get_what_each_would_get_alone(w):
     radar.verify_answer(w.books, w.actor("officerA"), answer.id, amount=20)
     radar.set_preferences(w.books, w.actor("v2"), kinds=["寻人"])  # no 协查; 安全提示 always
     got = _same_as_one_by_one(w)
-    assert got["v1"] == [c1.id, b1.id] and got["v2"] == [street.id] and got["v3"] == [] and got["leader"] == [c1.id]
+    assert got["v1"] == got["v4"] == [c1.id, b1.id] and got["v5"] == [b1.id]
+    assert got["v2"] == [street.id] and got["v3"] == [] and got["leader"] == [c1.id]
     assert got["officerA2"] == [c1.id, b1.id] and got["officerB"] == [street.id, c3.id]
     assert got["cashier"] == [] and len(got["auditor"]) == 4
 
