@@ -329,6 +329,7 @@ def run_radar(pg_url: str | None, work: Path, *, streams: int = 5_000, capacity:
     from ledger.infra.keys import KeyStore
 
     name = f"goldbean_bench_radar_{os.getpid()}"
+    work.mkdir(parents=True, exist_ok=True)
     if pg_url:
         admin = create_engine(pg_url, isolation_level="AUTOCOMMIT")
         with admin.connect() as c:

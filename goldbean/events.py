@@ -81,6 +81,7 @@ class Options:
     app_threads: int = 8  # threads running the opening requests through the app
     trusted: tuple[str, ...] = ("127.0.0.1",)  # peers whose X-Forwarded-* headers are believed
     proxy_hops: int = 0  # reverse proxies in front of this server (X-Forwarded-For entries to skip)
+    listen_url: str | None = None  # PostgreSQL for LISTEN when the database URL goes through PgBouncer
 
     @classmethod
     def from_env(cls) -> Options:
@@ -91,7 +92,8 @@ class Options:
             app_threads=int(_env_float("GOLDBEAN_EVENTS_THREADS", 8) or 8),
             trusted=tuple(x.strip() for x in os.environ.get("GOLDBEAN_FORWARDED_ALLOW_IPS", "127.0.0.1").split(",")
                           if x.strip()),
-            proxy_hops=int(_env_float("GOLDBEAN_PROXY_HOPS", 0) or 0))
+            proxy_hops=int(_env_float("GOLDBEAN_PROXY_HOPS", 0) or 0),
+            listen_url=os.environ.get("GOLDBEAN_EVENTS_LISTEN_URL") or None)
 
 
 class Stream:
@@ -268,7 +270,9 @@ class Hub:
     async def _listen(self) -> None:
         import psycopg
 
-        url = self.books.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+        url = self.options.listen_url or self.books.engine.url.set(drivername="postgresql").render_as_string(
+            hide_password=False)
+        url = url.replace("postgresql+psycopg://", "postgresql://", 1)
         backoff = 0.5
         while True:
             try:
@@ -614,8 +618,10 @@ def start_in_thread(app: Any, *, bind: str = "127.0.0.1:0", upstream: str | None
     return Running(server, loop, thread)
 
 
-def run(app: Any, *, bind: str, upstream: str | None = None, stop_when: Callable[[], bool] | None = None) -> None:
-    """Serve until SIGTERM or SIGINT (or ``stop_when()`` turns true, checked each second)."""
+def run(app: Any, *, bind: str, upstream: str | None = None, stop_when: Callable[[], bool] | None = None,
+        on_hup: Callable[[], None] | None = None) -> None:
+    """Serve until SIGTERM or SIGINT (or ``stop_when()`` turns true, checked each second); SIGHUP calls
+    ``on_hup`` (``goldbean serve``: gunicorn reloads its workers) and is otherwise ignored."""
     import signal
 
     async def main() -> None:
@@ -625,6 +631,7 @@ def run(app: Any, *, bind: str, upstream: str | None = None, stop_when: Callable
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(signal.SIGHUP, on_hup or (lambda: None))
         while not stop.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), 1.0)

@@ -110,7 +110,8 @@ def serve_with_events(app: Any) -> int:
     try:
         if not _wait_for_socket(sock, child, 60):
             return child.poll() or 1
-        run(app, bind=public, upstream=f"unix:{sock}", stop_when=lambda: child.poll() is not None)
+        run(app, bind=public, upstream=f"unix:{sock}", stop_when=lambda: child.poll() is not None,
+            on_hup=lambda: child.send_signal(signal.SIGHUP))  # systemctl reload: new gunicorn workers
     finally:
         if child.poll() is None:
             child.send_signal(signal.SIGTERM)
