@@ -84,7 +84,7 @@ def radar_list():
 @web.requires()
 def events():
     """The live stream for the signed-in page (the web session; see ``doors.sse``)."""
-    return sse.stream(current_books(), g.actor)
+    return sse.stream(current_books(), g.actor, credential=("session", web.session_token()))
 
 
 @bp.post("/preferences")

@@ -596,6 +596,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--duration", type=float, default=None, help="seconds per timed run")
     ap.add_argument("--no-http", action="store_true", help="skip redeem-http")
     ap.add_argument("--no-hordak", action="store_true", help="skip hordak-pg (it installs Django into a temp venv)")
+    ap.add_argument("--no-radar", action="store_true", help="skip radar-fanout and radar-publish")
+    ap.add_argument("--only-radar", action="store_true", help="radar-fanout and radar-publish alone")
     ap.add_argument("--markdown", action="store_true", help="print bench/report.json as a Markdown table and stop")
     args = ap.parse_args(argv)
     if args.markdown:
@@ -614,6 +616,9 @@ def main(argv: list[str] | None = None) -> int:
         f"{plan.duration:.0f}s runs")
     work = Path(tempfile.mkdtemp(prefix="goldbean-bench-"))
     try:
+        if args.only_radar:
+            bench_radar(plan, work)
+            return finish(started, load_start, merge=True)
         if args.only in (None, "sqlite"):
             bench_database("sqlite", f"sqlite:///{work / 'bench.db'}", plan, work)
         server = pg_server_url() if args.only in (None, "postgresql") else None
@@ -675,14 +680,61 @@ def main(argv: list[str] | None = None) -> int:
                 add(Figure("hordak-pg", None, "transfers/s", note=f"failed: {type(exc).__name__}: {exc}"[:400]))
         else:
             add(Figure("hordak-pg", None, "transfers/s", note="needs PostgreSQL" if not server else "--no-hordak"))
+        if not args.no_radar:
+            bench_radar(plan, work)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+    return finish(started, load_start)
+
+
+def bench_radar(plan: Plan, work: Path) -> None:
+    """radar-publish, radar-fanout (p99, memory per stream) and the streams one server held (bench/radar.py)."""
+    server = pg_server_url()
+    streams = 5_000
+    log(f"{'postgresql' if server else 'sqlite'}: radar, a street office of 10,000 volunteers, {streams:,} open "
+        f"streams{'' if plan.quick else ', then as many as the server holds'}")
+    try:
+        from bench.radar import run_radar
+
+        res = run_radar(server, work / "radar", streams=streams, capacity=not plan.quick)
+    except Exception as exc:  # reported, the rest of the table stands
+        for name, unit in (("radar-publish", "ms"), ("radar-fanout-p99", "s")):
+            add(Figure(name, None, unit, note=f"failed: {type(exc).__name__}: {exc}"[:400]))
+        return
+    pub, fan, db = res["publish"], res["fanout"], res["database"]
+    add(Figure("radar-publish", pub["median_ms"], "ms", target="<= 1000",
+               note=f"{db}; a notice with a bounty to a street office of {res['volunteers']:,} volunteers: call to "
+                    f"commit (outbox row + NOTIFY); median of {pub['rounds']}, max {pub['max_ms']:.0f} ms; "
+                    f"{pub['load']}"))
+    add(Figure("radar-fanout-p99", fan["p99_s"], "s", target="<= 2",
+               note=f"{db}; goldbean serve (events front + 2 gunicorn workers), {fan['held']:,} streams held by a load "
+                    f"client in another process, one notice to all: received {fan['received']:,}, p50 "
+                    f"{fan['p50_s'] or 0:.2f} s, max {fan['max_s'] or 0:.2f} s from before the publishing call; "
+                    f"opening them took {fan['open_s']:.0f} s; {fan['load']}"))
+    add(Figure("radar-stream-memory", fan["per_stream_kb"], "KB/stream",
+               note=f"the front's resident memory {fan['rss_before_kb'] / 1024:.0f} MB before, "
+                    f"{fan['rss_held_kb'] / 1024:.0f} MB with {fan['held']:,} streams"))
+    if "capacity_held" in fan:
+        add(Figure("radar-streams-held", fan["capacity_held"], "streams",
+                   note=f"held by one server before it stopped: {fan['capacity_stop']}; "
+                        f"{fan['per_stream_capacity_kb']:.1f} KB/stream at that point "
+                        f"({fan['rss_capacity_kb'] / 1024:.0f} MB); opening took {fan['capacity_open_s']:.0f} s"))
+    else:
+        add(Figure("radar-streams-held", None, "streams", note="not measured with --quick"))
+
+
+def finish(started: float, load_start: tuple[float, float, float], merge: bool = False) -> int:
+    """Print the table and write the report (``merge``: replace only these figures in the last report)."""
     load = os.getloadavg()
     add(Figure("machine-load", load[0], "load avg (1 min)", note=f"{os.cpu_count()} CPUs; load at the start "
                f"{load_start[0]:.1f}, at the end {load[0]:.1f}/{load[1]:.1f}/{load[2]:.1f}: figures from a busy "
                "machine are lower and noisier, ratios less so"))
     print_table()
-    REPORT.write_text(json.dumps([{k: v for k, v in asdict(f).items()} for f in FIGURES], indent=2) + "\n")
+    rows = [{k: v for k, v in asdict(f).items()} for f in FIGURES]
+    if merge and REPORT.exists():
+        names = {r["name"] for r in rows}
+        rows = [r for r in json.loads(REPORT.read_text()) if r["name"] not in names] + rows
+    REPORT.write_text(json.dumps(rows, indent=2) + "\n")
     log(f"wrote {REPORT.relative_to(ROOT)} in {time.perf_counter() - started:.0f}s total")
     return 0
 

@@ -3,7 +3,7 @@
 - ``db_cli``: ``db upgrade|current|copy``;       - ``ledger_cli``: ``ledger ...``, ``seed-demo``;
 - ``audit_cli``: ``statement``, ``audit ...``;  - ``awards_cli``: ``awards import``;
 - ``redemption_cli``: ``settlement run``, ``keys ...``; - ``patrols_cli``: ``certificate verify``, ``patrols extend``;
-- ``ops_cli``: ``serve``, ``worker``, ``backup``, ``restore``.
+- ``ops_cli``: ``serve``, ``events``, ``worker``, ``backup``, ``restore``.
 
 The ``goldbean`` group (goldbean/cli.py) and ``app.cli`` (goldbean/app.py, for ``app.test_cli_runner()`` and
 ``flask --app``) both take their commands from here, so neither imports the other. An area module imports only

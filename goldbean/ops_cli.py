@@ -1,10 +1,11 @@
-"""The operator's commands (issue 9): ``serve``, ``worker``, ``backup``, ``restore`` (``db copy`` is in
+"""The operator's commands (issue 9): ``serve``, ``events``, ``worker``, ``backup``, ``restore`` (``db copy`` is in
 goldbean/db_cli.py). Failures print ``error: <message>`` on stderr and exit 2; a failed verification after a
 restore exits 1.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -37,17 +38,45 @@ def _report_verify(report) -> None:
 
 
 @click.command("serve")
+@click.option("--app-only", is_flag=True,
+              help="gunicorn alone on GOLDBEAN_BIND, without the held-stream server in front (event streams "
+                   "then short-poll, or a reverse proxy routes them to `goldbean events`).")
 @with_appcontext
-def serve() -> None:
-    """Serve with gunicorn (GOLDBEAN_BIND, GOLDBEAN_WORKERS, ...; see docs/operations.md)."""
+def serve(app_only: bool) -> None:
+    """Serve: gunicorn with the app, behind the held-stream server on GOLDBEAN_BIND (docs/operations.md)."""
     from .guards import StartupRefused, check
-    from .serve import exec_gunicorn
+    from .serve import exec_gunicorn, serve_with_events
 
     try:
         check(current_app)  # GOLDBEAN_ENV=production: refuse an unsafe configuration, saying why
     except StartupRefused as exc:
         _fail(str(exc))
-    exec_gunicorn()
+    if app_only:
+        exec_gunicorn()
+    sys.exit(serve_with_events(current_app._get_current_object()))
+
+
+@click.command("events")
+@click.option("--bind", default=lambda: os.environ.get("GOLDBEAN_EVENTS_BIND", "127.0.0.1:8001"), show_default=True,
+              help="Where to listen (host:port or unix:/path; a comma-separated list).")
+@click.option("--upstream", default=lambda: os.environ.get("GOLDBEAN_EVENTS_UPSTREAM") or None,
+              help="The app (gunicorn) to pass every other request to: host:port or unix:/path. Without it, "
+                   "only the two event paths are served.")
+@with_appcontext
+def events_command(bind: str, upstream: str | None) -> None:
+    """Hold the radar's event streams (/api/v1/events, /radar/events) for thousands of phones."""
+    import logging.config
+
+    from .events import run
+    from .guards import StartupRefused, check
+    from .serve import logconfig_dict
+
+    try:
+        check(current_app)
+    except StartupRefused as exc:
+        _fail(str(exc))
+    logging.config.dictConfig(logconfig_dict)
+    run(current_app._get_current_object(), bind=bind, upstream=upstream)
 
 
 @click.command("worker")
@@ -127,4 +156,4 @@ def restore_command(backup_file: str, to_url: str | None, force: bool, passphras
     _report_verify(result.report)
 
 
-COMMANDS: tuple[click.Command, ...] = (serve, worker, backup_command, restore_command)
+COMMANDS: tuple[click.Command, ...] = (serve, events_command, worker, backup_command, restore_command)

@@ -1,14 +1,22 @@
-"""``goldbean serve``: production serving with gunicorn, configured only by the environment.
+"""``goldbean serve``: production serving, configured only by the environment.
 
-This module is also the gunicorn configuration file itself, so the two ways to start are the same:
+``goldbean serve`` runs two things on one address: gunicorn (sync workers) with the app on a private unix
+socket, and in front of it, in this process, the held-stream server (``goldbean.events``), which holds the
+radar's event streams (``/api/v1/events``, ``/radar/events``) and passes every other request to gunicorn.
+``goldbean serve --app-only`` is gunicorn alone on ``GOLDBEAN_BIND`` (the streams then short-poll; for a
+reverse proxy that routes them to a ``goldbean events`` of their own). docs/operations.md.
 
-    goldbean serve
+This module is also the gunicorn configuration file itself, so the app alone starts the same way as
+``goldbean serve --app-only``:
+
     gunicorn -c python:goldbean.serve 'goldbean.app:create_app()'
 
 Environment (everything else, e.g. the database, comes from ``goldbean.config``):
 
 - ``GOLDBEAN_BIND``: where to listen, default ``127.0.0.1:8000`` (a comma-separated list is allowed,
   e.g. ``unix:/run/goldbean/gunicorn.sock``).
+- ``GOLDBEAN_EVENTS_HEARTBEAT_S``, ``GOLDBEAN_EVENTS_MAX_STREAMS``, ``GOLDBEAN_EVENTS_THREADS``,
+  ``GOLDBEAN_EVENTS_POLL_S``: the held-stream server (``goldbean.events.Options``).
 - ``GOLDBEAN_WORKERS``: worker processes, default ``2 * CPUs + 1`` capped at 8.
 - ``GOLDBEAN_THREADS``: threads per worker, default 1 (sync workers).
 - ``GOLDBEAN_TIMEOUT``: seconds before a silent worker is killed and replaced, default 30.
@@ -64,6 +72,56 @@ def gunicorn_argv() -> list[str]:
 def exec_gunicorn() -> None:  # pragma: no cover - replaces the process
     argv = gunicorn_argv()
     os.execv(argv[0], argv)
+
+
+def _wait_for_socket(path: Path, child: Any, timeout: float) -> bool:
+    import socket
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and child.poll() is None:
+        with socket.socket(socket.AF_UNIX) as probe:
+            try:
+                probe.connect(str(path))
+                return True
+            except OSError:
+                time.sleep(0.1)
+    return False
+
+
+def serve_with_events(app: Any) -> int:
+    """``goldbean serve``: gunicorn on a private unix socket, the events server on ``GOLDBEAN_BIND`` in
+    front of it (this process, ``app`` opens the streams). Returns when either stops: on SIGTERM/SIGINT,
+    or when gunicorn exits (its exit code is returned, so a supervisor restarts the pair)."""
+    import logging.config
+    import signal
+    import subprocess
+    import tempfile
+
+    from .events import run
+
+    logging.config.dictConfig(logconfig_dict)
+    prepare_metrics_dir()  # the workers' metrics meet there (gunicorn's on_starting empties it again)
+    public = ",".join(bind)
+    private = Path(tempfile.mkdtemp(prefix="goldbean-"))  # mode 0700: only this user reaches the app
+    sock = private / "app.sock"
+    env = {**os.environ, "GOLDBEAN_BIND": f"unix:{sock}", "GOLDBEAN_PROXY_HOPS": str(proxy_hops + 1)}
+    child = subprocess.Popen(gunicorn_argv(), env=env)
+    try:
+        if not _wait_for_socket(sock, child, 60):
+            return child.poll() or 1
+        run(app, bind=public, upstream=f"unix:{sock}", stop_when=lambda: child.poll() is not None,
+            on_hup=lambda: child.send_signal(signal.SIGHUP))  # systemctl reload: new gunicorn workers
+    finally:
+        if child.poll() is None:
+            child.send_signal(signal.SIGTERM)
+            try:
+                child.wait(graceful_timeout + 5)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait()
+        shutil.rmtree(private, ignore_errors=True)
+    return child.returncode or 0
 
 
 # --- the gunicorn configuration (read when gunicorn loads this module with -c python:goldbean.serve) --

@@ -19,7 +19,7 @@ from marshmallow import RAISE, Schema, ValidationError, fields, validate
 from doors import current_books, sse
 from ledger import radar
 
-from .auth import current_actor, public, requires_roles
+from .auth import bearer_token, current_actor, public, requires_roles
 from .schemas import Boolean, QueryBoolean
 
 blp = Blueprint("radar", __name__, url_prefix="", description="警务雷达: notices, answers, public reports")
@@ -400,12 +400,14 @@ class PreferencesOut(Schema):
 @blp.route("/events", methods=["GET"])
 @requires_roles()
 @blp.arguments(EventsQuery(), location="query")
-@blp.doc(responses={"200": {"description": "events notice, notice_closed, payment (each with an id); the "
-                                           "response ends at once and EventSource reconnects after retry ms",
+@blp.doc(responses={"200": {"description": "events notice, notice_closed, payment (each with an id). Under "
+                                           "`goldbean serve` the stream is held open (heartbeat comments every "
+                                           "15 s); served by the app alone it ends at once and EventSource "
+                                           "reconnects after retry ms",
                             "content": {"text/event-stream": {"schema": {"type": "string"}}}}})
 def events(query: dict):
     """The live stream: notices for your area, closures and your payments, after `Last-Event-ID`."""
-    return sse.stream(current_books(), current_actor(), query["last_event_id"])
+    return sse.stream(current_books(), current_actor(), query["last_event_id"], credential=("bearer", bearer_token()))
 
 
 @blp.route("/radar/preferences", methods=["GET"])

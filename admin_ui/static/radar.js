@@ -1,6 +1,8 @@
-// The radar's live banner: an EventSource on /radar/events (short-poll SSE, see doors/sse.py). A new
-// notice for the volunteer's area appears at the top of the page within about two seconds; the browser
-// resumes after a dropped connection with the Last-Event-ID it got last, so nothing is missed.
+// The radar's live banner: an EventSource on /radar/events, held open by the events server in front of the
+// app (goldbean serve; doors/sse.py, goldbean/events.py), with a heartbeat comment every 15 s. A new notice
+// for the volunteer's area appears at the top of the page as soon as it is committed; the browser resumes
+// after a dropped connection with the Last-Event-ID it got last, so nothing is missed. Served by the app
+// alone, the same URL answers in short-poll mode and the browser reconnects every 1.5 s.
 (function () {
   var tag = document.getElementById("radar-live-script");
   var box = document.getElementById("radar-live");

@@ -12,6 +12,7 @@ import datetime as dt
 import hashlib
 import json
 import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -98,6 +99,26 @@ def load_session(books: Books, token: str) -> LoadedSession | None:
 
         books.run(touch)
     return loaded
+
+
+def sessions_alive(books: Books, digests: Iterable[str]) -> set[str]:
+    """Which of these sessions (by ``session_token_hash``) are still open now: not signed out, within
+    ``ABSOLUTE_TTL`` and ``IDLE_TTL``, their user active. For a server holding streams the sessions
+    opened: a held stream is not a request and does not keep its session from idling out."""
+    wanted = sorted(set(digests))
+    alive: set[str] = set()
+
+    def work(s: Session) -> None:
+        now = books.now()
+        for i in range(0, len(wanted), 500):
+            rows = s.execute(select(WebSession.token_hash, WebSession.expires_at, WebSession.last_seen_at)
+                             .join(User, User.id == WebSession.user_id)
+                             .where(WebSession.token_hash.in_(wanted[i:i + 500]), User.active))
+            alive.update(r.token_hash for r in rows if utc_from_db(r.expires_at) > now
+                         and utc_from_db(r.last_seen_at) + IDLE_TTL > now)
+
+    books.run(work, readonly=True)
+    return alive
 
 
 def save_session(books: Books, token: str, data: dict[str, Any]) -> bool:

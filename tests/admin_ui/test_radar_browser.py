@@ -1,7 +1,8 @@
-"""The radar in a real browser (Playwright, Debian's Chromium) on a 360x740 phone: a volunteer's open wallet
-shows a notice an officer publishes (live, short-poll SSE); a volunteer of another community's does not;
-after the network drops and returns, the notice published meanwhile arrives. Screenshots of the radar
-pages go to ``test-artifacts/browser/radar/``."""
+"""The radar in a real browser (Playwright, Debian's Chromium) on a 360x740 phone, through the held-stream
+server in front of the app as ``goldbean serve`` runs it: a volunteer's open wallet holds a stream and shows
+a notice an officer publishes; a volunteer of another community's does not; after the network drops (the
+held connection broken) and returns, the notice published meanwhile arrives (``Last-Event-ID``).
+Screenshots of the radar pages go to ``test-artifacts/browser/radar/``."""
 
 from __future__ import annotations
 
@@ -19,6 +20,29 @@ pytestmark = pytest.mark.slow
 PHONE = {"width": 360, "height": 740}
 
 
+@pytest.fixture(scope="module")
+def front(server):
+    """The events server in front of the app (werkzeug here, gunicorn under ``goldbean serve``)."""
+    from goldbean import events
+
+    port = int(server["base"].rsplit(":", 1)[1])
+    running = events.start_in_thread(server["app"], upstream=f"127.0.0.1:{port}",
+                                     options=events.Options(heartbeat_s=2))
+    running.base = f"http://127.0.0.1:{running.port}"
+    yield running
+    running.stop()
+
+
+def _held(front, username: str) -> int:
+    """How many streams the server holds for ``username``."""
+    from ledger.schema import User
+
+    books = front.server.hub.books
+    with books.session(readonly=True) as s:
+        uid = s.scalar(select(User.id).where(User.username == username))
+    return front.call(lambda: sum(1 for st in front.server.hub.streams if st.user_id == uid and not st.done))
+
+
 def _publish(books, title: str, unit_code: str = "panlong.gulou.jinsha", bounty: int = 0):
     with books.session(readonly=True) as s:
         officer = load_actor(s, s.scalar(select(User.id).where(User.username == "officer")))
@@ -27,7 +51,7 @@ def _publish(books, title: str, unit_code: str = "panlong.gulou.jinsha", bounty:
                                 area=[unit], ends_at=books.now() + dt.timedelta(days=2), bounty=bounty)
 
 
-def test_live_notice_reaches_the_open_wallet_of_the_area_only(browser, server) -> None:
+def test_live_notice_reaches_the_open_wallet_of_the_area_only(browser, server, front) -> None:
     books = server["books"]
     with books.session() as s:
         other = create_user_in(s, "wq_volunteer", "goldbean", "王旗营志愿者", password_hash=hash_password("goldbean"))
@@ -35,24 +59,33 @@ def test_live_notice_reaches_the_open_wallet_of_the_area_only(browser, server) -
             OrgUnit.code == "panlong.gulou.wangqiying")))
     out = ARTIFACTS / "radar"
     out.mkdir(parents=True, exist_ok=True)
-    ctx, page = _sign_in(browser, server["base"], "volunteer", PHONE)
-    octx, opage = _sign_in(browser, server["base"], "wq_volunteer", PHONE)
+    ctx, page = _sign_in(browser, front.base, "volunteer", PHONE)
+    octx, opage = _sign_in(browser, front.base, "wq_volunteer", PHONE)
     problems: list[str] = []
     page.on("pageerror", lambda e: problems.append(str(e)))
     for p in (page, opage):
         p.goto("/wallet")
-        p.wait_for_load_state("networkidle")
+        p.wait_for_load_state("load")  # not "networkidle": a held stream keeps the network busy
+    for _ in range(100):  # both wallets' EventSources are held by the events server, not polling
+        if _held(front, "volunteer") == 1 and _held(front, "wq_volunteer") == 1:
+            break
+        page.wait_for_timeout(100)
+    assert _held(front, "volunteer") == 1 and _held(front, "wq_volunteer") == 1
     first = _publish(books, "寻找走失老人", bounty=50)
     page.wait_for_selector(f"#live-notice-{first.id}", timeout=5_000)
     page.screenshot(path=str(out / "wallet_live.png"))
-    opage.wait_for_timeout(2_500)  # two reconnects of the other wallet: still nothing for it
+    opage.wait_for_timeout(2_500)  # a heartbeat later: still nothing for the other wallet
     assert opage.locator("#radar-live a").count() == 0
 
-    ctx.set_offline(True)
-    page.wait_for_timeout(2_000)
+    ctx.set_offline(True)  # the phone loses its network: the held connection breaks
+    front.call(lambda: [st.close() for st in list(front.server.hub.streams)])
+    page.wait_for_timeout(1_000)
     second = _publish(books, "寻找丢失的电动车")
+    page.wait_for_timeout(1_000)
     ctx.set_offline(False)
-    page.wait_for_selector(f"#live-notice-{second.id}", timeout=15_000)
+    page.wait_for_selector(f"#live-notice-{second.id}", timeout=15_000)  # resumed from Last-Event-ID
+    assert _held(front, "volunteer") == 1
+    assert opage.locator("#radar-live a").count() == 0
     assert not problems, problems
 
     page.goto("/radar")
@@ -61,7 +94,7 @@ def test_live_notice_reaches_the_open_wallet_of_the_area_only(browser, server) -
     page.screenshot(path=str(out / "notice.png"), full_page=True)
     ctx.close()
     octx.close()
-    dctx, desk = _sign_in(browser, server["base"], "officer", PHONE)
+    dctx, desk = _sign_in(browser, front.base, "officer", PHONE)
     desk.goto("/radar/desk")
     desk.screenshot(path=str(out / "desk.png"), full_page=True)
     dctx.close()

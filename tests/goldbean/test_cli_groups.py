@@ -18,8 +18,8 @@ from tests.ledger.journal.test_export import build_books
 from tests.patrol_world import build_patrol_world
 
 ROOT = Path(__file__).resolve().parents[2]
-GROUPS = ["audit", "awards", "backup", "certificate", "db", "keys", "ledger", "patrols", "restore", "seed-demo",
-          "serve", "settlement", "statement", "worker"]
+GROUPS = ["audit", "awards", "backup", "certificate", "db", "events", "keys", "ledger", "patrols", "restore",
+          "seed-demo", "serve", "settlement", "statement", "worker"]
 
 
 def _broken_env(tmp_path: Path) -> dict[str, str]:
