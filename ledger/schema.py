@@ -8,8 +8,6 @@ from ledger.patrols.models import (
     PatrolPost,
     PatrolShift,
     PatrolSignup,
-    ServiceCertificate,
-    ServiceRecord,
     ShiftSeries,
     UsedLeaderCode,
 )
@@ -26,4 +24,5 @@ from ledger.redemption.models import (
     SpentCode,
     Till,
 )
+from ledger.service.models import ServiceCertificate, ServiceRecord
 from ledger.surveys.models import Survey, SurveyQuestion, SurveyRespondent, SurveyResponse, SurveyTarget

@@ -35,11 +35,11 @@ from ledger.infra.books import Books
 from ledger.journal.accounts import post_in
 from ledger.journal.models import Account
 from ledger.journal.posting import transfer
-from ledger.patrols.models import ServiceCertificate
 from ledger.people.models import Consent, Signup
 from ledger.privacy.models import ErasureRequest
 from ledger.radar.models import Answer as RadarAnswer
 from ledger.radar.models import Photo, Preference
+from ledger.service.models import ServiceCertificate
 from ledger.surveys.models import SurveyResponse
 
 ERASED_NAME = "已删除用户"

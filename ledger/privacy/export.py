@@ -26,11 +26,12 @@ from ledger.earning.models import Award, Claim
 from ledger.errors import DomainError
 from ledger.infra.books import Books
 from ledger.journal.models import Account, Entry, Transfer
-from ledger.patrols.models import PatrolSignup, ServiceCertificate, ServiceRecord
+from ledger.patrols.models import PatrolSignup
 from ledger.people.models import Consent, Signup
 from ledger.radar.models import Answer as RadarAnswer
 from ledger.radar.models import Preference
 from ledger.redemption.models import Redemption
+from ledger.service.models import ServiceCertificate, ServiceRecord
 from ledger.surveys.models import SurveyRespondent, SurveyResponse
 
 EXPORT_VERSION = 1

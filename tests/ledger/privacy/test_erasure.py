@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from ledger import earning, errors, patrols, privacy, radar, redemption
+from ledger import earning, errors, patrols, privacy, radar, redemption, service
 from ledger.access import security
 from ledger.access.identity import authenticate, budget_account_id, wallet_account_id
 from ledger.errors import DomainError
@@ -41,7 +41,7 @@ def _seed(books, clock):
     clock.now = pw.end
     patrols.check_out(books, v1, pw.shift_id, pw.by_code())
     day = pw.start.date()
-    patrols.issue_certificate(books, v1, first_day=day - dt.timedelta(days=1), last_day=day + dt.timedelta(days=1))
+    service.issue_certificate(books, v1, first_day=day - dt.timedelta(days=1), last_day=day + dt.timedelta(days=1))
     earning.submit_claim(books, v1, kind="tip", volunteer_id=uid, category="theft", description=TIP,
                          location="老槐树下第三个垃圾桶", police_case_ref="PL-9", occurred_at=books.now() - dt.timedelta(hours=1))
     earning.award_directly(books, w.actor("officerA2"), volunteer_id=uid, org_unit_id=w.units["c1"], amount=40,

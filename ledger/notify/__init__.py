@@ -1,0 +1,1 @@
+"""Room ``notify`` (placeholder, filled below)."""
