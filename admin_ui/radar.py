@@ -1,5 +1,6 @@
 """警务雷达 pages: the volunteer's radar list and notice page (answer form), the officer's radar desk
-(publish, amend, close; the answer board with verify/reject/approve; reports to triage), and the public
+(publish, amend, close; reports to triage), the answer board (each answer is a claim: its verify, reject
+and approve forms post to the officer's claim and award pages, ``admin_ui.officer``), and the public
 report page (在线举报) anyone may open. Every page calls ``ledger.radar`` with the signed-in actor."""
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from flask import Blueprint, Response, flash, g, redirect, render_template, requ
 from flask_babel import gettext
 
 from doors import current_books, sse
-from ledger import radar
+from ledger import earning, radar
 from ledger.access import policy
 from ledger.errors import DomainError
 from ledger.views import directory
@@ -111,6 +112,7 @@ def notice_page(notice_id: int):
     answers = radar.list_answers(books, actor, notice_id)
     names = directory.user_names(books, {a.volunteer_id for a in answers} | {notice.officer_id})
     return render_template("ui/radar_notice.html", n=notice, answers=answers, names=names,
+                           tiers=earning.rules_of(books).tip_tiers,
                            units=directory.unit_names(books), history=radar.notice_history(books, actor, notice_id),
                            officer=policy.is_officer(actor), mine=[a for a in answers if a.volunteer_id == actor.user_id])
 
@@ -179,33 +181,6 @@ def close(notice_id: int):
     refused, _ = _try(lambda: radar.close_notice(current_books(), g.actor, notice_id, reason=_text("reason", 500)),
                       gettext("The notice was closed; the rest of its bounty went back to the budget."), here)
     return refused or redirect(here)
-
-
-def _decided(answer_id: int, call):
-    desk = url_for("ui_radar.desk")  # web.back returns to the form's own page ("next", same site only)
-    refused, _ = _try(call, gettext("Answer No. %(id)s decided.", id=answer_id), desk)
-    return refused or web.back(desk)
-
-
-@bp.post("/answers/<int:answer_id>/verify")
-@web.requires("officer")
-def verify(answer_id: int):
-    amount = web.form_int("amount", required=False, minimum=1)
-    return _decided(answer_id, lambda: radar.verify_answer(current_books(), g.actor, answer_id, amount=amount,
-                                                           reason=_text("reason", 500)))
-
-
-@bp.post("/answers/<int:answer_id>/approve")
-@web.requires("officer")
-def approve(answer_id: int):
-    return _decided(answer_id, lambda: radar.approve_answer(current_books(), g.actor, answer_id))
-
-
-@bp.post("/answers/<int:answer_id>/reject")
-@web.requires("officer")
-def reject(answer_id: int):
-    return _decided(answer_id, lambda: radar.reject_answer(current_books(), g.actor, answer_id,
-                                                           reason=_text("reason", 500)))
 
 
 @bp.post("/reports/<int:report_id>/triage")

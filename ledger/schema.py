@@ -1,7 +1,7 @@
 """Every model module is imported here so that ``Base.metadata`` is complete for Alembic."""
 
 from ledger.access.models import Merchant, OrgUnit, RateCounter, RoleGrant, SecurityEvent, User, WebSession
-from ledger.earning.models import Award, Claim
+from ledger.earning.models import Award, Claim, Reserve
 from ledger.infra.base import NAMING_CONVENTION, Base
 from ledger.journal.models import Account, Checkpoint, Entry, Transfer
 from ledger.patrols.models import (

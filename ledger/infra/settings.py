@@ -163,6 +163,7 @@ class RadarRules:
     verify_grace_s: int = 3 * 24 * 3600  # an ended notice's unpaid bounty is released this long after its end
     reports_per_address: int = 5  # residents' online reports per address per hour
     reports_per_phone: int = 3  # per phone number per hour
+    answer_service_minutes: int = 30  # a verified answer's service record (志愿服务记录): this many minutes
 
 
 @dataclass(frozen=True)

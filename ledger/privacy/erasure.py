@@ -141,9 +141,7 @@ def _destroy(s: Session, user_id: int) -> None:
               .values(given_by=None))
     s.execute(update(SurveyResponse).where(SurveyResponse.user_id == user_id).values(user_id=None))
     answer_ids = list(s.scalars(select(RadarAnswer.id).where(RadarAnswer.volunteer_id == user_id)))
-    s.execute(delete(Photo).where(Photo.answer_id.in_(answer_ids)))  # radar tips' photos: gone
-    s.execute(update(RadarAnswer).where(RadarAnswer.volunteer_id == user_id)
-              .values(text="", place=None, decision_reason=None))
+    s.execute(delete(Photo).where(Photo.answer_id.in_(answer_ids)))  # radar tips' photos: gone (their text is a claim's)
     s.execute(delete(Preference).where(Preference.user_id == user_id))
     s.execute(update(ServiceCertificate).where(ServiceCertificate.volunteer_id == user_id).values(statement=""))
     s.execute(update(SecurityEvent).where(SecurityEvent.user_id == user_id)

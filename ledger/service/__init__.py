@@ -18,4 +18,4 @@ from ledger.service.certificates import (
     verify_certificate,
 )
 from ledger.service.models import ACTIVITIES
-from ledger.service.records import ServiceRecordView, my_service_records, record_in, service_records_in
+from ledger.service.records import ServiceRecordView, describe, my_service_records, record_in, service_records_in

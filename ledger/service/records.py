@@ -18,6 +18,13 @@ from ledger.infra.books import Books
 from ledger.infra.db import utc_from_db
 from ledger.service.models import ACTIVITIES, ServiceRecord
 
+# how a record's activity reads on the certificate and the records page (Chinese, as the 志愿服务记录 is)
+LABELS = {"patrol": "治安巡逻", "radar": "警务雷达 · 线索核实"}
+
+
+def describe(activity: str) -> str:
+    return LABELS.get(activity, activity)
+
 
 @dataclass(frozen=True)
 class ServiceRecordView:

@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from doors import books_of
 from ledger.access.identity import create_user_in, grant_role_in, hash_password
-from ledger.schema import Answer, Notice, OrgUnit, Report
+from ledger.schema import Award, Claim, Notice, OrgUnit, Report
 
 from .conftest import csrf_of, sign_in
 
@@ -46,13 +46,14 @@ def test_publish_answer_verify_through_the_pages(seeded, signed_in) -> None:
     assert 'id="answer-form"' not in volunteer.get(notice_url).text  # answered once
 
     board = officer.get(notice_url)
-    answer_id = int(re.search(r'id="verify-(\d+)"', board.text).group(1))
-    r = officer.post(f"/radar/answers/{answer_id}/verify", data={"csrf_token": csrf_of(board.text),
-                                                                 "next": notice_url})
-    assert r.status_code == 302
+    claim_id = int(re.search(r'id="verify-(\d+)"', board.text).group(1))
+    assert f'action="/officer/claims/{claim_id}/verify"' in board.text  # an answer is a claim
+    r = officer.post(f"/officer/claims/{claim_id}/verify", data={"csrf_token": csrf_of(board.text),
+                                                                 "next": notice_url, "reason": "核实"})
+    assert r.status_code == 302 and r.headers["Location"].endswith(notice_url)
     with books_of(seeded).session(readonly=True) as s:
-        answer = s.get(Answer, answer_id)
-        assert (answer.status, answer.amount) == ("verified", 40)
+        assert s.get(Claim, claim_id).status == "verified"
+        assert s.scalar(select(Award.amount).where(Award.claim_id == claim_id)) == 40
 
 
 def test_a_volunteer_of_another_community_gets_404(seeded, signed_in) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from ledger import radar
+from ledger import earning, radar
 from ledger.schema import RoleGrant
 from tests.ledger.radar.radar_world import build_world, publish
 
@@ -44,11 +44,12 @@ def test_kinds_and_quiet_hours_but_safety_alerts_always(w):
     assert got(w, "v1", start) == [("notice", alert.id)]
 
 
+@pytest.mark.xfail(reason="payment events come through the notification outbox (the next commit)", strict=True)
 def test_a_moved_volunteer_stops_receiving_and_payments_go_to_the_payee(w):
     start = radar.latest_event_id(w.books)
     n = publish(w, bounty=20)
     a = radar.answer_notice(w.books, w.actor("v1"), n.id, text="看到了")
-    radar.verify_answer(w.books, w.actor("officerA"), a.id)
+    earning.verify_claim(w.books, w.actor("officerA"), a.id, reason="核实")
     assert ("payment", n.id) in got(w, "v1", start)
     assert all(kind != "payment" for kind, _ in got(w, "leader", start))
     with w.books.session() as s:
