@@ -4,6 +4,7 @@ from ledger.access.models import Merchant, OrgUnit, RateCounter, RoleGrant, Secu
 from ledger.earning.models import Award, Claim, Reserve
 from ledger.infra.base import NAMING_CONVENTION, Base
 from ledger.journal.models import Account, Checkpoint, Entry, Transfer
+from ledger.notify.models import Delivery, Notification
 from ledger.patrols.models import (
     PatrolPost,
     PatrolShift,

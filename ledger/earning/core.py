@@ -33,7 +33,7 @@ from typing import Any
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from ledger import errors, service
+from ledger import errors, notify, service
 from ledger.access import policy
 from ledger.access.identity import (
     Actor,
@@ -249,6 +249,8 @@ def _award_in(s: Session, books: Books, actor: Actor, *, volunteer_id: int, comm
                   import_key=import_key, awarded_at=books.now())
     s.add(award)
     s.flush()
+    if status == "posted":
+        _tell_paid_in(s, books, award, reserve.reference if reserve is not None else None)
     return award
 
 
@@ -303,6 +305,19 @@ def _record_service_in(s: Session, books: Books, claim: Claim, verifier_id: int)
                       description=service.describe(claim.service_activity),
                       service_day=books.calendar.today(utc_from_db(claim.occurred_at)),
                       minutes=claim.service_minutes, verified_by=f"user:{verifier_id}", verified_at=books.now())
+
+
+def _tell_in(s: Session, books: Books, user_id: int, key: str, title: str, body: str, *, topic: str = "claim_decided",
+             amount: int | None = None, subject: str | None = None) -> None:
+    """The volunteer's inbox (and live stream, SMS if configured): short texts, never the tip's content."""
+    notify.send_in(s, books, user_ids=[user_id], topic=topic, title=title, body=body, dedupe=key, link="/wallet",
+                   subject=subject, amount=amount)
+
+
+def _tell_paid_in(s: Session, books: Books, award: Award, subject: str | None) -> None:
+    what = f"申报 {award.claim_id} 号已核实" if award.claim_id is not None else "民警直接奖励"
+    _tell_in(s, books, award.volunteer_id, f"award:{award.id}", f"获得 {award.amount} 金豆", f"{what}，金豆已到账。",
+             topic="award", amount=award.amount, subject=subject)
 
 
 def _may_see_claim(s: Session, actor: Actor, c: Claim) -> bool:
@@ -453,6 +468,10 @@ def verify_claim(books: Books, actor: Actor, claim_id: int, *, reason: str, tier
         view = _claim_view(s, actor, claim)
         if view.award_status != "pending_approval":  # else once the second officer approves
             _record_service_in(s, books, claim, actor.user_id)
+        if view.award_status != "posted":  # (a posted award told the volunteer itself)
+            waits = view.award_status == "pending_approval"
+            _tell_in(s, books, claim.volunteer_id, f"claim:{claim.id}:verified", "申报已核实",
+                     f"申报 {claim.id} 号已核实" + ("，奖励待第二位民警复核后到账。" if waits else "。"))
         return view
 
     return books.run(work)
@@ -474,6 +493,8 @@ def reject_claim(books: Books, actor: Actor, claim_id: int, *, reason: str) -> C
         claim.decided_at = books.now()
         claim.decision_reason = reason[:2000]
         s.flush()
+        _tell_in(s, books, claim.volunteer_id, f"claim:{claim.id}:rejected", "申报未通过",
+                 f"申报 {claim.id} 号未通过核实，原因见申报记录。")
         return _claim_view(s, actor, claim)
 
     return books.run(work)
@@ -562,9 +583,12 @@ def approve_award(books: Books, actor: Actor, award_id: int, *, reason: str = ""
         award.status = "posted"
         award.approved_by_id = actor.user_id
         award.decided_at = books.now()
+        subject = None
         if award.claim_id is not None:
             claim = s.get(Claim, award.claim_id)
             _record_service_in(s, books, claim, claim.decided_by_id or actor.user_id)
+            subject = s.scalar(select(Reserve.reference).where(Reserve.id == claim.reserve_id)) if claim.reserve_id else None
+        _tell_paid_in(s, books, award, subject)
         s.flush()
         return AwardView.of(award)
 
@@ -602,6 +626,8 @@ def void_award(books: Books, actor: Actor, award_id: int, *, reason: str) -> Awa
         if claim is not None:
             claim.status = "rejected"
             claim.decision_reason = f"second approval refused: {reason}"[:2000]
+        _tell_in(s, books, award.volunteer_id, f"award:{award.id}:voided", "奖励未获复核",
+                 "第二位民警未批准这笔奖励" + (f"（申报 {award.claim_id} 号）。" if claim is not None else "。"))
         s.flush()
         return replace(AwardView.of(award), voided_by_id=actor.user_id)
 

@@ -5,7 +5,8 @@ Owns the tables ``patrol_posts``, ``patrol_series``, ``patrol_shifts``, ``patrol
 recurring), sign-ups, check-in and check-out with proof of presence (the leader's rotating code, or the post
 sign with the phone's location), attendance paid in beans once from the community budget, and the coverage
 board. A paid or recorded attendance adds a service record through ``ledger.service`` (which owns the
-records and the certificates). Who may do what is in ``rules``.
+records and the certificates); reminders before a shift and notices of an edited shift go through the
+notification outbox (``ledger.notify``, ``reminders``). Who may do what is in ``rules``.
 May call: ``ledger.service``, ``ledger.notify``, ``ledger.access``, ``ledger.journal``, ``ledger.infra``,
 ``ledger.errors``. Not the other capability rooms.
 """
@@ -44,4 +45,5 @@ from ledger.patrols.core import (
     sign_up,
     withdraw,
 )
+from ledger.patrols.reminders import send_reminders
 from ledger.patrols.rules import PatrolRules, rules_of

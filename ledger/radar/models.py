@@ -35,7 +35,7 @@ NOTICE_STATUSES = ("open", "closed", "expired")
 REPORT_STATUSES = ("new", "converted", "linked", "closed")
 REPORT_CATEGORIES = ("theft", "fraud", "drugs", "fire_hazard", "traffic", "dispute", "suspicious", "missing",
                      "other")
-EVENT_KINDS = ("notice", "notice_closed", "payment", "award")
+EVENT_KINDS = ("notice", "notice_closed", "payment", "award", "notification")
 PHOTO_TYPES = ("image/jpeg", "image/png", "image/webp")
 
 
@@ -206,6 +206,9 @@ class Event(Base):
     notice_id: Mapped[Optional[int]] = mapped_column(ForeignKey("radar_notices.id"))
     user_id: Mapped[Optional[int]] = mapped_column(ForeignKey("users.id"))  # set: for this user only
     amount: Mapped[Optional[int]] = mapped_column(BigInteger)
+    # the inbox entry a personal event carries (ledger.notify's live channel); no foreign key: notifications
+    # are purged after their retention, and the stream then skips the event
+    notification_id: Mapped[Optional[int]] = mapped_column(BigInteger)
     at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
 
     __table_args__ = (
