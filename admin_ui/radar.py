@@ -23,6 +23,9 @@ public_bp = Blueprint("ui_report", __name__)
 
 
 PHOTO_FORMS = {"ui_radar.publish", "ui_radar.answer", "ui_report.report_post"}
+# the kind a report's category most often becomes (the officer may choose another)
+SUGGESTED_KIND = {"missing": "寻人", "theft": "协查", "drugs": "协查", "suspicious": "协查", "fraud": "安全提示",
+                  "fire_hazard": "安全提示", "traffic": "安全提示", "dispute": "求助", "other": "求助"}
 
 
 @bp.before_app_request
@@ -143,7 +146,8 @@ def photo(photo_id: int):
 def desk():
     books, actor = current_books(), g.actor
     return render_template("ui/radar_desk.html", notices=radar.list_notices(books, actor, include_ended=True),
-                           reports=radar.list_reports(books, actor), scope=_scope_units(actor),
+                           reports=radar.list_reports(books, actor) + radar.list_reports(books, actor, status="linked"),
+                           suggested=SUGGESTED_KIND, scope=_scope_units(actor),
                            communities=directory.communities(books, actor), units=directory.unit_names(books),
                            kinds=radar.NOTICE_KINDS, default_end=(books.calendar.local(books.now())
                                                                   + dt.timedelta(days=3)).strftime("%Y-%m-%dT%H:%M"))
@@ -191,6 +195,20 @@ def triage(report_id: int):
         case_ref=_text("case_ref", 60) or None, notice_id=web.form_int("notice_id", required=False)),
         gettext("Report No. %(id)s triaged.", id=report_id), url_for("ui_radar.desk"))
     return refused or redirect(url_for("ui_radar.desk"))
+
+
+@bp.post("/reports/<int:report_id>/notice")
+@web.requires("officer")
+def convert(report_id: int):
+    """One step: the report becomes a notice (published) and is recorded as converted."""
+    area = [int(v) for v in request.form.getlist("area") if v.isdigit()]
+    refused, report = _try(lambda: radar.convert_report(
+        current_books(), g.actor, report_id, kind=request.form.get("kind", ""), title=_text("title", 120),
+        body=_text("body", 5000), area=area or None, ends_at=_local_time("ends_at"),
+        bounty=web.form_int("bounty", required=False, minimum=0) or 0,
+        with_photos=request.form.get("with_photos") == "yes"),
+        gettext("Report No. %(id)s became a notice.", id=report_id), url_for("ui_radar.desk"))
+    return refused or redirect(url_for("ui_radar.notice_page", notice_id=report.notice_id))
 
 
 @public_bp.get("/report")

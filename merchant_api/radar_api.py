@@ -343,6 +343,31 @@ def triage_report(body: dict, report_id: int):
     return radar.triage_report(current_books(), current_actor(), report_id, **body)
 
 
+class ConvertIn(_In):
+    kind = fields.String(required=True, validate=validate.OneOf(radar.NOTICE_KINDS))
+    title = fields.String(required=True, validate=validate.Length(min=1, max=120))
+    body = fields.String(load_default="", validate=validate.Length(max=5000),
+                         metadata={"description": "the notice's text, written by the officer (the report's is not "
+                                                  "copied: it may name people)"})
+    area = fields.List(fields.Integer(strict=True), load_default=None, validate=validate.Length(min=1, max=20),
+                       metadata={"description": "default: the report's community"})
+    ends_at = fields.AwareDateTime(required=True, metadata={"description": "within 28 days"})
+    bounty = fields.Integer(strict=True, load_default=0, validate=validate.Range(min=0, max=100_000))
+    budget_org_unit_id = fields.Integer(strict=True, load_default=None)
+    with_photos = Boolean(load_default=False, metadata={"description": "carry the report's photos onto the notice"})
+    note = fields.String(load_default="", validate=validate.Length(max=500))
+
+
+@blp.route("/reports/<int:report_id>/notice", methods=["POST"])
+@requires_roles("officer")
+@blp.arguments(ConvertIn())
+@blp.response(201, ReportOut)
+def convert_report(body: dict, report_id: int):
+    """Turn a report into a notice in one step: the notice is published and the report recorded `converted`
+    with its `notice_id` (`report_not_open` if it was closed or converted already)."""
+    return radar.convert_report(current_books(), current_actor(), report_id, **body)
+
+
 # --- live ------------------------------------------------------------------------------------------
 
 class EventsQuery(_In):

@@ -33,6 +33,7 @@ from ledger.radar.reports import (
     CONSENT_VERSION,
     RETENTION_DAYS,
     ReportView,
+    convert_report,
     list_reports,
     purge_reports,
     report_places,

@@ -168,12 +168,22 @@ def _version(n: Notice, actor: Actor, now: dt.datetime, note: str) -> NoticeVers
                          ends_at=n.ends_at, edited_by_id=actor.user_id, edited_at=now, note=note[:500])
 
 
-def publish_notice(books: Books, actor: Actor, *, kind: str, title: str, body: str, area: list[int],
-                   ends_at: dt.datetime, bounty: int = 0, budget_org_unit_id: int | None = None,
-                   circle: dict[str, Any] | None = None, photos: list[bytes] | None = None) -> NoticeView:
-    """An officer in scope of every unit of the area publishes a notice (with up to four photos); a bounty
-    is reserved from the paying community's budget at once (``insufficient_funds`` if it does not have it)."""
-    from ledger.radar.photos import PER_NOTICE, clean_image, store_in
+@dataclass(frozen=True)
+class Draft:
+    """A notice's content, checked before any transaction (photos already re-encoded)."""
+
+    kind: str
+    title: str
+    body: str
+    end: dt.datetime
+    bounty: int
+    circle: tuple[int | None, int | None, int | None]
+    images: list[Any]
+
+
+def draft(books: Books, actor: Actor, *, kind: str, title: str, body: str, ends_at: dt.datetime, bounty: int = 0,
+          circle: dict[str, Any] | None = None, photos: list[bytes] | None = None) -> Draft:
+    from ledger.radar.photos import PER_NOTICE, clean_image
 
     policy.require_officer(actor)
     if len(photos or []) > PER_NOTICE:
@@ -182,34 +192,48 @@ def publish_notice(books: Books, actor: Actor, *, kind: str, title: str, body: s
     if kind not in NOTICE_KINDS:
         raise DomainError(errors.VALIDATION_FAILED, f"kind is one of {', '.join(NOTICE_KINDS)}")
     title, body = _check_text(title, body)
-    end = _check_end(books, ends_at)
-    bounty = _check_bounty(bounty)
-    lat, lng, radius = _check_circle(circle)
+    return Draft(kind, title, body, _check_end(books, ends_at), _check_bounty(bounty), _check_circle(circle), images)
 
-    def work(s: Session) -> NoticeView:
-        now = books.now()
-        units = _check_area(s, area)
-        policy.require_officer_over(s, actor, units)
-        community = _budget_community(s, actor, units, budget_org_unit_id)
-        if bounty and community is None:
-            raise DomainError(errors.NOT_A_COMMUNITY, "name the community whose budget pays the bounty")
-        n = Notice(kind=kind, status="open", version=1, title=title, body=body, officer_id=actor.user_id,
-                   budget_org_unit_id=community, bounty=bounty, lat_e6=lat,
-                   lng_e6=lng, radius_m=radius, published_at=now, ends_at=end)
-        s.add(n)
-        s.flush()
-        s.add_all([NoticeArea(notice_id=n.id, org_unit_id=u) for u in units])
-        s.add(_version(n, actor, now, "published"))
-        for image in images:
-            store_in(s, image, notice_id=n.id)
-        if bounty:
-            n.reserve_id = earning.open_reserve_in(s, books, actor, community_id=community, amount=bounty,
-                                                   expires_at=end + grace(books), reference=f"notice:{n.id}")
-        _event(s, books, "notice", n.id)
-        s.flush()
-        return view_of(s, n, now)
 
-    return books.run(work)
+def publish_in(s: Session, books: Books, actor: Actor, d: Draft, *, area: list[int],
+               budget_org_unit_id: int | None = None) -> Notice:
+    """Publish ``d`` to ``area`` in the caller's transaction: the notice, its areas, first version, photos,
+    the bounty's reserve and the stream's event."""
+    from ledger.radar.photos import store_in
+
+    now = books.now()
+    units = _check_area(s, area)
+    policy.require_officer_over(s, actor, units)
+    community = _budget_community(s, actor, units, budget_org_unit_id)
+    if d.bounty and community is None:
+        raise DomainError(errors.NOT_A_COMMUNITY, "name the community whose budget pays the bounty")
+    lat, lng, radius = d.circle
+    n = Notice(kind=d.kind, status="open", version=1, title=d.title, body=d.body, officer_id=actor.user_id,
+               budget_org_unit_id=community, bounty=d.bounty, lat_e6=lat, lng_e6=lng, radius_m=radius,
+               published_at=now, ends_at=d.end)
+    s.add(n)
+    s.flush()
+    s.add_all([NoticeArea(notice_id=n.id, org_unit_id=u) for u in units])
+    s.add(_version(n, actor, now, "published"))
+    for image in d.images:
+        store_in(s, image, notice_id=n.id)
+    if d.bounty:
+        n.reserve_id = earning.open_reserve_in(s, books, actor, community_id=community, amount=d.bounty,
+                                               expires_at=d.end + grace(books), reference=f"notice:{n.id}")
+    _event(s, books, "notice", n.id)
+    s.flush()
+    return n
+
+
+def publish_notice(books: Books, actor: Actor, *, kind: str, title: str, body: str, area: list[int],
+                   ends_at: dt.datetime, bounty: int = 0, budget_org_unit_id: int | None = None,
+                   circle: dict[str, Any] | None = None, photos: list[bytes] | None = None) -> NoticeView:
+    """An officer in scope of every unit of the area publishes a notice (with up to four photos); a bounty
+    is reserved from the paying community's budget at once (``insufficient_funds`` if it does not have it)."""
+    d = draft(books, actor, kind=kind, title=title, body=body, ends_at=ends_at, bounty=bounty, circle=circle,
+              photos=photos)
+    return books.run(lambda s: view_of(s, publish_in(s, books, actor, d, area=area,
+                                                     budget_org_unit_id=budget_org_unit_id), books.now()))
 
 
 def amend_notice(books: Books, actor: Actor, notice_id: int, *, title: str | None = None,

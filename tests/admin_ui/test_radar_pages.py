@@ -89,6 +89,28 @@ def test_anyone_reports_online_with_consent(seeded) -> None:
     assert done.status_code == 200 and 'id="report-receipt"' in done.text
 
 
+def test_an_officer_makes_a_report_a_notice_in_one_step_on_the_desk(seeded, signed_in) -> None:
+    jinsha = _unit(seeded, "panlong.gulou.jinsha")
+    public = seeded.test_client()
+    form = public.get("/report")
+    assert public.post("/report", data={"csrf_token": csrf_of(form.text), "category": "missing", "consent": "yes",
+                                        "text": "我父亲走失了，穿灰色上衣", "org_unit_id": str(jinsha)}).status_code == 200
+    with books_of(seeded).session(readonly=True) as s:
+        report = s.scalar(select(Report))
+    officer = signed_in("officer")
+    desk = officer.get("/radar/desk")
+    assert f'id="convert-{report.id}"' in desk.text and f'id="triage-{report.id}"' in desk.text
+    r = officer.post(f"/radar/reports/{report.id}/notice", data={
+        "csrf_token": csrf_of(desk.text), "kind": "寻人", "title": "寻找走失老人", "body": "灰色上衣,约80岁",
+        "area": [str(jinsha)], "ends_at": "2026-11-29T18:00"})
+    assert r.status_code == 302 and "/radar/" in r.headers["Location"]
+    with books_of(seeded).session(readonly=True) as s:
+        report = s.get(Report, report.id)
+        assert report.status == "converted" and s.get(Notice, report.notice_id).title == "寻找走失老人"
+    assert "寻找走失老人" in signed_in("volunteer").get("/radar").text
+    assert f'id="convert-{report.id}"' not in officer.get("/radar/desk").text
+
+
 def test_the_wallet_carries_the_live_banner_and_the_page_stream_works(seeded, signed_in) -> None:
     volunteer = signed_in("volunteer")
     assert 'id="radar-live"' in volunteer.get("/wallet").text

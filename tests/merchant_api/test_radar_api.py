@@ -52,7 +52,13 @@ def _body(w) -> dict:
 def cases(w):
     n = _notice(w)
     a = radar.answer_notice(w.books, w.actor("v1"), n.id, text="在1栋楼下")
+    rep = radar.submit_report(w.books, category="missing", text="家中老人走失", source="198.51.100.1",
+                              org_unit_id=w.units["c1"], consent=True)
+    convert = {"kind": "寻人", "title": "寻找走失老人", "body": "灰色上衣",
+               "ends_at": (w.books.now() + dt.timedelta(days=1)).isoformat()}
     return [
+        ("POST", f"/api/v1/reports/{rep.id}/notice", convert, {"officerA": 201},
+         {"officerB": "report_not_found", "v1": "permission_denied", "auditor": "permission_denied"}),
         ("POST", "/api/v1/notices", _body(w), {"officerA": 201},
          {"officerB": "out_of_scope", "v1": "permission_denied", "fund": "permission_denied"}),
         ("GET", f"/api/v1/notices/{n.id}", None, {"officerA": 200, "v1": 200, "leader": 200, "auditor": 200,
@@ -96,7 +102,7 @@ def test_every_radar_route_by_every_role(client, w):
                 continue  # only the listed refusals are asserted; the rest are in the matrix above
             assert r.is_json and r.get_json()["error"] == want, (method, path, actor, r.get_json())
             assert r.status_code == {"not_authenticated": 401, "notice_not_found": 404, "already_answered": 409,
-                                     "claim_already_decided": 409}.get(want, 403), \
+                                     "claim_already_decided": 409, "report_not_found": 404}.get(want, 403), \
                 (method, path, actor)
             assert snapshot(w.books) == before, (method, path, actor)
         for actor, status in allowed.items():
@@ -172,7 +178,7 @@ def test_anyone_reports_without_an_account_within_limits(client, w):
 def test_the_radar_routes_are_in_the_openapi_document(client):
     paths = client.get("/api/v1/openapi.json").get_json()["paths"]
     for path in ("/api/v1/notices", "/api/v1/notices/{notice_id}", "/api/v1/notices/{notice_id}/close",
-                 "/api/v1/notices/{notice_id}/answers", "/api/v1/reports"):
+                 "/api/v1/notices/{notice_id}/answers", "/api/v1/reports", "/api/v1/reports/{report_id}/notice"):
         assert path in paths, path
 
 

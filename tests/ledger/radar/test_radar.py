@@ -288,3 +288,36 @@ def test_the_worker_ends_notices_and_erases_old_reports(w):
     radar.submit_report(w.books, category="other", text="楼道堆放杂物", source="x", consent=True)
     w.books.clock.advance((radar.RETENTION_DAYS + 1) * 24 * 3600)
     assert radar_job(w.books) == "1 notices ended, 1 reports erased"
+
+
+def test_a_report_becomes_a_notice_in_one_step_or_is_linked_to_a_case(w):
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (40, 30), (10, 200, 10)).save(buf, format="PNG")
+    rep = radar.submit_report(w.books, category="missing", text="我家老人走失，穿蓝色外套", source="203.0.113.7",
+                              org_unit_id=w.units["c1"], consent=True, photo=buf.getvalue())
+    other = radar.submit_report(w.books, category="theft", text="楼下电动车被盗", source="203.0.113.8",
+                                org_unit_id=w.units["c1"], consent=True)
+    end = w.books.now() + dt.timedelta(days=2)
+    assert code_of(radar.convert_report, w.books, w.actor("officerB"), rep.id, kind="寻人", title="寻人",
+                   body="", ends_at=end) == "report_not_found"  # not their community
+    assert code_of(radar.convert_report, w.books, w.actor("officerA"), rep.id, kind="寻人", title="寻找走失老人",
+                   body="蓝色外套", ends_at=end, bounty=20_000) == "insufficient_funds"
+    assert radar.list_notices(w.books, w.actor("v1")) == []  # refused: nothing published, nothing recorded
+    done = radar.convert_report(w.books, w.actor("officerA"), rep.id, kind="寻人", title="寻找走失老人",
+                                body="蓝色外套,约75岁", ends_at=end, bounty=30, with_photos=True)
+    assert done.status == "converted" and done.notice_id is not None
+    notice = radar.get_notice(w.books, w.actor("v1"), done.notice_id)  # the report's community sees it
+    assert (notice.area, notice.bounty, len(notice.photo_ids)) == ([w.units["c1"]], 30, 1)
+    assert "走失，穿" not in notice.body  # the officer's words, not the report's
+    assert budget(w) == (10_000, 30)
+    assert code_of(radar.convert_report, w.books, w.actor("officerA"), rep.id, kind="寻人", title="again",
+                   body="", ends_at=end) == "report_not_open"
+    linked = radar.triage_report(w.books, w.actor("officerA2"), other.id, status="linked", case_ref="PL-2026-99")
+    assert (linked.status, linked.case_ref) == ("linked", "PL-2026-99")
+    closed = radar.triage_report(w.books, w.actor("officerA2"), other.id, status="closed", note="已破案")
+    assert (closed.status, closed.case_ref, closed.triage_note) == ("closed", "PL-2026-99", "已破案")
+    assert verify_books(w.books).ok
