@@ -117,8 +117,9 @@ def init_app(app: Flask) -> None:
 
     labels.register(app)
     app.register_blueprint(bp)
-    from . import admin, auditor, auth, dashboard, fund, officer, patrols, people, radar, surveys, till, wallet
+    from . import admin, auditor, auth, dashboard, fund, inbox, officer, patrols, people, radar, surveys, till, wallet
 
-    for module in (auth, wallet, till, officer, fund, admin, auditor, dashboard, surveys, people, patrols, radar):
+    for module in (auth, wallet, till, officer, fund, admin, auditor, dashboard, surveys, people, patrols, radar,
+                   inbox):
         app.register_blueprint(module.bp)
     app.register_blueprint(radar.public_bp)

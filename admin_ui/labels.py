@@ -23,7 +23,8 @@ LEVELS = {"district": _l("District"), "street": _l("Street office"), "community"
 CLAIM_KINDS = {"tip": _l("Tip"), "patrol": _l("Patrol")}
 CATEGORIES = {"theft": _l("Theft"), "fraud": _l("Fraud"), "drugs": _l("Drugs"), "fire_hazard": _l("Fire hazard"),
               "traffic": _l("Traffic"), "dispute": _l("Dispute"), "suspicious": _l("Suspicious activity"),
-              "other": _l("Other"), "missing": _l("Missing person")}
+              "other": _l("Other"), "missing": _l("Missing person"),
+              "answer": _l("Answer to a radar notice")}
 TIERS = {"low": _l("Low"), "medium": _l("Medium"), "high": _l("High"), "critical": _l("Critical")}
 ACCOUNT_KINDS = {"donations": _l("Donations"), "fund": _l("Gold Bean Fund"), "budget": _l("Community budgets"),
                  "wallet": _l("Volunteer wallets"), "merchant": _l("Merchants"), "payout": _l("Paid to merchants"),

@@ -109,7 +109,7 @@ SENTENCES = {
     "already_answered": _l("You already sent a tip for this notice."),
     "exceeds_bounty": _l("That is more than is left of the reward. Enter a smaller number of beans."),
     "notice_end_invalid": _l("Choose an end time in the future, at most 28 days ahead."),
-    "approvals_pending": _l("Some payments of this notice wait for a second officer; decide them first."),
+    "reserve_released": _l("The reward of this notice was released when it closed or ended; verify without beans."),
 }
 
 BY_CATEGORY = {

@@ -49,7 +49,9 @@ def _done(message: str):
 @web.requires("officer")
 def verify(claim_id: int):
     try:
-        view = earning.verify_claim(current_books(), g.actor, claim_id, reason=_reason(), tier=request.form.get("tier") or None)
+        view = earning.verify_claim(current_books(), g.actor, claim_id, reason=_reason(),
+                                    tier=request.form.get("tier") or None,
+                                    amount=web.form_int("amount", required=False, minimum=1))
     except DomainError as exc:
         web.refuse(exc)
         return web.back(url_for("ui_officer.queue"))

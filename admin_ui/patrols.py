@@ -13,7 +13,7 @@ from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
 
 from doors import current_books
-from ledger import patrols
+from ledger import patrols, service
 from ledger.errors import DomainError
 from ledger.redemption import codes as qr
 
@@ -153,7 +153,7 @@ def leader_code(post_id: int):
 @web.requires()
 def records():
     books = current_books()
-    rows = patrols.my_service_records(books, g.actor)
+    rows = service.my_service_records(books, g.actor)
     today = books.calendar.today(books.now())
     return render_template("ui/patrol_records.html", records=rows, total=sum(r.minutes for r in rows),
                            first=today.replace(month=1, day=1), last=today)
@@ -163,9 +163,9 @@ def records():
 @web.requires()
 def certificate():
     try:
-        cert = patrols.issue_certificate(current_books(), g.actor, first_day=_day("first_day"),
+        cert = service.issue_certificate(current_books(), g.actor, first_day=_day("first_day"),
                                          last_day=_day("last_day"))
-        pdf = patrols.certificate_pdf(cert, verify_url=url_for("ui_patrols.verify_page", _external=True))
+        pdf = service.certificate_pdf(cert, verify_url=url_for("ui_patrols.verify_page", _external=True))
     except DomainError as exc:
         web.refuse(exc)
         return redirect(url_for("ui_patrols.records"))
@@ -180,7 +180,7 @@ def verify_page():
     result, error = None, None
     if code:
         try:
-            result = patrols.verify_certificate(current_books(), code)
+            result = service.verify_certificate(current_books(), code)
         except DomainError as exc:
             error = exc.code
     return render_template("ui/patrol_verify.html", code=code, result=result, error=error)

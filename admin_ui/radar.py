@@ -1,5 +1,6 @@
 """警务雷达 pages: the volunteer's radar list and notice page (answer form), the officer's radar desk
-(publish, amend, close; the answer board with verify/reject/approve; reports to triage), and the public
+(publish, amend, close; reports to triage), the answer board (each answer is a claim: its verify, reject
+and approve forms post to the officer's claim and award pages, ``admin_ui.officer``), and the public
 report page (在线举报) anyone may open. Every page calls ``ledger.radar`` with the signed-in actor."""
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from flask import Blueprint, Response, flash, g, redirect, render_template, requ
 from flask_babel import gettext
 
 from doors import current_books, sse
-from ledger import radar
+from ledger import earning, radar
 from ledger.access import policy
 from ledger.errors import DomainError
 from ledger.views import directory
@@ -22,6 +23,9 @@ public_bp = Blueprint("ui_report", __name__)
 
 
 PHOTO_FORMS = {"ui_radar.publish", "ui_radar.answer", "ui_report.report_post"}
+# the kind a report's category most often becomes (the officer may choose another)
+SUGGESTED_KIND = {"missing": "寻人", "theft": "协查", "drugs": "协查", "suspicious": "协查", "fraud": "安全提示",
+                  "fire_hazard": "安全提示", "traffic": "安全提示", "dispute": "求助", "other": "求助"}
 
 
 @bp.before_app_request
@@ -111,6 +115,7 @@ def notice_page(notice_id: int):
     answers = radar.list_answers(books, actor, notice_id)
     names = directory.user_names(books, {a.volunteer_id for a in answers} | {notice.officer_id})
     return render_template("ui/radar_notice.html", n=notice, answers=answers, names=names,
+                           tiers=earning.rules_of(books).tip_tiers,
                            units=directory.unit_names(books), history=radar.notice_history(books, actor, notice_id),
                            officer=policy.is_officer(actor), mine=[a for a in answers if a.volunteer_id == actor.user_id])
 
@@ -141,7 +146,8 @@ def photo(photo_id: int):
 def desk():
     books, actor = current_books(), g.actor
     return render_template("ui/radar_desk.html", notices=radar.list_notices(books, actor, include_ended=True),
-                           reports=radar.list_reports(books, actor), scope=_scope_units(actor),
+                           reports=radar.list_reports(books, actor) + radar.list_reports(books, actor, status="linked"),
+                           suggested=SUGGESTED_KIND, scope=_scope_units(actor),
                            communities=directory.communities(books, actor), units=directory.unit_names(books),
                            kinds=radar.NOTICE_KINDS, default_end=(books.calendar.local(books.now())
                                                                   + dt.timedelta(days=3)).strftime("%Y-%m-%dT%H:%M"))
@@ -181,33 +187,6 @@ def close(notice_id: int):
     return refused or redirect(here)
 
 
-def _decided(answer_id: int, call):
-    desk = url_for("ui_radar.desk")  # web.back returns to the form's own page ("next", same site only)
-    refused, _ = _try(call, gettext("Answer No. %(id)s decided.", id=answer_id), desk)
-    return refused or web.back(desk)
-
-
-@bp.post("/answers/<int:answer_id>/verify")
-@web.requires("officer")
-def verify(answer_id: int):
-    amount = web.form_int("amount", required=False, minimum=1)
-    return _decided(answer_id, lambda: radar.verify_answer(current_books(), g.actor, answer_id, amount=amount,
-                                                           reason=_text("reason", 500)))
-
-
-@bp.post("/answers/<int:answer_id>/approve")
-@web.requires("officer")
-def approve(answer_id: int):
-    return _decided(answer_id, lambda: radar.approve_answer(current_books(), g.actor, answer_id))
-
-
-@bp.post("/answers/<int:answer_id>/reject")
-@web.requires("officer")
-def reject(answer_id: int):
-    return _decided(answer_id, lambda: radar.reject_answer(current_books(), g.actor, answer_id,
-                                                           reason=_text("reason", 500)))
-
-
 @bp.post("/reports/<int:report_id>/triage")
 @web.requires("officer")
 def triage(report_id: int):
@@ -216,6 +195,20 @@ def triage(report_id: int):
         case_ref=_text("case_ref", 60) or None, notice_id=web.form_int("notice_id", required=False)),
         gettext("Report No. %(id)s triaged.", id=report_id), url_for("ui_radar.desk"))
     return refused or redirect(url_for("ui_radar.desk"))
+
+
+@bp.post("/reports/<int:report_id>/notice")
+@web.requires("officer")
+def convert(report_id: int):
+    """One step: the report becomes a notice (published) and is recorded as converted."""
+    area = [int(v) for v in request.form.getlist("area") if v.isdigit()]
+    refused, report = _try(lambda: radar.convert_report(
+        current_books(), g.actor, report_id, kind=request.form.get("kind", ""), title=_text("title", 120),
+        body=_text("body", 5000), area=area or None, ends_at=_local_time("ends_at"),
+        bounty=web.form_int("bounty", required=False, minimum=0) or 0,
+        with_photos=request.form.get("with_photos") == "yes"),
+        gettext("Report No. %(id)s became a notice.", id=report_id), url_for("ui_radar.desk"))
+    return refused or redirect(url_for("ui_radar.notice_page", notice_id=report.notice_id))
 
 
 @public_bp.get("/report")

@@ -70,9 +70,9 @@ def certificate_verify(source: str, jwks_file: str | None) -> None:
 
 
 def _verify_with_instance(code: str) -> dict:
-    from ledger import patrols
+    from ledger import service
 
-    return patrols.verify_certificate(app_books(), code)
+    return service.verify_certificate(app_books(), code)
 
 
 @click.group("patrols")

@@ -15,6 +15,13 @@ Jobs:
   personal content of public reports past their retention (``ledger.radar``).
 - ``retention`` every ``GOLDBEAN_RETENTION_INTERVAL`` seconds (default 86400): erases tips' text and location
   ``tip_retention_days`` after their case closed (``ledger.privacy.erase_expired_tips``).
+- ``notify`` every ``GOLDBEAN_NOTIFY_INTERVAL`` seconds (default 2): delivers the notification outbox
+  (``ledger.notify.deliver_due``): the live stream through the radar's ``LiveChannel``, SMS through
+  ``SmsChannel`` when ``settings.notify.sms_url`` is set (token: ``GOLDBEAN_SMS_TOKEN``), retrying with
+  backoff; and deletes notifications past ``settings.notify.retention_days``. Its log line has counts only:
+  never a phone number or a text.
+- ``patrol-reminders`` every ``GOLDBEAN_REMINDER_INTERVAL`` seconds (default 300): reminds signed-up
+  volunteers ``PatrolRules.reminder_minutes`` before their shift, once (``ledger.patrols.send_reminders``).
 
 An interval of 0 switches a job off.
 
@@ -151,6 +158,23 @@ def retention_job(books: Books) -> str:
     return f"{erase_expired_tips(books)} closed tips past retention erased"
 
 
+def notify_job(books: Books) -> str:
+    from ledger import notify, radar
+
+    url = books.settings.notify.sms_url
+    sms = notify.SmsChannel(url, token=os.environ.get("GOLDBEAN_SMS_TOKEN") or None,
+                            timeout_s=books.settings.notify.sms_timeout_s) if url else None
+    counts = notify.deliver_due(books, live=radar.LiveChannel(), sms=sms)
+    purged = notify.purge(books)
+    return ", ".join(f"{k} {v}" for k, v in counts.items()) + f", purged {purged}"
+
+
+def reminders_job(books: Books) -> str:
+    from ledger import patrols
+
+    return f"{patrols.send_reminders(books)} patrol reminders"
+
+
 def default_jobs() -> list[Job]:
     checkpoint_every = _env_seconds("GOLDBEAN_CHECKPOINT_INTERVAL", 3600)
     jobs = [
@@ -161,6 +185,8 @@ def default_jobs() -> list[Job]:
         Job("patrol-series", _env_seconds("GOLDBEAN_SERIES_INTERVAL", 3600), series_job),
         Job("radar", _env_seconds("GOLDBEAN_RADAR_INTERVAL", 60), radar_job),
         Job("retention", _env_seconds("GOLDBEAN_RETENTION_INTERVAL", 86_400), retention_job),
+        Job("notify", _env_seconds("GOLDBEAN_NOTIFY_INTERVAL", 2), notify_job),
+        Job("patrol-reminders", _env_seconds("GOLDBEAN_REMINDER_INTERVAL", 300), reminders_job),
     ]
     return [job for job in jobs if job.every_s > 0]
 

@@ -223,12 +223,11 @@ NOTICE_NOT_OPEN = _spec("notice_not_open", CONFLICT, "The notice is closed or ha
 NOTICE_END_INVALID = _spec("notice_end_invalid", INVALID, "A notice ends in the future, within 31 days.")
 ALREADY_ANSWERED = _spec("already_answered", CONFLICT, "You already answered this notice.")
 ANSWER_NOT_FOUND = _spec("answer_not_found", NOT_FOUND, "No such answer.")
-ANSWER_ALREADY_DECIDED = _spec("answer_already_decided", CONFLICT, "The answer was already verified or rejected.")
-ANSWER_NOT_PENDING = _spec("answer_not_pending", CONFLICT, "The answer is not waiting for a second approval.")
 EXCEEDS_BOUNTY = _spec("exceeds_bounty", CONFLICT, "That is more than remains of the notice's bounty.")
-APPROVALS_PENDING = _spec("approvals_pending", CONFLICT,
-                          "Answers of this notice await a second approval; decide them before closing.")
+RESERVE_RELEASED = _spec("reserve_released", CONFLICT,
+                         "The beans set aside for this claim were released (the notice closed or ended).")
 REPORT_NOT_FOUND = _spec("report_not_found", NOT_FOUND, "No such report.")
+REPORT_NOT_OPEN = _spec("report_not_open", CONFLICT, "This report was already closed or made a notice.")
 PHOTO_INVALID = _spec("photo_invalid", INVALID, "Photos are JPEG, PNG or WebP images, at most 5 MB each.")
 TOO_MANY_PHOTOS = _spec("too_many_photos", INVALID, "At most four photos.")
 

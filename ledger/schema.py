@@ -1,15 +1,14 @@
 """Every model module is imported here so that ``Base.metadata`` is complete for Alembic."""
 
 from ledger.access.models import Merchant, OrgUnit, RateCounter, RoleGrant, SecurityEvent, User, WebSession
-from ledger.earning.models import Award, Claim
+from ledger.earning.models import Award, Claim, Reserve
 from ledger.infra.base import NAMING_CONVENTION, Base
 from ledger.journal.models import Account, Checkpoint, Entry, Transfer
+from ledger.notify.models import Delivery, Notification
 from ledger.patrols.models import (
     PatrolPost,
     PatrolShift,
     PatrolSignup,
-    ServiceCertificate,
-    ServiceRecord,
     ShiftSeries,
     UsedLeaderCode,
 )
@@ -26,4 +25,5 @@ from ledger.redemption.models import (
     SpentCode,
     Till,
 )
+from ledger.service.models import ServiceCertificate, ServiceRecord
 from ledger.surveys.models import Survey, SurveyQuestion, SurveyRespondent, SurveyResponse, SurveyTarget

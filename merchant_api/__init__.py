@@ -80,6 +80,7 @@ def _blueprints() -> list:
         audit_api,
         auth_api,
         earning_api,
+        inbox_api,
         ledger_api,
         patrols_api,
         people_api,
@@ -94,4 +95,4 @@ def _blueprints() -> list:
 
     return [ledger_api.blp, auth_api.blp, earning_api.blp, wallet_api.blp, wallet_api.cards_blp, till_api.blp,
             audit_api.blp, security_api.blp, people_api.blp, surveys_api.blp,
-            recruitment_api.blp, patrols_api.blp, radar_api.blp, privacy_api.blp]
+            recruitment_api.blp, patrols_api.blp, radar_api.blp, privacy_api.blp, inbox_api.blp]

@@ -67,6 +67,8 @@ class ClaimOut(Out):
     amount = fields.Integer(allow_none=True)
     details = fields.Nested(TipDetails, allow_none=True,
                             metadata={"description": "tip details, for officers in scope only"})
+    reserve_id = fields.Integer(allow_none=True, metadata={
+        "description": "paid from this bounty (an answer of a notice with a bounty), not by the rule table"})
 
 
 class ListQuery(In):
@@ -77,6 +79,9 @@ class ListQuery(In):
 class VerifyIn(In):
     reason = String(required=True, validate=validate.Length(min=1, max=2000))
     tier = String(load_default=None, metadata={"description": "tips: low, medium, high or critical"})
+    amount = fields.Integer(strict=True, load_default=None, validate=validate.Range(min=1, max=1_000_000), metadata={
+        "description": "claims paid from a bounty (answers of a notice with a bounty): beans of it; "
+                       "default all that is left"})
 
 
 class ReasonIn(In):

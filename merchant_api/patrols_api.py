@@ -15,7 +15,7 @@ from flask_smorest import Blueprint
 from marshmallow import RAISE, Schema, fields, validate
 
 from doors import current_books
-from ledger import patrols
+from ledger import patrols, service
 
 from .auth import current_actor, public, requires_roles
 from .schemas import BINARY, Boolean, QueryBoolean
@@ -436,7 +436,7 @@ def coverage():
 @blp.response(200, RecordOut(many=True))
 def my_records():
     """Your 志愿服务记录: verified service time, apart from beans."""
-    return patrols.my_service_records(current_books(), current_actor())
+    return service.my_service_records(current_books(), current_actor())
 
 
 @blp.route("/me/certificates", methods=["POST"])
@@ -448,10 +448,10 @@ def my_records():
 def issue_certificate(body: dict[str, Any]):
     """A 志愿服务记录证明 for a period: a PDF (Chinese) with the signed statement's QR, or the statement."""
     fmt = body.pop("format")
-    cert = patrols.issue_certificate(current_books(), current_actor(), **body)
+    cert = service.issue_certificate(current_books(), current_actor(), **body)
     if fmt == "json":
         return cert
-    pdf = patrols.certificate_pdf(cert, verify_url=request.url_root.rstrip("/") + "/patrols/verify")
+    pdf = service.certificate_pdf(cert, verify_url=request.url_root.rstrip("/") + "/patrols/verify")
     resp = Response(pdf, status=201, content_type="application/pdf")
     resp.headers["Content-Disposition"] = f'attachment; filename="service-{cert.first_day}-{cert.last_day}.pdf"'
     return resp
@@ -464,5 +464,5 @@ def issue_certificate(body: dict[str, Any]):
 @blp.response(200, VerifiedOut)
 def verify_certificate(query: dict[str, Any]):
     """Anyone, without an account: is this certificate genuine, and what does it state?"""
-    return patrols.verify_certificate(current_books(), query["code"])
+    return service.verify_certificate(current_books(), query["code"])
 

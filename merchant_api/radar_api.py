@@ -1,8 +1,10 @@
 """The police radar (警务雷达): notices for an area, answers (tips), the answer board, public reports.
 
-Paths are the ones issue 15 fixes for tools (``/api/v1/notices``, ``/api/v1/reports``); answers are
-verified, rejected and approved under ``/api/v1/answers/<id>/...``. Every view is thin: parse (unknown
-fields rejected, strict integers), call one ``ledger.radar`` use case with the signed-in actor, return.
+Paths are the ones issue 15 fixes for tools (``/api/v1/notices``, ``/api/v1/reports``). An answer is an
+earning claim: ``POST /notices/{id}/answers`` answers 201 with it, and it is verified, rejected and (above
+the threshold) approved through the claim and award routes (``/api/v1/claims/{id}/verify``, ``/reject``,
+``/api/v1/awards/{id}/approve``). Every view is thin: parse (unknown fields rejected, strict integers), call
+one ``ledger.radar`` use case with the signed-in actor, return.
 A notice the caller may not see is ``notice_not_found`` (404), never 403: its existence is not told.
 """
 
@@ -135,35 +137,25 @@ class AnswerIn(_In):
 
 
 class AnswerOut(Schema):
-    id = fields.Integer()
+    id = fields.Integer(metadata={"description": "the claim's id: POST /api/v1/claims/{id}/verify or /reject"})
     notice_id = fields.Integer()
     volunteer_id = fields.Integer()
-    status = fields.String(metadata={"description": "submitted, pending_approval, verified or rejected"})
-    text = fields.String()
-    place = fields.String(allow_none=True)
-    occurred_at = fields.DateTime(allow_none=True)
-    submitted_at = fields.DateTime()
+    status = fields.String(metadata={"description": "the claim's: submitted, verified or rejected"})
+    award_id = fields.Integer(allow_none=True, metadata={"description": "above the threshold: "
+                                                                        "POST /api/v1/awards/{id}/approve"})
+    award_status = fields.String(allow_none=True, metadata={
+        "description": "posted, pending_approval (a second officer), voided or reversed"})
     amount = fields.Integer(allow_none=True)
+    text = fields.String(allow_none=True, metadata={"description": "the tip: its author and the deciding officers"})
+    place = fields.String(allow_none=True)
+    occurred_at = fields.DateTime()
+    submitted_at = fields.DateTime()
     decided_by_id = fields.Integer(allow_none=True)
     decided_at = fields.DateTime(allow_none=True)
     decision_reason = fields.String(allow_none=True)
-    approved_by_id = fields.Integer(allow_none=True)
-    transfer_key = fields.String(allow_none=True)
+    paid_from_bounty = fields.Boolean(metadata={"description": "true: verified with an amount of the notice's "
+                                                               "bounty; false: with a tip tier"})
     photo_ids = fields.List(fields.Integer())
-
-
-class AnswerVerifyIn(_In):
-    amount = fields.Integer(strict=True, load_default=None, validate=validate.Range(min=1, max=1_000_000),
-                            metadata={"description": "beans; default all that is left of the bounty"})
-    reason = fields.String(load_default="", validate=validate.Length(max=500))
-
-
-class RejectIn(_In):
-    reason = fields.String(required=True, validate=validate.Length(min=1, max=500))
-
-
-class EmptyIn(_In):
-    pass
 
 
 class ReportIn(_In):
@@ -308,7 +300,7 @@ def get_photo(photo_id: int):
 @blp.arguments(AnswerIn())
 @blp.response(201, AnswerOut)
 def answer_notice(body: dict, notice_id: int):
-    """Answer an open notice of your area with a tip (once per notice)."""
+    """Answer an open notice of your area with a tip (once per notice): 201 with the claim it becomes."""
     return radar.answer_notice(current_books(), current_actor(), notice_id, **body)
 
 
@@ -316,35 +308,9 @@ def answer_notice(body: dict, notice_id: int):
 @requires_roles()
 @blp.response(200, AnswerOut(many=True))
 def list_answers(notice_id: int):
-    """The answer board (officers in scope of the whole area); a volunteer sees their own answer."""
+    """The answer board (officers in scope of the whole area); a volunteer sees their own answer. Decide each
+    with the claim routes."""
     return radar.list_answers(current_books(), current_actor(), notice_id)
-
-
-@blp.route("/answers/<int:answer_id>/verify", methods=["POST"])
-@requires_roles("officer")
-@blp.arguments(AnswerVerifyIn())
-@blp.response(200, AnswerOut)
-def verify_answer(body: dict, answer_id: int):
-    """Verify an answer and pay it from the bounty (above the threshold a second officer approves)."""
-    return radar.verify_answer(current_books(), current_actor(), answer_id, **body)
-
-
-@blp.route("/answers/<int:answer_id>/approve", methods=["POST"])
-@requires_roles("officer")
-@blp.arguments(EmptyIn())
-@blp.response(200, AnswerOut)
-def approve_answer(body: dict, answer_id: int):
-    """Second approval of a large payment, by a different officer in scope."""
-    return radar.approve_answer(current_books(), current_actor(), answer_id)
-
-
-@blp.route("/answers/<int:answer_id>/reject", methods=["POST"])
-@requires_roles("officer")
-@blp.arguments(RejectIn())
-@blp.response(200, AnswerOut)
-def reject_answer(body: dict, answer_id: int):
-    """Reject an answer with a reason."""
-    return radar.reject_answer(current_books(), current_actor(), answer_id, **body)
 
 
 # --- public reports -------------------------------------------------------------------------------
@@ -375,6 +341,31 @@ def list_reports(query: dict):
 def triage_report(body: dict, report_id: int):
     """Close a report, link it to a case, or record the notice it became."""
     return radar.triage_report(current_books(), current_actor(), report_id, **body)
+
+
+class ConvertIn(_In):
+    kind = fields.String(required=True, validate=validate.OneOf(radar.NOTICE_KINDS))
+    title = fields.String(required=True, validate=validate.Length(min=1, max=120))
+    body = fields.String(load_default="", validate=validate.Length(max=5000),
+                         metadata={"description": "the notice's text, written by the officer (the report's is not "
+                                                  "copied: it may name people)"})
+    area = fields.List(fields.Integer(strict=True), load_default=None, validate=validate.Length(min=1, max=20),
+                       metadata={"description": "default: the report's community"})
+    ends_at = fields.AwareDateTime(required=True, metadata={"description": "within 28 days"})
+    bounty = fields.Integer(strict=True, load_default=0, validate=validate.Range(min=0, max=100_000))
+    budget_org_unit_id = fields.Integer(strict=True, load_default=None)
+    with_photos = Boolean(load_default=False, metadata={"description": "carry the report's photos onto the notice"})
+    note = fields.String(load_default="", validate=validate.Length(max=500))
+
+
+@blp.route("/reports/<int:report_id>/notice", methods=["POST"])
+@requires_roles("officer")
+@blp.arguments(ConvertIn())
+@blp.response(201, ReportOut)
+def convert_report(body: dict, report_id: int):
+    """Turn a report into a notice in one step: the notice is published and the report recorded `converted`
+    with its `notice_id` (`report_not_open` if it was closed or converted already)."""
+    return radar.convert_report(current_books(), current_actor(), report_id, **body)
 
 
 # --- live ------------------------------------------------------------------------------------------

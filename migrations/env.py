@@ -38,10 +38,24 @@ def run_migrations_online() -> None:
 
 
 def _run(connection) -> None:
-    context.configure(connection=connection, target_metadata=target_metadata, render_as_batch=True,
-                      compare_type=True, compare_server_default=False)
-    with context.begin_transaction():
-        context.run_migrations()
+    # SQLite rebuilds a table to drop a column (batch mode): with foreign keys on, dropping a table that others
+    # reference fails at commit. So, as SQLite's ALTER TABLE procedure says: foreign keys off (outside the
+    # transaction, on the driver's connection), migrate, check every reference, foreign keys on again.
+    sqlite = connection.dialect.name == "sqlite" and not connection.in_transaction()
+    if sqlite:
+        connection.connection.driver_connection.execute("PRAGMA foreign_keys=OFF")
+    try:
+        context.configure(connection=connection, target_metadata=target_metadata, render_as_batch=True,
+                          compare_type=True, compare_server_default=False)
+        with context.begin_transaction():
+            context.run_migrations()
+            if sqlite:
+                broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+                if broken:
+                    raise RuntimeError(f"the migration left rows whose references do not exist: {broken[:5]}")
+    finally:
+        if sqlite:
+            connection.connection.driver_connection.execute("PRAGMA foreign_keys=ON")
 
 
 if context.is_offline_mode():

@@ -22,6 +22,12 @@
          "</span> <strong>" + text(n.title) + "</strong>" + reward + "</a>", n.kind === "安全提示");
     if (navigator.vibrate) navigator.vibrate(200);
   });
+  source.addEventListener("notification", function (e) {
+    var n = JSON.parse(e.data);
+    var link = n.link && n.link.charAt(0) === "/" && n.link.charAt(1) !== "/" ? n.link : tag.dataset.inbox;
+    show('<a href="' + text(link || "") + '" id="live-note-' + n.notification_id + '"><strong>' + text(n.title) +
+         "</strong></a>", n.urgent);
+  });
   source.addEventListener("payment", function (e) {
     var p = JSON.parse(e.data);
     show(text(tag.dataset.paid.replace("@", p.amount)), false);

@@ -33,7 +33,7 @@ from typing import Any
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from ledger import errors
+from ledger import errors, notify, service
 from ledger.access import policy
 from ledger.access.identity import (
     Actor,
@@ -44,7 +44,8 @@ from ledger.access.identity import (
     wallet_account_id,
 )
 from ledger.access.models import OrgUnit, RoleGrant, User
-from ledger.earning.models import Award, Claim
+from ledger.earning.models import Award, Claim, Reserve
+from ledger.earning.reserves import lock_in, payable_in, rehold_in
 from ledger.errors import DomainError
 from ledger.infra.books import Books
 from ledger.infra.db import utc_from_db
@@ -82,6 +83,7 @@ class ClaimView:
     amount: int | None
     # tip details: only for officers in scope
     details: dict[str, Any] | None
+    reserve_id: int | None = None  # paid from this reserve (a notice's bounty), not by the rule table
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -201,8 +203,10 @@ def _check_amount(amount: Any) -> int:
 
 def _award_in(s: Session, books: Books, actor: Actor, *, volunteer_id: int, community_id: int, amount: int,
               source: str, key: str, reference: str, reason: str, claim_id: int | None = None,
-              approval_reason: str | None = None, import_key: str | None = None) -> Award:
-    """Credit ``amount`` beans from the community's budget to the volunteer's wallet, within the caps.
+              approval_reason: str | None = None, import_key: str | None = None,
+              reserve: Reserve | None = None) -> Award:
+    """Credit ``amount`` beans from the community's budget to the volunteer's wallet, within the caps; from
+    ``reserve`` (its hold released and the rest re-held in the same linked batch) when the claim has one.
 
     ``key`` is the award's deterministic journal key; an award with this key already made is returned
     unchanged (a retry)."""
@@ -229,21 +233,25 @@ def _award_in(s: Session, books: Books, actor: Actor, *, volunteer_id: int, comm
     ref = reference[:120]
     note = reason[:500]
     if approval_reason:
-        hold_key = f"{key}:hold"
-        post_in(s, books, [hold(hold_key, "award", budget, wallet, amount, rules.approval_timeout_s,
-                                actor=actor.ref, reason=note, reference=ref)])
-        transfer_key, status = f"{key}:post", "pending_approval"
+        hold_key, transfer_key, status = f"{key}:hold", f"{key}:post", "pending_approval"
+        req = hold(hold_key, "award", budget, wallet, amount, rules.approval_timeout_s, actor=actor.ref,
+                   reason=note, reference=ref)
     else:
-        hold_key = None
-        post_in(s, books, [transfer(key, "award", budget, wallet, amount, actor=actor.ref, reason=note,
-                                    reference=ref)])
-        transfer_key, status = key, "posted"
+        hold_key, transfer_key, status = None, key, "posted"
+        req = transfer(key, "award", budget, wallet, amount, actor=actor.ref, reason=note, reference=ref)
+    if reserve is not None:  # paid from the reserve: release its hold, pay, hold the rest (one batch)
+        reserve.paid += amount
+        rehold_in(s, books, actor, reserve, [req], why="bounty paid")
+    else:
+        post_in(s, books, [req])
     award = Award(source=source, status=status, volunteer_id=volunteer_id, org_unit_id=community_id,
                   claim_id=claim_id, officer_id=actor.user_id, amount=amount, reversed_amount=0, reference=ref,
                   reason=note, transfer_key=transfer_key, hold_key=hold_key, approval_reason=approval_reason,
                   import_key=import_key, awarded_at=books.now())
     s.add(award)
     s.flush()
+    if status == "posted":
+        _tell_paid_in(s, books, award, reserve.reference if reserve is not None else None)
     return award
 
 
@@ -258,7 +266,59 @@ def _claim_view(s: Session, actor: Actor, c: Claim) -> ClaimView:
                      utc_from_db(c.occurred_at), utc_from_db(c.ended_at), c.team, utc_from_db(c.submitted_at), c.tier,
                      c.decided_by_id, utc_from_db(c.decided_at), c.decision_reason,
                      award.id if award else None, award.status if award else None,
-                     award.amount if award else None, details)
+                     award.amount if award else None, details, c.reserve_id)
+
+
+def claim_view_in(s: Session, actor: Actor, claim_id: int) -> ClaimView:
+    """A claim as ``actor`` may read it (tip details only for officers in scope and its authors), inside the
+    caller's transaction: for the rooms above that link claims to what they answer."""
+    return _claim_view(s, actor, s.get(Claim, claim_id))
+
+
+def submit_tip_in(s: Session, books: Books, actor: Actor, *, community_id: int, category: str, description: str,
+                  location: str | None, occurred_at: dt.datetime, reserve_id: int | None = None,
+                  service: tuple[str, int] | None = None) -> int:
+    """A volunteer's tip claim, written in the caller's transaction (a room above checked what the tip
+    answers and that it is answered once); paid from ``reserve_id`` when given; ``service`` (activity,
+    minutes) is recorded as volunteer service once the claim is verified and its award posted. Returns the
+    claim's id."""
+    policy.require_role(actor, "volunteer")
+    _require_volunteer(s, actor.user_id)
+    if reserve_id is not None and s.scalar(select(Reserve.org_unit_id).where(Reserve.id == reserve_id)) != community_id:
+        raise DomainError(errors.VALIDATION_FAILED, "a claim is paid from a reserve of its own community")
+    activity, minutes = service if service is not None and service[1] > 0 else (None, None)
+    now = books.now()
+    claim = Claim(kind="tip", status="submitted", volunteer_id=actor.user_id, submitted_by_id=actor.user_id,
+                  org_unit_id=community_of(s, community_id), category=category, description=description,
+                  location=location, occurred_at=utc_from_db(occurred_at) or now, submitted_at=now,
+                  reserve_id=reserve_id, service_activity=activity, service_minutes=minutes)
+    s.add(claim)
+    s.flush()
+    return claim.id
+
+
+def _record_service_in(s: Session, books: Books, claim: Claim, verifier_id: int) -> None:
+    """The claim's volunteer service, once it is verified (and its award, if any, posted): ledger.service."""
+    if claim.service_activity is None or not claim.service_minutes:
+        return
+    service.record_in(s, volunteer_id=claim.volunteer_id, activity=claim.service_activity,
+                      source_ref=f"claim:{claim.id}", org_unit_id=claim.org_unit_id,
+                      description=service.describe(claim.service_activity),
+                      service_day=books.calendar.today(utc_from_db(claim.occurred_at)),
+                      minutes=claim.service_minutes, verified_by=f"user:{verifier_id}", verified_at=books.now())
+
+
+def _tell_in(s: Session, books: Books, user_id: int, key: str, title: str, body: str, *, topic: str = "claim_decided",
+             amount: int | None = None, subject: str | None = None) -> None:
+    """The volunteer's inbox (and live stream, SMS if configured): short texts, never the tip's content."""
+    notify.send_in(s, books, user_ids=[user_id], topic=topic, title=title, body=body, dedupe=key, link="/wallet",
+                   subject=subject, amount=amount)
+
+
+def _tell_paid_in(s: Session, books: Books, award: Award, subject: str | None) -> None:
+    what = f"申报 {award.claim_id} 号已核实" if award.claim_id is not None else "民警直接奖励"
+    _tell_in(s, books, award.volunteer_id, f"award:{award.id}", f"获得 {award.amount} 金豆", f"{what}，金豆已到账。",
+             topic="award", amount=award.amount, subject=subject)
 
 
 def _may_see_claim(s: Session, actor: Actor, c: Claim) -> bool:
@@ -365,10 +425,15 @@ def _lock_claim(s: Session, claim_id: int) -> Claim:
     return claim
 
 
-def verify_claim(books: Books, actor: Actor, claim_id: int, *, reason: str, tier: str | None = None) -> ClaimView:
+def verify_claim(books: Books, actor: Actor, claim_id: int, *, reason: str, tier: str | None = None,
+                 amount: int | None = None) -> ClaimView:
     """An officer in scope verifies the claim; beans move from the community budget to the wallet in
-    the same transaction (or a hold awaits a second officer)."""
+    the same transaction (or a hold awaits a second officer). A claim paid from a reserve (a tip answering
+    a notice with a bounty) gets ``amount`` beans of it, by default all that is left; other tips are paid by
+    ``tier``, patrols by the rule table."""
     rules = rules_of(books)
+    if amount is not None and (type(amount) is not int or amount < 1):
+        raise DomainError(errors.INVALID_AMOUNT)
 
     def work(s: Session) -> ClaimView:
         claim = _lock_claim(s, claim_id)
@@ -377,21 +442,38 @@ def verify_claim(books: Books, actor: Actor, claim_id: int, *, reason: str, tier
             raise DomainError(errors.CLAIM_ALREADY_DECIDED, status=claim.status)
         if actor.user_id in (claim.volunteer_id, claim.submitted_by_id):
             raise DomainError(errors.SELF_DEALING)
-        amount = claim_amount(rules, claim, tier if claim.kind == "tip" else None)
+        reserve = None
+        if claim.reserve_id is not None:
+            _require_volunteer(s, claim.volunteer_id)
+            reserve = lock_in(s, claim.reserve_id)
+            value = payable_in(reserve, amount, books.now())
+        elif amount is not None:
+            raise DomainError(errors.VALIDATION_FAILED, "beans are named only for claims paid from a bounty; "
+                                                        "a tip is paid by its tier")
+        else:
+            value = claim_amount(rules, claim, tier if claim.kind == "tip" else None)
         end = utc_from_db(claim.ended_at or claim.occurred_at)
         backfilled = utc_from_db(claim.submitted_at) - end > dt.timedelta(days=rules.backfill_days)
-        if amount > 0:
+        if value > 0:
             label = f"{claim.kind}:{claim.category}" if claim.kind == "tip" else "patrol"
             _award_in(s, books, actor, volunteer_id=claim.volunteer_id, community_id=claim.org_unit_id,
-                      amount=amount, source="claim", key=f"award:claim:{claim.id}", reference=f"claim:{claim.id}",
-                      reason=label, claim_id=claim.id, approval_reason="backfilled" if backfilled else None)
+                      amount=value, source="claim", key=f"award:claim:{claim.id}", reference=f"claim:{claim.id}",
+                      reason=label, claim_id=claim.id, approval_reason="backfilled" if backfilled else None,
+                      reserve=reserve)
         claim.status = "verified"
-        claim.tier = tier if claim.kind == "tip" else None
+        claim.tier = tier if claim.kind == "tip" and reserve is None else None
         claim.decided_by_id = actor.user_id
         claim.decided_at = books.now()
         claim.decision_reason = (reason or "")[:2000]
         s.flush()
-        return _claim_view(s, actor, claim)
+        view = _claim_view(s, actor, claim)
+        if view.award_status != "pending_approval":  # else once the second officer approves
+            _record_service_in(s, books, claim, actor.user_id)
+        if view.award_status != "posted":  # (a posted award told the volunteer itself)
+            waits = view.award_status == "pending_approval"
+            _tell_in(s, books, claim.volunteer_id, f"claim:{claim.id}:verified", "申报已核实",
+                     f"申报 {claim.id} 号已核实" + ("，奖励待第二位民警复核后到账。" if waits else "。"))
+        return view
 
     return books.run(work)
 
@@ -412,6 +494,8 @@ def reject_claim(books: Books, actor: Actor, claim_id: int, *, reason: str) -> C
         claim.decided_at = books.now()
         claim.decision_reason = reason[:2000]
         s.flush()
+        _tell_in(s, books, claim.volunteer_id, f"claim:{claim.id}:rejected", "申报未通过",
+                 f"申报 {claim.id} 号未通过核实，原因见申报记录。")
         return _claim_view(s, actor, claim)
 
     return books.run(work)
@@ -500,6 +584,12 @@ def approve_award(books: Books, actor: Actor, award_id: int, *, reason: str = ""
         award.status = "posted"
         award.approved_by_id = actor.user_id
         award.decided_at = books.now()
+        subject = None
+        if award.claim_id is not None:
+            claim = s.get(Claim, award.claim_id)
+            _record_service_in(s, books, claim, claim.decided_by_id or actor.user_id)
+            subject = s.scalar(select(Reserve.reference).where(Reserve.id == claim.reserve_id)) if claim.reserve_id else None
+        _tell_paid_in(s, books, award, subject)
         s.flush()
         return AwardView.of(award)
 
@@ -517,20 +607,28 @@ def void_award(books: Books, actor: Actor, award_id: int, *, reason: str) -> Awa
         _second_officer(s, actor, award)
         held = s.scalar(select(Transfer).where(Transfer.transfer_key == award.hold_key))
         released = s.scalar(select(Transfer.id).where(Transfer.pending_id == held.id)) is not None
+        reqs: list[TransferRequest] = []
         if not released:  # (a hold the expiry worker already released needs no transfer)
             if utc_from_db(held.expires_at) <= books.now():
-                req = TransferRequest(f"{award.hold_key}:expire", "", "expire", pending_key=award.hold_key,
-                                      actor=actor.ref, reason=reason[:500], reference=award.reference)
+                reqs.append(TransferRequest(f"{award.hold_key}:expire", "", "expire", pending_key=award.hold_key,
+                                            actor=actor.ref, reason=reason[:500], reference=award.reference))
             else:
-                req = void_hold(f"{award.hold_key}:void", award.hold_key, actor=actor.ref, reason=reason[:500],
-                                reference=award.reference)
-            post_in(s, books, [req])
+                reqs.append(void_hold(f"{award.hold_key}:void", award.hold_key, actor=actor.ref,
+                                      reason=reason[:500], reference=award.reference))
+        claim = s.get(Claim, award.claim_id) if award.claim_id is not None else None
+        if claim is not None and claim.reserve_id is not None:  # the beans go back to the bounty they came from
+            reserve = lock_in(s, claim.reserve_id)
+            reserve.paid -= award.amount
+            rehold_in(s, books, actor, reserve, reqs, why="bounty payment refused")
+        elif reqs:
+            post_in(s, books, reqs)
         award.status = "voided"  # approved_by_id stays empty: the voiding officer approved nothing
         award.decided_at = books.now()
-        if award.claim_id is not None:
-            claim = s.get(Claim, award.claim_id)
+        if claim is not None:
             claim.status = "rejected"
             claim.decision_reason = f"second approval refused: {reason}"[:2000]
+        _tell_in(s, books, award.volunteer_id, f"award:{award.id}:voided", "奖励未获复核",
+                 "第二位民警未批准这笔奖励" + (f"（申报 {award.claim_id} 号）。" if claim is not None else "。"))
         s.flush()
         return replace(AwardView.of(award), voided_by_id=actor.user_id)
 

@@ -1,8 +1,14 @@
-"""Earning: claims for tips and patrols, and the awards that credit beans for verified work.
+"""Earning: claims for tips and patrols, the awards that credit beans for verified work, and the reserves
+that claims can be paid from.
 
 The journal holds the beans; these rows hold the why: who claimed, who submitted, who verified,
 who approved, against which rule. The ledger and leaderboards carry only the claim id and category;
 a tip's details stay here, shown only to officers in scope.
+
+A **reserve** is beans of a community budget set aside for claims to be paid from (a radar notice's bounty:
+the room above names it by ``reference``, e.g. ``notice:12``; earning knows no notices). It is a hold on the
+budget whose other side is the community's reserve account; a claim carries the reserve it is paid from
+(``claims.reserve_id``), and paying it replaces the hold in one linked batch: release, pay, reserve the rest.
 """
 
 from __future__ import annotations
@@ -10,7 +16,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Optional
 
-from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, String, Text
+from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ledger.infra.base import Base, BigId, UTCDateTime, created_at_column, in_values
@@ -20,7 +26,34 @@ CLAIM_STATUSES = ("submitted", "verified", "rejected")
 TIP_TIERS = ("low", "medium", "high", "critical")
 AWARD_SOURCES = ("claim", "direct", "import")
 AWARD_STATUSES = ("posted", "pending_approval", "voided", "reversed")
+RESERVE_STATUSES = ("open", "released")
 
+
+
+class Reserve(Base):
+    """Beans of a community budget set aside for claims (see the module doc). ``paid`` counts the awards made
+    from it, posted or awaiting a second approval; what is left (``amount - paid``) is on hold under
+    ``hold_key`` until ``expires_at`` (then the journal's expiry releases it, with no one asking)."""
+
+    __tablename__ = "reserves"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    org_unit_id: Mapped[int] = mapped_column(ForeignKey("org_units.id"), index=True)  # the paying community
+    amount: Mapped[int] = mapped_column(BigInteger)
+    paid: Mapped[int] = mapped_column(BigInteger, default=0)
+    status: Mapped[str] = mapped_column(String(10), default="open")
+    hold_key: Mapped[Optional[str]] = mapped_column(String(100), unique=True)  # the hold reserving the rest
+    hold_seq: Mapped[int] = mapped_column(Integer, default=0)
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    reference: Mapped[str] = mapped_column(String(120))  # what the beans are for, named by the room above
+    created_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    released_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime())
+    created_at: Mapped[dt.datetime] = created_at_column()
+
+    __table_args__ = (
+        CheckConstraint(in_values("status", RESERVE_STATUSES), name="status"),
+        CheckConstraint("amount >= 0 AND paid >= 0 AND paid <= amount", name="paid_within"),
+    )
 
 
 class Claim(Base):
@@ -46,6 +79,11 @@ class Claim(Base):
     decided_by_id: Mapped[Optional[int]] = mapped_column(ForeignKey("users.id"))
     decided_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime())
     decision_reason: Mapped[Optional[str]] = mapped_column(Text)
+    # tips answering a call for tips with a bounty: the reserve the award is paid from (else the rule table)
+    reserve_id: Mapped[Optional[int]] = mapped_column(ForeignKey("reserves.id"), index=True)
+    # the volunteer service the claim stands for, recorded (ledger.service) once it is verified and paid
+    service_activity: Mapped[Optional[str]] = mapped_column(String(12))
+    service_minutes: Mapped[Optional[int]] = mapped_column(Integer)
     created_at: Mapped[dt.datetime] = created_at_column()
 
     __table_args__ = (
@@ -55,6 +93,8 @@ class Claim(Base):
         CheckConstraint("kind <> 'patrol' OR (ended_at IS NOT NULL AND ended_at > occurred_at)",
                         name="patrol_has_end"),
         CheckConstraint("kind <> 'tip' OR category IS NOT NULL", name="tip_has_category"),
+        CheckConstraint("(service_activity IS NULL) = (service_minutes IS NULL) AND "
+                        "(service_minutes IS NULL OR service_minutes > 0)", name="service_whole"),
     )
 
 

@@ -163,6 +163,22 @@ class RadarRules:
     verify_grace_s: int = 3 * 24 * 3600  # an ended notice's unpaid bounty is released this long after its end
     reports_per_address: int = 5  # residents' online reports per address per hour
     reports_per_phone: int = 3  # per phone number per hour
+    answer_service_minutes: int = 30  # a verified answer's service record (志愿服务记录): this many minutes
+
+
+@dataclass(frozen=True)
+class NotifyRules:
+    """The notification outbox (``ledger.notify``): retries, retention and the SMS channel (off by default)."""
+
+    # the SMS provider's URL (an HTTP POST of JSON, docs/notifications.md); None: no SMS is ever sent
+    sms_url: Optional[str] = None
+    sms_topics: tuple[str, ...] = ("patrol_reminder", "shift_changed")  # which notifications also go by SMS
+    sms_timeout_s: int = 5
+    max_attempts: int = 6  # then the delivery is marked failed (the inbox still has it)
+    retry_base_s: int = 30  # the first retry after this, then doubling
+    retry_max_s: int = 3600
+    lease_s: int = 120  # a send not finished in this time (a crashed worker) is tried again
+    retention_days: int = 180  # notifications and their delivery records are deleted after this
 
 
 @dataclass(frozen=True)
@@ -185,6 +201,11 @@ _RANGES: dict[str, tuple[int, int | None]] = {
     "spent_code_retention_s": (1, None),
     "tip_retention_days": (30, None),  # housekeeping refuses less than a wallet code's lifetime
     "patrol_max_hours": (1, 24),
+    "max_attempts": (1, 100),
+    "retry_base_s": (1, None),
+    "sms_timeout_s": (1, 60),
+    "lease_s": (10, None),
+    "retention_days": (1, None),
 }
 
 
@@ -197,6 +218,7 @@ class Settings:
     retention: Retention = field(default_factory=Retention)
     patrols: PatrolRules = field(default_factory=PatrolRules)
     radar: RadarRules = field(default_factory=RadarRules)
+    notify: NotifyRules = field(default_factory=NotifyRules)
     rmb_per_bean: int = 1  # one bean is this many RMB owed to a merchant at settlement
     code_issuer: str = "goldbean"  # the ``iss`` of wallet codes
 
@@ -212,7 +234,7 @@ class Settings:
         groups: dict[str, dict[str, Any]] = {}
         top: dict[str, Any] = {}
         for key, value in mapping.items():
-            if key in ("earning", "rate_limits", "patrols", "radar"):
+            if key in ("earning", "rate_limits", "patrols", "radar", "notify"):
                 if not isinstance(value, Mapping):
                     raise SettingsError(f"setting {key!r} must be a mapping of its fields")
                 groups.setdefault(key, {}).update(value)
@@ -230,7 +252,8 @@ class Settings:
     def as_mapping(self) -> dict[str, Any]:
         """The settings written the way operators write them (for the admin page and the docs)."""
         out: dict[str, Any] = {"earning": _fields_of(self.earning), "rate_limits": _fields_of(self.rate_limits),
-                               "patrols": _fields_of(self.patrols), "radar": _fields_of(self.radar)}
+                               "patrols": _fields_of(self.patrols), "radar": _fields_of(self.radar),
+                               "notify": _fields_of(self.notify)}
         for group in ("calendar", "redemption", "retention"):
             out.update(_fields_of(getattr(self, group)))
         out.update(rmb_per_bean=self.rmb_per_bean, code_issuer=self.code_issuer)
@@ -243,11 +266,11 @@ def _fields_of(obj: Any) -> dict[str, Any]:
 
 _GROUP_CLASSES: dict[str, type] = {"calendar": Calendar, "earning": EarningRules, "redemption": RedemptionLimits,
                                    "rate_limits": RateLimits, "retention": Retention,
-                                   "patrols": PatrolRules, "radar": RadarRules}
+                                   "patrols": PatrolRules, "radar": RadarRules, "notify": NotifyRules}
 _TOP_LEVEL = {f.name: group for group in ("calendar", "redemption", "retention")
               for f in fields(_GROUP_CLASSES[group])}
 _TYPES: dict[str, Any] = {"rmb_per_bean": int, "code_issuer": str}
-_KNOWN = set(_TOP_LEVEL) | {"earning", "rate_limits", "patrols", "radar"} | set(_TYPES)
+_KNOWN = set(_TOP_LEVEL) | {"earning", "rate_limits", "patrols", "radar", "notify"} | set(_TYPES)
 
 
 def _apply(current: Any, values: Mapping[str, Any], group: str) -> Any:
@@ -257,7 +280,7 @@ def _apply(current: Any, values: Mapping[str, Any], group: str) -> Any:
         if key not in known:
             raise SettingsError(f"unknown setting {group}.{key!s}; known: {', '.join(sorted(known))}")
         _check(key, value, hints[key])
-    converted = {k: (tuple(v) if k == "tip_categories" else dict(v) if k == "tip_tiers" else v)
+    converted = {k: (tuple(v) if k in ("tip_categories", "sms_topics") else dict(v) if k == "tip_tiers" else v)
                  for k, v in values.items()}
     return replace(current, **converted)
 

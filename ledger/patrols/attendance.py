@@ -35,13 +35,14 @@ from ledger.patrols.core import (
     get_shift_in,
     service_day,
 )
-from ledger.patrols.models import PatrolPost, PatrolShift, PatrolSignup, ServiceRecord, UsedLeaderCode
+from ledger.patrols.models import PatrolPost, PatrolShift, PatrolSignup, UsedLeaderCode
 from ledger.patrols.rules import (
     PatrolRules,
     beans_for,
     round_minutes,
     rules_of,
 )
+from ledger.service import record_in
 
 RULE_ACTOR = "rule:patrol"
 
@@ -280,13 +281,11 @@ def _pay(s: Session, books: Books, shift: PatrolShift, post: PatrolPost, row: Pa
                 return "budget_short"
             raise
         row.transfer_key = key
-    if row.minutes:
-        exists = s.scalar(select(ServiceRecord.id).where(ServiceRecord.source_ref == f"patrol_signup:{row.id}"))
-        if exists is None:
-            s.add(ServiceRecord(volunteer_id=row.volunteer_id, activity="patrol", source_ref=f"patrol_signup:{row.id}",
-                                org_unit_id=community, description=f"治安巡逻 · {post.name}"[:200],
-                                service_day=service_day(shift.starts_at, books.calendar), minutes=row.minutes,
-                                verified_by=actor_ref, verified_at=books.now()))
+    if row.minutes:  # the 志愿服务记录, apart from the beans (ledger.service)
+        record_in(s, volunteer_id=row.volunteer_id, activity="patrol", source_ref=f"patrol_signup:{row.id}",
+                  org_unit_id=community, description=f"治安巡逻 · {post.name}",
+                  service_day=service_day(shift.starts_at, books.calendar), minutes=row.minutes,
+                  verified_by=actor_ref, verified_at=books.now())
     row.attendance = "paid" if row.beans else "recorded"
     row.hold_reason = None
     row.verified_by_id = verifier_id
@@ -445,36 +444,3 @@ def _post_state(s: Session, post: PatrolPost, now: dt.datetime) -> PostCoverage:
     return PostCoverage(post.id, post.name, post.org_unit_id, unit, post.latitude_e6 / 1e6, post.longitude_e6 / 1e6,
                         post.radius_m, state, shifts[0].id if shifts else None, needed, len(names), names,
                         utc_from_db(max(t.ends_at for t in shifts)) if shifts else None)
-
-
-# --- service records ----------------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class ServiceRecordView:
-    id: int
-    activity: str
-    description: str
-    organiser: str
-    service_day: dt.date
-    minutes: int
-    verified_by: str
-    verified_at: dt.datetime
-
-
-def service_records_in(s: Session, volunteer_id: int, first_day: dt.date | None = None,
-                       last_day: dt.date | None = None) -> list[ServiceRecordView]:
-    q = select(ServiceRecord).where(ServiceRecord.volunteer_id == volunteer_id)
-    if first_day is not None:
-        q = q.where(ServiceRecord.service_day >= first_day)
-    if last_day is not None:
-        q = q.where(ServiceRecord.service_day <= last_day)
-    out = []
-    for r in s.scalars(q.order_by(ServiceRecord.service_day, ServiceRecord.id).limit(5000)):
-        organiser = s.scalar(select(OrgUnit.name).where(OrgUnit.id == r.org_unit_id)) or ""
-        out.append(ServiceRecordView(r.id, r.activity, r.description, organiser, r.service_day, r.minutes,
-                                     r.verified_by, utc_from_db(r.verified_at)))
-    return out
-
-
-def my_service_records(books: Books, actor: Actor) -> list[ServiceRecordView]:
-    return books.run(lambda s: service_records_in(s, actor.user_id), readonly=True)

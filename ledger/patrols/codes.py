@@ -1,4 +1,5 @@
-"""The room's signed codes: the printed post sign, the leader's rotating code and the service certificate.
+"""The room's signed codes: the printed post sign and the leader's rotating code (the service certificate
+is ``ledger.service``'s).
 
 Each is a compact JWS signed with Ed25519 (``alg: EdDSA``) with its own ``typ`` and its own key purpose,
 so that none can pass for another, nor for a payment code:
@@ -7,11 +8,9 @@ so that none can pass for another, nor for a payment code:
   printed), so it proves nothing alone: a check-in by sign also needs the phone inside the radius, and
   reprinting the sign (a new serial) retires the old ones;
 - leader code (``gb-patrol-code+jwt``, keys ``patrol_code``): the post, the shift and the leader; lives
-  ``leader_code_ttl_s`` seconds; one volunteer per code (``patrol_used_codes``);
-- certificate (``gb-service-cert+jwt``, keys ``certificate``): a statement of a volunteer's verified
-  service hours for a period, which anyone verifies offline with the published public key.
+  ``leader_code_ttl_s`` seconds; one volunteer per code (``patrol_used_codes``).
 
-Verification order as for payment codes: header and ``typ`` (``invalid_code`` / ``invalid_certificate``),
+Verification order as for payment codes: header and ``typ`` (``invalid_code``),
 key (``unknown_key``), signature and claims, then time (``code_not_yet_valid``, ``code_expired``).
 """
 
@@ -33,14 +32,12 @@ ISSUER = "goldbean"
 AUDIENCE = "goldbean-patrol"
 SIGN_TYP = "gb-post-sign+jwt"
 LEADER_TYP = "gb-patrol-code+jwt"
-CERT_TYP = "gb-service-cert+jwt"
 ALGORITHM = "EdDSA"
 LEEWAY_S = 15
 
-_PURPOSE = {SIGN_TYP: "post_sign", LEADER_TYP: "patrol_code", CERT_TYP: "certificate"}
+_PURPOSE = {SIGN_TYP: "post_sign", LEADER_TYP: "patrol_code"}
 _CLAIMS = {SIGN_TYP: ("iss", "aud", "sub", "jti", "iat", "serial"),
-           LEADER_TYP: ("iss", "aud", "sub", "jti", "iat", "exp", "shift", "leader"),
-           CERT_TYP: ("iss", "aud", "sub", "jti", "iat", "name", "from", "to", "minutes", "records")}
+           LEADER_TYP: ("iss", "aud", "sub", "jti", "iat", "exp", "shift", "leader")}
 
 
 @dataclass(frozen=True)
@@ -70,21 +67,16 @@ def issue_leader_code(books: Books, post_id: int, shift_id: int, leader_id: int,
     return LeaderCode(_sign(books, LEADER_TYP, claims), jti, ttl_s, now + ttl_s)
 
 
-def sign_statement(books: Books, claims: dict[str, Any]) -> str:
-    return _sign(books, CERT_TYP, {"iss": ISSUER, "aud": AUDIENCE, **claims})
-
-
 def verify(books: Books, code: Any, typ: str, *, max_ttl_s: int | None = None) -> dict[str, Any]:
     """The verified claims of a code of kind ``typ`` (see the module doc for the order of checks)."""
-    bad: ErrorSpec = errors.INVALID_CERTIFICATE if typ == CERT_TYP else errors.INVALID_CODE
+    bad: ErrorSpec = errors.INVALID_CODE
     header = unverified_header(code) if isinstance(code, str) and 20 <= len(code) <= 4096 else None
     if header is None or header.get("alg") != ALGORITHM or header.get("typ") != typ:
         raise DomainError(bad)
     kid = header.get("kid")
-    public = books.keys.any_public(_PURPOSE[typ], kid) if typ == CERT_TYP and isinstance(kid, str) else (
-        books.keys.verifying_key(_PURPOSE[typ], kid) if isinstance(kid, str) else None)
+    public = books.keys.verifying_key(_PURPOSE[typ], kid) if isinstance(kid, str) and typ in _PURPOSE else None
     if public is None:
-        raise DomainError(bad if typ == CERT_TYP else errors.UNKNOWN_KEY)
+        raise DomainError(errors.UNKNOWN_KEY)
     try:
         claims = jwt.decode(code, public, algorithms=[ALGORITHM], audience=AUDIENCE, issuer=ISSUER,
                             options={"require": list(_CLAIMS[typ]), "verify_exp": False, "verify_iat": False,
@@ -98,8 +90,6 @@ def verify(books: Books, code: Any, typ: str, *, max_ttl_s: int | None = None) -
     sub = claims.get("sub")
     if not isinstance(sub, str) or not sub.isdigit() or len(sub) > 18:
         raise DomainError(bad)
-    if typ == CERT_TYP:
-        return claims
     if iat > now + LEEWAY_S:
         raise DomainError(errors.CODE_NOT_YET_VALID)
     if exp is not None:

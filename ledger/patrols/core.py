@@ -25,6 +25,7 @@ from ledger.infra.db import utc_from_db
 from ledger.infra.settings import Calendar
 from ledger.patrols import codes
 from ledger.patrols.models import PatrolPost, PatrolShift, PatrolSignup, ShiftSeries
+from ledger.patrols.reminders import tell_changed_in
 from ledger.patrols.rules import (
     check_beans_per_hour,
     rules_of,
@@ -356,7 +357,8 @@ def edit_shift(books: Books, actor: Actor, shift_id: int, *, starts_at: dt.datet
                ends_at: dt.datetime | None = None, needed: int | None = None, beans_per_hour: int | None = None,
                leader_id: int | None = None, cancel: bool = False) -> ShiftView:
     """An officer in scope edits or cancels a shift; its version goes up, so every volunteer signed up sees
-    ``changed_since_signup`` until they look again. A shift already under way keeps its times and rate."""
+    ``changed_since_signup`` until they look again, and is told in their inbox (``reminders``). A shift
+    already under way keeps its times and rate."""
     rules = rules_of(books)
 
     def work(s: Session) -> ShiftView:
@@ -383,6 +385,7 @@ def edit_shift(books: Books, actor: Actor, shift_id: int, *, starts_at: dt.datet
             shift.status = "cancelled"
         shift.version += 1
         s.flush()
+        tell_changed_in(s, books, shift, post, cancelled=cancel)  # the volunteers signed up are told
         return shift_view(s, shift, calendar=books.calendar)
 
     return books.run(work)

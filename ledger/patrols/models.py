@@ -1,9 +1,9 @@
 """Patrols (卫星布防): posts on the org tree, shifts and their recurring definitions, sign-ups with their
-attendance, the leader codes already used, service records and the certificates issued.
+attendance and the leader codes already used. Service records and certificates are the room
+``ledger.service``'s (below this one): a paid or recorded attendance calls ``service.record_in``.
 
 Beans live in the journal; these rows hold why: which shift, which proof of presence, how long, who
-verified. Service hours (``service_records``) are kept apart from beans, so a record is never bought
-or sold: it exists once per verified attendance whatever the beans did.
+verified.
 
 Privacy: no raw coordinates of a volunteer are stored, only the distance to the post (metres) and
 the accuracy the phone claimed; a post's own place is public by design (it is printed on the sign).
@@ -23,7 +23,6 @@ from sqlalchemy import (
     Index,
     Integer,
     String,
-    Text,
     UniqueConstraint,
 )
 from sqlalchemy.orm import Mapped, mapped_column
@@ -37,7 +36,6 @@ SIGNUP_STATUSES = ("pending", "signed_up", "withdrawn", "checked_in", "checked_o
 PROOFS = ("leader_code", "post_sign", "leader_manual")
 # attendance after check-out: awaiting an officer, paid (beans posted), recorded (no beans due), refused
 ATTENDANCE_STATUSES = ("awaiting_verification", "paid", "recorded", "refused")
-ACTIVITIES = ("patrol", "radar")
 
 
 class PatrolPost(Base):
@@ -175,43 +173,3 @@ class UsedLeaderCode(Base):
     volunteer_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     used_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), index=True)
-
-
-class ServiceRecord(Base):
-    """One entry of a volunteer's 志愿服务记录: verified service time, apart from beans."""
-
-    __tablename__ = "service_records"
-
-    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    volunteer_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
-    activity: Mapped[str] = mapped_column(String(12))
-    # what it records, e.g. "patrol_signup:12": recorded once
-    source_ref: Mapped[str] = mapped_column(String(60), unique=True)
-    org_unit_id: Mapped[int] = mapped_column(ForeignKey("org_units.id"))  # the organiser
-    description: Mapped[str] = mapped_column(String(200))
-    service_day: Mapped[dt.date] = mapped_column(Date)  # Beijing date the service started
-    minutes: Mapped[int] = mapped_column(Integer)
-    verified_by: Mapped[str] = mapped_column(String(80))  # "user:7" or "rule:patrol"
-    verified_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
-
-    __table_args__ = (
-        CheckConstraint(in_values("activity", ACTIVITIES), name="activity"),
-        CheckConstraint("minutes > 0", name="minutes_positive"),
-        Index("ix_service_records_volunteer_day", "volunteer_id", "service_day"),
-    )
-
-
-class ServiceCertificate(Base):
-    """A 志愿服务记录证明 issued: the signed statement's id and what it says, kept for the record."""
-
-    __tablename__ = "service_certificates"
-
-    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    jti: Mapped[str] = mapped_column(String(64), unique=True)
-    volunteer_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
-    first_day: Mapped[dt.date] = mapped_column(Date)
-    last_day: Mapped[dt.date] = mapped_column(Date)
-    minutes: Mapped[int] = mapped_column(Integer)
-    records: Mapped[int] = mapped_column(Integer)
-    issued_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
-    statement: Mapped[str] = mapped_column(Text)

@@ -4,7 +4,8 @@ Completing, in one transaction: refused while beans of the wallet are on hold (`
 the wallet's remaining beans go back to the person's community budget (the fund when they have none) by a
 recorded ``adjust`` transfer; then the personal data is overwritten in place: the user's name, phone,
 username (a placeholder ``erased-<id>``), pseudonym and password hash; the user is deactivated and every web
-session ended; tips' text, location, team and the officers' decision notes; sign-ups' name, phone and birth
+session ended; tips' text, location, team and the officers' decision notes; the inbox (notifications and their
+delivery records); sign-ups' name, phone and birth
 date (a fixed placeholder date: the column is required); consents keep only kind, version and date; named
 survey answers are unlinked from the person; service certificates lose their signed statement (it carried
 the name); security-log rows about them keep only ids, kind and time; the wallet's account name becomes its
@@ -35,11 +36,12 @@ from ledger.infra.books import Books
 from ledger.journal.accounts import post_in
 from ledger.journal.models import Account
 from ledger.journal.posting import transfer
-from ledger.patrols.models import ServiceCertificate
+from ledger.notify.models import Delivery, Notification
 from ledger.people.models import Consent, Signup
 from ledger.privacy.models import ErasureRequest
 from ledger.radar.models import Answer as RadarAnswer
 from ledger.radar.models import Photo, Preference
+from ledger.service.models import ServiceCertificate
 from ledger.surveys.models import SurveyResponse
 
 ERASED_NAME = "已删除用户"
@@ -141,10 +143,11 @@ def _destroy(s: Session, user_id: int) -> None:
               .values(given_by=None))
     s.execute(update(SurveyResponse).where(SurveyResponse.user_id == user_id).values(user_id=None))
     answer_ids = list(s.scalars(select(RadarAnswer.id).where(RadarAnswer.volunteer_id == user_id)))
-    s.execute(delete(Photo).where(Photo.answer_id.in_(answer_ids)))  # radar tips' photos: gone
-    s.execute(update(RadarAnswer).where(RadarAnswer.volunteer_id == user_id)
-              .values(text="", place=None, decision_reason=None))
+    s.execute(delete(Photo).where(Photo.answer_id.in_(answer_ids)))  # radar tips' photos: gone (their text is a claim's)
     s.execute(delete(Preference).where(Preference.user_id == user_id))
+    notes = select(Notification.id).where(Notification.user_id == user_id).scalar_subquery()
+    s.execute(delete(Delivery).where(Delivery.notification_id.in_(notes)))  # the inbox: gone
+    s.execute(delete(Notification).where(Notification.user_id == user_id))
     s.execute(update(ServiceCertificate).where(ServiceCertificate.volunteer_id == user_id).values(statement=""))
     s.execute(update(SecurityEvent).where(SecurityEvent.user_id == user_id)
               .values(username=None, source=None, detail="{}"))

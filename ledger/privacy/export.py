@@ -26,11 +26,13 @@ from ledger.errors import DomainError
 from ledger.infra.books import Books
 from ledger.infra.fonts import find_cjk_font
 from ledger.journal.models import Account, Entry, Transfer
-from ledger.patrols.models import PatrolSignup, ServiceCertificate, ServiceRecord
+from ledger.notify.models import Notification
+from ledger.patrols.models import PatrolSignup
 from ledger.people.models import Consent, Signup
 from ledger.radar.models import Answer as RadarAnswer
 from ledger.radar.models import Preference
 from ledger.redemption.models import Redemption
+from ledger.service.models import ServiceCertificate, ServiceRecord
 from ledger.surveys.models import SurveyRespondent, SurveyResponse
 
 EXPORT_VERSION = 1
@@ -39,7 +41,7 @@ SECRET_COLUMNS = frozenset({"password_hash", "code_hash", "token_hash"})
 SECTIONS = ("profile", "roles", "consents", "signups", "claims", "radar_answers", "radar_preferences", "awards",
             "redemptions", "patrol_signups",
             "service_records", "service_certificates", "survey_respondents", "survey_answers",
-            "security_events", "wallet")
+            "notifications", "security_events", "wallet")
 
 
 def _value(v: Any) -> Any:
@@ -105,6 +107,8 @@ def collect(s: Session, user_id: int) -> dict[str, Any]:
         # only named surveys keep who answered; anonymous answers are nobody's, so not exportable as theirs
         "survey_answers": _rows(s, select(SurveyResponse).where(SurveyResponse.user_id == user_id)
                                 .order_by(SurveyResponse.id)),
+        "notifications": _rows(s, select(Notification).where(Notification.user_id == user_id)
+                               .order_by(Notification.id)),
         "security_events": _rows(s, select(SecurityEvent).where(SecurityEvent.user_id == user_id)
                                  .order_by(SecurityEvent.id)),
         "wallet": wallet,
@@ -125,7 +129,7 @@ SECTION_TITLES = {
     "redemptions": "兑换 Redemptions", "patrol_signups": "巡逻报名 Patrol shifts",
     "service_records": "服务记录 Service records", "service_certificates": "服务证明 Certificates",
     "survey_respondents": "参与的社调 Surveys answered", "survey_answers": "实名社调答案 Named survey answers",
-    "security_events": "安全日志 Security log", "wallet": "钱包 Wallet",
+    "notifications": "消息 Notifications", "security_events": "安全日志 Security log", "wallet": "钱包 Wallet",
 }
 
 

@@ -1,9 +1,10 @@
-"""The radar's tables: notices and their versions and areas, answers (tips), public reports, photos,
-volunteers' preferences and the event outbox the live stream reads.
+"""The radar's tables: notices and their versions and areas, answers (the link from a notice to the
+earning claim each answer is), public reports, photos, volunteers' preferences and the event outbox the
+live stream reads.
 
-The journal holds the beans; these rows hold the why. A notice's bounty is a hold on its community's
-budget (``hold_key`` names the current one); an answer's payment is a transfer whose key is stored on
-the answer and is unique, so no answer is paid twice.
+The journal holds the beans and earning the money-side rows: a notice's bounty is an earning reserve
+(``reserve_id``: a hold on the paying community's budget), an answer is an earning claim paid from it
+(``radar_answers.claim_id``), so verification, maker-checker, caps and "paid once" are earning's.
 """
 
 from __future__ import annotations
@@ -21,18 +22,20 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    func,
+    select,
 )
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, column_property, mapped_column
 
+from ledger.earning.models import Reserve
 from ledger.infra.base import Base, BigId, UTCDateTime, created_at_column, in_values
 
 NOTICE_KINDS = ("寻人", "寻物", "协查", "求助", "安全提示")
 NOTICE_STATUSES = ("open", "closed", "expired")
-ANSWER_STATUSES = ("submitted", "pending_approval", "verified", "rejected")
 REPORT_STATUSES = ("new", "converted", "linked", "closed")
 REPORT_CATEGORIES = ("theft", "fraud", "drugs", "fire_hazard", "traffic", "dispute", "suspicious", "missing",
                      "other")
-EVENT_KINDS = ("notice", "notice_closed", "payment", "award")
+EVENT_KINDS = ("notice", "notice_closed", "payment", "award", "notification")
 PHOTO_TYPES = ("image/jpeg", "image/png", "image/webp")
 
 
@@ -46,13 +49,14 @@ class Notice(Base):
     title: Mapped[str] = mapped_column(String(120))
     body: Mapped[str] = mapped_column(Text)
     officer_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
-    # the community whose budget holds the bounty (null without a bounty)
+    # the community whose budget pays (the bounty, or ordinary tip rewards); null: each answer's own community
     budget_org_unit_id: Mapped[Optional[int]] = mapped_column(ForeignKey("org_units.id"))
-    bounty: Mapped[int] = mapped_column(BigInteger, default=0)
-    bounty_paid: Mapped[int] = mapped_column(BigInteger, default=0)
-    # the hold that reserves what is left of the bounty; a payment or an extension replaces it
-    hold_key: Mapped[Optional[str]] = mapped_column(String(100), unique=True)
-    hold_seq: Mapped[int] = mapped_column(Integer, default=0)
+    bounty: Mapped[int] = mapped_column(BigInteger, default=0)  # as offered (the current version's)
+    # the earning reserve holding the bounty (null without one); paying answers and releasing are earning's
+    reserve_id: Mapped[Optional[int]] = mapped_column(ForeignKey("reserves.id"), unique=True)
+    # paid or awaiting a second approval, read from the reserve (no copy to drift)
+    bounty_paid: Mapped[int] = column_property(func.coalesce(
+        select(Reserve.paid).where(Reserve.id == reserve_id).correlate_except(Reserve).scalar_subquery(), 0))
     # an optional circle, in micro-degrees (WGS-84) and metres; the org units stay the audience
     lat_e6: Mapped[Optional[int]] = mapped_column(Integer)
     lng_e6: Mapped[Optional[int]] = mapped_column(Integer)
@@ -67,7 +71,7 @@ class Notice(Base):
     __table_args__ = (
         CheckConstraint(in_values("kind", NOTICE_KINDS), name="kind"),
         CheckConstraint(in_values("status", NOTICE_STATUSES), name="status"),
-        CheckConstraint("bounty >= 0 AND bounty_paid >= 0 AND bounty_paid <= bounty", name="bounty_within"),
+        CheckConstraint("bounty >= 0", name="bounty_nonneg"),
         CheckConstraint("bounty = 0 OR budget_org_unit_id IS NOT NULL", name="bounty_has_budget"),
         CheckConstraint("(lat_e6 IS NULL) = (lng_e6 IS NULL) AND (lat_e6 IS NULL) = (radius_m IS NULL)",
                         name="circle_whole"),
@@ -105,33 +109,19 @@ class NoticeArea(Base):
 
 
 class Answer(Base):
-    """A volunteer's tip in answer to a notice: one per volunteer and notice."""
+    """A volunteer's tip in answer to a notice: one per volunteer and notice. The tip itself (text, place,
+    time, status, decision, payment) is the earning claim ``claim_id``; this row says which notice it answers
+    (and owns its photo)."""
 
     __tablename__ = "radar_answers"
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     notice_id: Mapped[int] = mapped_column(ForeignKey("radar_notices.id"), index=True)
     volunteer_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
-    status: Mapped[str] = mapped_column(String(20), default="submitted")
-    text: Mapped[str] = mapped_column(Text)
-    place: Mapped[Optional[str]] = mapped_column(String(200))
-    occurred_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime())
-    submitted_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
-    amount: Mapped[Optional[int]] = mapped_column(BigInteger)  # beans paid (or awaiting approval)
-    decided_by_id: Mapped[Optional[int]] = mapped_column(ForeignKey("users.id"))
-    decided_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime())
-    decision_reason: Mapped[Optional[str]] = mapped_column(Text)
-    approved_by_id: Mapped[Optional[int]] = mapped_column(ForeignKey("users.id"))
-    # the journal transfer that paid the answer: unique, so an answer is paid once
-    transfer_key: Mapped[Optional[str]] = mapped_column(String(100), unique=True)
+    claim_id: Mapped[int] = mapped_column(ForeignKey("claims.id"), unique=True)
     created_at: Mapped[dt.datetime] = created_at_column()
 
-    __table_args__ = (
-        UniqueConstraint("notice_id", "volunteer_id"),
-        CheckConstraint(in_values("status", ANSWER_STATUSES), name="status"),
-        CheckConstraint("amount IS NULL OR amount > 0", name="amount_positive"),
-        CheckConstraint("status <> 'verified' OR decided_by_id IS NOT NULL", name="verified_has_officer"),
-    )
+    __table_args__ = (UniqueConstraint("notice_id", "volunteer_id"),)
 
 
 class Report(Base):
@@ -216,6 +206,9 @@ class Event(Base):
     notice_id: Mapped[Optional[int]] = mapped_column(ForeignKey("radar_notices.id"))
     user_id: Mapped[Optional[int]] = mapped_column(ForeignKey("users.id"))  # set: for this user only
     amount: Mapped[Optional[int]] = mapped_column(BigInteger)
+    # the inbox entry a personal event carries (ledger.notify's live channel); no foreign key: notifications
+    # are purged after their retention, and the stream then skips the event
+    notification_id: Mapped[Optional[int]] = mapped_column(BigInteger)
     at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
 
     __table_args__ = (

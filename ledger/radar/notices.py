@@ -1,33 +1,29 @@
 """Notices: publish, amend (a new version, the history kept), extend, close; who sees which.
 
-A bounty is reserved when the notice goes out: a hold (kind ``award``) on the paying community's budget
-whose other side is that community's bounty account (``radar:bounties:org:<id>``, a budget account that
-only ever holds pending credits). The hold lasts until the notice ends plus the verification grace, so
-the worker's ``expire_holds`` releases an unpaid bounty with nobody asking. Paying an answer, changing
-the bounty or the end replace the hold in one linked batch: release the old, (pay,) reserve what is left.
+A bounty is reserved when the notice goes out: an earning **reserve** (``ledger.earning.reserves``), a hold on
+the paying community's budget until the notice ends plus the verification grace, so the worker's
+``expire_holds`` releases an unpaid bounty with nobody asking. Answers are earning claims paid from it;
+changing the bounty or the end changes the reserve, closing releases it (each in one linked batch).
+Locks: the notice row, then the reserve.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from ledger import errors
+from ledger import earning, errors
 from ledger.access import policy
-from ledger.access.identity import Actor, budget_account_id, community_at_or_above, scope_units
+from ledger.access.identity import Actor, community_at_or_above, scope_units
 from ledger.access.models import OrgUnit
 from ledger.errors import DomainError
 from ledger.infra.books import Books
 from ledger.infra.db import utc_from_db
-from ledger.journal.accounts import open_account_in, post_in
-from ledger.journal.models import Account
-from ledger.journal.posting import TransferRequest, hold, void_hold
-from ledger.radar.models import NOTICE_KINDS, Answer, Event, Notice, NoticeArea, NoticeVersion
+from ledger.radar.models import NOTICE_KINDS, Event, Notice, NoticeArea, NoticeVersion
 
 MAX_DAYS = 28  # plus the grace, within the journal's 31-day hold limit
 MAX_AREA = 20
@@ -77,8 +73,9 @@ def view_of(s: Session, n: Notice, now: dt.datetime) -> NoticeView:
     from ledger.radar.photos import photo_ids
 
     circle = None if n.lat_e6 is None else {"lat": n.lat_e6 / 1e6, "lng": n.lng_e6 / 1e6, "radius_m": n.radius_m}
+    paid = earning.reserve_view_in(s, n.reserve_id, now).paid if n.reserve_id is not None else 0
     return NoticeView(n.id, n.kind, state_of(n, now), n.version, n.title, n.body, n.officer_id, area_of(s, n.id),
-                      n.bounty, n.bounty_paid, n.bounty - n.bounty_paid, n.budget_org_unit_id,
+                      n.bounty, paid, max(0, n.bounty - paid), n.budget_org_unit_id,
                       utc_from_db(n.published_at), utc_from_db(n.ends_at), utc_from_db(n.closed_at), circle,
                       photo_ids(s, notice_id=n.id))
 
@@ -110,42 +107,6 @@ def _check_text(title: Any, body: Any) -> tuple[str, str]:
     return title.strip(), body
 
 
-def _bounty_account(s: Session, community_id: int) -> int:
-    code = f"radar:bounties:org:{community_id}"
-    acc = s.scalar(select(Account.id).where(Account.code == code))
-    if acc is not None:
-        return acc
-    return open_account_in(s, code, "budget", name="悬赏预留", owner_ref=f"radar:org:{community_id}").id
-
-
-def _hold_request(s: Session, books: Books, actor: Actor, n: Notice, amount: int) -> TransferRequest:
-    """A new hold of ``amount`` for notice ``n`` until its end plus the grace; ``n.hold_key`` names it."""
-    timeout = math.ceil((utc_from_db(n.ends_at) + grace(books) - books.now()).total_seconds())
-    n.hold_seq += 1
-    n.hold_key = f"radar:notice:{n.id}:hold:{n.hold_seq}"
-    return hold(n.hold_key, "award", budget_account_id(s, n.budget_org_unit_id),
-                _bounty_account(s, n.budget_org_unit_id), amount, max(1, timeout), actor=actor.ref,
-                reason="radar bounty reserved", reference=f"notice:{n.id}")
-
-
-def release_request(actor: Actor, n: Notice, why: str) -> TransferRequest:
-    return void_hold(f"radar:notice:{n.id}:release:{n.hold_seq}", n.hold_key, actor=actor.ref, reason=why,
-                     reference=f"notice:{n.id}")
-
-
-def reserve_in(s: Session, books: Books, actor: Actor, n: Notice, first: list[TransferRequest] | None = None
-               ) -> None:
-    """Release the notice's hold (if any) and reserve what is left of its bounty, in one linked batch,
-    after ``first`` (a payment)."""
-    reqs = list(first or [])
-    if n.hold_key is not None:
-        reqs.insert(0, release_request(actor, n, "radar bounty re-reserved"))
-        n.hold_key = None
-    left = n.bounty - n.bounty_paid
-    if left > 0 and n.status != "closed":
-        reqs.append(_hold_request(s, books, actor, n, left))
-    if reqs:
-        post_in(s, books, reqs)
 
 
 def _event(s: Session, books: Books, kind: str, notice_id: int, *, user_id: int | None = None,
@@ -202,12 +163,22 @@ def _version(n: Notice, actor: Actor, now: dt.datetime, note: str) -> NoticeVers
                          ends_at=n.ends_at, edited_by_id=actor.user_id, edited_at=now, note=note[:500])
 
 
-def publish_notice(books: Books, actor: Actor, *, kind: str, title: str, body: str, area: list[int],
-                   ends_at: dt.datetime, bounty: int = 0, budget_org_unit_id: int | None = None,
-                   circle: dict[str, Any] | None = None, photos: list[bytes] | None = None) -> NoticeView:
-    """An officer in scope of every unit of the area publishes a notice (with up to four photos); a bounty
-    is reserved from the paying community's budget at once (``insufficient_funds`` if it does not have it)."""
-    from ledger.radar.photos import PER_NOTICE, clean_image, store_in
+@dataclass(frozen=True)
+class Draft:
+    """A notice's content, checked before any transaction (photos already re-encoded)."""
+
+    kind: str
+    title: str
+    body: str
+    end: dt.datetime
+    bounty: int
+    circle: tuple[int | None, int | None, int | None]
+    images: list[Any]
+
+
+def draft(books: Books, actor: Actor, *, kind: str, title: str, body: str, ends_at: dt.datetime, bounty: int = 0,
+          circle: dict[str, Any] | None = None, photos: list[bytes] | None = None) -> Draft:
+    from ledger.radar.photos import PER_NOTICE, clean_image
 
     policy.require_officer(actor)
     if len(photos or []) > PER_NOTICE:
@@ -216,38 +187,48 @@ def publish_notice(books: Books, actor: Actor, *, kind: str, title: str, body: s
     if kind not in NOTICE_KINDS:
         raise DomainError(errors.VALIDATION_FAILED, f"kind is one of {', '.join(NOTICE_KINDS)}")
     title, body = _check_text(title, body)
-    end = _check_end(books, ends_at)
-    bounty = _check_bounty(bounty)
-    lat, lng, radius = _check_circle(circle)
-
-    def work(s: Session) -> NoticeView:
-        now = books.now()
-        units = _check_area(s, area)
-        policy.require_officer_over(s, actor, units)
-        community = _budget_community(s, actor, units, budget_org_unit_id)
-        if bounty and community is None:
-            raise DomainError(errors.NOT_A_COMMUNITY, "name the community whose budget pays the bounty")
-        n = Notice(kind=kind, status="open", version=1, title=title, body=body, officer_id=actor.user_id,
-                   budget_org_unit_id=community, bounty=bounty, bounty_paid=0, hold_seq=0, lat_e6=lat,
-                   lng_e6=lng, radius_m=radius, published_at=now, ends_at=end)
-        s.add(n)
-        s.flush()
-        s.add_all([NoticeArea(notice_id=n.id, org_unit_id=u) for u in units])
-        s.add(_version(n, actor, now, "published"))
-        for image in images:
-            store_in(s, image, notice_id=n.id)
-        reserve_in(s, books, actor, n)
-        _event(s, books, "notice", n.id)
-        s.flush()
-        return view_of(s, n, now)
-
-    return books.run(work)
+    return Draft(kind, title, body, _check_end(books, ends_at), _check_bounty(bounty), _check_circle(circle), images)
 
 
-def earmarked(s: Session, notice_id: int) -> int:
-    rows = s.scalars(select(Answer.amount).where(Answer.notice_id == notice_id,
-                                                 Answer.status == "pending_approval"))
-    return sum(a or 0 for a in rows)
+def publish_in(s: Session, books: Books, actor: Actor, d: Draft, *, area: list[int],
+               budget_org_unit_id: int | None = None) -> Notice:
+    """Publish ``d`` to ``area`` in the caller's transaction: the notice, its areas, first version, photos,
+    the bounty's reserve and the stream's event."""
+    from ledger.radar.photos import store_in
+
+    now = books.now()
+    units = _check_area(s, area)
+    policy.require_officer_over(s, actor, units)
+    community = _budget_community(s, actor, units, budget_org_unit_id)
+    if d.bounty and community is None:
+        raise DomainError(errors.NOT_A_COMMUNITY, "name the community whose budget pays the bounty")
+    lat, lng, radius = d.circle
+    n = Notice(kind=d.kind, status="open", version=1, title=d.title, body=d.body, officer_id=actor.user_id,
+               budget_org_unit_id=community, bounty=d.bounty, lat_e6=lat, lng_e6=lng, radius_m=radius,
+               published_at=now, ends_at=d.end)
+    s.add(n)
+    s.flush()
+    s.add_all([NoticeArea(notice_id=n.id, org_unit_id=u) for u in units])
+    s.add(_version(n, actor, now, "published"))
+    for image in d.images:
+        store_in(s, image, notice_id=n.id)
+    if d.bounty:
+        n.reserve_id = earning.open_reserve_in(s, books, actor, community_id=community, amount=d.bounty,
+                                               expires_at=d.end + grace(books), reference=f"notice:{n.id}")
+    _event(s, books, "notice", n.id)
+    s.flush()
+    return n
+
+
+def publish_notice(books: Books, actor: Actor, *, kind: str, title: str, body: str, area: list[int],
+                   ends_at: dt.datetime, bounty: int = 0, budget_org_unit_id: int | None = None,
+                   circle: dict[str, Any] | None = None, photos: list[bytes] | None = None) -> NoticeView:
+    """An officer in scope of every unit of the area publishes a notice (with up to four photos); a bounty
+    is reserved from the paying community's budget at once (``insufficient_funds`` if it does not have it)."""
+    d = draft(books, actor, kind=kind, title=title, body=body, ends_at=ends_at, bounty=bounty, circle=circle,
+              photos=photos)
+    return books.run(lambda s: view_of(s, publish_in(s, books, actor, d, area=area,
+                                                     budget_org_unit_id=budget_org_unit_id), books.now()))
 
 
 def amend_notice(books: Books, actor: Actor, notice_id: int, *, title: str | None = None,
@@ -264,16 +245,18 @@ def amend_notice(books: Books, actor: Actor, notice_id: int, *, title: str | Non
         new_title, new_body = _check_text(n.title if title is None else title, n.body if body is None else body)
         new_end = utc_from_db(n.ends_at) if ends_at is None else _check_end(books, ends_at)
         new_bounty = n.bounty if bounty is None else _check_bounty(bounty)
-        if new_bounty < n.bounty_paid + earmarked(s, n.id):
-            raise DomainError(errors.EXCEEDS_BOUNTY, "the bounty cannot fall below what is paid or promised")
         if new_bounty and n.budget_org_unit_id is None:
             raise DomainError(errors.NOT_A_COMMUNITY, "this notice has no paying community")
-        money_changed = new_bounty != n.bounty or new_end != utc_from_db(n.ends_at)
+        if n.reserve_id is not None:  # never below what is paid or awaits approval (exceeds_bounty)
+            earning.change_reserve_in(s, books, actor, n.reserve_id, amount=new_bounty,
+                                      expires_at=new_end + grace(books))
+        elif new_bounty:
+            n.reserve_id = earning.open_reserve_in(s, books, actor, community_id=n.budget_org_unit_id,
+                                                   amount=new_bounty, expires_at=new_end + grace(books),
+                                                   reference=f"notice:{n.id}")
         n.title, n.body, n.ends_at, n.bounty = new_title, new_body, new_end, new_bounty
         n.version += 1
         s.add(_version(n, actor, now, note or "amended"))
-        if money_changed:
-            reserve_in(s, books, actor, n)
         _event(s, books, "notice", n.id)
         s.flush()
         return view_of(s, n, now)
@@ -289,12 +272,9 @@ def close_notice(books: Books, actor: Actor, notice_id: int, *, reason: str = ""
         policy.require_officer_over(s, actor, area_of(s, n.id))
         if n.status != "open":
             raise DomainError(errors.NOTICE_NOT_OPEN)
-        if earmarked(s, n.id):
-            raise DomainError(errors.APPROVALS_PENDING)
         n.status, n.closed_at, n.closed_by_id, n.close_reason = "closed", now, actor.user_id, reason[:500]
-        if n.hold_key is not None and utc_from_db(n.ends_at) + grace(books) > now:
-            post_in(s, books, [release_request(actor, n, "radar notice closed")])
-        n.hold_key = None
+        if n.reserve_id is not None:  # payments awaiting a second officer keep their own holds
+            earning.release_reserve_in(s, books, actor, n.reserve_id, why="radar notice closed")
         _event(s, books, "notice_closed", n.id)
         s.flush()
         return view_of(s, n, now)

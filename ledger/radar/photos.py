@@ -19,7 +19,7 @@ from PIL import Image, ImageOps
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from ledger import errors
+from ledger import earning, errors
 from ledger.access import policy
 from ledger.access.identity import Actor, in_scope
 from ledger.errors import DomainError
@@ -112,16 +112,16 @@ def add_notice_photo(books: Books, actor: Actor, notice_id: Any, data: bytes) ->
     return books.run(work)
 
 
-def add_answer_photo(books: Books, actor: Actor, answer_id: Any, data: bytes) -> int:
-    """The volunteer adds the one photo of their own undecided answer."""
+def add_answer_photo(books: Books, actor: Actor, claim_id: Any, data: bytes) -> int:
+    """The volunteer adds the one photo of their own undecided answer (named by its claim's id)."""
     image = clean_image(data)
 
     def work(s: Session) -> int:
-        a = s.get(Answer, answer_id) if type(answer_id) is int else None
+        a = s.scalar(select(Answer).where(Answer.claim_id == claim_id)) if type(claim_id) is int else None
         if a is None or a.volunteer_id != actor.user_id:
             raise DomainError(errors.ANSWER_NOT_FOUND)
-        if a.status != "submitted":
-            raise DomainError(errors.ANSWER_ALREADY_DECIDED)
+        if earning.claim_view_in(s, actor, a.claim_id).status != "submitted":
+            raise DomainError(errors.CLAIM_ALREADY_DECIDED)
         if photo_ids(s, answer_id=a.id):
             raise DomainError(errors.TOO_MANY_PHOTOS, max=1)
         return store_in(s, image, answer_id=a.id).id
@@ -136,11 +136,12 @@ def _may_see_photo(s: Session, actor: Actor, p: Photo) -> bool:
             return True
         except DomainError:
             return False
-    if p.answer_id is not None:
+    if p.answer_id is not None:  # the tip's photo: as the tip's text (the volunteer, the deciding officers)
         a = s.get(Answer, p.answer_id)
         n = s.get(Notice, a.notice_id) if a else None
-        return a is not None and n is not None and (a.volunteer_id == actor.user_id or policy.may_decide(
-            s, actor, area_of(s, n.id)))
+        return a is not None and n is not None and (
+            policy.may_decide(s, actor, area_of(s, n.id)) or earning.claim_view_in(s, actor, a.claim_id).details
+            is not None)
     r = s.get(Report, p.report_id)
     return r is not None and actor.has_role("officer") and (
         actor.is_district_wide("officer") or (r.org_unit_id is not None and in_scope(s, actor, "officer", r.org_unit_id)))

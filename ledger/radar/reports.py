@@ -27,7 +27,7 @@ from ledger.errors import DomainError
 from ledger.infra.books import Books
 from ledger.infra.db import utc_from_db
 from ledger.radar.models import REPORT_CATEGORIES, Photo, Report
-from ledger.radar.photos import clean_image, photo_ids, store_in
+from ledger.radar.photos import PER_NOTICE, clean_image, photo_ids, store_in
 
 CONSENT_VERSION = "2026-11"
 RETENTION_DAYS = 180
@@ -169,6 +169,39 @@ def triage_report(books: Books, actor: Actor, report_id: Any, *, status: str, no
 
             r.notice_id = visible_notice(s, actor, notice_id).id
         r.status, r.case_ref, r.triage_note, r.triaged_by_id = status, case_ref or r.case_ref, note[:500], actor.user_id
+        s.flush()
+        return ReportView.of(r, s)
+
+    return books.run(work)
+
+
+def convert_report(books: Books, actor: Actor, report_id: Any, *, kind: str, title: str, body: str,
+                   ends_at: dt.datetime, area: list[int] | None = None, bounty: int = 0,
+                   budget_org_unit_id: int | None = None, with_photos: bool = False, note: str = "") -> ReportView:
+    """One step from a resident's report to a notice: publish it (to ``area``, by default the report's own
+    community) and record the report ``converted`` with the notice's number, in one transaction. The officer
+    writes the notice's text (the report's is not copied: it may name people); ``with_photos`` carries the
+    report's photos (already stripped of EXIF) onto the notice, within its four."""
+    from ledger.radar.notices import draft, publish_in
+
+    d = draft(books, actor, kind=kind, title=title, body=body, ends_at=ends_at, bounty=bounty)
+
+    def work(s: Session) -> ReportView:
+        r = s.scalar(_reports_query(s, actor).where(Report.id == report_id).with_for_update()) if type(
+            report_id) is int else None
+        if r is None:
+            raise DomainError(errors.REPORT_NOT_FOUND)
+        if r.status not in ("new", "linked"):
+            raise DomainError(errors.REPORT_NOT_OPEN)
+        target = area if area else ([r.org_unit_id] if r.org_unit_id is not None else [])
+        n = publish_in(s, books, actor, d, area=target, budget_org_unit_id=budget_org_unit_id)
+        if with_photos:
+            room = PER_NOTICE - len(d.images)
+            for p in s.scalars(select(Photo).where(Photo.report_id == r.id).order_by(Photo.id).limit(room)):
+                s.add(Photo(notice_id=n.id, content_type=p.content_type, width=p.width, height=p.height,
+                            data=p.data, sha256=p.sha256))
+        r.status, r.notice_id, r.triaged_by_id = "converted", n.id, actor.user_id
+        r.triage_note = (note or f"已转为通知 {n.id} 号")[:500]
         s.flush()
         return ReportView.of(r, s)
 

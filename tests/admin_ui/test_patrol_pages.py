@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from doors import books_of
-from ledger import patrols
+from ledger import patrols, service
 from tests.admin_ui.conftest import csrf_of, sign_in
 from tests.patrol_world import build_patrol_world
 
@@ -63,7 +63,7 @@ def test_the_public_verify_page(app, pw) -> None:
     client = app.test_client()
     page = client.get("/patrols/verify", query_string={"code": "forged.code.here"})
     assert page.status_code == 200 and 'id="certificate-invalid"' in page.text
-    cert = patrols.issue_certificate(pw.w.books, pw.w.actor("v1"), first_day=pw.start.date(),
+    cert = service.issue_certificate(pw.w.books, pw.w.actor("v1"), first_day=pw.start.date(),
                                      last_day=pw.start.date())
     page = client.get("/patrols/verify", query_string={"code": cert.code})
     assert 'id="certificate-valid"' in page.text and "V1" in page.text

@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from doors import books_of
 from ledger.access.identity import create_user_in, grant_role_in, hash_password
-from ledger.schema import Answer, Notice, OrgUnit, Report
+from ledger.schema import Award, Claim, Notice, OrgUnit, Report
 
 from .conftest import csrf_of, sign_in
 
@@ -46,13 +46,14 @@ def test_publish_answer_verify_through_the_pages(seeded, signed_in) -> None:
     assert 'id="answer-form"' not in volunteer.get(notice_url).text  # answered once
 
     board = officer.get(notice_url)
-    answer_id = int(re.search(r'id="verify-(\d+)"', board.text).group(1))
-    r = officer.post(f"/radar/answers/{answer_id}/verify", data={"csrf_token": csrf_of(board.text),
-                                                                 "next": notice_url})
-    assert r.status_code == 302
+    claim_id = int(re.search(r'id="verify-(\d+)"', board.text).group(1))
+    assert f'action="/officer/claims/{claim_id}/verify"' in board.text  # an answer is a claim
+    r = officer.post(f"/officer/claims/{claim_id}/verify", data={"csrf_token": csrf_of(board.text),
+                                                                 "next": notice_url, "reason": "核实"})
+    assert r.status_code == 302 and r.headers["Location"].endswith(notice_url)
     with books_of(seeded).session(readonly=True) as s:
-        answer = s.get(Answer, answer_id)
-        assert (answer.status, answer.amount) == ("verified", 40)
+        assert s.get(Claim, claim_id).status == "verified"
+        assert s.scalar(select(Award.amount).where(Award.claim_id == claim_id)) == 40
 
 
 def test_a_volunteer_of_another_community_gets_404(seeded, signed_in) -> None:
@@ -86,6 +87,28 @@ def test_anyone_reports_online_with_consent(seeded) -> None:
     done = client.post("/report", data={"csrf_token": csrf_of(page.text), "category": "theft",
                                         "text": "有人撬电动车锁", "consent": "yes"})
     assert done.status_code == 200 and 'id="report-receipt"' in done.text
+
+
+def test_an_officer_makes_a_report_a_notice_in_one_step_on_the_desk(seeded, signed_in) -> None:
+    jinsha = _unit(seeded, "panlong.gulou.jinsha")
+    public = seeded.test_client()
+    form = public.get("/report")
+    assert public.post("/report", data={"csrf_token": csrf_of(form.text), "category": "missing", "consent": "yes",
+                                        "text": "我父亲走失了，穿灰色上衣", "org_unit_id": str(jinsha)}).status_code == 200
+    with books_of(seeded).session(readonly=True) as s:
+        report = s.scalar(select(Report))
+    officer = signed_in("officer")
+    desk = officer.get("/radar/desk")
+    assert f'id="convert-{report.id}"' in desk.text and f'id="triage-{report.id}"' in desk.text
+    r = officer.post(f"/radar/reports/{report.id}/notice", data={
+        "csrf_token": csrf_of(desk.text), "kind": "寻人", "title": "寻找走失老人", "body": "灰色上衣,约80岁",
+        "area": [str(jinsha)], "ends_at": "2026-11-29T18:00"})
+    assert r.status_code == 302 and "/radar/" in r.headers["Location"]
+    with books_of(seeded).session(readonly=True) as s:
+        report = s.get(Report, report.id)
+        assert report.status == "converted" and s.get(Notice, report.notice_id).title == "寻找走失老人"
+    assert "寻找走失老人" in signed_in("volunteer").get("/radar").text
+    assert f'id="convert-{report.id}"' not in officer.get("/radar/desk").text
 
 
 def test_the_wallet_carries_the_live_banner_and_the_page_stream_works(seeded, signed_in) -> None:

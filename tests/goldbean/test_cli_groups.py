@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from doors import books_of
-from ledger import patrols
+from ledger import service
 from tests.ledger.journal.test_export import build_books
 from tests.patrol_world import build_patrol_world
 
@@ -84,7 +84,7 @@ def test_audit_verify_with_a_key_and_compare_need_no_app(app, runner, client, tm
 def test_certificate_verify_with_jwks_needs_no_app(app, client, tmp_path) -> None:
     books = books_of(app)
     pw = build_patrol_world(books)
-    cert = patrols.issue_certificate(books, pw.w.actor("v1"), first_day=dt.date(2026, 11, 1),
+    cert = service.issue_certificate(books, pw.w.actor("v1"), first_day=dt.date(2026, 11, 1),
                                      last_day=dt.date(2026, 11, 30))
     jwks = tmp_path / "keys.json"
     jwks.write_text(json.dumps(client.get("/api/v1/keys").json))

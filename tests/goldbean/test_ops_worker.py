@@ -159,3 +159,46 @@ def test_the_loop_runs_jobs_on_their_intervals_survives_a_failing_job_and_stops_
     failures = run(books, jobs=[Job("fast", 0.05, fast), Job("broken", 60, broken)], stop=stop)
     assert calls.count("fast") == 4 and calls.count("broken") == 1  # the hourly job ran once, at start
     assert failures == 1
+
+
+def test_notify_and_reminder_jobs_deliver_to_the_stream_and_by_sms_with_counts_only(books: Books, clock) -> None:
+    """The worker's ``notify`` job delivers the outbox through the radar's live channel (and SMS when a provider
+    is configured: here a local receiver on a free port); its line names counts, never a phone or a text."""
+    import json
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from goldbean.worker import notify_job, reminders_job
+    from ledger import notify, patrols, radar
+    from ledger.schema import User
+    from tests.patrol_world import build_patrol_world
+
+    got: list[dict] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            got.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(202)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        books.settings = books.settings.with_overrides(
+            {"notify": {"sms_url": f"http://127.0.0.1:{server.server_address[1]}/"}})
+        pw = build_patrol_world(books)
+        with books.session() as s:
+            s.get(User, pw.w.users["v1"]).phone = "13800000009"
+        patrols.sign_up(books, pw.w.actor("v1"), pw.shift_id)
+        start = radar.latest_event_id(books)
+        assert reminders_job(books) == "1 patrol reminders"  # the default: 3 hours ahead
+        line = notify_job(books)
+        assert line.startswith("live 1, sms_sent 1") and "13800000009" not in line
+        assert got[0]["to"] == "13800000009" and got[0]["text"] == notify.sms_text("patrol_reminder")
+        events, _ = radar.events_for(books, pw.w.actor("v1"), after=start)
+        assert [e["title"] for e in events] == ["巡逻提醒"]
+    finally:
+        server.shutdown()
+        server.server_close()

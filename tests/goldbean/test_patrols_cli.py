@@ -6,7 +6,7 @@ import datetime as dt
 import json
 
 from doors import books_of
-from ledger import patrols
+from ledger import service
 from tests import needs
 from tests.patrol_world import build_patrol_world
 
@@ -14,13 +14,13 @@ from tests.patrol_world import build_patrol_world
 def test_certificate_verify_from_pdf_code_and_offline(app, runner, client, tmp_path) -> None:
     books = books_of(app)
     pw = build_patrol_world(books)
-    cert = patrols.issue_certificate(books, pw.w.actor("v1"), first_day=dt.date(2026, 11, 1),
+    cert = service.issue_certificate(books, pw.w.actor("v1"), first_day=dt.date(2026, 11, 1),
                                      last_day=dt.date(2026, 11, 30))
     result = runner.invoke(args=["certificate", "verify", cert.code])
     assert result.exit_code == 0, result.output
     assert json.loads(result.output)["name"] == "V1"
     needs.cjk_font()
-    pdf = patrols.certificate_pdf(cert)
+    pdf = service.certificate_pdf(cert)
     (tmp_path / "c.pdf").write_bytes(pdf)
     assert runner.invoke(args=["certificate", "verify", str(tmp_path / "c.pdf")]).exit_code == 0
     (tmp_path / "keys.json").write_text(json.dumps(client.get("/api/v1/keys").json))

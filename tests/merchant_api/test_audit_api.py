@@ -103,9 +103,11 @@ def test_downloaded_export_verifies_with_the_published_keys(w, client):
 
 STATE_CHANGING = {"POST", "PUT", "PATCH", "DELETE"}
 # signing in, one's own password and the public sign-up change no books: an auditor may use them too
-# as do one's own radar preferences, asking for one's own erasure, and a resident's public report
+# as do one's own radar preferences, asking for one's own erasure, a resident's public report and marking
+# one's own inbox read
 SIGN_IN = {"/api/v1/auth/token", "/api/v1/auth/reset", "/api/v1/me/password", "/api/v1/signups",
-           "/api/v1/signups/challenge", "/api/v1/radar/preferences", "/api/v1/reports", "/api/v1/me/erasure"}
+           "/api/v1/signups/challenge", "/api/v1/radar/preferences", "/api/v1/reports", "/api/v1/me/erasure",
+           "/api/v1/me/inbox/<int:notification_id>/read", "/api/v1/me/inbox/read-all"}
 def test_auditor_is_refused_on_every_state_changing_endpoint(app, w, client):
     books = books_of(app)
     # the API's routes; the pages are checked with signed-in sessions in tests/admin_ui

@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from doors import books_of
 from ledger import radar
 from ledger.access.tokens import issue_access_token
-from ledger.schema import Answer, Notice, NoticeVersion, Report, Transfer
+from ledger.schema import Answer, Claim, Notice, NoticeVersion, Report, Transfer
 from tests.earning_world import build_world
 
 ACTORS = ("anon", "v1", "v2", "leader", "officerA", "officerB", "fund", "auditor", "admin", "cashier")
@@ -34,8 +34,8 @@ def snapshot(books) -> tuple:
     with books.session(readonly=True) as s:
         return tuple(s.scalar(select(func.count()).select_from(t)) for t in (Transfer, Notice, NoticeVersion,
                                                                              Answer, Report)) + tuple(
-            s.execute(select(Notice.status, Answer.status).join(Answer, Answer.notice_id == Notice.id,
-                                                                isouter=True)).all())
+            s.execute(select(Notice.status, Claim.status).join(Answer, Answer.notice_id == Notice.id, isouter=True)
+                      .join(Claim, Claim.id == Answer.claim_id, isouter=True)).all())
 
 
 def _notice(w, bounty: int = 50):
@@ -52,7 +52,13 @@ def _body(w) -> dict:
 def cases(w):
     n = _notice(w)
     a = radar.answer_notice(w.books, w.actor("v1"), n.id, text="在1栋楼下")
+    rep = radar.submit_report(w.books, category="missing", text="家中老人走失", source="198.51.100.1",
+                              org_unit_id=w.units["c1"], consent=True)
+    convert = {"kind": "寻人", "title": "寻找走失老人", "body": "灰色上衣",
+               "ends_at": (w.books.now() + dt.timedelta(days=1)).isoformat()}
     return [
+        ("POST", f"/api/v1/reports/{rep.id}/notice", convert, {"officerA": 201},
+         {"officerB": "report_not_found", "v1": "permission_denied", "auditor": "permission_denied"}),
         ("POST", "/api/v1/notices", _body(w), {"officerA": 201},
          {"officerB": "out_of_scope", "v1": "permission_denied", "fund": "permission_denied"}),
         ("GET", f"/api/v1/notices/{n.id}", None, {"officerA": 200, "v1": 200, "leader": 200, "auditor": 200,
@@ -68,12 +74,11 @@ def cases(w):
         ("POST", f"/api/v1/notices/{n.id}/answers", {"text": "看到了"}, {"leader": 201},
          {"v2": "notice_not_found", "v1": "already_answered", "officerA": "permission_denied",
           "fund": "permission_denied"}),
-        ("POST", f"/api/v1/answers/{a.id}/verify", {"amount": 20}, {"officerA": 200},
-         {"officerB": "answer_not_found", "v1": "permission_denied", "admin": "permission_denied"}),
-        ("POST", f"/api/v1/answers/{a.id}/reject", {"reason": "不符"}, {},
-         {"officerB": "answer_not_found", "v1": "permission_denied", "officerA": "answer_already_decided"}),
-        ("POST", f"/api/v1/answers/{a.id}/approve", {}, {},
-         {"officerB": "answer_not_found", "officerA": "answer_not_pending", "v1": "permission_denied"}),
+        # an answer is a claim: decided with the claim routes
+        ("POST", f"/api/v1/claims/{a.id}/verify", {"reason": "核实", "amount": 20}, {"officerA": 200},
+         {"officerB": "out_of_scope", "v1": "permission_denied", "admin": "permission_denied"}),
+        ("POST", f"/api/v1/claims/{a.id}/reject", {"reason": "不符"}, {},
+         {"officerB": "out_of_scope", "v1": "permission_denied", "officerA": "claim_already_decided"}),
         ("POST", f"/api/v1/notices/{n.id}/close", {"reason": "找到了"}, {"officerA": 200},
          {"officerB": "notice_not_found", "v1": "permission_denied"}),
         ("GET", "/api/v1/reports", None, {"officerA": 200, "officerB": 200},
@@ -96,9 +101,8 @@ def test_every_radar_route_by_every_role(client, w):
             if want is None:
                 continue  # only the listed refusals are asserted; the rest are in the matrix above
             assert r.is_json and r.get_json()["error"] == want, (method, path, actor, r.get_json())
-            assert r.status_code == {"not_authenticated": 401, "notice_not_found": 404, "answer_not_found": 404,
-                                     "already_answered": 409, "answer_not_pending": 409,
-                                     "answer_already_decided": 409}.get(want, 403), \
+            assert r.status_code == {"not_authenticated": 401, "notice_not_found": 404, "already_answered": 409,
+                                     "claim_already_decided": 409, "report_not_found": 404}.get(want, 403), \
                 (method, path, actor)
             assert snapshot(w.books) == before, (method, path, actor)
         for actor, status in allowed.items():
@@ -124,11 +128,15 @@ def test_publish_answer_verify_pays_the_bounty_once(client, w):
     r = client.post(f"/api/v1/notices/{notice['id']}/answers", json={"text": "孩子在公园", "place": "翠湖"},
                     headers=token(w, "v1"))
     assert r.status_code == 201 and r.get_json()["status"] == "submitted"
-    answer = r.get_json()["id"]
-    r = client.post(f"/api/v1/answers/{answer}/verify", json={"reason": "找到"}, headers=token(w, "officerA"))
-    assert r.status_code == 200 and r.get_json()["amount"] == 30
-    again = client.post(f"/api/v1/answers/{answer}/verify", json={}, headers=token(w, "officerA"))
-    assert again.status_code == 409 and again.get_json()["error"] == "answer_already_decided"
+    answer = r.get_json()["id"]  # the claim's id
+    claim = client.get(f"/api/v1/claims/{answer}", headers=token(w, "officerA")).get_json()
+    assert (claim["category"], claim["details"]["description"]) == ("answer", "孩子在公园")
+    board = client.get(f"/api/v1/notices/{notice['id']}/answers", headers=token(w, "officerA")).get_json()
+    assert [(x["id"], x["text"], x["place"], x["paid_from_bounty"]) for x in board] == [(answer, "孩子在公园", "翠湖", True)]
+    r = client.post(f"/api/v1/claims/{answer}/verify", json={"reason": "找到"}, headers=token(w, "officerA"))
+    assert r.status_code == 200 and (r.get_json()["amount"], r.get_json()["award_status"]) == (30, "posted")
+    again = client.post(f"/api/v1/claims/{answer}/verify", json={"reason": "再次"}, headers=token(w, "officerA"))
+    assert again.status_code == 409 and again.get_json()["error"] == "claim_already_decided"
     closed = client.post(f"/api/v1/notices/{notice['id']}/close", json={}, headers=token(w, "officerA")).get_json()
     assert (closed["state"], closed["bounty_paid"], closed["bounty_left"]) == ("closed", 30, 0)
     late = client.post(f"/api/v1/notices/{notice['id']}/answers", json={"text": "x"}, headers=token(w, "leader"))
@@ -170,7 +178,7 @@ def test_anyone_reports_without_an_account_within_limits(client, w):
 def test_the_radar_routes_are_in_the_openapi_document(client):
     paths = client.get("/api/v1/openapi.json").get_json()["paths"]
     for path in ("/api/v1/notices", "/api/v1/notices/{notice_id}", "/api/v1/notices/{notice_id}/close",
-                 "/api/v1/notices/{notice_id}/answers", "/api/v1/reports", "/api/v1/answers/{answer_id}/verify"):
+                 "/api/v1/notices/{notice_id}/answers", "/api/v1/reports", "/api/v1/reports/{report_id}/notice"):
         assert path in paths, path
 
 

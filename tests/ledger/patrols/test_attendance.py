@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from ledger import patrols
+from ledger import patrols, service
 from ledger.access.identity import wallet_of
 from ledger.errors import DomainError
 from ledger.journal.accounts import get_account
@@ -63,7 +63,7 @@ def test_a_full_shift_by_leader_code_is_paid_at_check_out_once(books, clock) -> 
     assert balance(pw, "v1") == 20
     _refused("already_checked_out", patrols.check_out, books, v1, pw.shift_id, pw.by_code())
     assert balance(pw, "v1") == 20
-    [record] = patrols.my_service_records(books, v1)
+    [record] = service.my_service_records(books, v1)
     assert record.minutes == 120 and record.activity == "patrol" and record.verified_by == "rule:patrol"
     assert verify_books(books).ok
 
@@ -155,13 +155,13 @@ def test_location_only_is_held_for_an_officer_who_then_pays_once(books, clock) -
     clock.now = pw.end
     row = patrols.check_out(books, v1, pw.shift_id, pw.by_sign())
     assert (row.attendance, row.hold_reason, row.beans) == ("awaiting_verification", "location_only", 20)
-    assert balance(pw, "v1") == 0 and patrols.my_service_records(books, v1) == []
+    assert balance(pw, "v1") == 0 and service.my_service_records(books, v1) == []
     _refused("permission_denied", patrols.verify_attendance, books, v1, row.id)
     _refused("out_of_scope", patrols.verify_attendance, books, pw.w.actor("officerB"), row.id)
     paid = patrols.verify_attendance(books, pw.w.actor("officerA"), row.id)
     assert paid.attendance == "paid" and balance(pw, "v1") == 20
     _refused("attendance_not_awaiting", patrols.verify_attendance, books, pw.w.actor("officerA2"), row.id)
-    assert balance(pw, "v1") == 20 and len(patrols.my_service_records(books, v1)) == 1
+    assert balance(pw, "v1") == 20 and len(service.my_service_records(books, v1)) == 1
     assert verify_books(books).ok
 
 
@@ -222,8 +222,8 @@ def test_certificate_verifies_and_one_changed_digit_fails(books, clock) -> None:
     patrols.check_in(books, v1, pw.shift_id, pw.by_code())
     clock.now = pw.end
     patrols.check_out(books, v1, pw.shift_id, pw.by_code())
-    cert = patrols.issue_certificate(books, v1, first_day=dt.date(2026, 11, 1), last_day=dt.date(2026, 11, 30))
-    checked = patrols.verify_certificate(books, cert.code)
+    cert = service.issue_certificate(books, v1, first_day=dt.date(2026, 11, 1), last_day=dt.date(2026, 11, 30))
+    checked = service.verify_certificate(books, cert.code)
     assert (checked["minutes"], checked["records"], checked["name"]) == (120, 1, "V1")
     head, body, sig = cert.code.split(".")
     import base64
@@ -232,5 +232,5 @@ def test_certificate_verifies_and_one_changed_digit_fails(books, clock) -> None:
     claims = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
     claims["minutes"] = 1200
     forged = base64.urlsafe_b64encode(json.dumps(claims).encode()).rstrip(b"=").decode()
-    _refused("invalid_certificate", patrols.verify_certificate, books, f"{head}.{forged}.{sig}")
-    _refused("invalid_certificate", patrols.verify_certificate, books, "not a certificate at all")
+    _refused("invalid_certificate", service.verify_certificate, books, f"{head}.{forged}.{sig}")
+    _refused("invalid_certificate", service.verify_certificate, books, "not a certificate at all")

@@ -9,9 +9,9 @@ import datetime as dt
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
-from ledger import earning, errors, patrols, privacy, radar, redemption
+from ledger import earning, errors, notify, patrols, privacy, radar, redemption, service
 from ledger.access import security
 from ledger.access.identity import authenticate, budget_account_id, wallet_account_id
 from ledger.errors import DomainError
@@ -20,7 +20,7 @@ from ledger.journal.accounts import get_account
 from ledger.journal.export import export_journal, trusted_keys, verify_export
 from ledger.journal.verify import verify_books
 from ledger.redemption import TillContext, codes
-from ledger.schema import Merchant, User
+from ledger.schema import Merchant, Notification, User
 from tests.patrol_world import build_patrol_world
 
 NAME, PHONE, TIP = "李秀英", "13877776666", "李秀英看见有人撬锁"
@@ -41,7 +41,7 @@ def _seed(books, clock):
     clock.now = pw.end
     patrols.check_out(books, v1, pw.shift_id, pw.by_code())
     day = pw.start.date()
-    patrols.issue_certificate(books, v1, first_day=day - dt.timedelta(days=1), last_day=day + dt.timedelta(days=1))
+    service.issue_certificate(books, v1, first_day=day - dt.timedelta(days=1), last_day=day + dt.timedelta(days=1))
     earning.submit_claim(books, v1, kind="tip", volunteer_id=uid, category="theft", description=TIP,
                          location="老槐树下第三个垃圾桶", police_case_ref="PL-9", occurred_at=books.now() - dt.timedelta(hours=1))
     earning.award_directly(books, w.actor("officerA2"), volunteer_id=uid, org_unit_id=w.units["c1"], amount=40,
@@ -96,6 +96,7 @@ def test_erasure_leaves_no_trace_and_the_books_still_verify(books, clock, tmp_pa
     with books.session(readonly=True) as s:
         budget = budget_account_id(s, w.units["c1"])
     budget_before = get_account(books, budget).balance
+    assert notify.inbox(books, w.actor("v1")).items  # the award told them
 
     req = privacy.request_erasure(books, w.actor("v1"))
     with pytest.raises(DomainError) as info:
@@ -120,6 +121,7 @@ def test_erasure_leaves_no_trace_and_the_books_still_verify(books, clock, tmp_pa
         user = s.get(User, uid)
         assert not user.active and user.username == f"erased-{uid}" and user.phone is None
         assert user.adult_from is None and user.pseudonym is None and user.password_hash == "!"
+        assert s.scalar(select(func.count()).select_from(Notification).where(Notification.user_id == uid)) == 0
     assert verify_books(books).ok
     assert verify_export(before, trusted_keys(books)).ok
     with pytest.raises(DomainError) as info:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 
-from ledger import earning, patrols, privacy, surveys
+from ledger import earning, patrols, privacy, service, surveys
 from ledger.access import security
 from ledger.people import recruitment
 from tests.ledger.people.test_recruitment import signup
@@ -26,7 +26,7 @@ def _seed(books, clock):
     clock.now = pw.end
     patrols.check_out(books, v1, pw.shift_id, pw.by_code())
     day = pw.start.date()  # the local day is this or the next; the period covers both
-    patrols.issue_certificate(books, v1, first_day=day - dt.timedelta(days=1), last_day=day + dt.timedelta(days=1))
+    service.issue_certificate(books, v1, first_day=day - dt.timedelta(days=1), last_day=day + dt.timedelta(days=1))
     survey = new_survey(w)
     surveys.publish_survey(books, w.actor("officerA2"), survey.id)
     surveys.answer_survey(books, v1, survey.id, answers_for(survey))

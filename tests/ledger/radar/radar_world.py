@@ -36,8 +36,8 @@ def wallet(w: World, who: str) -> int:
 def bounty_pending(w: World, community: str = "c1") -> int:
     with w.books.session(readonly=True) as s:
         try:
-            acc = account_by_code(s, f"radar:bounties:org:{w.units[community]}")
+            acc = account_by_code(s, f"reserves:org:{w.units[community]}")
         except Exception:
             return 0
-        assert acc.balance == 0, "the bounty account only ever holds pending credits"
+        assert acc.balance == 0, "the reserve account only ever holds pending credits"
         return acc.credits_pending

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from ledger import radar
+from ledger import earning, notify, radar
 from ledger.schema import RoleGrant
 from tests.ledger.radar.radar_world import build_world, publish
 
@@ -48,9 +48,26 @@ def test_a_moved_volunteer_stops_receiving_and_payments_go_to_the_payee(w):
     start = radar.latest_event_id(w.books)
     n = publish(w, bounty=20)
     a = radar.answer_notice(w.books, w.actor("v1"), n.id, text="看到了")
-    radar.verify_answer(w.books, w.actor("officerA"), a.id)
+    earning.verify_claim(w.books, w.actor("officerA"), a.id, reason="核实")
+    assert ("payment", n.id) not in got(w, "v1", start)  # the outbox's worker puts it on the stream
+    assert notify.deliver_due(w.books, live=radar.LiveChannel())["live"] == 1
     assert ("payment", n.id) in got(w, "v1", start)
     assert all(kind != "payment" for kind, _ in got(w, "leader", start))
     with w.books.session() as s:
         s.query(RoleGrant).filter_by(user_id=w.users["v1"], role="volunteer").one().org_unit_id = w.units["c3"]
     assert got(w, "v1", start) == [("payment", n.id)]
+
+
+def test_a_notification_reaches_its_own_reader_on_the_stream_once(w):
+    start = radar.latest_event_id(w.books)
+    n = publish(w)
+    w.books.run(lambda s: notify.send_in(s, w.books, user_ids=[w.users["v1"]], topic="shift_changed",
+                                         title="班次已变更", body="请查看。", dedupe="t", link="/patrols", urgent=True))
+    notify.deliver_due(w.books, live=radar.LiveChannel())
+    events, cursor = radar.events_for(w.books, w.actor("v1"), after=start)
+    assert [e["event"] for e in events] == ["notice", "notification"]
+    assert (events[1]["title"], events[1]["link"], events[1]["urgent"]) == ("班次已变更", "/patrols", True)
+    assert events[0]["notice_id"] == n.id
+    assert [e["event"] for e in radar.events_for(w.books, w.actor("leader"), after=start)[0]] == ["notice"]
+    assert radar.events_for(w.books, w.actor("v1"), after=cursor)[0] == []  # resumed after it: not again
+    assert notify.deliver_due(w.books, live=radar.LiveChannel())["live"] == 0

@@ -11,7 +11,7 @@ import json
 import jwt
 import pytest
 
-from ledger import patrols
+from ledger import patrols, service
 from ledger.errors import DomainError
 from ledger.infra.keys import public_from_jwk
 from tests import needs
@@ -35,9 +35,9 @@ def test_the_pdf_holds_the_hours_and_a_qr_that_verifies_offline(books, clock) ->
     from PIL import Image
 
     pw, v1 = _patrolled(books, clock)
-    cert = patrols.issue_certificate(books, v1, first_day=dt.date(2026, 11, 1), last_day=dt.date(2026, 11, 30))
+    cert = service.issue_certificate(books, v1, first_day=dt.date(2026, 11, 1), last_day=dt.date(2026, 11, 30))
     needs.cjk_font()
-    pdf = patrols.certificate_pdf(cert)
+    pdf = service.certificate_pdf(cert)
     page = pypdf.PdfReader(io.BytesIO(pdf)).pages[0]
     text = page.extract_text()
     assert "志愿服务记录证明" in text and "2.00" in text and "120" in text
@@ -57,12 +57,12 @@ def test_the_pdf_holds_the_hours_and_a_qr_that_verifies_offline(books, clock) ->
     with pytest.raises(jwt.InvalidSignatureError):
         jwt.decode(f"{head}.{forged}.{sig}", key, algorithms=["EdDSA"], audience="goldbean-patrol", issuer="goldbean")
     with pytest.raises(DomainError) as exc:
-        patrols.verify_certificate(books, f"{head}.{forged}.{sig}")
+        service.verify_certificate(books, f"{head}.{forged}.{sig}")
     assert exc.value.code == "invalid_certificate"
 
 
 def test_a_payment_code_or_post_sign_is_not_a_certificate(books, clock) -> None:
     pw = build_patrol_world(books)
     with pytest.raises(DomainError) as exc:
-        patrols.verify_certificate(books, pw.sign())
+        service.verify_certificate(books, pw.sign())
     assert exc.value.code == "invalid_certificate"

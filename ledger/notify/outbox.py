@@ -1,0 +1,259 @@
+"""The outbox: ``send_in`` records a notification once (its ``dedupe_key``) in the sender's own transaction, with
+one delivery row per channel; the worker's ``deliver_due`` delivers what is due and retries with backoff.
+
+Channels:
+- ``inbox``: the notification row is the inbox entry; its delivery is ``sent`` when it commits.
+- ``live``: the live stream. The room that owns the stream gives the worker a ``LiveChannel`` whose
+  ``publish_in`` writes the stream's outbox row in the same transaction that marks the delivery sent, so a
+  notification reaches the stream exactly once.
+- ``sms``: only when ``settings.notify.sms_url`` is set and the topic is in ``sms_topics``. The worker claims the
+  due deliveries (a lease, committed), sends outside any transaction (``channels.SmsChannel``), then records the
+  outcome; a worker that dies mid-send leaves a lease that runs out, and the send is tried again (the provider
+  gets the delivery's id, so it can drop a duplicate). After ``max_attempts`` the delivery is ``failed``.
+
+Retries: attempt n waits ``retry_base_s * 2**(n-1)`` seconds, at most ``retry_max_s``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from ledger import errors
+from ledger.access.identity import Actor
+from ledger.access.models import User
+from ledger.errors import DomainError
+from ledger.infra.books import Books
+from ledger.infra.db import utc_from_db
+from ledger.notify.models import Delivery, Notification
+
+# what an SMS says, by topic: never the content of a tip, a place or an amount (docs/notifications.md)
+SMS_TEXT = {"patrol_reminder": "巡逻提醒", "shift_changed": "班次变更", "award": "金豆到账",
+            "claim_decided": "申报结果"}
+
+
+@dataclass(frozen=True)
+class Note:
+    """A notification as the channels and the inbox see it."""
+
+    id: int
+    user_id: int
+    topic: str
+    title: str
+    body: str
+    link: str | None
+    subject: str | None
+    amount: int | None
+    urgent: bool
+    created_at: dt.datetime
+    read_at: dt.datetime | None
+
+    @classmethod
+    def of(cls, n: Notification) -> Note:
+        return cls(n.id, n.user_id, n.topic, n.title, n.body, n.link, n.subject, n.amount, n.urgent,
+                   utc_from_db(n.created_at), utc_from_db(n.read_at))
+
+
+class LiveChannel(Protocol):
+    def publish_in(self, s: Session, books: Books, note: Note) -> None:
+        """Put the notification on the live stream, inside the worker's transaction."""
+
+
+class SmsSender(Protocol):
+    def send(self, *, to: str, text: str, ref: str) -> None:
+        """Send one SMS; raise ``channels.DeliveryFailed(code)`` when it was not accepted."""
+
+
+def sms_text(topic: str) -> str:
+    return f"【金豆】您有一条新消息（{SMS_TEXT.get(topic, '通知')}），请打开金豆查看。"
+
+
+def send_in(s: Session, books: Books, *, user_ids: Iterable[int], topic: str, title: str, body: str,
+            dedupe: str, link: str | None = None, subject: str | None = None, amount: int | None = None,
+            urgent: bool = False) -> int:
+    """Record one notification per user (key ``<dedupe>:<user>``: a second send is a no-op) with its deliveries.
+    Returns how many were new."""
+    rules = books.settings.notify
+    now = books.now()
+    made = 0
+    for uid in sorted(set(user_ids)):
+        key = f"{dedupe}:{uid}"[:120]
+        if s.scalar(select(Notification.id).where(Notification.dedupe_key == key)) is not None:
+            continue
+        try:
+            with s.begin_nested():  # two senders at once: the second's insert fails alone, and is a no-op
+                n = Notification(user_id=uid, topic=topic[:20], title=title[:120], body=body[:500],
+                                 link=link, subject=(subject or None) and subject[:60], amount=amount,
+                                 urgent=urgent, dedupe_key=key, created_at=now)
+                s.add(n)
+                s.flush()
+                s.add(Delivery(notification_id=n.id, channel="inbox", state="sent", attempts=1, sent_at=now))
+                s.add(Delivery(notification_id=n.id, channel="live", state="pending", attempts=0))
+                if rules.sms_url and topic in rules.sms_topics:
+                    s.add(Delivery(notification_id=n.id, channel="sms", state="pending", attempts=0))
+                s.flush()
+        except IntegrityError:
+            continue
+        made += 1
+    return made
+
+
+# --- the inbox --------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Inbox:
+    unread: int
+    items: list[Note]
+
+
+def inbox(books: Books, actor: Actor, *, unread_only: bool = False, limit: int = 50) -> Inbox:
+    """The signed-in person's own notifications, newest first, and how many are unread."""
+    def work(s: Session) -> Inbox:
+        q = select(Notification).where(Notification.user_id == actor.user_id)
+        if unread_only:
+            q = q.where(Notification.read_at.is_(None))
+        rows = s.scalars(q.order_by(Notification.id.desc()).limit(max(1, min(limit, 200))))
+        unread = s.scalar(select(func.count()).select_from(Notification).where(
+            Notification.user_id == actor.user_id, Notification.read_at.is_(None))) or 0
+        return Inbox(int(unread), [Note.of(n) for n in rows])
+
+    return books.run(work, readonly=True)
+
+
+def mark_read(books: Books, actor: Actor, notification_id: Any) -> Note:
+    """Mark one of one's own notifications read (again: no change); anyone else's: ``not_found``."""
+    def work(s: Session) -> Note:
+        n = s.get(Notification, notification_id) if type(notification_id) is int else None
+        if n is None or n.user_id != actor.user_id:
+            raise DomainError(errors.NOT_FOUND_ERR, "no such notification")
+        if n.read_at is None:
+            n.read_at = books.now()
+        s.flush()
+        return Note.of(n)
+
+    return books.run(work)
+
+
+def mark_all_read(books: Books, actor: Actor) -> int:
+    def work(s: Session) -> int:
+        done = s.execute(update(Notification).where(Notification.user_id == actor.user_id,
+                                                    Notification.read_at.is_(None)).values(read_at=books.now()))
+        return done.rowcount or 0
+
+    return books.run(work)
+
+
+def note_in(s: Session, notification_id: int) -> Note | None:
+    n = s.get(Notification, notification_id)
+    return Note.of(n) if n is not None else None
+
+
+# --- the worker ---------------------------------------------------------------------------------------------
+
+def _backoff(books: Books, attempts: int) -> dt.timedelta:
+    rules = books.settings.notify
+    return dt.timedelta(seconds=min(rules.retry_max_s, rules.retry_base_s * 2 ** max(0, attempts - 1)))
+
+
+def _due(books: Books, channel: str, limit: int) -> Any:
+    now = books.now()
+    return (select(Delivery).where(Delivery.channel == channel, Delivery.state == "pending",
+                                   or_(Delivery.next_attempt_at.is_(None), Delivery.next_attempt_at <= now))
+            .order_by(Delivery.id).limit(limit).with_for_update(skip_locked=True))
+
+
+def _deliver_live(books: Books, live: LiveChannel, limit: int) -> int:
+    """Every due live delivery, in one transaction with the stream's rows: exactly once."""
+    def work(s: Session) -> int:
+        rows = s.scalars(_due(books, "live", limit)).all()
+        for d in rows:
+            live.publish_in(s, books, Note.of(s.get(Notification, d.notification_id)))
+            d.state, d.attempts, d.sent_at, d.next_attempt_at = "sent", d.attempts + 1, books.now(), None
+        return len(rows)
+
+    return books.run(work)
+
+
+def _claim_sms(books: Books, limit: int) -> list[tuple[int, str | None, str]]:
+    """Take a lease on the due SMS deliveries: (delivery id, phone, text); committed before any send."""
+    def work(s: Session) -> list[tuple[int, str | None, str]]:
+        out = []
+        lease = books.now() + dt.timedelta(seconds=books.settings.notify.lease_s)
+        for d in s.scalars(_due(books, "sms", limit)).all():
+            n = s.get(Notification, d.notification_id)
+            phone = s.scalar(select(User.phone).where(User.id == n.user_id, User.active.is_(True)))
+            d.attempts, d.next_attempt_at = d.attempts + 1, lease
+            out.append((d.id, phone, sms_text(n.topic)))
+        return out
+
+    return books.run(work)
+
+
+def _record(books: Books, delivery_id: int, error: str | None) -> str:
+    """The outcome of one send: sent; pending again after the backoff; failed after the last attempt;
+    skipped (no phone: nothing to retry)."""
+    def work(s: Session) -> str:
+        d = s.get(Delivery, delivery_id, with_for_update=True)
+        now = books.now()
+        if error is None:
+            d.state, d.sent_at, d.next_attempt_at, d.last_error = "sent", now, None, None
+        elif error == "no_phone":
+            d.state, d.next_attempt_at, d.last_error = "skipped", None, error
+        elif d.attempts >= books.settings.notify.max_attempts:
+            d.state, d.next_attempt_at, d.last_error = "failed", None, error[:60]
+        else:
+            d.state, d.next_attempt_at, d.last_error = "pending", now + _backoff(books, d.attempts), error[:60]
+        return d.state
+
+    return books.run(work)
+
+
+def deliver_due(books: Books, *, live: LiveChannel | None = None, sms: SmsSender | None = None,
+                limit: int = 200) -> dict[str, int]:
+    """Deliver what is due on the live stream and by SMS (the worker's ``notify`` job); counts by outcome."""
+    from ledger.notify.channels import DeliveryFailed
+
+    counts = {"live": 0, "sms_sent": 0, "sms_retry": 0, "sms_failed": 0, "sms_skipped": 0}
+    if live is not None:
+        counts["live"] = _deliver_live(books, live, limit)
+    if sms is None or not books.settings.notify.sms_url:
+        return counts
+    for delivery_id, phone, text in _claim_sms(books, limit):
+        error = None
+        if not phone:
+            error = "no_phone"
+        else:
+            try:
+                sms.send(to=phone, text=text, ref=f"gb-{delivery_id}")
+            except DeliveryFailed as exc:
+                error = exc.code
+        state = _record(books, delivery_id, error)
+        key = {"sent": "sms_sent", "pending": "sms_retry", "failed": "sms_failed", "skipped": "sms_skipped"}[state]
+        counts[key] += 1
+    return counts
+
+
+def purge(books: Books) -> int:
+    """Delete notifications (and their delivery records) older than ``retention_days``; how many."""
+    cutoff = books.now() - dt.timedelta(days=books.settings.notify.retention_days)
+
+    def work(s: Session) -> int:
+        old = list(s.scalars(select(Notification.id).where(Notification.created_at < cutoff).limit(5000)))
+        if old:
+            s.execute(delete(Delivery).where(Delivery.notification_id.in_(old)))
+            s.execute(delete(Notification).where(Notification.id.in_(old)))
+        return len(old)
+
+    return books.run(work)
+
+
+def delivery_states(books: Books, notification_id: int) -> dict[str, tuple[str, int, str | None]]:
+    """channel -> (state, attempts, last error) of one notification (operators and tests)."""
+    return books.run(lambda s: {d.channel: (d.state, d.attempts, d.last_error) for d in s.scalars(
+        select(Delivery).where(Delivery.notification_id == notification_id))}, readonly=True)
