@@ -99,6 +99,15 @@ def get_post_in(s: Session, post_id: Any, *, lock: bool = False) -> PatrolPost:
     return post
 
 
+def get_shift_and_post_in(s: Session, shift_id: Any) -> tuple[PatrolShift, PatrolPost]:
+    """The shift and its post in one round trip (the check-in path)."""
+    found = s.execute(select(PatrolShift, PatrolPost).join(PatrolPost, PatrolPost.id == PatrolShift.post_id)
+                      .where(PatrolShift.id == shift_id)).first() if _id(shift_id) else None
+    if found is None:
+        raise DomainError(errors.SHIFT_NOT_FOUND, shift_id=shift_id)
+    return found[0], found[1]
+
+
 def get_shift_in(s: Session, shift_id: Any, *, lock: bool = False) -> PatrolShift:
     shift = s.get(PatrolShift, shift_id, with_for_update=lock) if _id(shift_id) else None
     if shift is None:
@@ -437,8 +446,9 @@ class SignupView:
     verified_by_id: int | None
 
     @classmethod
-    def of(cls, s: Session, r: PatrolSignup) -> SignupView:
-        name = s.scalar(select(User.display_name).where(User.id == r.volunteer_id)) or ""
+    def of(cls, s: Session, r: PatrolSignup, name: str | None = None) -> SignupView:
+        if name is None:
+            name = s.scalar(select(User.display_name).where(User.id == r.volunteer_id)) or ""
         return cls(r.id, r.shift_id, r.volunteer_id, name, r.status, utc_from_db(r.checked_in_at),
                    r.check_in_proof, utc_from_db(r.checked_out_at), r.check_out_proof, r.recorded_by_id, r.minutes,
                    r.beans, r.attendance, r.hold_reason, r.verified_by_id)
