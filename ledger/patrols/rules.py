@@ -35,9 +35,10 @@ def rules_of(books: Books) -> PatrolRules:
 
 
 def round_minutes(raw_seconds: int, step: int = 15) -> int:
-    """Whole minutes rounded to the nearest ``step`` (half a step rounds up)."""
-    minutes = max(0, raw_seconds) // 60
-    return ((minutes * 2 + step) // (2 * step)) * step
+    """The time rounded to the nearest ``step`` minutes, in whole minutes: half a step and more rounds up
+    (to the quarter hour: 7 min 30 s counts 15 minutes, 7 min 29 s counts none), on the seconds counted."""
+    seconds = max(0, int(raw_seconds))
+    return (seconds * 2 + step * 60) // (step * 120) * step
 
 
 def beans_for(minutes: int, beans_per_hour: int) -> int:
