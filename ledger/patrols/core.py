@@ -75,9 +75,13 @@ class ShiftView:
     leader_id: int | None
     status: str
     version: int
-    # the actor's own sign-up, if any
+    # the actor's own sign-up, if any, and once checked out what it counted
     my_status: str | None = None
     changed_since_signup: bool = False
+    my_minutes: int | None = None
+    my_beans: int | None = None
+    my_attendance: str | None = None
+    my_hold_reason: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -139,7 +143,8 @@ def shift_view(s: Session, shift: PatrolShift, actor: Actor | None = None, *, ca
     return ShiftView(shift.id, shift.post_id, post.name, post.org_unit_id, shift.series_id,
                      utc_from_db(shift.starts_at), utc_from_db(shift.ends_at), service_day(shift.starts_at, calendar),
                      shift.needed, _taken(s, shift.id), shift.beans_per_hour, shift.insurance_required,
-                     shift.leader_id, shift.status, shift.version, mine.status if mine else None, changed)
+                     shift.leader_id, shift.status, shift.version, mine.status if mine else None, changed,
+                     *((mine.minutes, mine.beans, mine.attendance, mine.hold_reason) if mine else ()))
 
 
 def _check_leader(s: Session, books: Books, leader_id: Any, starts_at: dt.datetime,
