@@ -66,6 +66,7 @@ SENTENCES = {
     "already_signed_up": _l("You are already on this shift."),
     "shift_overlaps": _l("You are on another shift at that time. Leave it first, or choose another shift."),
     "signup_closed": _l("This shift has started; sign-up is closed."),
+    "minor_night_shift": _l("Volunteers under 18 do not patrol at night (22:00 to 06:00). Choose an earlier shift."),
     "withdraw_cutoff_passed": _l("It is too close to the shift to leave it here. Tell your team leader."),
     "not_signed_up": _l("You are not on this shift. Sign up first."),
     "signup_pending": _l("An officer must first confirm your insurance for this shift."),

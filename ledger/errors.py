@@ -199,6 +199,8 @@ SHIFT_OVERLAPS = _spec("shift_overlaps", CONFLICT, "You are signed up for anothe
 SIGNUP_CLOSED = _spec("signup_closed", CONFLICT, "This shift has started or ended; sign-up is closed.")
 WITHDRAW_CUTOFF_PASSED = _spec("withdraw_cutoff_passed", CONFLICT,
                                "It is too close to the shift to withdraw; tell the team leader or the officer.")
+MINOR_NIGHT_SHIFT = _spec("minor_night_shift", CONFLICT,
+                          "Volunteers under 18 do not patrol at night (the shift runs between 22:00 and 06:00).")
 NOT_SIGNED_UP = _spec("not_signed_up", CONFLICT, "You are not signed up for this shift.")
 SIGNUP_PENDING = _spec("signup_pending", CONFLICT, "Your sign-up awaits an officer (insurance); you cannot check in yet.")
 ALREADY_CHECKED_IN = _spec("already_checked_in", CONFLICT, "Already checked in.")

@@ -134,6 +134,10 @@ class ShiftOut(Schema):
     version = fields.Integer()
     my_status = fields.String(allow_none=True)
     changed_since_signup = Boolean()
+    my_minutes = fields.Integer(allow_none=True, metadata={"description": "your counted time, once checked out"})
+    my_beans = fields.Integer(allow_none=True)
+    my_attendance = fields.String(allow_none=True, metadata={"description": "paid, recorded, awaiting_verification, refused"})
+    my_hold_reason = fields.String(allow_none=True)
 
 
 class ShiftQuery(_In):

@@ -153,6 +153,10 @@ class PatrolRules:
     accuracy_slack_m: int = 30
     leader_code_ttl_s: int = 30
     series_horizon_days: int = 14
+    # night, local wall time in minutes after midnight: a shift with any minute from night_starts_minute to
+    # night_ends_minute (across midnight) is a night shift, which a minor may not take (22:00 to 06:00)
+    night_starts_minute: int = 22 * 60
+    night_ends_minute: int = 6 * 60
     reminder_minutes: int = 180
 
 
@@ -206,6 +210,8 @@ _RANGES: dict[str, tuple[int, int | None]] = {
     "sms_timeout_s": (1, 60),
     "lease_s": (10, None),
     "retention_days": (1, None),
+    "night_starts_minute": (0, 1439),
+    "night_ends_minute": (0, 1439),
 }
 
 

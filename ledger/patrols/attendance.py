@@ -14,7 +14,6 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ledger import errors
@@ -24,6 +23,7 @@ from ledger.access.models import OrgUnit, User
 from ledger.errors import DomainError
 from ledger.infra.books import Books
 from ledger.infra.db import utc_from_db
+from ledger.infra.idempotency import insert_if_new
 from ledger.infra.settings import Calendar
 from ledger.journal.accounts import post_in
 from ledger.journal.posting import transfer
@@ -32,6 +32,7 @@ from ledger.patrols.core import (
     SignupView,
     community_of,
     get_post_in,
+    get_shift_and_post_in,
     get_shift_in,
     service_day,
 )
@@ -60,36 +61,41 @@ class Proof:
 
 # --- the leader's rotating code ---------------------------------------------------------------------------
 
-def _current_shift(s: Session, post_id: int, now: dt.datetime, rules: PatrolRules,
-                   leader_id: int | None) -> PatrolShift | None:
-    q = select(PatrolShift).where(
+def _current_shift_q(post_id: int, now: dt.datetime, rules: PatrolRules, leader_id: int | None) -> Any:
+    """The earliest open shift at the post whose check-in or check-out window is open now."""
+    q = select(PatrolShift.id).where(
         PatrolShift.post_id == post_id, PatrolShift.status == "open",
         PatrolShift.starts_at <= now + dt.timedelta(minutes=rules.early_checkin_minutes),
         PatrolShift.ends_at >= now - dt.timedelta(minutes=rules.grace_minutes))
     if leader_id is not None:
         q = q.where(PatrolShift.leader_id == leader_id)
-    return s.scalar(q.order_by(PatrolShift.starts_at).limit(1))
+    return q.order_by(PatrolShift.starts_at).limit(1)
 
 
 def leader_code(books: Books, actor: Actor, post_id: int) -> dict[str, Any]:
     """A fresh rotating code for the shift the actor leads at this post now (an officer in scope may show
-    one for any current shift there). It lives ``leader_code_ttl_s`` seconds and serves one volunteer."""
+    one for any current shift there). It lives ``leader_code_ttl_s`` seconds and serves one volunteer.
+
+    The leader's phone asks for one per volunteer at a shift change, so the leader's own case is one
+    statement without a transaction (a read); only an officer's needs the post and the scope."""
     rules = rules_of(books)
+    now = books.now()
+    shift_id = books.run_core(lambda c: c.scalar(_current_shift_q(post_id, now, rules, actor.user_id)),
+                              readonly=True) if type(post_id) is int and 0 < post_id < 2**63 else None
 
-    def work(s: Session) -> dict[str, Any]:
+    def officer(s: Session) -> int:
         post = get_post_in(s, post_id)
-        now = books.now()
-        shift = _current_shift(s, post.id, now, rules, actor.user_id)
-        if shift is None:
-            policy.require_officer_in_scope(s, actor, post.org_unit_id)
-            shift = _current_shift(s, post.id, now, rules, None)
-        if shift is None:
+        policy.require_officer_in_scope(s, actor, post.org_unit_id)
+        found = s.scalar(_current_shift_q(post.id, now, rules, None))
+        if found is None:
             raise DomainError(errors.OUTSIDE_SHIFT_WINDOW, "no shift at this post now")
-        code = codes.issue_leader_code(books, post.id, shift.id, actor.user_id, rules.leader_code_ttl_s)
-        return {"post_id": post.id, "shift_id": shift.id, "code": code.code, "expires_in": code.expires_in,
-                "exp": code.exp}
+        return found
 
-    return books.run(work, readonly=True)
+    if shift_id is None:
+        shift_id = books.run(officer, readonly=True)
+    code = codes.issue_leader_code(books, post_id, shift_id, actor.user_id, rules.leader_code_ttl_s)
+    return {"post_id": post_id, "shift_id": shift_id, "code": code.code, "expires_in": code.expires_in,
+            "exp": code.exp}
 
 
 # --- proofs of presence -----------------------------------------------------------------------------------
@@ -130,18 +136,16 @@ def _distance(rules: PatrolRules, post: PatrolPost, proof: Proof) -> int:
 
 
 def _spend_leader_code(s: Session, books: Books, claims: dict[str, Any], shift_id: int, volunteer_id: int) -> None:
-    used = s.scalar(select(UsedLeaderCode).where(UsedLeaderCode.jti == claims["jti"]))
-    if used is not None:
-        if used.volunteer_id != volunteer_id:
+    """The code's first phone owns it: ``INSERT ... ON CONFLICT DO NOTHING`` on the unique ``jti`` (one round
+    trip; the same code from two phones at once: the second waits for the first's commit, then finds it)."""
+    table = UsedLeaderCode.__table__
+    inserted = s.execute(insert_if_new(s.get_bind().dialect.name, table, ("jti",)), {
+        "jti": claims["jti"], "shift_id": shift_id, "volunteer_id": volunteer_id, "used_at": books.now(),
+        "expires_at": dt.datetime.fromtimestamp(claims["exp"], dt.timezone.utc)}).scalar()
+    if inserted is None:
+        owner = s.scalar(select(table.c.volunteer_id).where(table.c.jti == claims["jti"]))
+        if owner != volunteer_id:  # the same volunteer may use their code again (a retried request)
             raise DomainError(errors.LEADER_CODE_REPLAYED)
-        return
-    try:
-        with s.begin_nested():  # the same code scanned by two phones at once: the second waits and is refused
-            s.add(UsedLeaderCode(jti=claims["jti"], shift_id=shift_id, volunteer_id=volunteer_id, used_at=books.now(),
-                                 expires_at=dt.datetime.fromtimestamp(claims["exp"], dt.timezone.utc)))
-            s.flush()
-    except IntegrityError:
-        raise DomainError(errors.LEADER_CODE_REPLAYED) from None
 
 
 # --- check-in and check-out -------------------------------------------------------------------------------
@@ -157,12 +161,14 @@ def _subject(s: Session, actor: Actor, shift: PatrolShift, volunteer_id: int | N
     return volunteer_id, True
 
 
-def _lock_signup(s: Session, shift_id: int, volunteer_id: Any) -> PatrolSignup:
-    row = s.scalar(select(PatrolSignup).where(PatrolSignup.shift_id == shift_id,
-                                              PatrolSignup.volunteer_id == volunteer_id).with_for_update())
-    if row is None or row.status == "withdrawn":
+def _lock_signup(s: Session, shift_id: int, volunteer_id: Any) -> tuple[PatrolSignup, str]:
+    """The sign-up row, locked, and the volunteer's display name (one round trip)."""
+    found = s.execute(select(PatrolSignup, User.display_name).join(User, User.id == PatrolSignup.volunteer_id)
+                      .where(PatrolSignup.shift_id == shift_id, PatrolSignup.volunteer_id == volunteer_id)
+                      .with_for_update(of=PatrolSignup)).first()
+    if found is None or found[0].status == "withdrawn":
         raise DomainError(errors.NOT_SIGNED_UP)
-    return row
+    return found[0], found[1]
 
 
 def check_in(books: Books, actor: Actor, shift_id: int, proof: Proof, *, volunteer_id: int | None = None) -> SignupView:
@@ -170,9 +176,9 @@ def check_in(books: Books, actor: Actor, shift_id: int, proof: Proof, *, volunte
     rules = rules_of(books)
 
     def work(s: Session) -> SignupView:
-        shift = get_shift_in(s, shift_id)
+        shift, post = get_shift_and_post_in(s, shift_id)
         who, by_leader = _subject(s, actor, shift, volunteer_id)
-        row = _lock_signup(s, shift.id, who)
+        row, name = _lock_signup(s, shift.id, who)
         if shift.status != "open":
             raise DomainError(errors.SHIFT_CANCELLED)
         if row.status == "pending":
@@ -185,12 +191,11 @@ def check_in(books: Books, actor: Actor, shift_id: int, proof: Proof, *, volunte
         start, end = utc_from_db(shift.starts_at), utc_from_db(shift.ends_at)
         if not start - dt.timedelta(minutes=rules.early_checkin_minutes) <= now < end:
             raise DomainError(errors.OUTSIDE_SHIFT_WINDOW, starts_at=start.isoformat(), ends_at=end.isoformat())
-        post = s.get(PatrolPost, shift.post_id)
         kind, metres = ("leader_manual", None) if by_leader else _prove(s, books, rules, shift, post, who, proof)
         row.status, row.checked_in_at, row.check_in_proof, row.check_in_distance_m = "checked_in", now, kind, metres
         row.recorded_by_id = actor.user_id if by_leader else None
         s.flush()
-        return SignupView.of(s, row)
+        return SignupView.of(s, row, name)
 
     return books.run(work)
 
@@ -202,9 +207,9 @@ def check_out(books: Books, actor: Actor, shift_id: int, proof: Proof, *,
     rules = rules_of(books)
 
     def work(s: Session) -> SignupView:
-        shift = get_shift_in(s, shift_id)
+        shift, post = get_shift_and_post_in(s, shift_id)
         who, by_leader = _subject(s, actor, shift, volunteer_id)
-        row = _lock_signup(s, shift.id, who)  # a second check-out waits here, then sees checked_out
+        row, name = _lock_signup(s, shift.id, who)  # a second check-out waits here, then sees checked_out
         if row.status == "checked_out":
             raise DomainError(errors.ALREADY_CHECKED_OUT)
         if row.status != "checked_in":
@@ -213,13 +218,12 @@ def check_out(books: Books, actor: Actor, shift_id: int, proof: Proof, *,
         end = utc_from_db(shift.ends_at)
         if now > end + dt.timedelta(minutes=rules.grace_minutes):
             raise DomainError(errors.OUTSIDE_SHIFT_WINDOW, "too late to check out; an officer closes the attendance")
-        post = s.get(PatrolPost, shift.post_id)
         kind, metres = ("leader_manual", None) if by_leader else _prove(s, books, rules, shift, post, who, proof)
         row.checked_out_at, row.check_out_proof, row.check_out_distance_m = now, kind, metres
         if by_leader:
             row.recorded_by_id = actor.user_id
         _close(s, books, rules, shift, post, row, now)
-        return SignupView.of(s, row)
+        return SignupView.of(s, row, name)
 
     return books.run(work)
 

@@ -28,6 +28,8 @@ from ledger.patrols.models import PatrolPost, PatrolShift, PatrolSignup, ShiftSe
 from ledger.patrols.reminders import tell_changed_in
 from ledger.patrols.rules import (
     check_beans_per_hour,
+    is_minor_on,
+    is_night,
     rules_of,
 )
 
@@ -74,9 +76,13 @@ class ShiftView:
     leader_id: int | None
     status: str
     version: int
-    # the actor's own sign-up, if any
+    # the actor's own sign-up, if any, and once checked out what it counted
     my_status: str | None = None
     changed_since_signup: bool = False
+    my_minutes: int | None = None
+    my_beans: int | None = None
+    my_attendance: str | None = None
+    my_hold_reason: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -98,6 +104,15 @@ def get_post_in(s: Session, post_id: Any, *, lock: bool = False) -> PatrolPost:
     if post is None:
         raise DomainError(errors.POST_NOT_FOUND, post_id=post_id)
     return post
+
+
+def get_shift_and_post_in(s: Session, shift_id: Any) -> tuple[PatrolShift, PatrolPost]:
+    """The shift and its post in one round trip (the check-in path)."""
+    found = s.execute(select(PatrolShift, PatrolPost).join(PatrolPost, PatrolPost.id == PatrolShift.post_id)
+                      .where(PatrolShift.id == shift_id)).first() if _id(shift_id) else None
+    if found is None:
+        raise DomainError(errors.SHIFT_NOT_FOUND, shift_id=shift_id)
+    return found[0], found[1]
 
 
 def get_shift_in(s: Session, shift_id: Any, *, lock: bool = False) -> PatrolShift:
@@ -129,10 +144,12 @@ def shift_view(s: Session, shift: PatrolShift, actor: Actor | None = None, *, ca
     return ShiftView(shift.id, shift.post_id, post.name, post.org_unit_id, shift.series_id,
                      utc_from_db(shift.starts_at), utc_from_db(shift.ends_at), service_day(shift.starts_at, calendar),
                      shift.needed, _taken(s, shift.id), shift.beans_per_hour, shift.insurance_required,
-                     shift.leader_id, shift.status, shift.version, mine.status if mine else None, changed)
+                     shift.leader_id, shift.status, shift.version, mine.status if mine else None, changed,
+                     *((mine.minutes, mine.beans, mine.attendance, mine.hold_reason) if mine else ()))
 
 
-def _check_leader(s: Session, leader_id: Any) -> int | None:
+def _check_leader(s: Session, books: Books, leader_id: Any, starts_at: dt.datetime,
+                  ends_at: dt.datetime) -> int | None:
     if leader_id is None:
         return None
     user = s.get(User, leader_id) if _id(leader_id) else None
@@ -140,7 +157,29 @@ def _check_leader(s: Session, leader_id: Any) -> int | None:
     if user is None or not user.active or not roles & {"volunteer", "leader"}:
         raise DomainError(errors.NOT_A_VOLUNTEER, "the team leader must be an active volunteer or leader",
                           volunteer_id=leader_id)
+    _refuse_minor_at_night(books, user.adult_from, starts_at, ends_at)
     return user.id
+
+
+def _refuse_minor_at_night(books: Books, adult_from: dt.date | None, starts_at: dt.datetime,
+                           ends_at: dt.datetime) -> None:
+    """A volunteer under 18 on the shift's service day does not take a night shift (``PatrolRules``)."""
+    if is_minor_on(adult_from, service_day(starts_at, books.calendar)) and is_night(
+            rules_of(books), books.calendar, utc_from_db(starts_at), utc_from_db(ends_at)):
+        raise DomainError(errors.MINOR_NIGHT_SHIFT)
+
+
+def _minors_on(s: Session, books: Books, shift: PatrolShift, starts_at: dt.datetime, ends_at: dt.datetime) -> int:
+    """How many volunteers holding a place on ``shift`` (or leading it) would be minors on a night shift
+    at these times."""
+    if not is_night(rules_of(books), books.calendar, starts_at, ends_at):
+        return 0
+    day = service_day(starts_at, books.calendar)
+    holders = select(PatrolSignup.volunteer_id).where(PatrolSignup.shift_id == shift.id,
+                                                      PatrolSignup.status.in_(HOLDING))
+    ids = set(s.scalars(holders)) | ({shift.leader_id} if shift.leader_id else set())
+    return sum(1 for adult_from in s.scalars(select(User.adult_from).where(User.id.in_(ids)))
+               if is_minor_on(adult_from, day))
 
 
 def _check_times(rules: Any, starts_at: dt.datetime, ends_at: dt.datetime) -> None:
@@ -249,7 +288,7 @@ def publish_shift(books: Books, actor: Actor, *, post_id: int, starts_at: dt.dat
         policy.require_officer_in_scope(s, actor, post.org_unit_id)
         shift = PatrolShift(post_id=post.id, starts_at=starts_at, ends_at=ends_at, needed=needed,
                             beans_per_hour=rate, insurance_required=bool(insurance_required),
-                            leader_id=_check_leader(s, leader_id), status="open", version=1,
+                            leader_id=_check_leader(s, books, leader_id, starts_at, ends_at), status="open", version=1,
                             created_by_id=actor.user_id)
         s.add(shift)
         s.flush()
@@ -303,7 +342,9 @@ def publish_series(books: Books, actor: Actor, *, post_id: int, start_time: str,
         series = ShiftSeries(post_id=post.id, start_minute=start_minute, duration_minutes=duration_minutes,
                              weekdays=weekdays, first_day=first_day, last_day=last_day, needed=needed,
                              beans_per_hour=rate, insurance_required=bool(insurance_required),
-                             leader_id=_check_leader(s, leader_id), created_by_id=actor.user_id)
+                             leader_id=_check_leader(s, books, leader_id, *_first_times(books, first_day,
+                                                                                     start_minute, duration_minutes)),
+                             created_by_id=actor.user_id)
         s.add(series)
         s.flush()
         made = _expand(s, series, books.now(), rules.series_horizon_days, books.calendar)
@@ -311,6 +352,12 @@ def publish_series(books: Books, actor: Actor, *, post_id: int, start_time: str,
                           rate, bool(insurance_required), series.leader_id, made)
 
     return books.run(work)
+
+
+def _first_times(books: Books, day: dt.date, start_minute: int, minutes: int) -> tuple[dt.datetime, dt.datetime]:
+    """A series' first shift (a leader who is an adult on the first day is one on every later day)."""
+    start = books.calendar.day_start(day) + dt.timedelta(minutes=start_minute)
+    return start, start + dt.timedelta(minutes=minutes)
 
 
 def _expand(s: Session, series: ShiftSeries, now: dt.datetime, horizon_days: int, calendar: Calendar) -> int:
@@ -379,7 +426,10 @@ def edit_shift(books: Books, actor: Actor, shift_id: int, *, starts_at: dt.datet
         if beans_per_hour is not None:
             shift.beans_per_hour = check_beans_per_hour(rules, beans_per_hour)
         if leader_id is not None:
-            shift.leader_id = _check_leader(s, leader_id)
+            shift.leader_id = _check_leader(s, books, leader_id, new_start, new_end)
+        if (starts_at or ends_at) and not cancel and _minors_on(s, books, shift, new_start, new_end):
+            raise DomainError(errors.MINOR_NIGHT_SHIFT, "volunteers under 18 are on this shift: these times "
+                              "would make it a night shift")
         shift.starts_at, shift.ends_at = new_start, new_end
         if cancel:
             shift.status = "cancelled"
@@ -440,8 +490,9 @@ class SignupView:
     verified_by_id: int | None
 
     @classmethod
-    def of(cls, s: Session, r: PatrolSignup) -> SignupView:
-        name = s.scalar(select(User.display_name).where(User.id == r.volunteer_id)) or ""
+    def of(cls, s: Session, r: PatrolSignup, name: str | None = None) -> SignupView:
+        if name is None:
+            name = s.scalar(select(User.display_name).where(User.id == r.volunteer_id)) or ""
         return cls(r.id, r.shift_id, r.volunteer_id, name, r.status, utc_from_db(r.checked_in_at),
                    r.check_in_proof, utc_from_db(r.checked_out_at), r.check_out_proof, r.recorded_by_id, r.minutes,
                    r.beans, r.attendance, r.hold_reason, r.verified_by_id)
@@ -450,8 +501,9 @@ class SignupView:
         return asdict(self)
 
 
-def _lock_user(s: Session, user_id: int) -> None:
-    s.execute(select(User.id).where(User.id == user_id).with_for_update())
+def _lock_user(s: Session, user_id: int) -> dt.date | None:
+    """Lock the volunteer's row; returns the day they turn 18 (None: adult, or not known)."""
+    return s.execute(select(User.adult_from).where(User.id == user_id).with_for_update()).scalar()
 
 
 def _overlapping(s: Session, volunteer_id: int, shift: PatrolShift) -> int | None:
@@ -472,7 +524,8 @@ def sign_up(books: Books, actor: Actor, shift_id: int) -> SignupView:
             raise DomainError(errors.SHIFT_CANCELLED)
         if utc_from_db(shift.starts_at) <= books.now():
             raise DomainError(errors.SIGNUP_CLOSED)
-        _lock_user(s, actor.user_id)  # serialises one volunteer's overlapping sign-ups
+        adult_from = _lock_user(s, actor.user_id)  # serialises one volunteer's overlapping sign-ups
+        _refuse_minor_at_night(books, adult_from, shift.starts_at, shift.ends_at)
         row = s.scalar(select(PatrolSignup).where(PatrolSignup.shift_id == shift.id,
                                                   PatrolSignup.volunteer_id == actor.user_id))
         if row is not None and row.status in HOLDING:

@@ -119,9 +119,17 @@ def test_check_in_by_the_leaders_code_on_the_camera_then_out(browser, world) -> 
     card.locator("input[name=code]").fill(code)
     card.locator(f"#out-code-{pw.shift_id}").click()
     expect(page.locator(".flash.ok")).to_contain_text("已签退")
+    # the hours and the beans on the shift's card, in the records and in the wallet
+    counted = page.locator(f"#counted-{pw.shift_id}")
+    expect(counted).to_contain_text("2.00 小时")
+    expect(counted).to_contain_text("20 金豆")
+    expect(counted).to_contain_text("已发放到钱包")
+    _shot(page, "patrols-phone-checked-out")
     page.goto("/patrols/records")
     expect(page.locator("table")).to_contain_text("2.00")
     _shot(page, "patrols-phone-records")
+    page.goto("/wallet")
+    expect(page.locator("#balance-number")).to_have_text("20")
     assert get_account(pw.w.books, wallet_of(pw.w.books, pw.w.users["v1"])).balance == 20
     for ctx in (context, leader_ctx, officer_ctx):
         ctx.close()

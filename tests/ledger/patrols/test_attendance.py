@@ -48,6 +48,8 @@ def _race(n: int, fn) -> list[str]:
 
 def test_rounding_is_to_the_nearest_quarter_hour() -> None:
     assert [round_minutes(m * 60) for m in (0, 7, 8, 22, 23, 60, 119, 127)] == [0, 0, 15, 15, 30, 60, 120, 120]
+    # half a quarter hour, to the second: 7 min 30 s rounds up, 7 min 29 s down
+    assert [round_minutes(s) for s in (449, 450, 1349, 1350, -5)] == [0, 15, 15, 30, 0]
 
 
 def test_a_full_shift_by_leader_code_is_paid_at_check_out_once(books, clock) -> None:
@@ -66,6 +68,19 @@ def test_a_full_shift_by_leader_code_is_paid_at_check_out_once(books, clock) -> 
     [record] = service.my_service_records(books, v1)
     assert record.minutes == 120 and record.activity == "patrol" and record.verified_by == "rule:patrol"
     assert verify_books(books).ok
+
+
+def test_half_a_quarter_hour_rounds_up_to_the_second(books, clock) -> None:
+    pw = build_patrol_world(books)
+    for who in ("v1", "v3"):
+        patrols.sign_up(books, pw.w.actor(who), pw.shift_id)
+    clock.now = pw.start
+    patrols.check_in(books, pw.w.actor("v1"), pw.shift_id, pw.by_code())
+    patrols.check_in(books, pw.w.actor("v3"), pw.shift_id, pw.by_code())
+    clock.now = pw.end - dt.timedelta(minutes=7, seconds=30)  # 112 min 30 s: 120 minutes
+    assert patrols.check_out(books, pw.w.actor("v1"), pw.shift_id, pw.by_code()).minutes == 120
+    clock.advance(-1)  # was 112 min 29 s: 105 minutes (the other volunteer, one second earlier)
+    assert patrols.check_out(books, pw.w.actor("v3"), pw.shift_id, pw.by_code()).minutes == 105
 
 
 def test_time_never_counts_beyond_the_end_plus_grace(books, clock) -> None:
