@@ -19,11 +19,13 @@ from ledger.redemption.models import (
     Card,
     CatalogueItem,
     IdempotencyRecord,
+    PayNumber,
     Redemption,
     Refund,
     Settlement,
     SpentCode,
     Till,
+    WalletDevice,
 )
 from ledger.service.models import ServiceCertificate, ServiceRecord
 from ledger.surveys.models import Survey, SurveyQuestion, SurveyRespondent, SurveyResponse, SurveyTarget

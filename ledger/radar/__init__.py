@@ -16,7 +16,7 @@ May call: ``ledger.earning``, ``ledger.service``, ``ledger.notify``, ``ledger.ac
 
 # the room's public use cases, so that a door writes ``from ledger import radar``
 from ledger.radar.answers import AnswerView, answer_notice, list_answers, my_answers
-from ledger.radar.live import latest_event_id, preferences, set_preferences
+from ledger.radar.live import announce_in, latest_event_id, preferences, set_preferences
 from ledger.radar.models import NOTICE_KINDS, REPORT_CATEGORIES
 from ledger.radar.notices import (
     NoticeView,

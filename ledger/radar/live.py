@@ -5,7 +5,9 @@ The outbox row is written in the use case's own transaction, so a reader sees an
 committed, on any app server. Rules: a notice event (``notice``, ``notice_closed``) goes to whoever may
 see the notice *now* (a volunteer who moved away stops receiving at once), filtered by the reader's
 kinds; in the reader's quiet hours (Beijing time) only 安全提示 is delivered. A ``payment`` event goes to
-the paid volunteer only. ``events_for`` applies them for one reader, ``deliveries`` for many at once
+the paid volunteer only: a bounty paid to them (``notice_id`` set, ``source: radar``), or beans they paid at a
+till (``notice_id`` null, ``source: till``), which the redemption room announces in its own transaction
+(``ledger.infra.announce``; ``announce_in`` is the listener the composition root connects). ``events_for`` applies them for one reader, ``deliveries`` for many at once
 (a held-stream server, ``goldbean.events``): one function decides both (``_delivery``).
 
 The outbox as a bus (docs/radar.md, "Held streams"):
@@ -38,9 +40,10 @@ from ledger import errors
 from ledger.access import policy
 from ledger.access.identity import Actor, Grant, active_user_ids, ancestors_in, grants_of, ids_among, org_parents
 from ledger.errors import DomainError
+from ledger.infra.announce import Announcement
 from ledger.infra.books import Books
 from ledger.radar.models import NOTICE_KINDS, Event, Notice, NoticeArea, Preference
-from ledger.radar.notices import area_of
+from ledger.radar.notices import _event, area_of
 
 ALWAYS = "安全提示"  # delivered in quiet hours too
 MAX_BATCH = 50
@@ -251,7 +254,8 @@ def _delivery(user_id: int, row: EventRow, kinds: set[str], quiet: bool,
     if row.user_id is not None and row.user_id != user_id:
         return None
     if row.kind == "payment":
-        return {"id": row.id, "event": "payment", "notice_id": row.notice_id, "amount": row.amount}
+        return {"id": row.id, "event": "payment", "notice_id": row.notice_id, "amount": row.amount,
+                "source": "radar" if row.notice_id is not None else "till"}
     n = seen(row.notice_id) if row.notice_id is not None else None
     if n is None or n.kind not in kinds or (quiet and n.kind != ALWAYS):
         return None
@@ -374,3 +378,10 @@ def deliveries(books: Books, user_ids: Collection[int], rows: Sequence[EventRow]
 def readers_gone(books: Books, user_ids: Collection[int]) -> set[int]:
     """Which of these readers were removed or disabled since they connected (their streams end)."""
     return books.run(lambda s: set(user_ids) - active_user_ids(s, user_ids), readonly=True)
+
+
+def announce_in(s: Session, books: Books, what: Announcement) -> None:
+    """An announcement from another room (a payment at a till) as an outbox row for its person, on the
+    announcing use case's own session (so it commits with it)."""
+    if what.kind == "payment":
+        _event(s, books, "payment", None, user_id=what.user_id, amount=what.amount)  # type: ignore[arg-type]
