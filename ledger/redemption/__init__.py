@@ -21,7 +21,7 @@ from ledger.redemption.pins import lift_till_pin_throttle, paused_tills
 from ledger.redemption.preview import preview_code
 from ledger.redemption.receipts import get_redemption, list_redemptions, merchant_of_redemption, redemption_view
 from ledger.redemption.redeeming import redeem, redeem_at_till
-from ledger.redemption.refunds import refund, refund_preview
+from ledger.redemption.refunds import refund, sale_at_till
 from ledger.redemption.tills import (
     TILL_KEY_PREFIX,
     TillContext,
@@ -39,6 +39,6 @@ __all__ = [
     "add_item", "authenticate_till", "authorize_card_admin", "canonical_json", "confirm_hold", "decline_hold",
     "get_card", "get_redemption", "is_till_key", "issue_card", "issue_payment_code", "lift_till_pin_throttle",
     "paused_tills", "preview_code", "issue_till", "list_items", "list_redemptions",
-    "list_tills", "local_tz", "merchant_of_redemption", "redeem", "redeem_at_till", "redemption_view", "refund", "refund_preview",
-    "request_hash", "revoke_card", "revoke_till", "setting", "unlock_card", "update_item", "wallet_overview",
+    "list_tills", "local_tz", "merchant_of_redemption", "redeem", "redeem_at_till", "redemption_view", "refund",
+    "request_hash", "sale_at_till", "revoke_card", "revoke_till", "setting", "unlock_card", "update_item", "wallet_overview",
 ]

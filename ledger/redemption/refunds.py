@@ -89,8 +89,8 @@ def refund(books: Books, ctx: TillContext, redemption_id: int, *, idempotency_ke
     return idempotent(books, f"merchant:{merchant_id}", idempotency_key, payload, work)
 
 
-def refund_preview(books: Books, ctx: TillContext, redemption_id: int) -> dict[str, Any]:
-    """What the till shows before a refund is confirmed: the sale (``receipts.redemption_view``), the
+def sale_at_till(books: Books, ctx: TillContext, redemption_id: int) -> dict[str, Any]:
+    """A sale as its till sees it (the receipt page, the refund step): the sale (``receipts.redemption_view``), the
     customer's masked name, what remains refundable, and ``refusal``: the code a refund of it would be
     refused with now (``None``: it can be refunded). Authorised like ``refund``; nothing is written."""
     merchant_id = _refunding_merchant(books, ctx, redemption_id)

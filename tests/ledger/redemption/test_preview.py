@@ -85,13 +85,13 @@ def test_a_card_shows_the_name_and_needs_the_pin_but_not_the_balance(books, worl
     refused_preview(books, till(world), issued["code"], "card_revoked")
 
 
-def test_refund_preview_names_the_customer_and_what_remains(books, world):
+def test_sale_at_till_names_the_customer_and_what_remains(books, world):
     sale = redeem(books, world, codes.issue_wallet_code(books, world.wallet).code, 30).json()
-    seen = redemption.refund_preview(books, till(world), sale["redemption_id"])
+    seen = redemption.sale_at_till(books, till(world), sale["redemption_id"])
     assert (seen["customer"], seen["amount"], seen["remaining"], seen["refusal"]) == ("张*华", 30, 30, None)
     redemption.refund(books, till(world), sale["redemption_id"], idempotency_key="r1", amount=30)
-    seen = redemption.refund_preview(books, till(world), sale["redemption_id"])
+    seen = redemption.sale_at_till(books, till(world), sale["redemption_id"])
     assert (seen["remaining"], seen["refusal"]) == (0, "exceeds_refundable")
     with pytest.raises(DomainError) as info:  # another shop's till learns nothing, not even that it exists
-        redemption.refund_preview(books, till(world, "b"), sale["redemption_id"])
+        redemption.sale_at_till(books, till(world, "b"), sale["redemption_id"])
     assert info.value.code == "not_found"
