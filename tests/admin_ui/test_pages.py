@@ -14,7 +14,7 @@ from ledger.access.identity import wallet_account_id
 from ledger.redemption import codes
 from ledger.schema import Account, Award, Card, Claim, Redemption, Transfer, User, WebSession
 
-from .conftest import csrf_of, sign_in
+from .conftest import confirmation, csrf_of, post_confirmed, sign_in
 
 LANDINGS = {"volunteer": "/wallet", "cashier": "/till", "officer": "/officer", "fund": "/fund",
             "admin": "/admin", "auditor": "/auditor"}
@@ -149,7 +149,7 @@ def test_disabling_a_user_ends_their_sessions(signed_in, seeded) -> None:
     admin = signed_in("admin")
     page = admin.get("/admin")
     uid = _user_id(seeded, "volunteer")
-    resp = admin.post(f"/admin/users/{uid}/active", data={"csrf_token": csrf_of(page.text), "active": "0"})
+    resp, _ = post_confirmed(admin, f"/admin/users/{uid}/active", {"csrf_token": csrf_of(page.text), "active": "0"})
     assert resp.status_code == 302
     assert volunteer.get("/wallet").headers["Location"].startswith("/signin")
     assert sign_in(seeded.test_client(), "volunteer").status_code == 401
@@ -214,7 +214,7 @@ def test_every_state_changing_form_refuses_a_missing_or_wrong_csrf_token(signed_
     # and the same form with the right token does go through (so the refusal above was the token's)
     officer = clients["officer2"]
     page = officer.get("/officer")
-    officer.post(f"/officer/claims/{claim}/reject", data={"csrf_token": csrf_of(page.text), "reason": "dup"})
+    post_confirmed(officer, f"/officer/claims/{claim}/reject", {"csrf_token": csrf_of(page.text), "reason": "dup"})
     assert _fingerprint(seeded) != before
 
 
@@ -502,8 +502,8 @@ def test_fund_allocates_and_admin_rotates_a_key(signed_in, seeded) -> None:
     fund.post("/fund/allocations", data={"csrf_token": csrf_of(page.text), "org_unit_id": str(community),
                                          "amount": "300", "form_key": "a-x"})
     assert "已下拨 300 金豆" in fund.get("/fund").text
-    fund.post("/fund/settlements", data={"csrf_token": csrf_of(page.text), "period": "2026-11"})
-    assert "本月尚未结束" in fund.get("/fund").text
+    early = fund.post("/fund/settlements", data={"csrf_token": csrf_of(page.text), "period": "2026-11"})
+    assert 'id="confirm-refusal"' in early.text and "本月尚未结束" in early.text and 'id="confirm-form"' not in early.text
     admin = signed_in("admin")
     page = admin.get("/admin")
     before = books.keys.active("wallet")
@@ -566,8 +566,8 @@ def test_admin_registers_a_person_grants_and_revokes_a_role(signed_in, seeded) -
     cashier = seeded.test_client()
     assert sign_in(cashier, "xiaowang", "long enough 1").headers["Location"] == "/till"
     assert cashier.get("/till").status_code == 200
-    admin.post(f"/admin/users/{uid}/grants/revoke", data={"csrf_token": csrf_of(page.text), "role": "cashier",
-                                                          "scope": f"merchant:{shop}"})
+    post_confirmed(admin, f"/admin/users/{uid}/grants/revoke", {"csrf_token": csrf_of(page.text), "role": "cashier",
+                                                                "scope": f"merchant:{shop}"})
     assert cashier.get("/till").status_code == 403  # the grants are re-read on every request
     from ledger.schema import SecurityEvent
 
@@ -639,13 +639,29 @@ def test_a_new_card_is_issued_once_and_its_print_page_is_not_kept(signed_in, see
     page = officer.get(f"/officer/volunteers/{volunteer}")
     form = {"csrf_token": csrf_of(page.text), "once": _once(page.text)}
     cards = _count(seeded, Card)
-    first = officer.post(f"/officer/volunteers/{volunteer}/cards", data=form)
+    first = officer.post(f"/officer/volunteers/{volunteer}/cards", data=form)  # no card yet: issued at once
     assert first.status_code == 302 and _count(seeded, Card) == cards + 1
     shown = officer.get(first.headers["Location"])
     assert 'id="new-pin"' in shown.text
     assert 'id="new-pin"' not in officer.get(first.headers["Location"]).text  # a reload: the PIN is gone
     again = officer.post(f"/officer/volunteers/{volunteer}/cards", data=form)  # the same form sent again
     assert again.status_code == 302 and _count(seeded, Card) == cards + 1
+    # now the volunteer holds a card: a new one cancels it, so the first press asks and issues nothing
+    page = officer.get(f"/officer/volunteers/{volunteer}")
+    form = {"csrf_token": csrf_of(page.text), "once": _once(page.text)}
+    step = officer.post(f"/officer/volunteers/{volunteer}/cards", data=form)
+    assert step.status_code == 200 and "旧卡会立即停用" in step.text and _count(seeded, Card) == cards + 1
+    assert officer.post(f"/officer/volunteers/{volunteer}/cards", data=form).status_code == 302  # used up
+    action, confirmed = confirmation(step.text)
+    reissued = officer.post(action, data=confirmed)
+    assert reissued.status_code == 302 and _count(seeded, Card) == cards + 2
+    assert 'id="new-pin"' in officer.get(reissued.headers["Location"]).text
+    resent = officer.post(f"/officer/volunteers/{volunteer}/cards", data=confirmed)  # a resend of the confirmation
+    assert resent.status_code == 302 and _count(seeded, Card) == cards + 2
+    assert "已经办理过了" in officer.get(resent.headers["Location"]).text
+    with books_of(seeded).session(readonly=True) as s:
+        statuses = [c.status for c in s.scalars(select(Card).where(Card.user_id == volunteer).order_by(Card.id))]
+    assert statuses[-2:] == ["revoked", "active"]  # the card just printed was not cancelled by a resend
     card_id = int(re.search(r"/officer/cards/(\d+)/print", shown.text).group(1))
     printed = officer.get(f"/officer/cards/{card_id}/print")
     assert printed.status_code == 200

@@ -95,3 +95,27 @@ def test_sale_at_till_names_the_customer_and_what_remains(books, world):
     with pytest.raises(DomainError) as info:  # another shop's till learns nothing, not even that it exists
         redemption.sale_at_till(books, till(world, "b"), sale["redemption_id"])
     assert info.value.code == "not_found"
+
+
+def test_a_settlement_preview_says_what_the_run_would_pay_and_changes_nothing(books, world, clock):
+    from ledger.redemption import settlement
+
+    fund = as_user(books, world.fund_manager)
+    redeem(books, world, codes.issue_wallet_code(books, world.wallet).code, 30)
+    sale = redeem(books, world, codes.issue_wallet_code(books, world.wallet).code, 20).json()
+    redemption.refund(books, till(world), sale["redemption_id"], idempotency_key="r", amount=5)
+    with pytest.raises(DomainError) as info:
+        settlement.preview_settlement(books, "2026-11", by=fund)
+    assert info.value.code == "period_not_ended"
+    with pytest.raises(DomainError) as info:
+        settlement.preview_settlement(books, "2026-11", by=as_user(books, world.officer))
+    assert info.value.code == "permission_denied"
+    clock.advance(40 * 86400)
+    before = balances(books, world)
+    due = settlement.preview_settlement(books, "2026-11", by=fund)
+    assert (due["merchants"], due["amount"], due["settled"]) == (1, 45, 0)
+    assert balances(books, world) == before
+    rows = settlement.run_settlement(books, "2026-11", "user:fm", by=fund)
+    assert sum(r["amount"] for r in rows) == due["amount"]
+    again = settlement.preview_settlement(books, "2026-11", by=fund)
+    assert (again["merchants"], again["amount"], again["settled"]) == (0, 0, 2)
