@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from flask import Blueprint, flash, g, render_template, request, url_for
+from flask import Blueprint, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext
 
 from doors import current_books
@@ -17,6 +17,8 @@ from ledger.infra.keys import PURPOSES
 from ledger.views import directory
 
 from . import web
+from .labels import ROLES as ROLE_LABELS
+from .labels import label
 
 bp = Blueprint("ui_admin", __name__, url_prefix="/admin")
 
@@ -46,10 +48,34 @@ def page():
                            rules=rules, limits=limits, keys=_keys(), purposes=PURPOSES, roles=ROLES)
 
 
+def _person(user_id: int) -> dict:
+    for person in directory.people(current_books(), g.actor):
+        if person["id"] == user_id:
+            return person
+    raise DomainError(errors.USER_NOT_FOUND, user_id=user_id)
+
+
+def _roles_of(person: dict) -> str:
+    return "、".join(f"{label(ROLE_LABELS, gr['role'])}{' · ' + gr['where'] if gr['where'] else ''}"
+                    for gr in person["grants"]) or "—"
+
+
 @bp.post("/users/<int:user_id>/active")
 @web.requires("admin")
 def set_active(user_id: int):
+    """Enabling is one press; disabling asks first (the person's sessions end at once)."""
     active = request.form.get("active") == "1"
+    back = url_for("ui_admin.page") + "#people"
+    if not active:
+        person = _person(user_id)
+        page = web.confirm_step(
+            f"disable:{user_id}", title=gettext("Disable %(name)s?", name=person["name"]), cancel=back,
+            facts=[(gettext("Name"), person["name"]), (gettext("Username"), person["username"]),
+                   (gettext("Roles"), _roles_of(person))],
+            button=gettext("Disable"),
+            warning=gettext("They are signed out at once everywhere and cannot sign in until enabled again."))
+        if page is not None:
+            return page
     try:
         out = web_sessions.set_user_active(current_books(), g.actor, user_id, active, source=request.remote_addr)
     except DomainError as exc:
@@ -57,7 +83,7 @@ def set_active(user_id: int):
     else:
         flash(gettext("User enabled.") if active else
               gettext("User disabled; %(n)s sessions ended.", n=out["sessions_ended"]), "ok")
-    return web.back(url_for("ui_admin.page") + "#people")
+    return redirect(back)
 
 
 @bp.post("/keys/rotate")
@@ -124,11 +150,29 @@ def grant():
 @bp.post("/users/<int:user_id>/grants/revoke")
 @web.requires("admin")
 def revoke(user_id: int):
+    """Revoking a role asks first: who, which role, where."""
+    back = url_for("ui_admin.page") + "#people"
+    role = request.form.get("role") or ""
     try:
-        people.revoke_role(current_books(), g.actor, user_id, role=request.form.get("role") or "",
-                           source=request.remote_addr, **_scope())
+        scope = _scope()
+        person = _person(user_id)
+    except DomainError as exc:
+        web.refuse(exc)
+        return redirect(back)
+    where = next((gr["where"] for gr in person["grants"] if gr["role"] == role
+                  and gr["org_unit_id"] == scope.get("org_unit_id") and gr["merchant_id"] == scope.get("merchant_id")),
+                 "")
+    page = web.confirm_step(
+        f"revoke:{user_id}:{role}", title=gettext("Revoke a role of %(name)s?", name=person["name"]), cancel=back,
+        facts=[(gettext("Name"), person["name"]), (gettext("Role"), label(ROLE_LABELS, role)),
+               (gettext("Where"), where or gettext("Whole district"))],
+        button=gettext("Revoke"), warning=gettext("Their pages for this role close at their next click."))
+    if page is not None:
+        return page
+    try:
+        people.revoke_role(current_books(), g.actor, user_id, role=role, source=request.remote_addr, **scope)
     except DomainError as exc:
         web.refuse(exc)
     else:
         flash(gettext("Role revoked."), "ok")
-    return web.back(url_for("ui_admin.page") + "#people")
+    return redirect(back)

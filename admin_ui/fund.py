@@ -7,7 +7,7 @@ import re
 import uuid
 
 from flask import Blueprint, flash, g, render_template, request, url_for
-from flask_babel import gettext
+from flask_babel import format_decimal, gettext
 
 from doors import current_books
 from ledger import earning, errors
@@ -16,6 +16,7 @@ from ledger.redemption import settlement
 from ledger.views import directory
 
 from . import web
+from .messages import sentence_for
 
 bp = Blueprint("ui_fund", __name__, url_prefix="/fund")
 
@@ -70,14 +71,37 @@ def allocation():
 @bp.post("/settlements")
 @web.requires("fund_manager")
 def run_settlement():
+    """Settling a month asks first, with what it would pay; a month not yet over is refused on that page."""
     period = (request.form.get("period") or "").strip()
+    back = url_for("ui_fund.page")
     try:
         if not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", period):
             raise DomainError(errors.VALIDATION_FAILED, field="period")
+        due = settlement.preview_settlement(current_books(), period, by=g.actor)
+    except DomainError as exc:
+        if exc.code != errors.PERIOD_NOT_ENDED.code:
+            web.refuse(exc)
+            return web.back(back)
+        due, refusal = None, sentence_for(exc)
+    else:
+        refusal = None
+    facts = [(gettext("Month"), period)]
+    if due is not None:
+        facts += [(gettext("Merchants to pay"), due["merchants"]), (gettext("Beans to pay (1 bean = 1 RMB)"),
+                                                                    format_decimal(due["amount"]))]
+        if due["settled"]:
+            facts.append((gettext("Settled already (left as they are)"), due["settled"]))
+    page = web.confirm_step(f"settle:{period}", title=gettext("Settle %(p)s with every merchant?", p=period),
+                            facts=facts, cancel=back, button=gettext("Settle"), refusal=refusal,
+                            warning=gettext("The beans move from the merchants to the payout account; a settlement "
+                                            "cannot be undone. Running the same month again changes nothing."))
+    if page is not None:
+        return page
+    try:
         rows = settlement.run_settlement(current_books(), period, g.actor.ref)
     except DomainError as exc:
         web.refuse(exc)
     else:
         flash(gettext("Settlement for %(p)s: %(n)s merchants, %(b)s beans.", p=period, n=len(rows),
                       b=sum(r["amount"] for r in rows)), "ok")
-    return web.back(url_for("ui_fund.page"))
+    return web.back(back)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import base64
 
 from flask import Blueprint, flash, g, redirect, render_template, request, session, url_for
-from flask_babel import gettext
+from flask_babel import format_datetime, gettext
 
 from doors import current_books
 from ledger import earning, redemption
@@ -16,9 +16,14 @@ from ledger.redemption import codes
 from ledger.views import directory
 
 from . import web
+from .labels import CLAIM_KINDS, label
 
 bp = Blueprint("ui_officer", __name__, url_prefix="/officer")
 
+
+
+def _when(value) -> str:
+    return format_datetime(value, "short") if value else ""
 
 
 def _reason() -> str:
@@ -63,8 +68,25 @@ def verify(claim_id: int):
 @bp.post("/claims/<int:claim_id>/reject")
 @web.requires("officer")
 def reject(claim_id: int):
+    """Rejecting asks first, showing the claim and its reason (the volunteer reads that reason)."""
+    books = current_books()
     try:
-        earning.reject_claim(current_books(), g.actor, claim_id, reason=_reason())
+        claim = earning.get_claim(books, g.actor, claim_id)
+    except DomainError as exc:
+        web.refuse(exc)
+        return web.back(url_for("ui_officer.queue"))
+    names = directory.user_names(books, {claim.volunteer_id})
+    page = web.confirm_step(
+        f"reject:{claim_id}", title=gettext("Reject claim No. %(id)s?", id=claim_id),
+        cancel=url_for("ui_officer.queue") + f"#claim-{claim_id}", button=gettext("Reject"),
+        facts=[(gettext("Volunteer"), names.get(claim.volunteer_id, "")),
+               (gettext("Claim"), label(CLAIM_KINDS, claim.kind)), (gettext("When"), _when(claim.occurred_at))],
+        reason_label=gettext("Reason for rejecting (the volunteer reads it)"),
+        warning=gettext("The volunteer gets no beans for this claim; a rejection cannot be undone."))
+    if page is not None:
+        return page
+    try:
+        earning.reject_claim(books, g.actor, claim_id, reason=_reason())
     except DomainError as exc:
         web.refuse(exc)
         return web.back(url_for("ui_officer.queue"))
@@ -102,8 +124,25 @@ def approve(award_id: int):
 @bp.post("/awards/<int:award_id>/void")
 @web.requires("officer")
 def void(award_id: int):
+    """Refusing an award waiting for a second officer asks first, with its reason."""
+    books = current_books()
     try:
-        earning.void_award(current_books(), g.actor, award_id, reason=_reason())
+        award = earning.get_award(books, g.actor, award_id)
+    except DomainError as exc:
+        web.refuse(exc)
+        return web.back(url_for("ui_officer.queue"))
+    names = directory.user_names(books, {award.volunteer_id, award.officer_id})
+    page = web.confirm_step(
+        f"void:{award_id}", title=gettext("Refuse award No. %(id)s?", id=award_id),
+        cancel=url_for("ui_officer.queue") + f"#award-{award_id}", button=gettext("Refuse"),
+        facts=[(gettext("Volunteer"), names.get(award.volunteer_id, "")),
+               (gettext("Beans"), award.amount), (gettext("Proposed by"), names.get(award.officer_id, ""))],
+        reason_label=gettext("Reason for refusing"),
+        warning=gettext("The beans go back to the community budget and the volunteer is not paid."))
+    if page is not None:
+        return page
+    try:
+        earning.void_award(books, g.actor, award_id, reason=_reason())
     except DomainError as exc:
         web.refuse(exc)
         return web.back(url_for("ui_officer.queue"))
@@ -132,18 +171,37 @@ def volunteer(user_id: int):
 @bp.post("/volunteers/<int:user_id>/cards")
 @web.requires("officer")
 def issue_card(user_id: int):
-    """Issue a card, then redirect (a reload shows the page, never issues again). The form carries a
-    one-time key held in the session: a second submit of the same form issues nothing."""
-    if not web.take_once(f"card:{user_id}"):
-        flash(gettext("This form was already sent; the card issued then is below."), "error")
-        return redirect(url_for("ui_officer.volunteer", user_id=user_id))
+    """Issue a card, then redirect (a reload shows the page, never issues again). A volunteer who holds a card
+    is asked first (the new card cancels it). The form carries a one-time key: a second submit of the same form
+    issues nothing."""
+    books = current_books()
+    back = url_for("ui_officer.volunteer", user_id=user_id)
     try:
-        out = redemption.issue_card(current_books(), user_id, g.actor.ref, None, by=g.actor)
+        profile = directory.volunteer_profile(books, g.actor, user_id)
     except DomainError as exc:
         web.refuse(exc)
-        return redirect(url_for("ui_officer.volunteer", user_id=user_id))
+        return redirect(url_for("ui_officer.volunteers"))
+    # the page's form is used up by its first press (a resend of it says so), even when it leads to the question
+    if request.form.get("confirmed") != "1" and not web.take_once(f"card:{user_id}"):
+        flash(gettext("This form was already sent; the card issued then is below."), "error")
+        return redirect(back)
+    old = [c for c in profile["cards"] if c["status"] != "revoked"]
+    if old or request.form.get("confirmed") == "1":
+        page = web.confirm_step(
+            f"card:{user_id}", title=gettext("Issue a new card for %(name)s?", name=profile["name"]), cancel=back,
+            facts=[(gettext("Volunteer"), profile["name"]),
+                   (gettext("Card cancelled"), ", ".join(gettext("No. %(id)s", id=c["id"]) for c in old) or "—")],
+            button=gettext("Issue the new card"),
+            warning=gettext("The old card stops working at once. Give the new card and its PIN to the volunteer."))
+        if page is not None:
+            return page
+    try:
+        out = redemption.issue_card(books, user_id, g.actor.ref, None, by=g.actor)
+    except DomainError as exc:
+        web.refuse(exc)
+        return redirect(back)
     session["new_card"] = {"user_id": user_id, "card": {"id": out["card"]["id"]}, "pin": out["pin"]}
-    return redirect(url_for("ui_officer.volunteer", user_id=user_id))
+    return redirect(back)
 
 
 def _card_action(card_id: int, action: str):
@@ -171,6 +229,21 @@ def unlock_card(card_id: int):
 @bp.post("/cards/<int:card_id>/revoke")
 @web.requires("officer")
 def revoke_card(card_id: int):
+    """Cancelling a card asks first: whose card, and that it stops working at once."""
+    try:
+        card = redemption.get_card(current_books(), card_id, by=g.actor)
+    except DomainError as exc:
+        web.refuse(exc)
+        return redirect(url_for("ui_officer.volunteers"))
+    page = web.confirm_step(
+        f"revoke-card:{card_id}", title=gettext("Cancel card No. %(id)s?", id=card_id),
+        cancel=url_for("ui_officer.volunteer", user_id=card["user_id"]), button=gettext("Cancel the card"),
+        facts=[(gettext("Holder"), directory.user_names(current_books(), {card["user_id"]}).get(card["user_id"], "")),
+               (gettext("Card"), gettext("No. %(id)s", id=card_id))],
+        warning=gettext("The card stops working at once, at every till; this cannot be undone. A new card can be "
+                        "issued afterwards."))
+    if page is not None:
+        return page
     return _card_action(card_id, "revoke")
 
 

@@ -157,16 +157,29 @@ def erasure_post():
 @web.requires("officer")
 def desk():
     books = current_books()
+    erasures = list_erasures(books, g.actor)
     return render_template("ui/signups.html", pending=recruitment.list_signups(books, g.actor),
                            calls=recruitment.open_calls(books), communities=directory.communities(books, g.actor),
-                           reset=None, erasures=list_erasures(books, g.actor))
+                           reset=None, erasures=erasures,
+                           erasure_names=directory.user_names(books, {e.user_id for e in erasures}))
 
 
 @bp.post("/erasures/<int:erasure_id>/complete")
 @web.requires("officer")
 def complete_erasure_post(erasure_id: int):
+    """Erasing a person asks first: it cannot be undone."""
+    books = current_books()
+    request_ = next((e for e in list_erasures(books, g.actor) if e.id == erasure_id), None)
+    who = directory.user_names(books, {request_.user_id}).get(request_.user_id, "") if request_ else ""
+    page = web.confirm_step(
+        f"erase:{erasure_id}", title=gettext("Erase this person's data?"), cancel=url_for("ui_people.desk"),
+        facts=[(gettext("Person"), who or "—")], button=gettext("Return the beans and erase"),
+        warning=gettext("Their name, phone and personal details are destroyed and their wallet's beans go back to "
+                        "the community budget. This cannot be undone."))
+    if page is not None:
+        return page
     try:
-        done = complete_erasure(current_books(), g.actor, erasure_id)
+        done = complete_erasure(books, g.actor, erasure_id)
     except DomainError as exc:
         flash(sentence_for(exc), "error")
         return redirect(url_for("ui_people.desk"))
@@ -185,7 +198,17 @@ def approve(signup_id: int):
 @bp.post("/signups/<int:signup_id>/decline")
 @web.requires("officer")
 def decline(signup_id: int):
-    recruitment.decline_signup(current_books(), g.actor, signup_id, reason=request.form.get("reason") or "")
+    """Declining a sign-up asks first, with its reason."""
+    books = current_books()
+    signup = next((x for x in recruitment.list_signups(books, g.actor) if x.id == signup_id), None)
+    page = web.confirm_step(
+        f"decline:{signup_id}", title=gettext("Decline this sign-up?"), cancel=url_for("ui_people.desk"),
+        facts=[(gettext("Name"), signup.name if signup else "—")], button=gettext("Decline"),
+        reason_label=gettext("Reason for declining"),
+        warning=gettext("They cannot sign in; they may sign up again later."))
+    if page is not None:
+        return page
+    recruitment.decline_signup(books, g.actor, signup_id, reason=request.form.get("reason") or "")
     flash(gettext("Declined; the reason is kept with the sign-up."), "ok")
     return redirect(url_for("ui_people.desk"))
 

@@ -16,8 +16,9 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from flask import Flask, abort, flash, g, redirect, request, session, url_for
+from flask import Flask, abort, current_app, flash, g, redirect, render_template, request, session, url_for
 from flask.sessions import SessionInterface, SessionMixin
+from flask_babel import gettext
 from werkzeug.datastructures import CallbackDict
 
 from doors import books_of
@@ -220,19 +221,48 @@ def safe_next(target: str | None) -> str | None:
 
 
 def once_key(form: str) -> str:
-    """A one-time key for a form whose second submit must do nothing (issuing a card, rotating a key): the
-    page puts it in a hidden ``once`` field, ``take_once`` accepts it once. Kept in the server-side session."""
-    key = secrets.token_urlsafe(16)
-    session["once"] = {**(session.get("once") or {}), form: key}
-    return key
+    """A one-time key for a form whose second submit must do nothing (issuing a card, rotating a key, every
+    confirmed destructive action): the page puts it in a hidden ``once`` field and ``take_once`` accepts it once.
+    Random per page view, so two tabs each get their own; ``form`` only names what it is for."""
+    return f"{form}:{secrets.token_urlsafe(16)}"[:100]
 
 
 def take_once(form: str) -> bool:
-    """Whether the submitted ``once`` field is the form's current key; it is used up either way."""
-    keys = dict(session.get("once") or {})
-    expected = keys.pop(form, None)
-    session["once"] = keys
-    return bool(expected) and hmac.compare_digest(str(expected), request.form.get("once") or "")
+    """Whether the submitted ``once`` field is a key for ``form`` that was never used before; it is used up by
+    this call, atomically in the database (``web_sessions.spend_form_key``): a reload that resends the form, a
+    double tap or the same form in two tabs acts once."""
+    key = request.form.get("once") or ""
+    actor = current_actor()
+    if not key.startswith(f"{form}:") or actor is None:
+        return False
+    return web_sessions.spend_form_key(books_of(current_app), actor.ref, key)
+
+
+def confirm_step(form: str, *, title: str, facts: list[tuple[str, Any]], button: str, cancel: str,
+                 warning: str | None = None, reason_label: str | None = None, reason_value: str = "",
+                 refusal: str | None = None) -> Any:
+    """The confirmation every destructive staff action asks for, as a page (it works without JavaScript).
+
+    A POST without ``confirmed=1`` (the first press of 停用, 撤销, 结算, ...) answers this page: what will be
+    done to what (``facts``), a warning, a reason field when one is needed, the confirm button and a way back;
+    nothing is done. Its form sends the same fields again with ``confirmed=1`` and a one-time ``once`` key. That
+    second POST gets ``None`` from here and the caller acts, unless the key was used before (a reload, a double
+    tap: then a redirect to ``cancel`` saying so) or the reason is missing (the page again, 422). ``refusal``: a
+    sentence saying why it cannot be done now (the page then offers no button)."""
+    confirmed = request.form.get("confirmed") == "1"
+    missing_reason = bool(reason_label) and not (request.form.get("reason") or "").strip()
+    if confirmed and not missing_reason and refusal is None:
+        if take_once(form):
+            return None
+        flash(gettext("This was already done; it was not done again."), "message")
+        return redirect(cancel)
+    keep = [(k, v) for k, v in request.form.items(multi=True)
+            if k not in ("csrf_token", "confirmed", "once", "reason", "next")]
+    page = render_template("ui/confirm.html", title=title, facts=facts, button=button, cancel=cancel,
+                           warning=warning, reason_label=reason_label, action=request.path, keep=keep,
+                           reason=(request.form.get("reason") or reason_value).strip(), once=once_key(form),
+                           refusal=refusal, error=confirmed and missing_reason)
+    return page, (422 if confirmed and missing_reason else 200)
 
 
 def back(default: str) -> Any:

@@ -111,6 +111,22 @@ class RedeemIn(In):
                                  metadata={"description": "only for cashiers serving at several merchants"})
 
 
+class PreviewIn(In):
+    code = String(required=True, validate=validate.Length(min=1, max=4096),
+                  metadata={"description": "the scanned wallet code or bean card code"})
+    merchant_id = fields.Integer(strict=True, load_default=None,
+                                 metadata={"description": "only for cashiers serving at several merchants"})
+
+
+class PreviewOut(Out):
+    kind = fields.String(required=True, metadata={"description": "wallet or card"})
+    customer = fields.String(required=True, metadata={"description": "the holder's name, masked: 张*华"})
+    available = fields.Integer(required=True, allow_none=True,
+                               metadata={"description": "beans the wallet can pay now; null for a bean card "
+                                                        "(a printed code: its balance is not shown to a till)"})
+    pin_required = Boolean(required=True, metadata={"description": "a bean card: the holder types the PIN"})
+
+
 class RefundIn(In):
     amount = fields.Integer(strict=True, load_default=None, validate=validate.Range(min=1),
                             metadata={"description": "omitted: all that remains"})
@@ -217,6 +233,17 @@ def redeem(body: dict):
     return _answer(redemption.redeem_at_till(current_books(), ctx, request.remote_addr, code=body["code"],
                                              amount=body.get("amount"), items=body.get("items"), pin=body["pin"],
                                              idempotency_key=key), 201)
+
+
+@blp.route("/redemptions/preview", methods=["POST"])
+@till_auth
+@blp.arguments(PreviewIn())
+@blp.doc(security=TILL_SECURITY)
+@blp.response(200, PreviewOut, headers=NO_STORE_DOC)
+def preview(body: dict):
+    """Before confirming: the customer's masked name and available beans behind a scanned code, checked as a
+    redemption would check it (expired, used, revoked: the same refusals). Nothing is spent or written."""
+    return redemption.preview_code(current_books(), _till(body["merchant_id"]), body["code"]), NO_STORE
 
 
 @blp.route("/redemptions/<int:redemption_id>", methods=["GET"])

@@ -26,6 +26,7 @@ from ledger.access.models import User, WebSession
 from ledger.errors import DomainError
 from ledger.infra.books import Books
 from ledger.infra.db import utc_from_db
+from ledger.infra.idempotency import IdempotencyRecord, insert_if_new
 
 ABSOLUTE_TTL = dt.timedelta(hours=12)
 IDLE_TTL = dt.timedelta(hours=2)
@@ -161,5 +162,24 @@ def set_user_active(books: Books, actor: Actor, user_id: int, active: bool, *,
         record_in(s, "user_enabled" if active else "user_disabled", at=books.now(), user_id=user_id,
                   username=user.username, actor=actor.ref, source=source, sessions_ended=ended)
         return {"user_id": user_id, "active": active, "sessions_ended": ended}
+
+    return books.run(work)
+
+
+def spend_form_key(books: Books, owner: str, key: str) -> bool:
+    """A page's one-time form key used up: ``True`` the first time ``owner`` (``user:7``) sends ``key``, ``False``
+    ever after. One ``INSERT ... ON CONFLICT DO NOTHING`` into the idempotency store (scope ``form:<owner>``), so
+    two copies of a form sent at the same instant (a double tap, two tabs) act once, whatever the session data
+    says; the housekeeping prunes the keys with the other idempotency records."""
+    if not key or len(key) > 100 or not owner:
+        return False
+    table = IdempotencyRecord.__table__
+
+    def work(s: Session) -> bool:
+        conn = s.connection()
+        inserted = conn.execute(insert_if_new(conn.dialect.name, table, ("scope", "key")), {
+            "scope": f"form:{owner}"[:80], "key": key, "request_hash": "", "status_code": 0, "body": "",
+            "created_at": books.now()}).scalar()
+        return inserted is not None
 
     return books.run(work)

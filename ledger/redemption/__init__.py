@@ -2,8 +2,10 @@
 
 Owns the tables ``tills``, ``catalogue_items``, ``cards``, ``spent_codes``, ``redemptions``, ``refunds`` and
 ``settlements`` (``models``). Modules by job: ``tills`` (till keys; ``TillContext``, who is at the till),
-``catalogue``, ``cards`` (bean cards and PINs), ``codes`` (signed wallet and card codes), ``devices`` (phones' keys and their offline codes), ``redeeming``,
-``holds`` (the volunteer confirms or declines), ``receipts``, ``refunds``, ``wallet`` (the volunteer's view),
+``catalogue``, ``cards`` (bean cards and PINs), ``codes`` (signed wallet and card codes), ``devices`` (phones'
+keys and their offline codes), ``redeeming``, ``holds`` (the volunteer confirms or declines), ``preview`` (what a
+till sees of a code before spending it: the masked name and available beans), ``receipts``, ``refunds``,
+``wallet`` (the volunteer's view),
 ``settlement`` (monthly), ``housekeeping`` (pruning spent codes and idempotency records); ``core`` holds the
 room's settings and the district's day. Every use case checks its principal against the merchant, card or
 wallet itself, with the rules of ``ledger.access.policy``; writes go through ``ledger.infra.idempotency``.
@@ -18,9 +20,10 @@ from ledger.redemption.core import local_tz, setting
 from ledger.redemption.devices import get_device, list_devices, register_device, revoke_device
 from ledger.redemption.holds import confirm_hold, decline_hold
 from ledger.redemption.pins import lift_till_pin_throttle, paused_tills
+from ledger.redemption.preview import preview_code
 from ledger.redemption.receipts import get_redemption, list_redemptions, merchant_of_redemption, redemption_view
 from ledger.redemption.redeeming import redeem, redeem_at_till
-from ledger.redemption.refunds import refund
+from ledger.redemption.refunds import refund, sale_at_till
 from ledger.redemption.tills import (
     TILL_KEY_PREFIX,
     TillContext,
@@ -36,8 +39,9 @@ from ledger.redemption.wallet import issue_payment_code, wallet_overview
 __all__ = [
     "MAX_ITEMS", "MAX_QTY", "PIN_RE", "TILL_KEY_PREFIX", "Answer", "TillContext", "acting_merchant",
     "add_item", "authenticate_till", "authorize_card_admin", "canonical_json", "confirm_hold", "decline_hold",
-    "get_card", "get_device", "get_redemption", "is_till_key", "issue_card", "issue_payment_code", "lift_till_pin_throttle",
-    "paused_tills", "issue_till", "list_devices", "list_items", "list_redemptions",
-    "list_tills", "local_tz", "merchant_of_redemption", "redeem", "redeem_at_till", "redemption_view", "refund", "register_device",
-    "request_hash", "revoke_card", "revoke_device", "revoke_till", "setting", "unlock_card", "update_item", "wallet_overview",
+    "get_card", "get_device", "get_redemption", "is_till_key", "issue_card", "issue_payment_code",
+    "issue_till", "lift_till_pin_throttle", "list_devices", "list_items", "list_redemptions", "list_tills",
+    "local_tz", "merchant_of_redemption", "paused_tills", "preview_code", "redeem", "redeem_at_till",
+    "redemption_view", "refund", "register_device", "request_hash", "revoke_card", "revoke_device",
+    "revoke_till", "sale_at_till", "setting", "unlock_card", "update_item", "wallet_overview",
 ]

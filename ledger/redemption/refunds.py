@@ -21,11 +21,13 @@ from ledger.infra.books import Books
 from ledger.infra.db import utc_from_db
 from ledger.infra.idempotency import Answer, idempotent
 from ledger.journal.accounts import post_in
+from ledger.journal.models import Account
 from ledger.journal.posting import transfer
 from ledger.redemption.common import iso, merchant_row
 from ledger.redemption.core import setting
 from ledger.redemption.models import Redemption, Refund
-from ledger.redemption.receipts import merchant_of_redemption, status_now
+from ledger.redemption.preview import customer_name
+from ledger.redemption.receipts import merchant_of_redemption, redemption_view, status_now
 from ledger.redemption.tills import TillContext, acting_merchant
 
 
@@ -85,3 +87,28 @@ def refund(books: Books, ctx: TillContext, redemption_id: int, *, idempotency_ke
                      "remaining": red.amount - red.refunded, "time": iso(now)}
 
     return idempotent(books, f"merchant:{merchant_id}", idempotency_key, payload, work)
+
+
+def sale_at_till(books: Books, ctx: TillContext, redemption_id: int) -> dict[str, Any]:
+    """A sale as its till sees it (the receipt page, the refund step): the sale (``receipts.redemption_view``), the
+    customer's masked name, what remains refundable, and ``refusal``: the code a refund of it would be
+    refused with now (``None``: it can be refunded). Authorised like ``refund``; nothing is written."""
+    merchant_id = _refunding_merchant(books, ctx, redemption_id)
+
+    def work(s: Session) -> dict[str, Any]:
+        now = books.now()
+        red = s.get(Redemption, redemption_id)
+        if red is None or red.merchant_id != merchant_id:
+            raise DomainError(errors.NOT_FOUND_ERR, redemption_id=redemption_id)
+        view = redemption_view(s, red, now)
+        wallet = s.get(Account, red.wallet_account_id)
+        view["customer"] = customer_name(s.connection(), wallet.owner_ref if wallet is not None else None)
+        view["remaining"] = red.amount - red.refunded
+        try:
+            _refundable(books, red, None, now)
+            view["refusal"] = None
+        except DomainError as exc:
+            view["refusal"] = exc.code
+        return view
+
+    return books.run(work, readonly=True)

@@ -63,15 +63,57 @@ def statement_view(books: Books, st: Settlement, merchant: Merchant) -> dict[str
     }
 
 
+def _due(s: Session, merchant: Merchant, start: dt.datetime, end: dt.datetime, *, lock: bool) -> tuple[int, int, int, int]:
+    """What a merchant is owed for a period: (redeemed, redemptions, refunded, amount), the amount being the net
+    never above what its account holds (``lock``: under the account's row lock, for the run itself)."""
+    redeemed, count = s.execute(
+        select(func.coalesce(func.sum(Redemption.amount), 0), func.count(Redemption.id)).where(
+            Redemption.merchant_id == merchant.id, Redemption.status == "completed",
+            Redemption.completed_at >= start, Redemption.completed_at < end)).one()
+    refunded = s.scalar(select(func.coalesce(func.sum(Refund.amount), 0)).where(
+        Refund.merchant_id == merchant.id, Refund.refunded_at >= start, Refund.refunded_at < end))
+    q = select(Account).where(Account.id == merchant.account_id)
+    acc = s.scalar(q.with_for_update() if lock else q)
+    available = acc.credits_posted - acc.debits_posted - acc.debits_pending
+    return int(redeemed), int(count), int(refunded), max(0, min(int(redeemed) - int(refunded), available))
+
+
+def _ended(books: Books, period: str) -> tuple[dt.datetime, dt.datetime]:
+    start, end = period_bounds(books, period)
+    if books.now() < end:
+        raise DomainError(errors.PERIOD_NOT_ENDED, period=period)
+    return start, end
+
+
+def preview_settlement(books: Books, period: str, *, by: Principal) -> dict[str, Any]:
+    """What a run for ``period`` would pay, before the fund manager confirms it: per merchant not yet settled,
+    the redeemed, refunded and net beans; ``merchants`` and ``amount`` sum it up, ``settled`` counts the
+    merchants settled already (a run leaves them as they are). Refused like the run (``period_not_ended``)."""
+    policy.require_settlement_runner(by)
+    start, end = _ended(books, period)
+
+    def work(s: Session) -> dict[str, Any]:
+        done = set(s.scalars(select(Settlement.merchant_id).where(Settlement.period == period)))
+        rows = []
+        for merchant in s.scalars(select(Merchant).order_by(Merchant.id)):
+            if merchant.id in done:
+                continue
+            redeemed, count, refunded, amount = _due(s, merchant, start, end, lock=False)
+            rows.append({"merchant": {"id": merchant.id, "code": merchant.code, "name": merchant.name},
+                         "redeemed": redeemed, "redemptions_count": count, "refunded": refunded, "amount": amount})
+        return {"period": period, "rows": rows, "merchants": sum(1 for r in rows if r["amount"]),
+                "amount": sum(r["amount"] for r in rows), "settled": len(done)}
+
+    return books.run(work, readonly=True)
+
+
 def run_settlement(books: Books, period: str, actor: str, *, merchant_ids: set[int] | None = None,
                    by: Principal | None = None) -> list[dict[str, Any]]:
     """Settle every merchant (or those in ``merchant_ids``) for ``period``; idempotent. ``by`` (when a door
     names it) must be a fund manager (the worker and the CLI run it as the programme)."""
     if by is not None:
         policy.require_settlement_runner(by)
-    start, end = period_bounds(books, period)
-    if books.now() < end:
-        raise DomainError(errors.PERIOD_NOT_ENDED, period=period)
+    start, end = _ended(books, period)
 
     def work(s: Session) -> list[dict[str, Any]]:
         payout = _payout_account(s)
@@ -87,23 +129,15 @@ def run_settlement(books: Books, period: str, actor: str, *, merchant_ids: set[i
             if existing is not None:
                 out.append(statement_view(books, existing, merchant))
                 continue
-            redeemed, count = s.execute(
-                select(func.coalesce(func.sum(Redemption.amount), 0), func.count(Redemption.id)).where(
-                    Redemption.merchant_id == merchant.id, Redemption.status == "completed",
-                    Redemption.completed_at >= start, Redemption.completed_at < end)).one()
-            refunded = s.scalar(select(func.coalesce(func.sum(Refund.amount), 0)).where(
-                Refund.merchant_id == merchant.id, Refund.refunded_at >= start, Refund.refunded_at < end))
             # the merchant's row lock (post_in locks it again); what it holds bounds what can move
-            acc = s.scalar(select(Account).where(Account.id == merchant.account_id).with_for_update())
-            available = acc.credits_posted - acc.debits_posted - acc.debits_pending
-            amount = max(0, min(int(redeemed) - int(refunded), available))
+            redeemed, count, refunded, amount = _due(s, merchant, start, end, lock=True)
             key = f"settle:{merchant.id}:{period}"
             if amount:
                 post_in(s, books, [transfer(key, "settle", merchant.account_id, payout, amount, actor=actor,
                                             reason=f"结算 settlement {period}",
                                             reference=f"settlement:{merchant.id}:{period}")])
-            st = Settlement(merchant_id=merchant.id, period=period, redeemed=int(redeemed), refunded=int(refunded),
-                            amount=amount, redemptions_count=int(count), transfer_key=key if amount else None,
+            st = Settlement(merchant_id=merchant.id, period=period, redeemed=redeemed, refunded=refunded,
+                            amount=amount, redemptions_count=count, transfer_key=key if amount else None,
                             actor=actor, created_at=books.now())
             s.add(st)
             s.flush()

@@ -40,3 +40,27 @@ def signed_in(seeded):
         return client
 
     return make
+
+
+CONFIRM_FORM_RE = re.compile(r'<form method="post" action="([^"]+)" class="card" id="confirm-form">(.*?)</form>', re.S)
+INPUT_RE = re.compile(r'<input (?:type="hidden" )?(?:id="[^"]*" )?name="([^"]+)"[^>]*?value="([^"]*)"')
+
+
+def confirmation(page_text: str) -> tuple[str, dict]:
+    """The confirmation page's form: where it posts and every field it sends (the reason included)."""
+    import html
+
+    match = CONFIRM_FORM_RE.search(page_text)
+    assert match, "no confirmation step on this page"
+    fields = {name: html.unescape(value) for name, value in INPUT_RE.findall(match.group(2))}
+    return html.unescape(match.group(1)), fields
+
+
+def post_confirmed(client, url: str, data: dict, **changes):
+    """A destructive form as a person sends it: the first press answers the confirmation page (nothing done
+    yet); its form, sent with ``changes`` (a reason, say), does it. Returns (that answer, the confirmed form)."""
+    step = client.post(url, data=data)
+    assert step.status_code == 200, (url, step.status_code)
+    action, fields = confirmation(step.text)
+    fields.update(changes)
+    return client.post(action, data=fields), fields

@@ -3,7 +3,8 @@ by werkzeug on 127.0.0.1 with the seeded demo district.
 
 1. A volunteer signs in and sees a payment QR that decodes (zxing-cpp on a screenshot) to a valid code.
 2. A cashier's till page reads that code from the camera (Chromium's fake camera fed with a Y4M video of
-   the QR, decoded by jsQR in the page) and redeems it; the volunteer's balance drops.
+   the QR, decoded by jsQR in the page), shows the customer's masked name and balance, and takes the payment
+   (收款成功, the camera still on); the volunteer's balance drops.
 3. An officer verifies a claim; the volunteer's balance rises.
 4. The English switch changes the page.
 
@@ -197,14 +198,19 @@ def test_wallet_qr_till_camera_officer_and_english(browser, server) -> None:
 
     expect(till.locator("#code")).to_have_value(re.compile(r"^ey.{100,}$"), timeout=20_000)  # jsQR read it
     assert till.input_value("#code") == code
+    # before confirming: who is paying and what they have
+    expect(till.locator("#customer-name")).to_have_text("赵**者")
+    expect(till.locator("#customer-beans")).to_have_attribute("data-value", str(start))
     _shot(till, "2-till-scanned")
     # the scan moved the focus to the amount: type it and press Enter, no mouse needed
     till.keyboard.type("5")
     assert till.input_value("#amount") == "5"
-    with till.expect_navigation():
-        till.keyboard.press("Enter")
-    till.wait_for_selector("#receipt-ok")
-    assert "5" in till.inner_text("#receipt-amount")
+    expect(till.locator("#redeem")).to_have_text("确认收款 5 金豆")
+    till.keyboard.press("Enter")
+    expect(till.locator("#paid")).to_be_visible()
+    expect(till.locator("#paid-title")).to_have_text("收款成功")
+    assert till.inner_text("#paid-amount") == "5" and till.inner_text("#paid-customer") == "顾客：赵**者"
+    assert till.evaluate("document.getElementById('camera').srcObject.active"), "the camera stays on"
     _shot(till, "3-till-receipt")
     # the open wallet page notices by itself (it polls /wallet/status)
     expect(wallet.locator("#balance")).to_have_attribute("data-value", str(start - 5), timeout=10_000)

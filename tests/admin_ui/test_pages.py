@@ -14,7 +14,7 @@ from ledger.access.identity import wallet_account_id
 from ledger.redemption import codes
 from ledger.schema import Account, Award, Card, Claim, Redemption, Transfer, User, WebSession
 
-from .conftest import csrf_of, sign_in
+from .conftest import confirmation, csrf_of, post_confirmed, sign_in
 
 LANDINGS = {"volunteer": "/wallet", "cashier": "/till", "officer": "/officer", "fund": "/fund",
             "admin": "/admin", "auditor": "/auditor"}
@@ -149,7 +149,7 @@ def test_disabling_a_user_ends_their_sessions(signed_in, seeded) -> None:
     admin = signed_in("admin")
     page = admin.get("/admin")
     uid = _user_id(seeded, "volunteer")
-    resp = admin.post(f"/admin/users/{uid}/active", data={"csrf_token": csrf_of(page.text), "active": "0"})
+    resp, _ = post_confirmed(admin, f"/admin/users/{uid}/active", {"csrf_token": csrf_of(page.text), "active": "0"})
     assert resp.status_code == 302
     assert volunteer.get("/wallet").headers["Location"].startswith("/signin")
     assert sign_in(seeded.test_client(), "volunteer").status_code == 401
@@ -214,7 +214,7 @@ def test_every_state_changing_form_refuses_a_missing_or_wrong_csrf_token(signed_
     # and the same form with the right token does go through (so the refusal above was the token's)
     officer = clients["officer2"]
     page = officer.get("/officer")
-    officer.post(f"/officer/claims/{claim}/reject", data={"csrf_token": csrf_of(page.text), "reason": "dup"})
+    post_confirmed(officer, f"/officer/claims/{claim}/reject", {"csrf_token": csrf_of(page.text), "reason": "dup"})
     assert _fingerprint(seeded) != before
 
 
@@ -275,7 +275,7 @@ def test_till_redeems_a_wallet_code_and_explains_refusals(signed_in, seeded) -> 
     before = _balance(seeded, "volunteer")
     cashier = signed_in("cashier")
     resp = _redeem(cashier, code, "7")
-    assert resp.status_code == 201 and "支付成功" in resp.text
+    assert resp.status_code == 201 and "收款成功" in resp.text and "赵**者" in resp.text
     assert _balance(seeded, "volunteer") == before - 7
     again = _redeem(cashier, code, "7")
     assert again.status_code == 409 and "这个付款码已经用过了" in again.text
@@ -304,19 +304,70 @@ def test_till_card_needs_the_pin(signed_in, seeded) -> None:
     assert ok.status_code == 201 and _balance(seeded, "volunteer") == before - 3
 
 
-def test_till_refund_and_takings(signed_in, seeded) -> None:
+def test_till_refund_asks_for_a_reason_and_a_confirmation_and_refunds_once(signed_in, seeded) -> None:
+    """The refund is a step of its own: the sale and its customer (masked), how many beans, a reason, then
+    确认退款. A form without the confirmation or the reason refunds nothing; the confirmed form sent again (a
+    double tap, a reload that resends it) refunds nothing more."""
     books = books_of(seeded)
     cashier = signed_in("cashier")
     before = _balance(seeded, "volunteer")
     _redeem(cashier, codes.issue_wallet_code(books, wallet_account_id_of(seeded, "volunteer")).code, "10")
     page = cashier.get("/till")
     red_id = int(re.search(r'/till/redemptions/(\d+)/refund', page.text).group(1))
-    refund_key = re.search(r'name="refund_key" value="([^"]+)"', page.text).group(1)
-    resp = cashier.post(f"/till/redemptions/{red_id}/refund",
-                        data={"csrf_token": csrf_of(page.text), "amount": "4", "refund_key": refund_key})
-    assert resp.status_code == 302
-    assert _balance(seeded, "volunteer") == before - 6
+    step = cashier.get(f"/till/redemptions/{red_id}/refund")
+    assert step.status_code == 200 and 'id="refund-customer" class="big">赵**者<' in step.text
+    assert 'name="confirmed" value="1"' in step.text and "确认退款" in step.text
+    refund_key = re.search(r'name="refund_key" value="([^"]+)"', step.text).group(1)
+    url, token = f"/till/redemptions/{red_id}/refund", csrf_of(step.text)
+    unconfirmed = cashier.post(url, data={"csrf_token": token, "amount": "4", "reason": "退货"})
+    assert unconfirmed.status_code == 200 and "确认退款" in unconfirmed.text  # the confirmation step, nothing done
+    no_reason = cashier.post(url, data={"csrf_token": token, "amount": "4", "refund_key": refund_key,
+                                        "confirmed": "1"})
+    assert no_reason.status_code == 422 and "请填写退款原因" in no_reason.text
+    assert _balance(seeded, "volunteer") == before - 10
+    form = {"csrf_token": token, "amount": "4", "refund_key": refund_key, "confirmed": "1", "reason": "顾客退货"}
+    resp = cashier.post(url, data=form)
+    assert resp.status_code == 302 and _balance(seeded, "volunteer") == before - 6
     assert "已退还 4 金豆" in cashier.get("/till").text
+    again = cashier.post(url, data=form)
+    assert again.status_code == 302 and _balance(seeded, "volunteer") == before - 6
+    assert "已经办理过了" in cashier.get("/till").text
+    over = cashier.post(url, data={**form, "refund_key": "another", "amount": "7"})
+    assert over.status_code == 409 and "超过了可退还的数额" in over.text
+    assert _balance(seeded, "volunteer") == before - 6
+    takings = cashier.get("/till").text
+    assert 'id="takings">6<' in takings
+
+
+def test_till_shows_the_customer_before_confirming_with_and_without_javascript(signed_in, seeded) -> None:
+    """The preview: as a page (no JavaScript: the code and amount are kept, the customer shown) and as JSON
+    (the camera's path); a used code is refused with its sentence; the sale answers JSON with the 收款成功 data."""
+    books = books_of(seeded)
+    cashier = signed_in("cashier")
+    page = cashier.get("/till")
+    token, before = csrf_of(page.text), _balance(seeded, "volunteer")
+    code = codes.issue_wallet_code(books, wallet_account_id_of(seeded, "volunteer")).code
+    shown = cashier.post("/till/preview", data={"csrf_token": token, "code": code, "amount": "12", "sale_key": "s1"})
+    assert shown.status_code == 200 and 'id="customer-name">赵**者<' in shown.text
+    assert f'data-value="{before}"' in shown.text and 'value="12"' in shown.text and 'value="s1"' in shown.text
+    as_json = cashier.post("/till/preview", data={"csrf_token": token, "code": code},
+                           headers={"Accept": "application/json"})
+    assert as_json.json == {"ok": True, "kind": "wallet", "customer": "赵**者", "available": before,
+                            "pin_required": False}
+    sale = cashier.post("/till/redeem", data={"csrf_token": token, "code": code, "amount": "12", "sale_key": "s1"},
+                        headers={"Accept": "application/json"})
+    assert sale.status_code == 201 and sale.json["ok"] and sale.json["customer"] == "赵**者"
+    assert sale.json["receipt"]["amount"] == 12 and sale.json["spoken"] == "金豆到账 12"
+    assert sale.json["sale_key"] != "s1" and 'id="takings"' in sale.json["recent_html"]
+    assert _balance(seeded, "volunteer") == before - 12
+    used = cashier.post("/till/preview", data={"csrf_token": token, "code": code},
+                        headers={"Accept": "application/json"})
+    assert used.status_code == 409 and used.json["code"] == "code_already_used" and "用过" in used.json["error"]
+    again = cashier.post("/till/redeem", data={"csrf_token": token, "code": code, "amount": "12", "sale_key": "s1"},
+                         headers={"Accept": "application/json"})
+    assert again.json["replayed"] and _balance(seeded, "volunteer") == before - 12  # the same sale, once
+    status = cashier.get(sale.json["status_url"]).json
+    assert status["status"] == "completed" and status["amount"] == 12
 
 
 def test_officer_verifies_a_claim_and_the_balance_rises(signed_in, seeded) -> None:
@@ -451,8 +502,8 @@ def test_fund_allocates_and_admin_rotates_a_key(signed_in, seeded) -> None:
     fund.post("/fund/allocations", data={"csrf_token": csrf_of(page.text), "org_unit_id": str(community),
                                          "amount": "300", "form_key": "a-x"})
     assert "已下拨 300 金豆" in fund.get("/fund").text
-    fund.post("/fund/settlements", data={"csrf_token": csrf_of(page.text), "period": "2026-11"})
-    assert "本月尚未结束" in fund.get("/fund").text
+    early = fund.post("/fund/settlements", data={"csrf_token": csrf_of(page.text), "period": "2026-11"})
+    assert 'id="confirm-refusal"' in early.text and "本月尚未结束" in early.text and 'id="confirm-form"' not in early.text
     admin = signed_in("admin")
     page = admin.get("/admin")
     before = books.keys.active("wallet")
@@ -515,8 +566,8 @@ def test_admin_registers_a_person_grants_and_revokes_a_role(signed_in, seeded) -
     cashier = seeded.test_client()
     assert sign_in(cashier, "xiaowang", "long enough 1").headers["Location"] == "/till"
     assert cashier.get("/till").status_code == 200
-    admin.post(f"/admin/users/{uid}/grants/revoke", data={"csrf_token": csrf_of(page.text), "role": "cashier",
-                                                          "scope": f"merchant:{shop}"})
+    post_confirmed(admin, f"/admin/users/{uid}/grants/revoke", {"csrf_token": csrf_of(page.text), "role": "cashier",
+                                                                "scope": f"merchant:{shop}"})
     assert cashier.get("/till").status_code == 403  # the grants are re-read on every request
     from ledger.schema import SecurityEvent
 
@@ -588,13 +639,29 @@ def test_a_new_card_is_issued_once_and_its_print_page_is_not_kept(signed_in, see
     page = officer.get(f"/officer/volunteers/{volunteer}")
     form = {"csrf_token": csrf_of(page.text), "once": _once(page.text)}
     cards = _count(seeded, Card)
-    first = officer.post(f"/officer/volunteers/{volunteer}/cards", data=form)
+    first = officer.post(f"/officer/volunteers/{volunteer}/cards", data=form)  # no card yet: issued at once
     assert first.status_code == 302 and _count(seeded, Card) == cards + 1
     shown = officer.get(first.headers["Location"])
     assert 'id="new-pin"' in shown.text
     assert 'id="new-pin"' not in officer.get(first.headers["Location"]).text  # a reload: the PIN is gone
     again = officer.post(f"/officer/volunteers/{volunteer}/cards", data=form)  # the same form sent again
     assert again.status_code == 302 and _count(seeded, Card) == cards + 1
+    # now the volunteer holds a card: a new one cancels it, so the first press asks and issues nothing
+    page = officer.get(f"/officer/volunteers/{volunteer}")
+    form = {"csrf_token": csrf_of(page.text), "once": _once(page.text)}
+    step = officer.post(f"/officer/volunteers/{volunteer}/cards", data=form)
+    assert step.status_code == 200 and "旧卡会立即停用" in step.text and _count(seeded, Card) == cards + 1
+    assert officer.post(f"/officer/volunteers/{volunteer}/cards", data=form).status_code == 302  # used up
+    action, confirmed = confirmation(step.text)
+    reissued = officer.post(action, data=confirmed)
+    assert reissued.status_code == 302 and _count(seeded, Card) == cards + 2
+    assert 'id="new-pin"' in officer.get(reissued.headers["Location"]).text
+    resent = officer.post(f"/officer/volunteers/{volunteer}/cards", data=confirmed)  # a resend of the confirmation
+    assert resent.status_code == 302 and _count(seeded, Card) == cards + 2
+    assert "已经办理过了" in officer.get(resent.headers["Location"]).text
+    with books_of(seeded).session(readonly=True) as s:
+        statuses = [c.status for c in s.scalars(select(Card).where(Card.user_id == volunteer).order_by(Card.id))]
+    assert statuses[-2:] == ["revoked", "active"]  # the card just printed was not cancelled by a resend
     card_id = int(re.search(r"/officer/cards/(\d+)/print", shown.text).group(1))
     printed = officer.get(f"/officer/cards/{card_id}/print")
     assert printed.status_code == 200

@@ -105,6 +105,11 @@ def test_my_data_download_and_erasure_request_from_the_password_page(seeded, sig
     desk = officer.get("/signups")
     assert "删除申请" in desk.text
     target = "/erasures/" + desk.text.split('action="/erasures/')[1].split('"')[0]
-    refused = officer.post(target, data={"csrf_token": csrf_of(desk.text)}, follow_redirects=True)
+    from tests.admin_ui.conftest import post_confirmed
+
+    asked_first = officer.post(target, data={"csrf_token": csrf_of(desk.text)})
+    assert "不能撤销" in asked_first.text and "赵志愿者" in asked_first.text  # asked first: nothing erased yet
+    done, _ = post_confirmed(officer, target, {"csrf_token": csrf_of(desk.text)})
+    refused = officer.get(done.headers["Location"])
     # the demo volunteer has beans on hold (a pending payment): refused in plain words, nothing erased
     assert "该钱包有待确认的金豆" in refused.text and "删除申请" in refused.text

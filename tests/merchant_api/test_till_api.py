@@ -343,3 +343,33 @@ def test_docs_page_uses_local_assets(client):
     assert client.get("/api/v1/docs/assets/swagger-ui.css").status_code == 200
     spec = client.get("/api/v1/openapi.json").json
     assert "/api/v1/redemptions" in spec["paths"] and "tillKey" in spec["components"]["securitySchemes"]
+
+
+def test_preview_before_confirming_shows_the_masked_name_and_balance_and_spends_nothing(client, books, world):
+    """``POST /api/v1/redemptions/preview``: a till of the merchant, holding a valid code, reads the masked name
+    and the available beans; the code still pays afterwards; refusals are the redemption's, as JSON."""
+    owner = auth(books, world.owner_a)
+    till = {"Authorization": f"Bearer {client.post(f'/api/v1/merchants/{world.merchant_a}/tills', json={'name': 't'}, headers=owner).json['key']}"}
+    code = wallet_code(client, books, world)
+    before = balances(books, world)
+    seen = client.post("/api/v1/redemptions/preview", json={"code": code}, headers=till)
+    assert seen.status_code == 200 and seen.headers["Cache-Control"] == "no-store"
+    assert seen.json == {"kind": "wallet", "customer": "v*l", "available": 1000, "pin_required": False}
+    by_cashier = client.post("/api/v1/redemptions/preview", json={"code": code}, headers=auth(books, world.cashier_a))
+    assert by_cashier.json == seen.json and balances(books, world) == before
+    assert redeem(client, books, world, {"code": code, "amount": 5}, headers=till).status_code == 201
+    used = client.post("/api/v1/redemptions/preview", json={"code": code}, headers=till)
+    assert (used.status_code, used.json["error"]) == (409, "code_already_used")
+    fresh = wallet_code(client, books, world)
+    for body, headers, status, error in (
+            ({"code": fresh, "merchant_id": world.merchant_b}, till, 403, "permission_denied"),
+            ({"code": fresh}, auth(books, world.volunteer), 403, "permission_denied"),
+            ({"code": fresh}, {}, 401, None),
+            ({"code": "garbage-garbage-garbage"}, till, 422, "invalid_code"),
+            ({}, till, 422, "validation_failed"),
+            ({"code": fresh, "amount": 5}, till, 422, "validation_failed")):
+        resp = client.post("/api/v1/redemptions/preview", json=body, headers=headers)
+        assert resp.status_code == status and resp.is_json, (body, resp.status_code, resp.json)
+        assert error is None or resp.json["error"] == error
+    assert balances(books, world) == tuple((b[0] - (5 if i == 0 else -5 if i == 1 else 0), b[1])
+                                           for i, b in enumerate(before))

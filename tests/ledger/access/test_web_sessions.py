@@ -94,3 +94,26 @@ def test_dashboard_counts_posted_beans_per_week_and_street(demo) -> None:
     with pytest.raises(DomainError):
         directory.dashboard(demo, _actor(demo, "volunteer"))
     assert data["weeks"][0]["week"] == this_week["week"] - dt.timedelta(weeks=3)
+
+
+def test_a_form_key_is_spent_once_per_person_even_at_the_same_instant(books) -> None:
+    import threading
+
+    assert web_sessions.spend_form_key(books, "user:1", "disable:7:abc")
+    assert not web_sessions.spend_form_key(books, "user:1", "disable:7:abc")
+    assert web_sessions.spend_form_key(books, "user:2", "disable:7:abc")  # another person's key is their own
+    assert not web_sessions.spend_form_key(books, "user:1", "") and not web_sessions.spend_form_key(books, "", "k")
+    assert not web_sessions.spend_form_key(books, "user:1", "x" * 101)
+    results: list[bool] = []
+    start = threading.Barrier(4)
+
+    def tap() -> None:
+        start.wait()
+        results.append(web_sessions.spend_form_key(books, "user:1", "settle:2026-10:xyz"))
+
+    threads = [threading.Thread(target=tap) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(results) == [False, False, False, True]
