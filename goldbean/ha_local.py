@@ -136,8 +136,6 @@ class LocalCluster:
         return path
 
     def _spawn(self, argv: list[str], log: Path, cwd: Path) -> int:
-        out = open(log, "ab")
-        self._chown(log)
         kwargs: dict[str, Any] = {}
         env = {k: v for k, v in os.environ.items() if not k.startswith(("PG", "PYTHON", "VIRTUAL_ENV"))}
         env["PATH"] = "/usr/local/bin:/usr/bin:/bin"
@@ -145,9 +143,10 @@ class LocalCluster:
             pw = pwd.getpwnam(self.user)
             kwargs.update(user=pw.pw_uid, group=pw.pw_gid, extra_groups=[])
             env.update(HOME=str(cwd), USER=self.user, LOGNAME=self.user)
-        proc = subprocess.Popen(argv, cwd=str(cwd), stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                env=env, start_new_session=True, **kwargs)
-        out.close()
+        with open(log, "ab") as out:  # the child keeps its own copy of the descriptor
+            self._chown(log)
+            proc = subprocess.Popen(argv, cwd=str(cwd), stdout=out, stderr=subprocess.STDOUT,
+                                    stdin=subprocess.DEVNULL, env=env, start_new_session=True, **kwargs)
         return proc.pid
 
     # --- paths and URLs ------------------------------------------------------------------------------
