@@ -8,7 +8,7 @@ PORT ?= 5000
 # the suite runs on every core (pytest-xdist); each worker has its own scratch databases and ports
 PYTEST_ARGS ?= -n auto
 
-.PHONY: install run test lint migrate seed verify clean bench chaos
+.PHONY: install run test lint migrate seed verify clean bench chaos ha-up ha-down ha-status
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Gold Bean needs Python 3.11 or newer"'
@@ -54,6 +54,18 @@ DB ?= both
 MIN_FAULTS ?= 20
 chaos: install
 	$(BIN)/python -m tests.chaos --db $(DB) --duration $(DURATION) --min-faults $(MIN_FAULTS)
+
+## make ha-up / ha-down: a local highly available PostgreSQL (Patroni + etcd, a primary and two standbys,
+## strict synchronous replication) in $(HA_DIR), for trying it out (docs/operations.md, "High availability")
+HA_DIR ?= .ha
+ha-up: install
+	$(BIN)/python -m goldbean.ha_local up --dir $(HA_DIR)
+
+ha-down:
+	$(if $(wildcard $(BIN)/python),$(BIN)/python,$(PYTHON)) -m goldbean.ha_local down --dir $(HA_DIR)
+
+ha-status:
+	$(BIN)/python -m goldbean.ha_local status --dir $(HA_DIR)
 
 migrate: install
 	$(BIN)/goldbean db upgrade

@@ -36,6 +36,10 @@ SENTENCES = {
     "idempotency_conflict": _l("This form was already sent with other values. Start a new sale."),
     "hold_not_awaiting": _l("This payment is no longer waiting for you: it was confirmed, declined or it expired."),
     "busy": _l("The system is busy. Wait a moment and try again."),
+    "database_unavailable": _l("The database is switching to its standby. Nothing was changed: wait a few "
+                               "seconds and try again."),
+    "commit_outcome_unknown": _l("The connection to the database was lost while saving: it may or may not have "
+                                 "been saved. Check before you do it again."),
     "erasure_already_requested": _l("Your erasure request is already waiting for your community staff."),
     "erasure_beans_on_hold": _l("Beans of this wallet are on hold. Settle them first, then complete the erasure."),
     # sign-in and access

@@ -34,6 +34,9 @@ def export_download(books: Any) -> Response:
     resp = Response(stream(), content_type="application/x-ndjson")
     resp.headers["Content-Disposition"] = f'attachment; filename="goldbean-journal-{stamp}.jsonl"'
     resp.headers["X-Export-Sha256"] = summary.sha256
+    if summary.read is not None:  # where and as of when the export read the books (a standby lags)
+        resp.headers["X-Read-From"] = summary.read.source
+        resp.headers["X-Read-As-Of"] = summary.read.as_of.isoformat() if summary.read.as_of else ""
     resp.headers["Content-Length"] = str(os.path.getsize(path))
     return resp
 

@@ -1,6 +1,9 @@
 """Configuration from the environment and from files under ``instance/``.
 
-- ``GOLDBEAN_DATABASE_URL``: default ``sqlite:///instance/goldbean.db``.
+- ``GOLDBEAN_DATABASE_URL``: default ``sqlite:///instance/goldbean.db``. PostgreSQL behind a failover manager:
+  libpq's multi-host form ``postgresql://u@h1:5432,h2:5432/db?target_session_attrs=read-write``.
+- ``GOLDBEAN_READ_DATABASE_URL``: optional; where the auditor's reports, statements, exports and dashboards
+  read (a standby: ``...?target_session_attrs=prefer-standby``). Unset: they read the primary.
 - ``GOLDBEAN_INSTANCE_PATH``: where the secret key and the signing keys live; default ``./instance``.
 - ``GOLDBEAN_DEMO``: ``1`` seeds and announces the demo users (``make run`` sets it).
 - ``GOLDBEAN_SECURE_COOKIES``: ``1`` behind TLS (the default outside demo mode).
@@ -20,6 +23,7 @@ import secrets
 from pathlib import Path
 from typing import Any
 
+from ledger.infra.db import sqlalchemy_url
 from ledger.infra.settings import Settings, SettingsError
 
 DEFAULT_DATABASE_URL = "sqlite:///instance/goldbean.db"
@@ -33,11 +37,16 @@ def database_url() -> str:
     return os.environ.get("GOLDBEAN_DATABASE_URL", DEFAULT_DATABASE_URL)
 
 
+def read_database_url() -> str | None:
+    return os.environ.get("GOLDBEAN_READ_DATABASE_URL") or None
+
+
 def normalise_url(url: str) -> str:
-    """Let operators write ``postgresql://``; we always use psycopg 3."""
+    """Let operators write ``postgresql://``; we always use psycopg 3. libpq's multi-host form
+    (``h1:5432,h2:5432``) becomes the ``?host=h1:5432&host=h2:5432`` form SQLAlchemy parses."""
     if url.startswith("postgresql://") or url.startswith("postgres://"):
-        return "postgresql+psycopg://" + url.split("://", 1)[1]
-    return url
+        url = "postgresql+psycopg://" + url.split("://", 1)[1]
+    return sqlalchemy_url(url)
 
 
 def _secret_key(folder: Path) -> str:
@@ -58,6 +67,7 @@ def load(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     cfg: dict[str, Any] = {
         "INSTANCE_PATH": str(folder),
         "DATABASE_URL": normalise_url(overrides.get("DATABASE_URL") or database_url()),
+        "READ_DATABASE_URL": None,
         "DEMO": demo,
         "DEMO_USERS": _demo_usernames(),
         "SESSION_COOKIE_SECURE": os.environ.get("GOLDBEAN_SECURE_COOKIES", "0" if demo else "1") == "1",
@@ -66,6 +76,8 @@ def load(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "MAX_CONTENT_LENGTH": 256 * 1024,
     }
     cfg.update(overrides)
+    read_url = overrides.get("READ_DATABASE_URL", read_database_url())
+    cfg["READ_DATABASE_URL"] = normalise_url(read_url) if read_url else None
     if "SECRET_KEY" not in cfg:
         cfg["SECRET_KEY"] = _secret_key(folder)
     db_url = cfg["DATABASE_URL"]

@@ -38,6 +38,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
+from urllib.parse import quote, urlencode
 
 from sqlalchemy import Connection, Engine, Table, create_engine, func, insert, inspect, select, text
 from sqlalchemy.engine import URL, make_url
@@ -84,6 +85,12 @@ def libpq_args(url: str) -> tuple[str, dict[str, str]]:
     env = dict(os.environ)
     if u.password:
         env["PGPASSWORD"] = str(u.password)
+    hosts = u.query.get("host")
+    if isinstance(hosts, tuple) and len(hosts) > 1:  # several servers (a failover cluster): libpq's own form
+        query = urlencode({k: v for k, v in u.query.items() if k != "host"}, doseq=True)
+        user = f"{quote(u.username, safe='')}@" if u.username else ""
+        return (f"postgresql://{user}{','.join(hosts)}/{quote(u.database or '', safe='')}"
+                + (f"?{query}" if query else "")), env
     plain = URL.create("postgresql", username=u.username, host=u.host, port=u.port, database=u.database,
                        query=u.query)
     return plain.render_as_string(hide_password=False), env

@@ -149,6 +149,13 @@ OFFLINE_LIMIT_EXCEEDED = _spec("offline_limit_exceeded", CONFLICT,
                                "Today's limit of offline codes would be exceeded; show an online code.")
 BUSY = _spec("busy", UNAVAILABLE, "The books are busy; try again.")
 SIGNING_KEY_MISSING = _spec("signing_key_missing", UNAVAILABLE, "The ledger signing key is not loaded.")
+# --- the database itself (issue 19: failovers) -------------------------------------------------------
+DATABASE_UNAVAILABLE = _spec("database_unavailable", UNAVAILABLE,
+                             "The database cannot be reached (a failover may be under way); nothing was changed. "
+                             "Try again in a few seconds.")
+COMMIT_OUTCOME_UNKNOWN = _spec("commit_outcome_unknown", UNAVAILABLE,
+                               "The connection to the database was lost while committing: the change may or may "
+                               "not have been made. Send it again with the same Idempotency-Key.")
 
 # --- surveys (社调) -------------------------------------------------------------------------------
 SURVEY_NOT_FOUND = _spec("survey_not_found", NOT_FOUND, "No such survey.")

@@ -6,6 +6,10 @@
 - ``GET /api/v1/audit/settlements?from=&to=&merchant=``
 - ``GET /api/v1/audit/anomalies?from=&to=&threshold=&min_awards=``
 - ``GET /api/v1/audit/export``: the signed journal export (JSON Lines), streamed from a file
+
+Every one of them reads through ``Books.read``: on a standby when ``GOLDBEAN_READ_DATABASE_URL`` names one,
+and says where and as of when it read (``read`` in the JSON bodies; ``X-Read-From`` and ``X-Read-As-Of``
+headers on every answer, CSV, PDF and the export included).
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from flask import Response
+from flask import Response, g
 from marshmallow import fields, validate
 
 from doors import current_books
@@ -68,6 +72,18 @@ class AnomalyQuery(PeriodQuery):
     min_awards = fields.Integer(load_default=None, validate=validate.Range(min=1, max=10**6))
 
 
+class ReadPointOut(Out):
+    source = String(required=True, validate=validate.OneOf(["primary", "standby"]),
+                    metadata={"description": "where the report read the books"})
+    as_of = iso(required=True, allow_none=True, metadata={
+        "description": "every transaction committed up to this moment is in the report (on a standby: its last "
+                       "replayed commit; null: none replayed since it started)"})
+    read_at = iso(required=True, metadata={"description": "the database's clock when it read"})
+
+
+READ = {"description": "where and as of when the report read the books (GOLDBEAN_READ_DATABASE_URL: a standby)"}
+
+
 class StatementLine(Out):
     seq = fields.Integer(required=True)
     entry_id = fields.Integer(required=True)
@@ -105,6 +121,7 @@ class StatementOut(Out):
     total_out = fields.Integer(required=True)
     generated_at = iso(required=True, allow_none=True)
     lines = fields.List(fields.Nested(StatementLine), required=True)
+    read = fields.Nested(ReadPointOut, required=True, allow_none=True, metadata=READ)
 
 
 class BalanceOut(Out):
@@ -131,6 +148,7 @@ class TrialBalanceOut(Out):
     by_kind = fields.Dict(keys=fields.String(), values=fields.Integer(), required=True)
     by_org = fields.List(fields.Nested(OrgTotals), required=True)
     accounts = fields.List(fields.Nested(BalanceOut), required=True)
+    read = fields.Nested(ReadPointOut, required=True, allow_none=True, metadata=READ)
 
 
 class ReconciliationOut(Out):
@@ -141,6 +159,7 @@ class ReconciliationOut(Out):
     difference = fields.Integer(required=True, metadata={"description": "must be 0"})
     ok = Boolean(required=True)
     on_hold = fields.Integer(required=True, allow_none=True, metadata={"description": "now only; null at a past moment"})
+    read = fields.Nested(ReadPointOut, required=True, allow_none=True, metadata=READ)
 
 
 class PayoutOut(Out):
@@ -168,6 +187,7 @@ class SettlementReportOut(Out):
     from_ = fields.String(required=True, data_key="from", metadata={"format": "date"})
     to = fields.String(required=True, metadata={"format": "date"})
     merchants = fields.List(fields.Nested(MerchantStatementOut), required=True)
+    read = fields.Nested(ReadPointOut, required=True, allow_none=True, metadata=READ)
 
 
 class AnomalyParamsOut(Out):
@@ -198,6 +218,27 @@ class AnomalyOut(Out):
     refund_bursts = fields.List(fields.Dict(), required=True, metadata=FINDINGS)
     backfilled_claims = fields.List(fields.Dict(), required=True, allow_none=True, metadata=FINDINGS)
     notes = fields.List(fields.String(), required=True)
+    read = fields.Nested(ReadPointOut, required=True, allow_none=True, metadata=READ)
+
+
+def read_headers(resp: Response, read: Any) -> Response:
+    """``X-Read-From`` and ``X-Read-As-Of``: where and as of when a report read (see the module doc)."""
+    if read is not None:
+        point = read.to_dict()
+        resp.headers["X-Read-From"] = point["source"]
+        resp.headers["X-Read-As-Of"] = point["as_of"] or ""
+    return resp
+
+
+@blp.after_request
+def _read_point_headers(resp: Response) -> Response:
+    read = g.pop("goldbean_read", None)
+    return read_headers(resp, read)
+
+
+def _report(result: Any) -> Any:
+    g.goldbean_read = getattr(result, "read", None)
+    return result
 
 
 def _moment(query: dict[str, Any]) -> dt.datetime | None:
@@ -213,7 +254,7 @@ def _moment(query: dict[str, Any]) -> dt.datetime | None:
 @blp.alt_response(200, schema=BINARY, content_type="application/pdf", description="format=pdf", success=True)
 def statement(query: dict[str, Any]) -> Response:
     """An account's statement for a period: opening balance, every entry, closing balance."""
-    stmt = statements.account_statement(current_books(), query["account"], query["from_"], query["to"])
+    stmt = _report(statements.account_statement(current_books(), query["account"], query["from_"], query["to"]))
     fmt = query["format"]
     data = statements.render_statement(stmt, fmt)
     name = f"statement-{stmt.account_id}-{stmt.from_day}-{stmt.to_day}.{fmt}"
@@ -229,7 +270,7 @@ def statement(query: dict[str, Any]) -> Response:
 @blp.response(200, TrialBalanceOut)
 def trial_balance(query: dict[str, Any]) -> dict[str, Any]:
     """Every account's balance at a moment, by account kind and org unit; the total is zero."""
-    return reports.trial_balance(current_books(), _moment(query)).to_dict()
+    return _report(reports.trial_balance(current_books(), _moment(query))).to_dict()
 
 
 @blp.route("/reconciliation", methods=["GET"])
@@ -238,7 +279,7 @@ def trial_balance(query: dict[str, Any]) -> dict[str, Any]:
 @blp.response(200, ReconciliationOut)
 def reconciliation(query: dict[str, Any]) -> dict[str, Any]:
     """Donations against fund, budgets, wallets, merchants, payouts, expiry; the difference must be 0."""
-    return reports.fund_reconciliation(current_books(), _moment(query)).to_dict()
+    return _report(reports.fund_reconciliation(current_books(), _moment(query))).to_dict()
 
 
 @blp.route("/settlements", methods=["GET"])
@@ -247,9 +288,9 @@ def reconciliation(query: dict[str, Any]) -> dict[str, Any]:
 @blp.response(200, SettlementReportOut)
 def settlements(query: dict[str, Any]) -> dict[str, Any]:
     """Merchant settlement statements for a period: redeemed, refunded, settled, balances."""
-    rows = reports.settlement_statements(current_books(), query["from_"], query["to"], query["merchant"])
+    rows = _report(reports.settlement_statements(current_books(), query["from_"], query["to"], query["merchant"]))
     return {"from_": query["from_"].isoformat(), "to": query["to"].isoformat(),
-            "merchants": [r.to_dict() for r in rows]}
+            "merchants": [r.to_dict() for r in rows], "read": rows.read.to_dict() if rows.read else None}
 
 
 @blp.route("/anomalies", methods=["GET"])
@@ -260,7 +301,7 @@ def anomalies(query: dict[str, Any]) -> dict[str, Any]:
     """Patterns worth a look: concentrated awards, awards just under the threshold, outliers, bursts."""
     books = current_books()
     params = reports.default_anomaly_params(books, threshold=query["threshold"], min_awards=query["min_awards"])
-    return reports.anomaly_report(books, query["from_"], query["to"], params).to_dict()
+    return _report(reports.anomaly_report(books, query["from_"], query["to"], params)).to_dict()
 
 
 @blp.route("/export", methods=["GET"])

@@ -53,7 +53,10 @@ def is_api_request() -> bool:
 
 
 def domain_error_json(exc: DomainError) -> Response:
-    return error_response(status_of(exc), exc.code, exc.message, exc.details or None)
+    resp = error_response(status_of(exc), exc.code, exc.message, exc.details or None)
+    if resp.status_code == 503:  # busy, or the database failing over: a retry in a moment may well succeed
+        resp.headers["Retry-After"] = "2"
+    return resp
 
 
 def http_error_json(exc: HTTPException) -> Response:

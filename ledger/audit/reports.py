@@ -31,6 +31,7 @@ from ledger import errors
 from ledger.audit.statements import as_utc, created_at_or_before, statement_in
 from ledger.errors import DomainError
 from ledger.infra.books import Books
+from ledger.infra.db import ReadPoint, read_point_in
 from ledger.infra.settings import Calendar
 from ledger.journal.models import ACCOUNT_KINDS, Account, Entry, Transfer
 from ledger.journal.rules import reconcile_balances
@@ -38,6 +39,31 @@ from ledger.journal.rules import reconcile_balances
 
 def _iso(moment: dt.datetime | None) -> str | None:
     return as_utc(moment).isoformat() if moment is not None else None
+
+
+def _read(point: ReadPoint | None) -> dict[str, Any] | None:
+    return point.to_dict() if point is not None else None
+
+
+class ReportRows(list):
+    """A report's rows and ``read``: where and as of when they were read (``ReadPoint``)."""
+
+    read: ReadPoint | None = None
+
+
+def read_report(books: Books, work: Any) -> Any:
+    """Run ``work(session)`` through ``Books.read`` (a standby when configured) and set the result's ``read``
+    to the read point taken first: everything committed up to its ``as_of`` is in the report."""
+
+    def unit(session: Session) -> Any:
+        point = read_point_in(session)
+        result = work(session)
+        if isinstance(result, list) and not isinstance(result, ReportRows):
+            result = ReportRows(result)
+        result.read = point
+        return result
+
+    return books.read(unit)
 
 
 # --- balances at a moment -------------------------------------------------------------------------------
@@ -123,6 +149,7 @@ class TrialBalance:
     by_kind: dict[str, int]
     by_org: list[dict[str, Any]]
     total: int
+    read: ReadPoint | None = None
 
     @property
     def balanced(self) -> bool:
@@ -130,7 +157,7 @@ class TrialBalance:
 
     def to_dict(self) -> dict[str, Any]:
         return {"at": _iso(self.at), "total": self.total, "balanced": self.balanced, "by_kind": self.by_kind,
-                "by_org": self.by_org, "accounts": [asdict(a) for a in self.accounts]}
+                "by_org": self.by_org, "accounts": [asdict(a) for a in self.accounts], "read": _read(self.read)}
 
 
 def trial_balance_in(session: Session, at: dt.datetime | None) -> TrialBalance:
@@ -150,7 +177,7 @@ def trial_balance_in(session: Session, at: dt.datetime | None) -> TrialBalance:
 
 def trial_balance(books: Books, at: dt.datetime | None = None) -> TrialBalance:
     """Every account's balance at ``at`` (default: now), by kind and org unit; the total must be zero."""
-    return books.run(lambda s: trial_balance_in(s, at), readonly=True)
+    return read_report(books, lambda s: trial_balance_in(s, at))
 
 
 # --- fund reconciliation ----------------------------------------------------------------------------------
@@ -163,6 +190,7 @@ class Reconciliation:
     accounted: int
     difference: int
     on_hold: int | None = None  # beans reserved by open holds (still counted in their accounts)
+    read: ReadPoint | None = None
 
     @property
     def ok(self) -> bool:
@@ -171,7 +199,7 @@ class Reconciliation:
     def to_dict(self) -> dict[str, Any]:
         return {"at": _iso(self.at), "donated": self.donated, "held_by_kind": self.held_by_kind,
                 "accounted": self.accounted, "difference": self.difference, "ok": self.ok,
-                "on_hold": self.on_hold}
+                "on_hold": self.on_hold, "read": _read(self.read)}
 
     def lines(self) -> list[str]:
         out = [f"donations received          {self.donated:>14}"]
@@ -196,7 +224,7 @@ def reconciliation_in(session: Session, at: dt.datetime | None) -> Reconciliatio
 
 
 def fund_reconciliation(books: Books, at: dt.datetime | None = None) -> Reconciliation:
-    return books.run(lambda s: reconciliation_in(s, at), readonly=True)
+    return read_report(books, lambda s: reconciliation_in(s, at))
 
 
 # --- merchant settlement statements ---------------------------------------------------------------------
@@ -255,9 +283,10 @@ def settlement_statements_in(session: Session, from_day: dt.date, to_day: dt.dat
 
 
 def settlement_statements(books: Books, from_day: dt.date, to_day: dt.date,
-                          merchant: str | None = None) -> list[SettlementStatement]:
-    return books.run(lambda s: settlement_statements_in(s, from_day, to_day, merchant, calendar=books.calendar),
-                     readonly=True)
+                          merchant: str | None = None) -> ReportRows:
+    """The statements (a list) with ``read``: where and as of when they were read."""
+    return read_report(books, lambda s: settlement_statements_in(s, from_day, to_day, merchant,
+                                                                 calendar=books.calendar))
 
 
 # --- anomalies -------------------------------------------------------------------------------------------
@@ -289,10 +318,12 @@ class AnomalyReport:
     refund_bursts: list[dict[str, Any]] = field(default_factory=list)
     backfilled_claims: list[dict[str, Any]] | None = None  # None: the claims table is not there
     notes: list[str] = field(default_factory=list)
+    read: ReadPoint | None = None
 
     def to_dict(self) -> dict[str, Any]:
         body = asdict(self)
         body["from_day"], body["to_day"] = self.from_day.isoformat(), self.to_day.isoformat()
+        body["read"] = _read(self.read)
         return body
 
     def count(self) -> int:
@@ -538,4 +569,4 @@ def default_anomaly_params(books: Books, **overrides: Any) -> AnomalyParams:
 def anomaly_report(books: Books, from_day: dt.date, to_day: dt.date,
                    params: AnomalyParams | None = None) -> AnomalyReport:
     params = params or default_anomaly_params(books)
-    return books.run(lambda s: anomalies_in(s, from_day, to_day, params, calendar=books.calendar), readonly=True)
+    return read_report(books, lambda s: anomalies_in(s, from_day, to_day, params, calendar=books.calendar))

@@ -22,7 +22,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import logging
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +33,7 @@ from ledger import errors
 from ledger.errors import DomainError
 from ledger.infra.books import Books
 from ledger.infra.csvsafe import SafeCsvWriter
+from ledger.infra.db import ReadPoint, read_point_in
 from ledger.infra.fonts import find_cjk_font
 from ledger.infra.settings import Calendar
 from ledger.journal.models import Account, Entry, Transfer
@@ -176,10 +177,12 @@ class Statement:
     lines: list[StatementLine] = field(default_factory=list)
     generated_at: dt.datetime | None = None
     calendar: Calendar = field(default_factory=Calendar)  # whose local days the period and the lines use
+    read: ReadPoint | None = None  # where and as of when it was read (a standby lags the primary)
 
     def to_dict(self) -> dict[str, Any]:
         body = asdict(self)
         body.pop("calendar")
+        body["read"] = self.read.to_dict() if self.read is not None else None
         for key in ("start", "end", "generated_at"):
             body[key] = body[key].isoformat() if body[key] else None
         body["from_day"], body["to_day"] = self.from_day.isoformat(), self.to_day.isoformat()
@@ -244,9 +247,15 @@ def _other_side() -> Any:
 
 
 def account_statement(books: Books, ref: str | int, from_day: dt.date, to_day: dt.date) -> Statement:
-    """The statement of the account named by ``ref`` (id, code, username or merchant code)."""
-    return books.run(lambda s: statement_in(s, ref, from_day, to_day, books.now(), calendar=books.calendar),
-                     readonly=True)
+    """The statement of the account named by ``ref`` (id, code, username or merchant code), read through
+    ``Books.read`` (a standby when configured), with the moment it was read as of."""
+
+    def work(s: Session) -> Statement:
+        point = read_point_in(s)
+        stmt = statement_in(s, ref, from_day, to_day, books.now(), calendar=books.calendar)
+        return replace(stmt, read=point)
+
+    return books.read(work)
 
 
 def _last_seq_before(session: Session, account_id: int, moment: dt.datetime) -> int:
@@ -340,6 +349,9 @@ def statement_pdf(stmt: Statement, font_path: Path | None = None) -> bytes:
         f"{stmt.closing_balance} 金豆",
         f"收入 In: {stmt.total_in}    支出 Out: {stmt.total_out}    笔数 Entries: {len(stmt.lines)}",
     ]
+    if stmt.read is not None and stmt.read.source == "standby":
+        as_of = stmt.calendar.format(stmt.read.as_of, "%Y-%m-%d %H:%M:%S") if stmt.read.as_of else "?"
+        header.append(f"数据截至 Read as of: {as_of} (备用库 read from a standby: later entries may be missing)")
     for text in header:
         pdf.cell(0, 6, text, new_x="LMARGIN", new_y="NEXT")
     pdf.ln(2)

@@ -2,6 +2,13 @@
 
 Every use case takes the ``Books`` and the acting user; it opens exactly one transaction through
 ``Books.run`` (retried whole on serialization failures), so a view never commits anything itself.
+
+Reports (the auditor's statements, trial balance, reconciliation, settlements, anomalies, the journal
+export, the dashboard) go through ``Books.read`` instead: on ``read_engine`` when one is configured
+(``GOLDBEAN_READ_DATABASE_URL``, a standby), so that they load the standby and leave the primary to the
+tills. A standby is behind the primary by its replication lag: ``Books.read`` is only for reads that say
+as of when they read (``ledger.infra.db.read_point_in``), never for a read that a decision or a write that
+was just acknowledged rests on (a till's receipt, a balance check, a sign-in), which stay on ``run``.
 """
 
 from __future__ import annotations
@@ -30,6 +37,7 @@ class Books:
     settings: Settings = field(default_factory=Settings)  # typed and validated: see ledger.infra.settings
     # who hears announcements (ledger.infra.announce), connected by the composition root
     listeners: list[Listener] = field(default_factory=list)
+    read_engine: Engine | None = None  # a standby for the reports (None: they read the primary)
 
     def run(self, work: Callable[[Session], T], *, readonly: bool = False) -> T:
         return run_in_transaction(self.engine, work, readonly=readonly)
@@ -37,6 +45,10 @@ class Books:
     def run_core(self, work: Callable[[Connection], T], *, readonly: bool = False) -> T:
         """Like ``run`` with a plain ``Connection`` instead of an ORM session: for the posting hot path."""
         return run_in_transaction(self.engine, work, readonly=readonly, core=True)
+
+    def read(self, work: Callable[[Session], T]) -> T:
+        """A report's read-only transaction, on the standby when one is configured (see the module doc)."""
+        return run_in_transaction(self.read_engine or self.engine, work, readonly=True)
 
     def session(self, *, readonly: bool = False):  # a context manager of Session
         """A single transaction without retries, for tests and one-off scripts."""

@@ -13,7 +13,16 @@ for more than ``PING_AFTER_IDLE_S`` is pinged when it is checked out (SQLAlchemy
 would ping every checkout: one more round trip on every transfer of the hot path). One that died while
 busy fails its transaction's first statement; a disconnect raised *before* COMMIT was sent is retried
 on a fresh connection, since the server cannot have committed anything. A disconnect during COMMIT is
-ambiguous and is raised: the caller's idempotency key makes its retry safe.
+ambiguous: it is refused as ``commit_outcome_unknown`` (503), never retried here; the caller's idempotency
+key makes its own retry safe.
+
+Failovers (docs/operations.md, "High availability"): the URL may name several servers, libpq's multi-host
+form ``postgresql://u@h1:5432,h2:5432/db?target_session_attrs=read-write``; a new connection goes to the
+one that is the primary now. While none is (the manager is promoting a standby), a use case keeps trying
+for up to ``RECONNECT_WAIT_S`` with nothing sent, then answers ``database_unavailable`` (503); a server
+that turned read-only under a connection (SQLSTATE 25006) is treated like a dead connection. Each server
+gets ``PG_CONNECT_TIMEOUT_S`` to answer a new connection unless the URL sets ``connect_timeout``: a server
+that hangs (paused, cut off) must not hold the connection attempt for ever.
 """
 
 from __future__ import annotations
@@ -23,9 +32,11 @@ import datetime as dt
 import random
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any, TypeVar
+from urllib.parse import parse_qs
 
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.exc import DataError, DBAPIError, DisconnectionError, OperationalError
 from sqlalchemy.orm import Session
 
@@ -38,6 +49,9 @@ SQLITE_BUSY_TIMEOUT_MS = 10_000
 PING_AFTER_IDLE_S = 1.0
 MAX_ATTEMPTS = 8
 RETRYABLE_PG_STATES = {"40001", "40P01"}
+LOST_PRIMARY_PG_STATES = {"25006"}  # read_only_sql_transaction: the server is no longer the primary
+PG_CONNECT_TIMEOUT_S = 3
+RECONNECT_WAIT_S = 6.0
 
 
 def utcnow() -> dt.datetime:
@@ -51,8 +65,30 @@ def utc_from_db(value: dt.datetime | None) -> dt.datetime | None:
     return value
 
 
-def make_engine(url: str, **kwargs: Any) -> Engine:
-    """An engine for ``url`` with the pragmas and BEGIN handling the ledger relies on."""
+def sqlalchemy_url(url: str) -> str:
+    """libpq's multi-host URL (``postgresql://u@h1:5432,h2:5433/db?target_session_attrs=read-write``) in the
+    form SQLAlchemy parses (``postgresql://u@/db?host=h1:5432&host=h2:5433&target_session_attrs=...``);
+    every other URL unchanged."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or not scheme.startswith("postgres"):
+        return url
+    netloc, _, tail = rest.partition("/")
+    userinfo, at, hosts = netloc.rpartition("@")
+    if "," not in hosts:
+        return url
+    database, _, query = tail.partition("?")
+    params = [f"host={h}" for h in hosts.split(",") if h]
+    if query:
+        params.append(query)
+    return f"{scheme}://{userinfo}{at}/{database}?" + "&".join(params)
+
+
+def make_engine(url: str, *, read_only: bool = False, **kwargs: Any) -> Engine:
+    """An engine for ``url`` with the pragmas and BEGIN handling the ledger relies on.
+
+    ``read_only`` (PostgreSQL): the reports' engine on a standby (``Books.read_engine``). Its sessions are
+    read-only even if it lands on the primary, and show as ``goldbean-read`` in ``pg_stat_activity``."""
+    url = sqlalchemy_url(url)
     if url.startswith("sqlite"):
         if ":memory:" in url or url.rstrip("/") in ("sqlite:", "sqlite://"):
             raise ValueError("the ledger needs a file database: in-memory SQLite cannot be shared")
@@ -65,10 +101,22 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     if "poolclass" not in kwargs:
         kwargs.setdefault("pool_size", 10)
         kwargs.setdefault("max_overflow", 20)
+    if url.startswith("postgres"):
+        _pg_connect_args(url, kwargs.setdefault("connect_args", {}), read_only)
     engine = create_engine(url, **kwargs)
     if not kwargs.get("pool_pre_ping"):
         _install_idle_ping(engine)
     return engine
+
+
+def _pg_connect_args(url: str, args: dict[str, Any], read_only: bool) -> None:
+    given = parse_qs(url.partition("?")[2])
+    if "connect_timeout" not in given:
+        args.setdefault("connect_timeout", PG_CONNECT_TIMEOUT_S)
+    if "application_name" not in given:
+        args.setdefault("application_name", "goldbean-read" if read_only else "goldbean")
+    if read_only:
+        args["options"] = (args.get("options", "") + " -c default_transaction_read_only=on").strip()
 
 
 def _install_idle_ping(engine: Engine) -> None:
@@ -116,17 +164,60 @@ def is_sqlite(engine_or_conn: Any) -> bool:
     return engine_or_conn.dialect.name == "sqlite"
 
 
+def _sqlstate(exc: DBAPIError) -> str | None:
+    return getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+
+
 def _is_retryable(exc: BaseException) -> bool:
     if isinstance(exc, DBAPIError):
-        orig = exc.orig
-        sqlstate = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
-        if sqlstate in RETRYABLE_PG_STATES:
+        if _sqlstate(exc) in RETRYABLE_PG_STATES:
             return True
         if isinstance(exc, OperationalError):
-            text = str(orig).lower()
+            text = str(exc.orig).lower()
             if "database is locked" in text or "database is busy" in text:
                 return True
     return False
+
+
+def _connection_lost(exc: DBAPIError, readonly: bool) -> bool:
+    """The connection is dead, or (for a write) its server is no longer the primary: nothing more can
+    happen on it. A read-only transaction that tried to write is a defect, not a failover: raised."""
+    return exc.connection_invalidated or (not readonly and _sqlstate(exc) in LOST_PRIMARY_PG_STATES)
+
+
+# --- where a read was served, and as of when ---------------------------------------------------------
+
+@dataclass(frozen=True)
+class ReadPoint:
+    """Where a report read the books and as of which moment.
+
+    ``source`` is ``primary`` or ``standby``. On the primary (and SQLite) ``as_of`` is the moment of the
+    read: every committed transaction is in it. On a standby it is the commit time of the last transaction
+    the standby had replayed: every transaction committed up to ``as_of`` is in the report, later ones may
+    not be (``None``: the standby has replayed none since it started). ``read_at`` is the server's clock."""
+
+    source: str
+    as_of: dt.datetime | None
+    read_at: dt.datetime
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"source": self.source, "as_of": self.as_of.isoformat() if self.as_of else None,
+                "read_at": self.read_at.isoformat()}
+
+
+_READ_POINT_SQL = text("SELECT pg_is_in_recovery(), now(), pg_last_xact_replay_timestamp()")
+
+
+def read_point_in(session_or_conn: Session | Connection) -> ReadPoint:
+    """The ``ReadPoint`` of the transaction ``session_or_conn`` is in."""
+    if session_or_conn.get_bind().dialect.name != "postgresql":
+        now = utcnow()
+        return ReadPoint("primary", now, now)
+    standby, now, replayed = session_or_conn.execute(_READ_POINT_SQL).one()
+    now = utc_from_db(now)
+    if not standby:
+        return ReadPoint("primary", now, now)  # type: ignore[arg-type]
+    return ReadPoint("standby", utc_from_db(replayed), now)  # type: ignore[arg-type]
 
 
 def _bind(engine: Engine, readonly: bool) -> Engine:
@@ -150,31 +241,63 @@ def transaction(engine: Engine, *, readonly: bool = False) -> Iterator[Session]:
 
 
 class _BeforeCommit(Exception):
-    """Carries a disconnect raised before COMMIT was sent: nothing can have been committed."""
+    """Carries a failure to connect, or a disconnect raised before COMMIT was sent: nothing can have been
+    committed, so the whole transaction may run again."""
 
     def __init__(self, exc: DBAPIError) -> None:
         self.exc = exc
+
+
+class _AtCommit(Exception):
+    """Carries a disconnect raised by COMMIT: it may or may not have been committed."""
+
+    def __init__(self, exc: DBAPIError) -> None:
+        self.exc = exc
+
+
+def _commit(commit: Callable[[], None], readonly: bool) -> None:
+    try:
+        commit()
+    except DBAPIError as exc:
+        if not exc.connection_invalidated:
+            raise
+        if readonly:  # a read has nothing to lose: run it again
+            raise _BeforeCommit(exc) from exc
+        raise _AtCommit(exc) from exc
+
+
+def _connect(connect: Callable[[], T], engine: Engine) -> T:
+    """A connection, or ``_BeforeCommit`` when the server cannot be reached (PostgreSQL: during a failover
+    no server may be the primary yet). A SQLite file that cannot be opened is not waited for."""
+    try:
+        return connect()
+    except DBAPIError as exc:
+        if is_sqlite(engine):
+            raise
+        raise _BeforeCommit(exc) from exc
 
 
 def _session_attempt(engine: Engine, work: Callable[[Session], T], readonly: bool) -> T:
     session = _session(engine, readonly)
     try:
         session.begin()
+        _connect(lambda: session.connection(), engine)  # connect first: a failure here has sent nothing
         try:
             result = work(session)
             session.flush()
         except DBAPIError as exc:
-            if exc.connection_invalidated:
+            if _connection_lost(exc, readonly):
                 raise _BeforeCommit(exc) from exc
             raise
-        session.commit()
+        _commit(session.commit, readonly)
         return result
     finally:
         session.close()
 
 
 def _core_attempt(engine: Engine, work: Callable[[Connection], T], readonly: bool) -> T:
-    with _bind(engine, readonly).connect() as conn:
+    conn = _connect(_bind(engine, readonly).connect, engine)
+    with conn:
         # PostgreSQL at READ COMMITTED gives every statement its own snapshot, in a transaction or not, so
         # a read needs no BEGIN and COMMIT: one round trip instead of three for a single SELECT
         autocommit = readonly and conn.dialect.name == "postgresql"
@@ -185,11 +308,11 @@ def _core_attempt(engine: Engine, work: Callable[[Connection], T], readonly: boo
         try:
             result = work(conn)
         except DBAPIError as exc:
-            if exc.connection_invalidated:
+            if _connection_lost(exc, readonly):
                 raise _BeforeCommit(exc) from exc
             raise
         if not autocommit:
-            conn.commit()
+            _commit(conn.commit, readonly)
         return result
 
 
@@ -207,7 +330,11 @@ def run_in_transaction(
     ``work`` gets an ORM ``Session``, or with ``core=True`` a plain ``Connection`` (the posting hot path:
     no unit of work to set up and flush)."""
     attempt_once = _core_attempt if core else _session_attempt
-    for attempt in range(1, attempts + 1):
+    started = time.monotonic()
+    reconnects = 0
+    attempt = 0
+    while True:
+        attempt += 1
         try:
             return attempt_once(engine, work, readonly)  # type: ignore[arg-type]
         except DomainError:
@@ -215,14 +342,19 @@ def run_in_transaction(
         except DataError as exc:  # a value the database cannot hold: a number past 64 bits, a NUL in text
             raise DomainError(errors.VALIDATION_FAILED, "A value is out of range or not storable (64-bit "
                               "integers; text without NUL characters).") from exc
+        except _AtCommit as lost:
+            engine.dispose(close=False)
+            raise DomainError(errors.COMMIT_OUTCOME_UNKNOWN) from lost.exc
         except _BeforeCommit as dead:
-            if attempt == attempts:
-                raise dead.exc from None
             engine.dispose(close=False)  # every pooled connection may be dead too (a restarted server)
+            reconnects += 1
+            if time.monotonic() - started >= RECONNECT_WAIT_S:
+                raise DomainError(errors.DATABASE_UNAVAILABLE) from dead.exc
+            if reconnects > 1:  # the first retry at once (one dead connection); then back off
+                time.sleep(min(1.0, 0.05 * 2**reconnects) * (0.5 + random.random() / 2))
         except DBAPIError as exc:
-            if not _is_retryable(exc) or attempt == attempts:
+            if not _is_retryable(exc) or attempt >= attempts:
                 if _is_retryable(exc):
                     raise DomainError(errors.BUSY) from exc
                 raise
             time.sleep(min(0.5, 0.005 * (2**attempt)) * random.random())
-    raise AssertionError("unreachable")

@@ -46,7 +46,7 @@ from sqlalchemy.orm import Session
 from ledger import errors
 from ledger.errors import DomainError
 from ledger.infra.books import Books
-from ledger.infra.db import utc_from_db
+from ledger.infra.db import ReadPoint, read_point_in, utc_from_db
 from ledger.infra.keys import key_id_of, public_from_jwk, verify_signature
 from ledger.journal.chain import checkpoint_digest, entry_hash, genesis_hash
 from ledger.journal.models import (
@@ -133,6 +133,7 @@ class ExportSummary:
     entries: int
     sha256: str
     key_id: str
+    read: ReadPoint | None = None  # where the export read the books (a standby: as of its last replay)
 
 
 def export_journal(books: Books, out: str | os.PathLike[str], progress: Progress | None = None) -> ExportSummary:
@@ -144,15 +145,16 @@ def export_journal(books: Books, out: str | os.PathLike[str], progress: Progress
         if session.get_bind().dialect.name == "postgresql":
             # one snapshot for every statement of the export (READ COMMITTED would give each its own)
             session.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY"))
+        point = read_point_in(session)  # in the export's snapshot: a standby's is as of its last replay
         tmp = path.with_name(f".{path.name}.part")
         with open(tmp, "wb") as fh:
-            summary = _write(session, books, fh, key, progress)
+            summary = _write(session, books, fh, key, progress, point)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
-        return ExportSummary(str(path), *summary)
+        return ExportSummary(str(path), *summary, read=point)
 
-    return books.run(work, readonly=True)
+    return books.read(work)
 
 
 class _Writer:
@@ -175,7 +177,8 @@ class _Writer:
             self.pending = 0
 
 
-def _write(session: Session, books: Books, fh: IO[bytes], key: Any, progress: Progress | None) -> tuple:
+def _write(session: Session, books: Books, fh: IO[bytes], key: Any, progress: Progress | None,
+           point: ReadPoint) -> tuple:
     count = lambda model: int(session.scalar(select(func.count()).select_from(model)) or 0)
     counts = {"accounts": count(Account), "checkpoints": count(Checkpoint), "transfers": count(Transfer),
               "entries": count(Entry)}
@@ -183,7 +186,7 @@ def _write(session: Session, books: Books, fh: IO[bytes], key: Any, progress: Pr
         progress.start(2 + sum(counts.values()))
     out = _Writer(fh, progress)
     out.emit({"type": "header", "format": FORMAT, "version": VERSION, "exported_at": _ts(books.now()),
-              "database": session.get_bind().dialect.name, "counts": counts,
+              "database": session.get_bind().dialect.name, "counts": counts, "read": point.to_dict(),
               "note": "verify with: goldbean audit verify FILE [--key JWKS]"})
     for a in session.execute(select(Account).order_by(Account.id).execution_options(yield_per=STREAM_CHUNK)).scalars():
         out.emit({"type": "account", "id": a.id, "code": a.code, "kind": a.kind, "name": a.name,

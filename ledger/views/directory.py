@@ -19,7 +19,7 @@ from ledger.access.policy import Principal
 from ledger.earning.models import Award
 from ledger.errors import DomainError
 from ledger.infra.books import Books
-from ledger.infra.db import utc_from_db
+from ledger.infra.db import read_point_in, utc_from_db
 from ledger.journal.models import Account, Transfer
 from ledger.redemption.models import Card, Redemption, Settlement
 
@@ -303,7 +303,8 @@ def dashboard(books: Books, actor: Actor, *, weeks: int = 8) -> dict[str, Any]:
                 "settled_total": settled, "district_id": next(
                     (u for u, level in unit_level.items() if level == "district"), None)}
 
-    return books.run(work, readonly=True)
+    # a report: on the standby when one is configured, saying as of when it read ("read" first)
+    return books.read(lambda s: {"read": read_point_in(s), **work(s)})
 
 
 def descendants_of(books: Books, org_unit_id: int) -> set[int]:
