@@ -514,11 +514,13 @@ class Front:
             writer.write(_plain("502 Bad Gateway", "the app server is not answering"))
             return
         up_writer.write(forward_head(head, ip, _trusted(ip, self.options.trusted)))
-        to_app = asyncio.create_task(_pipe(reader, up_writer))
+        bodyless = head.get("content-length") in (None, "0") and head.get("transfer-encoding") is None
+        to_app = None if bodyless else asyncio.create_task(_pipe(reader, up_writer))
         try:
             await _pipe(up_reader, writer)  # until the app closes: one request per connection
         finally:
-            to_app.cancel()
+            if to_app is not None:
+                to_app.cancel()
             up_writer.close()
 
 
