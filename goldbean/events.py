@@ -141,6 +141,7 @@ class Hub:
         self.max_streams = options.max_streams or max(100, fd_limit() - 256)
         self.listening = False
         self.cycles = 0
+        self.waiting_since = 0.0
         self._wake = asyncio.Event()
         self._db = ThreadPoolExecutor(1, thread_name_prefix="events-hub")
         self._tasks: list[asyncio.Task] = []
@@ -209,6 +210,13 @@ class Hub:
         read = await self._db_call(live.read_outbox, self.books, self.horizon.at)
         self.cycles += 1
         fresh = self.horizon.advance(read)
+        if self.horizon.waiting:
+            self.waiting_since = self.waiting_since or time.monotonic()
+            if time.monotonic() - self.waiting_since > 30 and self.cycles % 300 == 0:
+                log.warning("events: a transaction writing radar_events has been open for %.0f s; events after "
+                            "it wait (pg_stat_activity shows it)", time.monotonic() - self.waiting_since)
+        else:
+            self.waiting_since = 0.0
         if read.full:
             self.kick()  # more after this batch
         self.ring.extend(fresh)
