@@ -49,7 +49,9 @@ from ledger.radar import live
 log = logging.getLogger("goldbean.events")
 
 EVENT_PATHS = frozenset({"/api/v1/events", "/radar/events"})
-HEAD_LIMIT = 1024 * 1024  # a request head larger than this is refused (431); the app's own limits are lower
+# a request head gunicorn could accept (request line 8,190, 128 fields of 16,384 bytes) always gets through to
+# it, so the app's (lower) limits and answers stand; a larger head is refused here with a plain 431
+HEAD_LIMIT = 8192 + 130 * 16386
 HEAD_TIMEOUT_S = 60.0
 MAX_UNSENT = 1024 * 1024  # bytes waiting for a client that does not read: drop it, it resumes later
 RING = 4096  # final rows kept for streams that join a little behind the horizon
@@ -139,6 +141,7 @@ class Hub:
         self.max_streams = options.max_streams or max(100, fd_limit() - 256)
         self.listening = False
         self.cycles = 0
+        self.waiting_since = 0.0
         self._wake = asyncio.Event()
         self._db = ThreadPoolExecutor(1, thread_name_prefix="events-hub")
         self._tasks: list[asyncio.Task] = []
@@ -207,6 +210,13 @@ class Hub:
         read = await self._db_call(live.read_outbox, self.books, self.horizon.at)
         self.cycles += 1
         fresh = self.horizon.advance(read)
+        if self.horizon.waiting:
+            self.waiting_since = self.waiting_since or time.monotonic()
+            if time.monotonic() - self.waiting_since > 30 and self.cycles % 300 == 0:
+                log.warning("events: a transaction writing radar_events has been open for %.0f s; events after "
+                            "it wait (pg_stat_activity shows it)", time.monotonic() - self.waiting_since)
+        else:
+            self.waiting_since = 0.0
         if read.full:
             self.kick()  # more after this batch
         self.ring.extend(fresh)
@@ -512,11 +522,13 @@ class Front:
             writer.write(_plain("502 Bad Gateway", "the app server is not answering"))
             return
         up_writer.write(forward_head(head, ip, _trusted(ip, self.options.trusted)))
-        to_app = asyncio.create_task(_pipe(reader, up_writer))
+        bodyless = head.get("content-length") in (None, "0") and head.get("transfer-encoding") is None
+        to_app = None if bodyless else asyncio.create_task(_pipe(reader, up_writer))
         try:
             await _pipe(up_reader, writer)  # until the app closes: one request per connection
         finally:
-            to_app.cancel()
+            if to_app is not None:
+                to_app.cancel()
             up_writer.close()
 
 
