@@ -22,7 +22,13 @@ $(VENDOR):
 	@if command -v npm >/dev/null 2>&1; then npm install --silent --no-audit --no-fund --prefix admin_ui/static/vendor jsqr@1; \
 	else echo "npm not found: the till's camera scanner is off (a handheld scanner still works)"; fi
 
-install: $(STAMP) $(VENDOR)
+# the coverage board's map (posts as points over a plain background: no tile server is reachable)
+LEAFLET := admin_ui/static/vendor/node_modules/leaflet/dist/leaflet.js
+$(LEAFLET):
+	@if command -v npm >/dev/null 2>&1; then npm install --silent --no-audit --no-fund --prefix admin_ui/static/vendor leaflet@1; \
+	else echo "npm not found: the coverage board shows its plan without the map library"; fi
+
+install: $(STAMP) $(VENDOR) $(LEAFLET)
 
 ## make run: install, migrate the SQLite database, seed the demo district, serve on http://127.0.0.1:5000
 run: install
