@@ -148,6 +148,35 @@ def leader_code(post_id: int):
     return jsonify({**code, "qr_png": qr.qr_png_base64(code["code"])})
 
 
+@bp.get("/posts/<int:post_id>/leader/used")
+@web.requires(*VOLUNTEERS, "officer")
+def leader_code_used(post_id: int):
+    """Whether the code on the leader's screen was scanned (the page then shows the next one at once)."""
+    return jsonify({"used": patrols.leader_code_used(current_books(), request.args.get("jti"))})
+
+
+@bp.post("/shifts/<int:shift_id>/member")
+@web.requires(*VOLUNTEERS, "officer")
+def member(shift_id: int):
+    """The leader checks a member without a phone in or out (recorded as checked in by the leader)."""
+    books = current_books()
+    action = patrols.check_out if request.form.get("action") == "out" else patrols.check_in
+    try:
+        volunteer_id = web.form_int("volunteer_id")
+        action(books, g.actor, shift_id, patrols.Proof(), volunteer_id=volunteer_id)
+        flash(gettext("Checked out for the member.") if action is patrols.check_out
+              else gettext("Checked in for the member."), "ok")
+    except DomainError as exc:
+        web.refuse(exc)
+    try:
+        shift = patrols.get_shift(books, g.actor, shift_id)
+    except DomainError:
+        return redirect(url_for("ui_patrols.shifts"))
+    if shift.leader_id != g.actor.user_id:
+        return redirect(url_for("ui_patrols.shifts"))
+    return redirect(url_for("ui_patrols.leader", post_id=shift.post_id))
+
+
 # --- records and certificates ------------------------------------------------------------------------
 
 @bp.get("/records")
@@ -325,7 +354,8 @@ def board_json():
     rows = patrols.coverage(books, g.actor)
     posts = [{"post_id": r.post_id, "name": r.name, "org_unit": r.org_unit, "latitude": r.latitude,
               "longitude": r.longitude, "radius_m": r.radius_m, "state": r.state, "label": patrol_state(r.state),
-              "present": r.present, "needed": r.needed, "on_post": list(r.on_post), "shift_id": r.shift_id,
+              "present": r.present, "needed": r.needed, "on_post": list(r.on_post), "late": list(r.late),
+              "shift_id": r.shift_id,
               "until": format_datetime(r.ends_at, "HH:mm") if r.ends_at else None} for r in rows]
     return jsonify({"posts": posts, "counts": _counts(rows), "updated": format_datetime(books.now(), "short")})
 

@@ -33,6 +33,7 @@
     if (p.shift_id) { div.appendChild(el("div", null, detail(p))); }
     if (p.on_post.length) { div.appendChild(el("div", "names", p.on_post.join("、"))); }
     else if (p.shift_id) { div.appendChild(el("div", "names", box.dataset.nobody)); }
+    if (p.late.length) { div.appendChild(el("div", "late", box.dataset.late + ": " + p.late.join("、"))); }
     return div;
   }
 
@@ -47,6 +48,7 @@
     li.appendChild(el("span", "muted", p.org_unit));
     if (p.shift_id) { li.appendChild(document.createTextNode(" · " + detail(p))); }
     if (p.on_post.length) { li.appendChild(el("br")); li.appendChild(el("span", "names", p.on_post.join("、"))); }
+    if (p.late.length) { li.appendChild(el("br")); li.appendChild(el("span", "late", box.dataset.late + ": " + p.late.join("、"))); }
     return li;
   }
 

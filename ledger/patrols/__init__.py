@@ -20,6 +20,7 @@ from ledger.patrols.attendance import (
     close_shift,
     coverage,
     leader_code,
+    leader_code_used,
     my_service_records,
     refuse_attendance,
     verify_attendance,
