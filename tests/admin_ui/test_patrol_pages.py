@@ -3,6 +3,7 @@ leader's code page, the officer's desk and board; the public certificate check; 
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 
 import pytest
@@ -90,3 +91,13 @@ def test_the_leader_checks_in_a_member_without_a_phone_and_sees_codes_used(app, 
         "csrf_token": csrf_of(v3.get("/patrols").text), "volunteer_id": str(pw.w.users["v1"]), "action": "out"},
         follow_redirects=True)
     assert r.status_code == 200 and patrols.get_shift(pw.w.books, pw.w.actor("v1"), pw.shift_id).my_status == "checked_in"
+
+
+def test_the_dashboard_shows_the_posts_now_to_those_who_may_see_the_board(app, pw, clock) -> None:
+    patrols.sign_up(pw.w.books, pw.w.actor("v1"), pw.shift_id)
+    clock.now = pw.start + dt.timedelta(minutes=15)
+    page = _client(app, "officerA2").get("/dashboard")
+    assert page.status_code == 200 and 'id="patrol-now"' in page.text
+    section = page.text.split('id="patrol-now"')[1].split("</section>")[0]
+    assert "无人到岗 <strong>1</strong>" in section and "未到岗 <strong>1</strong>" in section
+    assert 'id="patrol-now"' not in _client(app, "fund").get("/dashboard").text
