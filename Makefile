@@ -25,7 +25,13 @@ $(VENDOR):
 	@if command -v npm >/dev/null 2>&1; then npm install --silent --no-audit --no-fund --prefix admin_ui/static/vendor $(VENDOR_LIBS) && touch $@; \
 	else echo "npm not found: the till's camera scanner, the wallet's offline code and its barcode are off"; fi
 
-install: $(STAMP) $(VENDOR)
+# the coverage board's map (posts as points over a plain background: no tile server is reachable)
+LEAFLET := admin_ui/static/vendor/node_modules/leaflet/dist/leaflet.js
+$(LEAFLET):
+	@if command -v npm >/dev/null 2>&1; then npm install --silent --no-audit --no-fund --prefix admin_ui/static/vendor leaflet@1; \
+	else echo "npm not found: the coverage board shows its plan without the map library"; fi
+
+install: $(STAMP) $(VENDOR) $(LEAFLET)
 
 ## make run: install, migrate the SQLite database, seed the demo district, serve on http://127.0.0.1:5000
 run: install

@@ -6,7 +6,8 @@ from __future__ import annotations
 from flask import Blueprint, g, render_template
 
 from doors import current_books
-from ledger import earning
+from ledger import earning, patrols
+from ledger.errors import DomainError
 from ledger.views import directory
 
 from . import web
@@ -32,4 +33,16 @@ def page():
     volunteers = earning.volunteer_leaderboard(books, actor, org_unit_id=district, limit=10) if district else None
     communities = earning.community_leaderboard(books, actor, org_unit_id=district) if district else None
     return render_template("ui/dashboard.html", data=data, kinds=KINDS, weekly_top=weekly_top,
-                           street_top=street_top, street_k=street_k, volunteers=volunteers, communities=communities)
+                           street_top=street_top, street_k=street_k, volunteers=volunteers, communities=communities,
+                           patrol_now=_patrol_now(books, actor))
+
+
+def _patrol_now(books, actor) -> dict[str, int] | None:
+    """The patrol posts' states now (the coverage board's counts), for those who may see the board."""
+    try:
+        rows = patrols.coverage(books, actor)
+    except DomainError:
+        return None
+    states = ("covered", "short", "uncovered", "no_shift")
+    return {state: sum(1 for r in rows if r.state == state) for state in states} | {
+        "late": sum(len(r.late) for r in rows)}

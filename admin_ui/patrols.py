@@ -1,15 +1,16 @@
 """Patrol pages (卫星布防), phone first: the volunteer's shifts (open, mine, check-in and check-out by the
 leader's code or the post sign with the phone's location), the leader's rotating code big on screen, the
-officer's posts, shifts and held attendances, the coverage board (a list and a map of the posts drawn as
-server-rendered SVG over a plain background: no tile server is reachable), service records with the
-certificate download, and the public certificate check."""
+officer's posts, shifts and held attendances, the coverage board (a list and a map of the posts: Leaflet
+from npm with the posts as points over a plain background, no tile server being reachable; without the
+library or without JavaScript a server-rendered SVG plan; kept fresh by polling ``/patrols/board.json``),
+service records with the certificate download, and the public certificate check."""
 
 from __future__ import annotations
 
 import datetime as dt
 
-from flask import Blueprint, Response, flash, g, jsonify, redirect, render_template, request, url_for
-from flask_babel import gettext
+from flask import Blueprint, Response, current_app, flash, g, jsonify, redirect, render_template, request, url_for
+from flask_babel import format_datetime, gettext
 from flask_babel import lazy_gettext as _l
 
 from doors import current_books
@@ -145,6 +146,35 @@ def leader_code(post_id: int):
     """A fresh code for the leader's page (JSON, polled every few seconds)."""
     code = patrols.leader_code(current_books(), g.actor, post_id)
     return jsonify({**code, "qr_png": qr.qr_png_base64(code["code"])})
+
+
+@bp.get("/posts/<int:post_id>/leader/used")
+@web.requires(*VOLUNTEERS, "officer")
+def leader_code_used(post_id: int):
+    """Whether the code on the leader's screen was scanned (the page then shows the next one at once)."""
+    return jsonify({"used": patrols.leader_code_used(current_books(), request.args.get("jti"))})
+
+
+@bp.post("/shifts/<int:shift_id>/member")
+@web.requires(*VOLUNTEERS, "officer")
+def member(shift_id: int):
+    """The leader checks a member without a phone in or out (recorded as checked in by the leader)."""
+    books = current_books()
+    action = patrols.check_out if request.form.get("action") == "out" else patrols.check_in
+    try:
+        volunteer_id = web.form_int("volunteer_id")
+        action(books, g.actor, shift_id, patrols.Proof(), volunteer_id=volunteer_id)
+        flash(gettext("Checked out for the member.") if action is patrols.check_out
+              else gettext("Checked in for the member."), "ok")
+    except DomainError as exc:
+        web.refuse(exc)
+    try:
+        shift = patrols.get_shift(books, g.actor, shift_id)
+    except DomainError:
+        return redirect(url_for("ui_patrols.shifts"))
+    if shift.leader_id != g.actor.user_id:
+        return redirect(url_for("ui_patrols.shifts"))
+    return redirect(url_for("ui_patrols.leader", post_id=shift.post_id))
 
 
 # --- records and certificates ------------------------------------------------------------------------
@@ -296,11 +326,39 @@ def _map(board: list) -> list[dict]:
              "y": round(160 - (b.latitude - mid_lat) / span * 240, 1), "b": b} for b in board]
 
 
+STATES = ("covered", "short", "uncovered", "no_shift")
+
+
+def _counts(rows: list) -> dict[str, int]:
+    return {state: sum(1 for r in rows if r.state == state) for state in STATES}
+
+
 @bp.get("/board")
 @web.requires("officer", "auditor", "admin")
 def board():
     books = current_books()
     rows = patrols.coverage(books, g.actor)
-    counts = {state: sum(1 for r in rows if r.state == state) for state in ("covered", "short", "uncovered", "no_shift")}
-    return render_template("ui/patrol_board.html", board=rows, points=_map(rows), counts=counts,
-                           now=books.now())
+    poll_s = int(current_app.config.get("PATROL_BOARD_POLL_S", BOARD_POLL_S))
+    return render_template("ui/patrol_board.html", board=rows, points=_map(rows), counts=_counts(rows),
+                           now=books.now(), poll_s=max(1, poll_s))
+
+
+BOARD_POLL_S = 30  # seconds between the board's polls (app config PATROL_BOARD_POLL_S)
+
+
+@bp.get("/board.json")
+@web.requires("officer", "auditor", "admin")
+def board_json():
+    """The board's state now, for the page's map and list to redraw themselves (polled)."""
+    books = current_books()
+    rows = patrols.coverage(books, g.actor)
+    posts = [{"post_id": r.post_id, "name": r.name, "org_unit": r.org_unit, "latitude": r.latitude,
+              "longitude": r.longitude, "radius_m": r.radius_m, "state": r.state, "label": patrol_state(r.state),
+              "present": r.present, "needed": r.needed, "on_post": list(r.on_post), "late": list(r.late),
+              "shift_id": r.shift_id,
+              "until": format_datetime(r.ends_at, "HH:mm") if r.ends_at else None} for r in rows]
+    return jsonify({"posts": posts, "counts": _counts(rows), "updated": format_datetime(books.now(), "short")})
+
+
+def patrol_state(state: str) -> str:
+    return str(LABELS.get(state, state))

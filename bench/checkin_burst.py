@@ -475,6 +475,32 @@ def summary(res: dict[str, Any]) -> str:
             f"{res['load_after'][0]:.1f} after")
 
 
+def add_figures(server: str | None, work: Path, figure: Any, add: Any, log: Any) -> None:
+    """``make bench``'s part: runs the burst on the PostgreSQL server (if any) and adds its figures."""
+    if not server:
+        add(figure("checkin-burst-p99", None, "ms", note="needs PostgreSQL (GOLDBEAN_TEST_POSTGRES_URL)"))
+        return
+    log("postgresql: checkin-burst, 1,000 volunteers checking in to 100 posts within one minute")
+    try:
+        res = run_checkin_burst(server, work)
+    except Exception as exc:  # reported, the rest of the table stands
+        add(figure("checkin-burst-p99", None, "ms", note=f"failed: {type(exc).__name__}: {exc}"[:400]))
+        return
+    log(f"  {summary(res)}")
+    clean = res["refusals"] == res["planted"] and not res["unexpected_count"] and res["checked_in"] == res["volunteers"]
+    load = f"load avg {res['load_before'][0]:.1f} before, {res['load_after'][0]:.1f} after"
+    refused = ", ".join(f"{k} {v}" for k, v in sorted(res["refusals"].items()))
+    add(figure("checkin-burst-p50", res["p50_ms"], "ms", note=f"{res['requests']} check-ins; {load}"))
+    add(figure("checkin-burst-p99", res["p99_ms"], "ms", target="<= 200",
+               note=f"gunicorn {res['workers']} workers; {res['checked_in']}/{res['volunteers']} checked in; refusals: "
+                    f"{refused} " + ("(only the planted ones)" if clean else f"NOT only the planted: {res['unexpected'][:3]}")
+                    + f"; {load}"))
+    add(figure("checkin-burst-code-p99", res["code_p99_ms"], "ms", note=f"the leader's code, {res['code_requests']} fetches"))
+    add(figure("checkin-burst-cpu", res["server_cpu_ms_per_request"], "CPU ms/request",
+               note="gunicorn workers' user+system CPU per request (check-ins and code fetches): what a busy shared "
+                    "machine does not inflate"))
+
+
 def main(argv: list[str]) -> int:
     if argv and argv[0] == "loadgen":
         sys.path.insert(0, str(ROOT))

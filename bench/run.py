@@ -595,11 +595,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--entries", type=int, default=None, help="entries in the big book")
     ap.add_argument("--duration", type=float, default=None, help="seconds per timed run")
     ap.add_argument("--no-http", action="store_true", help="skip redeem-http")
-    ap.add_argument("--no-checkin", action="store_true", help="skip checkin-burst (patrols over HTTP)")
     ap.add_argument("--no-hordak", action="store_true", help="skip hordak-pg (it installs Django into a temp venv)")
     ap.add_argument("--no-radar", action="store_true", help="skip radar-fanout and radar-publish")
     ap.add_argument("--only-radar", action="store_true", help="radar-fanout and radar-publish alone")
     ap.add_argument("--markdown", action="store_true", help="print bench/report.json as a Markdown table and stop")
+    ap.add_argument("--no-checkin", action="store_true", help="skip checkin-burst (patrols over HTTP)")
     args = ap.parse_args(argv)
     if args.markdown:
         print(markdown_table())
@@ -662,31 +662,6 @@ def main(argv: list[str] | None = None) -> int:
                 add(Figure("redeem-http", None, "redemptions/s", note=f"failed: {type(exc).__name__}: {exc}"[:400]))
         else:
             add(Figure("redeem-http", None, "redemptions/s", note="needs PostgreSQL" if not server else "--no-http"))
-        if server and not args.no_checkin:
-            log("postgresql: checkin-burst, 1,000 volunteers checking in to 100 posts within one minute")
-            try:
-                from bench.checkin_burst import run_checkin_burst, summary
-
-                res = run_checkin_burst(server, work)
-                log(f"  {summary(res)}")
-                clean = res["refusals"] == res["planted"] and not res["unexpected_count"] and \
-                    res["checked_in"] == res["volunteers"]
-                load = f"load avg {res['load_before'][0]:.1f} before, {res['load_after'][0]:.1f} after"
-                refused = ", ".join(f"{k} {v}" for k, v in sorted(res["refusals"].items()))
-                add(Figure("checkin-burst-p50", res["p50_ms"], "ms", note=f"{res['requests']} check-ins; {load}"))
-                add(Figure("checkin-burst-p99", res["p99_ms"], "ms", target="<= 200",
-                           note=f"gunicorn {res['workers']} workers; {res['checked_in']}/{res['volunteers']} "
-                                f"checked in; refusals: {refused} "
-                                + ("(only the planted ones)" if clean else f"NOT only the planted: {res['unexpected'][:3]}")
-                                + f"; {load}"))
-                add(Figure("checkin-burst-code-p99", res["code_p99_ms"], "ms",
-                           note=f"the leader's code, {res['code_requests']} fetches"))
-                add(Figure("checkin-burst-cpu", res["server_cpu_ms_per_request"], "CPU ms/request",
-                           note="gunicorn workers' user+system CPU per request (check-ins and code fetches)"))
-            except Exception as exc:  # reported, the rest of the table stands
-                add(Figure("checkin-burst-p99", None, "ms", note=f"failed: {type(exc).__name__}: {exc}"[:400]))
-        else:
-            add(Figure("checkin-burst-p99", None, "ms", note="needs PostgreSQL" if not server else "--no-checkin"))
         if server and not args.no_hordak:
             log(f"postgresql: hordak-pg, {plan.workers} workers for {plan.duration:.0f}s (throwaway virtualenv)")
             post = next((f for f in FIGURES if f.name == "post-pg-16"), None)
@@ -706,6 +681,10 @@ def main(argv: list[str] | None = None) -> int:
                 add(Figure("hordak-pg", None, "transfers/s", note=f"failed: {type(exc).__name__}: {exc}"[:400]))
         else:
             add(Figure("hordak-pg", None, "transfers/s", note="needs PostgreSQL" if not server else "--no-hordak"))
+        if not args.no_checkin:  # patrols: bench/checkin_burst.py
+            from bench.checkin_burst import add_figures as checkin_figures
+
+            checkin_figures(server, work, Figure, add, log)
         if not args.no_radar:
             bench_radar(plan, work)
     finally:

@@ -72,6 +72,9 @@ def seed_demo(books: Books) -> str:
     from .seed_redemption import seed_redemption
 
     seed_redemption(books, district)  # the demo shop's catalogue
+    from .seed_patrols import seed_patrols
+
+    seed_patrols(books, district)  # posts around 金沙 and an evening patrol at each
     summary = f"{summary}; {demo_users_text()}"
     make_checkpoint(books)
     return summary

@@ -66,6 +66,7 @@ class LeaderCodeOut(Schema):
     code = fields.String(metadata={"description": "show as a QR; typ gb-patrol-code+jwt; one volunteer per code"})
     expires_in = fields.Integer()
     exp = fields.Integer()
+    jti = fields.String(metadata={"description": "the code's id: once a phone has used it, show a fresh code"})
 
 
 class ShiftIn(_In):
@@ -197,6 +198,7 @@ class CoverageOut(Schema):
     present = fields.Integer()
     on_post = fields.List(fields.String())
     ends_at = fields.DateTime(allow_none=True)
+    late = fields.List(fields.String(), metadata={"description": "signed up, not checked in 10 minutes after the start"})
 
 
 class RecordOut(Schema):

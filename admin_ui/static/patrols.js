@@ -50,14 +50,26 @@
 
   var leader = document.querySelector(".leader-code");
   if (leader) {
-    setInterval(function () {
+    // a fresh code every 8 s, and at once when a phone has used the one on screen (each code serves one
+    // phone: members queueing at the post scan one after another); the page reloads then, so the members'
+    // list shows who has just come
+    var refresh = function () {
       fetch(leader.dataset.url, { method: "POST", credentials: "same-origin",
                                   headers: { "X-CSRF-Token": csrf ? csrf.content : "" } })
         .then(function (r) { return r.ok ? r.json() : null; })
         .then(function (data) {
           if (!data) { return; }
           document.getElementById("leader-qr").src = "data:image/png;base64," + data.qr_png;
+          leader.dataset.jti = data.jti;
         }).catch(function () {});
-    }, 8000);
+    };
+    setInterval(refresh, 8000);
+    setInterval(function () {
+      if (document.hidden || !leader.dataset.used) { return; }
+      fetch(leader.dataset.used + "?jti=" + encodeURIComponent(leader.dataset.jti || ""), { credentials: "same-origin" })
+        .then(function (r) { return r.ok ? r.json() : null; })
+        .then(function (data) { if (data && data.used) { window.location.reload(); } })
+        .catch(function () {});
+    }, 2500);
   }
 })();

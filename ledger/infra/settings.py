@@ -161,6 +161,8 @@ class PatrolRules:
     # night_ends_minute (across midnight) is a night shift, which a minor may not take (22:00 to 06:00)
     night_starts_minute: int = 22 * 60
     night_ends_minute: int = 6 * 60
+    # the coverage board names who signed up and has not checked in this long after the start
+    late_after_minutes: int = 10
     reminder_minutes: int = 180
 
 

@@ -21,6 +21,7 @@ from ledger.patrols.attendance import (
     close_shift,
     coverage,
     leader_code,
+    leader_code_used,
     refuse_attendance,
     verify_attendance,
 )

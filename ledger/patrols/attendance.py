@@ -95,7 +95,17 @@ def leader_code(books: Books, actor: Actor, post_id: int) -> dict[str, Any]:
         shift_id = books.run(officer, readonly=True)
     code = codes.issue_leader_code(books, post_id, shift_id, actor.user_id, rules.leader_code_ttl_s)
     return {"post_id": post_id, "shift_id": shift_id, "code": code.code, "expires_in": code.expires_in,
-            "exp": code.exp}
+            "exp": code.exp, "jti": code.jti}
+
+
+def leader_code_used(books: Books, jti: Any) -> bool:
+    """Whether a phone has used the leader's code with this id: the leader's page then shows a fresh one at
+    once, so that members queueing at the post scan one after another without waiting for the rotation
+    (a code serves one phone). One indexed read, without a transaction."""
+    if not isinstance(jti, str) or not 1 <= len(jti) <= 64:
+        return False
+    table = UsedLeaderCode.__table__
+    return books.run_core(lambda c: c.scalar(select(table.c.id).where(table.c.jti == jti)), readonly=True) is not None
 
 
 # --- proofs of presence -----------------------------------------------------------------------------------
@@ -404,6 +414,8 @@ class PostCoverage:
     present: int
     on_post: tuple[str, ...]
     ends_at: dt.datetime | None
+    # signed up, not checked in, ``late_after_minutes`` after the start: whom to phone
+    late: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -425,19 +437,26 @@ def coverage(books: Books, actor: Actor) -> list[PostCoverage]:
         for post in s.scalars(q.limit(2000)):
             if not policy.may_see_board(s, actor, post.org_unit_id):
                 continue
-            out.append(_post_state(s, post, now))
+            out.append(_post_state(s, post, now, rules_of(books)))
         return out
 
     return books.run(work, readonly=True)
 
 
-def _post_state(s: Session, post: PatrolPost, now: dt.datetime) -> PostCoverage:
+def _names(s: Session, shift_ids: list[int], status: str) -> tuple[str, ...]:
+    if not shift_ids:
+        return ()
+    return tuple(s.scalars(select(User.display_name).join(PatrolSignup, PatrolSignup.volunteer_id == User.id).where(
+        PatrolSignup.shift_id.in_(shift_ids), PatrolSignup.status == status).order_by(User.display_name)))
+
+
+def _post_state(s: Session, post: PatrolPost, now: dt.datetime, rules: PatrolRules) -> PostCoverage:
     shifts = s.scalars(select(PatrolShift).where(PatrolShift.post_id == post.id, PatrolShift.status == "open",
                                                  PatrolShift.starts_at <= now, PatrolShift.ends_at > now)).all()
     needed = sum(t.needed for t in shifts)
-    names = tuple(s.scalars(select(User.display_name).join(PatrolSignup, PatrolSignup.volunteer_id == User.id).where(
-        PatrolSignup.shift_id.in_([t.id for t in shifts]), PatrolSignup.status == "checked_in")
-        .order_by(User.display_name))) if shifts else ()
+    names = _names(s, [t.id for t in shifts], "checked_in")
+    late = _names(s, [t.id for t in shifts if utc_from_db(t.starts_at) + dt.timedelta(
+        minutes=rules.late_after_minutes) <= now], "signed_up")
     if not shifts:
         state = "no_shift"
     elif not names:
@@ -447,4 +466,4 @@ def _post_state(s: Session, post: PatrolPost, now: dt.datetime) -> PostCoverage:
     unit = s.scalar(select(OrgUnit.name).where(OrgUnit.id == post.org_unit_id)) or ""
     return PostCoverage(post.id, post.name, post.org_unit_id, unit, post.latitude_e6 / 1e6, post.longitude_e6 / 1e6,
                         post.radius_m, state, shifts[0].id if shifts else None, needed, len(names), names,
-                        utc_from_db(max(t.ends_at for t in shifts)) if shifts else None)
+                        utc_from_db(max(t.ends_at for t in shifts)) if shifts else None, late)

@@ -3,6 +3,9 @@ leader's code page, the officer's desk and board; the public certificate check; 
 
 from __future__ import annotations
 
+import datetime as dt
+import re
+
 import pytest
 
 from doors import books_of
@@ -67,3 +70,34 @@ def test_the_public_verify_page(app, pw) -> None:
                                      last_day=pw.start.date())
     page = client.get("/patrols/verify", query_string={"code": cert.code})
     assert 'id="certificate-valid"' in page.text and "V1" in page.text
+
+
+def test_the_leader_checks_in_a_member_without_a_phone_and_sees_codes_used(app, pw, clock) -> None:
+    patrols.sign_up(pw.w.books, pw.w.actor("v1"), pw.shift_id)
+    clock.now = pw.start
+    leader = _client(app, "leader")
+    page = leader.get(f"/patrols/posts/{pw.post_id}/leader")
+    assert page.status_code == 200 and f'id="member-in-{pw.w.users["v1"]}"' in page.text
+    jti = re.search(r'data-jti="([^"]+)"', page.text).group(1)
+    assert leader.get(f"/patrols/posts/{pw.post_id}/leader/used", query_string={"jti": jti}).json == {"used": False}
+    r = leader.post(f"/patrols/shifts/{pw.shift_id}/member", data={
+        "csrf_token": csrf_of(page.text), "volunteer_id": str(pw.w.users["v1"]), "action": "in"}, follow_redirects=True)
+    assert "已为该队员签到" in r.text and f'id="member-out-{pw.w.users["v1"]}"' in r.text
+    [row] = [r for r in patrols.roster(pw.w.books, pw.w.actor("officerA2"), pw.shift_id) if r.volunteer_name == "V1"]
+    assert (row.check_in_proof, row.recorded_by_id) == ("leader_manual", pw.w.users["leader"])
+    # a volunteer who is not the leader cannot do it for someone else: a sentence, nothing changes
+    v3 = _client(app, "v3")
+    r = v3.post(f"/patrols/shifts/{pw.shift_id}/member", data={
+        "csrf_token": csrf_of(v3.get("/patrols").text), "volunteer_id": str(pw.w.users["v1"]), "action": "out"},
+        follow_redirects=True)
+    assert r.status_code == 200 and patrols.get_shift(pw.w.books, pw.w.actor("v1"), pw.shift_id).my_status == "checked_in"
+
+
+def test_the_dashboard_shows_the_posts_now_to_those_who_may_see_the_board(app, pw, clock) -> None:
+    patrols.sign_up(pw.w.books, pw.w.actor("v1"), pw.shift_id)
+    clock.now = pw.start + dt.timedelta(minutes=15)
+    page = _client(app, "officerA2").get("/dashboard")
+    assert page.status_code == 200 and 'id="patrol-now"' in page.text
+    section = page.text.split('id="patrol-now"')[1].split("</section>")[0]
+    assert "无人到岗 <strong>1</strong>" in section and "未到岗 <strong>1</strong>" in section
+    assert 'id="patrol-now"' not in _client(app, "fund").get("/dashboard").text

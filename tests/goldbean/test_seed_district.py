@@ -8,7 +8,7 @@ from goldbean.seed import seed_demo
 from ledger import earning
 from ledger.access.identity import authenticate
 from ledger.journal.verify import verify_books
-from ledger.schema import Award, Claim, OrgUnit, Transfer
+from ledger.schema import Award, Claim, OrgUnit, PatrolPost, PatrolShift, Transfer
 
 
 def test_seed_demo_twice_and_use_it(books):
@@ -17,9 +17,11 @@ def test_seed_demo_twice_and_use_it(books):
 
     def counts():
         with books.session(readonly=True) as s:
-            return tuple(s.scalar(select(func.count()).select_from(t)) for t in (OrgUnit, Claim, Award, Transfer))
+            return tuple(s.scalar(select(func.count()).select_from(t))
+                         for t in (OrgUnit, Claim, Award, Transfer, PatrolPost, PatrolShift))
 
     first = counts()
+    assert first[4] == 4 and first[5] >= 4 * 14  # the demo posts, an evening patrol at each for two weeks
     seed_demo(books)
     assert counts() == first
     with books.session(readonly=True) as s:

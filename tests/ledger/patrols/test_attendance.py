@@ -199,6 +199,33 @@ def test_no_shows_and_the_coverage_board(books, clock) -> None:
     assert rows[pw.w.users["v3"]].status == "no_show"
 
 
+def test_the_board_names_who_is_late(books, clock) -> None:
+    pw = build_patrol_world(books, needed=2)
+    officer = pw.w.actor("officerA2")
+    for who in ("v1", "v3"):
+        patrols.sign_up(books, pw.w.actor(who), pw.shift_id)
+    clock.now = pw.start + dt.timedelta(minutes=9)
+    patrols.check_in(books, pw.w.actor("v1"), pw.shift_id, pw.by_code())
+    assert patrols.coverage(books, officer)[0].late == ()  # not late yet
+    clock.now = pw.start + dt.timedelta(minutes=10)
+    board = patrols.coverage(books, officer)[0]
+    assert (board.state, board.on_post, board.late) == ("short", ("V1",), ("V3",))
+    patrols.check_in(books, pw.w.actor("v3"), pw.shift_id, pw.by_code())
+    board = patrols.coverage(books, officer)[0]
+    assert (board.state, board.late) == ("covered", ())
+
+
+def test_the_leaders_page_learns_that_its_code_was_used(books, clock) -> None:
+    pw = build_patrol_world(books)
+    patrols.sign_up(books, pw.w.actor("v1"), pw.shift_id)
+    clock.now = pw.start
+    shown = patrols.leader_code(books, pw.w.actor("leader"), pw.post_id)
+    assert not patrols.leader_code_used(books, shown["jti"])
+    patrols.check_in(books, pw.w.actor("v1"), pw.shift_id, patrols.Proof(code=shown["code"]))
+    assert patrols.leader_code_used(books, shown["jti"])
+    assert not patrols.leader_code_used(books, "x" * 65) and not patrols.leader_code_used(books, None)
+
+
 def test_a_recurring_evening_shift_is_one_definition(books, clock) -> None:
     pw = build_patrol_world(books)
     series = patrols.publish_series(books, pw.w.actor("officerA2"), post_id=pw.post_id, start_time="19:00",
