@@ -29,6 +29,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     if "CLOCK" in cfg:
         books.clock = cfg["CLOCK"]
     app.extensions[BOOKS_EXTENSION] = books
+    from ledger import radar
+
+    books.listeners.append(radar.announce_in)  # a payment at a till reaches the volunteer's open app (event stream)
 
     from admin_ui import init_app as init_ui
     from merchant_api import init_app as init_api

@@ -141,6 +141,12 @@ REFUND_WINDOW_CLOSED = _spec("refund_window_closed", CONFLICT, "The refund windo
 EXCEEDS_REFUNDABLE = _spec("exceeds_refundable", CONFLICT, "That is more than remains to be refunded.")
 HOLD_NOT_AWAITING = _spec("hold_not_awaiting", CONFLICT, "This redemption is not waiting for confirmation.")
 PERIOD_NOT_ENDED = _spec("period_not_ended", INVALID, "A period can be settled only after it has ended.")
+DEVICE_REVOKED = _spec("device_revoked", FORBIDDEN, "This phone's key was revoked; its offline codes are refused.")
+DEVICE_KEY_INVALID = _spec("device_key_invalid", INVALID, "The public key is not an Ed25519 or P-256 public key (JWK).")
+DEVICE_ALREADY_REGISTERED = _spec("device_already_registered", CONFLICT, "This public key is already registered.")
+TOO_MANY_DEVICES = _spec("too_many_devices", CONFLICT, "Too many phones hold a key for this wallet; revoke one first.")
+OFFLINE_LIMIT_EXCEEDED = _spec("offline_limit_exceeded", CONFLICT,
+                               "Today's limit of offline codes would be exceeded; show an online code.")
 BUSY = _spec("busy", UNAVAILABLE, "The books are busy; try again.")
 SIGNING_KEY_MISSING = _spec("signing_key_missing", UNAVAILABLE, "The ledger signing key is not loaded.")
 

@@ -20,10 +20,12 @@ from ledger.redemption.models import (
     Card,
     CatalogueItem,
     IdempotencyRecord,
+    PayNumber,
     Redemption,
     Refund,
     Settlement,
     SpentCode,
     Till,
+    WalletDevice,
 )
 from ledger.surveys.models import Survey, SurveyQuestion, SurveyRespondent, SurveyResponse, SurveyTarget

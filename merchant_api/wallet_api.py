@@ -41,6 +41,8 @@ class CodeOut(Out):
     code = fields.String(required=True, metadata={"description": "compact JWT, EdDSA, typ gb-wallet+jwt"})
     qr_png = fields.String(required=True, metadata={"description": "the code's QR image, PNG, base64"})
     expires_in = fields.Integer(required=True, metadata={"description": "seconds; refresh before it runs out"})
+    number = fields.String(required=True, metadata={
+        "description": "16 digits a cashier can type instead of scanning (the till sends them as `code`)"})
 
 
 class HistoryLine(Out):
@@ -87,7 +89,8 @@ class IssuedCardOut(Out):
 def new_code():
     """A fresh payment code (valid 60 seconds, one use) and its QR image (rate limited: `rate_limited`)."""
     issued = redemption.issue_payment_code(current_books(), current_actor(), source=request.remote_addr)
-    body = {"code": issued.code, "qr_png": codes.qr_png_base64(issued.code), "expires_in": issued.expires_in}
+    body = {"code": issued.code, "qr_png": codes.qr_png_base64(issued.code), "expires_in": issued.expires_in,
+            "number": issued.number}
     return body, NO_STORE
 
 
@@ -113,6 +116,105 @@ def confirm(redemption_id: int):
 def decline(redemption_id: int):
     """Decline it: the held beans are released at once."""
     return redemption.decline_hold(current_books(), current_actor(), redemption_id)
+
+
+# --- phones that sign offline codes ----------------------------------------------------------------
+
+DEVICE_ROLES = ("volunteer", "leader", "officer", "admin")
+
+
+class PublicJwk(In):
+    kty = String(required=True, validate=validate.OneOf(["OKP", "EC"]))
+    crv = String(required=True, validate=validate.OneOf(["Ed25519", "P-256"]))
+    x = String(required=True, validate=validate.Length(min=40, max=48))
+    y = String(validate=validate.Length(min=40, max=48), metadata={"description": "P-256 only"})
+    # what WebCrypto's exportKey("jwk") adds to a public key
+    ext = fields.Boolean(metadata={"description": "ignored"})
+    key_ops = fields.List(String(), metadata={"description": "ignored"})
+    alg = String(metadata={"description": "ignored (the curve decides: EdDSA or ES256)"})
+
+
+class DeviceIn(In):
+    public_jwk = fields.Nested(PublicJwk, required=True, metadata={
+        "description": "the phone's public key: Ed25519 (OKP) or, where a browser lacks it, P-256 (EC)"})
+    name = String(load_default="", validate=validate.Length(max=60), metadata={"description": "e.g. 我的手机"})
+
+
+class JwkOut(Out):
+    kty = fields.String(required=True)
+    crv = fields.String(required=True)
+    x = fields.String(required=True)
+    y = fields.String()
+
+
+class SigningOut(Out):
+    typ = fields.String(required=True, metadata={"description": "the JWT typ of offline codes: gb-offline+jwt"})
+    iss = fields.String(required=True)
+    aud = fields.String(required=True)
+    sub = fields.String(required=True, metadata={"description": "the wallet the codes name"})
+    ttl_s = fields.Integer(required=True, metadata={"description": "exp - iat of each code, at most"})
+    server_time = fields.Integer(required=True, metadata={
+        "description": "the server's clock (Unix seconds): the phone signs with its offset corrected"})
+    daily_beans = fields.Integer(required=True, metadata={"description": "all offline codes of a day pay at most"})
+    daily_codes = fields.Integer(required=True, metadata={"description": "offline codes spent per day, at most"})
+
+
+class DeviceOut(Out):
+    id = fields.Integer(required=True)
+    user_id = fields.Integer(required=True)
+    wallet_account_id = fields.Integer(required=True)
+    kid = fields.String(required=True, metadata={"description": "the JWT kid of this phone's codes"})
+    alg = fields.String(required=True, metadata={"description": "EdDSA or ES256"})
+    public_jwk = fields.Nested(JwkOut, required=True)
+    name = fields.String(required=True)
+    status = fields.String(required=True, metadata={"description": "active or revoked"})
+    created_at = iso(required=True)
+    last_used_at = iso(required=True, allow_none=True)
+    revoked_at = iso(required=True, allow_none=True)
+    signing = fields.Nested(SigningOut, metadata={"description": "on registration and on reading one's own"})
+
+
+class DeviceQuery(In):
+    user_id = fields.Integer(strict=False, load_default=None,
+                             metadata={"description": "officers and admins: another volunteer's phones"})
+
+
+@blp.route("/devices", methods=["POST"])
+@requires_roles("volunteer", "leader")
+@blp.arguments(DeviceIn())
+@blp.response(201, DeviceOut)
+def register_device(body: dict):
+    """Register this phone's public key: from now on it may sign offline codes (`gb-offline+jwt`) for your
+    wallet, within the daily offline limits (`too_many_devices`, `device_already_registered`,
+    `device_key_invalid`)."""
+    jwk = {k: v for k, v in body["public_jwk"].items() if k in ("kty", "crv", "x", "y")}
+    return redemption.register_device(current_books(), current_actor(), jwk=jwk, name=body["name"])
+
+
+@blp.route("/devices", methods=["GET"])
+@requires_roles(*DEVICE_ROLES)
+@blp.arguments(DeviceQuery(), location="query")
+@blp.response(200, DeviceOut(many=True))
+def list_devices(query: dict):
+    """Your phones (or, for an officer over them or an admin, another volunteer's), newest first."""
+    return redemption.list_devices(current_books(), current_actor(), user_id=query["user_id"])
+
+
+@blp.route("/devices/<int:device_id>", methods=["GET"])
+@requires_roles(*DEVICE_ROLES)
+@blp.response(200, DeviceOut)
+def show_device(device_id: int):
+    """One phone (`not_found` for another volunteer's)."""
+    return redemption.get_device(current_books(), current_actor(), device_id)
+
+
+@blp.route("/devices/<int:device_id>", methods=["DELETE"])
+@requires_roles(*DEVICE_ROLES)
+@blp.response(200, DeviceOut)
+def revoke_device(device_id: int):
+    """Revoke a lost phone's key (the volunteer, an officer over them, an admin): its offline codes are refused
+    from the next redemption on (`device_revoked`)."""
+    return redemption.revoke_device(current_books(), current_actor(), device_id)
 
 
 # --- bean cards ------------------------------------------------------------------------------------

@@ -153,6 +153,22 @@ def require_officer_over_user(s: Session, actor: Principal | None, user_id: int)
     raise DomainError(errors.PERMISSION_DENIED, required_roles=list(CARD_ROLES))
 
 
+def require_device_holder_or_officer(s: Session, actor: Principal | None, user_id: int) -> None:
+    """A phone's key (``ledger.redemption.devices``): its own volunteer; admins and officers over the volunteer's
+    home units, as for bean cards (``require_officer_over_user``)."""
+    if isinstance(actor, Actor) and actor.user_id == user_id:
+        return
+    require_officer_over_user(s, actor, user_id)
+
+
+def may_see_device(s: Session, actor: Principal | None, user_id: int) -> bool:
+    """Whether ``actor`` may read (or try to revoke) a phone of ``user_id``; others are told ``not_found``."""
+    if isinstance(actor, Actor) and (actor.user_id == user_id or actor.has_role("admin")
+                                     or actor.has_role("officer")):
+        return True
+    return actor is None or isinstance(actor, System)
+
+
 def resident_home_in(s: Session, actor: Actor, area_unit_ids: set[int] | list[int]) -> int | None:
     """The unit through which ``actor`` lives (as a volunteer) inside one of ``area_unit_ids`` (or below one),
     or None: who may see and answer what a unit's residents are asked (surveys, notices)."""

@@ -14,6 +14,7 @@ from typing import TypeVar
 from sqlalchemy import Connection, Engine
 from sqlalchemy.orm import Session
 
+from ledger.infra.announce import Announcement, Listener
 from ledger.infra.db import run_in_transaction, transaction, utcnow
 from ledger.infra.keys import KeyStore
 from ledger.infra.settings import Calendar, Settings
@@ -27,6 +28,8 @@ class Books:
     keys: KeyStore
     clock: Callable[[], dt.datetime] = utcnow
     settings: Settings = field(default_factory=Settings)  # typed and validated: see ledger.infra.settings
+    # who hears announcements (ledger.infra.announce), connected by the composition root
+    listeners: list[Listener] = field(default_factory=list)
 
     def run(self, work: Callable[[Session], T], *, readonly: bool = False) -> T:
         return run_in_transaction(self.engine, work, readonly=readonly)
@@ -38,6 +41,11 @@ class Books:
     def session(self, *, readonly: bool = False):  # a context manager of Session
         """A single transaction without retries, for tests and one-off scripts."""
         return transaction(self.engine, readonly=readonly)
+
+    def announce(self, session: Session, what: Announcement) -> None:
+        """Tell the listeners, inside the use case's transaction (so it commits with the use case or not at all)."""
+        for listener in self.listeners:
+            listener(session, self, what)
 
     def now(self) -> dt.datetime:
         return self.clock()

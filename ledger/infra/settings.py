@@ -119,6 +119,10 @@ class RedemptionLimits:
     merchant_daily_limit: Optional[int] = None  # default for merchants without their own daily_limit_beans
     refund_window_days: int = 14
     max_pin_tries: int = 5
+    # offline codes signed by a registered phone (ledger.redemption.devices), per wallet and local day
+    offline_daily_beans: int = 200  # beans all of a wallet's offline codes may pay per day
+    offline_daily_codes: int = 5  # offline codes a wallet may spend per day
+    devices_per_user: int = 3  # phones with an active key per volunteer
 
 
 @dataclass(frozen=True)

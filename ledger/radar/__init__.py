@@ -18,7 +18,7 @@ from ledger.radar.answers import (
     reject_answer,
     verify_answer,
 )
-from ledger.radar.live import events_for, latest_event_id, preferences, set_preferences
+from ledger.radar.live import announce_in, events_for, latest_event_id, preferences, set_preferences
 from ledger.radar.models import NOTICE_KINDS, REPORT_CATEGORIES
 from ledger.radar.notices import (
     NoticeView,

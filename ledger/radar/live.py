@@ -5,7 +5,9 @@ The outbox row is written in the use case's own transaction, so a reader sees an
 committed, on any app server. Rules: a notice event (``notice``, ``notice_closed``) goes to whoever may
 see the notice *now* (a volunteer who moved away stops receiving at once), filtered by the reader's
 kinds; in the reader's quiet hours (Beijing time) only 安全提示 is delivered. A ``payment`` event goes to
-the paid volunteer only.
+the paid volunteer only: a bounty paid to them (``notice_id`` set, ``source: radar``), or beans they paid at a
+till (``notice_id`` null, ``source: till``), which the redemption room announces in its own transaction
+(``ledger.infra.announce``; ``announce_in`` is the listener the composition root connects).
 """
 
 from __future__ import annotations
@@ -20,9 +22,10 @@ from ledger import errors
 from ledger.access import policy
 from ledger.access.identity import Actor
 from ledger.errors import DomainError
+from ledger.infra.announce import Announcement
 from ledger.infra.books import Books
 from ledger.radar.models import NOTICE_KINDS, Event, Notice, Preference
-from ledger.radar.notices import area_of
+from ledger.radar.notices import _event, area_of
 
 ALWAYS = "安全提示"  # delivered in quiet hours too
 MAX_BATCH = 50
@@ -90,7 +93,8 @@ def events_for(books: Books, actor: Actor, *, after: int, limit: int = MAX_BATCH
             if e.user_id is not None and e.user_id != actor.user_id:
                 continue
             if e.kind == "payment":
-                out.append({"id": e.id, "event": "payment", "notice_id": e.notice_id, "amount": e.amount})
+                out.append({"id": e.id, "event": "payment", "notice_id": e.notice_id, "amount": e.amount,
+                            "source": "radar" if e.notice_id is not None else "till"})
                 continue
             if e.notice_id not in seen:
                 n = s.get(Notice, e.notice_id)
@@ -104,3 +108,10 @@ def events_for(books: Books, actor: Actor, *, after: int, limit: int = MAX_BATCH
         return out, (rows[-1].id if rows else after)
 
     return books.run(work, readonly=True)
+
+
+def announce_in(s: Session, books: Books, what: Announcement) -> None:
+    """An announcement from another room (a payment at a till) as an outbox row for its person, on the
+    announcing use case's own session (so it commits with it)."""
+    if what.kind == "payment":
+        _event(s, books, "payment", None, user_id=what.user_id, amount=what.amount)  # type: ignore[arg-type]

@@ -16,6 +16,10 @@ Verification is strict and in this order, each failure with its own stable error
 
 Single use (the ``jti``) and the card's status are checked by the redemption itself, in the same
 transaction as the transfer.
+
+A third kind, the offline code (``typ gb-offline+jwt``), is signed on a volunteer's phone with a key of the
+phone's own; it is checked against the phone's registered public key in the redemption's transaction
+(``ledger.redemption.devices``), with the same claims and the same time rules (``check_times``).
 """
 
 from __future__ import annotations
@@ -39,8 +43,10 @@ ISSUER = "goldbean"
 AUDIENCE = "goldbean-till"
 WALLET_TYP = "gb-wallet+jwt"
 CARD_TYP = "gb-card+jwt"
+OFFLINE_TYP = "gb-offline+jwt"  # signed on a registered phone (ledger.redemption.devices)
 ACCESS_TYP = "gb-access+jwt"  # issued by ledger.tokens; refused here
 WALLET_CODE_TTL_S = 60
+OFFLINE_CODE_TTL_S = 60  # a phone signs a fresh offline code every minute, like the server's
 LEEWAY_S = 30
 ALGORITHM = "EdDSA"
 
@@ -54,6 +60,7 @@ class WalletCode:
     jti: str
     expires_in: int
     exp: int
+    number: str = ""  # the short number a cashier can type instead (``wallet.issue_payment_code``)
 
 
 @dataclass(frozen=True)
@@ -63,6 +70,7 @@ class VerifiedCode:
     jti: str
     kid: str
     card_id: int | None = None
+    device_id: int | None = None  # an offline code: the phone that signed it
 
 
 def _issuer(books: Books) -> str:
@@ -96,6 +104,11 @@ def code_typ(code: Any) -> str:
     return str(_header(code).get("typ", ""))
 
 
+def header_of(code: Any) -> dict[str, Any]:
+    """A code's unverified JOSE header (``invalid_code`` when it has none)."""
+    return _header(code)
+
+
 def _header(code: Any) -> dict[str, Any]:
     if not isinstance(code, str) or not 20 <= len(code) <= 4096:
         raise DomainError(errors.INVALID_CODE)
@@ -125,26 +138,37 @@ def verify_code(books: Books, code: Any, expected: tuple[str, ...] = (WALLET_TYP
         )
     except jwt.PyJWTError:
         raise DomainError(errors.INVALID_CODE) from None
-    now = books.now().timestamp()
-    iat, exp = claims.get("iat"), claims.get("exp")
-    if not _is_int(iat) or (exp is not None and not _is_int(exp)):
-        raise DomainError(errors.INVALID_CODE, "The code's times are malformed.")
-    if iat > now + LEEWAY_S or ("nbf" in claims and (not _is_int(claims["nbf"]) or claims["nbf"] > now + LEEWAY_S)):
-        raise DomainError(errors.CODE_NOT_YET_VALID)
-    if typ == WALLET_TYP:
-        if exp - iat > WALLET_CODE_TTL_S or exp < iat:
-            raise DomainError(errors.INVALID_CODE, "The code claims too long a life.")
-        if exp <= now - LEEWAY_S:
-            raise DomainError(errors.CODE_EXPIRED)
-    sub, jti = claims.get("sub"), claims.get("jti")
-    if not isinstance(sub, str) or not sub.isdigit() or not isinstance(jti, str) or not 8 <= len(jti) <= 64:
-        raise DomainError(errors.INVALID_CODE, "The code's subject or id is malformed.")
+    check_times(books, claims, WALLET_CODE_TTL_S if typ == WALLET_TYP else None)
+    sub, jti = subject_and_id(claims)
     card_id = None
     if typ == CARD_TYP:
         card_id = claims.get("card")
         if not _is_int(card_id):
             raise DomainError(errors.INVALID_CODE, "The card id is malformed.")
     return VerifiedCode(typ, int(sub), jti, kid, card_id)
+
+
+def check_times(books: Books, claims: dict[str, Any], ttl_s: int | None) -> None:
+    """``iat`` (and ``nbf``) not in the future, ``exp`` not past, with ``LEEWAY_S`` of slack by the books' clock;
+    with ``ttl_s``, an ``exp`` is required and the code may live at most that long."""
+    now = books.now().timestamp()
+    iat, exp = claims.get("iat"), claims.get("exp")
+    if not _is_int(iat) or (exp is not None and not _is_int(exp)) or (ttl_s is not None and exp is None):
+        raise DomainError(errors.INVALID_CODE, "The code's times are malformed.")
+    if iat > now + LEEWAY_S or ("nbf" in claims and (not _is_int(claims["nbf"]) or claims["nbf"] > now + LEEWAY_S)):
+        raise DomainError(errors.CODE_NOT_YET_VALID)
+    if ttl_s is not None:
+        if exp - iat > ttl_s or exp < iat:
+            raise DomainError(errors.INVALID_CODE, "The code claims too long a life.")
+        if exp <= now - LEEWAY_S:
+            raise DomainError(errors.CODE_EXPIRED)
+
+
+def subject_and_id(claims: dict[str, Any]) -> tuple[str, str]:
+    sub, jti = claims.get("sub"), claims.get("jti")
+    if not isinstance(sub, str) or not sub.isdigit() or not isinstance(jti, str) or not 8 <= len(jti) <= 64:
+        raise DomainError(errors.INVALID_CODE, "The code's subject or id is malformed.")
+    return sub, jti
 
 
 def _is_int(value: Any) -> bool:

@@ -1,11 +1,13 @@
 """Housekeeping: forget what only guarded against repeats once a repeat can no longer succeed.
 
-Two tables grow with every redemption and are not part of the books (the journal is never pruned):
+Three tables grow with every redemption and are not part of the books (the journal is never pruned):
 
 - ``spent_codes``: the ``jti`` of every wallet code redeemed. A wallet code is accepted at most
   ``WALLET_CODE_TTL_S`` after it was issued, with ``LEEWAY_S`` of clock slack on each side, so a spent
   code whose row is older than ``MIN_SPENT_CODE_RETENTION_S`` would be refused as expired anyway:
   forgetting it cannot let it be spent twice. Kept one day by default (``spent_code_retention_s``).
+- ``pay_numbers``: the short number shown under each pay code; it stands for a code that expires a minute
+  later, so it is forgotten with the spent codes (a pruned number is ``invalid_code``).
 - ``idempotency_records``: the stored answer of every redemption and refund. A retry with the same
   ``Idempotency-Key`` within ``idempotency_retention_days`` (default 30) gets the stored answer; after
   that the key is forgotten and a request under it is judged afresh (a redemption would need a fresh
@@ -32,7 +34,7 @@ from ledger.infra.books import Books
 from ledger.infra.db import utc_from_db
 from ledger.infra.idempotency import IdempotencyRecord
 from ledger.redemption import codes
-from ledger.redemption.models import SpentCode
+from ledger.redemption.models import PayNumber, SpentCode
 
 # the longest a wallet code stays acceptable after it was spent: issued up to LEEWAY_S "in the future",
 # valid WALLET_CODE_TTL_S after issue, and LEEWAY_S more after its expiry
@@ -44,9 +46,11 @@ BATCH = 2_000
 class PruneReport:
     spent_codes: int
     idempotency_records: int
+    pay_numbers: int = 0
 
     def __str__(self) -> str:
-        return f"pruned {self.spent_codes} spent codes, {self.idempotency_records} idempotency records"
+        numbers = f", {self.pay_numbers} pay numbers" if self.pay_numbers else ""
+        return f"pruned {self.spent_codes} spent codes, {self.idempotency_records} idempotency records{numbers}"
 
 
 def _prune_oldest(books: Books, table: Any, cut: dt.datetime, batch: int) -> int:
@@ -78,6 +82,7 @@ def prune(books: Books, *, batch: int = BATCH) -> PruneReport:
     now = books.now()
     return PruneReport(
         spent_codes=_prune_oldest(books, SpentCode.__table__, now - dt.timedelta(seconds=spent_s), batch),
+        pay_numbers=_prune_oldest(books, PayNumber.__table__, now - dt.timedelta(seconds=spent_s), batch),
         idempotency_records=_prune_oldest(books, IdempotencyRecord.__table__, now - dt.timedelta(days=keys_days),
                                           batch),
     )

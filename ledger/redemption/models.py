@@ -26,7 +26,9 @@ from ledger.infra.idempotency import IdempotencyRecord as IdempotencyRecord  # i
 CARD_STATUSES = ("active", "locked", "revoked")
 TILL_STATUSES = ("active", "revoked")
 REDEMPTION_STATUSES = ("completed", "awaiting_confirmation", "declined", "expired")
-REDEMPTION_METHODS = ("wallet_code", "card")
+REDEMPTION_METHODS = ("wallet_code", "card", "device_code")
+DEVICE_STATUSES = ("active", "revoked")
+DEVICE_ALGORITHMS = ("EdDSA", "ES256")  # Ed25519, or ECDSA P-256 where a browser lacks Ed25519
 
 
 
@@ -84,6 +86,46 @@ class Card(Base):
     )
 
 
+class WalletDevice(Base):
+    """A volunteer's phone: the public half of a key pair made on the phone (the private half never leaves
+    it). Codes the phone signs offline (``typ gb-offline+jwt``, ``kid`` = this row's ``kid``) pay while
+    ``status`` is ``active``; revoking is read in every redemption's transaction."""
+
+    __tablename__ = "wallet_devices"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    wallet_account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    kid: Mapped[str] = mapped_column(String(32), unique=True)  # derived from the public key
+    alg: Mapped[str] = mapped_column(String(8))
+    public_jwk: Mapped[str] = mapped_column(Text)  # canonical JSON of the public JWK
+    name: Mapped[str] = mapped_column(String(60), default="")
+    status: Mapped[str] = mapped_column(String(8), default="active")
+    created_at: Mapped[dt.datetime] = created_at_column()
+    last_used_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime())
+    revoked_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime())
+    revoked_by: Mapped[Optional[str]] = mapped_column(String(80))
+
+    __table_args__ = (
+        CheckConstraint(in_values("status", DEVICE_STATUSES), name="status"),
+        CheckConstraint(in_values("alg", DEVICE_ALGORITHMS), name="alg"),
+    )
+
+
+class PayNumber(Base):
+    """The short number (付款码数字) shown under a wallet code's QR, for a cashier to type: it stands for that
+    code until the code expires, and the till's redemption reads the code from here."""
+
+    __tablename__ = "pay_numbers"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    number: Mapped[str] = mapped_column(String(20), unique=True)
+    code: Mapped[str] = mapped_column(Text)
+    wallet_account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), index=True)
+    created_at: Mapped[dt.datetime] = created_at_column()
+
+
 class SpentCode(Base):
     """A wallet code's ``jti``, written in the same transaction as its transfer: a code pays once."""
 
@@ -106,6 +148,7 @@ class Redemption(Base):
     items: Mapped[str] = mapped_column(Text, default="[]")  # JSON snapshot: [{item_id, name, price, qty}]
     method: Mapped[str] = mapped_column(String(12))
     card_id: Mapped[Optional[int]] = mapped_column(ForeignKey("cards.id"))
+    device_id: Mapped[Optional[int]] = mapped_column(ForeignKey("wallet_devices.id"))  # an offline code's phone
     code_jti: Mapped[str] = mapped_column(String(64))
     status: Mapped[str] = mapped_column(String(24))
     transfer_key: Mapped[str] = mapped_column(String(100), unique=True)

@@ -20,15 +20,16 @@ from sqlalchemy.orm import Session
 from ledger import errors
 from ledger.access.models import Merchant
 from ledger.errors import DomainError
+from ledger.infra.announce import Announcement
 from ledger.infra.books import Books
 from ledger.infra.idempotency import Answer, canonical_json, idempotent, insert_if_new
 from ledger.journal.accounts import post_in
 from ledger.journal.models import Account
 from ledger.journal.posting import hold, transfer
-from ledger.redemption import codes
+from ledger.redemption import codes, devices
 from ledger.redemption.catalogue import priced_items
 from ledger.redemption.core import _day_bounds, setting
-from ledger.redemption.models import Card, Redemption, SpentCode
+from ledger.redemption.models import Card, PayNumber, Redemption, SpentCode
 from ledger.redemption.pins import check_card_pin
 from ledger.redemption.receipts import receipt_body
 from ledger.redemption.tills import TillContext, acting_merchant
@@ -39,13 +40,16 @@ _REDEMPTIONS = Redemption.__table__
 _MERCHANTS = Merchant.__table__
 _ACCOUNTS = Account.__table__
 _SPENT = SpentCode.__table__
+_NUMBERS = PayNumber.__table__
 _FIND_MERCHANT_AND_WALLET = (
     select(_MERCHANTS.c.id, _MERCHANTS.c.code, _MERCHANTS.c.name, _MERCHANTS.c.status, _MERCHANTS.c.account_id,
            _MERCHANTS.c.daily_limit_beans, _ACCOUNTS.c.kind.label("wallet_kind"),
-           _ACCOUNTS.c.status.label("wallet_status"))
+           _ACCOUNTS.c.status.label("wallet_status"), _ACCOUNTS.c.owner_ref.label("wallet_owner"))
     .select_from(_MERCHANTS.outerjoin(_ACCOUNTS, _ACCOUNTS.c.id == bindparam("wallet_id")))
     .where(_MERCHANTS.c.id == bindparam("merchant_id")))
 _INSERT_REDEMPTION = _REDEMPTIONS.insert().returning(_REDEMPTIONS.c.id)
+_CODE_OF_NUMBER = select(_NUMBERS.c.code).where(_NUMBERS.c.number == bindparam("number"))
+NUMBER_DIGITS = 16  # the short number under a pay code's QR (``wallet.issue_payment_code``)
 
 
 def _redeemed_today_stmt(column: str) -> Any:
@@ -56,6 +60,12 @@ def _redeemed_today_stmt(column: str) -> Any:
 
 
 _REDEEMED_TODAY = {column: _redeemed_today_stmt(column) for column in ("wallet_account_id", "merchant_id")}
+_OFFLINE_TODAY = (
+    select(func.count(), func.coalesce(func.sum(_REDEMPTIONS.c.amount), 0)).where(
+        _REDEMPTIONS.c.wallet_account_id == bindparam("owner"), _REDEMPTIONS.c.device_id.is_not(None),
+        _REDEMPTIONS.c.requested_at >= bindparam("start"), _REDEMPTIONS.c.requested_at < bindparam("end"),
+        or_(_REDEMPTIONS.c.status == "completed",
+            (_REDEMPTIONS.c.status == "awaiting_confirmation") & (_REDEMPTIONS.c.hold_expires_at > bindparam("now")))))
 
 
 @dataclass(frozen=True)
@@ -67,6 +77,7 @@ class _Sale:
     wallet_id: int
     jti: str
     card: Card | None
+    device_id: int | None
     total: int
     lines: list[dict[str, Any]]
     now: dt.datetime
@@ -108,6 +119,33 @@ def _spend_wallet_code(conn: Connection, verified: codes.VerifiedCode, found: An
         raise DomainError(errors.CODE_ALREADY_USED)
 
 
+def is_pay_number(code: Any) -> bool:
+    """Whether a till sent the short number a cashier types (16 digits; spaces allowed) instead of a code."""
+    if not isinstance(code, str) or len(code) > 40:
+        return False
+    digits = code.replace(" ", "").replace("-", "")
+    return len(digits) == NUMBER_DIGITS and digits.isdigit()
+
+
+def _code_of_number(conn: Connection, number: str) -> str:
+    """The wallet code a short number stands for (kept until pruned; the code itself says when it expires)."""
+    digits = number.replace(" ", "").replace("-", "")
+    code = conn.execute(_CODE_OF_NUMBER, {"number": digits}).scalar()
+    if code is None:
+        raise DomainError(errors.INVALID_CODE, "No payment code has this number; check the digits.")
+    return str(code)
+
+
+def _read_code(s: Session, books: Books, code: str, now: dt.datetime) -> codes.VerifiedCode:
+    """The code a till sent, checked: a short number stands for its wallet code; an offline code is checked
+    against its phone's key (``devices``), the others against the server's keys (``codes``)."""
+    if is_pay_number(code):
+        code = _code_of_number(s.connection(), code)
+    if codes.code_typ(code) == codes.OFFLINE_TYP:
+        return devices.verify_offline_code(s, books, code, now)
+    return codes.verify_code(books, code)
+
+
 def _check_merchant_and_wallet(found: Any) -> None:
     if found.status != "active":
         raise DomainError(errors.MERCHANT_SUSPENDED)
@@ -128,6 +166,15 @@ def _check_daily_limits(conn: Connection, books: Books, sale: _Sale) -> None:
     if m_limit is not None and _redeemed_today(conn, books, sale.now, "merchant_id", sale.found.id) > int(m_limit):
         raise DomainError(errors.LIMIT_EXCEEDED, "The merchant's daily limit would be exceeded.",
                           limit="merchant")
+    if sale.device_id is not None:
+        start, end = _day_bounds(books, sale.now)
+        count, beans = conn.execute(_OFFLINE_TODAY, {"owner": sale.wallet_id, "start": start, "end": end,
+                                                     "now": sale.now}).one()
+        rules = books.settings.redemption
+        if count > rules.offline_daily_codes:
+            raise DomainError(errors.OFFLINE_LIMIT_EXCEEDED, limit="codes", allowed=rules.offline_daily_codes)
+        if beans > rules.offline_daily_beans:
+            raise DomainError(errors.OFFLINE_LIMIT_EXCEEDED, limit="beans", allowed=rules.offline_daily_beans)
 
 
 def _record_sale(s: Session, books: Books, sale: _Sale) -> dict[str, Any]:
@@ -137,13 +184,13 @@ def _record_sale(s: Session, books: Books, sale: _Sale) -> dict[str, Any]:
     held = sale.total > int(setting(books, "redemption_hold_threshold"))
     timeout = int(setting(books, "redemption_hold_timeout_s"))
     transfer_key = f"redeem:{secrets.token_hex(12)}"
-    method = "card" if sale.card is not None else "wallet_code"
+    method = "card" if sale.card is not None else ("device_code" if sale.device_id is not None else "wallet_code")
     status = "awaiting_confirmation" if held else "completed"
     hold_expires_at = now + dt.timedelta(seconds=timeout) if held else None
     redemption_id = conn.execute(_INSERT_REDEMPTION, {
         "merchant_id": found.id, "wallet_account_id": sale.wallet_id, "amount": sale.total, "refunded": 0,
         "items": canonical_json(sale.lines), "method": method,
-        "card_id": sale.card.id if sale.card is not None else None, "code_jti": sale.jti, "status": status,
+        "card_id": sale.card.id if sale.card is not None else None, "device_id": sale.device_id, "code_jti": sale.jti, "status": status,
         "transfer_key": transfer_key, "actor": ctx.actor, "till_id": ctx.till_id, "requested_at": now,
         "completed_at": None if held else now, "hold_expires_at": hold_expires_at, "created_at": now,
     }).scalar_one()
@@ -157,6 +204,9 @@ def _record_sale(s: Session, books: Books, sale: _Sale) -> dict[str, Any]:
     # posting locks both accounts (id order) and refuses what the wallet cannot pay
     post_in(s, books, [req])
     _check_daily_limits(conn, books, sale)
+    owner = found.wallet_owner or ""
+    if books.listeners and owner.startswith("user:"):  # the volunteer's open app hears of it (ledger.infra.announce)
+        books.announce(s, Announcement("payment", int(owner[5:]), sale.total, f"redemption:{redemption_id}"))
     return receipt_body(redemption_id, status, sale.total, sale.lines, found, now, method, hold_expires_at)
 
 
@@ -177,7 +227,7 @@ def redeem(books: Books, ctx: TillContext, *, code: str, idempotency_key: str, a
 
     def work(s: Session) -> dict[str, Any] | DomainError:
         now = books.now()
-        verified = codes.verify_code(books, code)
+        verified = _read_code(s, books, code, now)
         conn = s.connection()  # Core from here on: this is the till's hot path
         found = conn.execute(_FIND_MERCHANT_AND_WALLET, {
             "merchant_id": merchant_id, "wallet_id": verified.wallet_account_id}).one_or_none()
@@ -194,8 +244,8 @@ def redeem(books: Books, ctx: TillContext, *, code: str, idempotency_key: str, a
         _check_merchant_and_wallet(found)
         total, lines = priced_items(s, found.id, items) if items is not None else (amount, [])
         assert total is not None
-        return _record_sale(s, books, _Sale(ctx, found, verified.wallet_account_id, verified.jti, card, total,
-                                            lines, now))
+        return _record_sale(s, books, _Sale(ctx, found, verified.wallet_account_id, verified.jti, card,
+                                            verified.device_id, total, lines, now))
 
     return idempotent(books, f"merchant:{merchant_id}", idempotency_key, payload, work)
 

@@ -3,6 +3,9 @@ confirmation and recent history. Only ever the principal's own wallet."""
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
+import secrets
 from typing import Any
 
 from sqlalchemy import or_, select
@@ -17,8 +20,9 @@ from ledger.infra.books import Books
 from ledger.journal.models import Account, Transfer
 from ledger.redemption import codes
 from ledger.redemption.common import iso
-from ledger.redemption.models import Redemption
+from ledger.redemption.models import PayNumber, Redemption
 from ledger.redemption.receipts import redemption_view
+from ledger.redemption.redeeming import NUMBER_DIGITS
 
 
 def wallet_overview(books: Books, by: Principal, *, history: int = 20) -> dict[str, Any]:
@@ -58,4 +62,29 @@ def issue_payment_code(books: Books, actor: Any, *, source: str | None = None) -
     wallet = wallet_of(books, actor.user_id)
     security.take(books, "payment_code", f"code:user:{actor.user_id}", "code_per_user", source=source,
                   user_id=actor.user_id)
-    return codes.issue_wallet_code(books, wallet)
+    issued = codes.issue_wallet_code(books, wallet)
+    return dataclasses.replace(issued, number=_number_for(books, issued, wallet))
+
+
+def luhn_digit(digits: str) -> str:
+    """The Luhn check digit of ``digits`` (a mistyped digit or two swapped neighbours fail the check)."""
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        d = int(ch) * (2 if i % 2 == 0 else 1)
+        total += d - 9 if d > 9 else d
+    return str((10 - total % 10) % 10)
+
+
+def _number_for(books: Books, issued: codes.WalletCode, wallet: int) -> str:
+    """A fresh 16-digit short number standing for ``issued`` until it is pruned: 15 random digits (the first
+    not 0) and a Luhn check digit. ~10^15 numbers, so guessing a live one is hopeless."""
+    body = str(secrets.randbelow(9 * 10 ** (NUMBER_DIGITS - 2)) + 10 ** (NUMBER_DIGITS - 2))
+    number = body + luhn_digit(body)
+    now = books.now()
+
+    def work(s: Session) -> None:
+        s.add(PayNumber(number=number, code=issued.code, wallet_account_id=wallet,
+                        expires_at=now + dt.timedelta(seconds=issued.expires_in), created_at=now))
+
+    books.run(work)
+    return number
