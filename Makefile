@@ -17,11 +17,13 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[test]"
 	touch $(STAMP)
 
-# front-end libraries come from npm through this step, never committed (see docs/ui.md)
-VENDOR := admin_ui/static/vendor/node_modules/jsqr/dist/jsQR.js
+# front-end libraries come from npm through this step, never committed (see docs/ui.md): jsQR (the till's camera),
+# qrcode-generator (the wallet's offline code, drawn on the phone) and JsBarcode (the pay code's barcode)
+VENDOR_LIBS := jsqr@1 qrcode-generator@2 jsbarcode@3
+VENDOR := admin_ui/static/vendor/node_modules/.goldbean-vendor-2
 $(VENDOR):
-	@if command -v npm >/dev/null 2>&1; then npm install --silent --no-audit --no-fund --prefix admin_ui/static/vendor jsqr@1; \
-	else echo "npm not found: the till's camera scanner is off (a handheld scanner still works)"; fi
+	@if command -v npm >/dev/null 2>&1; then npm install --silent --no-audit --no-fund --prefix admin_ui/static/vendor $(VENDOR_LIBS) && touch $@; \
+	else echo "npm not found: the till's camera scanner, the wallet's offline code and its barcode are off"; fi
 
 install: $(STAMP) $(VENDOR)
 

@@ -33,6 +33,13 @@ def index():
     return render_template("index.html", calls=recruitment.open_calls(current_books()))
 
 
+@bp.get("/favicon.ico")
+@web.public
+def favicon():
+    """Browsers ask for it at the root; the icon lives with the others (``admin_ui/icons.py`` draws them)."""
+    return redirect(url_for("ui.static", filename="icons/favicon-32.png"), 301)
+
+
 @bp.post("/lang")
 def switch_language():
     """The language switch (zh_CN / en), kept in the session."""

@@ -31,7 +31,7 @@ ACCOUNT_KINDS = {"donations": _l("Donations"), "fund": _l("Gold Bean Fund"), "bu
 PURPOSES = {"ledger": _l("Ledger checkpoints"), "access": _l("Sign-in tokens"), "wallet": _l("Payment codes"),
             "card": _l("Bean cards"), "post_sign": _l("Patrol post signs"), "patrol_code": _l("Patrol leader codes"),
             "certificate": _l("Service certificates")}
-METHODS = {"wallet_code": _l("Phone wallet"), "card": _l("Bean card")}
+METHODS = {"wallet_code": _l("Phone wallet"), "card": _l("Bean card"), "device_code": _l("Phone wallet (offline code)")}
 
 
 def label(table: dict, key: object) -> str:

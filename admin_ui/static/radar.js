@@ -6,6 +6,7 @@
   var box = document.getElementById("radar-live");
   if (!tag || !box || !window.EventSource) return;
   var source = new EventSource(tag.dataset.events);
+  window.goldbeanEvents = source; // the wallet app falls back to polling when the stream is closed
   function show(html, urgent) {
     box.innerHTML = html;
     box.className = "radar-live" + (urgent ? " urgent" : "");
@@ -22,6 +23,11 @@
   });
   source.addEventListener("payment", function (e) {
     var p = JSON.parse(e.data);
+    if (p.notice_id === null || p.source === "till") {
+      // beans paid at a till: the wallet app shows 支付成功 (wallet.js)
+      document.dispatchEvent(new CustomEvent("gb:payment", { detail: p }));
+      return;
+    }
     show(text(tag.dataset.paid.replace("@", p.amount)), false);
   });
 })();
