@@ -24,6 +24,7 @@
 
   // --- tabs -----------------------------------------------------------------------------------------------
   var tabs = document.querySelectorAll(".tabbar a[data-tab]");
+  var stale = false; // the balance changed since this page was drawn: the other tabs are loaded afresh
   function showTab(name, push) {
     var section = $("tab-" + name);
     if (!section) { return false; }
@@ -37,13 +38,18 @@
   }
   Array.prototype.forEach.call(tabs, function (a) {
     a.addEventListener("click", function (e) {
+      if (stale && a.getAttribute("data-tab") !== "pay") { return; } // the link loads the tab with today's figures
       if (showTab(a.getAttribute("data-tab"), true)) { e.preventDefault(); window.scrollTo(0, 0); }
     });
   });
 
   // --- a refused form: its first wrong field gets the focus, the sentence beside it is read with it -------
   var wrong = document.querySelector("[data-first-error]");
-  if (wrong) { wrong.focus(); wrong.scrollIntoView({ block: "center" }); }
+  if (wrong) {
+    var toWrong = function () { wrong.focus(); wrong.scrollIntoView({ block: "center" }); };
+    toWrong();
+    window.addEventListener("load", function () { setTimeout(toWrong, 0); }); // after the browser went to the #form
+  }
 
   // --- the balance, hidden until tapped ---------------------------------------------------------------------
   var bal = $("balance"), balNum = $("balance-number"), balShow = $("balance-show");
@@ -56,6 +62,7 @@
   }
   function setBalance(n) {
     if (!bal) { return; }
+    if (String(n) !== bal.getAttribute("data-value")) { stale = true; }
     bal.setAttribute("data-value", String(n));
     balNum.textContent = fmt.format(n);
   }
@@ -134,8 +141,13 @@
       $("zoom-number").textContent = numberText.textContent;
     } else if (mode === "offline") {
       var copy = document.createElement("canvas");
-      copy.width = canvas.width; copy.height = canvas.height;
-      copy.getContext("2d").drawImage(canvas, 0, 0);
+      var modules = canvas.width / (parseInt(canvas.style.width, 10) || canvas.width); // device px per CSS px
+      var scale = Math.max(1, Math.floor(Math.min(window.innerWidth * 0.92, window.innerHeight * 0.7) / (canvas.width / modules)));
+      copy.width = canvas.width * scale; copy.height = canvas.height * scale;
+      copy.style.width = (canvas.width / modules * scale) + "px"; copy.style.height = copy.style.width;
+      var cctx = copy.getContext("2d");
+      cctx.imageSmoothingEnabled = false;
+      cctx.drawImage(canvas, 0, 0, copy.width, copy.height);
       copy.setAttribute("role", "img"); copy.setAttribute("aria-label", canvas.getAttribute("aria-label"));
       holder.appendChild(copy);
       $("zoom-barcode").style.display = "none";
@@ -255,13 +267,17 @@
     });
   }
 
+  // whole CSS pixels per module (no blurred or uneven modules), at the screen's own pixel density
   function drawQr(code) {
     var qr = window.qrcode(0, "M");
     qr.addData(code, "Byte");
     qr.make();
-    var count = qr.getModuleCount(), quiet = 4, cell = Math.max(2, Math.floor(528 / (count + 2 * quiet)));
-    var size = (count + 2 * quiet) * cell;
+    var count = qr.getModuleCount(), quiet = 4, total = count + 2 * quiet;
+    var room = Math.min(window.innerWidth * 0.86, 300);
+    var cssCell = Math.max(2, Math.floor(room / total)), dpr = Math.max(1, Math.round(window.devicePixelRatio || 1));
+    var cell = cssCell * dpr, size = total * cell;
     canvas.width = size; canvas.height = size;
+    canvas.style.width = (total * cssCell) + "px"; canvas.style.height = (total * cssCell) + "px";
     var ctx = canvas.getContext("2d");
     ctx.fillStyle = "#fff"; ctx.fillRect(0, 0, size, size);
     ctx.fillStyle = "#000";
