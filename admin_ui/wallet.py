@@ -279,7 +279,9 @@ def _claim_errors(kind: str, exc: DomainError) -> dict[str, str]:
         return {"ended_at": gettext("The end must come after the start, and a patrol lasts at most %(n)s hours.",
                                     n=earning.rules_of(current_books()).patrol_max_hours)}
     if exc.code in ("out_of_scope", "not_a_volunteer", "permission_denied") and request.form.get("volunteer_id"):
-        return {"volunteer_id": gettext("You may not claim for this volunteer. Choose yourself or someone you lead.")}
+        # the sentence says why ("a community you do not serve"); beside the field it says for whom
+        return {"volunteer_id": sentence_for(exc) if exc.code == "out_of_scope" else
+                gettext("You may not claim for this volunteer. Choose yourself or someone you lead.")}
     return {"": sentence_for(exc)}
 
 

@@ -56,8 +56,12 @@
   var fmt = new Intl.NumberFormat(document.documentElement.lang || "zh-CN");
   if (balShow) {
     balShow.addEventListener("click", function () {
-      balNum.hidden = false; balShow.hidden = true; balShow.setAttribute("aria-expanded", "true");
-      setTimeout(function () { balNum.hidden = true; balShow.hidden = false; balShow.setAttribute("aria-expanded", "false"); }, 15000);
+      var shown = function (on) {
+        balNum.hidden = !on; $("balance-unit").hidden = !on; balShow.hidden = on;
+        balShow.setAttribute("aria-expanded", String(on));
+      };
+      shown(true);
+      setTimeout(function () { shown(false); }, 15000); // hidden again before the phone is handed over
     });
   }
   function setBalance(n) {
@@ -374,7 +378,7 @@
 
   function showPaid(p, available) {
     $("paid-shop").textContent = p.shop;
-    $("paid-amount").textContent = "−" + fmt.format(p.amount);
+    $("paid-amount").textContent = "−" + fmt.format(p.amount) + " " + paid.getAttribute("data-unit");
     $("paid-left").textContent = p.status === "awaiting_confirmation" ? paid.getAttribute("data-waiting")
       : paid.getAttribute("data-left").replace("@", fmt.format(available));
     closeZoom();

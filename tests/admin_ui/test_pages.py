@@ -190,7 +190,7 @@ def test_every_state_changing_form_refuses_a_missing_or_wrong_csrf_token(signed_
     code = codes.issue_wallet_code(books, wallet).code
     ids = {"claim_id": claim, "award_id": award, "user_id": volunteer, "card_id": card, "redemption_id": 1,
            "survey_id": 1, "signup_id": 1, "shift_id": 1, "post_id": 1, "notice_id": 1, "answer_id": 1,
-           "report_id": 1, "erasure_id": 1}
+           "report_id": 1, "erasure_id": 1, "device_id": 1}
     form = {"kind": "tip", "category": "theft", "description": "seen", "occurred_at": "2026-11-27T10:00",
             "reason": "ok", "tier": "low", "code": code, "amount": "5", "volunteer_id": str(volunteer),
             "org_unit_id": "1", "reference": "r", "donor": "d", "period": "2026-10", "purpose": "wallet",
