@@ -93,6 +93,7 @@
     if (canvas) { canvas.hidden = true; canvas.removeAttribute("data-code"); }
     if (numberBox) { numberBox.hidden = true; }
     if (expiredBox) { expiredBox.hidden = false; if (text) { expiredBox.textContent = text; } }
+    if (countdown) { countdown.parentNode.hidden = true; }
     closeZoom();
   }
 
@@ -108,6 +109,7 @@
     drawBarcode($("barcode"), body.number, 52);
     left = body.expires_in;
     countdown.textContent = String(Math.max(left - MARGIN, 0));
+    countdown.parentNode.hidden = false;
     refreshZoom();
   }
 
@@ -322,6 +324,7 @@
         img.hidden = true; numberBox.hidden = true; expiredBox.hidden = true; canvas.hidden = false;
         left = signed.ttl;
         countdown.textContent = String(Math.max(left - MARGIN, 0));
+        countdown.parentNode.hidden = false;
         refreshZoom();
       });
     }).catch(function () { showNothing(); }).then(function () { drawing = false; });

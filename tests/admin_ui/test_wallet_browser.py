@@ -176,3 +176,32 @@ def test_a_refused_claim_keeps_its_fields_and_says_what_to_fix_beside_them(brows
     assert page.input_value("#occurred_at") == "2026-11-28T10:00"
     assert page.input_value("#location") == "金沙小区 3 栋"
     context.close()
+
+
+def test_an_expired_code_is_never_left_on_screen(browser, server) -> None:
+    """Offline on a phone that has no key of its own: when the code runs out, it goes, and the page says why."""
+    context = browser.new_context(viewport=PHONE, locale="zh-CN", base_url=server["base"])
+    context.route("**/wallet/devices", lambda route: route.abort())  # this phone never gets its key
+    page = context.new_page()
+    page.clock.install()
+    page.goto("/signin")
+    page.fill("#username", "volunteer")
+    page.fill("#password", "goldbean")
+    with page.expect_navigation():
+        page.press("#password", "Enter")
+    expect(page.locator("#qr")).to_be_visible()
+    context.set_offline(True)
+    page.clock.run_for(61_000)  # past the code's minute
+    expect(page.locator("#qr")).to_be_hidden()
+    expect(page.locator("#qr-offline")).to_be_hidden()
+    expect(page.locator("#number-box")).to_be_hidden()
+    expect(page.locator("#qr-expired")).to_be_visible()
+    assert "有网络时打开一次钱包" in page.inner_text("#offline-note")
+    assert page.get_attribute("#qr", "data-code") == ""
+    page.screenshot(path=str(_artifacts() / "wallet-expired-offline.png"))
+    context.set_offline(False)
+    page.clock.run_for(2_000)
+    expect(page.locator("#qr")).to_be_visible(timeout=5_000)  # back online: a fresh code at once
+    assert page.get_attribute("#qr", "data-code")
+    expect(page.locator("#offline-note")).to_be_hidden()
+    context.close()
