@@ -119,3 +119,38 @@ def test_the_status_names_the_last_payment_with_its_shop(signed_in, seeded) -> N
     assert body["recent"][0]["shop"] == merchant.name and body["recent"][0]["amount"] == 6
     assert body["available"] == int(re.search(r'data-value="(\d+)"', client.get("/wallet").text).group(1))
     assert isinstance(body["server_time"], int)
+
+
+def test_other_volunteer_forms_keep_what_was_typed_and_say_what_to_fix(seeded, signed_in) -> None:
+    """The radar's answer form and the password form: the sentence beside its field (passwords never typed back)."""
+    from ledger.schema import OrgUnit
+
+    officer = signed_in("officer")
+    desk = officer.get("/radar/desk")
+    with books_of(seeded).session(readonly=True) as s:
+        from sqlalchemy import select
+
+        jinsha = s.scalar(select(OrgUnit.id).where(OrgUnit.code == "panlong.gulou.jinsha"))
+    notice_url = officer.post("/radar/publish", data={
+        "csrf_token": csrf_of(desk.text), "kind": "寻物", "title": "寻找蓝色书包", "body": "小学生的书包",
+        "area": [str(jinsha)], "ends_at": "2026-11-29T18:00"}).headers["Location"]
+    volunteer = signed_in("volunteer")
+    page = volunteer.get(notice_url)
+    r = volunteer.post(f"{notice_url}/answer", data={"csrf_token": csrf_of(page.text), "text": "在公交站看到",
+                                                     "place": "金沙公交站", "occurred_at": "2099-01-01T09:00"})
+    assert r.status_code == 302 and r.headers["Location"].endswith("#answer-form")
+    page = volunteer.get(notice_url).text
+    assert ">在公交站看到</textarea>" in page and 'value="金沙公交站"' in page and 'value="2099-01-01T09:00"' in page
+    assert re.search(r'id="occurred_at"[^>]*aria-invalid="true"[^>]*aria-describedby="answer-occurred_at-error"', page)
+    assert '<p class="field-error" id="answer-occurred_at-error">这个时间比现在还晚' in page
+    volunteer.post(f"{notice_url}/answer", data={"csrf_token": csrf_of(page), "text": "", "place": "金沙公交站"})
+    page = volunteer.get(notice_url).text
+    assert 'id="answer-text-error"' in page and 'value="金沙公交站"' in page
+    assert 'id="answer-form"' in page  # nothing was answered yet
+
+    form = volunteer.get("/account/password")
+    wrong = volunteer.post("/account/password", data={"csrf_token": csrf_of(form.text), "current_password": "nope",
+                                                      "new_password": "a-long-new-password"})
+    assert wrong.status_code == 422
+    assert 'id="p-current_password-error"' in wrong.text and 'aria-invalid="true"' in wrong.text
+    assert "a-long-new-password" not in wrong.text and "nope" not in wrong.text
