@@ -154,3 +154,28 @@ def test_other_volunteer_forms_keep_what_was_typed_and_say_what_to_fix(seeded, s
     assert wrong.status_code == 422
     assert 'id="p-current_password-error"' in wrong.text and 'aria-invalid="true"' in wrong.text
     assert "a-long-new-password" not in wrong.text and "nope" not in wrong.text
+
+
+def test_a_survey_left_half_answered_keeps_the_answers_and_marks_the_question(seeded, signed_in) -> None:
+    from .test_surveys_pages import QUESTIONS, _community_id
+
+    officer = signed_in("officer")
+    page = officer.get("/surveys")
+    survey_url = officer.post("/surveys/new", data={
+        "csrf_token": csrf_of(page.text), "org_unit_id": _community_id(page.text), "title": "楼道照明调查",
+        "questions": QUESTIONS, "reward": "2", "max_responses": "20", "days": "7"}).headers["Location"]
+    officer.post(survey_url + "/publish", data={"csrf_token": csrf_of(officer.get(survey_url).text)})
+    volunteer = signed_in("volunteer")
+    form = volunteer.get(survey_url)
+    ids = re.findall(r'name="q(\d+)"', form.text)
+    single, multiple, scale, text = ids[0], ids[2], ids[4], ids[-1]
+    r = volunteer.post(survey_url + "/answer", data={"csrf_token": csrf_of(form.text), f"q{multiple}": ["盗窃", "诈骗"],
+                                                     f"q{scale}": "4", f"q{text}": "多装几盏灯"})
+    assert r.status_code == 302 and r.headers["Location"].endswith("#answer-form")
+    page = volunteer.get(survey_url).text
+    assert f'id="survey-q{single}-error"' in page and "请回答这个问题" in page
+    assert page.count(f'name="q{multiple}" value="盗窃" checked') == 1 and 'value="诈骗" checked' in page
+    assert f'name="q{scale}" value="4" required checked' in page and ">多装几盏灯</textarea>" in page
+    done = volunteer.post(survey_url + "/answer", data={"csrf_token": csrf_of(page), f"q{single}": "不够",
+                                                        f"q{multiple}": "盗窃", f"q{scale}": "4"})
+    assert done.status_code == 302 and "金豆已到账" in volunteer.get("/surveys").text
