@@ -179,3 +179,20 @@ def test_a_survey_left_half_answered_keeps_the_answers_and_marks_the_question(se
     done = volunteer.post(survey_url + "/answer", data={"csrf_token": csrf_of(page), f"q{single}": "不够",
                                                         f"q{multiple}": "盗窃", f"q{scale}": "4"})
     assert done.status_code == 302 and "金豆已到账" in volunteer.get("/surveys").text
+
+
+def test_the_web_till_takes_the_number_a_cashier_types(signed_in, seeded) -> None:
+    from .test_pages import _redeem
+
+    volunteer = signed_in("volunteer")
+    page = volunteer.get("/wallet").text
+    number = re.search(r'data-number="(\d{16})"', page).group(1)
+    shown = re.search(r'id="pay-number" data-number="\d+">([\d ]+)<', page).group(1)
+    assert shown == " ".join(number[i:i + 4] for i in range(0, 16, 4))
+    cashier = signed_in("cashier")
+    receipt = _redeem(cashier, shown, "4")
+    assert receipt.status_code in (200, 201, 302), receipt.status_code
+    after = cashier.get(receipt.headers["Location"]).text if receipt.status_code == 302 else receipt.text
+    assert 'id="receipt-ok"' in after
+    again = _redeem(cashier, number, "4")
+    assert "这个付款码已经用过了" in again.text
