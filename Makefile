@@ -18,20 +18,15 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 # front-end libraries come from npm through this step, never committed (see docs/ui.md): jsQR (the till's camera),
-# qrcode-generator (the wallet's offline code, drawn on the phone) and JsBarcode (the pay code's barcode)
-VENDOR_LIBS := jsqr@1 qrcode-generator@2 jsbarcode@3
-VENDOR := admin_ui/static/vendor/node_modules/.goldbean-vendor-2
+# qrcode-generator (the wallet's offline code, drawn on the phone), JsBarcode (the pay code's barcode) and Leaflet
+# (the coverage board's map: posts as points over a plain background, no tile server is reachable)
+VENDOR_LIBS := jsqr@1 qrcode-generator@2 jsbarcode@3 leaflet@1
+VENDOR := admin_ui/static/vendor/node_modules/.goldbean-vendor-3
 $(VENDOR):
 	@if command -v npm >/dev/null 2>&1; then npm install --silent --no-audit --no-fund --prefix admin_ui/static/vendor $(VENDOR_LIBS) && touch $@; \
-	else echo "npm not found: the till's camera scanner, the wallet's offline code and its barcode are off"; fi
+	else echo "npm not found: the till's camera scanner, the wallet's offline code, its barcode and the coverage map are off"; fi
 
-# the coverage board's map (posts as points over a plain background: no tile server is reachable)
-LEAFLET := admin_ui/static/vendor/node_modules/leaflet/dist/leaflet.js
-$(LEAFLET):
-	@if command -v npm >/dev/null 2>&1; then npm install --silent --no-audit --no-fund --prefix admin_ui/static/vendor leaflet@1; \
-	else echo "npm not found: the coverage board shows its plan without the map library"; fi
-
-install: $(STAMP) $(VENDOR) $(LEAFLET)
+install: $(STAMP) $(VENDOR)
 
 ## make run: install, migrate the SQLite database, seed the demo district, serve on http://127.0.0.1:5000
 run: install

@@ -17,10 +17,14 @@ MAX_VALUE = 4000  # a kept value is at most this long (the session row stays sma
 
 
 def keep(form: str, errors: dict[str, str], *, fields: tuple[str, ...] | None = None) -> None:
-    """Remember ``form``'s submitted values (``fields``, or every field but the CSRF token) and ``errors``
-    (field name, or ``""`` for the form as a whole, to a sentence) for the next page."""
+    """Remember ``form``'s submitted values (``fields``, or every field but the CSRF token; a list where a field
+    was sent several times, as ticked boxes are) and ``errors`` (field name, or ``""`` for the form as a whole,
+    to a sentence) for the next page."""
     names = fields if fields is not None else tuple(k for k in request.form if k not in ("csrf_token", "once"))
-    values = {k: (request.form.get(k) or "")[:MAX_VALUE] for k in names}
+    values: dict[str, Any] = {}
+    for k in names:
+        many = request.form.getlist(k)
+        values[k] = [v[:MAX_VALUE] for v in many] if len(many) > 1 else (request.form.get(k) or "")[:MAX_VALUE]
     kept_forms = dict(session.get("forms") or {})
     kept_forms[form] = {"values": values, "errors": {k: str(v) for k, v in errors.items()}}
     session["forms"] = kept_forms

@@ -115,7 +115,7 @@ def reset_post():
 @bp.get("/account/password")
 @web.requires()
 def password():
-    return render_template("ui/password.html", error=None)
+    return render_template("ui/password.html", error=None, errors={})
 
 
 @bp.post("/account/password")
@@ -127,7 +127,10 @@ def password_post():
             new_password=request.form.get("new_password") or "", keep_session=web.session_token(),
             source=request.remote_addr)
     except DomainError as exc:
-        return render_template("ui/password.html", error=sentence_for(exc)), 422
+        # beside the field it is about (passwords are never typed back into a page)
+        field = {"wrong_password": "current_password", "weak_password": "new_password"}.get(exc.code)
+        return render_template("ui/password.html", error=None if field else sentence_for(exc),
+                               errors={field: sentence_for(exc)} if field else {}), 422
     flash(gettext("Password changed; %(n)s other sessions were signed out.", n=out["sessions_ended"]), "ok")
     return redirect(web.landing_for(g.actor))
 

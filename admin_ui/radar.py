@@ -16,7 +16,7 @@ from ledger.access import policy
 from ledger.errors import DomainError
 from ledger.views import directory
 
-from . import web
+from . import forms, web
 
 bp = Blueprint("ui_radar", __name__, url_prefix="/radar")
 public_bp = Blueprint("ui_report", __name__)
@@ -115,21 +115,44 @@ def notice_page(notice_id: int):
     answers = radar.list_answers(books, actor, notice_id)
     names = directory.user_names(books, {a.volunteer_id for a in answers} | {notice.officer_id})
     return render_template("ui/radar_notice.html", n=notice, answers=answers, names=names,
-                           tiers=earning.rules_of(books).tip_tiers,
+                           tiers=earning.rules_of(books).tip_tiers, kept=forms.kept("answer"),
                            units=directory.unit_names(books), history=radar.notice_history(books, actor, notice_id),
                            officer=policy.is_officer(actor), mine=[a for a in answers if a.volunteer_id == actor.user_id])
+
+
+def _answer_errors() -> dict[str, str]:
+    """The answer form's fields, checked before the use case so each sentence lands beside its field."""
+    errors: dict[str, str] = {}
+    if not _text("text", 2000):
+        errors["text"] = gettext("Write what you saw, in a few words.")
+    raw = (request.form.get("occurred_at") or "").strip()
+    moment = _local_time("occurred_at")
+    if raw and moment is None:
+        errors["occurred_at"] = gettext("Enter the date and the time, for example 2026-11-27 09:30.")
+    elif moment is not None and moment > current_books().now():
+        errors["occurred_at"] = gettext("This time is later than now. Check the date and the time.")
+    return errors
 
 
 @bp.post("/<int:notice_id>/answer")
 @web.requires("volunteer")
 def answer(notice_id: int):
     here = url_for("ui_radar.notice_page", notice_id=notice_id)
-    refused, _ = _try(lambda: radar.answer_notice(current_books(), g.actor, notice_id, text=_text("text", 2000),
-                                                  place=_text("place", 200) or None,
-                                                  occurred_at=_local_time("occurred_at"),
-                                                  photo=(_photos("photo", 1) or [None])[0]),
-                      gettext("Thank you: your tip was sent to the officer."), here)
-    return refused or redirect(here)
+    errors = _answer_errors()
+    if not errors:
+        try:
+            radar.answer_notice(current_books(), g.actor, notice_id, text=_text("text", 2000),
+                                place=_text("place", 200) or None, occurred_at=_local_time("occurred_at"),
+                                photo=(_photos("photo", 1) or [None])[0])
+        except DomainError as exc:
+            from .messages import sentence_for
+
+            errors = {"photo" if exc.code.startswith("photo") else "": sentence_for(exc)}
+    if errors:  # what was typed stays, the sentence beside its field (admin_ui/forms.py); a photo is chosen again
+        forms.keep("answer", errors, fields=("text", "place", "occurred_at"))
+        return redirect(here + "#answer-form")
+    flash(gettext("Thank you: your tip was sent to the officer."), "ok")
+    return redirect(here)
 
 
 @bp.get("/photos/<int:photo_id>")

@@ -12,7 +12,8 @@ from doors import current_books
 from ledger import errors, surveys
 from ledger.errors import DomainError
 
-from . import web
+from . import forms, web
+from .messages import sentence_for
 
 bp = Blueprint("ui_surveys", __name__, url_prefix="/surveys")
 KIND_PREFIX = {"单选": "single", "多选": "multiple", "评分": "scale", "填空": "text",
@@ -34,7 +35,8 @@ def page():
 def survey(survey_id: int):
     books = current_books()
     view, results = surveys.survey_page(books, g.actor, survey_id)
-    return render_template("ui/survey.html", survey=view, staff=results is not None, results=results)
+    return render_template("ui/survey.html", survey=view, staff=results is not None, results=results,
+                           kept=forms.kept("survey"))
 
 
 def _answers_from_form(view: surveys.SurveyView) -> dict[str, object]:
@@ -61,7 +63,17 @@ def _answers_from_form(view: surveys.SurveyView) -> dict[str, object]:
 def answer(survey_id: int):
     books = current_books()
     view = surveys.get_survey(books, g.actor, survey_id)
-    out = surveys.answer_survey(books, g.actor, survey_id, _answers_from_form(view))
+    answers = _answers_from_form(view)
+    try:
+        out = surveys.answer_survey(books, g.actor, survey_id, answers)
+    except DomainError as exc:
+        if exc.code != "survey_answer_invalid":
+            raise
+        # a question left out is said beside it, and every answer given stays (admin_ui/forms.py)
+        wrong = {f"q{q.id}": gettext("Please answer this question.") for q in view.questions
+                 if q.required and str(q.id) not in answers} or {"": sentence_for(exc)}
+        forms.keep("survey", wrong, fields=tuple(f"q{q.id}" for q in view.questions))
+        return redirect(url_for("ui_surveys.survey", survey_id=survey_id) + "#answer-form")
     if out["paid"]:
         flash(gettext("Thank you. %(n)s beans are in your wallet.", n=out["paid"]), "ok")
     else:

@@ -19,7 +19,7 @@ from ledger.redemption import codes
 
 from .auth import current_actor, requires_roles
 from .edge import Blueprint
-from .schemas import BINARY, NO_STORE, NO_STORE_DOC, TEXT, In, Out, RedemptionOut, String, iso
+from .schemas import BINARY, NO_STORE, NO_STORE_DOC, TEXT, Boolean, In, Out, RedemptionOut, String, iso
 
 blp = Blueprint("wallet", __name__, url_prefix="/wallet", description="The volunteer's wallet and payment codes")
 cards_blp = Blueprint("cards", __name__, url_prefix="/cards",
@@ -126,11 +126,13 @@ DEVICE_ROLES = ("volunteer", "leader", "officer", "admin")
 class PublicJwk(In):
     kty = String(required=True, validate=validate.OneOf(["OKP", "EC"]))
     crv = String(required=True, validate=validate.OneOf(["Ed25519", "P-256"]))
-    x = String(required=True, validate=validate.Length(min=40, max=48))
-    y = String(validate=validate.Length(min=40, max=48), metadata={"description": "P-256 only"})
+    x = String(required=True, validate=validate.Regexp(r"^[A-Za-z0-9_-]{43}$"),
+               metadata={"description": "32 bytes, base64url without padding"})
+    y = String(validate=validate.Regexp(r"^[A-Za-z0-9_-]{43}$"), metadata={"description": "P-256 only"})
     # what WebCrypto's exportKey("jwk") adds to a public key
-    ext = fields.Boolean(metadata={"description": "ignored"})
-    key_ops = fields.List(String(), metadata={"description": "ignored"})
+    ext = Boolean(metadata={"description": "ignored"})
+    key_ops = fields.List(fields.String(validate=validate.Length(max=20)), validate=validate.Length(max=8),
+                          metadata={"description": "ignored"})
     alg = String(metadata={"description": "ignored (the curve decides: EdDSA or ES256)"})
 
 

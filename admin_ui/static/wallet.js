@@ -20,6 +20,9 @@
     if (last && elder.split(".").indexOf(last) >= 0) { document.documentElement.classList.add("elder"); }
   } else {
     localStorage.setItem("gb.lastUser", app.getAttribute("data-user"));
+    // signing out on a shared phone: the offline shell no longer shows this person's code
+    var out = $("sign-out");
+    if (out) { out.addEventListener("click", function () { localStorage.removeItem("gb.lastUser"); }); }
   }
 
   // --- tabs -----------------------------------------------------------------------------------------------

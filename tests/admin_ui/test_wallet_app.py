@@ -119,3 +119,80 @@ def test_the_status_names_the_last_payment_with_its_shop(signed_in, seeded) -> N
     assert body["recent"][0]["shop"] == merchant.name and body["recent"][0]["amount"] == 6
     assert body["available"] == int(re.search(r'data-value="(\d+)"', client.get("/wallet").text).group(1))
     assert isinstance(body["server_time"], int)
+
+
+def test_other_volunteer_forms_keep_what_was_typed_and_say_what_to_fix(seeded, signed_in) -> None:
+    """The radar's answer form and the password form: the sentence beside its field (passwords never typed back)."""
+    from ledger.schema import OrgUnit
+
+    officer = signed_in("officer")
+    desk = officer.get("/radar/desk")
+    with books_of(seeded).session(readonly=True) as s:
+        from sqlalchemy import select
+
+        jinsha = s.scalar(select(OrgUnit.id).where(OrgUnit.code == "panlong.gulou.jinsha"))
+    notice_url = officer.post("/radar/publish", data={
+        "csrf_token": csrf_of(desk.text), "kind": "寻物", "title": "寻找蓝色书包", "body": "小学生的书包",
+        "area": [str(jinsha)], "ends_at": "2026-11-29T18:00"}).headers["Location"]
+    volunteer = signed_in("volunteer")
+    page = volunteer.get(notice_url)
+    r = volunteer.post(f"{notice_url}/answer", data={"csrf_token": csrf_of(page.text), "text": "在公交站看到",
+                                                     "place": "金沙公交站", "occurred_at": "2099-01-01T09:00"})
+    assert r.status_code == 302 and r.headers["Location"].endswith("#answer-form")
+    page = volunteer.get(notice_url).text
+    assert ">在公交站看到</textarea>" in page and 'value="金沙公交站"' in page and 'value="2099-01-01T09:00"' in page
+    assert re.search(r'id="occurred_at"[^>]*aria-invalid="true"[^>]*aria-describedby="answer-occurred_at-error"', page)
+    assert '<p class="field-error" id="answer-occurred_at-error">这个时间比现在还晚' in page
+    volunteer.post(f"{notice_url}/answer", data={"csrf_token": csrf_of(page), "text": "", "place": "金沙公交站"})
+    page = volunteer.get(notice_url).text
+    assert 'id="answer-text-error"' in page and 'value="金沙公交站"' in page
+    assert 'id="answer-form"' in page  # nothing was answered yet
+
+    form = volunteer.get("/account/password")
+    wrong = volunteer.post("/account/password", data={"csrf_token": csrf_of(form.text), "current_password": "nope",
+                                                      "new_password": "a-long-new-password"})
+    assert wrong.status_code == 422
+    assert 'id="p-current_password-error"' in wrong.text and 'aria-invalid="true"' in wrong.text
+    assert "a-long-new-password" not in wrong.text and "nope" not in wrong.text
+
+
+def test_a_survey_left_half_answered_keeps_the_answers_and_marks_the_question(seeded, signed_in) -> None:
+    from .test_surveys_pages import QUESTIONS, _community_id
+
+    officer = signed_in("officer")
+    page = officer.get("/surveys")
+    survey_url = officer.post("/surveys/new", data={
+        "csrf_token": csrf_of(page.text), "org_unit_id": _community_id(page.text), "title": "楼道照明调查",
+        "questions": QUESTIONS, "reward": "2", "max_responses": "20", "days": "7"}).headers["Location"]
+    officer.post(survey_url + "/publish", data={"csrf_token": csrf_of(officer.get(survey_url).text)})
+    volunteer = signed_in("volunteer")
+    form = volunteer.get(survey_url)
+    ids = re.findall(r'name="q(\d+)"', form.text)
+    single, multiple, scale, text = ids[0], ids[2], ids[4], ids[-1]
+    r = volunteer.post(survey_url + "/answer", data={"csrf_token": csrf_of(form.text), f"q{multiple}": ["盗窃", "诈骗"],
+                                                     f"q{scale}": "4", f"q{text}": "多装几盏灯"})
+    assert r.status_code == 302 and r.headers["Location"].endswith("#answer-form")
+    page = volunteer.get(survey_url).text
+    assert f'id="survey-q{single}-error"' in page and "请回答这个问题" in page
+    assert page.count(f'name="q{multiple}" value="盗窃" checked') == 1 and 'value="诈骗" checked' in page
+    assert f'name="q{scale}" value="4" required checked' in page and ">多装几盏灯</textarea>" in page
+    done = volunteer.post(survey_url + "/answer", data={"csrf_token": csrf_of(page), f"q{single}": "不够",
+                                                        f"q{multiple}": "盗窃", f"q{scale}": "4"})
+    assert done.status_code == 302 and "金豆已到账" in volunteer.get("/surveys").text
+
+
+def test_the_web_till_takes_the_number_a_cashier_types(signed_in, seeded) -> None:
+    from .test_pages import _redeem
+
+    volunteer = signed_in("volunteer")
+    page = volunteer.get("/wallet").text
+    number = re.search(r'data-number="(\d{16})"', page).group(1)
+    shown = re.search(r'id="pay-number" data-number="\d+">([\d ]+)<', page).group(1)
+    assert shown == " ".join(number[i:i + 4] for i in range(0, 16, 4))
+    cashier = signed_in("cashier")
+    receipt = _redeem(cashier, shown, "4")
+    assert receipt.status_code in (200, 201, 302), receipt.status_code
+    after = cashier.get(receipt.headers["Location"]).text if receipt.status_code == 302 else receipt.text
+    assert 'id="receipt-ok"' in after
+    again = _redeem(cashier, number, "4")
+    assert "这个付款码已经用过了" in again.text

@@ -5,7 +5,8 @@
 - a till redemption makes the open wallet show 支付成功 with the shop and the amount within two seconds;
 - offline (the context offline after one online visit) the app loads from its service worker and shows a code
   signed on the phone that the till (online) accepts once; a revoked phone's code is refused;
-- a refused claim keeps what was typed and says what to fix beside the field.
+- a refused claim keeps what was typed and says what to fix beside the field;
+- with no key and no network, an expired code leaves the screen; without Ed25519 the phone uses P-256.
 """
 
 from __future__ import annotations
@@ -36,6 +37,17 @@ def _token(books, username: str) -> dict[str, str]:
         actor = load_actor(s, _user_id(books, username))
     token, _ = issue_access_token(books, actor)
     return {"Authorization": f"Bearer {token}"}
+
+
+def _give(books, username: str, beans: int) -> None:
+    """Beans from the fund straight to a wallet (the demo's leader has none)."""
+    from ledger.access.identity import wallet_account_id
+    from ledger.journal.accounts import account_by_code, post
+    from ledger.journal.posting import transfer
+
+    with books.session(readonly=True) as s:
+        fund, wallet = account_by_code(s, "fund").id, wallet_account_id(s, _user_id(books, username))
+    post(books, transfer(f"test:give:{username}:{uuid.uuid4().hex[:8]}", "award", fund, wallet, beans))
 
 
 def _redeem(server, code: str, amount: int):
@@ -204,4 +216,37 @@ def test_an_expired_code_is_never_left_on_screen(browser, server) -> None:
     expect(page.locator("#qr")).to_be_visible(timeout=5_000)  # back online: a fresh code at once
     assert page.get_attribute("#qr", "data-code")
     expect(page.locator("#offline-note")).to_be_hidden()
+    context.close()
+
+
+def test_a_browser_without_ed25519_falls_back_to_p256(browser, server) -> None:
+    """Where WebCrypto lacks Ed25519, the phone makes an ECDSA P-256 key; its offline codes pay as well."""
+    context = browser.new_context(viewport=PHONE, locale="zh-CN", base_url=server["base"])
+    context.add_init_script("""(() => {
+      const subtle = crypto.subtle, generate = subtle.generateKey.bind(subtle);
+      subtle.generateKey = (algo, ...rest) => (algo && algo.name === "Ed25519")
+        ? Promise.reject(new DOMException("Unrecognized name", "NotSupportedError")) : generate(algo, ...rest);
+    })();""")
+    page = context.new_page()
+    page.goto("/signin")
+    page.fill("#username", "leader")  # a volunteer of their own, with a wallet
+    page.fill("#password", "goldbean")
+    with page.expect_navigation():
+        page.press("#password", "Enter")
+    expect(page.locator("#app")).to_have_attribute("data-phone", "ready", timeout=15_000)
+    devices = server["app"].test_client().get("/api/v1/wallet/devices", headers=_token(server["books"], "leader")).json
+    assert [d["alg"] for d in devices] == ["ES256"]
+    context.set_offline(True)
+    page.evaluate("() => window.dispatchEvent(new Event('offline'))")
+    expect(page.locator("#qr-offline")).to_be_visible(timeout=10_000)
+    code = page.get_attribute("#qr-offline", "data-code")
+    _give(server["books"], "leader", 5)
+    paid = _redeem(server, code, 2)
+    assert paid.status_code == 201 and paid.json["method"] == "device_code", paid.json
+    # the enlarged code, on a white screen
+    page.click("#qr-zoom")
+    expect(page.locator("#zoom")).to_be_visible()
+    expect(page.locator("#zoom-code canvas")).to_be_visible()
+    page.keyboard.press("Escape")
+    expect(page.locator("#zoom")).to_be_hidden()
     context.close()
