@@ -26,7 +26,14 @@ $(VENDOR):
 	@if command -v npm >/dev/null 2>&1; then npm install --silent --no-audit --no-fund --prefix admin_ui/static/vendor $(VENDOR_LIBS) && touch $@; \
 	else echo "npm not found: the till's camera scanner, the wallet's offline code, its barcode and the coverage map are off"; fi
 
-install: $(STAMP) $(VENDOR)
+# test-only: axe-core, injected by the accessibility test into the pages (tests/admin_ui/test_accessibility.py);
+# kept under .venv, never served
+AXE := $(VENV)/npm/node_modules/axe-core/axe.min.js
+$(AXE): $(STAMP)
+	@if command -v npm >/dev/null 2>&1; then npm install --silent --no-audit --no-fund --prefix $(VENV)/npm axe-core@4; \
+	else echo "npm not found: the accessibility test is skipped"; fi
+
+install: $(STAMP) $(VENDOR) $(AXE)
 
 ## make run: install, migrate the SQLite database, seed the demo district, serve on http://127.0.0.1:5000
 run: install

@@ -83,6 +83,8 @@ def run_verify():
     """Recompute every balance and hash chain now; the verdict is kept as the latest result."""
     report = verify.verify_books(current_books())
     result = {"ok": report.ok, "verdict": report.verdict(), "at": current_books().now().isoformat(),
+              "counts": {"accounts": report.accounts, "transfers": report.transfers, "entries": report.entries,
+                         "checkpoints": report.checkpoints, "debits": report.debits_posted},
               "by": g.actor.display_name, "problems": [str(p) for p in report.problems[:20]]}
     path = _verify_file()
     tmp = path.with_suffix(".tmp")

@@ -17,23 +17,27 @@ STAFF = ("officer", "admin", "auditor", "fund_manager")
 KINDS = ("donate", "award", "redeem", "settle")
 
 
-def _scale(values: list[int], height: int) -> tuple[int, float]:
-    top = max([1, *values])
-    return top, height / top
+def _share(value: int, top: int) -> float:
+    """A bar's length, 0 to 100, against the largest of its chart (a value above zero shows at least a sliver)."""
+    if value <= 0 or top <= 0:
+        return 0
+    return max(1.5, round(100 * value / top, 1))
 
 
 @bp.get("")
 @web.requires(*STAFF)
 def page():
+    """The charts are rows of HTML text (the week, the figure) beside bars drawn as small SVG rectangles with no
+    text in them: the text keeps the page's type size on any screen instead of shrinking with a scaled SVG."""
     books, actor = current_books(), g.actor
     data = directory.dashboard(books, actor, weeks=8)
-    weekly_top = {k: max([1, *(w[k] for w in data["weeks"])]) for k in KINDS}  # each kind on its own scale
-    street_top, street_k = _scale([st[k] for st in data["streets"] for k in ("award", "redeem")], 360)
+    weekly_top = {k: max([0, *(w[k] for w in data["weeks"])]) for k in KINDS}  # each kind on its own scale
+    street_top = max([0, *(st[k] for st in data["streets"] for k in ("award", "redeem"))])
     district = data["district_id"]
     volunteers = earning.volunteer_leaderboard(books, actor, org_unit_id=district, limit=10) if district else None
     communities = earning.community_leaderboard(books, actor, org_unit_id=district) if district else None
-    return render_template("ui/dashboard.html", data=data, kinds=KINDS, weekly_top=weekly_top,
-                           street_top=street_top, street_k=street_k, volunteers=volunteers, communities=communities,
+    return render_template("ui/dashboard.html", data=data, kinds=KINDS, weekly_top=weekly_top, share=_share,
+                           street_top=street_top, volunteers=volunteers, communities=communities,
                            patrol_now=_patrol_now(books, actor))
 
 

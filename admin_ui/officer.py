@@ -5,6 +5,8 @@ cancel, print)."""
 from __future__ import annotations
 
 import base64
+import uuid
+from typing import Any
 
 from flask import Blueprint, flash, g, redirect, render_template, request, session, url_for
 from flask_babel import format_datetime, gettext
@@ -30,6 +32,20 @@ def _reason() -> str:
     return (request.form.get("reason") or "").strip()[:2000]
 
 
+def _pending_context(books, actor, pending: list) -> dict[int, Any]:
+    """For the second officer: the claim behind each award waiting for approval (the tip text, where, and the
+    first officer's note), so they decide on what the first one saw."""
+    out = {}
+    for award in pending:
+        if award.claim_id is None:
+            continue
+        try:
+            out[award.id] = earning.get_claim(books, actor, award.claim_id)
+        except DomainError:
+            continue
+    return out
+
+
 @bp.get("")
 @web.requires("officer")
 def queue():
@@ -37,12 +53,17 @@ def queue():
     claims = [c for c in earning.list_claims(books, actor, status="submitted", limit=200)
               if c.volunteer_id != actor.user_id]
     pending = earning.list_awards(books, actor, status="pending_approval", limit=200)
+    behind = _pending_context(books, actor, pending)
     names = directory.user_names(books, {c.volunteer_id for c in claims} | {c.submitted_by_id for c in claims}
                                  | {a.volunteer_id for a in pending} | {a.officer_id for a in pending})
-    return render_template("ui/officer.html", claims=claims, pending=pending, names=names,
-                           units=directory.unit_names(books), tiers=earning.rules_of(books).tip_tiers,
+    rules = earning.rules_of(books)
+    # what verifying pays, shown before the officer verifies: a patrol's beans follow from its hours
+    values = {c.id: earning.claim_amount(rules, c, None) for c in claims if c.kind == "patrol" and c.ended_at}
+    return render_template("ui/officer.html", claims=claims, pending=pending, names=names, behind=behind,
+                           units=directory.unit_names(books), tiers=rules.tip_tiers, values=values,
+                           threshold=rules.approval_threshold,
                            volunteers=directory.volunteers_in_scope(books, actor),
-                           communities=directory.communities(books, actor))
+                           communities=directory.communities(books, actor), award_key=uuid.uuid4().hex)
 
 
 def _done(message: str):
@@ -152,7 +173,10 @@ def void(award_id: int):
 @bp.get("/volunteers")
 @web.requires("officer")
 def volunteers():
-    return render_template("ui/volunteers.html", volunteers=directory.volunteers_in_scope(current_books(), g.actor))
+    """Volunteers in scope; ``q`` searches by name or phone (phones are shown masked)."""
+    query = (request.args.get("q") or "").strip()[:50]
+    return render_template("ui/volunteers.html", query=query,
+                           volunteers=directory.volunteers_in_scope(current_books(), g.actor, query=query or None))
 
 
 @bp.get("/volunteers/<int:user_id>")

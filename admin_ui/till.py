@@ -62,16 +62,28 @@ def _recent(merchant_id: int) -> dict[str, Any]:
             "takings": directory.takings_today(books, merchant_id, by=g.actor), "merchant_id": merchant_id}
 
 
+def _till_names(merchant_id: int, paused: list[str], owner: bool) -> dict[str, str]:
+    """How a paused till is named on the page: the cashier's name for a web till, the key's name for a till key
+    (never its ``user:7`` reference)."""
+    books = current_books()
+    users = {int(ref[5:]) for ref in paused if ref.startswith("user:") and ref[5:].isdigit()}
+    names = {f"user:{uid}": name for uid, name in directory.user_names(books, users).items()}
+    if owner and any(ref.startswith("till:") for ref in paused):
+        names.update({f"till:{t['id']}": t["name"] for t in redemption.list_tills(books, merchant_id, by=g.actor)})
+    return {ref: names.get(ref) or gettext("a till") for ref in paused}
+
+
 def _render(merchant_id: int, *, error: str | None = None, code: str = "", sale_key: str | None = None,
             needs_pin: bool = False, status: int = 200, amount: str = "", customer: dict | None = None):
     books = current_books()
     shops = [directory.merchant_of(books, m) for m in policy.till_merchants(g.actor)]
+    paused, owner = redemption.paused_tills(books, g.actor, merchant_id), policy.is_owner_of(g.actor, merchant_id)
     return render_template(
         "ui/till.html", merchant=directory.merchant_of(books, merchant_id), merchants=shops,
         items=redemption.list_items(books, merchant_id), error=error, code=code,
         sale_key=sale_key or uuid.uuid4().hex, needs_pin=needs_pin, amount=amount, customer=customer,
-        quick_amounts=QUICK_AMOUNTS, paused=redemption.paused_tills(books, g.actor, merchant_id),
-        owner=policy.is_owner_of(g.actor, merchant_id), **_recent(merchant_id)), status
+        quick_amounts=QUICK_AMOUNTS, paused=paused, paused_names=_till_names(merchant_id, paused, owner),
+        owner=owner, **_recent(merchant_id)), status
 
 
 @bp.get("")

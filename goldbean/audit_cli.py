@@ -215,7 +215,8 @@ def audit_trial_balance(at: str | None, as_json: bool) -> None:
         for kind, amount in tb.by_kind.items():
             click.echo(f"  {kind:<12}{amount:>14}")
         for org in tb.by_org:
-            label = f"org {org['org_unit_id']} {org['name']}" if org["org_unit_id"] is not None else org["name"]
+            label = (f"org {org['org_unit_id']} {org['name']}" if org["org_unit_id"] is not None
+                     else "district accounts (no org unit)")
             click.echo(f"  [{label}] {org['total']}: " + ", ".join(f"{k} {v}" for k, v in org["by_kind"].items()))
         click.echo(f"  {'total':<12}{tb.total:>14}  {'balanced' if tb.balanced else 'NOT BALANCED'}")
     if not tb.balanced:

@@ -169,7 +169,7 @@ def trial_balance_in(session: Session, at: dt.datetime | None) -> TrialBalance:
     orgs: dict[int | None, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     for r in rows:
         orgs[_org_of(r.owner_ref, owners)][r.kind] += r.balance
-    by_org = [{"org_unit_id": org, "name": names.get(org, "") if org is not None else "(no org unit)",
+    by_org = [{"org_unit_id": org, "name": names.get(org, "") if org is not None else "",
                "by_kind": dict(kinds), "total": sum(kinds.values())}
               for org, kinds in sorted(orgs.items(), key=lambda kv: (kv[0] is None, kv[0] or 0))]
     return TrialBalance(at, rows, by_kind, by_org, sum(r.balance for r in rows))

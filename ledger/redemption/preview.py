@@ -19,10 +19,12 @@ What it reveals, and to whom:
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
+from sqlalchemy.orm import Session
 
 from ledger import errors
 from ledger.access.masking import mask_name
@@ -61,13 +63,20 @@ def _check_card(conn: Connection, verified: codes.VerifiedCode) -> None:
         raise DomainError(errors.CARD_LOCKED)
 
 
+def _read_code(s: Session, books: Books, code: Any, now: dt.datetime) -> codes.VerifiedCode:
+    """The code as ``redeeming.redeem`` reads it: keep the two alike (every kind of code a till may take, it
+    may look up first)."""
+    return codes.verify_code(books, code)
+
+
 def preview_code(books: Books, ctx: TillContext, code: Any) -> dict[str, Any]:
     """The masked name and available beans behind ``code``, for a till of ``ctx``'s merchant; nothing is
     spent. Refusals are the ones ``redeem`` would give for the same code now."""
     merchant_id = acting_merchant(ctx)
-    verified = codes.verify_code(books, code)
 
-    def work(conn: Connection) -> dict[str, Any]:
+    def work(s: Session) -> dict[str, Any]:
+        verified = _read_code(s, books, code, books.now())
+        conn = s.connection()
         status = conn.execute(_MERCHANT_STATUS.where(Merchant.__table__.c.id == merchant_id)).scalar()
         if status is None:
             raise DomainError(errors.NOT_FOUND_ERR, merchant_id=merchant_id)
@@ -90,4 +99,4 @@ def preview_code(books: Books, ctx: TillContext, code: Any) -> dict[str, Any]:
         return {"kind": "card" if is_card else "wallet", "customer": customer_name(conn, wallet.owner_ref),
                 "available": None if is_card else available, "pin_required": is_card}
 
-    return books.run_core(work, readonly=True)
+    return books.run(work, readonly=True)

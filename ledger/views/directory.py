@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from ledger import errors
 from ledger.access import policy
 from ledger.access.identity import Actor, ancestors, descendants, scope_units, wallet_account_id
+from ledger.access.masking import mask_phone
 from ledger.access.models import Merchant, OrgUnit, RoleGrant, User
 from ledger.access.policy import Principal
 from ledger.earning.models import Award
@@ -89,8 +90,19 @@ def home_community(books: Books, actor: Actor) -> dict[str, Any] | None:
     return books.run(work, readonly=True)
 
 
-def volunteers_in_scope(books: Books, actor: Actor) -> list[dict[str, Any]]:
-    """Volunteers whose home unit the officer serves (everyone for admins and auditors), with balances."""
+def _matches(query: str, name: str, phone: str | None) -> bool:
+    """A search by name (any part, any case) or by phone (three or more digits, anywhere in the number)."""
+    text = query.strip().casefold()
+    digits = "".join(ch for ch in text if ch.isdigit())
+    if len(digits) >= 3 and digits == text.replace(" ", "").replace("-", ""):
+        return digits in "".join(ch for ch in (phone or "") if ch.isdigit())
+    return bool(text) and text in (name or "").casefold()
+
+
+def volunteers_in_scope(books: Books, actor: Actor, *, query: str | None = None) -> list[dict[str, Any]]:
+    """Volunteers whose home unit the officer serves (everyone for admins and auditors), with balances.
+    ``query``: only those whose name holds it, or whose phone holds its digits (three or more). A phone
+    number is personal data: it is matched but only ever answered masked (``138****5678``)."""
     policy.require_role(actor, "officer", "admin", "auditor")
 
     def work(s: Session) -> list[dict[str, Any]]:
@@ -102,10 +114,10 @@ def volunteers_in_scope(books: Books, actor: Actor) -> list[dict[str, Any]]:
         seen: dict[int, dict[str, Any]] = {}
         unit_name = dict(s.execute(select(OrgUnit.id, OrgUnit.name)).all())
         for r in s.execute(q.order_by(User.id)).all():
-            if r.id in seen:
+            if r.id in seen or (query and not _matches(query, r.display_name, r.phone)):
                 continue
             acc = s.scalar(select(Account).where(Account.kind == "wallet", Account.owner_ref == f"user:{r.id}"))
-            seen[r.id] = {"id": r.id, "name": r.display_name, "phone": r.phone, "active": r.active,
+            seen[r.id] = {"id": r.id, "name": r.display_name, "phone": mask_phone(r.phone), "active": r.active,
                           "unit": unit_name.get(r.org_unit_id, ""),
                           "balance": acc.balance if acc else 0, "available": acc.available if acc else 0}
         return list(seen.values())
@@ -133,7 +145,8 @@ def led_volunteers(books: Books, actor: Actor) -> list[dict[str, Any]]:
 
 
 def volunteer_profile(books: Books, actor: Actor, user_id: int) -> dict[str, Any]:
-    """One volunteer for an officer in scope (or an admin/auditor): name, units, wallet, cards, awards."""
+    """One volunteer for an officer in scope (or an admin/auditor): name, units, wallet, cards, awards; the phone
+    masked (personal data, not needed to verify or award)."""
     policy.require_role(actor, "officer", "admin", "auditor")
 
     def work(s: Session) -> dict[str, Any]:
@@ -151,7 +164,7 @@ def volunteer_profile(books: Books, actor: Actor, user_id: int) -> dict[str, Any
                    "awarded_at": utc_from_db(a.awarded_at), "reversed": a.reversed_amount}
                   for a in s.scalars(select(Award).where(Award.volunteer_id == user_id)
                                      .order_by(Award.id.desc()).limit(50))]
-        return {"id": user.id, "name": user.display_name, "phone": user.phone, "active": user.active,
+        return {"id": user.id, "name": user.display_name, "phone": mask_phone(user.phone), "active": user.active,
                 "units": [unit_name.get(u, "") for u in homes if u is not None],
                 "wallet_account_id": acc.id, "balance": acc.balance, "available": acc.available,
                 "on_hold": acc.debits_pending, "cards": cards, "awards": awards}
