@@ -135,7 +135,8 @@ class LocalCluster:
         self._chown(path)
         return path
 
-    def _spawn(self, argv: list[str], log: Path, cwd: Path) -> int:
+    def _as_user(self, cwd: Path) -> dict[str, Any]:
+        """``subprocess`` arguments that run a command as ``self.user`` with a clean environment."""
         kwargs: dict[str, Any] = {}
         env = {k: v for k, v in os.environ.items() if not k.startswith(("PG", "PYTHON", "VIRTUAL_ENV"))}
         env["PATH"] = "/usr/local/bin:/usr/bin:/bin"
@@ -143,10 +144,21 @@ class LocalCluster:
             pw = pwd.getpwnam(self.user)
             kwargs.update(user=pw.pw_uid, group=pw.pw_gid, extra_groups=[])
             env.update(HOME=str(cwd), USER=self.user, LOGNAME=self.user)
+        kwargs["env"] = env
+        return kwargs
+
+    def pg_ctl(self, name: str, *args: str, timeout: float = 60) -> subprocess.CompletedProcess:
+        """``pg_ctl -D <node's data folder> ARGS`` as the cluster's user (e.g. ``stop -m immediate``)."""
+        argv = [str(pg_bin() / "pg_ctl"), "-D", str(self.data_dir(name)), *args]
+        return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, cwd=str(self.node_dir(name)),
+                              **self._as_user(self.node_dir(name)))
+
+    def _spawn(self, argv: list[str], log: Path, cwd: Path) -> int:
+        kwargs = self._as_user(cwd)
         with open(log, "ab") as out:  # the child keeps its own copy of the descriptor
             self._chown(log)
             proc = subprocess.Popen(argv, cwd=str(cwd), stdout=out, stderr=subprocess.STDOUT,
-                                    stdin=subprocess.DEVNULL, env=env, start_new_session=True, **kwargs)
+                                    stdin=subprocess.DEVNULL, start_new_session=True, **kwargs)
         return proc.pid
 
     # --- paths and URLs ------------------------------------------------------------------------------
@@ -218,7 +230,7 @@ class LocalCluster:
                 "--listen-client-urls", client, "--advertise-client-urls", client,
                 "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
                 "--initial-cluster", f"etcd1={peer}", "--initial-cluster-state", "new",
-                "--initial-cluster-token", f"goldbean-{st.etcd_peer_port}", "--logger", "zap",
+                "--initial-cluster-token", f"goldbean-{st.etcd_peer_port}", "--enable-v2=true", "--logger", "zap",
                 "--log-level", "warn"]
         st.etcd_pid = self._spawn(argv, self.root / "etcd.log", data)
         st.save(self.state_path)
@@ -243,7 +255,10 @@ class LocalCluster:
             "name": node.name,
             "log": {"level": "INFO", "dir": str(folder), "file_num": 2, "file_size": 10_000_000},
             "restapi": {"listen": f"127.0.0.1:{node.rest_port}", "connect_address": f"127.0.0.1:{node.rest_port}"},
-            "etcd3": {"hosts": [f"127.0.0.1:{st.etcd_client_port}"]},
+            # etcd's v2 protocol, not "etcd3": Debian 12's Patroni 3.0.2 may overwrite another node's leader key
+            # through etcd3 after a pause (fixed in Patroni 3.0.3, patroni/patroni#2689); its v2 client updates the
+            # key only if it still holds our name (compare-and-swap). docs/operations.md, "High availability".
+            "etcd": {"hosts": [f"127.0.0.1:{st.etcd_client_port}"]},
             "bootstrap": {
                 "dcs": {
                     **DCS_TIMING,
@@ -384,6 +399,27 @@ class LocalCluster:
             pids.append(pm)
             pids.extend(_children(pm))
         return pids
+
+    def heal(self, timeout: float = 120) -> None:
+        """Bring every part back, as the machines' service managers would: resume paused processes, start a
+        dead etcd and every node whose Patroni is gone; then wait until the cluster is healthy."""
+        st = self._st()
+        for n in st.nodes:
+            for pid in self.node_pids(n.name):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGCONT)
+        if not (st.etcd_pid and _alive(st.etcd_pid)):
+            self.start_etcd()
+            self.wait_etcd()
+        for n in st.nodes:
+            if not (n.pid and _alive(n.pid)):
+                self.start_node(n.name)
+        self.wait_healthy(timeout=timeout)
+
+    def create_database(self, db: str) -> str:
+        """A database of that name (made on the primary if missing); returns its multi-host URL."""
+        self._create_db(db)
+        return self.url(db)
 
     def _create_db(self, db: str) -> None:
         import psycopg
