@@ -117,6 +117,9 @@ def make_engine(url: str, *, read_only: bool = False, **kwargs: Any) -> Engine:
 
 def _pg_connect_args(url: str, args: dict[str, Any], read_only: bool) -> None:
     given = parse_qs(url.partition("?")[2])
+    if read_only and "read-write" in given.get("target_session_attrs", []):
+        raise ValueError("the reports' database URL (GOLDBEAN_READ_DATABASE_URL) asks for target_session_attrs="
+                         "read-write, which its read-only sessions never are: use prefer-standby, standby or any")
     if "connect_timeout" not in given:
         args.setdefault("connect_timeout", PG_CONNECT_TIMEOUT_S)
     for name, value in PG_TCP_ARGS.items():

@@ -62,8 +62,10 @@ class Failover:
 class HaDb:
     """The run's database in a local cluster: its own cluster (made and removed here) or one given."""
 
-    def __init__(self, folder: Path, dbname: str = "chaos", cluster: LocalCluster | None = None) -> None:
+    def __init__(self, folder: Path, dbname: str = "chaos", cluster: LocalCluster | None = None,
+                 template: str | None = None) -> None:
         self.own = cluster is None
+        self.template = template  # a migrated database to copy (saves the migrations' time)
         self.cluster = cluster or LocalCluster(folder / "ha")
         self.dbname = dbname
         self.url = ""
@@ -72,7 +74,7 @@ class HaDb:
     def create(self) -> None:
         if self.own:
             self.cluster.up(standbys=2, db=self.dbname)
-        self.url = self.cluster.create_database(self.dbname)
+        self.url = self.cluster.create_database(self.dbname, self.template)
         self.read_url = self.cluster.url(self.dbname, attrs="prefer-standby")
 
     def drop(self) -> None:

@@ -944,7 +944,8 @@ def _result(run: Run, name: str, ok: bool, detail: str) -> None:
 
 def run_once(db: str, *, duration: float, clients: int, workers: int, fault_interval: float, max_ops: int,
              seed_: int, cluster_name: str = "chaos", keep: bool = False, min_faults: int = 0,
-             min_failovers: int = 0, ha_cluster: Any = None, kinds: list[str] | None = None) -> Run:
+             min_failovers: int = 0, ha_cluster: Any = None, kinds: list[str] | None = None,
+             ha_template: str | None = None) -> Run:
     """One run. ``db``: postgres (a throwaway cluster), sqlite, or ha (a local Patroni cluster: ``ha_cluster``
     if given, else one made and removed here); ``kinds`` limits the faults (default: all that apply)."""
     run = Run(db)
@@ -961,7 +962,7 @@ def run_once(db: str, *, duration: float, clients: int, workers: int, fault_inte
             from .ha import HaDb
 
             folder.chmod(0o755)  # the cluster's processes run as the postgres user
-            ha = HaDb(folder, cluster=ha_cluster)
+            ha = HaDb(folder, dbname=f"chaos_{uuid.uuid4().hex[:6]}", cluster=ha_cluster, template=ha_template)
             ha.create()
             db_url, read_url = ha.url, ha.read_url
             run.max_attempts = 16  # a till keeps trying, same key, through a failover
