@@ -56,7 +56,8 @@ lint: install
 bench: install
 	$(BIN)/python -m bench.run $(if $(filter 1 yes true,$(QUICK)),--quick,)
 
-## make chaos [DURATION=600] [DB=postgres|sqlite|both]: fault injection under load, then the checker (docs/security.md)
+## make chaos [DURATION=600] [DB=postgres|sqlite|both|ha]: fault injection under load, then the checker (docs/security.md);
+## DB=ha: a local Patroni cluster whose primary is killed, stopped and paused (>= 1 failover per 2 minutes)
 DURATION ?= 600
 DB ?= both
 MIN_FAULTS ?= 20

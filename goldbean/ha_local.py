@@ -135,7 +135,8 @@ class LocalCluster:
         self._chown(path)
         return path
 
-    def _spawn(self, argv: list[str], log: Path, cwd: Path) -> int:
+    def _as_user(self, cwd: Path) -> dict[str, Any]:
+        """``subprocess`` arguments that run a command as ``self.user`` with a clean environment."""
         kwargs: dict[str, Any] = {}
         env = {k: v for k, v in os.environ.items() if not k.startswith(("PG", "PYTHON", "VIRTUAL_ENV"))}
         env["PATH"] = "/usr/local/bin:/usr/bin:/bin"
@@ -143,10 +144,21 @@ class LocalCluster:
             pw = pwd.getpwnam(self.user)
             kwargs.update(user=pw.pw_uid, group=pw.pw_gid, extra_groups=[])
             env.update(HOME=str(cwd), USER=self.user, LOGNAME=self.user)
+        kwargs["env"] = env
+        return kwargs
+
+    def pg_ctl(self, name: str, *args: str, timeout: float = 60) -> subprocess.CompletedProcess:
+        """``pg_ctl -D <node's data folder> ARGS`` as the cluster's user (e.g. ``stop -m immediate``)."""
+        argv = [str(pg_bin() / "pg_ctl"), "-D", str(self.data_dir(name)), *args]
+        return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, cwd=str(self.node_dir(name)),
+                              **self._as_user(self.node_dir(name)))
+
+    def _spawn(self, argv: list[str], log: Path, cwd: Path) -> int:
+        kwargs = self._as_user(cwd)
         with open(log, "ab") as out:  # the child keeps its own copy of the descriptor
             self._chown(log)
             proc = subprocess.Popen(argv, cwd=str(cwd), stdout=out, stderr=subprocess.STDOUT,
-                                    stdin=subprocess.DEVNULL, env=env, start_new_session=True, **kwargs)
+                                    stdin=subprocess.DEVNULL, start_new_session=True, **kwargs)
         return proc.pid
 
     # --- paths and URLs ------------------------------------------------------------------------------
@@ -170,7 +182,7 @@ class LocalCluster:
         """The multi-host URL of every node: libpq tries them in turn and keeps the one that is ``attrs``."""
         st = self._st()
         hosts = ",".join(f"127.0.0.1:{n.pg_port}" for n in st.nodes)
-        return f"postgresql+psycopg://{user}@{hosts}/{db or st.db}?target_session_attrs={attrs}&connect_timeout=3"
+        return f"postgresql+psycopg://{user}@{hosts}/{db or st.db}?target_session_attrs={attrs}"
 
     def node_url(self, name: str, db: str | None = None) -> str:
         st = self._st()
@@ -210,6 +222,16 @@ class LocalCluster:
         self._create_db(db)
         return self.state
 
+    def add_standby(self, timeout: float = 120) -> Node:
+        """One more node: Patroni clones it from the primary (pg_basebackup) and it streams as a standby."""
+        st = self._st()
+        node = Node(f"node{max(int(n.name[4:]) for n in st.nodes) + 1}", free_port(), free_port())
+        st.nodes.append(node)
+        st.save(self.state_path)
+        self.start_node(node.name)
+        self.wait_healthy(timeout=timeout)
+        return node
+
     def start_etcd(self) -> None:
         st = self._st()
         data = self._mkdir(self.root / "etcd")
@@ -218,7 +240,7 @@ class LocalCluster:
                 "--listen-client-urls", client, "--advertise-client-urls", client,
                 "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
                 "--initial-cluster", f"etcd1={peer}", "--initial-cluster-state", "new",
-                "--initial-cluster-token", f"goldbean-{st.etcd_peer_port}", "--logger", "zap",
+                "--initial-cluster-token", f"goldbean-{st.etcd_peer_port}", "--enable-v2=true", "--logger", "zap",
                 "--log-level", "warn"]
         st.etcd_pid = self._spawn(argv, self.root / "etcd.log", data)
         st.save(self.state_path)
@@ -243,7 +265,10 @@ class LocalCluster:
             "name": node.name,
             "log": {"level": "INFO", "dir": str(folder), "file_num": 2, "file_size": 10_000_000},
             "restapi": {"listen": f"127.0.0.1:{node.rest_port}", "connect_address": f"127.0.0.1:{node.rest_port}"},
-            "etcd3": {"hosts": [f"127.0.0.1:{st.etcd_client_port}"]},
+            # etcd's v2 protocol, not "etcd3": Debian 12's Patroni 3.0.2 may overwrite another node's leader key
+            # through etcd3 after a pause (fixed in Patroni 3.0.3, patroni/patroni#2689); its v2 client updates the
+            # key only if it still holds our name (compare-and-swap). docs/operations.md, "High availability".
+            "etcd": {"hosts": [f"127.0.0.1:{st.etcd_client_port}"]},
             "bootstrap": {
                 "dcs": {
                     **DCS_TIMING,
@@ -385,7 +410,29 @@ class LocalCluster:
             pids.extend(_children(pm))
         return pids
 
-    def _create_db(self, db: str) -> None:
+    def heal(self, timeout: float = 120) -> None:
+        """Bring every part back, as the machines' service managers would: resume paused processes, start a
+        dead etcd and every node whose Patroni is gone; then wait until the cluster is healthy."""
+        st = self._st()
+        for n in st.nodes:
+            for pid in self.node_pids(n.name):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGCONT)
+        if not (st.etcd_pid and _alive(st.etcd_pid)):
+            self.start_etcd()
+            self.wait_etcd()
+        for n in st.nodes:
+            if not (n.pid and _alive(n.pid)):
+                self.start_node(n.name)
+        self.wait_healthy(timeout=timeout)
+
+    def create_database(self, db: str, template: str | None = None) -> str:
+        """A database of that name (made on the primary if missing, as a copy of ``template`` if given);
+        returns its multi-host URL."""
+        self._create_db(db, template)
+        return self.url(db)
+
+    def _create_db(self, db: str, template: str | None = None) -> None:
         import psycopg
 
         leader = self.wait_leader()
@@ -395,12 +442,103 @@ class LocalCluster:
                 with psycopg.connect(host="127.0.0.1", port=self.node(leader).pg_port, user="postgres",
                                      dbname="postgres", autocommit=True, connect_timeout=5) as conn:
                     if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (db,)).fetchone():
-                        conn.execute(f'CREATE DATABASE "{db}"')
+                        conn.execute(f'CREATE DATABASE "{db}"' + (f' TEMPLATE "{template}"' if template else ""))
                 return
             except psycopg.OperationalError:
                 if time.time() > deadline:
                     raise
                 time.sleep(0.5)
+
+    # --- point-in-time recovery (docs/operations.md, "Point-in-time recovery") -------------------------------
+
+    def base_backup(self, dest: str | os.PathLike[str] | None = None) -> Path:
+        """A base backup of the primary (``pg_basebackup``, plain format, with the WAL it needs) into ``dest``
+        (default ``<dir>/base/<UTC stamp>``): with the WAL archive, the start of any point-in-time recovery."""
+        leader = self.wait_leader()
+        target = Path(dest) if dest else self.root / "base" / time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+        self._mkdir(target.parent, 0o700)
+        argv = [str(pg_bin() / "pg_basebackup"), "-h", "127.0.0.1", "-p", str(self.node(leader).pg_port),
+                "-U", "postgres", "-D", str(target), "-Fp", "-X", "stream", "--checkpoint=fast", "--no-password"]
+        r = subprocess.run(argv, capture_output=True, text=True, timeout=600, cwd=str(self.root),
+                           **self._as_user(self.root))
+        if r.returncode != 0:
+            raise HaError(f"pg_basebackup failed: {r.stderr.strip()[-1000:]}")
+        return target
+
+    def archive_now(self, timeout: float = 60) -> str:
+        """Close the primary's current WAL segment and wait until it is in the archive; returns its name."""
+        import psycopg
+
+        leader = self.wait_leader()
+        with psycopg.connect(host="127.0.0.1", port=self.node(leader).pg_port, user="postgres", dbname="postgres",
+                             autocommit=True, connect_timeout=5) as conn:
+            lsn = conn.execute("SELECT pg_switch_wal()").fetchone()[0]
+            name = conn.execute("SELECT pg_walfile_name(%s)", (lsn,)).fetchone()[0]
+        deadline = time.time() + timeout
+        while not (self.archive_dir / name).exists():
+            if time.time() > deadline:
+                raise HaError(f"WAL segment {name} not archived after {timeout:.0f}s")
+            time.sleep(0.2)
+        return name
+
+    def restore(self, base: str | os.PathLike[str], *, target_time: str | None, name: str = "pitr",
+                timeout: float = 180) -> tuple[str, Path]:
+        """Recover ``base`` with the WAL archive up to ``target_time`` (a PostgreSQL timestamp with time zone;
+        None: to the end of the archive) into ``<dir>/<name>``, promote it, and serve it on a free port.
+        Returns its URL (database ``self.state.db``) and its data folder; ``stop_restored`` stops it."""
+        data = self.root / name / "data"
+        if data.exists():
+            self.stop_restored(name)
+            shutil.rmtree(data.parent)
+        self._mkdir(data.parent)
+        r = subprocess.run(["cp", "-a", str(base), str(data)], capture_output=True, text=True)
+        if r.returncode != 0:
+            raise HaError(f"cannot copy the base backup: {r.stderr}")
+        for leftover in ("postmaster.pid", "standby.signal", "postmaster.opts"):
+            (data / leftover).unlink(missing_ok=True)
+        port = free_port()
+        settings = {
+            "port": port, "listen_addresses": "127.0.0.1", "unix_socket_directories": str(data.parent),
+            "restore_command": f"cp {self.archive_dir}/%f %p", "recovery_target_timeline": "latest",
+            "recovery_target_action": "promote", "archive_mode": "off", "synchronous_standby_names": "",
+            "primary_conninfo": "", "hot_standby": "on", "logging_collector": "off",
+        }
+        if target_time:
+            settings["recovery_target_time"] = target_time
+        with open(data / "postgresql.auto.conf", "a") as fh:  # wins over the copied postgresql.conf
+            fh.write("\n# point-in-time recovery (goldbean.ha_local restore)\n")
+            fh.writelines(f"{k} = '{v}'\n" for k, v in settings.items())
+        (data / "recovery.signal").touch()
+        if self.user:
+            subprocess.run(["chown", "-R", f"{self.user}:{self.user}", str(data.parent)], check=False)
+        r = self.pg_ctl_dir(data, "start", "-w", "-t", str(int(timeout)), "-l", str(data.parent / "postgres.log"))
+        if r.returncode != 0:
+            raise HaError(f"the restored server did not start: {r.stderr.strip()} (see {data.parent}/postgres.log)")
+        self._wait_promoted(port, timeout)
+        return f"postgresql+psycopg://postgres@127.0.0.1:{port}/{self._st().db}", data
+
+    def pg_ctl_dir(self, data: Path, *args: str, timeout: float = 200) -> subprocess.CompletedProcess:
+        argv = [str(pg_bin() / "pg_ctl"), "-D", str(data), *args]
+        return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, cwd=str(data.parent),
+                              **self._as_user(data.parent))
+
+    def _wait_promoted(self, port: int, timeout: float) -> None:
+        import psycopg
+
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            with contextlib.suppress(psycopg.Error):
+                with psycopg.connect(host="127.0.0.1", port=port, user="postgres", dbname="postgres",
+                                     connect_timeout=3) as conn:
+                    if not conn.execute("SELECT pg_is_in_recovery()").fetchone()[0]:
+                        return
+            time.sleep(0.3)
+        raise HaError(f"the restored server on port {port} is still recovering after {timeout:.0f}s")
+
+    def stop_restored(self, name: str = "pitr") -> None:
+        data = self.root / name / "data"
+        if (data / "postmaster.pid").exists():
+            self.pg_ctl_dir(data, "stop", "-m", "fast", "-w", timeout=60)
 
     # --- down --------------------------------------------------------------------------------------------
 
@@ -427,17 +565,37 @@ class LocalCluster:
     def down(self) -> None:
         """Stop every process this cluster started (by id) and remove its folder."""
         if self.state is not None:
-            for n in self.state.nodes:
-                with contextlib.suppress(Exception):
-                    self.stop_node(n.name, timeout=20)
+            nodes = self.state.nodes
+            postmasters = [p for p in (self.postmaster_pid(n.name) for n in nodes) if p]
+            patronis = [n.pid for n in nodes if n.pid and _alive(n.pid)]
+            # nothing of it is kept: no clean shutdown needed. Patroni first (it would restart PostgreSQL),
+            # then every postmaster's immediate shutdown (SIGQUIT), then whatever is left
+            for pid in patronis:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+            for pid in postmasters:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGCONT)
+                    os.kill(pid, signal.SIGQUIT)
+            _wait_gone([*patronis, *postmasters], 10)
+            for pid in [p for p in [*patronis, *postmasters] if _alive(p)]:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
             if self.state.etcd_pid and _alive(self.state.etcd_pid):
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(self.state.etcd_pid, signal.SIGTERM)
                 _wait_gone([self.state.etcd_pid], 10)
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(self.state.etcd_pid, signal.SIGKILL)
+        with contextlib.suppress(Exception):
+            for pitr in self.root.glob("*/data/recovery.signal"):
+                self.stop_restored(pitr.parent.parent.name)
+        with contextlib.suppress(Exception):
+            for done in self.root.glob("*/data/postmaster.pid"):
+                if not done.parent.parent.name.startswith("node"):
+                    self.stop_restored(done.parent.parent.name)
         # a postmaster left by a state file we could not read
-        for pidfile in self.root.glob("node*/data/postmaster.pid"):
+        for pidfile in self.root.glob("*/data/postmaster.pid"):
             with contextlib.suppress(OSError, ValueError, IndexError, ProcessLookupError):
                 pid = int(pidfile.read_text().splitlines()[0])
                 if _alive(pid) and str(pidfile.parent) in Path(f"/proc/{pid}/cmdline").read_text():
@@ -485,10 +643,12 @@ def _wait_gone(pids: list[int], timeout: float) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m goldbean.ha_local", description=__doc__.split("\n\n")[0])
-    p.add_argument("command", choices=["up", "down", "status", "url"])
+    p.add_argument("command", choices=["up", "down", "status", "url", "add-standby", "basebackup", "pitr"],
+                   help="pitr: recover the latest base backup with the WAL archive to --to and serve it")
     p.add_argument("--dir", default=os.environ.get("GOLDBEAN_HA_DIR", ".ha"))
     p.add_argument("--standbys", type=int, default=2, help="standbys besides the primary (default 2)")
     p.add_argument("--db", default="goldbean")
+    p.add_argument("--to", default=None, help="pitr: the moment, e.g. '2026-11-29 10:15:00+08' (default: the end)")
     args = p.parse_args(argv)
     cluster = LocalCluster(args.dir)
     try:
@@ -500,6 +660,19 @@ def main(argv: list[str] | None = None) -> int:
             print(f"removed the local cluster in {cluster.root}")
         elif args.command == "url":
             print(cluster.url())
+        elif args.command == "add-standby":
+            node = cluster.add_standby()
+            print(f"{node.name} streams on port {node.pg_port}; the URL with it:\n" + cluster.url())
+        elif args.command == "basebackup":
+            print(f"base backup in {cluster.base_backup()}")
+        elif args.command == "pitr":
+            bases = sorted((cluster.root / "base").glob("*"))
+            if not bases:
+                raise HaError("no base backup yet: python -m goldbean.ha_local basebackup")
+            cluster.archive_now()
+            url, data = cluster.restore(bases[-1], target_time=args.to)
+            print(f"recovered {bases[-1].name} to {args.to or 'the end of the archive'} in {data}")
+            print(f"GOLDBEAN_DATABASE_URL={url}   (goldbean ledger verify; make ha-down stops it with the rest)")
         else:
             for m in cluster.members():
                 print(f"{m['name']:6s} {m.get('role', ''):13s} {m.get('state', ''):10s} port {m.get('port')} "

@@ -96,6 +96,9 @@ def install(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException):
+        original = getattr(exc, "original_exception", None)
+        if isinstance(original, DomainError):  # raised outside a view (loading or saving a web session): the
+            return _domain(original)           # refusal it is (e.g. 503 database_unavailable), not a 500
         html_http = app.extensions.get("goldbean.html_http_error")
         if is_api_request() or html_http is None:
             return http_error_json(exc)

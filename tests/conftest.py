@@ -199,3 +199,40 @@ def client(app):
 @pytest.fixture
 def runner(app):
     return app.test_cli_runner()
+
+
+# --- a highly available PostgreSQL (Patroni + etcd, goldbean.ha_local) -------------------------------------
+# Its tests run when patroni, etcd and the PostgreSQL server binaries are installed; with GOLDBEAN_REQUIRE_HA=1
+# (CI) their absence fails them instead of skipping. One cluster for the whole session (it takes ~20 s).
+
+REQUIRE_HA = os.environ.get("GOLDBEAN_REQUIRE_HA") == "1"
+
+
+@pytest.fixture(scope="session")
+def ha_cluster():
+    import tempfile
+
+    from goldbean.ha_local import LocalCluster
+    from tests.chaos.ha import ha_available
+
+    ok, why = ha_available()
+    if not ok:
+        if REQUIRE_HA:
+            pytest.fail(f"the HA cluster is required here (GOLDBEAN_REQUIRE_HA=1) but {why}")
+        pytest.skip(f"HA tests skipped: {why}")
+    root = Path(tempfile.mkdtemp(prefix="goldbean-ha-test-"))
+    root.chmod(0o755)  # its processes run as the postgres user when we are root
+    cluster = LocalCluster(root / "cluster")
+    try:
+        cluster.up(standbys=2, db="postgres")
+        yield cluster
+    finally:
+        cluster.down()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def ha_template(ha_cluster) -> str:
+    """A migrated database on the cluster that the HA tests copy (CREATE DATABASE ... TEMPLATE)."""
+    upgrade(ha_cluster.create_database("gb_template"))
+    return "gb_template"

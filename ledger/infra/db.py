@@ -22,7 +22,10 @@ one that is the primary now. While none is (the manager is promoting a standby),
 for up to ``RECONNECT_WAIT_S`` with nothing sent, then answers ``database_unavailable`` (503); a server
 that turned read-only under a connection (SQLSTATE 25006) is treated like a dead connection. Each server
 gets ``PG_CONNECT_TIMEOUT_S`` to answer a new connection unless the URL sets ``connect_timeout``: a server
-that hangs (paused, cut off) must not hold the connection attempt for ever.
+that hangs (paused, cut off) must not hold the connection attempt for ever (psycopg would wait 130 s).
+TCP keepalives and ``tcp_user_timeout`` (``PG_TCP_ARGS``, each overridable in the URL) break a pooled
+connection to a server that vanished from the network; a server that hangs with its kernel still answering
+(a paused process) is only cut off by gunicorn's worker timeout.
 """
 
 from __future__ import annotations
@@ -50,8 +53,11 @@ PING_AFTER_IDLE_S = 1.0
 MAX_ATTEMPTS = 8
 RETRYABLE_PG_STATES = {"40001", "40P01"}
 LOST_PRIMARY_PG_STATES = {"25006"}  # read_only_sql_transaction: the server is no longer the primary
-PG_CONNECT_TIMEOUT_S = 3
-RECONNECT_WAIT_S = 6.0
+PG_CONNECT_TIMEOUT_S = 2  # per server tried (libpq's and psycopg's minimum); psycopg's own default is 130
+RECONNECT_WAIT_S = 3.0  # then 503: shorter than a till's own timeout, so that it hears the refusal and retries
+# a server that vanished from the network (no RST): TCP keepalives and a send timeout break its connections
+PG_TCP_ARGS = {"keepalives": 1, "keepalives_idle": 5, "keepalives_interval": 2, "keepalives_count": 3,
+               "tcp_user_timeout": 10_000}
 
 
 def utcnow() -> dt.datetime:
@@ -111,8 +117,14 @@ def make_engine(url: str, *, read_only: bool = False, **kwargs: Any) -> Engine:
 
 def _pg_connect_args(url: str, args: dict[str, Any], read_only: bool) -> None:
     given = parse_qs(url.partition("?")[2])
+    if read_only and "read-write" in given.get("target_session_attrs", []):
+        raise ValueError("the reports' database URL (GOLDBEAN_READ_DATABASE_URL) asks for target_session_attrs="
+                         "read-write, which its read-only sessions never are: use prefer-standby, standby or any")
     if "connect_timeout" not in given:
         args.setdefault("connect_timeout", PG_CONNECT_TIMEOUT_S)
+    for name, value in PG_TCP_ARGS.items():
+        if name not in given:
+            args.setdefault(name, value)
     if "application_name" not in given:
         args.setdefault("application_name", "goldbean-read" if read_only else "goldbean")
     if read_only:

@@ -3,6 +3,7 @@ faults injected while they work, and a checker that reads the final database.
 
     python -m tests.chaos --db postgres --duration 600      # make chaos DURATION=600
     python -m tests.chaos --db sqlite --duration 60
+    python -m tests.chaos --db ha --duration 600 --min-failovers 5   # make chaos DB=ha DURATION=600
 
 Every logical operation (an award, a redemption, a refund, a hold confirmed or declined, a second
 approval) carries its own idempotency key and is retried with the same key and body while its outcome
@@ -15,7 +16,13 @@ is unknown. Its final outcome is
 
 Faults (PostgreSQL): SIGKILL of a worker, SIGKILL of the master (and a restart), SIGSTOP/SIGCONT of a
 worker or the master, PostgreSQL stopped with ``-m immediate`` and restarted, and ``pg_terminate_backend``
-of the app's connections. On SQLite, the process faults only.
+of the app's connections. On SQLite, the process faults only. With ``--db ha`` the database is a local highly available cluster
+(Patroni + etcd, a primary and two standbys, strict synchronous replication; ``tests/chaos/ha.py``) and the
+faults add SIGKILL of the primary's postmaster, ``pg_ctl stop -m immediate`` of the primary, SIGSTOP of the
+primary's whole machine, a standby stopped, and the manager killed (Patroni on the primary, or etcd); the
+run also reads the auditor's trial balance from a standby throughout, reports every failover's time from
+the fault to the first acknowledged write, and checks that no request was answered 500 and that every node
+ends with the same books.
 
 The checker then proves on the final database: debits equal credits (posted and pending); no account
 that forbids it is negative; every acknowledged operation is present exactly once, every failed one is
@@ -180,8 +187,10 @@ class PgCluster:
 # --- the service under gunicorn -------------------------------------------------------------------------
 
 class Server:
-    def __init__(self, db_url: str, folder: Path, workers: int) -> None:
+    def __init__(self, db_url: str, folder: Path, workers: int, read_url: str = "", threads: int = 1) -> None:
         self.db_url = db_url
+        self.read_url = read_url
+        self.threads = threads
         self.folder = folder
         self.workers = workers
         self.port = free_port()
@@ -197,12 +206,15 @@ class Server:
             "GOLDBEAN_INSTANCE_PATH": str(self.folder / "instance"),
             "GOLDBEAN_BIND": f"127.0.0.1:{self.port}",
             "GOLDBEAN_WORKERS": str(self.workers),
+            "GOLDBEAN_THREADS": str(self.threads),
             "GOLDBEAN_TIMEOUT": "10",
             "GOLDBEAN_GRACEFUL_TIMEOUT": "3",
-            "GOLDBEAN_LOG_LEVEL": "warning",
+            "GOLDBEAN_LOG_LEVEL": os.environ.get("CHAOS_LOG_LEVEL", "warning"),
             "PROMETHEUS_MULTIPROC_DIR": str(self.folder / "metrics"),
             "PYTHONPATH": str(REPO),
         })
+        if self.read_url:
+            env["GOLDBEAN_READ_DATABASE_URL"] = self.read_url
         return env
 
     def start(self) -> None:
@@ -347,6 +359,8 @@ class Op:
     attempts: int = 0
     doubtful: bool = False  # some attempt's outcome was unknown
     first_answer_raw: Any = None
+    acked_at: float | None = None  # when the acknowledging answer came
+    acked_attempt_at: float | None = None  # when the attempt it answered was sent
 
 
 @dataclass
@@ -358,6 +372,12 @@ class Run:
     checks: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    max_attempts: int = MAX_ATTEMPTS
+    answers_5xx: Counter = field(default_factory=Counter)  # (status, error code) of every 5xx answer
+    reads: Counter = field(default_factory=Counter)  # the auditor's reads by where they were served
+    failovers: list[Any] = field(default_factory=list)
+    attempts: list[tuple[float, float, str, str]] = field(default_factory=list)  # sent, answered, kind, result
+    extra: list[str] = field(default_factory=list)  # summary lines of the HA run
 
     def add(self, op: Op) -> None:
         with self.lock:
@@ -371,11 +391,12 @@ class Run:
 class Client:
     """One simulated person with a bearer token, talking HTTP to the server."""
 
-    def __init__(self, server: Server, username: str, stop: threading.Event) -> None:
+    def __init__(self, server: Server, username: str, stop: threading.Event, run: Run | None = None) -> None:
         self.server = server
         self.username = username
         self.stop = stop
         self.token: str | None = None
+        self.run = run
 
     def _auth(self) -> None:
         for _ in range(60):
@@ -404,6 +425,9 @@ class Client:
             self.token = None
             raise Unknown("token refreshed")  # refused before any effect; retried like any doubt
         if status >= 500:
+            if self.run is not None:
+                with self.run.lock:
+                    self.run.answers_5xx[(status, payload.get("error") if isinstance(payload, dict) else None)] += 1
             raise Unknown(f"HTTP {status}")
         return status, payload
 
@@ -413,11 +437,13 @@ def perform(run: Run, client: Client, op: Op, method: str, path: str, body: Any,
     """Send ``op`` until its outcome is known (or attempts / time run out), same key and body each time."""
     run.add(op)
     delay = 0.2
-    while op.attempts < MAX_ATTEMPTS:
+    while op.attempts < run.max_attempts:
         op.attempts += 1
+        sent = time.time()
         try:
             status, payload = client.call(method, path, body, headers)
-        except Unknown:
+        except Unknown as exc:
+            run.attempts.append((sent, time.time(), op.kind, str(exc)))
             op.doubtful = True
             if time.time() > deadline + 20:
                 break
@@ -425,8 +451,10 @@ def perform(run: Run, client: Client, op: Op, method: str, path: str, body: Any,
             delay = min(delay * 2, 3.0)
             continue
         op.status, op.answer = status, payload
+        run.attempts.append((sent, time.time(), op.kind, str(status)))
         if 200 <= status < 300:
             op.outcome = "ok"
+            op.acked_at, op.acked_attempt_at = time.time(), sent
         elif op.keyed or not op.doubtful:
             op.outcome = "failed"
         else:
@@ -444,11 +472,13 @@ class World:
     volunteers: list[tuple[str, int, int]]  # (username, user id, wallet account id)
     cashiers: list[tuple[str, int, int]]  # (username, user id, merchant id)
     community: int
+    auditor: str = "auditor0"
 
 
 def seed(db_url: str, instance: Path, volunteers: int = 12) -> World:
     from sqlalchemy import select
 
+    from goldbean.config import normalise_url
     from goldbean.migrate import upgrade
     from goldbean.seed import seed_ledger
     from ledger.access.identity import (
@@ -466,6 +496,7 @@ def seed(db_url: str, instance: Path, volunteers: int = 12) -> World:
     from ledger.journal.posting import transfer
     from ledger.schema import Account, Merchant
 
+    db_url = normalise_url(db_url)
     upgrade(db_url)
     books = Books(engine=make_engine(db_url), keys=KeyStore(instance / "keys"))
     ids = seed_ledger(books)
@@ -496,6 +527,8 @@ def seed(db_url: str, instance: Path, volunteers: int = 12) -> World:
             u = create_user_in(s, f"cashier{i}", PASSWORD, f"收银员{i}", password_hash=pw)
             grant_role_in(s, u.id, "cashier", merchant_id=m.id)
             cashiers.append((u.username, u.id, m.id))
+        auditor = create_user_in(s, "auditor0", PASSWORD, "审计员", password_hash=pw)
+        grant_role_in(s, auditor.id, "auditor")
         reqs = [transfer("chaos:donate", "donate", ids["donations"], ids["fund"], 10**9),
                 transfer("chaos:allocate", "allocate", ids["fund"], budget, 10**8)]
         reqs += [transfer(f"chaos:start:{v[1]}", "award", budget, v[2], 2000) for v in vols]
@@ -529,13 +562,33 @@ class Workload:
     def done(self) -> bool:
         return self.stop.is_set() or time.time() > self.deadline or len(self.run.ops) >= self.max_ops
 
-    def start(self) -> None:
+    def start(self, auditor: bool = False) -> None:
         n_officers = max(2, self.clients // 4)
-        for i in range(self.clients):
-            target = self.officer_loop if i < n_officers else self.shopper_loop
+        targets = [self.officer_loop if i < n_officers else self.shopper_loop for i in range(self.clients)]
+        if auditor:
+            targets.append(self.auditor_loop)
+        for i, target in enumerate(targets):
             t = threading.Thread(target=self._guard, args=(target, i), daemon=True, name=f"client{i}")
             t.start()
             self.threads.append(t)
+
+    def auditor_loop(self, i: int, rng: random.Random) -> None:
+        """The auditor reads the trial balance every few seconds (from a standby when one is configured):
+        whatever it is served, the books it shows must balance."""
+        client = Client(self.server, self.world.auditor, self.stop, self.run)
+        while not self.done():
+            time.sleep(1 + 2 * rng.random())
+            try:
+                status, body = client.call("GET", "/api/v1/audit/trial-balance")
+            except Unknown:
+                self.run.reads["unknown"] += 1
+                continue
+            if status != 200:
+                self.run.violate(f"trial balance refused: {status} {body}")
+                continue
+            self.run.reads[(body.get("read") or {}).get("source", "?")] += 1
+            if not body["balanced"] or body["total"] != 0:
+                self.run.violate(f"trial balance read from {body.get('read')} does not balance: total {body['total']}")
 
     def _guard(self, target: Any, i: int) -> None:
         try:
@@ -550,7 +603,7 @@ class Workload:
     # officers: direct awards (some above the approval threshold: held for a second officer) and approvals
     def officer_loop(self, i: int, rng: random.Random) -> None:
         name, officer_id = self.world.officers[i % len(self.world.officers)]
-        client = Client(self.server, name, self.stop)
+        client = Client(self.server, name, self.stop, self.run)
         while not self.done():
             award_id = None
             with self.pending_lock:
@@ -580,8 +633,8 @@ class Workload:
     def shopper_loop(self, i: int, rng: random.Random) -> None:
         vols = [v for j, v in enumerate(self.world.volunteers) if j % max(1, self.clients - 1) == i % max(1, self.clients - 1)]
         vols = vols or self.world.volunteers
-        wallets = {v[0]: Client(self.server, v[0], self.stop) for v in vols}
-        tills = {c[2]: Client(self.server, c[0], self.stop) for c in self.world.cashiers}
+        wallets = {v[0]: Client(self.server, v[0], self.stop, self.run) for v in vols}
+        tills = {c[2]: Client(self.server, c[0], self.stop, self.run) for c in self.world.cashiers}
         while not self.done():
             vname = rng.choice(vols)[0]
             wallet = wallets[vname]
@@ -662,7 +715,8 @@ def _jti(code: str) -> str:
 # --- faults ------------------------------------------------------------------------------------------------
 
 class Nemesis:
-    def __init__(self, run: Run, server: Server, pg: PgCluster | None, interval: float, seed_: int) -> None:
+    def __init__(self, run: Run, server: Server, pg: PgCluster | None, interval: float, seed_: int,
+                 ha: Any = None, kinds: list[str] | None = None) -> None:
         self.run = run
         self.server = server
         self.pg = pg
@@ -670,12 +724,23 @@ class Nemesis:
         self.rng = random.Random(seed_)
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._loop, daemon=True, name="nemesis")
-        kinds = ["kill_worker", "kill_master", "pause_worker", "pause_master"]
+        default = ["kill_worker", "kill_master", "pause_worker", "pause_master"]
         if pg is not None:
-            kinds.append("pg_terminate_backend")
+            default.append("pg_terminate_backend")
             if pg.own:
-                kinds.append("pg_stop_immediate")
-        self.kinds = kinds
+                default.append("pg_stop_immediate")
+        self.ha = None
+        if ha is not None:
+            from .ha import FAILOVER_KINDS, OTHER_HA_KINDS, HaFaults
+
+            self.ha = HaFaults(ha, self.rng, log)
+            default += [*FAILOVER_KINDS, *OTHER_HA_KINDS]
+        self.kinds = kinds or default
+
+    def __getattr__(self, name: str) -> Any:  # the cluster's faults (ha_*) live in tests/chaos/ha.py
+        if name.startswith("ha_") and self.__dict__.get("ha") is not None:
+            return getattr(self.__dict__["ha"], name)
+        raise AttributeError(name)
 
     def start(self) -> None:
         self.thread.start()
@@ -701,6 +766,8 @@ class Nemesis:
             self._recover()
 
     def _recover(self) -> None:
+        if self.ha is not None:
+            self.ha.heal()
         if self.pg is not None and self.pg.own and not self.pg.is_up():
             self.pg.start()
         if self.server.proc is None or self.server.proc.poll() is not None:
@@ -746,7 +813,9 @@ class Nemesis:
 def check(run: Run, db_url: str, instance: Path) -> None:
     from sqlalchemy import create_engine, text
 
-    engine = create_engine(db_url)
+    from goldbean.config import normalise_url
+
+    engine = create_engine(normalise_url(db_url))
     with engine.connect() as conn:
         def q(sql: str, **params: Any) -> list[Any]:
             return list(conn.execute(text(sql), params))
@@ -874,15 +943,32 @@ def _result(run: Run, name: str, ok: bool, detail: str) -> None:
 # --- one run ------------------------------------------------------------------------------------------------
 
 def run_once(db: str, *, duration: float, clients: int, workers: int, fault_interval: float, max_ops: int,
-             seed_: int, cluster_name: str = "chaos", keep: bool = False, min_faults: int = 0) -> Run:
+             seed_: int, cluster_name: str = "chaos", keep: bool = False, min_faults: int = 0,
+             min_failovers: int = 0, ha_cluster: Any = None, kinds: list[str] | None = None,
+             ha_template: str | None = None) -> Run:
+    """One run. ``db``: postgres (a throwaway cluster), sqlite, or ha (a local Patroni cluster: ``ha_cluster``
+    if given, else one made and removed here); ``kinds`` limits the faults (default: all that apply)."""
     run = Run(db)
     folder = Path(tempfile.mkdtemp(prefix=f"goldbean-chaos-{db}-"))
     instance = folder / "instance"
     instance.mkdir()
     pg: PgCluster | None = None
+    ha: Any = None
     server: Server | None = None
+    nemesis: Nemesis | None = None
     try:
-        if db == "postgres":
+        read_url = ""
+        if db == "ha":
+            from .ha import HaDb
+
+            folder.chmod(0o755)  # the cluster's processes run as the postgres user
+            ha = HaDb(folder, dbname=f"chaos_{uuid.uuid4().hex[:6]}", cluster=ha_cluster, template=ha_template)
+            ha.create()
+            db_url, read_url = ha.url, ha.read_url
+            run.max_attempts = 16  # a till keeps trying, same key, through a failover
+            log(f"local HA cluster in {ha.cluster.root}: " + ", ".join(
+                f"{m['name']} {m['role']}" for m in ha.cluster.members()))
+        elif db == "postgres":
             pg = PgCluster(cluster_name, fallback_url=os.environ.get("GOLDBEAN_TEST_POSTGRES_URL"))
             pg.create()
             if pg.note:
@@ -893,29 +979,31 @@ def run_once(db: str, *, duration: float, clients: int, workers: int, fault_inte
         else:
             db_url = f"sqlite:///{folder / 'goldbean.db'}"
         world = seed(db_url, instance)
-        server = Server(db_url, folder, workers)
+        # behind a failover manager: threaded workers (docs/operations.md), so that a request stuck on a primary
+        # that stopped answering does not get its whole worker killed and booted again
+        server = Server(db_url, folder, workers, read_url=read_url, threads=int(os.environ.get(
+            "CHAOS_THREADS", "4" if db == "ha" else "1")))
         server.start()
         log(f"gunicorn master {server.master} with {workers} workers on 127.0.0.1:{server.port}; "
             f"{clients} clients for {duration:.0f}s")
         work = Workload(run, server, world, clients=clients, duration=duration, max_ops=max_ops, seed_=seed_)
-        nemesis = Nemesis(run, server, pg, fault_interval, seed_ + 1)
-        work.start()
+        nemesis = Nemesis(run, server, pg, fault_interval, seed_ + 1, ha=ha, kinds=kinds)
+        work.start(auditor=ha is not None)
         nemesis.start()
-        hard_stop = time.time() + 3 * duration
-        while not work.done():
-            if (work.deadline - time.time() < 1 and sum(run.faults.values()) < min_faults
-                    and time.time() < hard_stop):
-                work.deadline += 1  # keep the traffic going until the nemesis has done its minimum
-            time.sleep(0.5)
+        _keep_going(run, work, nemesis, duration, min_faults, min_failovers)
         nemesis.finish()
         if pg is not None and pg.own and not pg.is_up():
             pg.start()
+        if ha is not None:
+            ha.cluster.heal(timeout=150)
         work.stop.set()
         work.join()
         run.notes.append(f"{work.replays} acknowledged requests repeated with the same key; "
                          f"gunicorn master started {server.starts} times")
         server.stop()
         check(run, db_url, instance)
+        if ha is not None:
+            _check_ha(run, ha, nemesis)
     except Exception as exc:
         run.violations.append(f"harness error: {type(exc).__name__}: {exc}")
         run.checks.setdefault("harness", f"FAIL: {exc}")
@@ -924,11 +1012,55 @@ def run_once(db: str, *, duration: float, clients: int, workers: int, fault_inte
             server.stop()
         if pg is not None:
             pg.drop()
+        if ha is not None:
+            if keep:  # the cluster's logs and every attempt's timing, before the cluster's folder goes
+                with open(folder / "attempts.tsv", "w") as fh:
+                    fh.writelines(f"{a:.2f}\t{b - a:.2f}\t{k}\t{r}\n" for a, b, k, r in sorted(run.attempts))
+                with open(folder / "failovers.tsv", "w") as fh:
+                    fh.writelines(f"{f.at:.2f}\t{f.kind}\t{f.old_leader}\t{f.new_leader}\t{f.promoted_s}\n"
+                                  for f in run.failovers)
+                for path in ha.cluster.root.glob("*/patroni.log"):
+                    shutil.copyfile(path, folder / f"{path.parent.name}-patroni.log")
+            ha.drop()
         if not keep:
             shutil.rmtree(folder, ignore_errors=True)
         else:
             run.notes.append(f"files kept in {folder}")
     return run
+
+
+def _keep_going(run: Run, work: Workload, nemesis: Nemesis, duration: float, min_faults: int,
+                min_failovers: int) -> None:
+    """Wait for the traffic's end, keeping it going (up to 3x the duration) until the nemesis has done its
+    minimum of faults and of failovers."""
+    hard_stop = time.time() + 3 * duration
+    while not work.done():
+        failovers = sum(1 for f in nemesis.ha.failovers if f.failed_over) if nemesis.ha is not None else 0
+        short = sum(run.faults.values()) < min_faults or failovers < min_failovers
+        if work.deadline - time.time() < 1 and short and time.time() < hard_stop:
+            work.deadline += 1
+        time.sleep(0.5)
+
+
+def _check_ha(run: Run, ha: Any, nemesis: Nemesis) -> None:
+    from .ha import first_writes, rto_lines, standbys_agree
+
+    faults = nemesis.ha
+    acks = [(op.acked_attempt_at, op.acked_at) for op in run.ops if op.outcome == "ok" and op.acked_at]
+    first_writes(faults.failovers, acks)
+    run.failovers = faults.failovers
+    run.extra.extend(rto_lines(faults.failovers))
+    run.notes.extend(faults.notes)
+    by_status = ", ".join(f"{st} {code or '-'}: {n}" for (st, code), n in sorted(run.answers_5xx.items(),
+                                                                                  key=lambda kv: str(kv[0])))
+    run.extra.append(f"5xx answers: {by_status or 'none'}")
+    run.extra.append("auditor's trial balance reads: " + (", ".join(f"{k} {v}" for k, v in sorted(
+        run.reads.items(), key=str)) or "none"))
+    five_hundreds = sum(n for (st, _), n in run.answers_5xx.items() if st == 500)
+    _result(run, "no request answered 500", five_hundreds == 0, f"{five_hundreds} answers were 500")
+    ok, detail = standbys_agree(ha.cluster, ha.dbname)
+    _result(run, "every node holds the same books", ok, detail)
+    run.notes.append(f"nodes: {detail}" if ok else "")
 
 
 def summary(run: Run) -> str:
@@ -944,10 +1076,13 @@ def summary(run: Run) -> str:
     lines.append(f"  {doubtful} operations had at least one attempt in doubt (timeout, reset, 5xx) and were retried"
                  " with the same key")
     lines.append("  faults: " + (", ".join(f"{k} {v}" for k, v in sorted(run.faults.items())) or "none"))
+    for line in run.extra:
+        lines.append(f"  {line}")
     for name, result in run.checks.items():
         lines.append(f"  check {name}: {result}")
     for note in run.notes:
-        lines.append(f"  note: {note}")
+        if note:
+            lines.append(f"  note: {note}")
     lines.append(f"  violations: {len(run.violations)}")
     lines.extend(f"    - {v}" for v in run.violations[:20])
     return "\n".join(lines)
@@ -955,7 +1090,8 @@ def summary(run: Run) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m tests.chaos", description=__doc__.split("\n\n")[0])
-    p.add_argument("--db", choices=["postgres", "sqlite", "both"], default="both")
+    p.add_argument("--db", choices=["postgres", "sqlite", "both", "ha"], default="both",
+                   help="ha: a local Patroni + etcd cluster (tests/chaos/ha.py)")
     p.add_argument("--duration", type=float, default=60, help="seconds of traffic per database (default 60)")
     p.add_argument("--clients", type=int, default=8)
     p.add_argument("--workers", type=int, default=3, help="gunicorn worker processes")
@@ -967,6 +1103,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--keep", action="store_true", help="keep the run's folder (logs, SQLite file)")
     p.add_argument("--min-faults", type=int, default=0,
                    help="keep the traffic going (up to 3x the duration) until this many faults were injected")
+    p.add_argument("--faults", default=None, help="comma-separated fault kinds (default: every kind that applies)")
+    p.add_argument("--min-failovers", type=int, default=None,
+                   help="--db ha: keep going until this many failovers (default: 1 per 2 minutes, at least 1)")
     args = p.parse_args(argv)
     seed_ = args.seed if args.seed is not None else random.randrange(10**6)
     interval = args.fault_interval or min(15.0, max(2.0, args.duration / 30))
@@ -974,9 +1113,19 @@ def main(argv: list[str] | None = None) -> int:
     failed = False
     for db in dbs:
         log(f"seed {seed_}")
+        if db == "ha":
+            from .ha import ha_available
+
+            ok, why = ha_available()
+            if not ok:
+                print(f"cannot run --db ha: {why}", file=sys.stderr)
+                return 2
+        min_failovers = args.min_failovers if args.min_failovers is not None else max(1, int(args.duration // 120))
         run = run_once(db, duration=args.duration, clients=args.clients, workers=args.workers,
                        fault_interval=interval, max_ops=args.max_ops, seed_=seed_, cluster_name=args.cluster_name,
-                       keep=args.keep, min_faults=args.min_faults)
+                       keep=args.keep, min_faults=args.min_faults,
+                       min_failovers=min_failovers if db == "ha" else 0,
+                       kinds=args.faults.split(",") if args.faults else None)
         print(summary(run), flush=True)
         failed = failed or bool(run.violations)
     return 1 if failed else 0
