@@ -1031,9 +1031,9 @@ def run_once(db: str, *, duration: float, clients: int, workers: int, fault_inte
 
 def _keep_going(run: Run, work: Workload, nemesis: Nemesis, duration: float, min_faults: int,
                 min_failovers: int) -> None:
-    """Wait for the traffic's end, keeping it going (up to 3x the duration) until the nemesis has done its
+    """Wait for the traffic's end, keeping it going (up to 6x the duration: a loaded machine injects fewer in the same time) until the nemesis has done its
     minimum of faults and of failovers."""
-    hard_stop = time.time() + 3 * duration
+    hard_stop = time.time() + 6 * duration
     while not work.done():
         failovers = sum(1 for f in nemesis.ha.failovers if f.failed_over) if nemesis.ha is not None else 0
         short = sum(run.faults.values()) < min_faults or failovers < min_failovers

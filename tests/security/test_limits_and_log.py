@@ -150,7 +150,7 @@ def test_old_rate_windows_are_pruned(books, world, clock, monkeypatch):
 
 
 def test_admin_page_key_rotation_and_disabling_a_user_are_logged(client, books, world):
-    from tests.admin_ui.conftest import csrf_of
+    from tests.admin_ui.conftest import csrf_of, post_confirmed
 
     page = client.get("/signin")
     r = client.post("/signin", data={"username": "admin", "password": PASSWORD, "csrf_token": csrf_of(page.text)})
@@ -158,7 +158,8 @@ def test_admin_page_key_rotation_and_disabling_a_user_are_logged(client, books, 
     page = client.get("/admin")
     once = re.search(r'name="once" value="([^"]+)"', page.text).group(1)
     client.post("/admin/keys/rotate", data={"csrf_token": csrf_of(page.text), "purpose": "card", "once": once})
-    client.post(f"/admin/users/{world.volunteer}/active", data={"csrf_token": csrf_of(page.text), "active": "0"})
+    post_confirmed(client, f"/admin/users/{world.volunteer}/active",  # disabling asks first, then acts once
+                   {"csrf_token": csrf_of(page.text), "active": "0"})
     with books.engine.connect() as conn:
         rows = conn.execute(text("SELECT kind, actor, user_id FROM security_events "
                                  "WHERE kind IN ('key_rotated', 'user_disabled') ORDER BY id")).all()

@@ -10,7 +10,7 @@ import psycopg
 import pytest
 from sqlalchemy.orm import Session
 
-from ledger import radar
+from ledger import earning, radar
 from ledger.radar import live
 from ledger.radar.models import Event
 from ledger.schema import RoleGrant
@@ -47,13 +47,13 @@ def test_many_readers_at_once_get_what_each_would_get_alone(w):
             w.users[name] = create_user_in(s, name, "x", name, password_hash="x").id
             grant_role_in(s, w.users[name], "volunteer", w.units["b1"])
     radar.set_preferences(w.books, w.actor("v5"), kinds=["寻物"])
-    c1 = publish(w, area=("c1",))
+    c1 = publish(w, area=("c1",), bounty=40)
     b1 = publish(w, area=("b1",), kind="寻物")
     street = publish(w, officer="officerB", area=("streetB",), kind="安全提示")
     c3 = publish(w, officer="officerB", area=("c3",), kind="协查")
     radar.close_notice(w.books, w.actor("officerA"), b1.id)
     answer = radar.answer_notice(w.books, w.actor("v1"), c1.id, text="在菜市场看到了")
-    radar.verify_answer(w.books, w.actor("officerA"), answer.id, amount=20)
+    earning.verify_claim(w.books, w.actor("officerA"), answer.id, reason="核实", amount=20)  # an answer is a claim
     radar.set_preferences(w.books, w.actor("v2"), kinds=["寻人"])  # no 协查; 安全提示 always
     got = _same_as_one_by_one(w)
     assert got["v1"] == got["v4"] == [c1.id, b1.id] and got["v5"] == [b1.id]
