@@ -26,8 +26,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     engine = make_engine(cfg["DATABASE_URL"])
     keys = KeyStore(Path(cfg["INSTANCE_PATH"]) / "keys")
     # the reports' engine (a standby): connections are recycled so that, after a failover promoted the standby
-    # they were on, they find a standby again
-    read_engine = (make_engine(cfg["READ_DATABASE_URL"], read_only=True, pool_recycle=120)
+    # they were on, they find a standby again within half a minute
+    read_engine = (make_engine(cfg["READ_DATABASE_URL"], read_only=True, pool_recycle=30)
                    if cfg.get("READ_DATABASE_URL") else None)
     books = Books(engine=engine, keys=keys, settings=config.ledger_settings(cfg), read_engine=read_engine)
     if "CLOCK" in cfg:
