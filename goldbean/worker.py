@@ -14,12 +14,12 @@ Jobs:
   bounty holds are released by ``expire-holds`` at the end of the verification grace) and erases the
   personal content of public reports past their retention (``ledger.radar``).
 - ``retention`` every ``GOLDBEAN_RETENTION_INTERVAL`` seconds (default 86400): erases tips' text and location
-  ``tip_retention_days`` after their case closed (``ledger.privacy.erase_expired_tips``).
+  ``tip_retention_days`` after their case closed (``ledger.privacy.erase_expired_tips``), and deletes
+  notifications past ``settings.notify.retention_days`` (``ledger.notify.purge``).
 - ``notify`` every ``GOLDBEAN_NOTIFY_INTERVAL`` seconds (default 2): delivers the notification outbox
   (``ledger.notify.deliver_due``): the live stream through the radar's ``LiveChannel``, SMS through
   ``SmsChannel`` when ``settings.notify.sms_url`` is set (token: ``GOLDBEAN_SMS_TOKEN``), retrying with
-  backoff; and deletes notifications past ``settings.notify.retention_days``. Its log line has counts only:
-  never a phone number or a text.
+  backoff (an idle outbox costs one read). Its log line has counts only: never a phone number or a text.
 - ``patrol-reminders`` every ``GOLDBEAN_REMINDER_INTERVAL`` seconds (default 300): reminds signed-up
   volunteers ``PatrolRules.reminder_minutes`` before their shift, once (``ledger.patrols.send_reminders``).
 
@@ -153,9 +153,11 @@ def radar_job(books: Books) -> str:
 
 
 def retention_job(books: Books) -> str:
+    from ledger import notify
     from ledger.privacy import erase_expired_tips
 
-    return f"{erase_expired_tips(books)} closed tips past retention erased"
+    return (f"{erase_expired_tips(books)} closed tips past retention erased, "
+            f"{notify.purge(books)} notifications past retention deleted")
 
 
 def notify_job(books: Books) -> str:
@@ -165,8 +167,7 @@ def notify_job(books: Books) -> str:
     sms = notify.SmsChannel(url, token=os.environ.get("GOLDBEAN_SMS_TOKEN") or None,
                             timeout_s=books.settings.notify.sms_timeout_s) if url else None
     counts = notify.deliver_due(books, live=radar.LiveChannel(), sms=sms)
-    purged = notify.purge(books)
-    return ", ".join(f"{k} {v}" for k, v in counts.items()) + f", purged {purged}"
+    return ", ".join(f"{k} {v}" for k, v in counts.items())
 
 
 def reminders_job(books: Books) -> str:

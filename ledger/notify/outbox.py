@@ -21,8 +21,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from sqlalchemy import delete, func, or_, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import delete, func, insert, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from ledger import errors
@@ -34,6 +35,8 @@ from ledger.infra.db import utc_from_db
 from ledger.notify.models import Delivery, Notification
 
 # what an SMS says, by topic: never the content of a tip, a place or an amount (docs/notifications.md)
+NOTIFICATIONS, DELIVERIES = Notification.__table__, Delivery.__table__
+CHUNK = 500  # notifications per statement (SQLite's limit on bound parameters)
 SMS_TEXT = {"patrol_reminder": "巡逻提醒", "shift_changed": "班次变更", "award": "金豆到账",
             "claim_decided": "申报结果"}
 
@@ -74,33 +77,33 @@ def sms_text(topic: str) -> str:
     return f"【金豆】您有一条新消息（{SMS_TEXT.get(topic, '通知')}），请打开金豆查看。"
 
 
+def _insert(s: Session) -> Any:
+    return postgresql_insert if s.get_bind().dialect.name == "postgresql" else sqlite_insert
+
+
 def send_in(s: Session, books: Books, *, user_ids: Iterable[int], topic: str, title: str, body: str,
             dedupe: str, link: str | None = None, subject: str | None = None, amount: int | None = None,
             urgent: bool = False) -> int:
-    """Record one notification per user (key ``<dedupe>:<user>``: a second send is a no-op) with its deliveries.
-    Returns how many were new."""
+    """Record one notification per user (key ``<dedupe>:<user>``: a second send is a no-op, also when two
+    senders race: ``ON CONFLICT DO NOTHING``) with its deliveries, in bulk. Returns how many were new."""
     rules = books.settings.notify
     now = books.now()
+    channels = [("inbox", "sent"), ("live", "pending")] + (
+        [("sms", "pending")] if rules.sms_url and topic in rules.sms_topics else [])
     made = 0
-    for uid in sorted(set(user_ids)):
-        key = f"{dedupe}:{uid}"[:120]
-        if s.scalar(select(Notification.id).where(Notification.dedupe_key == key)) is not None:
-            continue
-        try:
-            with s.begin_nested():  # two senders at once: the second's insert fails alone, and is a no-op
-                n = Notification(user_id=uid, topic=topic[:20], title=title[:120], body=body[:500],
-                                 link=link, subject=(subject or None) and subject[:60], amount=amount,
-                                 urgent=urgent, dedupe_key=key, created_at=now)
-                s.add(n)
-                s.flush()
-                s.add(Delivery(notification_id=n.id, channel="inbox", state="sent", attempts=1, sent_at=now))
-                s.add(Delivery(notification_id=n.id, channel="live", state="pending", attempts=0))
-                if rules.sms_url and topic in rules.sms_topics:
-                    s.add(Delivery(notification_id=n.id, channel="sms", state="pending", attempts=0))
-                s.flush()
-        except IntegrityError:
-            continue
-        made += 1
+    users = sorted(set(user_ids))
+    for i in range(0, len(users), CHUNK):
+        rows = [{"user_id": uid, "topic": topic[:20], "title": title[:120], "body": body[:500], "link": link,
+                 "subject": subject[:60] if subject else None, "amount": amount, "urgent": urgent,
+                 "dedupe_key": f"{dedupe}:{uid}"[:120], "created_at": now} for uid in users[i:i + CHUNK]]
+        stmt = _insert(s)(NOTIFICATIONS).on_conflict_do_nothing(index_elements=["dedupe_key"])
+        conn = s.connection()  # Core: one multi-row statement, not one per row
+        new_ids = list(conn.execute(stmt.returning(NOTIFICATIONS.c.id), rows).scalars())
+        if new_ids:
+            conn.execute(insert(DELIVERIES), [
+                {"notification_id": nid, "channel": channel, "state": state, "attempts": int(state == "sent"),
+                 "sent_at": now if state == "sent" else None} for nid in new_ids for channel, state in channels])
+        made += len(new_ids)
     return made
 
 
@@ -168,14 +171,26 @@ def _due(books: Books, channel: str, limit: int) -> Any:
             .order_by(Delivery.id).limit(limit).with_for_update(skip_locked=True))
 
 
+def _channels_due(books: Books) -> set[str]:
+    now = books.now()
+    return books.run(lambda s: set(s.scalars(select(Delivery.channel).where(
+        Delivery.state == "pending", or_(Delivery.next_attempt_at.is_(None), Delivery.next_attempt_at <= now))
+        .group_by(Delivery.channel))), readonly=True)
+
+
 def _deliver_live(books: Books, live: LiveChannel, limit: int) -> int:
     """Every due live delivery, in one transaction with the stream's rows: exactly once."""
     def work(s: Session) -> int:
-        rows = s.scalars(_due(books, "live", limit)).all()
-        for d in rows:
-            live.publish_in(s, books, Note.of(s.get(Notification, d.notification_id)))
-            d.state, d.attempts, d.sent_at, d.next_attempt_at = "sent", d.attempts + 1, books.now(), None
-        return len(rows)
+        due = s.execute(_due(books, "live", limit).with_only_columns(Delivery.id, Delivery.notification_id)).all()
+        if not due:
+            return 0
+        notes = {n.id: Note.of(n) for n in s.scalars(select(Notification).where(
+            Notification.id.in_([nid for _, nid in due])))}
+        for _, nid in due:
+            live.publish_in(s, books, notes[nid])
+        s.execute(update(Delivery).where(Delivery.id.in_([did for did, _ in due])).values(
+            state="sent", attempts=Delivery.attempts + 1, sent_at=books.now(), next_attempt_at=None))
+        return len(due)
 
     return books.run(work)
 
@@ -220,9 +235,10 @@ def deliver_due(books: Books, *, live: LiveChannel | None = None, sms: SmsSender
     from ledger.notify.channels import DeliveryFailed
 
     counts = {"live": 0, "sms_sent": 0, "sms_retry": 0, "sms_failed": 0, "sms_skipped": 0}
-    if live is not None:
+    due = _channels_due(books)  # a read first: an idle outbox takes no write lock (SQLite) every few seconds
+    if live is not None and "live" in due:
         counts["live"] = _deliver_live(books, live, limit)
-    if sms is None or not books.settings.notify.sms_url:
+    if sms is None or not books.settings.notify.sms_url or "sms" not in due:
         return counts
     for delivery_id, phone, text in _claim_sms(books, limit):
         error = None

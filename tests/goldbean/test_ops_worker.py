@@ -196,6 +196,7 @@ def test_notify_and_reminder_jobs_deliver_to_the_stream_and_by_sms_with_counts_o
         assert reminders_job(books) == "1 patrol reminders"  # the default: 3 hours ahead
         line = notify_job(books)
         assert line.startswith("live 1, sms_sent 1") and "13800000009" not in line
+        assert notify_job(books) == "live 0, sms_sent 0, sms_retry 0, sms_failed 0, sms_skipped 0"  # idle
         assert got[0]["to"] == "13800000009" and got[0]["text"] == notify.sms_text("patrol_reminder")
         events, _ = radar.events_for(books, pw.w.actor("v1"), after=start)
         assert [e["title"] for e in events] == ["巡逻提醒"]

@@ -189,3 +189,21 @@ def test_old_notifications_are_purged(w):
     send(w, "v1", "new")
     assert notify.purge(w.books) == 1
     assert [n.title for n in notify.inbox(w.books, w.actor("v1")).items] == ["巡逻提醒"]
+
+
+def test_two_senders_at_once_record_the_notification_once(w):
+    barrier = threading.Barrier(2)
+    made: list[int] = []
+
+    def sender() -> None:
+        barrier.wait()
+        made.append(send(w, "v1", "race"))
+
+    threads = [threading.Thread(target=sender) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert sorted(made) == [0, 1]
+    [note] = notify.inbox(w.books, w.actor("v1")).items
+    assert set(notify.delivery_states(w.books, note.id)) == {"inbox", "live"}
