@@ -19,7 +19,6 @@ What it reveals, and to whom:
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 from sqlalchemy import select
@@ -34,6 +33,7 @@ from ledger.infra.books import Books
 from ledger.journal.models import Account
 from ledger.redemption import codes
 from ledger.redemption.models import Card, SpentCode
+from ledger.redemption.redeeming import read_code
 from ledger.redemption.tills import TillContext, acting_merchant
 
 _ACC = Account.__table__
@@ -63,19 +63,13 @@ def _check_card(conn: Connection, verified: codes.VerifiedCode) -> None:
         raise DomainError(errors.CARD_LOCKED)
 
 
-def _read_code(s: Session, books: Books, code: Any, now: dt.datetime) -> codes.VerifiedCode:
-    """The code as ``redeeming.redeem`` reads it: keep the two alike (every kind of code a till may take, it
-    may look up first)."""
-    return codes.verify_code(books, code)
-
-
 def preview_code(books: Books, ctx: TillContext, code: Any) -> dict[str, Any]:
     """The masked name and available beans behind ``code``, for a till of ``ctx``'s merchant; nothing is
     spent. Refusals are the ones ``redeem`` would give for the same code now."""
     merchant_id = acting_merchant(ctx)
 
     def work(s: Session) -> dict[str, Any]:
-        verified = _read_code(s, books, code, books.now())
+        verified = read_code(s, books, code, books.now())  # every kind of code a till may take, as a sale reads it
         conn = s.connection()
         status = conn.execute(_MERCHANT_STATUS.where(Merchant.__table__.c.id == merchant_id)).scalar()
         if status is None:

@@ -136,7 +136,7 @@ def _code_of_number(conn: Connection, number: str) -> str:
     return str(code)
 
 
-def _read_code(s: Session, books: Books, code: str, now: dt.datetime) -> codes.VerifiedCode:
+def read_code(s: Session, books: Books, code: Any, now: dt.datetime) -> codes.VerifiedCode:
     """The code a till sent, checked: a short number stands for its wallet code; an offline code is checked
     against its phone's key (``devices``), the others against the server's keys (``codes``)."""
     if is_pay_number(code):
@@ -227,7 +227,7 @@ def redeem(books: Books, ctx: TillContext, *, code: str, idempotency_key: str, a
 
     def work(s: Session) -> dict[str, Any] | DomainError:
         now = books.now()
-        verified = _read_code(s, books, code, now)
+        verified = read_code(s, books, code, now)
         conn = s.connection()  # Core from here on: this is the till's hot path
         found = conn.execute(_FIND_MERCHANT_AND_WALLET, {
             "merchant_id": merchant_id, "wallet_id": verified.wallet_account_id}).one_or_none()

@@ -119,3 +119,13 @@ def test_a_settlement_preview_says_what_the_run_would_pay_and_changes_nothing(bo
     assert sum(r["amount"] for r in rows) == due["amount"]
     again = settlement.preview_settlement(books, "2026-11", by=fund)
     assert (again["merchants"], again["amount"], again["settled"]) == (0, 0, 2)
+
+
+def test_the_number_a_cashier_types_previews_as_its_code_does(books, world):
+    """Every kind of code a till may take, it may look up first: the 16-digit number under a pay code reads
+    as the code itself (one reader for the sale and the preview)."""
+    issued = redemption.issue_payment_code(books, as_user(books, world.volunteer))
+    assert issued.number and len(issued.number.replace(" ", "")) == 16
+    seen = redemption.preview_code(books, till(world), issued.number)
+    assert seen == redemption.preview_code(books, till(world), issued.code)
+    assert seen["customer"] == "张*华" and seen["available"] == 1000
