@@ -47,10 +47,11 @@ def _personal(s: Session, actor: Actor, after: int, upto: int) -> list[dict[str,
     return out
 
 
-def events_for(books: Books, actor: Actor, *, after: int, limit: int = live.MAX_BATCH
+def events_for(books: Books, actor: Actor, *, after: int, limit: int = live.MAX_BATCH, upto: int | None = None
                ) -> tuple[list[dict[str, Any]], int]:
-    """What ``live.events_for`` gives this reader, with their own notifications among them, by id."""
-    events, cursor = live.events_for(books, actor, after=after, limit=limit)
+    """What ``live.events_for`` gives this reader (``upto``: a horizon a held-stream server knows final), with
+    their own notifications among them, by id."""
+    events, cursor = live.events_for(books, actor, after=after, limit=limit, upto=upto)
     if cursor <= after:
         return events, cursor
     mine = books.run(lambda s: _personal(s, actor, after, cursor), readonly=True)
