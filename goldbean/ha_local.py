@@ -286,7 +286,7 @@ class LocalCluster:
                             "wal_level": "replica", "hot_standby": "on", "wal_log_hints": "on",
                             "max_connections": 300, "max_wal_senders": 10, "max_replication_slots": 10,
                             "wal_keep_size": "256MB", "synchronous_commit": "on", "fsync": "on",
-                            "shared_buffers": "64MB", "hot_standby_feedback": "on",
+                            "shared_buffers": "64MB", "hot_standby_feedback": "on", "min_wal_size": "32MB",
                             "max_standby_streaming_delay": "300s", "max_standby_archive_delay": "300s",
                             "archive_mode": "on", "archive_timeout": "60s",
                             "archive_command": (f"test ! -f {archive}/%f && cp %p {archive}/%f.part "
@@ -513,8 +513,9 @@ class LocalCluster:
             subprocess.run(["chown", "-R", f"{self.user}:{self.user}", str(data.parent)], check=False)
         r = self.pg_ctl_dir(data, "start", "-w", "-t", str(int(timeout)), "-l", str(data.parent / "postgres.log"))
         if r.returncode != 0:
-            raise HaError(f"the restored server did not start: {r.stderr.strip()} (see {data.parent}/postgres.log)")
-        self._wait_promoted(port, timeout)
+            raise HaError("the restored server did not start: " + (_why(data.parent / "postgres.log")
+                                                                   or r.stderr.strip()))
+        self._wait_promoted(port, timeout, data)
         return f"postgresql+psycopg://postgres@127.0.0.1:{port}/{self._st().db}", data
 
     def pg_ctl_dir(self, data: Path, *args: str, timeout: float = 200) -> subprocess.CompletedProcess:
@@ -522,11 +523,13 @@ class LocalCluster:
         return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, cwd=str(data.parent),
                               **self._as_user(data.parent))
 
-    def _wait_promoted(self, port: int, timeout: float) -> None:
+    def _wait_promoted(self, port: int, timeout: float, data: Path) -> None:
         import psycopg
 
         deadline = time.time() + timeout
         while time.time() < deadline:
+            if not (data / "postmaster.pid").exists():  # recovery stopped: e.g. the archive ends before the moment
+                raise HaError("the restored server stopped: " + _why(data.parent / "postgres.log"))
             with contextlib.suppress(psycopg.Error):
                 with psycopg.connect(host="127.0.0.1", port=port, user="postgres", dbname="postgres",
                                      connect_timeout=3) as conn:
@@ -605,6 +608,16 @@ class LocalCluster:
 
 
 # --- small helpers ---------------------------------------------------------------------------------------
+
+def _why(log: Path) -> str:
+    """The FATAL lines of a PostgreSQL log (else its last lines): why a server stopped."""
+    try:
+        lines = log.read_text(errors="replace").strip().splitlines()
+    except OSError:
+        return ""
+    fatal = [line for line in lines if "FATAL" in line or "PANIC" in line]
+    return " | ".join((fatal or lines)[-3:])
+
 
 def _http_json(url: str, timeout: float = 3) -> dict[str, Any]:
     with urllib.request.urlopen(url, timeout=timeout) as resp:

@@ -40,10 +40,8 @@ def ha_db(ha_cluster, ha_template, tmp_path_factory):
     fund = open_account(books, "fund", "fund").id
     books.engine.dispose()
     base = ha_cluster.base_backup(ha_cluster.root / "base" / name)
-    yield {"name": name, "url": url, "keys": keys, "base": base, "accounts": (donations, fund)}
-    with psycopg.connect(host="127.0.0.1", port=ha_cluster.node(ha_cluster.wait_leader()).pg_port,
-                         user="postgres", dbname="postgres", autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    # the database goes with the cluster at the end of the session (ha_cluster)
+    return {"name": name, "url": url, "keys": keys, "base": base, "accounts": (donations, fund)}
 
 
 def _connect(cluster, node: str, db: str) -> psycopg.Connection:
