@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Integer, String, Text, UniqueConstraint, bindparam, delete, select, update
+from sqlalchemy import Integer, String, Text, UniqueConstraint, bindparam, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
@@ -25,6 +25,7 @@ from ledger import errors
 from ledger.errors import DomainError
 from ledger.infra.base import Base, BigId, created_at_column
 from ledger.infra.books import Books
+from ledger.infra.db import at_commit, bind_time, driver_rows
 
 
 class IdempotencyRecord(Base):
@@ -58,8 +59,6 @@ class Answer:
 _IDEMPOTENCY = IdempotencyRecord.__table__
 _FIND_ANSWER = select(_IDEMPOTENCY.c.request_hash, _IDEMPOTENCY.c.status_code, _IDEMPOTENCY.c.body).where(
     _IDEMPOTENCY.c.scope == bindparam("scope"), _IDEMPOTENCY.c.key == bindparam("key"))
-_STORE_ANSWER = update(_IDEMPOTENCY).where(_IDEMPOTENCY.c.id == bindparam("record_id")).values(
-    status_code=bindparam("status_code"), body=bindparam("body"))
 _FORGET_KEY = delete(_IDEMPOTENCY).where(_IDEMPOTENCY.c.id == bindparam("record_id"))
 
 
@@ -84,6 +83,20 @@ def _check_key(key: Any) -> str:
     return key
 
 
+# The hot path's statements, hand-written per driver (``ledger.infra.db.driver_rows``): the claim travels with
+# the transaction's BEGIN, the answer with its COMMIT (``at_commit``).
+_CLAIM_SQL = {
+    "postgresql": "INSERT INTO idempotency_records (scope, key, request_hash, status_code, body, created_at) "
+                  "VALUES (%(scope)s, %(key)s, %(hash)s, 0, '', %(now)s) ON CONFLICT (scope, key) DO NOTHING RETURNING id",
+    "sqlite": "INSERT INTO idempotency_records (scope, key, request_hash, status_code, body, created_at) "
+              "VALUES (:scope, :key, :hash, 0, '', :now) ON CONFLICT (scope, key) DO NOTHING RETURNING id",
+}
+_STORE_SQL = {  # status_code stays 0: the HTTP status is the door's to choose (older rows hold the one it chose)
+    "postgresql": "UPDATE idempotency_records SET body = %(body)s WHERE id = %(id)s",
+    "sqlite": "UPDATE idempotency_records SET body = :body WHERE id = :id",
+}
+
+
 def _claim_key(s: Session, scope: str, key: str, req_hash: str, now: dt.datetime) -> int | Answer:
     """Take ``key`` in ``scope`` for this request (returns the record's id), or return the answer stored
     under it.
@@ -91,15 +104,15 @@ def _claim_key(s: Session, scope: str, key: str, req_hash: str, now: dt.datetime
     The INSERT waits on PostgreSQL while another transaction holds the same key uncommitted, then
     either finds it committed (a retry: its answer) or takes it (the other rolled back)."""
     conn = s.connection()
-    new_id = conn.execute(insert_if_new(conn.dialect.name, _IDEMPOTENCY, ("scope", "key")), {
-        "scope": scope, "key": key, "request_hash": req_hash, "status_code": 0, "body": "",
-        "created_at": now}).scalar()  # the books' clock, which the retention (housekeeping) reads
-    if new_id is None:
+    # created_at: the books' clock, which the retention (housekeeping) reads
+    rows = driver_rows(conn, _CLAIM_SQL[conn.dialect.name], {"scope": scope, "key": key, "hash": req_hash,
+                                                             "now": bind_time(conn, now)})
+    if not rows:
         row = conn.execute(_FIND_ANSWER, {"scope": scope, "key": key}).one()
         if row.request_hash != req_hash:
             raise DomainError(errors.IDEMPOTENCY_CONFLICT)
         return Answer(row.body, replayed=True)
-    return int(new_id)
+    return int(rows[0][0])
 
 
 def idempotent(books: Books, scope: str, key: str, payload: dict[str, Any],
@@ -119,8 +132,7 @@ def idempotent(books: Books, scope: str, key: str, payload: dict[str, Any],
             s.connection().execute(_FORGET_KEY, {"record_id": claimed})
             return result
         text = canonical_json(result)
-        # status_code stays 0: the HTTP status is the door's to choose (older rows hold the one it chose)
-        s.connection().execute(_STORE_ANSWER, {"record_id": claimed, "status_code": 0, "body": text})
+        at_commit(s, _STORE_SQL[s.connection().dialect.name], {"id": claimed, "body": text})
         return Answer(text)
 
     answer = books.run(unit)
