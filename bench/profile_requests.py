@@ -120,16 +120,18 @@ def _backend_cpu(url: str) -> float:
 
 
 def _redeem_requests(url: str, instance: Path, n: int) -> tuple[list[Any], dict[str, Any]]:
-    from bench.redeem_http import TILLS, _Codes, build_district
+    from bench.redeem_http import TILLS, build_district
+    from ledger.infra.books import Books
+    from ledger.infra.keys import KeyStore
+    from ledger.redemption import codes
 
     world = build_district(url, instance, TILLS)
-    world["instance"] = str(instance)
-    codes = _Codes(world)
+    signer = Books(engine=None, keys=KeyStore(instance / "keys"))  # type: ignore[arg-type]
     tills = list(zip(world["till_keys"], world["wallets"]))
     reqs = []
     for i in range(n + WARMUP):
         key, wallet = tills[i % len(tills)]
-        reqs.append(("/api/v1/redemptions", {"code": codes.make(wallet, 1)[0], "amount": 1},
+        reqs.append(("/api/v1/redemptions", {"code": codes.issue_wallet_code(signer, wallet).code, "amount": 1},
                      {"Authorization": f"Bearer {key}", "Idempotency-Key": uuid.uuid4().hex}, 201))
     return reqs, {}
 

@@ -24,6 +24,7 @@ import random
 import time
 import weakref
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, create_engine, event
@@ -185,7 +186,7 @@ def raise_as_sqlalchemy(conn: Connection, exc: Exception) -> None:
     raise wrapped from exc
 
 
-def driver_rows(conn: Connection, sql: str, params: Any = ()) -> list[Any]:
+def driver_rows(conn: Connection, sql: str, params: Any = (), *, alongside: Alongside | None = None) -> list[Any]:
     """Run one hand-written statement on the driver's cursor and return its rows (``[]`` when it returns none).
 
     ``sql`` is in the driver's own parameter style (``%(name)s`` for psycopg, ``:name`` or ``?`` for sqlite3):
@@ -193,22 +194,43 @@ def driver_rows(conn: Connection, sql: str, params: Any = ()) -> list[Any]:
     few uses. On PostgreSQL the transaction's ``BEGIN`` travels with the first statement (one round trip,
     not two). Errors are raised as SQLAlchemy's (``raise_as_sqlalchemy``)."""
     cur = conn.connection.cursor()
+    extra = conn.connection.cursor() if alongside is not None else None
     try:
         if conn.dialect.name == "postgresql":
             driver = conn.connection.driver_connection
-            if driver.info.transaction_status == 0 and not driver.autocommit:  # idle: BEGIN goes along
-                with driver.pipeline():
+            if extra is not None or (driver.info.transaction_status == 0 and not driver.autocommit):
+                with driver.pipeline():  # BEGIN (if idle), this statement and the one alongside: one round trip
                     cur.execute(sql, params)
+                    if extra is not None:
+                        extra.execute(alongside.sql, alongside.params)  # type: ignore[union-attr]
             else:
                 cur.execute(sql, params)
         else:
             cur.execute(sql, params)
+            if extra is not None:
+                extra.execute(alongside.sql, alongside.params)  # type: ignore[union-attr]
+        if extra is not None:
+            alongside.rows = extra.fetchall() if extra.description is not None else []  # type: ignore[union-attr]
         return cur.fetchall() if cur.description is not None else []
     except Exception as exc:
         raise_as_sqlalchemy(conn, exc)
         raise
     finally:
         cur.close()
+        if extra is not None:
+            extra.close()
+
+
+@dataclass
+class Alongside:
+    """One read a use case sends in the same round trip as a statement of a lower room (``post_in(...,
+    alongside=...)`` sends it right after the accounts' lock is granted: it sees every transaction that
+    committed before, as a statement of its own after the lock would). ``sql`` is in the driver's parameter
+    style; ``rows`` holds its result once sent."""
+
+    sql: str
+    params: Any
+    rows: list[Any] | None = None
 
 
 _TIME_BINDERS: dict[str, Callable[[Any], Any]] = {}

@@ -25,7 +25,7 @@ from ledger import errors
 from ledger.errors import DomainError
 from ledger.infra.base import Base, BigId, created_at_column
 from ledger.infra.books import Books
-from ledger.infra.db import at_commit, bind_time, driver_rows
+from ledger.infra.db import Alongside, at_commit, bind_time, driver_rows
 
 
 class IdempotencyRecord(Base):
@@ -97,16 +97,23 @@ _STORE_SQL = {  # status_code stays 0: the HTTP status is the door's to choose (
 }
 
 
-def _claim_key(s: Session, scope: str, key: str, req_hash: str, now: dt.datetime) -> int | Answer:
+def _claim_key(s: Session, scope: str, key: str, req_hash: str, now: dt.datetime,
+               alongside: Alongside | None) -> int | Answer:
     """Take ``key`` in ``scope`` for this request (returns the record's id), or return the answer stored
-    under it.
+    under it. On PostgreSQL the claim travels with the transaction's BEGIN and the caller's ``alongside``
+    statement, in one round trip; on SQLite ``alongside`` runs after a successful claim only.
 
     The INSERT waits on PostgreSQL while another transaction holds the same key uncommitted, then
     either finds it committed (a retry: its answer) or takes it (the other rolled back)."""
     conn = s.connection()
     # created_at: the books' clock, which the retention (housekeeping) reads
-    rows = driver_rows(conn, _CLAIM_SQL[conn.dialect.name], {"scope": scope, "key": key, "hash": req_hash,
-                                                             "now": bind_time(conn, now)})
+    params = {"scope": scope, "key": key, "hash": req_hash, "now": bind_time(conn, now)}
+    if alongside is not None and conn.dialect.name == "postgresql":
+        rows = driver_rows(conn, _CLAIM_SQL["postgresql"], params, alongside=alongside)
+    else:
+        rows = driver_rows(conn, _CLAIM_SQL[conn.dialect.name], params)
+        if rows and alongside is not None:
+            alongside.rows = driver_rows(conn, alongside.sql, alongside.params)
     if not rows:
         row = conn.execute(_FIND_ANSWER, {"scope": scope, "key": key}).one()
         if row.request_hash != req_hash:
@@ -115,16 +122,30 @@ def _claim_key(s: Session, scope: str, key: str, req_hash: str, now: dt.datetime
     return int(rows[0][0])
 
 
+class _Replayed(Exception):
+    """A retry answered from the store after ``alongside`` was sent: leaves the transaction by rolling back."""
+
+    def __init__(self, answer: Answer) -> None:
+        self.answer = answer
+
+
 def idempotent(books: Books, scope: str, key: str, payload: dict[str, Any],
-               work: Callable[[Session], dict[str, Any] | DomainError]) -> Answer:
+               work: Callable[[Session], dict[str, Any] | DomainError], *,
+               alongside: Alongside | None = None) -> Answer:
     """Run ``work`` once per (scope, key); store and return its answer. ``work`` may *return* a
-    ``DomainError`` to commit what it wrote (a failed PIN count) and refuse without storing an answer."""
+    ``DomainError`` to commit what it wrote (a failed PIN count) and refuse without storing an answer.
+
+    ``alongside``: the use case's first statement, sent with the claim (one round trip with BEGIN on
+    PostgreSQL) and read by ``work`` from ``alongside.rows``. It must be harmless when the key turns out to
+    be taken: a retry is then answered and the transaction rolled back, whatever the statement wrote."""
     _check_key(key)
     req_hash = request_hash(payload)
 
     def unit(s: Session) -> Answer | DomainError:
-        claimed = _claim_key(s, scope, key, req_hash, books.now())
+        claimed = _claim_key(s, scope, key, req_hash, books.now(), alongside)
         if isinstance(claimed, Answer):
+            if alongside is not None:
+                raise _Replayed(claimed)
             return claimed
         result = work(s)
         s.flush()  # the use case's own ORM rows first (the record's row is written below, in Core)
@@ -135,7 +156,10 @@ def idempotent(books: Books, scope: str, key: str, payload: dict[str, Any],
         at_commit(s, _STORE_SQL[s.connection().dialect.name], {"id": claimed, "body": text})
         return Answer(text)
 
-    answer = books.run(unit)
+    try:
+        answer = books.run(unit)
+    except _Replayed as replayed:
+        return replayed.answer
     if isinstance(answer, DomainError):
         raise answer
     return answer

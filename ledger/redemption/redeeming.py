@@ -13,12 +13,12 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from ledger import errors
 from ledger.errors import DomainError
 from ledger.infra.books import Books
+from ledger.infra.db import Alongside
 from ledger.infra.idempotency import Answer, canonical_json, idempotent
 from ledger.journal.accounts import post_in
 from ledger.journal.posting import hold, transfer
@@ -83,20 +83,16 @@ def _present_card(s: Session, books: Books, verified: codes.VerifiedCode, pin: A
     return refusal if refusal is not None else card
 
 
-def _spend_wallet_code(conn: Connection, books: Books, verified: codes.VerifiedCode, merchant_id: int,
-                       amount_sale: _Sale | None, now: dt.datetime) -> till_sql.Spent:
+def _check_spent(spent: till_sql.Spent, merchant_id: int) -> None:
     """A wallet code is spent once: its ``jti`` goes into ``spent_codes`` (a second time: ``code_already_used``).
     A validly signed code for an account that is no wallet (or none at all) is ``invalid_code``, checked first:
-    the spent code refers to the wallet. A sale for an amount writes its redemption row in the same statement."""
-    row = _redemption_row(books, amount_sale) if amount_sale is not None else None
-    spent = till_sql.spend(conn, merchant_id, verified.wallet_account_id, verified.jti, now, row)
+    the spent code refers to the wallet."""
     if spent.found is None:
         raise DomainError(errors.NOT_FOUND_ERR, merchant_id=merchant_id)
     if spent.found.wallet_kind != "wallet":
         raise DomainError(errors.INVALID_CODE)
     if not spent.spent:
         raise DomainError(errors.CODE_ALREADY_USED)
-    return spent
 
 
 def _check_merchant_and_wallet(found: Any) -> None:
@@ -108,9 +104,8 @@ def _check_merchant_and_wallet(found: Any) -> None:
         raise DomainError(errors.WALLET_FROZEN)
 
 
-def _check_daily_limits(conn: Connection, books: Books, sale: _Sale) -> None:
-    """Read after posting, under the accounts' locks, so that the limits hold under concurrency (this
-    redemption's own row is already counted). Both sums in one statement."""
+def _limits(books: Books, sale: _Sale) -> tuple[int | None, int | None, dict[str, int]]:
+    """The volunteer's and the merchant's daily limits (None: none) and whose redemptions to sum."""
     limit = setting(books, "volunteer_daily_limit")
     m_limit = sale.found.daily_limit_beans or setting(books, "merchant_daily_limit")
     owners = {}
@@ -118,10 +113,16 @@ def _check_daily_limits(conn: Connection, books: Books, sale: _Sale) -> None:
         owners["wallet_account_id"] = sale.wallet_id
     if m_limit is not None:
         owners["merchant_id"] = sale.found.id
-    if not owners:
+    return limit, m_limit, owners
+
+
+def _check_daily_limits(books: Books, sale: _Sale, read: Alongside | None) -> None:
+    """The day's sums were read with the accounts' lock (``post_in(..., alongside=...)``), so that the limits
+    hold under concurrency (this redemption's own row is already counted); checked after posting."""
+    limit, m_limit, owners = _limits(books, sale)
+    if read is None:
         return
-    start, end = _day_bounds(books, sale.now)
-    redeemed = till_sql.redeemed_today(conn, owners, start, end, sale.now)
+    redeemed = till_sql.redeemed(read, owners)
     if limit is not None and redeemed["wallet_account_id"] > int(limit):
         raise DomainError(errors.LIMIT_EXCEEDED, "The volunteer's daily limit would be exceeded.",
                           limit="volunteer")
@@ -146,9 +147,12 @@ def _record_sale(s: Session, books: Books, sale: _Sale, redemption_id: int | Non
     else:
         req = transfer(sale.transfer_key, "redeem", sale.wallet_id, found.account_id, sale.total,
                        actor=sale.ctx.actor, reason=reason, reference=reference)
-    # posting locks both accounts (id order) and refuses what the wallet cannot pay
-    post_in(s, books, [req])
-    _check_daily_limits(conn, books, sale)
+    owners = _limits(books, sale)[2]
+    read = till_sql.redeemed_today(conn, owners, *_day_bounds(books, sale.now), sale.now) if owners else None
+    # posting locks both accounts (id order), the day's sums are read once it holds them, and it refuses
+    # what the wallet cannot pay
+    post_in(s, books, [req], alongside=read)
+    _check_daily_limits(books, sale, read)
     return receipt_body(redemption_id, row["status"], sale.total, sale.lines, found, sale.now, row["method"],
                         row["hold_expires_at"])
 
@@ -168,11 +172,23 @@ def redeem(books: Books, ctx: TillContext, *, code: str, idempotency_key: str, a
     # the PIN is not part of the request's fingerprint: a retry with another PIN gets the stored receipt
     payload = {"op": "redeem", "merchant": merchant_id, "code": code, "amount": amount, "items": items}
 
+    now = books.now()
+    transfer_key = f"redeem:{secrets.token_hex(12)}"
+    try:  # checked before the key is claimed, refused after it (a retry with an expired code gets its receipt)
+        verified: codes.VerifiedCode | DomainError = codes.verify_code(books, code)
+    except DomainError as exc:
+        verified = exc
+    early = None
+    if isinstance(verified, codes.VerifiedCode) and verified.typ == codes.WALLET_TYP:
+        # spending the code (and writing an amount sale's row) travels with the key's claim: one round trip
+        planned = _planned_sale(books, ctx, merchant_id, verified, amount, now, transfer_key)
+        early = till_sql.spend_alongside(books.engine.dialect, merchant_id, verified.wallet_account_id,
+                                         verified.jti, now, planned)
+
     def work(s: Session) -> dict[str, Any] | DomainError:
-        now = books.now()
-        verified = codes.verify_code(books, code)
+        if isinstance(verified, DomainError):
+            raise verified
         conn = s.connection()  # the driver's cursor from here on: this is the till's hot path
-        transfer_key = f"redeem:{secrets.token_hex(12)}"
         card: Card | None = None
         redemption_id = None
         if verified.typ == codes.CARD_TYP:
@@ -184,19 +200,28 @@ def redeem(books: Books, ctx: TillContext, *, code: str, idempotency_key: str, a
                 return presented
             card = presented
         else:
-            # a sale for an amount is known in full before anything is read: its row goes with the spent code
-            planned = _Sale(ctx, till_sql.Found(merchant_id, "", "", "", 0, None, None, None),
-                            verified.wallet_account_id, verified.jti, None, amount, [], now,
-                            transfer_key) if amount is not None else None
-            spent = _spend_wallet_code(conn, books, verified, merchant_id, planned, now)
+            spent = till_sql.spent_from(early) if early is not None else till_sql.spend(
+                conn, merchant_id, verified.wallet_account_id, verified.jti, now,
+                _planned_sale(books, ctx, merchant_id, verified, amount, now, transfer_key))
+            _check_spent(spent, merchant_id)
             found, redemption_id = spent.found, spent.redemption_id
         _check_merchant_and_wallet(found)
         total, lines = priced_items(s, found.id, items) if items is not None else (amount, [])
-        assert total is not None
+        assert total is not None and found is not None
         return _record_sale(s, books, _Sale(ctx, found, verified.wallet_account_id, verified.jti, card, total,
                                             lines, now, transfer_key), redemption_id)
 
-    return idempotent(books, f"merchant:{merchant_id}", idempotency_key, payload, work)
+    return idempotent(books, f"merchant:{merchant_id}", idempotency_key, payload, work, alongside=early)
+
+
+def _planned_sale(books: Books, ctx: TillContext, merchant_id: int, verified: codes.VerifiedCode,
+                  amount: int | None, now: dt.datetime, transfer_key: str) -> dict[str, Any] | None:
+    """A sale for an amount is known in full before anything is read: its row goes with the spent code."""
+    if amount is None:
+        return None
+    sale = _Sale(ctx, till_sql.Found(merchant_id, "", "", "", 0, None, None, None), verified.wallet_account_id,
+                 verified.jti, None, amount, [], now, transfer_key)
+    return _redemption_row(books, sale)
 
 
 def redeem_at_till(books: Books, ctx: TillContext, source: str | None, *, pin: str | None, **kwargs: Any) -> Answer:

@@ -17,7 +17,7 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import Connection
 
-from ledger.infra.db import bind_time, driver_rows
+from ledger.infra.db import Alongside, bind_time, driver_rows
 
 
 class Found(NamedTuple):
@@ -116,16 +116,44 @@ def spend(conn: Connection, merchant_id: int, wallet_id: int, jti: str, now: dt.
     return Spent(found, spent, redemption_id)
 
 
+def spend_alongside(dialect: Any, merchant_id: int, wallet_id: int, jti: str, now: dt.datetime,
+                    redemption: dict[str, Any] | None) -> Alongside | None:
+    """``spend`` as one statement to send with the idempotency claim (PostgreSQL; ``None`` on SQLite, where
+    ``spend`` runs in the transaction as usual). Harmless if the claim finds the key taken: the transaction
+    is then rolled back (``ledger.infra.idempotency``)."""
+    if dialect.name != "postgresql":
+        return None
+    params = {"merchant_id": merchant_id, "wallet_id": wallet_id, "jti": jti, "now": now}
+    if redemption is not None:
+        params.update({f"r_{c}": v for c, v in redemption.items()})
+    return Alongside(_PG_SPEND if redemption is None else _PG_SPEND_AND_WRITE, params)
+
+
+def spent_from(read: Alongside) -> Spent:
+    """What ``spend_alongside``'s statement found and wrote."""
+    assert read.rows is not None, "sent with the claim"
+    if not read.rows:
+        return Spent(None, False, None)
+    row = read.rows[0]
+    return Spent(Found(*row[:8]), bool(row[8]), row[9])
+
+
 def write(conn: Connection, redemption: dict[str, Any]) -> int:
     """Insert the redemption row; its id."""
     return int(driver_rows(conn, _WRITE[conn.dialect.name], _row_params(conn, redemption))[0][0])
 
 
 def redeemed_today(conn: Connection, owners: dict[str, int], start: dt.datetime, end: dt.datetime,
-                   now: dt.datetime) -> dict[str, int]:
-    """Beans redeemed in [start, end) by each owner (``{"wallet_account_id": 7, "merchant_id": 3}``: one
-    statement for both), holds still open at ``now`` included."""
+                   now: dt.datetime) -> Alongside:
+    """The read of the beans redeemed in [start, end) by each owner (``{"wallet_account_id": 7, "merchant_id":
+    3}``: one statement for both), holds still open at ``now`` included: sent with the accounts' lock
+    (``post_in(..., alongside=...)``), read by ``redeemed``."""
     columns = tuple(c for c in ("wallet_account_id", "merchant_id") if c in owners)
     params = {**owners, "start": bind_time(conn, start), "end": bind_time(conn, end), "now": bind_time(conn, now)}
-    row = driver_rows(conn, _REDEEMED_TODAY[(conn.dialect.name, columns)], params)[0]
-    return {c: int(v or 0) for c, v in zip(columns, row)}
+    return Alongside(_REDEEMED_TODAY[(conn.dialect.name, columns)], params)
+
+
+def redeemed(read: Alongside, owners: dict[str, int]) -> dict[str, int]:
+    columns = tuple(c for c in ("wallet_account_id", "merchant_id") if c in owners)
+    assert read.rows is not None, "sent with the accounts' lock"
+    return {c: int(v or 0) for c, v in zip(columns, read.rows[0])}
