@@ -91,7 +91,8 @@ class RoundChild:
         self.proc.stdin.write(f"round {start:.3f} {duration} {arg}\n")
         self.proc.stdin.flush()
         out = self._read(duration + lead + 300)
-        return Round(start, start + duration, float(out.get("rate") or 0.0)), out
+        start = float(out.get("t_start", start))  # a child that had to start later says when it did
+        return Round(start, float(out.get("t_end", start + duration)), float(out.get("rate") or 0.0)), out
 
     def close(self) -> None:
         try:

@@ -103,7 +103,8 @@ class HttpBench:
     """One kind of request served by gunicorn on its own scratch database, and the load generator as a
     round child (``bench.peers``): ``closed(duration)`` and ``open_loop(duration)`` are rounds."""
 
-    def __init__(self, server_url: str, work: Path, kind: str, closed_seconds: float) -> None:
+    def __init__(self, server_url: str, work: Path, kind: str, closed_round_s: float, rounds: int,
+                 open_s: float) -> None:
         from sqlalchemy import create_engine, text
         from sqlalchemy.engine import make_url
 
@@ -132,8 +133,9 @@ class HttpBench:
             else:
                 from bench.award_http import build_award_world, write_settings
 
-                # enough claims for every closed round and the open loop, at up to 60 verifications/s per officer
-                world = build_award_world(url, instance, TILLS, int(60 * closed_seconds) + 200)
+                # enough claims for every closed round (45/s per officer at most) and the open loop
+                per_round = int((closed_round_s + WARMUP_S) * 45) + 20
+                world = build_award_world(url, instance, TILLS, per_round * (rounds + 4) + int(OPEN_RATE * open_s) // TILLS + 10)
                 env["GOLDBEAN_LEDGER_SETTINGS"] = str(write_settings(instance))
             world_file = work / f"http-{kind}-world.json"
             world_file.write_text(json.dumps({**world, "url": url, "instance": str(instance), "kind": kind}))
@@ -143,18 +145,18 @@ class HttpBench:
                                             "goldbean.app:create_app()"], cwd=ROOT, env=env,
                                            stdout=subprocess.DEVNULL, stderr=open(work / f"gunicorn-{kind}.log", "wb"))
             _wait_healthy(port, work / f"gunicorn-{kind}.log")
-            self.loadgen = RoundChild([sys.executable, "-m", "bench.redeem_http", "rounds", str(world_file), str(port)],
-                                      cwd=ROOT, stderr=work / f"loadgen-{kind}.log")
+            self.loadgen = RoundChild([sys.executable, "-m", "bench.redeem_http", "rounds", str(world_file), str(port),
+                                       str(closed_round_s), str(open_s)], cwd=ROOT, stderr=work / f"loadgen-{kind}.log")
         except BaseException:
             self.close()
             raise
 
     def closed(self, duration: float) -> tuple[Any, dict[str, Any]]:
         """TILLS clients in a closed loop (after WARMUP_S not counted): the Round and the loadgen's answer."""
-        return self.loadgen.round(duration, "closed", lead=WARMUP_S + 2.5)  # the codes are signed first
+        return self.loadgen.round(duration, "closed", lead=WARMUP_S + 0.5)
 
     def open_loop(self, duration: float) -> dict[str, Any]:
-        return self.loadgen.round(duration, "open", lead=3.0)[1]
+        return self.loadgen.round(duration, "open", lead=0.5)[1]
 
     def close(self) -> None:
         from sqlalchemy import create_engine, text
@@ -240,11 +242,15 @@ def _send(conn: http.client.HTTPConnection, req: tuple[str, str, dict[str, str],
     return resp.status == status
 
 
-def closed_round(reqs: _Requests, start: float, duration: float) -> dict[str, Any]:
+def closed_stock(reqs: _Requests, duration: float) -> list[list[tuple[str, str, dict[str, str], int]]]:
+    """Each client's requests for one closed round, made before the round is asked for."""
+    per_client = int((duration + WARMUP_S) * 45) + 20  # 32 clients at 45/s each: 1,440/s
+    return [reqs.make(i, per_client) for i in range(reqs.clients())]
+
+
+def closed_round(reqs: _Requests, stock: list[list[Any]], start: float, duration: float) -> dict[str, Any]:
     """Every client sends its next request as soon as the last is answered; the first WARMUP_S are not counted."""
     n = reqs.clients()
-    per_client = int((duration + WARMUP_S) * 45) + 20  # 32 clients at 45/s each: 1,440/s
-    stock = [reqs.make(i, per_client) for i in range(n)]
     counts, sent, errors = [0] * n, [0] * n, []
     go, end = start - WARMUP_S, start + duration
 
@@ -274,13 +280,18 @@ def closed_round(reqs: _Requests, start: float, duration: float) -> dict[str, An
             "ran_out": any(s >= len(st) for s, st in zip(sent, stock))}
 
 
-def open_round(reqs: _Requests, start: float, duration: float) -> dict[str, Any]:
-    """OPEN_RATE requests/s on a fixed schedule, round robin over the clients; latency from the scheduled
-    moment, so a slow server cannot hide queueing: p50 and p99 in ms."""
+def open_schedule(reqs: _Requests, duration: float) -> list[Any]:
+    """The open loop's requests, round robin over the clients, made before the round is asked for."""
     n = reqs.clients()
     total = int(OPEN_RATE * duration)
     made = [reqs.make(i, total // n + 1) for i in range(n)]
-    schedule = [made[i % n][i // n] for i in range(total)]
+    return [made[i % n][i // n] for i in range(total)]
+
+
+def open_round(reqs: _Requests, schedule: list[Any], start: float, duration: float) -> dict[str, Any]:
+    """OPEN_RATE requests/s on a fixed schedule, round robin over the clients; latency from the scheduled
+    moment, so a slow server cannot hide queueing: p50 and p99 in ms."""
+    total = min(len(schedule), int(OPEN_RATE * duration))
     latencies: list[float] = []
     errors: list[str] = []
     lock = threading.Lock()
@@ -328,24 +339,37 @@ def open_round(reqs: _Requests, start: float, duration: float) -> dict[str, Any]
 
 
 PORT = [0]
+STALE_S = 20.0  # requests made longer ago than this are made again before a round (codes live 60 s)
 
 
-def rounds(world_file: str, port: int) -> None:
-    """The round child: ``round START DURATION closed|open`` lines in, one JSON line out for each."""
+def rounds(world_file: str, port: int, closed_s: float, open_s: float) -> None:
+    """The round child: ``round START DURATION closed|open`` lines in, one JSON line out for each. The
+    requests of the next closed round (``closed_s`` long) and of the open loop are made ahead, never while a
+    round is waited for."""
     PORT[0] = port
     reqs = _Requests(json.loads(Path(world_file).read_text()))
+    reqs.refresh()
+    stock, made_at = closed_stock(reqs, closed_s), time.time()
     print(json.dumps({"ready": True}), flush=True)
     for line in sys.stdin:
         parts = line.split()
         if not parts or parts[0] != "round":
             break
         start, duration, mode = float(parts[1]), float(parts[2]), parts[3]
+        if time.time() - made_at > STALE_S:  # wallet codes live a minute: older ones are made again
+            reqs.refresh()
+            stock, made_at = (closed_stock(reqs, closed_s) if mode == "closed" else open_schedule(reqs, open_s),
+                              time.time())
+        elif mode == "open":
+            stock = open_schedule(reqs, open_s)
+        start = max(start, time.time() + (WARMUP_S if mode == "closed" else 0.2))  # never a round already begun
+        out = closed_round(reqs, stock, start, duration) if mode == "closed" else open_round(reqs, stock, start, duration)
+        print(json.dumps({**out, "t_start": start, "t_end": start + duration}), flush=True)
         reqs.refresh()
-        out = closed_round(reqs, start, duration) if mode == "closed" else open_round(reqs, start, duration)
-        print(json.dumps(out), flush=True)
+        stock, made_at = closed_stock(reqs, closed_s), time.time()  # for the next closed round
 
 
 if __name__ == "__main__":
     if sys.argv[1] == "rounds":
         sys.path.insert(0, str(ROOT))
-        rounds(sys.argv[2], int(sys.argv[3]))
+        rounds(sys.argv[2], int(sys.argv[3]), float(sys.argv[4]), float(sys.argv[5]))

@@ -644,7 +644,7 @@ def start_others(server: str, plan: Plan, work: Path, secs: float, others: dict[
         for kind in ("redeem", "award"):
             log(f"postgresql: {kind}-http: district, gunicorn ({WORKERS} workers), load generator")
             try:
-                others[kind] = HttpBench(server, work, kind, plan.post_rounds * (secs + 2) + plan.duration + 10)
+                others[kind] = HttpBench(server, work, kind, secs, plan.post_rounds, plan.duration)
             except Exception as exc:  # reported, the rest of the table stands
                 notes[kind] = f"failed: {type(exc).__name__}: {exc}"[:400]
     if plan.peers:

@@ -46,7 +46,7 @@ from ledger.access.models import OrgUnit, RoleGrant, User
 from ledger.earning.models import Award, Claim
 from ledger.errors import DomainError
 from ledger.infra.books import Books
-from ledger.infra.db import utc_from_db
+from ledger.infra.db import Alongside, at_commit, bind_time, utc_from_db
 from ledger.infra.settings import EarningRules
 from ledger.journal.accounts import account_by_code, open_account_in, post_in
 from ledger.journal.models import Account, Transfer
@@ -206,6 +206,23 @@ def _check_amount(amount: Any) -> int:
     return amount
 
 
+_AWARD_COLUMNS = ("source", "status", "volunteer_id", "org_unit_id", "claim_id", "officer_id", "amount",
+                  "reversed_amount", "reference", "reason", "transfer_key", "hold_key", "approval_reason",
+                  "import_key", "awarded_at")
+_INSERT_AWARD = {
+    "postgresql": f"INSERT INTO awards ({', '.join(_AWARD_COLUMNS)}) VALUES "
+                  f"({', '.join(f'%({c})s' for c in _AWARD_COLUMNS)}) RETURNING id",
+    "sqlite": f"INSERT INTO awards ({', '.join(_AWARD_COLUMNS)}) VALUES "
+              f"({', '.join(f':{c}' for c in _AWARD_COLUMNS)}) RETURNING id",
+}
+_DECIDE_CLAIM = {
+    "postgresql": "UPDATE claims SET status = %(status)s, tier = %(tier)s, decided_by_id = %(by)s, "
+                  "decided_at = %(at)s, decision_reason = %(reason)s WHERE id = %(id)s",
+    "sqlite": "UPDATE claims SET status = :status, tier = :tier, decided_by_id = :by, decided_at = :at, "
+              "decision_reason = :reason WHERE id = :id",
+}
+
+
 def _made_already(s: Session, key: str) -> Award | None:
     return s.scalar(select(Award).where(or_(Award.transfer_key == key, Award.hold_key == f"{key}:hold")))
 
@@ -257,22 +274,25 @@ def _award_in(s: Session, books: Books, actor: Actor, *, volunteer_id: int, comm
     ref = reference[:120]
     note = reason[:500]
     if approval_reason:
-        hold_key = f"{key}:hold"
-        post_in(s, books, [hold(hold_key, "award", budget, wallet, amount, rules.approval_timeout_s,
-                                actor=actor.ref, reason=note, reference=ref)])
+        hold_key: str | None = f"{key}:hold"
+        req = hold(f"{key}:hold", "award", budget, wallet, amount, rules.approval_timeout_s, actor=actor.ref,
+                   reason=note, reference=ref)
         transfer_key, status = f"{key}:post", "pending_approval"
     else:
         hold_key = None
-        post_in(s, books, [transfer(key, "award", budget, wallet, amount, actor=actor.ref, reason=note,
-                                    reference=ref)])
+        req = transfer(key, "award", budget, wallet, amount, actor=actor.ref, reason=note, reference=ref)
         transfer_key, status = key, "posted"
-    award = Award(source=source, status=status, volunteer_id=volunteer_id, org_unit_id=community_id,
-                  claim_id=claim_id, officer_id=actor.user_id, amount=amount, reversed_amount=0, reference=ref,
-                  reason=note, transfer_key=transfer_key, hold_key=hold_key, approval_reason=approval_reason,
-                  import_key=import_key, awarded_at=books.now())
-    s.add(award)
-    s.flush()
-    return award
+    values = {"source": source, "status": status, "volunteer_id": volunteer_id, "org_unit_id": community_id,
+              "claim_id": claim_id, "officer_id": actor.user_id, "amount": amount, "reversed_amount": 0,
+              "reference": ref, "reason": note, "transfer_key": transfer_key, "hold_key": hold_key,
+              "approval_reason": approval_reason, "import_key": import_key, "awarded_at": books.now()}
+    # the award's row is written in the same round trip as the accounts' lock (then the journal posts; a
+    # refusal rolls both back): the budget's lock is held for two round trips and the commit
+    conn = s.connection()
+    row = Alongside(_INSERT_AWARD[conn.dialect.name], {**values, "awarded_at": bind_time(conn, values["awarded_at"])})
+    post_in(s, books, [req], alongside=row)
+    assert row.rows is not None
+    return Award(id=int(row.rows[0][0]), **values)  # as written; not attached to the session
 
 
 def _claim_view(s: Session, actor: Actor, c: Claim, *, award: Award | None = None, known: bool = False) -> ClaimView:
@@ -418,12 +438,17 @@ def verify_claim(books: Books, actor: Actor, claim_id: int, *, reason: str, tier
                               approval_reason="backfilled" if backfilled else None, first=True)
         else:
             award = None
+        # the claim's decision travels with the COMMIT (the row is locked; the view is made from the object)
+        s.expunge(claim)
         claim.status = "verified"
         claim.tier = tier if claim.kind == "tip" else None
         claim.decided_by_id = actor.user_id
         claim.decided_at = books.now()
         claim.decision_reason = (reason or "")[:2000]
-        s.flush()
+        conn = s.connection()
+        at_commit(s, _DECIDE_CLAIM[conn.dialect.name], {
+            "status": claim.status, "tier": claim.tier, "by": claim.decided_by_id,
+            "at": bind_time(conn, claim.decided_at), "reason": claim.decision_reason, "id": claim.id})
         return _claim_view(s, actor, claim, award=award, known=True)
 
     return books.run(work)
