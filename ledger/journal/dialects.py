@@ -172,9 +172,9 @@ def _int_array(values: list[Any]) -> str:
 
 def _text_array(values: list[Any]) -> str:
     if None not in values:
-        body = '","'.join(values)
-        if '"' not in body and "\\" not in body:  # hashes, kinds, most keys: nothing to escape
-            return '{"' + body + '"}' if values else "{}"
+        probe = "".join(values)  # (the separator below holds quotes itself: look at the values alone)
+        if '"' not in probe and "\\" not in probe:  # hashes, kinds, most keys and reasons: nothing to escape
+            return '{"' + '","'.join(values) + '"}' if values else "{}"
     elif values.count(None) == len(values):  # references, batch keys of lone transfers
         return _nulls(len(values))
     return "{" + ",".join(["NULL" if v is None else '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
