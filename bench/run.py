@@ -717,13 +717,15 @@ def print_table() -> None:
 
 def markdown_table(report: Path = REPORT) -> str:
     """The figures of ``bench/report.json`` as the Markdown table docs/performance.md carries."""
-    rows = ["| figure | value | unit | ratio | reference | target | note |", "|---|---:|---|---:|---|---|---|"]
+    rows = ["| figure | value | unit | ratio | reference | target | load | note |",
+            "|---|---:|---|---:|---|---|---:|---|"]
     for f in json.loads(report.read_text()):
         v = "not measured" if f["value"] is None else (f"{f['value']:,.3f}" if f["value"] < 10 else f"{f['value']:,.0f}")
         r = "" if f.get("ratio") is None else f"{f['ratio']:.2f}"
+        load = "" if f.get("load") is None else f"{f['load']:.1f}"
         note = (f.get("note") or "").replace("|", "/")
         rows.append(f"| {f['name']} | {v} | {f['unit']} | {r} | {f.get('reference') or ''} | {f.get('target') or ''} "
-                    f"| {note} |")
+                    f"| {load} | {note} |")
     return "\n".join(rows)
 
 
