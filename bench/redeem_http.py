@@ -248,11 +248,13 @@ def closed_stock(reqs: _Requests, duration: float) -> list[list[tuple[str, str, 
     return [reqs.make(i, per_client) for i in range(reqs.clients())]
 
 
-def closed_round(reqs: _Requests, stock: list[list[Any]], start: float, duration: float) -> dict[str, Any]:
-    """Every client sends its next request as soon as the last is answered; the first WARMUP_S are not counted."""
-    n = reqs.clients()
-    counts, sent, errors = [0] * n, [0] * n, []
+LOADGEN_PROCS = 4  # the clients are spread over this many processes (tills are separate devices)
+
+
+def _clients_loop(clients: list[int], stock: list[list[Any]], start: float, duration: float, out: Any) -> None:
+    """One process's share of the clients, a thread each; puts (client, counted, sent, errors, cpu) per client."""
     go, end = start - WARMUP_S, start + duration
+    results: dict[int, list[Any]] = {i: [0, 0, []] for i in clients}
 
     def client_loop(i: int) -> None:
         conn = http.client.HTTPConnection("127.0.0.1", PORT[0], timeout=30)
@@ -262,22 +264,49 @@ def closed_round(reqs: _Requests, stock: list[list[Any]], start: float, duration
             if time.time() >= end:
                 break
             ok = _send(conn, req)
-            sent[i] += 1
+            results[i][1] += 1
             if not ok:
-                errors.append(f"HTTP error on {req[0]}")
+                results[i][2].append(f"HTTP error on {req[0]}")
             elif start <= time.time() <= end:
-                counts[i] += 1
+                results[i][0] += 1
         conn.close()
 
-    threads = [threading.Thread(target=client_loop, args=(i,)) for i in range(n)]
+    cpu0 = time.process_time()
+    threads = [threading.Thread(target=client_loop, args=(i,)) for i in clients]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
+    out.put(([(i, *results[i]) for i in clients], time.process_time() - cpu0))
+
+
+def closed_round(reqs: _Requests, stock: list[list[Any]], start: float, duration: float) -> dict[str, Any]:
+    """Every client sends its next request as soon as the last is answered; the first WARMUP_S are not counted.
+    The clients are spread over LOADGEN_PROCS processes (forked with the requests already made), so that the
+    load generator is never the one process the scheduler keeps waiting on a busy machine."""
+    import multiprocessing as mp
+
+    n = reqs.clients()
+    ctx = mp.get_context("fork")
+    q = ctx.Queue()
+    groups = [list(range(k, n, LOADGEN_PROCS)) for k in range(min(LOADGEN_PROCS, n))]
+    procs = [ctx.Process(target=_clients_loop, args=(g, stock, start, duration, q)) for g in groups]
+    for p in procs:
+        p.start()
+    answers = [q.get(timeout=duration + WARMUP_S + 120) for _ in procs]
+    for p in procs:
+        p.join()
+    counted, sent, errors = [0] * n, [0] * n, []
+    for rows, _cpu in answers:
+        for i, c, s_, errs in rows:
+            counted[i], sent[i] = c, s_
+            errors.extend(errs)
     for i in range(n):
         reqs.unused(i, len(stock[i]), sent[i])
-    return {"rate": sum(counts) / duration, "errors": len(errors), "first_error": errors[0] if errors else None,
-            "ran_out": any(s >= len(st) for s, st in zip(sent, stock))}
+    cpu = sum(a[1] for a in answers)
+    return {"rate": sum(counted) / duration, "errors": len(errors), "first_error": errors[0] if errors else None,
+            "ran_out": any(s_ >= len(st) for s_, st in zip(sent, stock)),
+            "loadgen_cpu_ms": round(cpu / max(1, sum(sent)) * 1000, 3)}
 
 
 def open_schedule(reqs: _Requests, duration: float) -> list[Any]:
@@ -288,14 +317,13 @@ def open_schedule(reqs: _Requests, duration: float) -> list[Any]:
     return [made[i % n][i // n] for i in range(total)]
 
 
-def open_round(reqs: _Requests, schedule: list[Any], start: float, duration: float) -> dict[str, Any]:
-    """OPEN_RATE requests/s on a fixed schedule, round robin over the clients; latency from the scheduled
-    moment, so a slow server cannot hide queueing: p50 and p99 in ms."""
-    total = min(len(schedule), int(OPEN_RATE * duration))
+def _open_part(part: int, schedule: list[Any], start: float, duration: float, out: Any) -> None:
+    """Every LOADGEN_PROCS-th scheduled request from ``part`` on, 16 threads; puts (latencies, errors)."""
+    total = len(schedule)
     latencies: list[float] = []
     errors: list[str] = []
     lock = threading.Lock()
-    nxt = [0]
+    nxt = [part]
     give_up = start + duration + 5.0  # a server that falls this far behind does not sustain the rate
 
     def open_worker() -> None:
@@ -303,7 +331,7 @@ def open_round(reqs: _Requests, schedule: list[Any], start: float, duration: flo
         while True:
             with lock:
                 i = nxt[0]
-                nxt[0] += 1
+                nxt[0] += LOADGEN_PROCS
             if i >= total:
                 break
             due = start + i / OPEN_RATE
@@ -316,18 +344,36 @@ def open_round(reqs: _Requests, schedule: list[Any], start: float, duration: flo
                 time.sleep(delay)
             ok = _send(conn, schedule[i])
             done = time.time()
-            if not ok:
-                errors.append("HTTP error")
             with lock:
+                if not ok:
+                    errors.append("HTTP error")
                 latencies.append((done - due) * 1000)
         conn.close()
 
-    workers = [threading.Thread(target=open_worker) for _ in range(64)]
+    workers = [threading.Thread(target=open_worker) for _ in range(64 // LOADGEN_PROCS)]
     for t in workers:
         t.start()
     for t in workers:
         t.join()
-    latencies.sort()
+    out.put((latencies, errors))
+
+
+def open_round(reqs: _Requests, schedule: list[Any], start: float, duration: float) -> dict[str, Any]:
+    """OPEN_RATE requests/s on a fixed schedule, round robin over the clients, sent from LOADGEN_PROCS
+    processes; latency from the scheduled moment, so a slow server cannot hide queueing: p50 and p99 in ms."""
+    import multiprocessing as mp
+
+    schedule = schedule[:int(OPEN_RATE * duration)]
+    ctx = mp.get_context("fork")
+    q = ctx.Queue()
+    procs = [ctx.Process(target=_open_part, args=(k, schedule, start, duration, q)) for k in range(LOADGEN_PROCS)]
+    for p in procs:
+        p.start()
+    parts = [q.get(timeout=duration + 120) for _ in procs]
+    for p in procs:
+        p.join()
+    latencies = sorted(v for lat, _ in parts for v in lat)
+    errors = [e for _, errs in parts for e in errs]
     unsent = sum(1 for v in latencies if v == float("inf"))
 
     def pct(p: float) -> float | None:
@@ -335,7 +381,7 @@ def open_round(reqs: _Requests, schedule: list[Any], start: float, duration: flo
         return None if v is None or v == float("inf") else v
 
     return {"p50_ms": pct(0.50), "p99_ms": pct(0.99), "errors": len(errors), "open_unsent": unsent,
-            "open_total": total}
+            "open_total": len(schedule)}
 
 
 PORT = [0]
