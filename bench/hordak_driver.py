@@ -1,14 +1,15 @@
 """hordak-pg, the django-hordak side. Runs inside the throwaway virtualenv (Django + django-hordak), never
 imported by Gold Bean itself; ``bench/hordak_pg.py`` creates that virtualenv and calls this script:
 
-    python hordak_driver.py DBNAME HOST PORT USER ACCOUNTS SEED_TRANSFERS WORKERS PROCS DURATION
+    python hordak_driver.py DBNAME HOST PORT USER ACCOUNTS SEED_TRANSFERS WORKERS PROCS
 
 Migrates hordak into the (empty) scratch database, opens ACCOUNTS asset accounts funded from an
 equity account, seeds SEED_TRANSFERS random transfers between them (bulk, each a Transaction with two
-Legs, checked by hordak's own database triggers at commit), then runs WORKERS concurrent workers
-for DURATION seconds, each doing hordak's documented way of a transfer with a balance check first:
-``with atomic(): if src.get_simple_balance() >= amount: src.transfer_to(dst, amount)``.
-Prints one JSON line: {"rate": transfers per second, "refused": ..., "failed": ...}.
+Legs, checked by hordak's own database triggers at commit), prints ``{"ready": ...}`` and answers rounds
+(``bench/peers.py``): ``round START DURATION`` runs WORKERS concurrent workers (threads over PROCS processes)
+from START for DURATION seconds, each doing hordak's documented way of a transfer with a balance check first:
+``with atomic(): if src.get_simple_balance() >= amount: src.transfer_to(dst, amount)``, and prints one
+JSON line: {"rate": transfers per second, "refused": ..., "failed": ...}.
 """
 
 from __future__ import annotations
@@ -115,7 +116,6 @@ def worker(ids: list[int], threads: int, start_at: float, duration: float, seed_
 def main() -> None:
     db, host, port, user = sys.argv[1:5]
     n_accounts, n_transfers, workers, procs = (int(x) for x in sys.argv[5:9])
-    duration = float(sys.argv[9])
     setup(db, host, port, user)
     t0 = time.time()
     ids = seed(n_accounts, n_transfers)
@@ -123,19 +123,25 @@ def main() -> None:
     from django import db as django_db
 
     django_db.connections.close_all()
+    print(json.dumps({"ready": True, "seed_s": round(seed_s, 1)}), flush=True)
     ctx = mp.get_context("fork")
-    q = ctx.Queue()
-    start_at = time.time() + 2.0 + 0.3 * procs
-    per = [workers // procs + (1 if i < workers % procs else 0) for i in range(procs)]
-    ps = [ctx.Process(target=worker, args=(ids, k, start_at, duration, i, q)) for i, k in enumerate(per) if k]
-    for p in ps:
-        p.start()
-    res = [q.get(timeout=duration + 120) for _ in ps]
-    for p in ps:
-        p.join()
-    done = sum(r[0] for r in res)
-    print(json.dumps({"rate": done / duration, "transfers": done, "refused": sum(r[1] for r in res),
-                      "failed": sum(r[2] for r in res), "seed_s": round(seed_s, 1)}))
+    for line in sys.stdin:  # "round START DURATION": one measurement (bench/peers.py)
+        parts = line.split()
+        if not parts or parts[0] != "round":
+            break
+        start_at, duration = float(parts[1]), float(parts[2])
+        q = ctx.Queue()
+        per = [workers // procs + (1 if i < workers % procs else 0) for i in range(procs)]
+        ps = [ctx.Process(target=worker, args=(ids, k, start_at, duration, int(start_at) + i, q))
+              for i, k in enumerate(per) if k]
+        for p in ps:
+            p.start()
+        res = [q.get(timeout=duration + 120) for _ in ps]
+        for p in ps:
+            p.join()
+        done = sum(r[0] for r in res)
+        print(json.dumps({"rate": done / duration, "transfers": done, "refused": sum(r[1] for r in res),
+                          "failed": sum(r[2] for r in res)}), flush=True)
 
 
 if __name__ == "__main__":

@@ -35,6 +35,8 @@ if str(ROOT) not in sys.path:
 from sqlalchemy import bindparam, create_engine, select, text, update
 from sqlalchemy.engine import make_url
 
+from bench.peers import MAX_APART_S, Round, paired_ratio, timed
+from bench.redeem_http import OPEN_RATE, TILLS, WORKERS
 from ledger import journal
 from ledger.infra.books import Books
 from ledger.infra.db import make_engine
@@ -58,6 +60,7 @@ class Figure:
     reference: str | None = None
     target: str | None = None
     note: str | None = None
+    load: float | None = None  # the 1-minute load average when the figure was taken (2 cores: > 2 is busy)
 
 
 @dataclass
@@ -72,14 +75,16 @@ class Plan:
     reads: int = 2_000  # balance reads per growth point
     growth_posts: int = 300  # single-writer posts per growth point and round
     growth_rounds: int = 3
-    post_rounds: int = 3  # post-* and their references alternate in rounds of duration / rounds seconds
+    post_rounds: int = 3  # every figure with a reference alternates with it in rounds of duration / rounds seconds
     workers: int = 16
     procs: int = 2  # processes the 16 workers are spread over (threads within)
+    http: bool = True  # redeem-http and award-http
+    peers: bool = True  # django-hordak and python-accounting, each in a throwaway virtualenv
 
     @classmethod
     def make(cls, quick: bool) -> Plan:
         if quick:
-            return cls(quick=True, entries=100_000, duration=5.0, batches=5, reads=500, growth_posts=150,
+            return cls(quick=True, entries=100_000, duration=6.0, batches=5, reads=500, growth_posts=150,
                        growth_rounds=2, post_rounds=2)
         return cls(quick=False)
 
@@ -92,17 +97,12 @@ def log(msg: str) -> None:
 
 
 def add(fig: Figure) -> Figure:
+    fig.load = round(os.getloadavg()[0], 2)
     FIGURES.append(fig)
     v = "not measured" if fig.value is None else f"{fig.value:,.3f} {fig.unit}"
     log(f"  {fig.name}: {v}" + (f"  (ratio {fig.ratio:.2f} to {fig.reference})" if fig.ratio is not None else "")
         + (f"  [{fig.note}]" if fig.note else ""))
     return fig
-
-
-def ratio(a: Figure, b: Figure) -> float | None:
-    if a.value is None or b.value is None or not b.value:
-        return None
-    return a.value / b.value
 
 
 # --- books ---------------------------------------------------------------------------------------
@@ -463,87 +463,227 @@ def bench_database(db: str, url: str, plan: Plan, work: Path, admin_url: str | N
     log(f"{db}: growth: {n_small:,} vs {n_big:,} entries, {plan.growth_rounds} rounds each, alternating")
     small_books = make_books(small_url, keys_dir)
     smalls, bigs = [], []
+    started = time.time()
     for r in range(plan.growth_rounds):
         smalls.append(measure_growth_point(small_books, small_seeded, plan, rnd, f"gs{r}-"))
         bigs.append(measure_growth_point(books, seeded, plan, rnd, f"gb{r}-"))
+    span = time.time() - started
     small_books.engine.dispose()
     drop_clone(small_url, admin_url)
     # the best of the rounds on each side: the machine's noise only ever slows a round down
     small = (min(x[0] for x in smalls), max(x[1] for x in smalls))
     big = (min(x[0] for x in bigs), max(x[1] for x in bigs))
-    add(Figure(f"growth-read-{suffix}", big[0], "ms", ratio=big[0] / small[0],
+    apart = span > MAX_APART_S  # the best rounds of the two sides could lie further apart than a minute
+    refused = f"; no ratio: the rounds spanned {span:.0f} s, more than {MAX_APART_S:.0f} s" if apart else ""
+    add(Figure(f"growth-read-{suffix}", big[0], "ms", ratio=None if apart else big[0] / small[0],
                reference=f"{small[0]:.3f} ms at {n_small:,} entries", target="<= 1.2",
-               note=f"balance read (get_account) at {n_big:,} entries; ratio = big book / small book"))
-    add(Figure(f"growth-post-{suffix}", big[1], "transfers/s", ratio=small[1] / big[1],
+               note=f"balance read (get_account) at {n_big:,} entries; ratio = big book / small book; "
+                    f"{plan.growth_rounds} alternating rounds in {span:.0f} s{refused}"))
+    add(Figure(f"growth-post-{suffix}", big[1], "transfers/s", ratio=None if apart else small[1] / big[1],
                reference=f"{small[1]:.0f}/s at {n_small:,} entries", target="<= 1.2",
-               note=f"single-writer posting at {n_big:,} entries; ratio = small-book rate / big-book rate"))
+               note=f"single-writer posting at {n_big:,} entries; ratio = small-book rate / big-book rate; "
+                    f"{plan.growth_rounds} alternating rounds in {span:.0f} s{refused}"))
 
     log(f"{db}: linked batches of 1,000")
     rates = measure_batches(books, seeded, plan, rnd, "b")
-    add(Figure(f"batch-{suffix}", max(rates), "transfers/s", target=">= 10000",
-               note=f"best of {len(rates)} rounds of {plan.batches} batches; rounds "
+    add(Figure(f"batch-{suffix}", min(rates), "transfers/s", target=">= 10000 in every round",
+               note=f"the slowest of {len(rates)} rounds of {plan.batches} batches; rounds "
                     + ", ".join(f"{r:.0f}" for r in rates)))
 
     # verify / stream / export before the concurrent runs so they see exactly the seeded books
     books.engine.dispose()
     log(f"{db}: stream, verify and export of {seeded.entries:,} entries")
     size = f"{seeded.entries // 10**6}m" if seeded.entries >= 10**6 else f"{seeded.entries // 1000}k"
-    stream_s, stream_mb, stream_note = child("stream", url, keys_dir, work)
-    stream = add(Figure(f"stream-{size}-{suffix}", stream_s, "s",
-                        note=f"{seeded.entries:,} entries to CSV by {stream_note}, rss +{stream_mb} MB"))
+    # the reference (the database's own stream) is measured again right before each of them: alternately
     kinds = [("export", "<= 3, rss <= 64 MB"), ("verify", "<= 4, rss <= 64 MB")]
     if not plan.quick:
         kinds.append(("verify-books", None))  # goldbean ledger verify, on the database itself
+    streams: list[Round] = []
     for kind, target in kinds:
+        t0 = time.time()
+        stream_s, stream_mb, stream_note = child("stream", url, keys_dir, work)
+        streams.append(Round(t0, time.time(), stream_s or 0.0))
+        t1 = time.time()
         secs, mb, note = child(kind, url, keys_dir, work)
-        add(Figure(f"{kind}-{size}-{suffix}", secs, "s", ratio=ratio(Figure("", secs, "s"), stream),
-                   reference=stream.name, target=target,
-                   note=(f"rss +{mb} MB; " if mb is not None else "") + note))
+        fig = Figure(f"{kind}-{size}-{suffix}", secs, "s", reference=f"stream-{size}-{suffix}", target=target,
+                     note=(f"rss +{mb} MB; " if mb is not None else "") + note)
+        if secs is not None and stream_s:
+            fig.ratio, how = paired_ratio([Round(t1, time.time(), secs)], [streams[-1]])
+            fig.note = f"{fig.note}; stream measured right before: {stream_s:.3f} s" + ("" if fig.ratio else f"; {how}")
+        add(fig)
+    add(Figure(f"stream-{size}-{suffix}", min(r.value for r in streams), "s",
+               note=f"{seeded.entries:,} entries to CSV by {stream_note}, rss +{stream_mb} MB; best of "
+                    f"{len(streams)}, each right before the figure it is the reference of"))
 
     if db == "postgresql":
-        secs = max(3.0, plan.duration / plan.post_rounds)
-        books.engine.dispose()
-        clone_url = clone_books(url, admin_url, "pgbench")  # pgbench writes into a copy of the same books
-        posts, refs, pg_note = [], [], ""
-        try:
-            for r in range(plan.post_rounds):
-                log(f"postgresql: round {r + 1}/{plan.post_rounds}: {plan.workers} ledger workers, then pgbench "
-                    f"with {plan.workers} clients, {secs:.0f}s each")
-                posts.append(measure_concurrent_posts(url, keys_dir, seeded, plan.workers, plan.procs, secs))
-                tps, pg_note = run_pgbench(clone_url, seeded, plan.workers, secs)
-                if tps is not None:
-                    refs.append(tps)
-        finally:
-            drop_clone(clone_url, admin_url)
-        rounds_note = f"best of {plan.post_rounds} rounds of {secs:.0f}s, alternating with the reference"
-        fig = Figure("post-pg-16", max(posts), "transfers/s", target=">= 0.6",
-                     note=f"{plan.workers} workers over {plan.procs} processes; {rounds_note}; rounds "
-                          + ", ".join(f"{x:.0f}" for x in posts))
-        ref = Figure("pgbench-ledger-16", max(refs) if refs else None, "transfers/s",
-                     note=(f"{rounds_note}; rounds " + ", ".join(f"{x:.0f}" for x in refs) + "; " + pg_note)
-                     if refs else pg_note)
-        fig.ratio, fig.reference = ratio(fig, ref), ref.name
-        add(fig)
-        add(ref)
+        pg_rounds(url, admin_url, keys_dir, seeded, plan, work)
     else:
-        secs = max(3.0, plan.duration / plan.post_rounds)
-        copy = work / "sqlite3-ref.db"
-        books.engine.dispose()
-        shutil.copyfile(Path(make_url(url).database), copy)
-        posts, refs = [], []
-        for r in range(plan.post_rounds):
-            log(f"sqlite: round {r + 1}/{plan.post_rounds}: one ledger writer, then stdlib sqlite3, {secs:.0f}s each")
-            posts.append(measure_concurrent_posts(url, keys_dir, seeded, 1, 1, secs))
-            refs.append(sqlite3_ledger(copy, seeded, secs))
-        rounds_note = f"best of {plan.post_rounds} rounds of {secs:.0f}s, alternating"
-        fig = Figure("post-sqlite-1", max(posts), "transfers/s", target=">= 0.5",
-                     note=f"{rounds_note}; rounds " + ", ".join(f"{x:.0f}" for x in posts))
-        ref = Figure("sqlite3-ledger-1", max(refs), "transfers/s",
-                     note=f"{rounds_note}; rounds " + ", ".join(f"{x:.0f}" for x in refs))
-        fig.ratio, fig.reference = ratio(fig, ref), ref.name
-        add(fig)
-        add(ref)
+        sqlite_rounds(url, keys_dir, seeded, plan, work)
     books.engine.dispose()
+
+
+def _rounds_note(rounds: list[Round]) -> str:
+    return "rounds " + ", ".join(f"{r.value:.0f}" for r in rounds)
+
+
+def add_with_reference(name: str, rounds: list[Round], unit: str, ref: Figure | None, ref_rounds: list[Round],
+                       target: str, note: str, *, inverse: bool = False, ratio_name: str | None = None) -> Figure:
+    """The figure (best of its rounds) and its ratio to a reference measured alternately with it: the median
+    of the rounds' ratios (``inverse``: reference / figure), never from sides more than a minute apart."""
+    fig = Figure(name, max(r.value for r in rounds) if rounds else None, unit, target=target,
+                 note=f"{note}; {_rounds_note(rounds)}")
+    if ref is not None and rounds and ref_rounds:
+        value, how = paired_ratio(ref_rounds, rounds) if inverse else paired_ratio(rounds, ref_rounds)
+        fig.ratio, fig.reference = value, ratio_name or ref.name
+        fig.note += f"; {how}"
+    return add(fig)
+
+
+def sqlite_rounds(url: str, keys_dir: Path, seeded: Seeded, plan: Plan, work: Path) -> None:
+    """post-sqlite-1, sqlite3-ledger-1 and python-accounting, alternately, in ``plan.post_rounds`` rounds."""
+    secs = max(3.0, plan.duration / plan.post_rounds)
+    copy = work / "sqlite3-ref.db"
+    shutil.copyfile(Path(make_url(url).database), copy)
+    pyacc, pyacc_note = None, ""
+    if plan.peers:
+        try:
+            from bench.pyacc_sqlite import PYACC, start_pyacc
+
+            accounts, transfers = (200, 2_000) if plan.quick else (1_000, 10_000)
+            log(f"sqlite: seeding python-accounting ({accounts:,} accounts, {transfers:,} transfers, its own posting)")
+            pyacc = start_pyacc(work, accounts, transfers)
+            pyacc_note = f"{PYACC}, books of {accounts:,} accounts and {transfers:,} transfers posted through its own API"
+        except Exception as exc:  # reported, the rest of the table stands
+            pyacc_note = f"failed: {type(exc).__name__}: {exc}"[:400]
+    posts, refs, peers, peer_out = [], [], [], []
+    try:
+        for r in range(plan.post_rounds):
+            log(f"sqlite: round {r + 1}/{plan.post_rounds}: one ledger writer, stdlib sqlite3"
+                + (", python-accounting" if pyacc else "") + f", {secs:.0f}s each")
+            posts.append(timed(measure_concurrent_posts, url, keys_dir, seeded, 1, 1, secs)[0])
+            refs.append(timed(sqlite3_ledger, copy, seeded, secs)[0])
+            if pyacc is not None:
+                rnd_, out = pyacc.round(secs)
+                peers.append(rnd_)
+                peer_out.append(out)
+    finally:
+        if pyacc is not None:
+            pyacc.close()
+    ref = add(Figure("sqlite3-ledger-1", max(r.value for r in refs), "transfers/s",
+                     note=f"alternating with post-sqlite-1; {_rounds_note(refs)}"))
+    post_fig = add_with_reference("post-sqlite-1", posts, "transfers/s", ref, refs, ">= 0.5",
+                                  f"best of {plan.post_rounds} rounds of {secs:.0f}s, alternating with its references")
+    if pyacc is not None and peers:
+        failed = sum(o.get("failed", 0) for o in peer_out)
+        add_with_reference("pyacc-sqlite", peers, "transfers/s", post_fig, posts, "post-sqlite-1 >= 10 x",
+                           f"{pyacc_note}; one writer, balance check by closing_balance then a posted journal "
+                           f"entry; failed {failed}; ratio = post-sqlite-1 / pyacc-sqlite", inverse=True,
+                           ratio_name="post-sqlite-1 / pyacc-sqlite")
+    else:
+        add(Figure("pyacc-sqlite", None, "transfers/s", note=pyacc_note or "--no-peers"))
+
+
+def pg_rounds(url: str, admin_url: str | None, keys_dir: Path, seeded: Seeded, plan: Plan, work: Path) -> None:
+    """post-pg-16 and everything measured against it (pgbench, redeem-http, award-http, hordak-pg), alternately
+    in ``plan.post_rounds`` rounds: each round runs every one of them once, back to back."""
+    secs = max(3.0, plan.duration / plan.post_rounds)
+    server = admin_url or url
+    clone_url = clone_books(url, admin_url, "pgbench")  # pgbench writes into a copy of the same books
+    others: dict[str, Any] = {}
+    notes: dict[str, str] = {}
+    try:
+        start_others(server, plan, work, secs, others, notes)
+        rounds: dict[str, list[Round]] = {k: [] for k in ("post", "pgbench", "redeem", "award", "hordak")}
+        answers: dict[str, list[dict[str, Any]]] = {k: [] for k in rounds}
+        pg_note = ""
+        for r in range(plan.post_rounds):
+            log(f"postgresql: round {r + 1}/{plan.post_rounds}: {plan.workers} ledger workers, pgbench, "
+                + ", ".join(k for k in ("redeem", "award", "hordak") if k in others) + f"; {secs:.0f}s each")
+            rounds["post"].append(timed(measure_concurrent_posts, url, keys_dir, seeded, plan.workers, plan.procs,
+                                        secs)[0])
+            t0 = time.time()
+            tps, pg_note = run_pgbench(clone_url, seeded, plan.workers, secs)
+            if tps is not None:
+                rounds["pgbench"].append(Round(t0, time.time(), tps))
+            for kind in ("redeem", "award", "hordak"):
+                if kind in others:
+                    rnd_, out = others[kind].closed(secs) if kind != "hordak" else others[kind].round(secs)
+                    rounds[kind].append(rnd_)
+                    answers[kind].append(out)
+        report_pg_rounds(plan, secs, rounds, answers, pg_note, notes)
+        for kind in ("redeem", "award"):
+            if kind in others:
+                log(f"postgresql: {kind}-http open loop, {OPEN_RATE}/s offered for {plan.duration:.0f}s")
+                res = others[kind].open_loop(plan.duration)
+                behind = (f"; the server fell more than 5 s behind: {res['open_unsent']} of {res['open_total']} "
+                          "never sent" if res.get("open_unsent") else "")
+                errs = f"; errors {res['errors']}" if res.get("errors") else ""
+                add(Figure(f"{kind}-http-p50", res["p50_ms"], "ms", note=f"open loop, {OPEN_RATE}/s offered{behind}{errs}"))
+                add(Figure(f"{kind}-http-p99", res["p99_ms"], "ms", target="<= 50" if kind == "redeem" else None,
+                           note=f"open loop, {OPEN_RATE}/s offered{behind}{errs}"))
+    finally:
+        for kind, other in others.items():
+            try:
+                other.close()
+            except Exception as exc:  # the next one is still closed
+                log(f"  closing {kind}: {exc}")
+        if "hordak_db" in notes:
+            from bench.hordak_pg import drop_database
+
+            drop_database(server, notes["hordak_db"])
+        drop_clone(clone_url, admin_url)
+
+
+def start_others(server: str, plan: Plan, work: Path, secs: float, others: dict[str, Any],
+                 notes: dict[str, str]) -> None:
+    """The HTTP servers with their load generators and django-hordak's seeded books (each skipped, with the
+    reason in ``notes``, when it cannot start)."""
+    if plan.http:
+        from bench.redeem_http import HttpBench
+
+        for kind in ("redeem", "award"):
+            log(f"postgresql: {kind}-http: district, gunicorn ({WORKERS} workers), load generator")
+            try:
+                others[kind] = HttpBench(server, work, kind, secs, plan.post_rounds, plan.duration)
+            except Exception as exc:  # reported, the rest of the table stands
+                notes[kind] = f"failed: {type(exc).__name__}: {exc}"[:400]
+    if plan.peers:
+        from bench.hordak_pg import HORDAK, start_hordak
+
+        accounts, transfers = (1_000, 10_000) if plan.quick else (plan.wallets, 100_000)
+        log(f"postgresql: seeding django-hordak ({accounts:,} accounts, {transfers:,} transfers; throwaway virtualenv)")
+        try:
+            others["hordak"], notes["hordak_db"] = start_hordak(server, accounts, transfers, plan.workers, plan.procs,
+                                                                work)
+            notes["hordak"] = f"{HORDAK}, books of {accounts:,} accounts and {transfers:,} transfers"
+        except Exception as exc:  # reported, the rest of the table stands
+            notes["hordak_fail"] = f"failed: {type(exc).__name__}: {exc}"[:400]
+
+
+def report_pg_rounds(plan: Plan, secs: float, rounds: dict[str, list[Round]], answers: dict[str, list[dict[str, Any]]],
+                     pg_note: str, notes: dict[str, str]) -> None:
+    how = f"best of {plan.post_rounds} rounds of {secs:.0f}s, alternating"
+    ref = add(Figure("pgbench-ledger-16", max((r.value for r in rounds["pgbench"]), default=None), "transfers/s",
+                     note=f"{how} with post-pg-16; {_rounds_note(rounds['pgbench'])}; {pg_note}"))
+    post = add_with_reference("post-pg-16", rounds["post"], "transfers/s", ref, rounds["pgbench"], ">= 0.6",
+                              f"{plan.workers} workers over {plan.procs} processes; {how} with its references")
+    for kind, label in (("redeem", "redemptions/s"), ("award", "awards/s")):
+        if not rounds[kind]:
+            add(Figure(f"{kind}-http", None, label, note=notes.get(kind, "--no-http")))
+            continue
+        errors = sum(a.get("errors", 0) for a in answers[kind])
+        first = next((a["first_error"] for a in answers[kind] if a.get("first_error")), None)
+        add_with_reference(f"{kind}-http", rounds[kind], label, post, rounds["post"], ">= 0.5",
+                           f"gunicorn {WORKERS} workers, {TILLS} clients closed loop; {how} with post-pg-16; "
+                           f"errors {errors}" + (f" (first: {first})" if first else ""))
+    if rounds["hordak"]:
+        refused = sum(a.get("refused", 0) for a in answers["hordak"])
+        failed = sum(a.get("failed", 0) for a in answers["hordak"])
+        add_with_reference("hordak-pg", rounds["hordak"], "transfers/s", post, rounds["post"], "post-pg-16 >= 5 x",
+                           f"{notes['hordak']}; {plan.workers} workers; refused {refused}, failed {failed}; "
+                           "ratio = post-pg-16 / hordak-pg", inverse=True, ratio_name="post-pg-16 / hordak-pg")
+    else:
+        add(Figure("hordak-pg", None, "transfers/s", note=notes.get("hordak_fail", "--no-peers")))
 
 
 def pg_server_url() -> str | None:
@@ -577,13 +717,15 @@ def print_table() -> None:
 
 def markdown_table(report: Path = REPORT) -> str:
     """The figures of ``bench/report.json`` as the Markdown table docs/performance.md carries."""
-    rows = ["| figure | value | unit | ratio | reference | target | note |", "|---|---:|---|---:|---|---|---|"]
+    rows = ["| figure | value | unit | ratio | reference | target | load | note |",
+            "|---|---:|---|---:|---|---|---:|---|"]
     for f in json.loads(report.read_text()):
         v = "not measured" if f["value"] is None else (f"{f['value']:,.3f}" if f["value"] < 10 else f"{f['value']:,.0f}")
         r = "" if f.get("ratio") is None else f"{f['ratio']:.2f}"
+        load = "" if f.get("load") is None else f"{f['load']:.1f}"
         note = (f.get("note") or "").replace("|", "/")
         rows.append(f"| {f['name']} | {v} | {f['unit']} | {r} | {f.get('reference') or ''} | {f.get('target') or ''} "
-                    f"| {note} |")
+                    f"| {load} | {note} |")
     return "\n".join(rows)
 
 
@@ -594,8 +736,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--procs", type=int, default=None, help="processes for the 16 PostgreSQL workers")
     ap.add_argument("--entries", type=int, default=None, help="entries in the big book")
     ap.add_argument("--duration", type=float, default=None, help="seconds per timed run")
-    ap.add_argument("--no-http", action="store_true", help="skip redeem-http")
-    ap.add_argument("--no-hordak", action="store_true", help="skip hordak-pg (it installs Django into a temp venv)")
+    ap.add_argument("--no-http", action="store_true", help="skip redeem-http and award-http")
+    ap.add_argument("--no-peers", action="store_true", help="skip hordak-pg and pyacc-sqlite (they install django-hordak "
+                    "and python-accounting into throwaway virtualenvs)")
     ap.add_argument("--no-radar", action="store_true", help="skip radar-fanout and radar-publish")
     ap.add_argument("--only-radar", action="store_true", help="radar-fanout and radar-publish alone")
     ap.add_argument("--markdown", action="store_true", help="print bench/report.json as a Markdown table and stop")
@@ -611,8 +754,12 @@ def main(argv: list[str] | None = None) -> int:
         plan.entries = args.entries
     if args.duration:
         plan.duration = args.duration
+    plan.http, plan.peers = not args.no_http, not args.no_peers
     started = time.perf_counter()
     load_start = os.getloadavg()
+    add(Figure("machine-load-before", load_start[0], "load avg (1 min)",
+               note=f"{os.cpu_count()} CPUs; 5 and 15 min: {load_start[1]:.1f}/{load_start[2]:.1f}; every figure "
+                    "carries the load when it was taken (its `load`)"))
     log(f"bench: {'QUICK ' if plan.quick else ''}{plan.wallets:,} wallets, {plan.entries:,} entries, "
         f"{plan.duration:.0f}s runs")
     work = Path(tempfile.mkdtemp(prefix="goldbean-bench-"))
@@ -640,47 +787,8 @@ def main(argv: list[str] | None = None) -> int:
         elif args.only != "sqlite":
             for name in ("post-pg-16", "pgbench-ledger-16", "batch-pg"):
                 add(Figure(name, None, "transfers/s", note="GOLDBEAN_TEST_POSTGRES_URL not set or unreachable"))
-        if server and not args.no_http:
-            log("postgresql: redeem-http, 32 tills closed loop, then 200/s open loop")
-            post = next((f for f in FIGURES if f.name == "post-pg-16"), None)
-            try:
-                from bench.redeem_http import OPEN_RATE, TILLS, WORKERS, run_redeem_http
-
-                res = run_redeem_http(server, work, plan.duration)
-                note = f"gunicorn {WORKERS} workers, {TILLS} tills closed loop; errors {res['errors']}" + (
-                    f" (first: {res['first_error']})" if res["errors"] else "")
-                fig = Figure("redeem-http", res["closed_rate"], "redemptions/s", target=">= 0.5", note=note)
-                if post is not None:
-                    fig.ratio, fig.reference = ratio(fig, post), post.name
-                add(fig)
-                behind = (f"; the server fell more than 5 s behind: {res['open_unsent']} of {res['open_total']} "
-                          "never sent" if res.get("open_unsent") else "")
-                add(Figure("redeem-http-p50", res["p50_ms"], "ms", note=f"open loop, {OPEN_RATE}/s offered{behind}"))
-                add(Figure("redeem-http-p99", res["p99_ms"], "ms", target="<= 50",
-                           note=f"open loop, {OPEN_RATE}/s offered{behind}"))
-            except Exception as exc:  # reported, the rest of the table stands
-                add(Figure("redeem-http", None, "redemptions/s", note=f"failed: {type(exc).__name__}: {exc}"[:400]))
-        else:
-            add(Figure("redeem-http", None, "redemptions/s", note="needs PostgreSQL" if not server else "--no-http"))
-        if server and not args.no_hordak:
-            log(f"postgresql: hordak-pg, {plan.workers} workers for {plan.duration:.0f}s (throwaway virtualenv)")
-            post = next((f for f in FIGURES if f.name == "post-pg-16"), None)
-            try:
-                from bench.hordak_pg import HORDAK, run_hordak
-
-                accounts, transfers = (1_000, 10_000) if plan.quick else (plan.wallets, 100_000)
-                res = run_hordak(server, accounts, transfers, plan.workers, plan.procs, plan.duration)
-                fig = Figure("hordak-pg", res["rate"], "transfers/s", target="post-pg-16 >= 5 x",
-                             note=f"{HORDAK}, books of {accounts:,} accounts and {transfers:,} transfers; "
-                                  f"refused {res['refused']}, failed {res['failed']}; "
-                                  "ratio = post-pg-16 / hordak-pg")
-                if post is not None and post.value and res["rate"]:
-                    fig.ratio, fig.reference = post.value / res["rate"], "post-pg-16 / hordak-pg"
-                add(fig)
-            except Exception as exc:  # reported, the rest of the table stands
-                add(Figure("hordak-pg", None, "transfers/s", note=f"failed: {type(exc).__name__}: {exc}"[:400]))
-        else:
-            add(Figure("hordak-pg", None, "transfers/s", note="needs PostgreSQL" if not server else "--no-hordak"))
+            for name in ("redeem-http", "award-http", "hordak-pg"):
+                add(Figure(name, None, "requests/s" if "http" in name else "transfers/s", note="needs PostgreSQL"))
         if not args.no_checkin:  # patrols: bench/checkin_burst.py
             from bench.checkin_burst import add_figures as checkin_figures
 
@@ -731,9 +839,9 @@ def bench_radar(plan: Plan, work: Path) -> None:
 def finish(started: float, load_start: tuple[float, float, float], merge: bool = False) -> int:
     """Print the table and write the report (``merge``: replace only these figures in the last report)."""
     load = os.getloadavg()
-    add(Figure("machine-load", load[0], "load avg (1 min)", note=f"{os.cpu_count()} CPUs; load at the start "
-               f"{load_start[0]:.1f}, at the end {load[0]:.1f}/{load[1]:.1f}/{load[2]:.1f}: figures from a busy "
-               "machine are lower and noisier, ratios less so"))
+    add(Figure("machine-load-after", load[0], "load avg (1 min)",
+               note=f"{os.cpu_count()} CPUs; 5 and 15 min: {load[1]:.1f}/{load[2]:.1f}: figures from a busy machine "
+                    "are lower and noisier, ratios (each side measured within a minute of the other) less so"))
     print_table()
     rows = [{k: v for k, v in asdict(f).items()} for f in FIGURES]
     if merge and REPORT.exists():

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ARRAY, BigInteger, any_, bindparam, delete, or_, select
+from sqlalchemy import ARRAY, BigInteger, Connection, any_, bindparam, delete, or_, select, text
 from sqlalchemy.orm import Session
 
 from ledger import errors
@@ -118,17 +118,33 @@ def authenticate_in(s: Session, now: dt.datetime, username_or_phone: str, passwo
     return load_actor(s, user.id)
 
 
-def load_actor(session: Session, user_id: int) -> Actor:
-    user = session.get(User, user_id)
-    if user is None:
+_USERS = User.__table__
+_GRANTS = RoleGrant.__table__
+# the user and every grant in one statement (an access token is checked on every API call)
+_ACTOR_ROWS = (
+    select(_USERS.c.id, _USERS.c.username, _USERS.c.display_name, _USERS.c.active, _GRANTS.c.role,
+           _GRANTS.c.org_unit_id, _GRANTS.c.merchant_id)
+    .select_from(_USERS.outerjoin(_GRANTS, _GRANTS.c.user_id == _USERS.c.id))
+    .where(_USERS.c.id == bindparam("user_id")).order_by(_GRANTS.c.id))
+
+
+def load_actor(session: Session | Connection, user_id: int) -> Actor:
+    """The user with their grants (a ``Session`` or a plain ``Connection``): one statement."""
+    rows = session.execute(_ACTOR_ROWS, {"user_id": user_id}).all()
+    if not rows:
         raise DomainError(errors.USER_NOT_FOUND, user_id=user_id)
+    user = rows[0]
     if not user.active:
         raise DomainError(errors.USER_INACTIVE)
-    rows = session.execute(
-        select(RoleGrant.role, RoleGrant.org_unit_id, RoleGrant.merchant_id)
-        .where(RoleGrant.user_id == user_id).order_by(RoleGrant.id)).all()
     return Actor(user.id, user.username, user.display_name,
-                 tuple(Grant(r.role, r.org_unit_id, r.merchant_id) for r in rows))
+                 tuple(Grant(r.role, r.org_unit_id, r.merchant_id) for r in rows if r.role is not None))
+
+
+_ANCESTORS = text(
+    "WITH RECURSIVE up(id, parent_id, depth) AS ("
+    "SELECT id, parent_id, 0 FROM org_units WHERE id = :unit_id "
+    "UNION ALL SELECT o.id, o.parent_id, up.depth + 1 FROM org_units o JOIN up ON o.id = up.parent_id "
+    "WHERE up.depth < 15) SELECT id FROM up ORDER BY depth")
 
 
 def ids_among(session: Session, column: Any, ids: Iterable[int]) -> list[Any]:
@@ -177,12 +193,12 @@ def ancestors_in(parents: dict[int, int | None], org_unit_id: int) -> list[int]:
 
 
 def ancestors(session: Session, org_unit_id: int) -> list[int]:
-    """``org_unit_id`` and every unit above it, nearest first (the tree is five levels deep)."""
-    chain: list[int] = []
-    current: int | None = org_unit_id
-    while current is not None and current not in chain and len(chain) < 16:
-        chain.append(current)
-        current = session.scalar(select(OrgUnit.parent_id).where(OrgUnit.id == current))
+    """``org_unit_id`` and every unit above it, nearest first (the tree is five levels deep): one statement."""
+    chain: list[int] = [org_unit_id]
+    for (unit_id,) in session.execute(_ANCESTORS, {"unit_id": org_unit_id}).all()[1:]:
+        if unit_id in chain:  # a cycle (never made by the app): stop where it closes
+            break
+        chain.append(unit_id)
     return chain
 
 
@@ -212,6 +228,8 @@ def in_scope(session: Session, actor: Actor, role: str, org_unit_id: int | None)
     units = actor.org_units_for(role)
     if not units or org_unit_id is None:
         return False
+    if org_unit_id in units:  # a grant on the unit itself: nothing to read
+        return True
     return any(u in units for u in ancestors(session, org_unit_id))
 
 

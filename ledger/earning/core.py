@@ -30,7 +30,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import bindparam, func, or_, select
 from sqlalchemy.orm import Session
 
 from ledger import errors, notify, service
@@ -48,7 +48,7 @@ from ledger.earning.models import Award, Claim, Reserve
 from ledger.earning.reserves import lock_in, payable_in, rehold_in
 from ledger.errors import DomainError
 from ledger.infra.books import Books
-from ledger.infra.db import utc_from_db
+from ledger.infra.db import Alongside, at_commit, bind_time, utc_from_db
 from ledger.infra.settings import EarningRules
 from ledger.journal.accounts import account_by_code, open_account_in, post_in
 from ledger.journal.models import Account, Transfer
@@ -166,14 +166,22 @@ def _require_volunteer(s: Session, user_id: Any) -> User:
 _COUNTING = ("posted", "pending_approval")
 
 
-def _awarded_sum(s: Session, column: Any, user_id: int, start: dt.datetime, end: dt.datetime) -> int:
-    return int(s.scalar(select(func.coalesce(func.sum(Award.amount - Award.reversed_amount), 0)).where(
-        column == user_id, Award.status.in_(_COUNTING), Award.awarded_at >= start, Award.awarded_at < end)) or 0)
+def _awarded_stmt(column: Any, user: str, start: str, end: str) -> Any:
+    return select(func.coalesce(func.sum(Award.amount - Award.reversed_amount), 0)).where(
+        column == bindparam(user), Award.status.in_(_COUNTING), Award.awarded_at >= bindparam(start),
+        Award.awarded_at < bindparam(end)).scalar_subquery()
+
+
+# the three caps' sums in one statement: the volunteer's day and month, the officer's day
+_CAP_SUMS = select(_awarded_stmt(Award.volunteer_id, "volunteer", "day_start", "day_end"),
+                   _awarded_stmt(Award.volunteer_id, "volunteer", "month_start", "month_end"),
+                   _awarded_stmt(Award.officer_id, "officer", "day_start", "day_end"))
+_LOCK_USERS = select(User.id).where(User.id.in_(bindparam("ids", expanding=True))).order_by(User.id).with_for_update()
 
 
 def _lock_users(s: Session, *user_ids: int) -> None:
-    for uid in sorted(set(user_ids)):
-        s.execute(select(User.id).where(User.id == uid).with_for_update())
+    """Lock the users' rows in id order (one statement: the rows are locked as they come out sorted)."""
+    s.execute(_LOCK_USERS, {"ids": sorted(set(user_ids))}).all()
 
 
 def _check_caps(s: Session, books: Books, rules: EarningRules, volunteer_id: int, officer_id: int,
@@ -181,15 +189,15 @@ def _check_caps(s: Session, books: Books, rules: EarningRules, volunteer_id: int
     now = books.now()
     day_start, day_end = books.calendar.day_bounds(now)
     m_start, m_end = books.calendar.month_bounds(*books.calendar.month_of(now))
-    day = _awarded_sum(s, Award.volunteer_id, volunteer_id, day_start, day_end)
+    day, month, officer_day = (int(v or 0) for v in s.execute(_CAP_SUMS, {
+        "volunteer": volunteer_id, "officer": officer_id, "day_start": day_start, "day_end": day_end,
+        "month_start": m_start, "month_end": m_end}).one())
     if day + amount > rules.volunteer_daily_cap:
         raise DomainError(errors.VOLUNTEER_DAILY_CAP, cap=rules.volunteer_daily_cap,
                           remaining=max(0, rules.volunteer_daily_cap - day))
-    month = _awarded_sum(s, Award.volunteer_id, volunteer_id, m_start, m_end)
     if month + amount > rules.volunteer_monthly_cap:
         raise DomainError(errors.VOLUNTEER_MONTHLY_CAP, cap=rules.volunteer_monthly_cap,
                           remaining=max(0, rules.volunteer_monthly_cap - month))
-    officer_day = _awarded_sum(s, Award.officer_id, officer_id, day_start, day_end)
     if officer_day + amount > rules.officer_daily_cap:
         raise DomainError(errors.OFFICER_DAILY_CAP, cap=rules.officer_daily_cap,
                           remaining=max(0, rules.officer_daily_cap - officer_day))
@@ -201,20 +209,59 @@ def _check_amount(amount: Any) -> int:
     return amount
 
 
+_AWARD_COLUMNS = ("source", "status", "volunteer_id", "org_unit_id", "claim_id", "officer_id", "amount",
+                  "reversed_amount", "reference", "reason", "transfer_key", "hold_key", "approval_reason",
+                  "import_key", "awarded_at")
+_INSERT_AWARD = {
+    "postgresql": f"INSERT INTO awards ({', '.join(_AWARD_COLUMNS)}) VALUES "
+                  f"({', '.join(f'%({c})s' for c in _AWARD_COLUMNS)}) RETURNING id",
+    "sqlite": f"INSERT INTO awards ({', '.join(_AWARD_COLUMNS)}) VALUES "
+              f"({', '.join(f':{c}' for c in _AWARD_COLUMNS)}) RETURNING id",
+}
+_DECIDE_CLAIM = {
+    "postgresql": "UPDATE claims SET status = %(status)s, tier = %(tier)s, decided_by_id = %(by)s, "
+                  "decided_at = %(at)s, decision_reason = %(reason)s WHERE id = %(id)s",
+    "sqlite": "UPDATE claims SET status = :status, tier = :tier, decided_by_id = :by, decided_at = :at, "
+              "decision_reason = :reason WHERE id = :id",
+}
+
+
+def _made_already(s: Session, key: str) -> Award | None:
+    return s.scalar(select(Award).where(or_(Award.transfer_key == key, Award.hold_key == f"{key}:hold")))
+
+
+_BUDGET_AND_WALLET = select(Account.id, Account.kind).where(or_(
+    (Account.kind == "budget") & (Account.owner_ref == bindparam("budget_owner")),
+    (Account.kind == "wallet") & (Account.owner_ref == bindparam("wallet_owner")))).order_by(Account.id)
+
+
+def _budget_and_wallet(s: Session, community_id: int, volunteer_id: int) -> tuple[int, int]:
+    """The community's budget account and the volunteer's wallet, in one statement (the first of each kind,
+    as ``budget_account_id`` and ``wallet_account_id`` read them)."""
+    found: dict[str, int] = {}
+    for acc_id, kind in s.execute(_BUDGET_AND_WALLET, {"budget_owner": f"org:{community_id}",
+                                                       "wallet_owner": f"user:{volunteer_id}"}):
+        found.setdefault(kind, acc_id)
+    if "budget" not in found:
+        raise DomainError(errors.ACCOUNT_NOT_FOUND, f"org unit {community_id} has no budget",
+                          org_unit_id=community_id)
+    if "wallet" not in found:
+        raise DomainError(errors.ACCOUNT_NOT_FOUND, f"user {volunteer_id} has no wallet", user_id=volunteer_id)
+    return found["budget"], found["wallet"]
+
+
 def _award_in(s: Session, books: Books, actor: Actor, *, volunteer_id: int, community_id: int, amount: int,
               source: str, key: str, reference: str, reason: str, claim_id: int | None = None,
               approval_reason: str | None = None, import_key: str | None = None,
-              reserve: Reserve | None = None) -> Award:
+              reserve: Reserve | None = None, first: bool = False) -> Award:
     """Credit ``amount`` beans from the community's budget to the volunteer's wallet, within the caps; from
     ``reserve`` (its hold released and the rest re-held in the same linked batch) when the claim has one.
 
     ``key`` is the award's deterministic journal key; an award with this key already made is returned
-    unchanged (a retry)."""
-    def made_already() -> Award | None:
-        return s.scalar(select(Award).where(or_(Award.transfer_key == key, Award.hold_key == f"{key}:hold")))
-
-    existing = made_already()
-    if existing is not None:
+    unchanged (a retry). ``first``: the caller holds a lock under which no award with this key can exist
+    (a claim locked and still submitted), so there is no retry to look for."""
+    existing = None if first else _made_already(s, key)
+    if existing is not None:  # a retry: answered before anything is locked
         return existing
     rules = rules_of(books)
     _check_amount(amount)
@@ -224,39 +271,50 @@ def _award_in(s: Session, books: Books, actor: Actor, *, volunteer_id: int, comm
         approval_reason = "amount_over_threshold"
     _lock_users(s, volunteer_id, actor.user_id)
     # the same award sent twice at once: the second waited on the lock above and now sees the first
-    existing = made_already()
+    existing = None if first else _made_already(s, key)
     if existing is not None:
         return existing
     _check_caps(s, books, rules, volunteer_id, actor.user_id, amount)
-    budget = budget_account_id(s, community_id)
-    wallet = wallet_account_id(s, volunteer_id)
+    budget, wallet = _budget_and_wallet(s, community_id, volunteer_id)
     ref = reference[:120]
     note = reason[:500]
     if approval_reason:
-        hold_key, transfer_key, status = f"{key}:hold", f"{key}:post", "pending_approval"
-        req = hold(hold_key, "award", budget, wallet, amount, rules.approval_timeout_s, actor=actor.ref,
+        hold_key: str | None = f"{key}:hold"
+        req = hold(f"{key}:hold", "award", budget, wallet, amount, rules.approval_timeout_s, actor=actor.ref,
                    reason=note, reference=ref)
+        transfer_key, status = f"{key}:post", "pending_approval"
     else:
-        hold_key, transfer_key, status = None, key, "posted"
+        hold_key = None
         req = transfer(key, "award", budget, wallet, amount, actor=actor.ref, reason=note, reference=ref)
+        transfer_key, status = key, "posted"
+    values = {"source": source, "status": status, "volunteer_id": volunteer_id, "org_unit_id": community_id,
+              "claim_id": claim_id, "officer_id": actor.user_id, "amount": amount, "reversed_amount": 0,
+              "reference": ref, "reason": note, "transfer_key": transfer_key, "hold_key": hold_key,
+              "approval_reason": approval_reason, "import_key": import_key, "awarded_at": books.now()}
     if reserve is not None:  # paid from the reserve: release its hold, pay, hold the rest (one batch)
         reserve.paid += amount
         rehold_in(s, books, actor, reserve, [req], why="bounty paid")
+        award = Award(**values)
+        s.add(award)
+        s.flush()
     else:
-        post_in(s, books, [req])
-    award = Award(source=source, status=status, volunteer_id=volunteer_id, org_unit_id=community_id,
-                  claim_id=claim_id, officer_id=actor.user_id, amount=amount, reversed_amount=0, reference=ref,
-                  reason=note, transfer_key=transfer_key, hold_key=hold_key, approval_reason=approval_reason,
-                  import_key=import_key, awarded_at=books.now())
-    s.add(award)
-    s.flush()
+        # the award's row is written in the same round trip as the accounts' lock (then the journal posts; a
+        # refusal rolls both back): the budget's lock is held for two round trips and the commit
+        conn = s.connection()
+        row = Alongside(_INSERT_AWARD[conn.dialect.name],
+                        {**values, "awarded_at": bind_time(conn, values["awarded_at"])})
+        post_in(s, books, [req], alongside=row)
+        assert row.rows is not None
+        award = Award(id=int(row.rows[0][0]), **values)  # as written; not attached to the session
     if status == "posted":
         _tell_paid_in(s, books, award, reserve.reference if reserve is not None else None)
     return award
 
 
-def _claim_view(s: Session, actor: Actor, c: Claim) -> ClaimView:
-    award = s.scalar(select(Award).where(Award.claim_id == c.id))
+def _claim_view(s: Session, actor: Actor, c: Claim, *, award: Award | None = None, known: bool = False) -> ClaimView:
+    """The claim as ``actor`` may see it; ``known``: ``award`` is the claim's award (or None), just made."""
+    if not known:
+        award = s.scalar(select(Award).where(Award.claim_id == c.id))
     details = None
     # tip details: officers in scope, and the people who wrote them (the volunteer, or their leader)
     if c.kind == "tip" and policy.may_read_tip_details(s, actor, c.org_unit_id,
@@ -456,17 +514,24 @@ def verify_claim(books: Books, actor: Actor, claim_id: int, *, reason: str, tier
         backfilled = utc_from_db(claim.submitted_at) - end > dt.timedelta(days=rules.backfill_days)
         if value > 0:
             label = f"{claim.kind}:{claim.category}" if claim.kind == "tip" else "patrol"
-            _award_in(s, books, actor, volunteer_id=claim.volunteer_id, community_id=claim.org_unit_id,
-                      amount=value, source="claim", key=f"award:claim:{claim.id}", reference=f"claim:{claim.id}",
-                      reason=label, claim_id=claim.id, approval_reason="backfilled" if backfilled else None,
-                      reserve=reserve)
+            award = _award_in(s, books, actor, volunteer_id=claim.volunteer_id, community_id=claim.org_unit_id,
+                              amount=value, source="claim", key=f"award:claim:{claim.id}",
+                              reference=f"claim:{claim.id}", reason=label, claim_id=claim.id,
+                              approval_reason="backfilled" if backfilled else None, reserve=reserve, first=True)
+        else:
+            award = None
+        # the claim's decision travels with the COMMIT (the row is locked; the view is made from the object)
+        s.expunge(claim)
         claim.status = "verified"
         claim.tier = tier if claim.kind == "tip" and reserve is None else None
         claim.decided_by_id = actor.user_id
         claim.decided_at = books.now()
         claim.decision_reason = (reason or "")[:2000]
-        s.flush()
-        view = _claim_view(s, actor, claim)
+        conn = s.connection()
+        at_commit(s, _DECIDE_CLAIM[conn.dialect.name], {
+            "status": claim.status, "tier": claim.tier, "by": claim.decided_by_id,
+            "at": bind_time(conn, claim.decided_at), "reason": claim.decision_reason, "id": claim.id})
+        view = _claim_view(s, actor, claim, award=award, known=True)
         if view.award_status != "pending_approval":  # else once the second officer approves
             _record_service_in(s, books, claim, actor.user_id)
         if view.award_status != "posted":  # (a posted award told the volunteer itself)

@@ -34,12 +34,14 @@ import contextlib
 import datetime as dt
 import random
 import time
+import weakref
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import parse_qs
 
 from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.exc import DataError, DBAPIError, DisconnectionError, OperationalError
 from sqlalchemy.orm import Session
 
@@ -232,9 +234,18 @@ def read_point_in(session_or_conn: Session | Connection) -> ReadPoint:
     return ReadPoint("standby", utc_from_db(replayed), now)  # type: ignore[arg-type]
 
 
+_READONLY: weakref.WeakKeyDictionary[Engine, Engine] = weakref.WeakKeyDictionary()
+
+
 def _bind(engine: Engine, readonly: bool) -> Engine:
-    """A read-only transaction is flagged for the SQLite hook (a deferred BEGIN instead of IMMEDIATE)."""
-    return engine.execution_options(readonly=True) if readonly else engine
+    """A read-only transaction is flagged for the SQLite hook (a deferred BEGIN instead of IMMEDIATE). The
+    flagged engine is made once per engine, not per transaction."""
+    if not readonly:
+        return engine
+    flagged = _READONLY.get(engine)
+    if flagged is None:
+        flagged = _READONLY[engine] = engine.execution_options(readonly=True)
+    return flagged
 
 
 def _session(engine: Engine, readonly: bool) -> Session:
@@ -289,6 +300,121 @@ def _connect(connect: Callable[[], T], engine: Engine) -> T:
         raise _BeforeCommit(exc) from exc
 
 
+# --- the driver's own cursor, for the few statements of the hot paths ----------------------------------
+
+def raise_as_sqlalchemy(conn: Connection, exc: Exception) -> None:
+    """Raise a driver's error as ``Connection.execute`` would have (``IntegrityError``, ``OperationalError``,
+    ...: a ``DBAPIError`` wrapping it), so that ``run_in_transaction`` still retries deadlocks and serialization
+    failures and callers see the same exceptions as with SQLAlchemy's own statements. Other exceptions are
+    left alone."""
+    dbapi = conn.dialect.loaded_dbapi
+    if not isinstance(exc, dbapi.Error):
+        return
+    invalidated = conn.dialect.is_disconnect(exc, conn.connection.dbapi_connection, None)
+    wrapped = sa_exc.DBAPIError.instance(None, None, exc, dbapi.Error, connection_invalidated=invalidated,
+                                         dialect=conn.dialect)
+    if invalidated:
+        conn.invalidate(wrapped)
+    raise wrapped from exc
+
+
+def driver_rows(conn: Connection, sql: str, params: Any = (), *, alongside: Alongside | None = None) -> list[Any]:
+    """Run one hand-written statement on the driver's cursor and return its rows (``[]`` when it returns none).
+
+    ``sql`` is in the driver's own parameter style (``%(name)s`` for psycopg, ``:name`` or ``?`` for sqlite3):
+    no statement building, compiling or result wrapping per call; psycopg prepares it on the server after a
+    few uses. On PostgreSQL the transaction's ``BEGIN`` travels with the first statement (one round trip,
+    not two). Errors are raised as SQLAlchemy's (``raise_as_sqlalchemy``)."""
+    cur = conn.connection.cursor()
+    extra = conn.connection.cursor() if alongside is not None else None
+    try:
+        if conn.dialect.name == "postgresql":
+            driver = conn.connection.driver_connection
+            if extra is not None or (driver.info.transaction_status == 0 and not driver.autocommit):
+                with driver.pipeline():  # BEGIN (if idle), this statement and the one alongside: one round trip
+                    cur.execute(sql, params)
+                    if extra is not None:
+                        extra.execute(alongside.sql, alongside.params)  # type: ignore[union-attr]
+            else:
+                cur.execute(sql, params)
+        else:
+            cur.execute(sql, params)
+            if extra is not None:
+                extra.execute(alongside.sql, alongside.params)  # type: ignore[union-attr]
+        if extra is not None:
+            alongside.rows = extra.fetchall() if extra.description is not None else []  # type: ignore[union-attr]
+        return cur.fetchall() if cur.description is not None else []
+    except Exception as exc:
+        raise_as_sqlalchemy(conn, exc)
+        raise
+    finally:
+        cur.close()
+        if extra is not None:
+            extra.close()
+
+
+@dataclass
+class Alongside:
+    """One read a use case sends in the same round trip as a statement of a lower room (``post_in(...,
+    alongside=...)`` sends it right after the accounts' lock is granted: it sees every transaction that
+    committed before, as a statement of its own after the lock would). ``sql`` is in the driver's parameter
+    style; ``rows`` holds its result once sent."""
+
+    sql: str
+    params: Any
+    rows: list[Any] | None = None
+
+
+_TIME_BINDERS: dict[str, Callable[[Any], Any]] = {}
+
+
+def bind_time(conn: Connection, value: dt.datetime | None) -> Any:
+    """An instant as a ``UTCDateTime`` column stores it, for ``driver_rows`` (SQLite keeps UTC text)."""
+    if value is None or conn.dialect.name != "sqlite":
+        return value
+    binder = _TIME_BINDERS.get("sqlite")
+    if binder is None:
+        from ledger.infra.base import UTCDateTime
+
+        binder = _TIME_BINDERS["sqlite"] = UTCDateTime().bind_processor(conn.dialect)
+    return binder(value)
+
+
+_AT_COMMIT = "goldbean_at_commit"
+
+
+def at_commit(session: Session, sql: str, params: Any) -> None:
+    """Send one more write (no result) with this transaction's COMMIT: on PostgreSQL both travel in one
+    pipeline, one round trip (a failure of either rolls both back and is raised); on SQLite it runs just
+    before the commit. For what a use case writes last, whatever happens: the idempotency store's answer."""
+    session.info.setdefault(_AT_COMMIT, []).append((sql, params))
+
+
+def _commit_session(session: Session) -> None:
+    pending = session.info.pop(_AT_COMMIT, None)
+    if not pending:
+        session.commit()
+        return
+    conn = session.connection()
+    cur = conn.connection.cursor()
+    try:
+        if conn.dialect.name == "postgresql":
+            driver = conn.connection.driver_connection
+            with driver.pipeline():
+                for sql, params in pending:
+                    cur.execute(sql, params)
+                driver.commit()  # queued in the pipeline; leaving the block sends it all and reads the results
+        else:
+            for sql, params in pending:
+                cur.execute(sql, params)
+    except Exception as exc:
+        raise_as_sqlalchemy(conn, exc)
+        raise
+    finally:
+        cur.close()
+    session.commit()  # the session's own bookkeeping (on PostgreSQL the driver is idle: nothing is sent)
+
+
 def _session_attempt(engine: Engine, work: Callable[[Session], T], readonly: bool) -> T:
     session = _session(engine, readonly)
     try:
@@ -301,7 +427,7 @@ def _session_attempt(engine: Engine, work: Callable[[Session], T], readonly: boo
             if _connection_lost(exc, readonly):
                 raise _BeforeCommit(exc) from exc
             raise
-        _commit(session.commit, readonly)
+        _commit(lambda: _commit_session(session), readonly)
         return result
     finally:
         session.close()
@@ -311,10 +437,12 @@ def _core_attempt(engine: Engine, work: Callable[[Connection], T], readonly: boo
     conn = _connect(_bind(engine, readonly).connect, engine)
     with conn:
         # PostgreSQL at READ COMMITTED gives every statement its own snapshot, in a transaction or not, so
-        # a read needs no BEGIN and COMMIT: one round trip instead of three for a single SELECT
-        autocommit = readonly and conn.dialect.name == "postgresql"
-        if autocommit:
-            conn.execution_options(isolation_level="AUTOCOMMIT")
+        # a read needs no BEGIN and COMMIT: one round trip instead of three for a single SELECT. The driver
+        # is switched to autocommit for it directly (SQLAlchemy's isolation_level option costs more than the
+        # SELECT) and back before the connection returns to the pool.
+        driver = conn.connection.driver_connection if readonly and conn.dialect.name == "postgresql" else None
+        if driver is not None:
+            driver.autocommit = True
         else:
             conn.begin()
         try:
@@ -323,7 +451,10 @@ def _core_attempt(engine: Engine, work: Callable[[Connection], T], readonly: boo
             if _connection_lost(exc, readonly):
                 raise _BeforeCommit(exc) from exc
             raise
-        if not autocommit:
+        finally:
+            if driver is not None and not driver.closed:
+                driver.autocommit = False
+        if driver is None:
             _commit(conn.commit, readonly)
         return result
 

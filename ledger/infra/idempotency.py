@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Integer, String, Text, UniqueConstraint, bindparam, delete, select, update
+from sqlalchemy import Integer, String, Text, UniqueConstraint, bindparam, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
@@ -25,6 +25,7 @@ from ledger import errors
 from ledger.errors import DomainError
 from ledger.infra.base import Base, BigId, created_at_column
 from ledger.infra.books import Books
+from ledger.infra.db import Alongside, at_commit, bind_time, driver_rows
 
 
 class IdempotencyRecord(Base):
@@ -58,8 +59,6 @@ class Answer:
 _IDEMPOTENCY = IdempotencyRecord.__table__
 _FIND_ANSWER = select(_IDEMPOTENCY.c.request_hash, _IDEMPOTENCY.c.status_code, _IDEMPOTENCY.c.body).where(
     _IDEMPOTENCY.c.scope == bindparam("scope"), _IDEMPOTENCY.c.key == bindparam("key"))
-_STORE_ANSWER = update(_IDEMPOTENCY).where(_IDEMPOTENCY.c.id == bindparam("record_id")).values(
-    status_code=bindparam("status_code"), body=bindparam("body"))
 _FORGET_KEY = delete(_IDEMPOTENCY).where(_IDEMPOTENCY.c.id == bindparam("record_id"))
 
 
@@ -84,34 +83,69 @@ def _check_key(key: Any) -> str:
     return key
 
 
-def _claim_key(s: Session, scope: str, key: str, req_hash: str, now: dt.datetime) -> int | Answer:
+# The hot path's statements, hand-written per driver (``ledger.infra.db.driver_rows``): the claim travels with
+# the transaction's BEGIN, the answer with its COMMIT (``at_commit``).
+_CLAIM_SQL = {
+    "postgresql": "INSERT INTO idempotency_records (scope, key, request_hash, status_code, body, created_at) "
+                  "VALUES (%(scope)s, %(key)s, %(hash)s, 0, '', %(now)s) ON CONFLICT (scope, key) DO NOTHING RETURNING id",
+    "sqlite": "INSERT INTO idempotency_records (scope, key, request_hash, status_code, body, created_at) "
+              "VALUES (:scope, :key, :hash, 0, '', :now) ON CONFLICT (scope, key) DO NOTHING RETURNING id",
+}
+_STORE_SQL = {  # status_code stays 0: the HTTP status is the door's to choose (older rows hold the one it chose)
+    "postgresql": "UPDATE idempotency_records SET body = %(body)s WHERE id = %(id)s",
+    "sqlite": "UPDATE idempotency_records SET body = :body WHERE id = :id",
+}
+
+
+def _claim_key(s: Session, scope: str, key: str, req_hash: str, now: dt.datetime,
+               alongside: Alongside | None) -> int | Answer:
     """Take ``key`` in ``scope`` for this request (returns the record's id), or return the answer stored
-    under it.
+    under it. On PostgreSQL the claim travels with the transaction's BEGIN and the caller's ``alongside``
+    statement, in one round trip; on SQLite ``alongside`` runs after a successful claim only.
 
     The INSERT waits on PostgreSQL while another transaction holds the same key uncommitted, then
     either finds it committed (a retry: its answer) or takes it (the other rolled back)."""
     conn = s.connection()
-    new_id = conn.execute(insert_if_new(conn.dialect.name, _IDEMPOTENCY, ("scope", "key")), {
-        "scope": scope, "key": key, "request_hash": req_hash, "status_code": 0, "body": "",
-        "created_at": now}).scalar()  # the books' clock, which the retention (housekeeping) reads
-    if new_id is None:
+    # created_at: the books' clock, which the retention (housekeeping) reads
+    params = {"scope": scope, "key": key, "hash": req_hash, "now": bind_time(conn, now)}
+    if alongside is not None and conn.dialect.name == "postgresql":
+        rows = driver_rows(conn, _CLAIM_SQL["postgresql"], params, alongside=alongside)
+    else:
+        rows = driver_rows(conn, _CLAIM_SQL[conn.dialect.name], params)
+        if rows and alongside is not None:
+            alongside.rows = driver_rows(conn, alongside.sql, alongside.params)
+    if not rows:
         row = conn.execute(_FIND_ANSWER, {"scope": scope, "key": key}).one()
         if row.request_hash != req_hash:
             raise DomainError(errors.IDEMPOTENCY_CONFLICT)
         return Answer(row.body, replayed=True)
-    return int(new_id)
+    return int(rows[0][0])
+
+
+class _Replayed(Exception):
+    """A retry answered from the store after ``alongside`` was sent: leaves the transaction by rolling back."""
+
+    def __init__(self, answer: Answer) -> None:
+        self.answer = answer
 
 
 def idempotent(books: Books, scope: str, key: str, payload: dict[str, Any],
-               work: Callable[[Session], dict[str, Any] | DomainError]) -> Answer:
+               work: Callable[[Session], dict[str, Any] | DomainError], *,
+               alongside: Alongside | None = None) -> Answer:
     """Run ``work`` once per (scope, key); store and return its answer. ``work`` may *return* a
-    ``DomainError`` to commit what it wrote (a failed PIN count) and refuse without storing an answer."""
+    ``DomainError`` to commit what it wrote (a failed PIN count) and refuse without storing an answer.
+
+    ``alongside``: the use case's first statement, sent with the claim (one round trip with BEGIN on
+    PostgreSQL) and read by ``work`` from ``alongside.rows``. It must be harmless when the key turns out to
+    be taken: a retry is then answered and the transaction rolled back, whatever the statement wrote."""
     _check_key(key)
     req_hash = request_hash(payload)
 
     def unit(s: Session) -> Answer | DomainError:
-        claimed = _claim_key(s, scope, key, req_hash, books.now())
+        claimed = _claim_key(s, scope, key, req_hash, books.now(), alongside)
         if isinstance(claimed, Answer):
+            if alongside is not None:
+                raise _Replayed(claimed)
             return claimed
         result = work(s)
         s.flush()  # the use case's own ORM rows first (the record's row is written below, in Core)
@@ -119,11 +153,13 @@ def idempotent(books: Books, scope: str, key: str, payload: dict[str, Any],
             s.connection().execute(_FORGET_KEY, {"record_id": claimed})
             return result
         text = canonical_json(result)
-        # status_code stays 0: the HTTP status is the door's to choose (older rows hold the one it chose)
-        s.connection().execute(_STORE_ANSWER, {"record_id": claimed, "status_code": 0, "body": text})
+        at_commit(s, _STORE_SQL[s.connection().dialect.name], {"id": claimed, "body": text})
         return Answer(text)
 
-    answer = books.run(unit)
+    try:
+        answer = books.run(unit)
+    except _Replayed as replayed:
+        return replayed.answer
     if isinstance(answer, DomainError):
         raise answer
     return answer

@@ -220,3 +220,61 @@ def verify_signature(public: Ed25519PublicKey, signature: bytes, data: bytes) ->
         return True
     except InvalidSignature:
         return False
+
+
+class InvalidJws(Exception):
+    """A compact JWS that is malformed, signed by another key, or whose claims are not what was asked."""
+
+
+_COMPACT_PARTS = re.compile(r"([A-Za-z0-9_-]+)\.([A-Za-z0-9_-]+)\.([A-Za-z0-9_-]+)")
+
+
+def _segment(segment: str) -> bytes:
+    return base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
+
+
+def verify_eddsa_jws(compact: str, public: Ed25519PublicKey, *, audience: str, issuer: str,
+                     require: tuple[str, ...]) -> dict[str, Any]:
+    """The claims of a compact JWT signed with EdDSA by ``public``, checked as PyJWT's ``decode`` checks them
+    with ``algorithms=["EdDSA"]``, ``audience``, ``issuer`` and ``options={"require": require}`` and no time
+    checks (the callers judge times by the books' clock), or ``InvalidJws``.
+
+    One regular expression, three base64 decodings, one signature check and one JSON parse: PyJWT's generic
+    path (options merging, a Python loop over every character of every segment, algorithm objects) cost
+    more than the signature itself on every till request and API call. Stricter than PyJWT in one way: a
+    ``crit`` or ``b64`` header is refused (no code or token of ours carries one)."""
+    match = _COMPACT_PARTS.fullmatch(compact) if isinstance(compact, str) else None
+    if match is None:
+        raise InvalidJws("not a compact JWS")
+    head, body, sig = match.groups()
+    try:
+        header = json.loads(_segment(head))
+        signature = _segment(sig)
+        payload = _segment(body)
+    except ValueError:  # bad base64, bad UTF-8 or bad JSON
+        raise InvalidJws("undecodable segment") from None
+    if not isinstance(header, dict) or header.get("alg") != "EdDSA" or "crit" in header or "b64" in header:
+        raise InvalidJws("header")
+    try:
+        public.verify(signature, f"{head}.{body}".encode("ascii"))
+    except InvalidSignature:
+        raise InvalidJws("signature") from None
+    try:
+        claims = json.loads(payload)
+    except ValueError:
+        raise InvalidJws("payload") from None
+    if not isinstance(claims, dict):
+        raise InvalidJws("payload is not an object")
+    for name in require:
+        if claims.get(name) is None:
+            raise InvalidJws(f"missing {name}")
+    if claims.get("iss") != issuer:
+        raise InvalidJws("issuer")
+    aud = claims.get("aud")
+    auds = [aud] if isinstance(aud, str) else aud
+    if not isinstance(auds, list) or not all(isinstance(a, str) for a in auds) or audience not in auds:
+        raise InvalidJws("audience")
+    for name in ("sub", "jti"):
+        if name in claims and not isinstance(claims[name], str):
+            raise InvalidJws(f"{name} is not a string")
+    return claims

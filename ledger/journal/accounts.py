@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, aliased
 from ledger import errors
 from ledger.errors import DomainError
 from ledger.infra.books import Books
+from ledger.infra.db import Alongside
 from ledger.invariants import invariant
 from ledger.journal import events
 from ledger.journal.chain import checkpoint_digest, genesis_hash
@@ -119,9 +120,10 @@ def set_account_status(books: Books, account_id: int, status: str) -> AccountVie
 
 
 def post_in(session: Session, books: Books, requests: Sequence[TransferRequest],
-            batch_key: str | None = None) -> list[PostedTransfer]:
-    """Post inside an open unit of work (the caller's transaction)."""
-    posted = post_batch(session.connection(), requests, now=books.now(), batch_key=batch_key)
+            batch_key: str | None = None, *, alongside: Alongside | None = None) -> list[PostedTransfer]:
+    """Post inside an open unit of work (the caller's transaction). ``alongside``: one read of the caller's
+    sent in the same round trip as the accounts' lock, once it is granted (``ledger.infra.db.Alongside``)."""
+    posted = post_batch(session.connection(), requests, now=books.now(), batch_key=batch_key, alongside=alongside)
     events.record_posted(session, posted)  # announced to listeners (metrics) once the transaction commits
     return posted
 

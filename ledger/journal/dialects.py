@@ -15,8 +15,8 @@ from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import Connection
-from sqlalchemy import exc as sa_exc
 
+from ledger.infra.db import Alongside, raise_as_sqlalchemy
 from ledger.journal.models import Transfer
 from ledger.journal.rules import AccountState
 
@@ -110,46 +110,41 @@ _SQLITE_UPDATE_ACCOUNTS = (
 )
 
 
-def raise_as_sqlalchemy(conn: Connection, exc: Exception) -> None:
-    """Raise a driver's error as ``Connection.execute`` would have (``IntegrityError``, ``OperationalError``,
-    ...: a ``DBAPIError`` wrapping it), so that ``Books.run`` still retries deadlocks and serialization
-    failures and callers see the same exceptions as with SQLAlchemy's own statements. Other exceptions
-    are left alone."""
-    dbapi = conn.dialect.loaded_dbapi
-    if not isinstance(exc, dbapi.Error):
-        return
-    invalidated = conn.dialect.is_disconnect(exc, conn.connection.dbapi_connection, None)
-    wrapped = sa_exc.DBAPIError.instance(None, None, exc, dbapi.Error, connection_invalidated=invalidated,
-                                         dialect=conn.dialect)
-    if invalidated:
-        conn.invalidate(wrapped)
-    raise wrapped from exc
-
-
 def _is_pg(conn: Connection) -> bool:
     return conn.dialect.name == "postgresql"
 
 
-def lock_accounts(conn: Connection, account_ids: list[int]) -> dict[int, AccountState]:
-    """Lock the accounts in id order and read their state (one round trip)."""
+def lock_accounts(conn: Connection, account_ids: list[int], alongside: Alongside | None = None) -> dict[int, AccountState]:
+    """Lock the accounts in id order and read their state (one round trip, with the transaction's BEGIN
+    when it has not begun yet, and with the caller's ``alongside`` read, run once the locks are granted)."""
     cur = conn.connection.cursor()
+    extra = conn.connection.cursor() if alongside is not None else None
     try:
         if _is_pg(conn):
             sql, params = (_PG_LOCK_2, account_ids) if len(account_ids) == 2 else (_PG_LOCK, (_int_array(account_ids),))
             driver = conn.connection.driver_connection
-            if driver.info.transaction_status == 0:  # idle: let BEGIN travel with the query
+            if driver.info.transaction_status == 0 or extra is not None:  # one round trip for everything
                 with driver.pipeline():
                     cur.execute(sql, params)
+                    if extra is not None:
+                        extra.execute(alongside.sql, alongside.params)  # type: ignore[union-attr]
             else:
                 cur.execute(sql, params)
         else:
             cur.execute(_SQLITE_LOCK.format(", ".join("?" * len(account_ids))), account_ids)
-        return {row[0]: AccountState(*row) for row in cur.fetchall()}
+            if extra is not None:
+                extra.execute(alongside.sql, alongside.params)  # type: ignore[union-attr]
+        locked = {row[0]: AccountState(*row) for row in cur.fetchall()}
+        if extra is not None:
+            alongside.rows = extra.fetchall()  # type: ignore[union-attr]
+        return locked
     except Exception as exc:
         raise_as_sqlalchemy(conn, exc)
         raise
     finally:
         cur.close()
+        if extra is not None:
+            extra.close()
 
 
 def _sqlite_expires(conn: Connection, value: dt.datetime | None) -> Any:
@@ -163,15 +158,25 @@ def _sqlite_expires(conn: Connection, value: dt.datetime | None) -> Any:
 # (``%(x)s::bigint[]``): one string per array, built by str.join in C, where the driver's own array
 # dumper inspects and quotes every element in Python (two thirds of a batch's client time).
 
+def _nulls(n: int) -> str:
+    return "{" + ",".join(["NULL"] * n) + "}"
+
+
 def _int_array(values: list[Any]) -> str:
+    if None not in values:  # the common case, in C: ids, amounts, totals
+        return "{" + ",".join(map(str, map(int, values))) + "}"
+    if values.count(None) == len(values):  # a column nobody in the batch uses (holds, reversals)
+        return _nulls(len(values))
     return "{" + ",".join(["NULL" if v is None else str(int(v)) for v in values]) + "}"
 
 
 def _text_array(values: list[Any]) -> str:
     if None not in values:
-        body = '","'.join(values)
-        if '"' not in body and "\\" not in body:  # hashes, kinds, most keys: nothing to escape
-            return '{"' + body + '"}' if values else "{}"
+        probe = "".join(values)  # (the separator below holds quotes itself: look at the values alone)
+        if '"' not in probe and "\\" not in probe:  # hashes, kinds, most keys and reasons: nothing to escape
+            return '{"' + '","'.join(values) + '"}' if values else "{}"
+    elif values.count(None) == len(values):  # references, batch keys of lone transfers
+        return _nulls(len(values))
     return "{" + ",".join(["NULL" if v is None else '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
                            for v in values]) + "}"
 

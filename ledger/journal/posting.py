@@ -40,7 +40,7 @@ from sqlalchemy import Connection, func, select
 
 from ledger import errors
 from ledger.errors import DomainError
-from ledger.infra.db import utc_from_db
+from ledger.infra.db import Alongside, utc_from_db
 from ledger.invariants import invariant
 from ledger.journal import dialects
 from ledger.journal.models import Transfer
@@ -141,8 +141,9 @@ def _posted_new(transfer_id: int, req: TransferRequest, row: dict[str, Any]) -> 
 
 
 def post_batch(conn: Connection, requests: Sequence[TransferRequest], *, now: dt.datetime,
-               batch_key: str | None = None) -> list[PostedTransfer]:
-    """Post ``requests`` all-or-nothing inside the caller's transaction (see the module doc)."""
+               batch_key: str | None = None, alongside: Alongside | None = None) -> list[PostedTransfer]:
+    """Post ``requests`` all-or-nothing inside the caller's transaction (see the module doc); the caller's
+    ``alongside`` read travels with the accounts' lock (``ledger.infra.db.Alongside``)."""
     check_batch(requests)
     linked = len(requests) > 1
     if batch_key is None and linked:
@@ -158,7 +159,7 @@ def post_batch(conn: Connection, requests: Sequence[TransferRequest], *, now: dt
             raise fail(linked, i, req.transfer_key, exc) from None
 
     # 2. lock every account involved, in id order
-    accounts = _lock(conn, resolved, linked)
+    accounts = _lock(conn, resolved, linked, alongside)
     # 3. what earlier resolutions and reversals already did (read under the account locks)
     reversed_so_far = _read_earlier(conn, resolved, named, linked)
     rows = [transfer_row(req, named, batch_key if linked else None, now) for req in resolved]
@@ -208,9 +209,10 @@ def _read_named(conn: Connection, requests: Sequence[TransferRequest]) -> dict[s
     return {row.transfer_key: row for row in rows}
 
 
-def _lock(conn: Connection, resolved: list[TransferRequest], linked: bool) -> dict[int, AccountState]:
+def _lock(conn: Connection, resolved: list[TransferRequest], linked: bool,
+          alongside: Alongside | None) -> dict[int, AccountState]:
     account_ids = sorted({a for r in resolved for a in (r.debit_account_id, r.credit_account_id)})
-    accounts = dialects.lock_accounts(conn, account_ids)
+    accounts = dialects.lock_accounts(conn, account_ids, alongside)
     if len(accounts) != len(account_ids):
         for i, req in enumerate(resolved):
             for acc_id in (req.debit_account_id, req.credit_account_id):

@@ -18,48 +18,25 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from ledger import errors
-from ledger.access.models import Merchant
 from ledger.errors import DomainError
 from ledger.infra.announce import Announcement
 from ledger.infra.books import Books
-from ledger.infra.idempotency import Answer, canonical_json, idempotent, insert_if_new
+from ledger.infra.db import Alongside
+from ledger.infra.idempotency import Answer, canonical_json, idempotent
 from ledger.journal.accounts import post_in
-from ledger.journal.models import Account
 from ledger.journal.posting import hold, transfer
-from ledger.redemption import codes, devices
+from ledger.redemption import codes, devices, till_sql
 from ledger.redemption.catalogue import priced_items
 from ledger.redemption.core import _day_bounds, setting
-from ledger.redemption.models import Card, PayNumber, Redemption, SpentCode
+from ledger.redemption.models import Card, PayNumber, Redemption
 from ledger.redemption.pins import check_card_pin
 from ledger.redemption.receipts import receipt_body
 from ledger.redemption.tills import TillContext, acting_merchant
 
-# The till's hot path runs prebuilt statements with bound parameters: SQLAlchemy then compiles each once
-# and skips rebuilding and re-keying a statement on every request.
 _REDEMPTIONS = Redemption.__table__
-_MERCHANTS = Merchant.__table__
-_ACCOUNTS = Account.__table__
-_SPENT = SpentCode.__table__
 _NUMBERS = PayNumber.__table__
-_FIND_MERCHANT_AND_WALLET = (
-    select(_MERCHANTS.c.id, _MERCHANTS.c.code, _MERCHANTS.c.name, _MERCHANTS.c.status, _MERCHANTS.c.account_id,
-           _MERCHANTS.c.daily_limit_beans, _ACCOUNTS.c.kind.label("wallet_kind"),
-           _ACCOUNTS.c.status.label("wallet_status"), _ACCOUNTS.c.owner_ref.label("wallet_owner"))
-    .select_from(_MERCHANTS.outerjoin(_ACCOUNTS, _ACCOUNTS.c.id == bindparam("wallet_id")))
-    .where(_MERCHANTS.c.id == bindparam("merchant_id")))
-_INSERT_REDEMPTION = _REDEMPTIONS.insert().returning(_REDEMPTIONS.c.id)
 _CODE_OF_NUMBER = select(_NUMBERS.c.code).where(_NUMBERS.c.number == bindparam("number"))
 NUMBER_DIGITS = 16  # the short number under a pay code's QR (``wallet.issue_payment_code``)
-
-
-def _redeemed_today_stmt(column: str) -> Any:
-    r = _REDEMPTIONS.c
-    return select(func.coalesce(func.sum(r.amount), 0)).where(
-        r[column] == bindparam("owner"), r.requested_at >= bindparam("start"), r.requested_at < bindparam("end"),
-        or_(r.status == "completed", (r.status == "awaiting_confirmation") & (r.hold_expires_at > bindparam("now"))))
-
-
-_REDEEMED_TODAY = {column: _redeemed_today_stmt(column) for column in ("wallet_account_id", "merchant_id")}
 _OFFLINE_TODAY = (
     select(func.count(), func.coalesce(func.sum(_REDEMPTIONS.c.amount), 0)).where(
         _REDEMPTIONS.c.wallet_account_id == bindparam("owner"), _REDEMPTIONS.c.device_id.is_not(None),
@@ -73,22 +50,41 @@ class _Sale:
     """What one redemption is: at which till, from which wallet, how much, how."""
 
     ctx: TillContext
-    found: Any  # the merchant row joined with the wallet's kind and status
+    found: till_sql.Found  # the merchant row joined with the wallet's kind and status
     wallet_id: int
     jti: str
     card: Card | None
-    device_id: int | None
+    device_id: int | None  # an offline code: the phone that signed it
     total: int
     lines: list[dict[str, Any]]
     now: dt.datetime
+    transfer_key: str
 
 
-def _redeemed_today(conn: Connection, books: Books, now: dt.datetime, column: str, owner: int) -> int:
-    """Beans redeemed today (local day) by one wallet (``column="wallet_account_id"``) or at one merchant
-    (``"merchant_id"``), holds still open included."""
-    start, end = _day_bounds(books, now)
-    return int(conn.execute(_REDEEMED_TODAY[column], {"owner": owner, "start": start, "end": end, "now": now})
-               .scalar() or 0)
+def _held(books: Books, total: int) -> bool:
+    return total > int(setting(books, "redemption_hold_threshold"))
+
+
+def _redemption_row(books: Books, sale: _Sale) -> dict[str, Any]:
+    """The redemption's row (``till_sql.REDEMPTION_COLUMNS``): completed, or awaiting the volunteer above the
+    hold threshold."""
+    held, now = _held(books, sale.total), sale.now
+    return {
+        "merchant_id": sale.found.id, "wallet_account_id": sale.wallet_id, "amount": sale.total, "refunded": 0,
+        "items": canonical_json(sale.lines), "method": _method(sale),
+        "card_id": sale.card.id if sale.card is not None else None, "device_id": sale.device_id,
+        "code_jti": sale.jti,
+        "status": "awaiting_confirmation" if held else "completed", "transfer_key": sale.transfer_key,
+        "actor": sale.ctx.actor, "till_id": sale.ctx.till_id, "requested_at": now,
+        "completed_at": None if held else now,
+        "hold_expires_at": now + dt.timedelta(seconds=int(setting(books, "redemption_hold_timeout_s"))) if held
+        else None,
+        "created_at": now,
+    }
+
+
+def _method(sale: _Sale) -> str:
+    return "card" if sale.card is not None else ("device_code" if sale.device_id is not None else "wallet_code")
 
 
 def _present_card(s: Session, books: Books, verified: codes.VerifiedCode, pin: Any, ctx: TillContext,
@@ -107,15 +103,15 @@ def _present_card(s: Session, books: Books, verified: codes.VerifiedCode, pin: A
     return refusal if refusal is not None else card
 
 
-def _spend_wallet_code(conn: Connection, verified: codes.VerifiedCode, found: Any, now: dt.datetime) -> None:
+def _check_spent(spent: till_sql.Spent, merchant_id: int) -> None:
     """A wallet code is spent once: its ``jti`` goes into ``spent_codes`` (a second time: ``code_already_used``).
     A validly signed code for an account that is no wallet (or none at all) is ``invalid_code``, checked first:
     the spent code refers to the wallet."""
-    if found.wallet_kind != "wallet":
+    if spent.found is None:
+        raise DomainError(errors.NOT_FOUND_ERR, merchant_id=merchant_id)
+    if spent.found.wallet_kind != "wallet":
         raise DomainError(errors.INVALID_CODE)
-    spent = conn.execute(insert_if_new(conn.dialect.name, _SPENT, ("jti",)), {
-        "jti": verified.jti, "wallet_account_id": verified.wallet_account_id, "created_at": now}).scalar()
-    if spent is None:
+    if not spent.spent:
         raise DomainError(errors.CODE_ALREADY_USED)
 
 
@@ -146,6 +142,20 @@ def read_code(s: Session, books: Books, code: Any, now: dt.datetime) -> codes.Ve
     return codes.verify_code(books, code)
 
 
+def _read_without_books(books: Books, code: Any) -> codes.VerifiedCode | DomainError | None:
+    """The code checked before the transaction, when that needs no row (a code signed by the server's keys):
+    its refusal is returned, to be raised once the idempotency key is claimed (a retry with a code that has
+    expired since gets its receipt). ``None``: a short number or an offline code, read in the transaction."""
+    if is_pay_number(code):
+        return None
+    try:
+        if codes.code_typ(code) == codes.OFFLINE_TYP:
+            return None
+        return codes.verify_code(books, code)
+    except DomainError as exc:
+        return exc
+
+
 def _check_merchant_and_wallet(found: Any) -> None:
     if found.status != "active":
         raise DomainError(errors.MERCHANT_SUSPENDED)
@@ -155,59 +165,75 @@ def _check_merchant_and_wallet(found: Any) -> None:
         raise DomainError(errors.WALLET_FROZEN)
 
 
-def _check_daily_limits(conn: Connection, books: Books, sale: _Sale) -> None:
-    """Read after posting, under the accounts' locks, so that the limits hold under concurrency (this
-    redemption's own row is already counted)."""
+def _limits(books: Books, sale: _Sale) -> tuple[int | None, int | None, dict[str, int]]:
+    """The volunteer's and the merchant's daily limits (None: none) and whose redemptions to sum."""
     limit = setting(books, "volunteer_daily_limit")
-    if limit is not None and _redeemed_today(conn, books, sale.now, "wallet_account_id", sale.wallet_id) > int(limit):
+    m_limit = sale.found.daily_limit_beans or setting(books, "merchant_daily_limit")
+    owners = {}
+    if limit is not None:
+        owners["wallet_account_id"] = sale.wallet_id
+    if m_limit is not None:
+        owners["merchant_id"] = sale.found.id
+    return limit, m_limit, owners
+
+
+def _check_daily_limits(books: Books, sale: _Sale, read: Alongside | None) -> None:
+    """The day's sums were read with the accounts' lock (``post_in(..., alongside=...)``), so that the limits
+    hold under concurrency (this redemption's own row is already counted); checked after posting."""
+    limit, m_limit, owners = _limits(books, sale)
+    if read is None:
+        return
+    redeemed = till_sql.redeemed(read, owners)
+    if limit is not None and redeemed["wallet_account_id"] > int(limit):
         raise DomainError(errors.LIMIT_EXCEEDED, "The volunteer's daily limit would be exceeded.",
                           limit="volunteer")
-    m_limit = sale.found.daily_limit_beans or setting(books, "merchant_daily_limit")
-    if m_limit is not None and _redeemed_today(conn, books, sale.now, "merchant_id", sale.found.id) > int(m_limit):
+    if m_limit is not None and redeemed["merchant_id"] > int(m_limit):
         raise DomainError(errors.LIMIT_EXCEEDED, "The merchant's daily limit would be exceeded.",
                           limit="merchant")
-    if sale.device_id is not None:
-        start, end = _day_bounds(books, sale.now)
-        count, beans = conn.execute(_OFFLINE_TODAY, {"owner": sale.wallet_id, "start": start, "end": end,
-                                                     "now": sale.now}).one()
-        rules = books.settings.redemption
-        if count > rules.offline_daily_codes:
-            raise DomainError(errors.OFFLINE_LIMIT_EXCEEDED, limit="codes", allowed=rules.offline_daily_codes)
-        if beans > rules.offline_daily_beans:
-            raise DomainError(errors.OFFLINE_LIMIT_EXCEEDED, limit="beans", allowed=rules.offline_daily_beans)
 
 
-def _record_sale(s: Session, books: Books, sale: _Sale) -> dict[str, Any]:
-    """The redemption row and its transfer (or hold), then the daily limits; the receipt."""
+def _check_offline_limits(conn: Connection, books: Books, sale: _Sale) -> None:
+    """A phone's offline codes have their own daily caps (read, like the others, under the accounts' locks)."""
+    if sale.device_id is None:
+        return
+    start, end = _day_bounds(books, sale.now)
+    count, beans = conn.execute(_OFFLINE_TODAY, {"owner": sale.wallet_id, "start": start, "end": end,
+                                                 "now": sale.now}).one()
+    rules = books.settings.redemption
+    if count > rules.offline_daily_codes:
+        raise DomainError(errors.OFFLINE_LIMIT_EXCEEDED, limit="codes", allowed=rules.offline_daily_codes)
+    if beans > rules.offline_daily_beans:
+        raise DomainError(errors.OFFLINE_LIMIT_EXCEEDED, limit="beans", allowed=rules.offline_daily_beans)
+
+
+def _record_sale(s: Session, books: Books, sale: _Sale, redemption_id: int | None) -> dict[str, Any]:
+    """The redemption row (unless written with the spent code) and its transfer (or hold), then the daily
+    limits; the receipt."""
     conn = s.connection()
-    found, now, ctx = sale.found, sale.now, sale.ctx
-    held = sale.total > int(setting(books, "redemption_hold_threshold"))
-    timeout = int(setting(books, "redemption_hold_timeout_s"))
-    transfer_key = f"redeem:{secrets.token_hex(12)}"
-    method = "card" if sale.card is not None else ("device_code" if sale.device_id is not None else "wallet_code")
-    status = "awaiting_confirmation" if held else "completed"
-    hold_expires_at = now + dt.timedelta(seconds=timeout) if held else None
-    redemption_id = conn.execute(_INSERT_REDEMPTION, {
-        "merchant_id": found.id, "wallet_account_id": sale.wallet_id, "amount": sale.total, "refunded": 0,
-        "items": canonical_json(sale.lines), "method": method,
-        "card_id": sale.card.id if sale.card is not None else None, "device_id": sale.device_id, "code_jti": sale.jti, "status": status,
-        "transfer_key": transfer_key, "actor": ctx.actor, "till_id": ctx.till_id, "requested_at": now,
-        "completed_at": None if held else now, "hold_expires_at": hold_expires_at, "created_at": now,
-    }).scalar_one()
+    row = _redemption_row(books, sale)
+    if redemption_id is None:
+        redemption_id = till_sql.write(conn, row)
+    found, held = sale.found, row["status"] == "awaiting_confirmation"
     reason, reference = f"兑换 redemption at {found.code}", f"redemption:{redemption_id}"
     if held:
-        req = hold(transfer_key, "redeem", sale.wallet_id, found.account_id, sale.total, timeout, actor=ctx.actor,
-                   reason=reason, reference=reference)
+        req = hold(sale.transfer_key, "redeem", sale.wallet_id, found.account_id, sale.total,
+                   int(setting(books, "redemption_hold_timeout_s")), actor=sale.ctx.actor, reason=reason,
+                   reference=reference)
     else:
-        req = transfer(transfer_key, "redeem", sale.wallet_id, found.account_id, sale.total, actor=ctx.actor,
-                       reason=reason, reference=reference)
-    # posting locks both accounts (id order) and refuses what the wallet cannot pay
-    post_in(s, books, [req])
-    _check_daily_limits(conn, books, sale)
+        req = transfer(sale.transfer_key, "redeem", sale.wallet_id, found.account_id, sale.total,
+                       actor=sale.ctx.actor, reason=reason, reference=reference)
+    owners = _limits(books, sale)[2]
+    read = till_sql.redeemed_today(conn, owners, *_day_bounds(books, sale.now), sale.now) if owners else None
+    # posting locks both accounts (id order), the day's sums are read once it holds them, and it refuses
+    # what the wallet cannot pay
+    post_in(s, books, [req], alongside=read)
+    _check_daily_limits(books, sale, read)
+    _check_offline_limits(conn, books, sale)
     owner = found.wallet_owner or ""
     if books.listeners and owner.startswith("user:"):  # the volunteer's open app hears of it (ledger.infra.announce)
         books.announce(s, Announcement("payment", int(owner[5:]), sale.total, f"redemption:{redemption_id}"))
-    return receipt_body(redemption_id, status, sale.total, sale.lines, found, now, method, hold_expires_at)
+    return receipt_body(redemption_id, row["status"], sale.total, sale.lines, found, sale.now, row["method"],
+                        row["hold_expires_at"])
 
 
 def redeem(books: Books, ctx: TillContext, *, code: str, idempotency_key: str, amount: int | None = None,
@@ -225,29 +251,54 @@ def redeem(books: Books, ctx: TillContext, *, code: str, idempotency_key: str, a
     # the PIN is not part of the request's fingerprint: a retry with another PIN gets the stored receipt
     payload = {"op": "redeem", "merchant": merchant_id, "code": code, "amount": amount, "items": items}
 
+    now = books.now()
+    transfer_key = f"redeem:{secrets.token_hex(12)}"
+    early_read = _read_without_books(books, code)
+    early = None
+    if isinstance(early_read, codes.VerifiedCode) and early_read.typ == codes.WALLET_TYP:
+        # spending the code (and writing an amount sale's row) travels with the key's claim: one round trip
+        planned = _planned_sale(books, ctx, merchant_id, early_read, amount, now, transfer_key)
+        early = till_sql.spend_alongside(books.engine.dialect, merchant_id, early_read.wallet_account_id,
+                                         early_read.jti, now, planned)
+
     def work(s: Session) -> dict[str, Any] | DomainError:
-        now = books.now()
-        verified = read_code(s, books, code, now)
-        conn = s.connection()  # Core from here on: this is the till's hot path
-        found = conn.execute(_FIND_MERCHANT_AND_WALLET, {
-            "merchant_id": merchant_id, "wallet_id": verified.wallet_account_id}).one_or_none()
-        if found is None:
-            raise DomainError(errors.NOT_FOUND_ERR, merchant_id=merchant_id)
+        if isinstance(early_read, DomainError):
+            raise early_read
+        verified = early_read if early_read is not None else read_code(s, books, code, now)
+        conn = s.connection()  # the driver's cursor from here on: this is the till's hot path
         card: Card | None = None
+        redemption_id = None
         if verified.typ == codes.CARD_TYP:
+            found = till_sql.find(conn, merchant_id, verified.wallet_account_id)
+            if found is None:
+                raise DomainError(errors.NOT_FOUND_ERR, merchant_id=merchant_id)
             presented = _present_card(s, books, verified, pin, ctx, source)
             if isinstance(presented, DomainError):
                 return presented
             card = presented
         else:
-            _spend_wallet_code(conn, verified, found, now)
+            spent = till_sql.spent_from(early) if early is not None else till_sql.spend(
+                conn, merchant_id, verified.wallet_account_id, verified.jti, now,
+                _planned_sale(books, ctx, merchant_id, verified, amount, now, transfer_key))
+            _check_spent(spent, merchant_id)
+            found, redemption_id = spent.found, spent.redemption_id
         _check_merchant_and_wallet(found)
         total, lines = priced_items(s, found.id, items) if items is not None else (amount, [])
-        assert total is not None
+        assert total is not None and found is not None
         return _record_sale(s, books, _Sale(ctx, found, verified.wallet_account_id, verified.jti, card,
-                                            verified.device_id, total, lines, now))
+                                            verified.device_id, total, lines, now, transfer_key), redemption_id)
 
-    return idempotent(books, f"merchant:{merchant_id}", idempotency_key, payload, work)
+    return idempotent(books, f"merchant:{merchant_id}", idempotency_key, payload, work, alongside=early)
+
+
+def _planned_sale(books: Books, ctx: TillContext, merchant_id: int, verified: codes.VerifiedCode,
+                  amount: int | None, now: dt.datetime, transfer_key: str) -> dict[str, Any] | None:
+    """A sale for an amount is known in full before anything is read: its row goes with the spent code."""
+    if amount is None:
+        return None
+    sale = _Sale(ctx, till_sql.Found(merchant_id, "", "", "", 0, None, None, None, None),
+                 verified.wallet_account_id, verified.jti, None, verified.device_id, amount, [], now, transfer_key)
+    return _redemption_row(books, sale)
 
 
 def redeem_at_till(books: Books, ctx: TillContext, source: str | None, *, pin: str | None, **kwargs: Any) -> Answer:

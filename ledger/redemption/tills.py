@@ -12,7 +12,7 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ledger import errors
@@ -20,12 +20,13 @@ from ledger.access import policy
 from ledger.access.policy import Principal, TillDevice
 from ledger.errors import DomainError
 from ledger.infra.books import Books
+from ledger.infra.db import driver_rows
 from ledger.redemption.common import iso, merchant_row
 from ledger.redemption.models import Till
 
 TILL_KEY_PREFIX = "gbtill_"
-_TILL = Till.__table__
-_FIND_TILL = select(_TILL.c.merchant_id, _TILL.c.secret_hash, _TILL.c.status).where(_TILL.c.id == bindparam("till_id"))
+_FIND_TILL = {"postgresql": "SELECT merchant_id, secret_hash, status FROM tills WHERE id = %(till_id)s",
+              "sqlite": "SELECT merchant_id, secret_hash, status FROM tills WHERE id = :till_id"}
 
 
 @dataclass(frozen=True)
@@ -118,11 +119,11 @@ def authenticate_till(books: Books, key: str) -> TillContext:
     till_id, secret = int(match.group(1)), match.group(2)
 
     def work(conn: Any) -> TillContext:
-        till = conn.execute(_FIND_TILL, {"till_id": till_id}).one_or_none()
-        expected = till.secret_hash if till is not None else _hash_secret("no such till")
-        ok = hmac.compare_digest(expected, _hash_secret(secret))
-        if till is None or not ok or till.status != "active":
+        rows = driver_rows(conn, _FIND_TILL[conn.dialect.name], {"till_id": till_id})
+        merchant_id, secret_hash, status = rows[0] if rows else (None, _hash_secret("no such till"), None)
+        ok = hmac.compare_digest(secret_hash, _hash_secret(secret))
+        if not rows or not ok or status != "active":
             raise DomainError(errors.INVALID_TILL_KEY)
-        return TillContext(till.merchant_id, TillDevice(till_id, till.merchant_id))
+        return TillContext(merchant_id, TillDevice(till_id, merchant_id))
 
     return books.run_core(work, readonly=True)

@@ -15,7 +15,7 @@ from ledger.errors import DomainError
 from ledger.journal.accounts import expire_holds, get_account, set_account_status
 from ledger.journal.verify import verify_books
 from ledger.redemption import TillContext, codes
-from ledger.schema import Merchant, SpentCode
+from ledger.schema import Merchant, Redemption, SpentCode
 from tests.redemption_world import build_world
 
 
@@ -186,6 +186,21 @@ def test_idempotent_retry_returns_the_same_answer_byte_for_byte(books, world, cl
     refused(books, world, "code_expired", lambda: redeem(books, world, code, 25, key="till-1-0001",
                                                          ctx=till(world, "b")))
     refused(books, world, "idempotency_key_required", lambda: redeem(books, world, code, 25, key="x" * 101))
+
+
+def test_a_retry_writes_nothing_even_after_its_spent_code_was_pruned(books, world):
+    """The code is spent in the same round trip as the key's claim (PostgreSQL): a retry answered from the
+    store must leave no trace, even when housekeeping already pruned the spent code (shorter retention)."""
+    code = codes.issue_wallet_code(books, world.wallet).code
+    first = redeem(books, world, code, 25, key="till-1-0002")
+    with books.session() as s:
+        s.execute(SpentCode.__table__.delete())
+    again = redeem(books, world, code, 25, key="till-1-0002")
+    assert again.body == first.body and again.replayed
+    with books.session(readonly=True) as s:
+        assert s.scalar(select(func.count()).select_from(SpentCode)) == 0
+        assert s.scalar(select(func.count()).select_from(Redemption)) == 1
+    assert get_account(books, world.wallet).balance == 975
 
 
 def test_hold_above_threshold_confirmed_by_the_volunteer(books, world):
