@@ -369,8 +369,8 @@ def _record_service_in(s: Session, books: Books, claim: Claim, verifier_id: int)
 def _tell_in(s: Session, books: Books, user_id: int, key: str, title: str, body: str, *, topic: str = "claim_decided",
              amount: int | None = None, subject: str | None = None) -> None:
     """The volunteer's inbox (and live stream, SMS if configured): short texts, never the tip's content."""
-    notify.send_in(s, books, user_ids=[user_id], topic=topic, title=title, body=body, dedupe=key, link="/wallet",
-                   subject=subject, amount=amount)
+    notify.send_one_in(s, books, user_id=user_id, topic=topic, title=title, body=body, dedupe=key, link="/wallet",
+                       subject=subject, amount=amount)
 
 
 def _tell_paid_in(s: Session, books: Books, award: Award, subject: str | None) -> None:

@@ -381,12 +381,16 @@ def bind_time(conn: Connection, value: dt.datetime | None) -> Any:
 
 
 _AT_COMMIT = "goldbean_at_commit"
+_PIPELINED = "goldbean_pipelined"  # the session is run by ``run_in_transaction``, which sends ``at_commit``'s writes
 
 
 def at_commit(session: Session, sql: str, params: Any) -> None:
     """Send one more write (no result) with this transaction's COMMIT: on PostgreSQL both travel in one
     pipeline, one round trip (a failure of either rolls both back and is raised); on SQLite it runs just
     before the commit. For what a use case writes last, whatever happens: the idempotency store's answer."""
+    if not session.info.get(_PIPELINED):  # a session of its own (``transaction``): nothing sends them later
+        driver_rows(session.connection(), sql, params)
+        return
     session.info.setdefault(_AT_COMMIT, []).append((sql, params))
 
 
@@ -417,6 +421,7 @@ def _commit_session(session: Session) -> None:
 
 def _session_attempt(engine: Engine, work: Callable[[Session], T], readonly: bool) -> T:
     session = _session(engine, readonly)
+    session.info[_PIPELINED] = True
     try:
         session.begin()
         _connect(lambda: session.connection(), engine)  # connect first: a failure here has sent nothing

@@ -27,5 +27,6 @@ from ledger.notify.outbox import (
     note_in,
     purge,
     send_in,
+    send_one_in,
     sms_text,
 )

@@ -31,7 +31,7 @@ from ledger.access.identity import Actor
 from ledger.access.models import User
 from ledger.errors import DomainError
 from ledger.infra.books import Books
-from ledger.infra.db import utc_from_db
+from ledger.infra.db import at_commit, utc_from_db
 from ledger.notify.models import Delivery, Notification
 
 # what an SMS says, by topic: never the content of a tip, a place or an amount (docs/notifications.md)
@@ -81,21 +81,31 @@ def _insert(s: Session) -> Any:
     return postgresql_insert if s.get_bind().dialect.name == "postgresql" else sqlite_insert
 
 
+def _channels(books: Books, topic: str) -> list[tuple[str, str]]:
+    """Which channels a notification of ``topic`` goes to, each with its first state."""
+    rules = books.settings.notify
+    return [("inbox", "sent"), ("live", "pending")] + (
+        [("sms", "pending")] if rules.sms_url and topic in rules.sms_topics else [])
+
+
+def _row(uid: int, topic: str, title: str, body: str, dedupe: str, link: str | None, subject: str | None,
+         amount: int | None, urgent: bool, now: dt.datetime) -> dict[str, Any]:
+    return {"user_id": uid, "topic": topic[:20], "title": title[:120], "body": body[:500], "link": link,
+            "subject": subject[:60] if subject else None, "amount": amount, "urgent": urgent,
+            "dedupe_key": f"{dedupe}:{uid}"[:120], "created_at": now}
+
+
 def send_in(s: Session, books: Books, *, user_ids: Iterable[int], topic: str, title: str, body: str,
             dedupe: str, link: str | None = None, subject: str | None = None, amount: int | None = None,
             urgent: bool = False) -> int:
     """Record one notification per user (key ``<dedupe>:<user>``: a second send is a no-op, also when two
     senders race: ``ON CONFLICT DO NOTHING``) with its deliveries, in bulk. Returns how many were new."""
-    rules = books.settings.notify
     now = books.now()
-    channels = [("inbox", "sent"), ("live", "pending")] + (
-        [("sms", "pending")] if rules.sms_url and topic in rules.sms_topics else [])
+    channels = _channels(books, topic)
     made = 0
     users = sorted(set(user_ids))
     for i in range(0, len(users), CHUNK):
-        rows = [{"user_id": uid, "topic": topic[:20], "title": title[:120], "body": body[:500], "link": link,
-                 "subject": subject[:60] if subject else None, "amount": amount, "urgent": urgent,
-                 "dedupe_key": f"{dedupe}:{uid}"[:120], "created_at": now} for uid in users[i:i + CHUNK]]
+        rows = [_row(uid, topic, title, body, dedupe, link, subject, amount, urgent, now) for uid in users[i:i + CHUNK]]
         stmt = _insert(s)(NOTIFICATIONS).on_conflict_do_nothing(index_elements=["dedupe_key"])
         conn = s.connection()  # Core: one multi-row statement, not one per row
         new_ids = list(conn.execute(stmt.returning(NOTIFICATIONS.c.id), rows).scalars())
@@ -105,6 +115,42 @@ def send_in(s: Session, books: Books, *, user_ids: Iterable[int], topic: str, ti
                  "sent_at": now if state == "sent" else None} for nid in new_ids for channel, state in channels])
         made += len(new_ids)
     return made
+
+
+_NOTE_COLUMNS = ("user_id", "topic", "title", "body", "link", "subject", "amount", "urgent", "dedupe_key", "created_at")
+_SEND_ONE_PG: dict[tuple[tuple[str, str], ...], str] = {}
+
+
+def _send_one_sql(channels: list[tuple[str, str]]) -> str:
+    """The notification and its deliveries as one statement (a data-modifying CTE), for PostgreSQL; the
+    channels and states are the module's own words, never input."""
+    key = tuple(channels)
+    sql = _SEND_ONE_PG.get(key)
+    if sql is None:
+        values = ", ".join(f"('{channel}', '{state}', {int(state == 'sent')}, "
+                           f"{'%(created_at)s::timestamptz' if state == 'sent' else 'NULL::timestamptz'})"
+                           for channel, state in channels)
+        sql = _SEND_ONE_PG[key] = (
+            f"WITH n AS (INSERT INTO notifications ({', '.join(_NOTE_COLUMNS)}) VALUES "
+            f"({', '.join(f'%({c})s' for c in _NOTE_COLUMNS)}) ON CONFLICT (dedupe_key) DO NOTHING RETURNING id) "
+            "INSERT INTO notification_deliveries (notification_id, channel, state, attempts, sent_at) "
+            f"SELECT n.id, c.channel, c.state, c.attempts, c.sent_at FROM n, (VALUES {values}) "
+            "AS c(channel, state, attempts, sent_at)")
+    return sql
+
+
+def send_one_in(s: Session, books: Books, *, user_id: int, topic: str, title: str, body: str, dedupe: str,
+                link: str | None = None, subject: str | None = None, amount: int | None = None,
+                urgent: bool = False) -> None:
+    """``send_in`` for one person, when the sender need not know whether it was new: on PostgreSQL one
+    statement that travels with the sender's COMMIT (``ledger.infra.db.at_commit``; a hot path's award);
+    elsewhere ``send_in``."""
+    if s.get_bind().dialect.name != "postgresql":
+        send_in(s, books, user_ids=[user_id], topic=topic, title=title, body=body, dedupe=dedupe, link=link,
+                subject=subject, amount=amount, urgent=urgent)
+        return
+    row = _row(user_id, topic, title, body, dedupe, link, subject, amount, urgent, books.now())
+    at_commit(s, _send_one_sql(_channels(books, topic)), row)
 
 
 # --- the inbox --------------------------------------------------------------------------------------------

@@ -42,8 +42,9 @@ from ledger.access.identity import Actor, Grant, active_user_ids, ancestors_in, 
 from ledger.errors import DomainError
 from ledger.infra.announce import Announcement
 from ledger.infra.books import Books
+from ledger.infra.db import at_commit, bind_time
 from ledger.radar.models import NOTICE_KINDS, Event, Notice, NoticeArea, Preference
-from ledger.radar.notices import _event, area_of
+from ledger.radar.notices import area_of
 
 ALWAYS = "安全提示"  # delivered in quiet hours too
 MAX_BATCH = 50
@@ -385,5 +386,19 @@ def readers_gone(books: Books, user_ids: Collection[int]) -> set[int]:
 def announce_in(s: Session, books: Books, what: Announcement) -> None:
     """An announcement from another room (a payment at a till) as an outbox row for its person, on the
     announcing use case's own session (so it commits with it)."""
-    if what.kind == "payment":
-        _event(s, books, "payment", None, user_id=what.user_id, amount=what.amount)  # type: ignore[arg-type]
+    if what.kind != "payment":
+        return
+    # the till's hot path: the row (and the wake-up) travel with the COMMIT, in the same pipeline
+    conn = s.connection()
+    at_commit(s, _INSERT_PAYMENT[conn.dialect.name], {
+        "user_id": what.user_id, "amount": what.amount, "at": bind_time(conn, books.now())})
+    if conn.dialect.name == "postgresql":
+        at_commit(s, f"NOTIFY {CHANNEL}", ())
+    s.info["radar_wake"] = True
+
+
+_INSERT_PAYMENT = {
+    "postgresql": "INSERT INTO radar_events (kind, user_id, amount, at) VALUES ('payment', %(user_id)s, %(amount)s, "
+                  "%(at)s)",
+    "sqlite": "INSERT INTO radar_events (kind, user_id, amount, at) VALUES ('payment', :user_id, :amount, :at)",
+}

@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.exc import DBAPIError
 
+from ledger import errors
 from ledger.errors import DomainError
 from ledger.infra import db
 from ledger.journal import events
@@ -163,3 +164,46 @@ def test_when_no_server_is_the_primary_a_use_case_waits_then_answers_unavailable
         engine.dispose()
     assert refused.value.code == "database_unavailable" and refused.value.category == "unavailable"
     assert tries == []  # the work never ran: there was no connection to run it on
+
+
+def _scratch_table(books) -> tuple[str, str]:
+    """A table of this test's own (the PostgreSQL test database is shared) and its insert in the driver's style."""
+    import uuid
+
+    name = f"gb_at_commit_{uuid.uuid4().hex[:10]}"
+    with books.engine.begin() as conn:
+        conn.execute(text(f"CREATE TABLE {name} (v integer NOT NULL)"))
+    style = "%(v)s" if books.engine.dialect.name == "postgresql" else ":v"
+    return name, f"INSERT INTO {name} (v) VALUES ({style})"
+
+
+def _values(books, name: str) -> list[int]:
+    with books.engine.connect() as conn:
+        return sorted(conn.execute(text(f"SELECT v FROM {name}")).scalars())
+
+
+def test_a_write_sent_with_the_commit_commits_with_the_use_case_or_not_at_all(books) -> None:
+    name, insert = _scratch_table(books)
+
+    def kept(s) -> None:
+        db.at_commit(s, insert, {"v": 1})
+
+    def refused(s) -> None:
+        db.at_commit(s, insert, {"v": 2})
+        raise DomainError(errors.VALIDATION_FAILED, "refused after the write was queued")
+
+    books.run(kept)
+    with pytest.raises(DomainError):
+        books.run(refused)
+    assert _values(books, name) == [1]
+
+
+def test_a_write_sent_with_the_commit_of_a_plain_transaction_is_not_lost(books) -> None:
+    """``transaction`` does not send queued writes at its commit: ``at_commit`` runs them at once there."""
+    name, insert = _scratch_table(books)
+    with db.transaction(books.engine) as s:
+        db.at_commit(s, insert, {"v": 3})
+    with pytest.raises(RuntimeError), db.transaction(books.engine) as s:
+        db.at_commit(s, insert, {"v": 4})
+        raise RuntimeError("rolled back")
+    assert _values(books, name) == [3]

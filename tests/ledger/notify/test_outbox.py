@@ -12,7 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from ledger import notify
+from ledger import errors, notify
 from ledger.errors import DomainError
 from ledger.schema import User
 from tests.earning_world import build_world
@@ -83,6 +83,26 @@ def test_recorded_once_with_a_delivery_per_channel_and_sms_off_by_default(w):
     assert (box.unread, note.title, note.link) == (1, "巡逻提醒", "/patrols")
     assert notify.delivery_states(w.books, note.id) == {"inbox": ("sent", 1, None), "live": ("pending", 0, None)}
     assert notify.inbox(w.books, w.actor("v3")).items == []
+
+
+def test_one_sent_with_the_commit_is_recorded_as_send_in_records_it(w):
+    """``send_one_in`` (an award's notification: on PostgreSQL one statement in the COMMIT's pipeline) makes the
+    same rows as ``send_in``: once per key, a delivery per channel; nothing if the sender's work fails."""
+    def one(key: str, fail: bool = False) -> None:
+        def work(s) -> None:
+            notify.send_one_in(s, w.books, user_id=w.users["v1"], topic="award", title="获得 5 金豆",
+                               body="金豆已到账。", dedupe=key, link="/wallet", amount=5)
+            if fail:
+                raise DomainError(errors.VALIDATION_FAILED, "the sender's work failed")
+        w.books.run(work)
+
+    one("award:1")
+    one("award:1")  # the same key again: recorded once
+    with pytest.raises(DomainError):
+        one("award:2", fail=True)
+    [note] = notify.inbox(w.books, w.actor("v1")).items
+    assert (note.title, note.amount, note.link) == ("获得 5 金豆", 5, "/wallet")
+    assert notify.delivery_states(w.books, note.id) == {"inbox": ("sent", 1, None), "live": ("pending", 0, None)}
 
 
 def test_the_inbox_is_ones_own_and_marks_read(w):

@@ -523,3 +523,21 @@ def owner_admin(books, world):
 
     with books.session(readonly=True) as s:
         return load_actor(s, world.admin)
+
+
+def test_a_payment_reaches_the_volunteers_stream_with_the_sale_and_a_refusal_leaves_none(books, world) -> None:
+    """The announcement's outbox row travels with the redemption's COMMIT (``radar.announce_in``): one event
+    for a sale, none for a refused one, none for a replay."""
+    from ledger import radar
+
+    books.listeners.append(radar.announce_in)
+    volunteer = as_user(books, world.volunteer)
+    _, start = radar.events_for(books, volunteer, after=0)
+    code = codes.issue_wallet_code(books, world.wallet).code
+    redeem(books, world, code, 30, key="paid-once")
+    redeem(books, world, code, 30, key="paid-once")  # the till's retry: answered from the store
+    refused(books, world, "insufficient_funds",
+            lambda: redeem(books, world, codes.issue_wallet_code(books, world.wallet).code, 10**6))
+    events, _ = radar.events_for(books, volunteer, after=start)
+    payments = [e for e in events if e["event"] == "payment"]
+    assert [(e["amount"], e.get("source")) for e in payments] == [(30, "till")], events
