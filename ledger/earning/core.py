@@ -30,7 +30,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
-from sqlalchemy import bindparam, func, or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from ledger import errors, notify, service
@@ -48,7 +48,7 @@ from ledger.earning.models import Award, Claim, Reserve
 from ledger.earning.reserves import lock_in, payable_in, rehold_in
 from ledger.errors import DomainError
 from ledger.infra.books import Books
-from ledger.infra.db import Alongside, at_commit, bind_time, utc_from_db
+from ledger.infra.db import Alongside, at_commit, bind_time, driver_rows, driver_sql, utc_from_db
 from ledger.infra.settings import EarningRules
 from ledger.journal.accounts import account_by_code, open_account_in, post_in
 from ledger.journal.models import Account, Transfer
@@ -166,22 +166,27 @@ def _require_volunteer(s: Session, user_id: Any) -> User:
 _COUNTING = ("posted", "pending_approval")
 
 
-def _awarded_stmt(column: Any, user: str, start: str, end: str) -> Any:
-    return select(func.coalesce(func.sum(Award.amount - Award.reversed_amount), 0)).where(
-        column == bindparam(user), Award.status.in_(_COUNTING), Award.awarded_at >= bindparam(start),
-        Award.awarded_at < bindparam(end)).scalar_subquery()
+def _awarded_sql(column: str, start: str, end: str) -> str:
+    counting = ", ".join(f"'{status}'" for status in _COUNTING)
+    return (f"(SELECT coalesce(sum(amount - reversed_amount), 0) FROM awards WHERE {column} = %({column})s "
+            f"AND status IN ({counting}) AND awarded_at >= %({start})s AND awarded_at < %({end})s)")
 
 
-# the three caps' sums in one statement: the volunteer's day and month, the officer's day
-_CAP_SUMS = select(_awarded_stmt(Award.volunteer_id, "volunteer", "day_start", "day_end"),
-                   _awarded_stmt(Award.volunteer_id, "volunteer", "month_start", "month_end"),
-                   _awarded_stmt(Award.officer_id, "officer", "day_start", "day_end"))
-_LOCK_USERS = select(User.id).where(User.id.in_(bindparam("ids", expanding=True))).order_by(User.id).with_for_update()
+# The award's statements run on the driver's cursor (``driver_rows``: an award is a hot path, and the ORM's
+# execution cost more than the statements). The three caps' sums in one: the volunteer's day and month, the
+# officer's day.
+_CAP_SUMS = driver_sql("SELECT " + ", ".join((_awarded_sql("volunteer_id", "day_start", "day_end"),
+                                              _awarded_sql("volunteer_id", "month_start", "month_end"),
+                                              _awarded_sql("officer_id", "day_start", "day_end"))))
+_LOCK_USERS = driver_sql("SELECT id FROM users WHERE id IN (%(first)s, %(second)s) ORDER BY id FOR UPDATE")
 
 
 def _lock_users(s: Session, *user_ids: int) -> None:
     """Lock the users' rows in id order (one statement: the rows are locked as they come out sorted)."""
-    s.execute(_LOCK_USERS, {"ids": sorted(set(user_ids))}).all()
+    ids = sorted(set(user_ids))
+    assert 1 <= len(ids) <= 2, "a volunteer and an officer"
+    conn = s.connection()
+    driver_rows(conn, _LOCK_USERS[conn.dialect.name], {"first": ids[0], "second": ids[-1]})
 
 
 def _check_caps(s: Session, books: Books, rules: EarningRules, volunteer_id: int, officer_id: int,
@@ -189,9 +194,12 @@ def _check_caps(s: Session, books: Books, rules: EarningRules, volunteer_id: int
     now = books.now()
     day_start, day_end = books.calendar.day_bounds(now)
     m_start, m_end = books.calendar.month_bounds(*books.calendar.month_of(now))
-    day, month, officer_day = (int(v or 0) for v in s.execute(_CAP_SUMS, {
-        "volunteer": volunteer_id, "officer": officer_id, "day_start": day_start, "day_end": day_end,
-        "month_start": m_start, "month_end": m_end}).one())
+    conn = s.connection()
+    [sums] = driver_rows(conn, _CAP_SUMS[conn.dialect.name], {
+        "volunteer_id": volunteer_id, "officer_id": officer_id, "day_start": bind_time(conn, day_start),
+        "day_end": bind_time(conn, day_end), "month_start": bind_time(conn, m_start),
+        "month_end": bind_time(conn, m_end)})
+    day, month, officer_day = (int(v or 0) for v in sums)
     if day + amount > rules.volunteer_daily_cap:
         raise DomainError(errors.VOLUNTEER_DAILY_CAP, cap=rules.volunteer_daily_cap,
                           remaining=max(0, rules.volunteer_daily_cap - day))
@@ -230,17 +238,18 @@ def _made_already(s: Session, key: str) -> Award | None:
     return s.scalar(select(Award).where(or_(Award.transfer_key == key, Award.hold_key == f"{key}:hold")))
 
 
-_BUDGET_AND_WALLET = select(Account.id, Account.kind).where(or_(
-    (Account.kind == "budget") & (Account.owner_ref == bindparam("budget_owner")),
-    (Account.kind == "wallet") & (Account.owner_ref == bindparam("wallet_owner")))).order_by(Account.id)
+_BUDGET_AND_WALLET = driver_sql(
+    "SELECT id, kind FROM accounts WHERE (kind = 'budget' AND owner_ref = %(budget_owner)s) "
+    "OR (kind = 'wallet' AND owner_ref = %(wallet_owner)s) ORDER BY id")
 
 
 def _budget_and_wallet(s: Session, community_id: int, volunteer_id: int) -> tuple[int, int]:
     """The community's budget account and the volunteer's wallet, in one statement (the first of each kind,
     as ``budget_account_id`` and ``wallet_account_id`` read them)."""
     found: dict[str, int] = {}
-    for acc_id, kind in s.execute(_BUDGET_AND_WALLET, {"budget_owner": f"org:{community_id}",
-                                                       "wallet_owner": f"user:{volunteer_id}"}):
+    conn = s.connection()
+    for acc_id, kind in driver_rows(conn, _BUDGET_AND_WALLET[conn.dialect.name], {
+            "budget_owner": f"org:{community_id}", "wallet_owner": f"user:{volunteer_id}"}):
         found.setdefault(kind, acc_id)
     if "budget" not in found:
         raise DomainError(errors.ACCOUNT_NOT_FOUND, f"org unit {community_id} has no budget",

@@ -33,6 +33,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import random
+import re
 import time
 import weakref
 from collections.abc import Callable, Iterator
@@ -363,6 +364,14 @@ class Alongside:
     sql: str
     params: Any
     rows: list[Any] | None = None
+
+
+def driver_sql(postgresql: str) -> dict[str, str]:
+    """One hand-written statement for ``driver_rows`` in both dialects: written for PostgreSQL (``%(name)s``
+    parameters), it is rewritten for SQLite with ``:name`` parameters and without ``FOR UPDATE`` (SQLite's
+    ``BEGIN IMMEDIATE`` already gives the writer the whole database)."""
+    sqlite = re.sub(r"%\((\w+)\)s", r":\1", postgresql).replace(" FOR UPDATE", "")
+    return {"postgresql": postgresql, "sqlite": sqlite}
 
 
 _TIME_BINDERS: dict[str, Callable[[Any], Any]] = {}
