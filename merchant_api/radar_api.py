@@ -182,7 +182,7 @@ class ReportOut(Schema):
     category = fields.String()
     text = fields.String()
     place = fields.String(allow_none=True)
-    phone = fields.String(allow_none=True)
+    phone = fields.String(allow_none=True, metadata={"description": "shown in part: 138****0000"})
     org_unit_id = fields.Integer(allow_none=True)
     status = fields.String()
     notice_id = fields.Integer(allow_none=True)

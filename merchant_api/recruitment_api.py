@@ -82,7 +82,7 @@ class RecruitmentSignupOut(Schema):
     building_id = fields.Integer(allow_none=True)
     call_id = fields.Integer(allow_none=True, data_key="recruitment_id")
     name = fields.String(required=True)
-    phone = fields.String(required=True)
+    phone = fields.String(required=True, metadata={"description": "shown in part: 138****5678"})
     minor = Boolean(required=True)
     guardian_consent = Boolean(required=True)
     created_at = fields.DateTime(required=True)

@@ -150,3 +150,16 @@ def test_photos_uploaded_on_the_pages_are_served_to_the_area_only(seeded, signed
     assert done.status_code == 302  # refused with a sentence; nothing stored
     with books_of(seeded).session(readonly=True) as s:
         assert s.scalar(select(Report)) is None
+
+
+def test_the_radar_desk_shows_a_call_back_number_in_part(seeded, signed_in) -> None:
+    """Personal data (PIPL): a resident's call-back number is shown masked on the desk (and in the API's list)."""
+    jinsha = _unit(seeded, "panlong.gulou.jinsha")
+    public = seeded.test_client()
+    form = public.get("/report")
+    assert public.post("/report", data={"csrf_token": csrf_of(form.text), "category": "theft", "consent": "yes",
+                                        "text": "楼下有人撬电动车锁", "phone": "13912345678",
+                                        "org_unit_id": str(jinsha)}).status_code == 200
+    desk = signed_in("officer").get("/radar/desk")
+    assert "楼下有人撬电动车锁" in desk.text and "139****5678" in desk.text
+    assert "13912345678" not in desk.text
