@@ -189,7 +189,8 @@ def volunteer(user_id: int):
     shown = session.pop("new_card", None)
     new_card = shown if isinstance(shown, dict) and shown.get("user_id") == user_id else None
     return render_template("ui/volunteer.html", v=profile, claims=claims, new_card=new_card,
-                           card_key=web.once_key(f"card:{user_id}"))
+                           card_key=web.once_key(f"card:{user_id}"),
+                           devices=redemption.list_devices(books, g.actor, user_id=user_id))
 
 
 @bp.post("/volunteers/<int:user_id>/cards")
@@ -269,6 +270,36 @@ def revoke_card(card_id: int):
     if page is not None:
         return page
     return _card_action(card_id, "revoke")
+
+
+@bp.post("/devices/<int:device_id>/revoke")
+@web.requires("officer")
+def revoke_device(device_id: int):
+    """Switching off a volunteer's phone (a lost one: its offline codes) asks first; the use case checks that the
+    officer is over the volunteer."""
+    books = current_books()
+    try:
+        device = redemption.get_device(books, g.actor, device_id)
+    except DomainError as exc:
+        web.refuse(exc)
+        return redirect(url_for("ui_officer.volunteers"))
+    back = url_for("ui_officer.volunteer", user_id=device["user_id"]) + "#devices"
+    page = web.confirm_step(
+        f"revoke-device:{device_id}", title=gettext("Switch off this phone's offline codes?"), cancel=back,
+        button=gettext("Switch off"),
+        facts=[(gettext("Volunteer"), directory.user_names(books, {device["user_id"]}).get(device["user_id"], "")),
+               (gettext("Phone"), device["name"] or gettext("My phone"))],
+        warning=gettext("The phone's offline codes are refused at once, at every till; this cannot be undone. "
+                        "Payment codes shown online still work."))
+    if page is not None:
+        return page
+    try:
+        redemption.revoke_device(books, g.actor, device_id)
+    except DomainError as exc:
+        web.refuse(exc)
+        return redirect(back)
+    flash(gettext("The phone's offline codes are switched off."), "ok")
+    return redirect(back)
 
 
 @bp.get("/cards/<int:card_id>/print")

@@ -99,7 +99,24 @@ def sign_up(shift_id: int):
 @bp.post("/shifts/<int:shift_id>/withdraw")
 @web.requires(*VOLUNTEERS)
 def withdraw(shift_id: int):
+    """Leaving a shift asks first (a place given up may be taken by someone else)."""
+    try:
+        shift = patrols.get_shift(current_books(), g.actor, shift_id)
+    except DomainError as exc:
+        web.refuse(exc)
+        return redirect(url_for("ui_patrols.shifts"))
+    page = web.confirm_step(
+        f"withdraw:{shift_id}", title=gettext("Leave this shift?"), cancel=url_for("ui_patrols.shifts"),
+        facts=_shift_facts(shift), button=gettext("Leave this shift"),
+        warning=gettext("Your place goes to someone else. You can sign up again while places are free."))
+    if page is not None:
+        return page
     return _act(patrols.withdraw, gettext("You left the shift."), shift_id)
+
+
+def _shift_facts(shift: patrols.ShiftView) -> list[tuple[str, str]]:
+    return [(gettext("Post"), shift.post_name),
+            (gettext("When"), f"{format_datetime(shift.starts_at, 'short')} – {format_datetime(shift.ends_at, 'short')}")]
 
 
 def _proof() -> patrols.Proof:
@@ -289,6 +306,18 @@ def verify(signup_id: int):
 @bp.post("/desk/attendance/<int:signup_id>/refuse")
 @web.requires("officer")
 def refuse(signup_id: int):
+    """Refusing an attendance asks first, with its reason (the volunteer is not paid for it)."""
+    books = current_books()
+    held = next((r for r in patrols.awaiting(books, g.actor) if r.id == signup_id), None)
+    page = web.confirm_step(
+        f"refuse-attendance:{signup_id}", title=gettext("Refuse this attendance?"),
+        cancel=url_for("ui_patrols.desk") + f"#held-{signup_id}", button=gettext("Refuse"),
+        facts=[(gettext("Volunteer"), held.volunteer_name if held else "—"),
+               (gettext("Beans"), held.beans if held and held.beans is not None else "—")],
+        reason_label=gettext("Reason for refusing"),
+        warning=gettext("The volunteer gets no beans for this shift; this cannot be undone."))
+    if page is not None:
+        return page
     return _desk(patrols.refuse_attendance, gettext("Attendance refused."), signup_id,
                  reason=(request.form.get("reason") or "").strip()[:40])
 
@@ -302,6 +331,19 @@ def confirm(signup_id: int):
 @bp.post("/desk/shifts/<int:shift_id>/close")
 @web.requires("officer")
 def close(shift_id: int):
+    """Closing a shift asks first: whoever did not check in is recorded as not having come."""
+    try:
+        shift = patrols.get_shift(current_books(), g.actor, shift_id)
+    except DomainError as exc:
+        web.refuse(exc)
+        return redirect(url_for("ui_patrols.desk"))
+    page = web.confirm_step(
+        f"close-shift:{shift_id}", title=gettext("Close this shift?"),
+        cancel=url_for("ui_patrols.desk") + f"#shift-{shift_id}", button=gettext("Close the shift"),
+        facts=[*_shift_facts(shift), (gettext("Signed up"), shift.taken)],
+        warning=gettext("Whoever did not check in is recorded as not having come; this cannot be undone."))
+    if page is not None:
+        return page
     return _desk(patrols.close_shift, gettext("Shift closed; no-shows recorded."), shift_id)
 
 

@@ -204,7 +204,22 @@ def amend(notice_id: int):
 @bp.post("/<int:notice_id>/close")
 @web.requires("officer")
 def close(notice_id: int):
+    """Closing a notice asks first, with why (volunteers stop answering; the rest of the bounty goes back)."""
     here = url_for("ui_radar.notice_page", notice_id=notice_id)
+    try:
+        notice = radar.get_notice(current_books(), g.actor, notice_id)
+    except DomainError as exc:
+        web.refuse(exc)
+        return web.back(here)
+    page = web.confirm_step(
+        f"close-notice:{notice_id}", title=gettext("Close this notice?"), cancel=here,
+        button=gettext("Close the notice"),
+        facts=[(gettext("Notice"), notice.title), (gettext("Reward left"), notice.bounty_left)],
+        reason_label=gettext("Why close it (found, solved, withdrawn)"),
+        warning=gettext("Volunteers can no longer answer it; the rest of its reward goes back to the budget. "
+                        "This cannot be undone."))
+    if page is not None:
+        return page
     refused, _ = _try(lambda: radar.close_notice(current_books(), g.actor, notice_id, reason=_text("reason", 500)),
                       gettext("The notice was closed; the rest of its bounty went back to the budget."), here)
     return refused or redirect(here)
@@ -213,6 +228,16 @@ def close(notice_id: int):
 @bp.post("/reports/<int:report_id>/triage")
 @web.requires("officer")
 def triage(report_id: int):
+    """Closing a report (it leaves the desk) asks first; linking it to a case does not."""
+    if request.form.get("status") == "closed":
+        page = web.confirm_step(
+            f"close-report:{report_id}", title=gettext("Close report No. %(id)s?", id=report_id),
+            cancel=url_for("ui_radar.desk") + f"#report-{report_id}", button=gettext("Close the report"),
+            facts=[(gettext("Report"), gettext("No. %(id)s", id=report_id)),
+                   (gettext("Note"), request.form.get("note") or "—")],
+            warning=gettext("The report leaves the desk; no notice or case will come of it."))
+        if page is not None:
+            return page
     refused, _ = _try(lambda: radar.triage_report(
         current_books(), g.actor, report_id, status=request.form.get("status", ""), note=_text("note", 500),
         case_ref=_text("case_ref", 60) or None, notice_id=web.form_int("notice_id", required=False)),

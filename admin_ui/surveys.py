@@ -157,7 +157,17 @@ def publish(survey_id: int):
 @bp.post("/<int:survey_id>/close")
 @web.requires("officer")
 def close(survey_id: int):
-    surveys.close_survey(current_books(), g.actor, survey_id)
+    """Closing a survey asks first: no more answers are taken and unpaid rewards go back."""
+    books = current_books()
+    view = surveys.get_survey(books, g.actor, survey_id)
+    page = web.confirm_step(
+        f"close-survey:{survey_id}", title=gettext("Close this survey?"),
+        cancel=url_for("ui_surveys.survey", survey_id=survey_id), button=gettext("Close survey"),
+        facts=[(gettext("Survey"), view.title), (gettext("Responses"), f"{view.responses} / {view.max_responses}")],
+        warning=gettext("No more answers are taken; unpaid rewards go back to the budget. This cannot be undone."))
+    if page is not None:
+        return page
+    surveys.close_survey(books, g.actor, survey_id)
     flash(gettext("Closed: unpaid rewards went back to the budget."), "ok")
     return redirect(url_for("ui_surveys.survey", survey_id=survey_id))
 

@@ -11,33 +11,28 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Response, request
-from flask_smorest import Blueprint
-from marshmallow import RAISE, Schema, fields, validate
+from marshmallow import fields, validate
 
 from doors import current_books
 from ledger import patrols, service
 
 from .auth import current_actor, public, requires_roles
-from .schemas import BINARY, Boolean, QueryBoolean
+from .edge import Blueprint
+from .schemas import BINARY, Boolean, In, Out, QueryBoolean, String
 
 blp = Blueprint("patrols", __name__, url_prefix="",
                 description="Patrol deployment: posts, shifts, check-in with proof of presence, coverage")
 
 
-class _In(Schema):
-    class Meta:
-        unknown = RAISE
-
-
-class PostIn(_In):
+class PostIn(In):
     org_unit_id = fields.Integer(strict=True, required=True, metadata={"description": "community, group or building"})
-    name = fields.String(required=True, validate=validate.Length(min=1, max=100))
+    name = String(required=True, validate=validate.Length(min=1, max=100))
     latitude = fields.Float(required=True, validate=validate.Range(min=-90, max=90))
     longitude = fields.Float(required=True, validate=validate.Range(min=-180, max=180))
     radius_m = fields.Integer(strict=True, load_default=50, validate=validate.Range(min=10, max=2000))
 
 
-class PostOut(Schema):
+class PostOut(Out):
     id = fields.Integer()
     org_unit_id = fields.Integer()
     org_unit = fields.String()
@@ -49,18 +44,18 @@ class PostOut(Schema):
     active = Boolean()
 
 
-class SignQuery(_In):
+class SignQuery(In):
     reprint = QueryBoolean(load_default=False, metadata={"description": "retire every earlier sign"})
 
 
-class SignOut(Schema):
+class SignOut(Out):
     post_id = fields.Integer()
     name = fields.String()
     serial = fields.Integer()
     code = fields.String(metadata={"description": "print as a QR on the post sign (typ gb-post-sign+jwt)"})
 
 
-class LeaderCodeOut(Schema):
+class LeaderCodeOut(Out):
     post_id = fields.Integer()
     shift_id = fields.Integer()
     code = fields.String(metadata={"description": "show as a QR; typ gb-patrol-code+jwt; one volunteer per code"})
@@ -69,7 +64,7 @@ class LeaderCodeOut(Schema):
     jti = fields.String(metadata={"description": "the code's id: once a phone has used it, show a fresh code"})
 
 
-class ShiftIn(_In):
+class ShiftIn(In):
     post_id = fields.Integer(strict=True, required=True)
     starts_at = fields.AwareDateTime(required=True)
     ends_at = fields.AwareDateTime(required=True)
@@ -79,7 +74,7 @@ class ShiftIn(_In):
     leader_id = fields.Integer(strict=True, load_default=None)
 
 
-class ShiftEditIn(_In):
+class ShiftEditIn(In):
     starts_at = fields.AwareDateTime(load_default=None)
     ends_at = fields.AwareDateTime(load_default=None)
     needed = fields.Integer(strict=True, load_default=None, validate=validate.Range(min=1, max=500))
@@ -88,9 +83,9 @@ class ShiftEditIn(_In):
     cancel = Boolean(load_default=False)
 
 
-class SeriesIn(_In):
+class SeriesIn(In):
     post_id = fields.Integer(strict=True, required=True)
-    start_time = fields.String(required=True, validate=validate.Regexp(r"^\d\d:\d\d$"),
+    start_time = String(required=True, validate=validate.Regexp(r"^\d\d:\d\d$"),
                                metadata={"description": "HH:MM Beijing time, e.g. 19:00"})
     duration_minutes = fields.Integer(strict=True, required=True)
     first_day = fields.Date(required=True)
@@ -102,7 +97,7 @@ class SeriesIn(_In):
     leader_id = fields.Integer(strict=True, load_default=None)
 
 
-class SeriesOut(Schema):
+class SeriesOut(Out):
     id = fields.Integer()
     post_id = fields.Integer()
     start_time = fields.String()
@@ -117,7 +112,7 @@ class SeriesOut(Schema):
     shifts_created = fields.Integer()
 
 
-class ShiftOut(Schema):
+class ShiftOut(Out):
     id = fields.Integer()
     post_id = fields.Integer()
     post_name = fields.String()
@@ -141,12 +136,12 @@ class ShiftOut(Schema):
     my_hold_reason = fields.String(allow_none=True)
 
 
-class ShiftQuery(_In):
+class ShiftQuery(In):
     mine = QueryBoolean(load_default=False)
     limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=500))
 
 
-class SignupOut(Schema):
+class SignupOut(Out):
     id = fields.Integer()
     shift_id = fields.Integer()
     volunteer_id = fields.Integer()
@@ -164,10 +159,10 @@ class SignupOut(Schema):
     verified_by_id = fields.Integer(allow_none=True)
 
 
-class PresenceIn(_In):
-    code = fields.String(load_default=None, validate=validate.Length(max=4096),
+class PresenceIn(In):
+    code = String(load_default=None, validate=validate.Length(max=4096),
                          metadata={"description": "the leader's rotating code, as scanned"})
-    post_sign = fields.String(load_default=None, validate=validate.Length(max=4096),
+    post_sign = String(load_default=None, validate=validate.Length(max=4096),
                               metadata={"description": "the printed post sign's code, with the location below"})
     latitude = fields.Float(load_default=None)
     longitude = fields.Float(load_default=None)
@@ -176,15 +171,15 @@ class PresenceIn(_In):
                                   metadata={"description": "leaders: a member without a phone"})
 
 
-class AttendanceVerifyIn(_In):
+class AttendanceVerifyIn(In):
     minutes = fields.Integer(strict=True, load_default=None, metadata={"description": "to lower the counted time"})
 
 
-class RefuseIn(_In):
-    reason = fields.String(required=True, validate=validate.Length(min=1, max=40))
+class RefuseIn(In):
+    reason = String(required=True, validate=validate.Length(min=1, max=40))
 
 
-class CoverageOut(Schema):
+class CoverageOut(Out):
     post_id = fields.Integer()
     name = fields.String()
     org_unit_id = fields.Integer()
@@ -201,7 +196,7 @@ class CoverageOut(Schema):
     late = fields.List(fields.String(), metadata={"description": "signed up, not checked in 10 minutes after the start"})
 
 
-class RecordOut(Schema):
+class RecordOut(Out):
     id = fields.Integer()
     activity = fields.String()
     description = fields.String()
@@ -212,26 +207,28 @@ class RecordOut(Schema):
     verified_at = fields.DateTime()
 
 
-class CertificateIn(_In):
+class CertificateIn(In):
     first_day = fields.Date(required=True)
     last_day = fields.Date(required=True)
-    format = fields.String(load_default="pdf", validate=validate.OneOf(["pdf", "json"]))
+    format = String(load_default="pdf", validate=validate.OneOf(["pdf", "json"]))
 
 
-class CertificateOut(Schema):
+class CertificateOut(Out):
     code = fields.String()
     volunteer_id = fields.Integer()
     name = fields.String()
     first_day = fields.Date()
     last_day = fields.Date()
     minutes = fields.Integer()
+    records = fields.List(fields.Nested(RecordOut), metadata={"description": "the service records it covers"})
+    issued_at = fields.DateTime()
 
 
-class VerifyQuery(_In):
-    code = fields.String(required=True, validate=validate.Length(min=1, max=4096))
+class VerifyQuery(In):
+    code = String(required=True, validate=validate.Length(min=1, max=4096))
 
 
-class VerifiedOut(Schema):
+class VerifiedOut(Out):
     valid = Boolean()
     volunteer_id = fields.Integer()
     name = fields.String()

@@ -2,24 +2,21 @@
 
 from __future__ import annotations
 
-from flask_smorest import Blueprint
-from marshmallow import RAISE, Schema, fields, validate
+from marshmallow import fields, validate
 
 from doors import current_books
 from doors.downloads import my_data_download
 from ledger import privacy
 
 from .auth import current_actor, requires_roles
-from .schemas import BINARY
+from .edge import Blueprint
+from .schemas import BINARY, In, Out, String
 
 blp = Blueprint("privacy", __name__, url_prefix="", description="My data: export of one's personal data")
 
 
-class ExportQuery(Schema):
-    class Meta:
-        unknown = RAISE
-
-    format = fields.String(load_default="json", validate=validate.OneOf(("json", "pdf")))
+class ExportQuery(In):
+    format = String(load_default="json", validate=validate.OneOf(("json", "pdf")))
 
 
 @blp.route("/me/export", methods=["GET"])
@@ -35,7 +32,7 @@ def my_export(query: dict):
     return my_data_download(current_books(), current_actor(), query["format"])
 
 
-class ErasureOut(Schema):
+class ErasureOut(Out):
     id = fields.Integer()
     user_id = fields.Integer()
     status = fields.String()
@@ -53,7 +50,7 @@ def request_erasure():
     return privacy.request_erasure(current_books(), current_actor())
 
 
-class ErasureList(Schema):
+class ErasureList(Out):
     erasures = fields.List(fields.Nested(ErasureOut), required=True)
 
 

@@ -15,14 +15,14 @@ import binascii
 import re
 
 from flask import Response, request
-from flask_smorest import Blueprint
-from marshmallow import RAISE, Schema, ValidationError, fields, validate
+from marshmallow import ValidationError, fields, validate
 
 from doors import current_books, sse
 from ledger import radar
 
 from .auth import bearer_token, current_actor, public, requires_roles
-from .schemas import Boolean, QueryBoolean
+from .edge import Blueprint
+from .schemas import Boolean, In, Out, QueryBoolean, String
 
 blp = Blueprint("radar", __name__, url_prefix="", description="警务雷达: notices, answers, public reports")
 PHOTO_BODY_LIMIT = 30 * 1024 * 1024  # four photos of 5 MB each, base64 (4/3) and the JSON around them
@@ -39,7 +39,7 @@ def _room_for_photos() -> None:
 BASE64 = r"^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$"
 
 
-class Base64Image(fields.String):
+class Base64Image(String):
     """A photo as base64 text (JPEG, PNG or WebP; at most 5 MB once decoded; checked by its bytes)."""
 
     def __init__(self, **kwargs):
@@ -59,15 +59,10 @@ class Base64Image(fields.String):
             raise ValidationError("not base64") from None
 
 
-class _In(Schema):
-    class Meta:
-        unknown = RAISE
-
-
-class NoticeIn(_In):
-    kind = fields.String(required=True, validate=validate.OneOf(radar.NOTICE_KINDS))
-    title = fields.String(required=True, validate=validate.Length(min=1, max=120))
-    body = fields.String(load_default="", validate=validate.Length(max=5000))
+class NoticeIn(In):
+    kind = String(required=True, validate=validate.OneOf(radar.NOTICE_KINDS))
+    title = String(required=True, validate=validate.Length(min=1, max=120))
+    body = String(load_default="", validate=validate.Length(max=5000))
     area = fields.List(fields.Integer(strict=True), required=True, validate=validate.Length(min=1, max=20),
                        metadata={"description": "org unit ids: street office, community, group or building"})
     ends_at = fields.AwareDateTime(required=True, metadata={"description": "within 28 days"})
@@ -81,19 +76,19 @@ class NoticeIn(_In):
     photos = fields.List(Base64Image(), load_default=None, validate=validate.Length(max=4))
 
 
-class AmendIn(_In):
-    title = fields.String(load_default=None, validate=validate.Length(min=1, max=120))
-    body = fields.String(load_default=None, validate=validate.Length(max=5000))
+class AmendIn(In):
+    title = String(load_default=None, validate=validate.Length(min=1, max=120))
+    body = String(load_default=None, validate=validate.Length(max=5000))
     ends_at = fields.AwareDateTime(load_default=None, metadata={"description": "a later end extends the notice"})
     bounty = fields.Integer(strict=True, load_default=None, validate=validate.Range(min=0, max=100_000))
-    note = fields.String(load_default="", validate=validate.Length(max=500))
+    note = String(load_default="", validate=validate.Length(max=500))
 
 
-class CloseIn(_In):
-    reason = fields.String(load_default="", validate=validate.Length(max=500))
+class CloseIn(In):
+    reason = String(load_default="", validate=validate.Length(max=500))
 
 
-class NoticeOut(Schema):
+class NoticeOut(Out):
     id = fields.Integer()
     kind = fields.String()
     state = fields.String(metadata={"description": "open, closed or expired"})
@@ -113,7 +108,7 @@ class NoticeOut(Schema):
     photo_ids = fields.List(fields.Integer(), metadata={"description": "GET /api/v1/photos/{id}"})
 
 
-class VersionOut(Schema):
+class VersionOut(Out):
     version = fields.Integer()
     title = fields.String()
     body = fields.String()
@@ -124,19 +119,19 @@ class VersionOut(Schema):
     note = fields.String()
 
 
-class NoticeQuery(_In):
+class NoticeQuery(In):
     include_ended = QueryBoolean(load_default=False)
     limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=500))
 
 
-class AnswerIn(_In):
-    text = fields.String(required=True, validate=validate.Length(min=1, max=2000))
-    place = fields.String(load_default=None, validate=validate.Length(max=200))
+class AnswerIn(In):
+    text = String(required=True, validate=validate.Length(min=1, max=2000))
+    place = String(load_default=None, validate=validate.Length(max=200))
     occurred_at = fields.AwareDateTime(load_default=None)
     photo = Base64Image(load_default=None)
 
 
-class AnswerOut(Schema):
+class AnswerOut(Out):
     id = fields.Integer(metadata={"description": "the claim's id: POST /api/v1/claims/{id}/verify or /reject"})
     notice_id = fields.Integer()
     volunteer_id = fields.Integer()
@@ -158,11 +153,11 @@ class AnswerOut(Schema):
     photo_ids = fields.List(fields.Integer())
 
 
-class ReportIn(_In):
-    category = fields.String(required=True, validate=validate.OneOf(radar.REPORT_CATEGORIES))
-    text = fields.String(required=True, validate=validate.Length(min=5, max=2000))
-    place = fields.String(load_default=None, validate=validate.Length(max=200))
-    phone = fields.String(load_default=None, validate=validate.Length(max=32),
+class ReportIn(In):
+    category = String(required=True, validate=validate.OneOf(radar.REPORT_CATEGORIES))
+    text = String(required=True, validate=validate.Length(min=5, max=2000))
+    place = String(load_default=None, validate=validate.Length(max=200))
+    phone = String(load_default=None, validate=validate.Length(max=32),
                           metadata={"description": "only if you want a call back"})
     org_unit_id = fields.Integer(strict=True, load_default=None, metadata={"description": "your community"})
     photo = Base64Image(load_default=None)
@@ -170,19 +165,19 @@ class ReportIn(_In):
         "description": "true: you agree to the consent text (GET the report page); refused otherwise"})
 
 
-class ReceiptOut(Schema):
+class ReceiptOut(Out):
     id = fields.Integer()
     status = fields.String()
     submitted_at = fields.DateTime()
     purge_after = fields.DateTime(metadata={"description": "when its text, place and phone are erased"})
 
 
-class ReportOut(Schema):
+class ReportOut(Out):
     id = fields.Integer()
     category = fields.String()
     text = fields.String()
     place = fields.String(allow_none=True)
-    phone = fields.String(allow_none=True)
+    phone = fields.String(allow_none=True, metadata={"description": "shown in part: 138****0000"})
     org_unit_id = fields.Integer(allow_none=True)
     status = fields.String()
     notice_id = fields.Integer(allow_none=True)
@@ -193,16 +188,16 @@ class ReportOut(Schema):
     photo_ids = fields.List(fields.Integer())
 
 
-class ReportQuery(_In):
-    status = fields.String(load_default="new", validate=validate.OneOf(["new", "converted", "linked", "closed"]))
+class ReportQuery(In):
+    status = String(load_default="new", validate=validate.OneOf(["new", "converted", "linked", "closed"]))
     limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=500))
 
 
-class TriageIn(_In):
-    status = fields.String(required=True, validate=validate.OneOf(["converted", "linked", "closed"]))
-    note = fields.String(load_default="", validate=validate.Length(max=500))
+class TriageIn(In):
+    status = String(required=True, validate=validate.OneOf(["converted", "linked", "closed"]))
+    note = String(load_default="", validate=validate.Length(max=500))
     notice_id = fields.Integer(strict=True, load_default=None)
-    case_ref = fields.String(load_default=None, validate=validate.Length(max=60))
+    case_ref = String(load_default=None, validate=validate.Length(max=60))
 
 
 # --- notices --------------------------------------------------------------------------------------
@@ -262,11 +257,11 @@ def close_notice(body: dict, notice_id: int):
     return radar.close_notice(current_books(), current_actor(), notice_id, **body)
 
 
-class PhotoIn(_In):
+class PhotoIn(In):
     data = Base64Image(required=True)
 
 
-class PhotoOut(Schema):
+class PhotoOut(Out):
     id = fields.Integer()
 
 
@@ -322,7 +317,9 @@ def list_answers(notice_id: int):
 @blp.response(201, ReceiptOut)
 def submit_report(body: dict):
     """在线举报: anyone reports, without an account; rate limited per address and per phone; never rewarded."""
-    return radar.submit_report(current_books(), source=request.remote_addr, **body)
+    made = radar.submit_report(current_books(), source=request.remote_addr, **body)
+    # the receipt only: what was reported stays with the officers
+    return {"id": made.id, "status": made.status, "submitted_at": made.submitted_at, "purge_after": made.purge_after}
 
 
 @blp.route("/reports", methods=["GET"])
@@ -343,10 +340,10 @@ def triage_report(body: dict, report_id: int):
     return radar.triage_report(current_books(), current_actor(), report_id, **body)
 
 
-class ConvertIn(_In):
-    kind = fields.String(required=True, validate=validate.OneOf(radar.NOTICE_KINDS))
-    title = fields.String(required=True, validate=validate.Length(min=1, max=120))
-    body = fields.String(load_default="", validate=validate.Length(max=5000),
+class ConvertIn(In):
+    kind = String(required=True, validate=validate.OneOf(radar.NOTICE_KINDS))
+    title = String(required=True, validate=validate.Length(min=1, max=120))
+    body = String(load_default="", validate=validate.Length(max=5000),
                          metadata={"description": "the notice's text, written by the officer (the report's is not "
                                                   "copied: it may name people)"})
     area = fields.List(fields.Integer(strict=True), load_default=None, validate=validate.Length(min=1, max=20),
@@ -355,7 +352,7 @@ class ConvertIn(_In):
     bounty = fields.Integer(strict=True, load_default=0, validate=validate.Range(min=0, max=100_000))
     budget_org_unit_id = fields.Integer(strict=True, load_default=None)
     with_photos = Boolean(load_default=False, metadata={"description": "carry the report's photos onto the notice"})
-    note = fields.String(load_default="", validate=validate.Length(max=500))
+    note = String(load_default="", validate=validate.Length(max=500))
 
 
 @blp.route("/reports/<int:report_id>/notice", methods=["POST"])
@@ -370,19 +367,19 @@ def convert_report(body: dict, report_id: int):
 
 # --- live ------------------------------------------------------------------------------------------
 
-class EventsQuery(_In):
+class EventsQuery(In):
     last_event_id = fields.Integer(strict=False, load_default=None, validate=validate.Range(min=0, max=2**63 - 1), metadata={
         "description": "resume after this event (EventSource sends the Last-Event-ID header itself)"})
 
 
-class PreferencesIn(_In):
-    kinds = fields.List(fields.String(validate=validate.OneOf(radar.NOTICE_KINDS)), required=True)
+class PreferencesIn(In):
+    kinds = fields.List(String(validate=validate.OneOf(radar.NOTICE_KINDS)), required=True)
     quiet_from = fields.Integer(strict=True, load_default=None, validate=validate.Range(min=0, max=1439),
                                 metadata={"description": "minutes after midnight, Beijing time"})
     quiet_to = fields.Integer(strict=True, load_default=None, validate=validate.Range(min=0, max=1439))
 
 
-class PreferencesOut(Schema):
+class PreferencesOut(Out):
     kinds = fields.List(fields.String())
     quiet_from = fields.Integer(allow_none=True)
     quiet_to = fields.Integer(allow_none=True)

@@ -6,28 +6,23 @@ Thin: parse, name the caller, call one ``ledger.people`` use case; who may do wh
 from __future__ import annotations
 
 from flask import g, request
-from flask_smorest import Blueprint
-from marshmallow import RAISE, Schema, fields, validate
+from marshmallow import fields, validate
 
 from doors import current_books
 from ledger.people import passwords, recruitment
 
 from .auth import current_actor, public, requires_roles
-from .schemas import Boolean
+from .edge import Blueprint
+from .schemas import Boolean, In, Out, String
 
 blp = Blueprint("recruitment", __name__, url_prefix="", description="Recruitment, sign-ups and passwords")
 PHONE = validate.Regexp(r"^1[3-9][0-9]{9}$", error="A mobile number is 11 digits starting with 1.")
 
 
-class _In(Schema):
-    class Meta:
-        unknown = RAISE
-
-
-class CallIn(_In):
+class CallIn(In):
     org_unit_id = fields.Integer(strict=True, required=True, metadata={"description": "a community in your scope"})
-    title = fields.String(required=True, validate=validate.Length(min=1, max=200))
-    description = fields.String(load_default="", validate=validate.Length(max=4000))
+    title = String(required=True, validate=validate.Length(min=1, max=200))
+    description = String(load_default="", validate=validate.Length(max=4000))
     needed = fields.Integer(strict=True, required=True, validate=validate.Range(min=1, max=10_000))
     min_age = fields.Integer(strict=True, load_default=14, validate=validate.Range(min=0, max=100))
     training_required = Boolean(load_default=False)
@@ -37,7 +32,7 @@ class CallIn(_In):
     closes_at = fields.AwareDateTime(required=True)
 
 
-class CallOut(Schema):
+class CallOut(Out):
     id = fields.Integer(required=True)
     org_unit_id = fields.Integer(required=True)
     community = fields.String(required=True)
@@ -53,36 +48,36 @@ class CallOut(Schema):
     approved = fields.Integer(required=True, metadata={"description": "volunteers approved through this call"})
 
 
-class ChallengeOut(Schema):
+class ChallengeOut(Out):
     challenge_id = fields.String(required=True)
     question = fields.String(required=True, metadata={"description": "a sum in Chinese words; answer in digits"})
 
 
-class RecruitmentSignupIn(_In):
-    name = fields.String(required=True, validate=validate.Length(min=1, max=100))
-    phone = fields.String(required=True, validate=PHONE)
+class RecruitmentSignupIn(In):
+    name = String(required=True, validate=validate.Length(min=1, max=100))
+    phone = String(required=True, validate=PHONE)
     community_id = fields.Integer(strict=True, required=True)
     building_id = fields.Integer(strict=True, load_default=None)
     call_id = fields.Integer(strict=True, load_default=None, data_key="recruitment_id")
-    password = fields.String(required=True, load_only=True, validate=validate.Length(min=8, max=200))
+    password = String(required=True, load_only=True, validate=validate.Length(min=8, max=200))
     birth_date = fields.Date(required=True)
-    consent_version = fields.String(required=True, validate=validate.Length(max=20),
+    consent_version = String(required=True, validate=validate.Length(max=20),
                                     metadata={"description": "the version of the privacy notice accepted"})
-    challenge_id = fields.String(required=True, validate=validate.Length(max=32))
-    challenge_answer = fields.String(required=True, validate=validate.Length(max=10))
-    guardian_name = fields.String(load_default=None, validate=validate.Length(max=60))
-    guardian_phone = fields.String(load_default=None, validate=PHONE)
+    challenge_id = String(required=True, validate=validate.Length(max=32))
+    challenge_answer = String(required=True, validate=validate.Length(max=10))
+    guardian_name = String(load_default=None, validate=validate.Length(max=60))
+    guardian_phone = String(load_default=None, validate=PHONE)
     guardian_consent = Boolean(load_default=False, metadata={"description": "required under 14"})
 
 
-class RecruitmentSignupOut(Schema):
+class RecruitmentSignupOut(Out):
     id = fields.Integer(required=True)
     status = fields.String(required=True, metadata={"description": "pending, approved or declined"})
     community_id = fields.Integer(required=True)
     building_id = fields.Integer(allow_none=True)
     call_id = fields.Integer(allow_none=True, data_key="recruitment_id")
     name = fields.String(required=True)
-    phone = fields.String(required=True)
+    phone = fields.String(required=True, metadata={"description": "shown in part: 138****5678"})
     minor = Boolean(required=True)
     guardian_consent = Boolean(required=True)
     created_at = fields.DateTime(required=True)
@@ -91,48 +86,48 @@ class RecruitmentSignupOut(Schema):
     username = fields.String(allow_none=True)
 
 
-class SignupReceipt(Schema):
+class SignupReceipt(Out):
     id = fields.Integer(required=True)
     status = fields.String(required=True)
 
 
-class RecruitmentSignupQuery(_In):
-    status = fields.String(load_default="pending", validate=validate.OneOf(["pending", "approved", "declined"]))
+class RecruitmentSignupQuery(In):
+    status = String(load_default="pending", validate=validate.OneOf(["pending", "approved", "declined"]))
     limit = fields.Integer(load_default=200, validate=validate.Range(min=1, max=500))
 
 
-class DecisionIn(_In):
-    reason = fields.String(load_default="", validate=validate.Length(max=500))
+class DecisionIn(In):
+    reason = String(load_default="", validate=validate.Length(max=500))
 
 
-class DeclineIn(_In):
-    reason = fields.String(required=True, validate=validate.Length(min=1, max=500))
+class DeclineIn(In):
+    reason = String(required=True, validate=validate.Length(min=1, max=500))
 
 
-class PasswordIn(_In):
-    current_password = fields.String(required=True, load_only=True, validate=validate.Length(max=200))
-    new_password = fields.String(required=True, load_only=True, validate=validate.Length(min=8, max=200))
+class PasswordIn(In):
+    current_password = String(required=True, load_only=True, validate=validate.Length(max=200))
+    new_password = String(required=True, load_only=True, validate=validate.Length(min=8, max=200))
 
 
-class PasswordOut(Schema):
+class PasswordOut(Out):
     sessions_ended = fields.Integer(required=True)
 
 
-class ResetCodeOut(Schema):
+class ResetCodeOut(Out):
     user_id = fields.Integer(required=True)
     code = fields.String(required=True, metadata={"description": "give it face to face; shown only now"})
     expires_at = fields.DateTime(required=True)
     phone_hint = fields.String(allow_none=True)
 
 
-class ResetOut(Schema):
+class ResetOut(Out):
     status = fields.String(required=True, metadata={"description": "password_set: sign in with the new one"})
 
 
-class ResetIn(_In):
-    phone = fields.String(required=True, validate=validate.Length(min=5, max=32))
-    code = fields.String(required=True, validate=validate.Length(min=1, max=20))
-    new_password = fields.String(required=True, load_only=True, validate=validate.Length(min=8, max=200))
+class ResetIn(In):
+    phone = String(required=True, validate=validate.Length(min=5, max=32))
+    code = String(required=True, validate=validate.Length(min=1, max=20))
+    new_password = String(required=True, load_only=True, validate=validate.Length(min=8, max=200))
 
 
 @blp.route("/recruitment", methods=["GET"])

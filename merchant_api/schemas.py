@@ -19,6 +19,7 @@ from marshmallow import RAISE, Schema, ValidationError, fields, pre_dump, valida
 
 # what the document says of every input string (a field with a pattern of its own says more)
 NO_NUL_PATTERN = "^[^\\u0000]*$"
+NUL_REFUSED = "A NUL character (\\u0000) is not allowed."
 
 
 class String(fields.String):
@@ -33,8 +34,24 @@ class String(fields.String):
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
         out = super()._deserialize(value, attr, data, **kwargs)
         if "\x00" in out:
-            raise ValidationError("A NUL character (\\u0000) is not allowed.")
+            raise ValidationError(NUL_REFUSED)
         return out
+
+
+def no_nul_inside(value: Any) -> None:
+    """The same rule for free-form input (a dict of answers, whose values may be text or lists of text): no
+    string in it, at any depth, holds a NUL character. A validator: ``fields.Dict(..., validate=no_nul_inside)``."""
+    stack = [value]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, str):
+            if "\x00" in node:
+                raise ValidationError(NUL_REFUSED)
+        elif isinstance(node, dict):
+            stack.extend(node.keys())
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
 
 
 class Boolean(fields.Boolean):

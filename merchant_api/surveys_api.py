@@ -6,39 +6,34 @@ Thin: parse, name the caller, call one ``ledger.surveys`` use case; who may do w
 from __future__ import annotations
 
 from flask import Response
-from flask_smorest import Blueprint
-from marshmallow import RAISE, Schema, fields, validate
+from marshmallow import fields, validate
 
 from doors import current_books
 from ledger import surveys
 
 from .auth import current_actor, requires_roles
-from .schemas import Boolean
+from .edge import Blueprint
+from .schemas import Boolean, In, Out, String, no_nul_inside
 
 blp = Blueprint("surveys", __name__, url_prefix="", description="Surveys (社调): ask residents, pay each complete answer once")
 
 
-class _In(Schema):
-    class Meta:
-        unknown = RAISE
-
-
-class QuestionIn(_In):
-    kind = fields.String(required=True, validate=validate.OneOf(surveys.QUESTION_KINDS))
-    text = fields.String(required=True, validate=validate.Length(min=1, max=500))
+class QuestionIn(In):
+    kind = String(required=True, validate=validate.OneOf(surveys.QUESTION_KINDS))
+    text = String(required=True, validate=validate.Length(min=1, max=500))
     required = Boolean(load_default=True)
-    options = fields.List(fields.String(validate=validate.Length(min=1, max=200)), load_default=list,
+    options = fields.List(String(validate=validate.Length(min=1, max=200)), load_default=list,
                           validate=validate.Length(max=12), metadata={"description": "single and multiple only"})
     scale_max = fields.Integer(strict=True, load_default=None, validate=validate.Range(min=2, max=10),
                                metadata={"description": "scale only: answers run from 1 to this"})
 
 
-class SurveyIn(_In):
+class SurveyIn(In):
     org_unit_id = fields.Integer(strict=True, load_default=None,
                                  metadata={"description": "the community that runs and pays for it; default: the "
                                                           "community of the first target"})
-    title = fields.String(required=True, validate=validate.Length(min=1, max=200))
-    intro = fields.String(load_default="", validate=validate.Length(max=4000))
+    title = String(required=True, validate=validate.Length(min=1, max=200))
+    intro = String(load_default="", validate=validate.Length(max=4000))
     questions = fields.List(fields.Nested(QuestionIn), required=True,
                             validate=validate.Length(min=1, max=surveys.MAX_QUESTIONS))
     target_org_unit_ids = fields.List(fields.Integer(strict=True), load_default=list,
@@ -56,7 +51,7 @@ class SurveyIn(_In):
                                                                         "shown to them before they start"})
 
 
-class QuestionOut(Schema):
+class QuestionOut(Out):
     id = fields.Integer(required=True)
     kind = fields.String(required=True)
     text = fields.String(required=True)
@@ -65,7 +60,7 @@ class QuestionOut(Schema):
     scale_max = fields.Integer(allow_none=True)
 
 
-class SurveyOut(Schema):
+class SurveyOut(Out):
     id = fields.Integer(required=True)
     title = fields.String(required=True)
     intro = fields.String(required=True)
@@ -82,23 +77,23 @@ class SurveyOut(Schema):
     answered = Boolean(allow_none=True, metadata={"description": "have you answered it?"})
 
 
-class ListQuery(_In):
+class ListQuery(In):
     limit = fields.Integer(strict=False, load_default=100, validate=validate.Range(min=1, max=500))
 
 
-class AnswersIn(_In):
-    answers = fields.Dict(keys=fields.String(), values=fields.Raw(allow_none=True), required=True,
+class AnswersIn(In):
+    answers = fields.Dict(keys=String(), values=fields.Raw(allow_none=True), required=True, validate=no_nul_inside,
                           metadata={"description": "question id to answer: an option, a list of options, "
                                                    "a whole number on the scale, or text"})
 
 
-class SurveyAnswerOut(Schema):
+class SurveyAnswerOut(Out):
     survey_id = fields.Integer(required=True)
     paid = fields.Integer(required=True, metadata={"description": "beans paid to your wallet"})
     status = fields.String(required=True)
 
 
-class TallyOut(Schema):
+class TallyOut(Out):
     question_id = fields.Integer(required=True)
     kind = fields.String(required=True)
     text = fields.String(required=True)
@@ -107,13 +102,13 @@ class TallyOut(Schema):
     texts = fields.List(fields.String())
 
 
-class CommunityTallyOut(Schema):
+class CommunityTallyOut(Out):
     org_unit_id = fields.Integer(required=True)
     responses = fields.Integer(required=True)
     questions = fields.List(fields.Nested(TallyOut), required=True)
 
 
-class ResultsOut(Schema):
+class ResultsOut(Out):
     survey_id = fields.Integer(required=True)
     title = fields.String(required=True)
     status = fields.String(required=True)

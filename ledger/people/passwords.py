@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from ledger import errors
 from ledger.access import policy, security
 from ledger.access.identity import Actor, hash_password, verify_password
+from ledger.access.masking import mask_phone
 from ledger.access.models import User, WebSession
 from ledger.access.web_sessions import session_token_hash
 from ledger.errors import DomainError
@@ -98,7 +99,7 @@ def issue_reset_code(books: Books, staff: Actor, user_id: int | None = None, *, 
 
 
 def _hint(phone: str | None) -> str | None:
-    return f"{phone[:3]}****{phone[-4:]}" if phone and len(phone) >= 7 else None
+    return mask_phone(phone) or None
 
 
 def reset_password(books: Books, *, phone: str, code: str, new_password: str, source: str | None = None) -> None:

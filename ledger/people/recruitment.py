@@ -28,6 +28,7 @@ from ledger.access.identity import (
     scope_units,
     wallet_account_id,
 )
+from ledger.access.masking import mask_phone
 from ledger.access.models import OrgUnit, User
 from ledger.errors import DomainError
 from ledger.infra.books import Books
@@ -70,7 +71,7 @@ class SignupView:
     building_id: int | None
     call_id: int | None
     name: str
-    phone: str
+    phone: str  # masked (138****5678): staff read the desk; the number itself stays in the row
     minor: bool
     guardian_consent: bool
     created_at: dt.datetime
@@ -299,7 +300,7 @@ def _signup_view(s: Session, books: Books, signup: Signup) -> SignupView:
     guardian = s.scalar(select(Consent.id).where(Consent.signup_id == signup.id, Consent.kind == "guardian"))
     username = s.scalar(select(User.username).where(User.id == signup.user_id)) if signup.user_id else None
     return SignupView(signup.id, signup.status, signup.community_id, signup.building_id, signup.call_id, signup.name,
-                      signup.phone, minor, guardian is not None, utc_from_db(signup.created_at) or books.now(),
+                      mask_phone(signup.phone), minor, guardian is not None, utc_from_db(signup.created_at) or books.now(),
                       signup.decision_reason, signup.user_id, username)
 
 

@@ -194,7 +194,7 @@ def people(books: Books, actor: Actor) -> list[dict[str, Any]]:
             where = unit_name.get(g.org_unit_id) or merchant_name.get(g.merchant_id) or ""
             grants[g.user_id].append({"role": g.role, "where": where, "org_unit_id": g.org_unit_id,
                                       "merchant_id": g.merchant_id})
-        return [{"id": u.id, "username": u.username, "name": u.display_name, "phone": u.phone, "active": u.active,
+        return [{"id": u.id, "username": u.username, "name": u.display_name, "phone": mask_phone(u.phone), "active": u.active,
                  "grants": grants.get(u.id, [])}
                 for u in s.scalars(select(User).order_by(User.id))]
 

@@ -64,3 +64,24 @@ def post_confirmed(client, url: str, data: dict, **changes):
     action, fields = confirmation(step.text)
     fields.update(changes)
     return client.post(action, data=fields), fields
+
+
+def asks_first_and_acts_once(client, url: str, data: dict, state, shows: str, **changes):
+    """A destructive form as staff send it: the first press answers the confirmation page, which names ``shows``
+    and has a way back, and changes nothing (``state()`` stays); its confirmation (with ``changes``: a reason,
+    say) acts; sent again (a reload, a double tap) it changes nothing more. Returns the state after."""
+    before = state()
+    step = client.post(url, data=data)
+    assert step.status_code == 200 and 'id="confirm-form"' in step.text, (url, step.status_code)
+    assert shows in step.text and 'id="confirm-cancel"' in step.text, url
+    assert state() == before, f"{url}: the first press changed something"
+    action, fields = confirmation(step.text)
+    assert fields["confirmed"] == "1" and fields["once"], url
+    fields.update(changes)
+    done = client.post(action, data=fields)
+    assert done.status_code == 302, (url, done.status_code)
+    after = state()
+    assert after != before, f"{url}: the confirmation did nothing"
+    again = client.post(action, data=fields)
+    assert again.status_code == 302 and state() == after, f"{url}: the confirmation acted twice"
+    return after

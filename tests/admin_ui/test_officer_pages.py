@@ -98,3 +98,45 @@ def test_no_raw_codes_or_english_leftovers_on_staff_pages(signed_in, seeded) -> 
     auditor.post("/auditor/verify", data={"csrf_token": csrf_of(page.text)})
     page = auditor.get("/auditor")
     assert "已核对" in page.text and "OK:" not in page.text and "transfers" not in page.text
+
+
+def test_an_officer_switches_off_a_volunteers_phone_after_a_confirmation(signed_in, seeded) -> None:
+    """A volunteer's lost phone: its offline codes are switched off from the officer's page for them (asked first,
+    once); the use case's own check keeps an officer of another community out."""
+    import base64
+
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from ledger import redemption
+    from ledger.access.identity import create_user_in, grant_role_in, hash_password
+    from ledger.schema import OrgUnit, WalletDevice
+
+    from .conftest import asks_first_and_acts_once
+
+    books = books_of(seeded)
+    raw = Ed25519PrivateKey.generate().public_key().public_bytes_raw()
+    jwk = {"kty": "OKP", "crv": "Ed25519", "x": base64.urlsafe_b64encode(raw).rstrip(b"=").decode()}
+    volunteer = _actor(seeded, "volunteer")
+    device = redemption.register_device(books, volunteer, jwk=jwk, name="老人机")
+    with books.session() as s:
+        other = s.scalar(select(OrgUnit.id).where(OrgUnit.code == "panlong.gulou.wangqiying"))
+        assert other is not None  # another community than the volunteer's
+        outsider = create_user_in(s, "far-officer", "goldbean", "外区民警", password_hash=hash_password("goldbean"))
+        grant_role_in(s, outsider.id, "officer", other)
+
+    def status():
+        with books.session(readonly=True) as s:
+            return s.get(WalletDevice, device["id"]).status
+
+    far = signed_in("far-officer")
+    token = csrf_of(far.get("/officer").text)
+    step = far.post(f"/officer/devices/{device['id']}/revoke", data={"csrf_token": token})
+    assert step.status_code == 302 and status() == "active"  # out of their scope: refused, nothing asked
+
+    officer = signed_in("officer")
+    page = officer.get(f"/officer/volunteers/{volunteer.user_id}")
+    assert "老人机" in page.text and f'id="revoke-device-{device["id"]}"' in page.text
+    asks_first_and_acts_once(officer, f"/officer/devices/{device['id']}/revoke", {"csrf_token": csrf_of(page.text)},
+                             status, "老人机")
+    assert status() == "revoked"
+    assert f'id="revoke-device-{device["id"]}"' not in officer.get(f"/officer/volunteers/{volunteer.user_id}").text

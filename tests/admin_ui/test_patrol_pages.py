@@ -10,7 +10,7 @@ import pytest
 
 from doors import books_of
 from ledger import patrols, service
-from tests.admin_ui.conftest import csrf_of, sign_in
+from tests.admin_ui.conftest import asks_first_and_acts_once, csrf_of, sign_in
 from tests.patrol_world import build_patrol_world
 
 
@@ -101,3 +101,28 @@ def test_the_dashboard_shows_the_posts_now_to_those_who_may_see_the_board(app, p
     section = page.text.split('id="patrol-now"')[1].split("</section>")[0]
     assert "无人到岗 <strong>1</strong>" in section and "未到岗 <strong>1</strong>" in section
     assert 'id="patrol-now"' not in _client(app, "fund").get("/dashboard").text
+
+
+def test_leaving_a_shift_refusing_an_attendance_and_closing_a_shift_ask_first(app, pw, clock) -> None:
+    """What cannot be undone asks first, on a page of its own, and acts once (a resend changes nothing)."""
+    books, officer = pw.w.books, pw.w.actor("officerA2")
+    roster = lambda: tuple((r.volunteer_id, r.status, r.attendance) for r in patrols.roster(books, officer, pw.shift_id))
+    for who in ("v1", "v3", "leader"):
+        patrols.sign_up(books, pw.w.actor(who), pw.shift_id)
+    v3 = _client(app, "v3")
+    asks_first_and_acts_once(v3, f"/patrols/shifts/{pw.shift_id}/withdraw",
+                             {"csrf_token": csrf_of(v3.get("/patrols").text)}, roster, "退出这个班次")
+    v1 = pw.w.actor("v1")
+    clock.now = pw.start
+    patrols.check_in(books, v1, pw.shift_id, pw.by_sign())
+    clock.now = pw.end
+    held = patrols.check_out(books, v1, pw.shift_id, pw.by_sign())  # location only: held for an officer
+    desk = _client(app, "officerA2")
+    token = csrf_of(desk.get("/patrols/desk").text)
+    after = asks_first_and_acts_once(desk, f"/patrols/desk/attendance/{held.id}/refuse",
+                                     {"csrf_token": token, "reason": "不在岗"}, roster, "V1")
+    assert (pw.w.users["v1"], "checked_out", "refused") in after
+    clock.now = pw.end + dt.timedelta(hours=1)  # over, grace included
+    after = asks_first_and_acts_once(desk, f"/patrols/desk/shifts/{pw.shift_id}/close", {"csrf_token": token},
+                                     roster, "金沙一组1栋岗")
+    assert (pw.w.users["leader"], "no_show", None) in after

@@ -113,3 +113,19 @@ def test_my_data_download_and_erasure_request_from_the_password_page(seeded, sig
     refused = officer.get(done.headers["Location"])
     # the demo volunteer has beans on hold (a pending payment): refused in plain words, nothing erased
     assert "该钱包有待确认的金豆" in refused.text and "删除申请" in refused.text
+
+
+def test_the_sign_up_desk_shows_applicants_phone_numbers_in_part(seeded, signed_in) -> None:
+    """Personal data (PIPL): the desk needs to tell applicants apart, not to read their numbers; a reset code's
+    hint is masked by the same function."""
+    import datetime as dt
+
+    from ledger.schema import OrgUnit, Signup
+
+    with books_of(seeded).session() as s:
+        jinsha = s.query(OrgUnit).filter_by(code="panlong.gulou.jinsha").one().id
+        s.add(Signup(community_id=jinsha, name="李大爷", phone="13612345678", birth_date=dt.date(1955, 3, 1),
+                     password_hash="x", status="pending"))
+    desk = signed_in("officer").get("/signups")
+    assert "李大爷" in desk.text and "136****5678" in desk.text
+    assert "13612345678" not in desk.text

@@ -13,7 +13,7 @@ from doors import books_of
 from ledger.access.identity import create_user_in, grant_role_in, hash_password
 from ledger.schema import Award, Claim, Notice, OrgUnit, Report
 
-from .conftest import csrf_of, sign_in
+from .conftest import asks_first_and_acts_once, csrf_of, sign_in
 
 
 def _unit(app, code: str) -> int:
@@ -150,3 +150,58 @@ def test_photos_uploaded_on_the_pages_are_served_to_the_area_only(seeded, signed
     assert done.status_code == 302  # refused with a sentence; nothing stored
     with books_of(seeded).session(readonly=True) as s:
         assert s.scalar(select(Report)) is None
+
+
+def test_the_radar_desk_shows_a_call_back_number_in_part(seeded, signed_in) -> None:
+    """Personal data (PIPL): a resident's call-back number is shown masked on the desk (and in the API's list)."""
+    jinsha = _unit(seeded, "panlong.gulou.jinsha")
+    public = seeded.test_client()
+    form = public.get("/report")
+    assert public.post("/report", data={"csrf_token": csrf_of(form.text), "category": "theft", "consent": "yes",
+                                        "text": "楼下有人撬电动车锁", "phone": "13912345678",
+                                        "org_unit_id": str(jinsha)}).status_code == 200
+    desk = signed_in("officer").get("/radar/desk")
+    assert "楼下有人撬电动车锁" in desk.text and "139****5678" in desk.text
+    assert "13912345678" not in desk.text
+
+
+def test_closing_a_notice_or_a_report_asks_first_and_acts_once(seeded, signed_in) -> None:
+    jinsha = _unit(seeded, "panlong.gulou.jinsha")
+    officer = signed_in("officer")
+    desk = officer.get("/radar/desk")
+    token = csrf_of(desk.text)
+    made = officer.post("/radar/publish", data={"csrf_token": token, "kind": "寻人", "title": "寻找走失老人",
+                                                "body": "蓝色外套", "area": [str(jinsha)], "ends_at": "2026-11-29T18:00",
+                                                "bounty": "40"})
+    notice_url = made.headers["Location"]
+    notice_id = int(notice_url.rsplit("/", 1)[1])
+
+    def notice():
+        with books_of(seeded).session(readonly=True) as s:
+            n = s.get(Notice, notice_id)
+            return n.closed_at is not None, n.status
+    # the reason is asked for on the confirmation (kept from the notice page's field)
+    asks_first_and_acts_once(officer, f"/radar/{notice_id}/close", {"csrf_token": token, "reason": ""}, notice,
+                             "寻找走失老人", reason="已找到")
+
+    public = seeded.test_client()
+    form = public.get("/report")
+    public.post("/report", data={"csrf_token": csrf_of(form.text), "category": "other", "consent": "yes",
+                                 "text": "小区门口路灯坏了", "org_unit_id": str(jinsha)})
+    with books_of(seeded).session(readonly=True) as s:
+        report_id = s.scalar(select(Report.id))
+
+    def report():
+        with books_of(seeded).session(readonly=True) as s:
+            return s.get(Report, report_id).status
+    asks_first_and_acts_once(officer, f"/radar/reports/{report_id}/triage",
+                             {"csrf_token": token, "status": "closed", "note": "已转物业"}, report, "已转物业")
+    assert report() == "closed"
+    # linking to a case changes nothing that cannot be changed again: no question
+    public.post("/report", data={"csrf_token": csrf_of(public.get("/report").text), "category": "other",
+                                 "consent": "yes", "text": "楼道里有可疑的人", "org_unit_id": str(jinsha)})
+    with books_of(seeded).session(readonly=True) as s:
+        second = s.scalar(select(Report.id).where(Report.status == "new"))
+    linked = officer.post(f"/radar/reports/{second}/triage", data={"csrf_token": token, "status": "linked",
+                                                                   "case_ref": "PL-2026-9"})
+    assert linked.status_code == 302

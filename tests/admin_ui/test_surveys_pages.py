@@ -10,7 +10,7 @@ from doors import books_of
 from ledger.access.identity import wallet_of
 from ledger.journal.accounts import get_account
 from ledger.schema import User
-from tests.admin_ui.conftest import csrf_of
+from tests.admin_ui.conftest import asks_first_and_acts_once, csrf_of
 
 QUESTIONS = "单选: 夜间照明够吗? | 够 | 不够\n多选: 最担心什么? | 盗窃 | 诈骗\n评分: 安全感 | 5\n填空: 建议 (选填)"
 
@@ -68,3 +68,27 @@ def test_a_bad_question_line_is_explained_and_nothing_is_saved(seeded, signed_in
                                              "questions": "问答: 什么?", "reward": "0"})
     assert bad.status_code == 422 and "单选" in bad.text
     assert "楼道" not in officer.get("/surveys").text
+
+
+def test_closing_a_survey_asks_first_on_a_page_and_acts_once(seeded, signed_in) -> None:
+    """Closing takes no more answers and gives unpaid rewards back: a page of its own asks first (no script
+    needed), and a resent confirmation closes nothing twice."""
+    from ledger.schema import Survey
+
+    officer = signed_in("officer")
+    page = officer.get("/surveys")
+    made = officer.post("/surveys/new", data={
+        "csrf_token": csrf_of(page.text), "org_unit_id": _community_id(page.text), "title": "楼道照明调查",
+        "questions": QUESTIONS, "reward": "2", "max_responses": "20", "days": "7"})
+    survey_url = made.headers["Location"]
+    officer.post(survey_url + "/publish", data={"csrf_token": csrf_of(officer.get(survey_url).text)})
+    shown = officer.get(survey_url)
+    assert "onsubmit" not in shown.text
+    survey_id = int(survey_url.rstrip("/").rsplit("/", 1)[1])
+
+    def status():
+        with books_of(seeded).session(readonly=True) as s:
+            return s.get(Survey, survey_id).status
+    assert status() == "published"
+    asks_first_and_acts_once(officer, survey_url + "/close", {"csrf_token": csrf_of(shown.text)}, status, "楼道照明调查")
+    assert status() == "closed"
