@@ -243,6 +243,9 @@ RESERVE_RELEASED = _spec("reserve_released", CONFLICT,
                          "The beans set aside for this claim were released (the notice closed or ended).")
 REPORT_NOT_FOUND = _spec("report_not_found", NOT_FOUND, "No such report.")
 REPORT_NOT_OPEN = _spec("report_not_open", CONFLICT, "This report was already closed or made a notice.")
+REPORT_HAS_NO_PHONE = _spec("report_has_no_phone", NOT_FOUND,
+                            "This report has no call-back number (none was given, or it was erased after the "
+                            "retention period).")
 PHOTO_INVALID = _spec("photo_invalid", INVALID, "Photos are JPEG, PNG or WebP images, at most 5 MB each.")
 TOO_MANY_PHOTOS = _spec("too_many_photos", INVALID, "At most four photos.")
 

@@ -42,7 +42,7 @@ EVENT_KINDS = (
     "sign_in_ok", "sign_in_failed", "sign_in_throttled", "pin_ok", "pin_failed", "pin_throttled", "rate_limited",
     "unlock", "pin_throttle_lifted", "role_granted", "role_revoked", "key_rotated", "key_retired", "user_enabled",
     "user_disabled", "signup_approved", "password_changed", "reset_code_issued", "password_reset",
-    "password_reset_failed", "password_change_refused",
+    "password_reset_failed", "password_change_refused", "report_phone_revealed",
 )
 
 

@@ -33,10 +33,12 @@ from ledger.radar.reports import (
     CONSENT_VERSION,
     RETENTION_DAYS,
     ReportView,
+    RevealedPhone,
     convert_report,
     list_reports,
     purge_reports,
     report_places,
+    reveal_phone,
     submit_report,
     triage_report,
 )

@@ -142,6 +142,17 @@ def _reports_query(s: Session, actor: Actor) -> Any:
     return q
 
 
+def _handled_report(s: Session, actor: Actor, report_id: Any, *, lock: bool = True) -> Report:
+    """The report ``report_id`` if ``actor`` may handle it (an officer of its community; district-wide officers
+    for an unplaced one); otherwise ``permission_denied`` (not an officer) or ``report_not_found`` (another
+    community's report is not told to exist)."""
+    q = _reports_query(s, actor)
+    r = s.scalar((q.with_for_update() if lock else q).where(Report.id == report_id)) if type(report_id) is int else None
+    if r is None:
+        raise DomainError(errors.REPORT_NOT_FOUND)
+    return r
+
+
 def list_reports(books: Books, actor: Actor, *, status: str | None = "new", limit: int = 100) -> list[ReportView]:
     def work(s: Session) -> list[ReportView]:
         q = _reports_query(s, actor)
@@ -161,10 +172,7 @@ def triage_report(books: Books, actor: Actor, report_id: Any, *, status: str, no
         raise DomainError(errors.VALIDATION_FAILED, "name the case (1 to 60 characters)")
 
     def work(s: Session) -> ReportView:
-        r = s.scalar(_reports_query(s, actor).where(Report.id == report_id).with_for_update()) if type(
-            report_id) is int else None
-        if r is None:
-            raise DomainError(errors.REPORT_NOT_FOUND)
+        r = _handled_report(s, actor, report_id)
         if status == "converted":
             from ledger.radar.notices import visible_notice
 
@@ -188,10 +196,7 @@ def convert_report(books: Books, actor: Actor, report_id: Any, *, kind: str, tit
     d = draft(books, actor, kind=kind, title=title, body=body, ends_at=ends_at, bounty=bounty)
 
     def work(s: Session) -> ReportView:
-        r = s.scalar(_reports_query(s, actor).where(Report.id == report_id).with_for_update()) if type(
-            report_id) is int else None
-        if r is None:
-            raise DomainError(errors.REPORT_NOT_FOUND)
+        r = _handled_report(s, actor, report_id)
         if r.status not in ("new", "linked"):
             raise DomainError(errors.REPORT_NOT_OPEN)
         target = area if area else ([r.org_unit_id] if r.org_unit_id is not None else [])
@@ -205,6 +210,36 @@ def convert_report(books: Books, actor: Actor, report_id: Any, *, kind: str, tit
         r.triage_note = (note or f"已转为通知 {n.id} 号")[:500]
         s.flush()
         return ReportView.of(r, s)
+
+    return books.run(work)
+
+
+@dataclass(frozen=True)
+class RevealedPhone:
+    """A report's full call-back number, as revealed to one officer at ``revealed_at``."""
+
+    report_id: int
+    phone: str
+    revealed_at: dt.datetime
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def reveal_phone(books: Books, actor: Actor, report_id: Any, *, source: str | None = None) -> RevealedPhone:
+    """The full call-back number of ONE report, for an officer who may handle it (the check of triage and
+    conversion: ``permission_denied`` for anyone but an officer, ``report_not_found`` for another community's
+    report). Every reveal is written to the security log in the same transaction (``report_phone_revealed``:
+    who, which report, when, from which address), never the number itself; a refusal logs nothing.
+    ``report_has_no_phone``: the resident gave none, or it was erased after the retention period."""
+    def work(s: Session) -> RevealedPhone:
+        r = _handled_report(s, actor, report_id, lock=False)
+        if not r.phone:
+            raise DomainError(errors.REPORT_HAS_NO_PHONE, report_id=r.id)
+        now = books.now()
+        record_in(s, "report_phone_revealed", at=now, user_id=actor.user_id, source=source, actor=actor.ref,
+                  report_id=r.id, org_unit_id=r.org_unit_id)
+        return RevealedPhone(r.id, r.phone, now)
 
     return books.run(work)
 
