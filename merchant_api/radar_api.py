@@ -22,7 +22,7 @@ from ledger import radar
 
 from .auth import bearer_token, current_actor, public, requires_roles
 from .edge import Blueprint
-from .schemas import Boolean, In, Out, QueryBoolean, String
+from .schemas import NO_STORE, NO_STORE_DOC, Boolean, In, Out, QueryBoolean, String
 
 blp = Blueprint("radar", __name__, url_prefix="", description="警务雷达: notices, answers, public reports")
 PHOTO_BODY_LIMIT = 30 * 1024 * 1024  # four photos of 5 MB each, base64 (4/3) and the JSON around them
@@ -338,6 +338,32 @@ def list_reports(query: dict):
 def triage_report(body: dict, report_id: int):
     """Close a report, link it to a case, or record the notice it became."""
     return radar.triage_report(current_books(), current_actor(), report_id, **body)
+
+
+class PhoneRevealIn(In):
+    """Nothing to send (an empty body or ``{}``); any field is refused."""
+
+
+class PhoneOut(Out):
+    report_id = fields.Integer(required=True)
+    phone = fields.String(required=True, metadata={"description": "the full call-back number, for calling the "
+                                                                  "resident back; never stored or passed on"})
+    revealed_at = fields.DateTime(required=True, metadata={"description": "when (the security log's entry)"})
+
+
+@blp.route("/reports/<int:report_id>/phone", methods=["POST"])
+@requires_roles("officer")
+@blp.arguments(PhoneRevealIn(), required=False)
+@blp.response(200, PhoneOut, headers=NO_STORE_DOC)
+def reveal_phone(body: dict, report_id: int):
+    """Reveal the full call-back number of one report, to call the resident back (logged).
+
+    Lists show the number masked. An officer who may handle the report (its community's officers;
+    district-wide officers for an unplaced one) gets the full number; anyone else `permission_denied` or
+    `report_not_found`. Every reveal is written to the security log (`report_phone_revealed`: who, which
+    report, when; never the number); `report_has_no_phone` if the resident gave none or it was erased after
+    the retention period."""
+    return radar.reveal_phone(current_books(), current_actor(), report_id, source=request.remote_addr), NO_STORE
 
 
 class ConvertIn(In):

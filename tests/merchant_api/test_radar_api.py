@@ -178,8 +178,43 @@ def test_anyone_reports_without_an_account_within_limits(client, w):
 def test_the_radar_routes_are_in_the_openapi_document(client):
     paths = client.get("/api/v1/openapi.json").get_json()["paths"]
     for path in ("/api/v1/notices", "/api/v1/notices/{notice_id}", "/api/v1/notices/{notice_id}/close",
-                 "/api/v1/notices/{notice_id}/answers", "/api/v1/reports", "/api/v1/reports/{report_id}/notice"):
+                 "/api/v1/notices/{notice_id}/answers", "/api/v1/reports", "/api/v1/reports/{report_id}/notice",
+                 "/api/v1/reports/{report_id}/phone"):
         assert path in paths, path
+
+
+def _reveals(w) -> list:
+    from ledger.schema import SecurityEvent
+
+    with w.books.session(readonly=True) as s:
+        return list(s.scalars(select(SecurityEvent).where(SecurityEvent.kind == "report_phone_revealed")))
+
+
+def test_an_officer_of_the_community_reveals_a_call_back_number_once_logged(client, w):
+    rep = radar.submit_report(w.books, category="theft", text="楼下有人撬车锁", source="198.51.100.1",
+                              phone="13912345678", org_unit_id=w.units["c1"], consent=True)
+    path = f"/api/v1/reports/{rep.id}/phone"
+    for who, code in (("officerB", "report_not_found"), ("v1", "permission_denied"),
+                      ("auditor", "permission_denied"), ("anon", "not_authenticated")):
+        r = client.post(path, headers=token(w, who))
+        assert r.get_json()["error"] == code and r.status_code == {"report_not_found": 404,
+                                                                   "not_authenticated": 401}.get(code, 403), who
+    assert client.post(path, json={"why": "x"}, headers=token(w, "officerA")).status_code == 422  # In: no fields
+    assert _reveals(w) == []  # refusals log nothing
+    r = client.post(path, headers=token(w, "officerA"))
+    assert r.status_code == 200 and r.headers["Cache-Control"] == "no-store"
+    assert r.get_json()["phone"] == "13912345678" and r.get_json()["report_id"] == rep.id
+    assert client.post(path, json={}, headers=token(w, "officerA")).status_code == 200  # {} is nothing too
+    [first, second] = _reveals(w)
+    assert first.actor == f"user:{w.users['officerA']}" and "13912345678" not in first.detail
+    listed = client.get("/api/v1/reports", headers=token(w, "officerA")).get_json()
+    assert [x["phone"] for x in listed] == ["139****5678"]  # the list stays masked after a reveal
+    silent = radar.submit_report(w.books, category="other", text="路灯坏了很久", source="198.51.100.2",
+                                 org_unit_id=w.units["c1"], consent=True)
+    r = client.post(f"/api/v1/reports/{silent.id}/phone", headers=token(w, "officerA"))
+    assert r.status_code == 404 and r.get_json()["error"] == "report_has_no_phone"
+    doc = client.get("/api/v1/openapi.json").get_json()["paths"]["/api/v1/reports/{report_id}/phone"]["post"]
+    assert "PhoneOut" in str(doc["responses"]["200"]) and "Cache-Control" in doc["responses"]["200"]["headers"]
 
 
 def test_the_event_stream_resumes_with_last_event_id(client, w):
