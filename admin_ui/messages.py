@@ -117,6 +117,8 @@ SENTENCES = {
     "already_answered": _l("You already sent a tip for this notice."),
     "exceeds_bounty": _l("That is more than is left of the reward. Enter a smaller number of beans."),
     "notice_end_invalid": _l("Choose an end time in the future, at most 28 days ahead."),
+    "report_has_no_phone": _l("This report has no call-back number: the resident gave none, or it was erased "
+                              "after the retention period."),
     "reserve_released": _l("The reward of this notice was released when it closed or ended; verify without beans."),
 }
 

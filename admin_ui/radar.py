@@ -259,6 +259,21 @@ def convert(report_id: int):
     return refused or redirect(url_for("ui_radar.notice_page", notice_id=report.notice_id))
 
 
+@bp.post("/reports/<int:report_id>/phone")
+@web.requires("officer")
+def reveal_phone(report_id: int):
+    """显示电话: the full call-back number of one report, on a page of its own with a tel: link. A POST, since
+    every reveal is written to the security log; the number goes into this answer only (no session, no URL,
+    no cache: pages are ``no-store``)."""
+    back = url_for("ui_radar.desk") + f"#report-{report_id}"
+    try:
+        shown = radar.reveal_phone(current_books(), g.actor, report_id, source=request.remote_addr)
+    except DomainError as exc:
+        web.refuse(exc)
+        return redirect(back)
+    return render_template("ui/radar_phone.html", shown=shown, back=back)
+
+
 @public_bp.get("/report")
 @public
 def report_form():

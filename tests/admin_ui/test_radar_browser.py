@@ -103,3 +103,36 @@ def test_live_notice_reaches_the_open_wallet_of_the_area_only(browser, server, f
     report.goto("/report")
     report.screenshot(path=str(out / "report.png"), full_page=True)
     anon.close()
+
+
+def test_an_officer_on_a_phone_shows_a_call_back_number_and_taps_to_call(browser, server) -> None:
+    """显示电话 at 360 px: the button beside the masked number, then the number as one big tel: link that fits
+    the screen (nothing scrolls sideways)."""
+    books = server["books"]
+    with books.session(readonly=True) as s:
+        unit = s.scalar(select(OrgUnit.id).where(OrgUnit.code == "panlong.gulou.jinsha"))
+    report = radar.submit_report(books, category="theft", text="楼下有人撬电动车锁", source="198.51.100.30",
+                                 phone="13912345678", org_unit_id=unit, consent=True)
+    out = ARTIFACTS / "radar"
+    out.mkdir(parents=True, exist_ok=True)
+    from tests.admin_ui.test_accessibility import AXE, _findings
+
+    ctx, page = _sign_in(browser, server["base"], "officer", PHONE)
+    if AXE.exists():  # the same serious/critical check as every other page (test_accessibility)
+        ctx.add_init_script(path=str(AXE))
+    page.goto(f"/radar/desk#report-{report.id}")
+    page.locator(f"#report-{report.id}").screenshot(path=str(out / "phone_masked.png"))
+    button = page.locator(f"#reveal-button-{report.id}")
+    assert button.inner_text().strip() == "显示电话" and "139****5678" in page.locator(f"#report-{report.id}").inner_text()
+    assert button.bounding_box()["height"] >= 48
+    with page.expect_navigation():
+        button.click()
+    call = page.locator(f"#call-{report.id}")
+    assert call.get_attribute("href") == "tel:13912345678"
+    box = call.bounding_box()
+    assert box["height"] >= 60 and box["width"] >= 300, box
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    page.screenshot(path=str(out / "phone_revealed.png"), full_page=True)
+    if AXE.exists():
+        assert _findings(page) == []
+    ctx.close()

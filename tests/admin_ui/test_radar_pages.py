@@ -165,6 +165,49 @@ def test_the_radar_desk_shows_a_call_back_number_in_part(seeded, signed_in) -> N
     assert "13912345678" not in desk.text
 
 
+def test_an_officer_of_the_community_shows_the_number_to_call_back_and_it_is_logged(seeded, signed_in) -> None:
+    """显示电话: a POST with the CSRF token (it writes the security log) answers a page with the number as a tel:
+    link; the desk stays masked; a volunteer and an officer of another community are refused, nothing logged."""
+    from ledger.schema import SecurityEvent
+
+    books = books_of(seeded)
+    jinsha = _unit(seeded, "panlong.gulou.jinsha")
+    public = seeded.test_client()
+    form = public.get("/report")
+    public.post("/report", data={"csrf_token": csrf_of(form.text), "category": "theft", "consent": "yes",
+                                 "text": "楼下有人撬电动车锁", "phone": "13912345678", "org_unit_id": str(jinsha)})
+    far_unit = _unit(seeded, "panlong.gulou.wangqiying")
+    assert far_unit is not None
+    with books.session() as s:
+        report_id = s.scalar(select(Report.id))
+        other = create_user_in(s, "officer_far", "goldbean", "外区民警", password_hash=hash_password("goldbean"))
+        grant_role_in(s, other.id, "officer", far_unit)
+
+    def reveals() -> list:
+        with books.session(readonly=True) as s:
+            return list(s.scalars(select(SecurityEvent).where(SecurityEvent.kind == "report_phone_revealed")))
+
+    path = f"/radar/reports/{report_id}/phone"
+    volunteer = signed_in("volunteer")
+    assert volunteer.post(path, data={"csrf_token": csrf_of(volunteer.get("/radar").text)}).status_code == 403
+    far = seeded.test_client()
+    assert sign_in(far, "officer_far").status_code == 302
+    refused = far.post(path, data={"csrf_token": csrf_of(far.get("/radar/desk").text)}, follow_redirects=True)
+    assert "13912345678" not in refused.text and "tel:" not in refused.text and "没有找到" in refused.text
+    officer = signed_in("officer")
+    desk = officer.get("/radar/desk")
+    assert f'action="{path}"' in desk.text and "显示电话" in desk.text and "13912345678" not in desk.text
+    assert officer.post(path, data={}).status_code == 400  # no CSRF token: nothing shown, nothing logged
+    assert reveals() == []
+    page = officer.post(path, data={"csrf_token": csrf_of(desk.text)})
+    assert page.status_code == 200 and 'href="tel:13912345678"' in page.text and "139 1234 5678" in page.text
+    assert page.headers["Cache-Control"] == "no-store"
+    [entry] = reveals()
+    assert "13912345678" not in entry.detail and entry.actor.startswith("user:")
+    again = officer.get("/radar/desk")
+    assert "139****5678" in again.text and "13912345678" not in again.text  # the desk stays masked
+
+
 def test_closing_a_notice_or_a_report_asks_first_and_acts_once(seeded, signed_in) -> None:
     jinsha = _unit(seeded, "panlong.gulou.jinsha")
     officer = signed_in("officer")
