@@ -1,9 +1,10 @@
 """在线举报: residents without an account report online; officers of the area triage the reports.
 
-Privacy (PIPL): the reporter gives no name; a phone number only if they want a call back; the page shows
-the consent text (version ``CONSENT_VERSION``) and the report is refused without consent. The address is
-never stored with the report: it only names a rate-limit counter, as a digest, and counters are forgotten
-within hours. Reports are kept ``RETENTION_DAYS``; ``purge_reports`` then erases their text, place, phone
+Privacy (PIPL): the reporter gives no name; a phone number only if they want a call back (lists show it
+masked; an officer who may handle the report reveals it for one report at a time, each reveal written to the
+security log: ``reveal_phone``); the page shows the consent text (version ``CONSENT_VERSION``) and the report
+is refused without consent. The address is never stored with the report: it only names a rate-limit counter,
+as a digest, and counters are forgotten within hours. Reports are kept ``RETENTION_DAYS``; ``purge_reports`` then erases their text, place, phone
 and photos (the row stays, so the counts and the triage trail remain). Reports are never rewarded.
 """
 
