@@ -199,7 +199,8 @@ class ProfileOut(Out):
     id = fields.Integer(required=True)
     username = fields.String(required=True)
     display_name = fields.String(required=True)
-    phone = fields.String(required=True, allow_none=True)
+    phone = fields.String(required=True, allow_none=True, metadata={
+        "description": "your own number in full (/me); another user's masked, 138****5678"})
     pseudonym = fields.String(required=True, allow_none=True)
     show_pseudonym = fields.Boolean(required=True)
     active = fields.Boolean(required=True)

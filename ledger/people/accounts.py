@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from ledger import errors
 from ledger.access import policy
 from ledger.access.identity import Actor, create_user_in, grant_role_in, hash_password, revoke_role_in
+from ledger.access.masking import mask_phone
 from ledger.access.models import ROLES, Merchant, OrgUnit, RoleGrant, User
 from ledger.errors import DomainError
 from ledger.infra.books import Books
@@ -22,19 +23,22 @@ DISTRICT_WIDE = ("fund_manager", "auditor", "admin")
 MIN_PASSWORD = 8
 
 
-def _profile(s: Session, user_id: int) -> dict[str, Any]:
+def _profile(s: Session, user_id: int, viewer: Actor) -> dict[str, Any]:
+    """A user's profile as ``viewer`` is shown it: one's own phone number in full, another's masked
+    (``mask_phone``: an admin registering or granting someone sees 138****5678, PIPL's minimum necessary)."""
     user = s.get(User, user_id)
     if user is None:
         raise DomainError(errors.USER_NOT_FOUND, user_id=user_id)
     grants = s.execute(select(RoleGrant.role, RoleGrant.org_unit_id, RoleGrant.merchant_id)
                        .where(RoleGrant.user_id == user_id).order_by(RoleGrant.id)).all()
-    return {"id": user.id, "username": user.username, "display_name": user.display_name, "phone": user.phone,
+    phone = user.phone if user_id == viewer.user_id else (mask_phone(user.phone) or None)
+    return {"id": user.id, "username": user.username, "display_name": user.display_name, "phone": phone,
             "pseudonym": user.pseudonym, "show_pseudonym": user.show_pseudonym, "active": user.active,
             "grants": [{"role": g.role, "org_unit_id": g.org_unit_id, "merchant_id": g.merchant_id} for g in grants]}
 
 
 def get_profile(books: Books, actor: Actor) -> dict[str, Any]:
-    return books.run(lambda s: _profile(s, actor.user_id), readonly=True)
+    return books.run(lambda s: _profile(s, actor.user_id, actor), readonly=True)
 
 
 def update_profile(books: Books, actor: Actor, *, pseudonym: str | None = None,
@@ -56,7 +60,7 @@ def update_profile(books: Books, actor: Actor, *, pseudonym: str | None = None,
         if user.pseudonym is None:
             user.show_pseudonym = False
         s.flush()
-        return _profile(s, user.id)
+        return _profile(s, user.id, actor)
 
     return books.run(work)
 
@@ -83,7 +87,7 @@ def register_user(books: Books, actor: Actor, *, username: str, password: str, d
         if taken is not None:
             raise DomainError(errors.USERNAME_TAKEN)
         user = create_user_in(s, username, password, display_name, phone=phone, password_hash=pw_hash)
-        return _profile(s, user.id)
+        return _profile(s, user.id, actor)
 
     return books.run(work)
 
@@ -113,7 +117,7 @@ def grant_role(books: Books, actor: Actor, user_id: int, *, role: str, org_unit_
             raise DomainError(errors.USER_NOT_FOUND, user_id=user_id)
         _check_grant_shape(s, role, org_unit_id, merchant_id)
         grant_role_in(s, user_id, role, org_unit_id, merchant_id, actor=actor.ref, source=source)
-        return _profile(s, user_id)
+        return _profile(s, user_id, actor)
 
     return books.run(work)
 
@@ -129,6 +133,6 @@ def revoke_role(books: Books, actor: Actor, user_id: int, *, role: str, org_unit
         if user_id == actor.user_id and role == "admin":
             raise DomainError(errors.PERMISSION_DENIED, "an admin cannot revoke their own admin role")
         revoke_role_in(s, user_id, role, org_unit_id, merchant_id, actor=actor.ref, source=source)
-        return _profile(s, user_id)
+        return _profile(s, user_id, actor)
 
     return books.run(work)

@@ -73,3 +73,32 @@ def test_only_volunteers_choose_a_leaderboard_name(w, client):
     for who in ("auditor", "officerA", "cashier"):
         r = client.patch("/api/v1/me", headers=h(w, who), json={"pseudonym": "x"})
         assert r.status_code == 403, who
+
+
+def test_answers_about_another_user_show_their_number_masked_and_me_in_full(w, client):
+    """PIPL, minimum necessary: /me is the caller's own number in full; registering a person and granting or
+    revoking their roles answer with the same profile shape, but the number masked (138****5678)."""
+    body = {"username": "caller", "password": "long enough", "display_name": "回电人", "phone": "13600000009"}
+    made = client.post("/api/v1/users", headers=h(w, "admin"), json=body)
+    assert made.status_code == 201 and made.json["phone"] == "136****0009"
+    uid = made.json["id"]
+    grant = {"role": "volunteer", "org_unit_id": w.units["c1"]}
+    granted = client.post(f"/api/v1/users/{uid}/grants", headers=h(w, "admin"), json=grant)
+    assert granted.status_code == 200 and granted.json["phone"] == "136****0009"
+    revoked = client.post(f"/api/v1/users/{uid}/grants/revoke", headers=h(w, "admin"), json=grant)
+    assert revoked.status_code == 200 and revoked.json["phone"] == "136****0009"
+    for answer in (made, granted, revoked):
+        assert "13600000009" not in answer.get_data(as_text=True)
+    tok = client.post("/api/v1/auth/token", json={"username": "13600000009", "password": "long enough"}).json
+    me = client.get("/api/v1/me", headers={"Authorization": f"Bearer {tok['access_token']}"})
+    assert me.status_code == 200 and me.json["phone"] == "13600000009"  # one's own number, in full
+    # an admin changing their own grants sees their own number in full; a user without one stays null
+    from ledger.schema import User
+
+    with w.books.session() as s:
+        s.get(User, w.users["admin"]).phone = "13700000001"
+    admin = client.post(f"/api/v1/users/{w.users['admin']}/grants", headers=h(w, "admin"),
+                        json={"role": "auditor"}).json
+    assert admin["phone"] == "13700000001" and admin["id"] == w.users["admin"]
+    nophone = client.post("/api/v1/users", headers=h(w, "admin"), json={**body, "username": "nophone", "phone": None})
+    assert nophone.status_code == 201 and nophone.json["phone"] is None
