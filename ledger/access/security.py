@@ -42,7 +42,8 @@ EVENT_KINDS = (
     "sign_in_ok", "sign_in_failed", "sign_in_throttled", "pin_ok", "pin_failed", "pin_throttled", "rate_limited",
     "unlock", "pin_throttle_lifted", "role_granted", "role_revoked", "key_rotated", "key_retired", "user_enabled",
     "user_disabled", "signup_approved", "password_changed", "reset_code_issued", "password_reset",
-    "password_reset_failed", "password_change_refused", "report_phone_revealed",
+    "password_reset_failed", "password_change_refused", "report_phone_revealed", "erasure_requested",
+    "erasure_completed",
 )
 
 
@@ -53,7 +54,9 @@ def limit(books: Books, name: str) -> int:
 def record_in(s: Session, kind: str, *, at: dt.datetime | None = None, user_id: int | None = None,
               username: str | None = None, source: str | None = None, actor: str | None = None,
               **detail: Any) -> None:
-    """Append one event to the security log, in the caller's transaction."""
+    """Append one event to the security log, in the caller's transaction. ``kind`` is one of ``EVENT_KINDS``
+    (what an auditor can filter the log by: a kind missing there could be written but never found)."""
+    assert kind in EVENT_KINDS, f"security log kind {kind!r} is not in EVENT_KINDS"
     s.add(SecurityEvent(at=at or dt.datetime.now(dt.timezone.utc), kind=kind, user_id=user_id,
                         username=(username or None) and username[:80], source=(source or None) and source[:64],
                         actor=actor, detail=json.dumps(detail, sort_keys=True, ensure_ascii=False, default=str)))

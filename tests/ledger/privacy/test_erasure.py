@@ -56,7 +56,7 @@ def _seed(books, clock):
     redemption.redeem(books, TillContext(mid, w.actor("cashier")), code=code, amount=5, idempotency_key="r1")
     with pytest.raises(DomainError):
         authenticate(books, PHONE, "wrong password")
-    security.record(books, "login_failed", username=PHONE, source="10.9.9.9")
+    security.record(books, "sign_in_failed", username=PHONE, source="10.9.9.9")
     return w, wallet
 
 
@@ -151,7 +151,7 @@ def test_the_security_log_allows_only_blanking_personal_fields(books) -> None:
     from sqlalchemy import text
     from sqlalchemy.exc import DBAPIError
 
-    security.record(books, "login_failed", username=PHONE, source="10.0.0.1", actor="test", note="x")
+    security.record(books, "sign_in_failed", username=PHONE, source="10.0.0.1", actor="test", note="x")
     for statement in ("UPDATE security_events SET source = '10.0.0.2'",
                       "UPDATE security_events SET kind = 'forged', username = NULL, source = NULL, detail = '{}'",
                       "DELETE FROM security_events"):
@@ -162,4 +162,4 @@ def test_the_security_log_allows_only_blanking_personal_fields(books) -> None:
         conn.execute(text("UPDATE security_events SET username = NULL, source = NULL, detail = '{}'"))
     with books.engine.connect() as conn:
         row = conn.execute(text("SELECT kind, username, source, detail, actor FROM security_events")).one()
-    assert tuple(row) == ("login_failed", None, None, "{}", "test")
+    assert tuple(row) == ("sign_in_failed", None, None, "{}", "test")

@@ -35,8 +35,8 @@ def _seed(books, clock):
                          occurred_at=books.now() - dt.timedelta(hours=1))
     earning.award_directly(books, w.actor("officerA2"), volunteer_id=w.users["v1"], org_unit_id=w.units["c1"],
                            amount=7, reference="duty-1", reason="flood watch")
-    security.record(books, "login_failed", user_id=w.users["v1"], source="10.0.0.1")
-    security.record(books, "login_failed", user_id=w.users["v2"], source="10.0.0.2")
+    security.record(books, "sign_in_failed", user_id=w.users["v1"], source="10.0.0.1")
+    security.record(books, "sign_in_failed", user_id=w.users["v2"], source="10.0.0.2")
     pending = signup(w)
     resident = recruitment.approve_signup(books, w.actor("officerA2"), pending.id)
     return w, resident
