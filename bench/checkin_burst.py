@@ -31,12 +31,9 @@ machine's load average (``os.getloadavg()``) before and after: the machine is sh
 from __future__ import annotations
 
 import datetime as dt
-import http.client
 import json
 import os
 import random
-import socket
-import subprocess
 import sys
 import threading
 import time
@@ -44,7 +41,19 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
+from bench.http_burst import (
+    ROOT,
+    Client,
+    cpu_seconds,
+    create_scratch_database,
+    drop_scratch_database,
+    load_note,
+    pct,
+    run_loadgen,
+    start_gunicorn,
+    stop_gunicorn,
+)
+
 COMMUNITIES = 10
 POSTS_PER_COMMUNITY = 10
 PER_POST = 10  # volunteers on each post's shift
@@ -54,12 +63,6 @@ PLANTED = 10  # of each kind
 HISTORY_DAYS = 30
 LAT0, LON0 = 25.0400, 102.7100  # Kunming, 盘龙区
 PLANTED_CODES = ("wrong_post", "outside_post_radius", "leader_code_replayed", "already_checked_in")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _post_place(i: int) -> tuple[float, float]:
@@ -166,51 +169,17 @@ def seed_history(books: Any, posts: list[int], world: dict[str, Any]) -> None:
             c.exec_driver_sql("VACUUM ANALYZE")
 
 
-def _cpu_seconds(master: int) -> float:
-    """User + system CPU seconds of gunicorn's workers (the master's children) so far: the server's own cost
-    per request, which a busy shared machine does not inflate the way it inflates latency."""
-    tick = os.sysconf("SC_CLK_TCK")
-    total = 0.0
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == master:  # ppid
-            total += (int(fields[11]) + int(fields[12])) / tick
-    return total
-
-
-def _wait_healthy(port: int, log: Path) -> None:
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            conn.request("GET", "/healthz")
-            if conn.getresponse().status == 200:
-                return
-        except OSError:
-            time.sleep(0.3)
-    raise RuntimeError("gunicorn did not answer /healthz within 60 s: " + log.read_text()[-500:])
-
-
 def run_checkin_burst(server_url: str, work: Path, *, workers: int | None = None,
                       keep_server: bool = False) -> dict[str, Any]:
     """Returns the load generator's figures plus the checked-in count and the load average; raises on set-up
     failure. ``workers`` overrides gunicorn's default worker count (``goldbean serve``: 2 × CPUs + 1, at most 8)."""
-    from sqlalchemy import create_engine, func, select, text
-    from sqlalchemy.engine import make_url
+    from sqlalchemy import create_engine, func, select
 
     from goldbean.migrate import upgrade
-    from goldbean.serve import default_workers
     from ledger.schema import PatrolSignup
 
     name = f"goldbean_bench_checkin_{os.getpid()}"
-    admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as c:
-        c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        c.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(server_url).set(database=name).render_as_string(hide_password=False)
+    admin, url = create_scratch_database(server_url, name)
     instance = work / "checkin-instance"
     instance.mkdir(parents=True, exist_ok=True)
     server = None
@@ -219,25 +188,12 @@ def run_checkin_burst(server_url: str, work: Path, *, workers: int | None = None
         world = build_district(url, instance)
         world_file = work / "checkin-world.json"
         world_file.write_text(json.dumps({**world, "url": url, "instance": str(instance)}))
-        port = _free_port()
-        n_workers = workers or default_workers()
-        env = {**os.environ, "GOLDBEAN_DATABASE_URL": url, "GOLDBEAN_INSTANCE_PATH": str(instance),
-               "GOLDBEAN_BIND": f"127.0.0.1:{port}", "GOLDBEAN_WORKERS": str(n_workers),
-               "GOLDBEAN_SECURE_COOKIES": "0", "GOLDBEAN_LOG_LEVEL": "WARNING", "GOLDBEAN_DEMO": "0"}
-        log = work / "checkin-gunicorn.log"
-        server = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "python:goldbean.serve",
-                                   "goldbean.app:create_app()"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-                                  stderr=open(log, "wb"))
-        _wait_healthy(port, log)
+        server, port, n_workers = start_gunicorn(url, instance, work / "checkin-gunicorn.log", workers)
         load_before = os.getloadavg()
-        cpu_before = _cpu_seconds(server.pid)
-        proc = subprocess.run([sys.executable, "-m", "bench.checkin_burst", "loadgen", str(world_file), str(port)],
-                              cwd=ROOT, capture_output=True, text=True, timeout=WINDOW_S + 240)
+        cpu_before = cpu_seconds(server.pid)
+        res = run_loadgen("bench.checkin_burst", world_file, port, WINDOW_S + 240)
         load_after = os.getloadavg()
-        cpu_used = _cpu_seconds(server.pid) - cpu_before
-        if proc.returncode != 0:
-            raise RuntimeError(f"load generator failed: {proc.stderr.strip()[-800:]}")
-        res = json.loads(proc.stdout.strip().splitlines()[-1])
+        cpu_used = cpu_seconds(server.pid) - cpu_before
         engine = create_engine(url)
         with engine.connect() as c:
             res["checked_in"] = c.scalar(select(func.count(PatrolSignup.id)).where(
@@ -251,55 +207,11 @@ def run_checkin_burst(server_url: str, work: Path, *, workers: int | None = None
             input(f"server on 127.0.0.1:{port} ({url}); Enter stops it ")
         return res
     finally:
-        if server is not None:
-            server.terminate()
-            try:
-                server.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                server.kill()
-        with admin.connect() as c:
-            c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+        stop_gunicorn(server)
+        drop_scratch_database(admin, name)
 
 
 # --- the load generator (its own process) ---------------------------------------------------------
-
-class _Client:
-    """One keep-alive connection per thread; each request's status, body and seconds."""
-
-    def __init__(self, port: int) -> None:
-        self.port = port
-        self.local = threading.local()
-
-    def _conn(self) -> http.client.HTTPConnection:
-        conn = getattr(self.local, "conn", None)
-        if conn is None:
-            conn = self.local.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
-        return conn
-
-    def call(self, method: str, path: str, token: str, body: dict[str, Any] | None = None) -> tuple[int, Any]:
-        headers = {"Authorization": f"Bearer {token}"}
-        data = None
-        if body is not None:
-            data = json.dumps(body)
-            headers["Content-Type"] = "application/json"
-        for attempt in (0, 1):
-            conn = self._conn()
-            try:
-                conn.request(method, path, body=data, headers=headers)
-                resp = conn.getresponse()
-                raw = resp.read()
-                break
-            except (http.client.HTTPException, OSError):
-                conn.close()
-                self.local.conn = None
-                if attempt:
-                    raise
-        try:
-            return resp.status, json.loads(raw) if raw else None
-        except ValueError:
-            return resp.status, raw[:200].decode(errors="replace")
-
 
 def _plan(world: dict[str, Any], rnd: random.Random) -> list[dict[str, Any]]:
     """Each volunteer's arrival moment, proof and planted misstep (if any)."""
@@ -333,7 +245,7 @@ def loadgen(world_file: str, port: int) -> dict[str, Any]:
     world = json.loads(Path(world_file).read_text())
     rnd = random.Random(16)
     plans = _plan(world, rnd)
-    client = _Client(port)
+    client = Client(port)
     tokens = world["tokens"]
     checkins: list[float] = []
     fetches: list[float] = []
@@ -454,10 +366,6 @@ def loadgen(world_file: str, port: int) -> dict[str, Any]:
         t.join()
     elapsed = time.perf_counter() - t0
 
-    def pct(values: list[float], p: float) -> float | None:
-        v = sorted(values)
-        return v[min(len(v) - 1, int(p * len(v)))] if v else None
-
     return {"p50_ms": pct(checkins, 0.50), "p99_ms": pct(checkins, 0.99), "max_ms": max(checkins, default=None),
             "requests": len(checkins), "code_p50_ms": pct(fetches, 0.50), "code_p99_ms": pct(fetches, 0.99),
             "code_requests": len(fetches), "refusals": dict(refusals), "unexpected": unexpected[:20],
@@ -488,7 +396,7 @@ def add_figures(server: str | None, work: Path, figure: Any, add: Any, log: Any)
         return
     log(f"  {summary(res)}")
     clean = res["refusals"] == res["planted"] and not res["unexpected_count"] and res["checked_in"] == res["volunteers"]
-    load = f"load avg {res['load_before'][0]:.1f} before, {res['load_after'][0]:.1f} after"
+    load = load_note(res)
     refused = ", ".join(f"{k} {v}" for k, v in sorted(res["refusals"].items()))
     add(figure("checkin-burst-p50", res["p50_ms"], "ms", note=f"{res['requests']} check-ins; {load}"))
     add(figure("checkin-burst-p99", res["p99_ms"], "ms", target="<= 200",

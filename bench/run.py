@@ -743,6 +743,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--only-radar", action="store_true", help="radar-fanout and radar-publish alone")
     ap.add_argument("--markdown", action="store_true", help="print bench/report.json as a Markdown table and stop")
     ap.add_argument("--no-checkin", action="store_true", help="skip checkin-burst (patrols over HTTP)")
+    ap.add_argument("--no-survey", action="store_true", help="skip survey-burst (a paid survey answered over HTTP)")
     args = ap.parse_args(argv)
     if args.markdown:
         print(markdown_table())
@@ -793,6 +794,10 @@ def main(argv: list[str] | None = None) -> int:
             from bench.checkin_burst import add_figures as checkin_figures
 
             checkin_figures(server, work, Figure, add, log)
+        if not args.no_survey:  # surveys: bench/survey_burst.py
+            from bench.survey_burst import add_figures as survey_figures
+
+            survey_figures(server, work, Figure, add, log)
         if not args.no_radar:
             bench_radar(plan, work)
     finally:
