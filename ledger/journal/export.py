@@ -40,7 +40,7 @@ from typing import IO, Any
 
 import orjson
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from sqlalchemy import func, select, text
+from sqlalchemy import DateTime, func, select, text, type_coerce
 from sqlalchemy.orm import Session
 
 from ledger import errors
@@ -213,12 +213,15 @@ def _write(session: Session, books: Books, fh: IO[bytes], key: Any, progress: Pr
 def _write_transfers(session: Session, out: _Writer) -> tuple[int, int]:
     """Every transfer, each followed by its entries, from one streamed join; returns how many of each."""
     t, e = Transfer.__table__.c, Entry.__table__.c
+    # the instants as the driver gives them (``_ts`` makes them UTC text): not through UTCDateTime's result
+    # processing, a Python call per value and about a fifth of the export's CPU
+    raw = lambda column, name: type_coerce(column, DateTime(timezone=True)).label(name)  # noqa: E731
     stmt = (select(t.id, t.transfer_key, t.kind, t.phase, t.debit_account_id, t.credit_account_id, t.amount,
-                   t.pending_id, t.expires_at, t.reverses_id, t.batch_key, t.actor, t.reason, t.reference,
-                   t.created_at, e.id.label("e_id"), e.account_id.label("e_account_id"), e.seq.label("e_seq"),
+                   t.pending_id, raw(t.expires_at, "expires_at"), t.reverses_id, t.batch_key, t.actor, t.reason,
+                   t.reference, raw(t.created_at, "created_at"), e.id.label("e_id"), e.account_id.label("e_account_id"), e.seq.label("e_seq"),
                    e.side.label("e_side"), e.pending_delta.label("e_pending_delta"),
                    e.posted_delta.label("e_posted_delta"), e.balance_after.label("e_balance_after"),
-                   e.prev_hash.label("e_prev_hash"), e.hash.label("e_hash"), e.created_at.label("e_created_at"))
+                   e.prev_hash.label("e_prev_hash"), e.hash.label("e_hash"), raw(e.created_at, "e_created_at"))
             .select_from(Transfer.__table__.outerjoin(Entry.__table__, e.transfer_id == t.id))
             .order_by(t.id, e.id)
             .execution_options(yield_per=STREAM_CHUNK, stream_results=True))
