@@ -215,7 +215,7 @@ def _write_transfers(session: Session, out: _Writer) -> tuple[int, int]:
     t, e = Transfer.__table__.c, Entry.__table__.c
     # the instants as the driver gives them (``_ts`` makes them UTC text): not through UTCDateTime's result
     # processing, a Python call per value and about a fifth of the export's CPU
-    raw = lambda column, name: type_coerce(column, DateTime(timezone=True)).label(name)  # noqa: E731
+    raw = lambda column, name: type_coerce(column, DateTime(timezone=True)).label(name)
     stmt = (select(t.id, t.transfer_key, t.kind, t.phase, t.debit_account_id, t.credit_account_id, t.amount,
                    t.pending_id, raw(t.expires_at, "expires_at"), t.reverses_id, t.batch_key, t.actor, t.reason,
                    t.reference, raw(t.created_at, "created_at"), e.id.label("e_id"), e.account_id.label("e_account_id"), e.seq.label("e_seq"),
