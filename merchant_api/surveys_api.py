@@ -13,7 +13,7 @@ from ledger import surveys
 
 from .auth import current_actor, requires_roles
 from .edge import Blueprint
-from .schemas import Boolean, In, Out, String, no_nul_inside
+from .schemas import NO_NUL_PATTERN, Boolean, In, Out, String, no_nul_inside
 
 blp = Blueprint("surveys", __name__, url_prefix="", description="Surveys (社调): ask residents, pay each complete answer once")
 
@@ -81,8 +81,19 @@ class ListQuery(In):
     limit = fields.Integer(strict=False, load_default=100, validate=validate.Range(min=1, max=500))
 
 
+def _no_nul_in_answers(answers: dict) -> None:
+    """No NUL in any answer. A question id is not checked here: OpenAPI 3.0 cannot say what an object's keys
+    may hold, and an id that names no question (one with a NUL included) is the survey's own refusal."""
+    no_nul_inside(list(answers.values()))
+
+
 class AnswersIn(In):
-    answers = fields.Dict(keys=String(), values=fields.Raw(allow_none=True), required=True, validate=no_nul_inside,
+    # the document names the shapes an answer takes, each string without NUL (the rule no_nul_inside
+    # enforces at any depth), so that no client is refused what the document allowed
+    answers = fields.Dict(keys=fields.String(), values=fields.Raw(allow_none=True, metadata={"anyOf": [
+                              {"type": "string", "pattern": NO_NUL_PATTERN}, {"type": "integer"},
+                              {"type": "array", "items": {"type": "string", "pattern": NO_NUL_PATTERN}}]}),
+                          required=True, validate=_no_nul_in_answers,
                           metadata={"description": "question id to answer: an option, a list of options, "
                                                    "a whole number on the scale, or text"})
 

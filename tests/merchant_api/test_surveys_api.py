@@ -103,3 +103,24 @@ def test_the_openapi_document_describes_every_survey_route(client) -> None:
                  "/api/v1/surveys/{survey_id}/close", "/api/v1/surveys/{survey_id}/responses",
                  "/api/v1/surveys/{survey_id}/results", "/api/v1/surveys/{survey_id}/results.csv"):
         assert path in paths, path
+
+
+def test_a_nul_in_an_answer_is_refused_at_the_edge_and_in_a_question_id_by_the_survey(client, w) -> None:
+    """The document says what an answer may hold (no NUL in its strings): the edge refuses a NUL there. It
+    cannot say what an object's keys hold, so a question id with a NUL is the survey's own refusal. Neither
+    records or pays anything."""
+    officer, resident = token(w, "officerA2"), token(w, "v1")
+    made = client.post("/api/v1/surveys", json=survey_body(w), headers=officer).json
+    sid, q1 = made["id"], made["questions"][0]["id"]
+    in_value = client.post(f"/api/v1/surveys/{sid}/responses", json={"answers": {str(q1): "不\x00够"}},
+                           headers=resident)
+    assert in_value.status_code == 422 and in_value.json["error"] == "validation_failed", in_value.json
+    in_list = client.post(f"/api/v1/surveys/{sid}/responses", json={"answers": {str(q1): ["\x00"]}},
+                          headers=resident)
+    assert in_list.status_code == 422 and in_list.json["error"] == "validation_failed", in_list.json
+    in_id = client.post(f"/api/v1/surveys/{sid}/responses", json={"answers": {f"{q1}\x00": "够"}}, headers=resident)
+    assert in_id.status_code == 422 and in_id.json["error"] == "survey_answer_invalid", in_id.json
+    listed = client.get("/api/v1/surveys", headers=resident).json
+    assert [s["answered"] for s in listed if s["id"] == sid] == [False]
+    answers = client.get("/api/v1/openapi.json").json["components"]["schemas"]["AnswersIn"]["properties"]["answers"]
+    assert {"type": "integer"} in answers["additionalProperties"]["anyOf"]
