@@ -136,6 +136,7 @@ class RateLimits:
     signup_per_phone: int = 3  # per mobile number per minute
     reset_per_ip: int = 10  # password resets with a code, per source address per minute
     reset_per_phone: int = 5  # per mobile number per minute
+    phone_reveals_per_officer: int = 30  # residents' call-back numbers one officer reveals per hour
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from ledger.access import policy
 from ledger.access.identity import Actor, scope_units
 from ledger.access.masking import mask_phone
 from ledger.access.models import OrgUnit
-from ledger.access.security import count_in, record_in
+from ledger.access.security import count_in, limit, record_in
 from ledger.errors import DomainError
 from ledger.infra.books import Books
 from ledger.infra.db import utc_from_db
@@ -233,16 +233,28 @@ def reveal_phone(books: Books, actor: Actor, report_id: Any, *, source: str | No
     report). Every reveal is written to the security log in the same transaction (``report_phone_revealed``:
     who, which report, when, from which address), never the number itself; a refusal logs nothing.
     ``report_has_no_phone``: the resident gave none, or it was erased after the retention period."""
-    def work(s: Session) -> RevealedPhone:
+    def work(s: Session) -> RevealedPhone | DomainError:
         r = _handled_report(s, actor, report_id, lock=False)
         if not r.phone:
             raise DomainError(errors.REPORT_HAS_NO_PHONE, report_id=r.id)
         now = books.now()
+        # an officer reading numbers one after another is stopped (and it is logged), not only recorded
+        if count_in(s, now, f"phone_reveal:user:{actor.user_id}", REVEAL_WINDOW_S) > limit(
+                books, "phone_reveals_per_officer"):
+            record_in(s, "rate_limited", at=now, user_id=actor.user_id, source=source, actor=actor.ref,
+                      what="report_phone_revealed")
+            return DomainError(errors.RATE_LIMITED, retry_after_s=REVEAL_WINDOW_S)
         record_in(s, "report_phone_revealed", at=now, user_id=actor.user_id, source=source, actor=actor.ref,
                   report_id=r.id, org_unit_id=r.org_unit_id)
         return RevealedPhone(r.id, r.phone, now)
 
-    return books.run(work)
+    shown = books.run(work)
+    if isinstance(shown, DomainError):  # the refusal's log entry and the count committed
+        raise shown
+    return shown
+
+
+REVEAL_WINDOW_S = 3600  # ``RateLimits.phone_reveals_per_officer`` counts per hour
 
 
 def purge_reports(books: Books, *, limit: int = 500) -> int:

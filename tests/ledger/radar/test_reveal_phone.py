@@ -86,3 +86,18 @@ def test_a_report_without_a_number_or_past_its_retention_has_none_to_reveal(w):
     radar.purge_reports(w.books)
     assert code_of(radar.reveal_phone, w.books, w.actor("officerA"), old.id) == "report_has_no_phone"
     assert _reveals(w) == []
+
+
+def test_an_officer_revealing_number_after_number_is_stopped_for_the_hour_and_it_is_logged(w, clock):
+    w.books.settings = w.books.settings.with_overrides({"rate_limits": {"phone_reveals_per_officer": 3}})
+    reports = [_report(w, phone=f"1391234{i:04d}") for i in range(4)]  # each its own caller
+    for rep in reports[:3]:
+        assert radar.reveal_phone(w.books, w.actor("officerA2"), rep.id).report_id == rep.id
+    assert code_of(radar.reveal_phone, w.books, w.actor("officerA2"), reports[3].id) == "rate_limited"
+    assert len(_reveals(w)) == 3  # the refused one shows no number and is no reveal
+    [stopped] = security.list_events(w.books, w.actor("auditor"), kind="rate_limited")
+    assert stopped["detail"] == {"what": "report_phone_revealed"} and stopped["user_id"] == w.users["officerA2"]
+    # another officer is counted on their own, and the next hour starts afresh
+    assert radar.reveal_phone(w.books, w.actor("officerA"), reports[3].id).phone == "13912340003"
+    clock.advance(3600)
+    assert radar.reveal_phone(w.books, w.actor("officerA2"), reports[3].id).phone == "13912340003"
