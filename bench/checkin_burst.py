@@ -50,6 +50,7 @@ from bench.http_burst import (
     load_note,
     pct,
     run_loadgen,
+    run_schedule,
     start_gunicorn,
     stop_gunicorn,
 )
@@ -339,32 +340,7 @@ def loadgen(world_file: str, port: int) -> dict[str, Any]:
             for k in range(8)]
     if any(s != 200 for s in warm):
         raise RuntimeError(f"warm-up failed: {warm}")
-    nxt = [0]
-    t0 = time.perf_counter() + 1.0
-
-    def worker() -> None:
-        while True:
-            with lock:
-                k = nxt[0]
-                nxt[0] += 1
-            if k >= len(plans):
-                return
-            due = t0 + plans[k]["at"]
-            delay = due - time.perf_counter()
-            if delay > 0:
-                time.sleep(delay)
-            try:
-                arrive(plans[k], due)
-            except Exception as exc:  # reported, the rest goes on
-                with lock:
-                    unexpected.append(f"{type(exc).__name__}: {exc}"[:200])
-
-    threads = [threading.Thread(target=worker) for _ in range(64)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    elapsed = time.perf_counter() - t0
+    elapsed = run_schedule(plans, arrive, lock, unexpected)
 
     return {"p50_ms": pct(checkins, 0.50), "p99_ms": pct(checkins, 0.99), "max_ms": max(checkins, default=None),
             "requests": len(checkins), "code_p50_ms": pct(fetches, 0.50), "code_p99_ms": pct(fetches, 0.99),

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -150,6 +151,39 @@ class Client:
             return resp.status, json.loads(raw) if raw else None
         except ValueError:
             return resp.status, raw[:200].decode(errors="replace")
+
+
+def run_schedule(plans: list[dict[str, Any]], arrive: Callable[[dict[str, Any], float], None], lock: Any,
+                 unexpected: list[str], threads: int = 64) -> float:
+    """The open loop of a burst: each plan's ``arrive(plan, due)`` at ``t0 + plan["at"]`` (``t0`` one second from
+    now), from ``threads`` threads; an exception is reported in ``unexpected`` and the rest goes on. Returns the
+    seconds from ``t0`` to the last answer."""
+    nxt = [0]
+    t0 = time.perf_counter() + 1.0
+
+    def worker() -> None:
+        while True:
+            with lock:
+                k = nxt[0]
+                nxt[0] += 1
+            if k >= len(plans):
+                return
+            due = t0 + plans[k]["at"]
+            delay = due - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+            try:
+                arrive(plans[k], due)
+            except Exception as exc:  # reported, the rest goes on
+                with lock:
+                    unexpected.append(f"{type(exc).__name__}: {exc}"[:200])
+
+    pool = [threading.Thread(target=worker) for _ in range(threads)]
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join()
+    return time.perf_counter() - t0
 
 
 def pct(values: list[float], p: float) -> float | None:

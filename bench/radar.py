@@ -34,6 +34,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench.http_burst import free_port
+
 ROOT = Path(__file__).resolve().parent.parent
 VOLUNTEERS = 10_000
 COMMUNITIES, GROUPS, BUILDINGS = 10, 10, 10  # per street, per community, per group
@@ -43,12 +45,6 @@ PASSWORD_HASH = "$argon2id$v=19$m=65536,t=3,p=4$YmVuY2hiZW5jaA$not-a-real-hash-n
 def load_note() -> str:
     one, five, _ = os.getloadavg()
     return f"load {one:.1f}/{five:.1f} on {os.cpu_count()} CPUs"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _rss_kb(pid: int) -> int:
@@ -123,7 +119,7 @@ def measure_publish(books: Any, d: dict[str, Any], rounds: int = 7) -> dict[str,
 # --- the server and the load client -----------------------------------------------------------------------
 
 def start_server(url: str, instance: Path, log_path: Path) -> tuple[subprocess.Popen, int]:
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "GOLDBEAN_DATABASE_URL": url, "GOLDBEAN_INSTANCE_PATH": str(instance),
            "GOLDBEAN_BIND": f"127.0.0.1:{port}", "GOLDBEAN_WORKERS": "2", "GOLDBEAN_LOG_LEVEL": "info"}
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)

@@ -20,7 +20,6 @@ from __future__ import annotations
 import http.client
 import json
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -29,18 +28,14 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from bench.http_burst import free_port, wait_healthy
+
 ROOT = Path(__file__).resolve().parent.parent
 TILLS = 32
 MERCHANTS = 8  # a market morning: 8 stalls with 4 tills each
 OPEN_RATE = 200
 WORKERS = 4
 WARMUP_S = 1.0  # each closed round's first second (pools, prepared statements) is not counted
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def build_district(url: str, instance: Path, tills: int) -> dict[str, Any]:
@@ -139,12 +134,12 @@ class HttpBench:
                 env["GOLDBEAN_LEDGER_SETTINGS"] = str(write_settings(instance))
             world_file = work / f"http-{kind}-world.json"
             world_file.write_text(json.dumps({**world, "url": url, "instance": str(instance), "kind": kind}))
-            port = _free_port()
+            port = free_port()
             env["GOLDBEAN_BIND"] = f"127.0.0.1:{port}"
             self.server = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "python:goldbean.serve",
                                             "goldbean.app:create_app()"], cwd=ROOT, env=env,
                                            stdout=subprocess.DEVNULL, stderr=open(work / f"gunicorn-{kind}.log", "wb"))
-            _wait_healthy(port, work / f"gunicorn-{kind}.log")
+            wait_healthy(port, work / f"gunicorn-{kind}.log")
             self.loadgen = RoundChild([sys.executable, "-m", "bench.redeem_http", "rounds", str(world_file), str(port),
                                        str(closed_round_s), str(open_s)], cwd=ROOT, stderr=work / f"loadgen-{kind}.log")
         except BaseException:
@@ -173,19 +168,6 @@ class HttpBench:
         with admin.connect() as c:
             c.execute(text(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)'))
         admin.dispose()
-
-
-def _wait_healthy(port: int, log: Path) -> None:
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            conn.request("GET", "/healthz")
-            if conn.getresponse().status == 200:
-                return
-        except OSError:
-            time.sleep(0.3)
-    raise RuntimeError("gunicorn did not answer /healthz within 60 s: " + log.read_text()[-500:])
 
 
 # --- the load generator (its own process, a round child) -------------------------------------------

@@ -47,6 +47,7 @@ from bench.http_burst import (
     load_note,
     pct,
     run_loadgen,
+    run_schedule,
     start_gunicorn,
     stop_gunicorn,
 )
@@ -267,32 +268,7 @@ def loadgen(world_file: str, port: int) -> dict[str, Any]:
                 if got != kind:
                     unexpected.append(f"planted {kind} answered {got}")
 
-    nxt = [0]
-    t0 = time.perf_counter() + 1.0
-
-    def worker() -> None:
-        while True:
-            with lock:
-                k = nxt[0]
-                nxt[0] += 1
-            if k >= len(plans):
-                return
-            due = t0 + plans[k]["at"]
-            delay = due - time.perf_counter()
-            if delay > 0:
-                time.sleep(delay)
-            try:
-                arrive(plans[k], due)
-            except Exception as exc:  # reported, the rest goes on
-                with lock:
-                    unexpected.append(f"{type(exc).__name__}: {exc}"[:200])
-
-    threads = [threading.Thread(target=worker) for _ in range(64)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    elapsed = time.perf_counter() - t0
+    elapsed = run_schedule(plans, arrive, lock, unexpected)
     return {"p50_ms": pct(latencies, 0.50), "p99_ms": pct(latencies, 0.99), "max_ms": max(latencies, default=None),
             "requests": len(latencies), "refusals": dict(refusals), "planted": dict(planted),
             "unexpected": unexpected[:20], "unexpected_count": len(unexpected), "elapsed_s": elapsed,

@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from ledger.infra.db import Alongside, raise_as_sqlalchemy
+from ledger.infra.db import Alongside, driver_rows, raise_as_sqlalchemy
 from ledger.journal.models import Transfer
 from ledger.journal.rules import AccountState
 
@@ -116,35 +116,13 @@ def _is_pg(conn: Connection) -> bool:
 
 def lock_accounts(conn: Connection, account_ids: list[int], alongside: Alongside | None = None) -> dict[int, AccountState]:
     """Lock the accounts in id order and read their state (one round trip, with the transaction's BEGIN
-    when it has not begun yet, and with the caller's ``alongside`` read, run once the locks are granted)."""
-    cur = conn.connection.cursor()
-    extra = conn.connection.cursor() if alongside is not None else None
-    try:
-        if _is_pg(conn):
-            sql, params = (_PG_LOCK_2, account_ids) if len(account_ids) == 2 else (_PG_LOCK, (_int_array(account_ids),))
-            driver = conn.connection.driver_connection
-            if driver.info.transaction_status == 0 or extra is not None:  # one round trip for everything
-                with driver.pipeline():
-                    cur.execute(sql, params)
-                    if extra is not None:
-                        extra.execute(alongside.sql, alongside.params)  # type: ignore[union-attr]
-            else:
-                cur.execute(sql, params)
-        else:
-            cur.execute(_SQLITE_LOCK.format(", ".join("?" * len(account_ids))), account_ids)
-            if extra is not None:
-                extra.execute(alongside.sql, alongside.params)  # type: ignore[union-attr]
-        locked = {row[0]: AccountState(*row) for row in cur.fetchall()}
-        if extra is not None:
-            alongside.rows = extra.fetchall()  # type: ignore[union-attr]
-        return locked
-    except Exception as exc:
-        raise_as_sqlalchemy(conn, exc)
-        raise
-    finally:
-        cur.close()
-        if extra is not None:
-            extra.close()
+    when it has not begun yet, and with the caller's ``alongside`` read, run once the locks are granted:
+    ``ledger.infra.db.driver_rows``)."""
+    if _is_pg(conn):
+        sql, params = (_PG_LOCK_2, account_ids) if len(account_ids) == 2 else (_PG_LOCK, (_int_array(account_ids),))
+    else:
+        sql, params = _SQLITE_LOCK.format(", ".join("?" * len(account_ids))), account_ids
+    return {row[0]: AccountState(*row) for row in driver_rows(conn, sql, params, alongside=alongside)}
 
 
 def _sqlite_expires(conn: Connection, value: dt.datetime | None) -> Any:
