@@ -35,6 +35,7 @@ if str(ROOT) not in sys.path:
 from sqlalchemy import bindparam, create_engine, select, text, update
 from sqlalchemy.engine import make_url
 
+from bench import machine
 from bench.peers import MAX_APART_S, Round, paired_ratio, timed
 from bench.redeem_http import OPEN_RATE, TILLS, WORKERS
 from ledger import journal
@@ -761,13 +762,17 @@ def main(argv: list[str] | None = None) -> int:
     add(Figure("machine-load-before", load_start[0], "load avg (1 min)",
                note=f"{os.cpu_count()} CPUs; 5 and 15 min: {load_start[1]:.1f}/{load_start[2]:.1f}; every figure "
                     "carries the load when it was taken (its `load`)"))
+    add(Figure("machine-python", machine.python_speed_us(), "us/entry hash",
+               note="the ledger's own entry hash in a loop, best of 5: how fast this machine runs the ledger's "
+                    "Python (absolute figures such as batch-* scale with it; compare it before comparing those)"))
+    ticks_start = machine.cpu_ticks()
     log(f"bench: {'QUICK ' if plan.quick else ''}{plan.wallets:,} wallets, {plan.entries:,} entries, "
         f"{plan.duration:.0f}s runs")
     work = Path(tempfile.mkdtemp(prefix="goldbean-bench-"))
     try:
         if args.only_radar:
             bench_radar(plan, work)
-            return finish(started, load_start, merge=True)
+            return finish(started, load_start, ticks_start, merge=True)
         if args.only in (None, "sqlite"):
             bench_database("sqlite", f"sqlite:///{work / 'bench.db'}", plan, work)
         server = pg_server_url() if args.only in (None, "postgresql") else None
@@ -802,7 +807,7 @@ def main(argv: list[str] | None = None) -> int:
             bench_radar(plan, work)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    return finish(started, load_start)
+    return finish(started, load_start, ticks_start)
 
 
 def bench_radar(plan: Plan, work: Path) -> None:
@@ -841,12 +846,18 @@ def bench_radar(plan: Plan, work: Path) -> None:
         add(Figure("radar-streams-held", None, "streams", note="not measured with --quick"))
 
 
-def finish(started: float, load_start: tuple[float, float, float], merge: bool = False) -> int:
+def finish(started: float, load_start: tuple[float, float, float], ticks_start: machine.CpuTicks | None,
+           merge: bool = False) -> int:
     """Print the table and write the report (``merge``: replace only these figures in the last report)."""
     load = os.getloadavg()
     add(Figure("machine-load-after", load[0], "load avg (1 min)",
                note=f"{os.cpu_count()} CPUs; 5 and 15 min: {load[1]:.1f}/{load[2]:.1f}: figures from a busy machine "
                     "are lower and noisier, ratios (each side measured within a minute of the other) less so"))
+    steal = machine.steal_percent(ticks_start, machine.cpu_ticks())
+    add(Figure("machine-steal", steal, "% of CPU time",
+               note="not measured (no /proc/stat)" if steal is None else
+               "the CPUs' time the hypervisor gave to other virtual machines during the run (/proc/stat): above a "
+               "few per cent, every figure was slowed by neighbours this machine cannot see"))
     print_table()
     rows = [{k: v for k, v in asdict(f).items()} for f in FIGURES]
     if merge and REPORT.exists():

@@ -343,8 +343,8 @@ def driver_rows(conn: Connection, sql: str, params: Any = (), *, alongside: Alon
             if extra is not None:
                 extra.execute(alongside.sql, alongside.params)  # type: ignore[union-attr]
         if extra is not None:
-            alongside.rows = extra.fetchall() if extra.description is not None else []  # type: ignore[union-attr]
-        return cur.fetchall() if cur.description is not None else []
+            alongside.rows = _fetch_all(extra)  # type: ignore[union-attr]
+        return _fetch_all(cur)
     except Exception as exc:
         raise_as_sqlalchemy(conn, exc)
         raise
@@ -352,6 +352,19 @@ def driver_rows(conn: Connection, sql: str, params: Any = (), *, alongside: Alon
         cur.close()
         if extra is not None:
             extra.close()
+
+
+def _fetch_all(cur: Any) -> list[Any]:
+    """The statement's rows, ``[]`` if it returns none. psycopg's ``description`` builds a column object per
+    column on every look (a tenth of a transfer's client CPU): its result's status says the same."""
+    result = getattr(cur, "pgresult", _NO_PGRESULT)
+    if result is _NO_PGRESULT:  # sqlite3
+        return cur.fetchall() if cur.description is not None else []
+    return cur.fetchall() if result is not None and result.status == _TUPLES_OK else []
+
+
+_NO_PGRESULT = object()
+_TUPLES_OK = 2  # libpq's PGRES_TUPLES_OK (psycopg.pq.ExecStatus.TUPLES_OK): the statement returned rows
 
 
 @dataclass

@@ -49,12 +49,14 @@ def _plain_json(fields: tuple[str | None, ...]) -> str | None:
     """The JSON array ``json.dumps`` would write for strings (or None) that need no escaping, made by
     joining: the hashed text must stay byte for byte what it always was, and this is most of a batch's
     hashing time. ``None`` when any field needs ``json.dumps`` itself."""
-    if any(f is not None and type(f) is not str for f in fields):
+    texts = [f for f in fields if f is not None]  # (lists, not generators: this runs once per transfer)
+    try:
+        joined = "".join(texts)
+    except TypeError:  # a field that is not text: json.dumps writes it
         return None
-    joined = "".join(f for f in fields if f is not None)
     if _NEEDS_ESCAPE.search(joined):
         return None
-    return "[" + ",".join("null" if f is None else f'"{f}"' for f in fields) + "]"
+    return "[" + ",".join(["null" if f is None else '"' + f + '"' for f in fields]) + "]"
 
 
 def entry_hash(

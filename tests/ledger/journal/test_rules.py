@@ -285,3 +285,4 @@ def test_the_hashed_text_of_a_transfers_free_fields_is_what_json_dumps_writes(fi
     made = chain._plain_json(fields)
     assert made is None or made == expected
     assert chain._about(*fields) == expected
+    assert chain._plain_json((fields[0], 7, fields[2], None)) is None  # not text: json.dumps writes it
