@@ -31,6 +31,7 @@ import datetime as dt
 import hashlib
 import itertools
 import json
+import operator
 import os
 from array import array
 from collections import defaultdict
@@ -370,6 +371,8 @@ _FIELDS: dict[str, dict[str, Any]] = {
     "end": {"lines": int, "sha256": str, "key_id": str, "signature": str},
 }
 
+_ENTRY_FIELDS = operator.itemgetter("id", "transfer_id", "account_id", "seq", "side", "pending_delta", "posted_delta",
+                                    "balance_after", "prev_hash", "hash")
 SECTION = {"header": 0, "account": 1, "checkpoint": 2, "transfer": 3, "entry": 3, "end": 4}
 # per kind: the fields of one type and those types, for one comparison in C per line (what JSON gives is exactly
 # int, str, bool or None: a type compared exactly is what the careful loop of ``_typed`` accepts, or stricter)
@@ -545,69 +548,65 @@ class _Verifier:
         if not self._typed("entry", obj, n):
             return
         self.report.entries += 1
+        # every field at once (one call in C: this runs for every entry of the books)
+        ident, transfer_id, account_id, seq, side, pending_delta, posted_delta, balance_after, prev_hash, digest = (
+            _ENTRY_FIELDS(obj))
         t = self.transfer
-        if t is None or obj["transfer_id"] != t["id"]:
-            self.problem(n, f"entry {obj['id']} of transfer {obj['transfer_id']} is not under its transfer")
-            if obj["account_id"] in self.accounts:  # its chain cannot be followed past this entry
-                self.accounts[obj["account_id"]].broken = True
+        if t is None or transfer_id != t["id"]:
+            self.problem(n, f"entry {ident} of transfer {transfer_id} is not under its transfer")
+            if account_id in self.accounts:  # its chain cannot be followed past this entry
+                self.accounts[account_id].broken = True
             return
         self.transfer_entries.append((n, obj))
-        acc = self.accounts.get(obj["account_id"])
+        acc = self.accounts.get(account_id)
         if acc is None:
-            self.problem(n, f"entry of account {obj['account_id']}, which is not in the export")
+            self.problem(n, f"entry of account {account_id}, which is not in the export")
             return
         if acc.broken:
             return
-
-        def fail(message: str) -> None:
-            acc.broken = True
-            self.problem(n, f"account {acc.id} ({acc.code}) entry {obj['seq']}: {message}")
-
-        if obj["side"] not in ENTRY_SIDES:
-            fail(f"side {obj['side']!r}")
-            return
-        if obj["seq"] != acc.seq + 1:
-            fail(f"expected entry number {acc.seq + 1}: an entry is missing, inserted or moved")
-            return
-        if obj["prev_hash"] != acc.head:
-            fail("prev_hash does not link to the previous entry: the chain was altered here")
-            return
-        if obj["side"] == "D":
-            if obj["account_id"] != t["debit_account_id"]:
-                fail("a debit entry on an account the transfer does not debit")
-                self.transfer_mismatches.append(n)
-                return
-            counterparty = t["credit_account_id"]
-        else:
-            if obj["account_id"] != t["credit_account_id"]:
-                fail("a credit entry on an account the transfer does not credit")
-                self.transfer_mismatches.append(n)
-                return
-            counterparty = t["debit_account_id"]
-        recomputed = entry_hash(
-            obj["prev_hash"], account_id=acc.id, seq=obj["seq"], transfer_key=t["transfer_key"], kind=t["kind"],
-            phase=t["phase"], side=obj["side"], counterparty_id=counterparty, amount=t["amount"],
-            pending_delta=obj["pending_delta"], posted_delta=obj["posted_delta"], balance_after=obj["balance_after"],
-            actor=t["actor"], reason=t["reason"], reference=t["reference"])
-        if recomputed != obj["hash"]:
-            fail("the hash does not match the entry and its transfer: one of them was changed")
+        if side not in ENTRY_SIDES:
+            return self._chain_broken(acc, n, seq, f"side {side!r}")
+        if seq != acc.seq + 1:
+            return self._chain_broken(acc, n, seq, f"expected entry number {acc.seq + 1}: an entry is missing, "
+                                                   "inserted or moved")
+        if prev_hash != acc.head:
+            return self._chain_broken(acc, n, seq, "prev_hash does not link to the previous entry: the chain was "
+                                                   "altered here")
+        debit = side == "D"
+        if account_id != (t["debit_account_id"] if debit else t["credit_account_id"]):
             self.transfer_mismatches.append(n)
-            return
-        if obj["side"] == "D":
-            acc.dpe += obj["pending_delta"]
-            acc.dpo += obj["posted_delta"]
+            return self._chain_broken(acc, n, seq, f"a {'debit' if debit else 'credit'} entry on an account the "
+                                                   f"transfer does not {'debit' if debit else 'credit'}")
+        recomputed = entry_hash(
+            prev_hash, account_id=acc.id, seq=seq, transfer_key=t["transfer_key"], kind=t["kind"],
+            phase=t["phase"], side=side, counterparty_id=t["credit_account_id"] if debit else t["debit_account_id"],
+            amount=t["amount"], pending_delta=pending_delta, posted_delta=posted_delta, balance_after=balance_after,
+            actor=t["actor"], reason=t["reason"], reference=t["reference"])
+        if recomputed != digest:
+            self.transfer_mismatches.append(n)
+            return self._chain_broken(acc, n, seq, "the hash does not match the entry and its transfer: one of "
+                                                   "them was changed")
+        if debit:
+            acc.dpe += pending_delta
+            acc.dpo += posted_delta
         else:
-            acc.cpe += obj["pending_delta"]
-            acc.cpo += obj["posted_delta"]
-        if obj["balance_after"] != acc.cpo - acc.dpo:
-            fail(f"balance_after {obj['balance_after']} but the entries before it add up to {acc.cpo - acc.dpo}")
-            return
-        pin = self.pins.get(acc.id, {}).get(obj["seq"])
-        if pin is not None and pin[0] != obj["hash"]:
-            fail(f"the checkpoint on line {pin[1]} signed a different hash at this position")
-            return
-        acc.seq = obj["seq"]
-        acc.head = obj["hash"]
+            acc.cpe += pending_delta
+            acc.cpo += posted_delta
+        if balance_after != acc.cpo - acc.dpo:
+            return self._chain_broken(acc, n, seq, f"balance_after {balance_after} but the entries before it add "
+                                                   f"up to {acc.cpo - acc.dpo}")
+        pins = self.pins.get(acc.id)
+        pin = pins.get(seq) if pins else None
+        if pin is not None and pin[0] != digest:
+            return self._chain_broken(acc, n, seq, f"the checkpoint on line {pin[1]} signed a different hash at "
+                                                   "this position")
+        acc.seq = seq
+        acc.head = digest
+
+    def _chain_broken(self, acc: _Acc, n: int, seq: int, message: str) -> None:
+        """An entry that does not continue its account's chain: a problem, and the chain is not followed further."""
+        acc.broken = True
+        self.problem(n, f"account {acc.id} ({acc.code}) entry {seq}: {message}")
 
     def finish_transfer(self) -> None:
         """The transfer's own checks, once its entries are read: the rules of ``ledger.journal.rules``."""

@@ -134,6 +134,11 @@ def entries_problem(phase: str, amount: int, debit_id: int, credit_id: int, held
     """Check a transfer's entries ``(side, account_id, pending_delta, posted_delta)``: exactly one debit
     on its debit account and one credit on its credit account, each with the deltas its phase implies.
     Returns ``(index of the wrong entry or None for the transfer, message)`` or ``None``."""
+    if len(entries) == 2 and phase in TRANSFER_PHASES:  # as posting writes them: the debit, then the credit
+        (side_1, account_1, pending_1, posted_1), (side_2, account_2, pending_2, posted_2) = entries
+        if (side_1, account_1, side_2, account_2) == ("D", debit_id, "C", credit_id) and (
+                (pending_1, posted_1) == (pending_2, posted_2) == phase_deltas(phase, amount, held_amount)):
+            return None
     sides = sorted((side, account) for side, account, _, _ in entries)
     if sides != [("C", credit_id), ("D", debit_id)]:
         return None, f"has entries {sides}; expected one debit on {debit_id} and one credit on {credit_id}"
