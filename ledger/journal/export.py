@@ -48,7 +48,7 @@ from sqlalchemy.orm import Session
 from ledger import errors
 from ledger.errors import DomainError
 from ledger.infra.books import Books
-from ledger.infra.db import ReadPoint, read_point_in, utc_from_db
+from ledger.infra.db import ReadPoint, raise_as_sqlalchemy, read_point_in, utc_from_db
 from ledger.infra.keys import key_id_of, public_from_jwk, verify_signature
 from ledger.journal.chain import checkpoint_digest, entry_hash, genesis_hash
 from ledger.journal.models import (
@@ -233,8 +233,24 @@ def _write_transfers(session: Session, out: _Writer) -> tuple[int, int]:
     entries = (select(e.transfer_id, e.id, e.account_id, e.seq, e.side, e.pending_delta, e.posted_delta,
                       e.balance_after, e.prev_hash, e.hash, raw(e.created_at))
                .order_by(e.transfer_id, e.id).execution_options(**streamed))
-    entry_rows = itertools.chain.from_iterable(session.execute(entries).partitions())
-    return _merge(session.execute(transfers).partitions(), entry_rows, out)
+    conn = session.connection()
+    if conn.dialect.name != "postgresql":
+        entry_rows = itertools.chain.from_iterable(session.execute(entries).partitions())
+        return _merge(session.execute(transfers).partitions(), entry_rows, out)
+    # PostgreSQL: the same two statements on the driver's own server-side cursors, in the export's transaction
+    # and snapshot; the rows as the driver makes them (SQLAlchemy's rows were a sixth of the export's CPU, and
+    # these statements need none of its processing: the instants are taken raw above as well)
+    driver = conn.connection.driver_connection
+    try:
+        with driver.cursor(name="goldbean_export_transfers") as t_cur, \
+                driver.cursor(name="goldbean_export_entries") as e_cur:
+            t_cur.execute(str(transfers.compile(dialect=conn.dialect)))
+            e_cur.execute(str(entries.compile(dialect=conn.dialect)))
+            chunks = lambda cur: iter(lambda: cur.fetchmany(STREAM_CHUNK), [])
+            return _merge(chunks(t_cur), itertools.chain.from_iterable(chunks(e_cur)), out)
+    except Exception as exc:
+        raise_as_sqlalchemy(conn, exc)  # a lost connection or a cancelled statement, as SQLAlchemy raises them
+        raise
 
 
 def _merge(transfer_chunks: Iterable[list[Any]], entry_rows: Iterator[Any], out: _Writer) -> tuple[int, int]:
