@@ -763,8 +763,9 @@ def main(argv: list[str] | None = None) -> int:
                note=f"{os.cpu_count()} CPUs; 5 and 15 min: {load_start[1]:.1f}/{load_start[2]:.1f}; every figure "
                     "carries the load when it was taken (its `load`)"))
     add(Figure("machine-python", machine.python_speed_us(), "us/entry hash",
-               note="the ledger's own entry hash in a loop, best of 5: how fast this machine runs the ledger's "
-                    "Python (absolute figures such as batch-* scale with it; compare it before comparing those)"))
+               note="the ledger's own entry hash in a loop, best of 7 after 1 s of warm-up: how fast this machine runs "
+                    "the ledger's Python (absolute figures such as batch-* scale with it; compare it before comparing "
+                    "those)"))
     ticks_start = machine.cpu_ticks()
     log(f"bench: {'QUICK ' if plan.quick else ''}{plan.wallets:,} wallets, {plan.entries:,} entries, "
         f"{plan.duration:.0f}s runs")
