@@ -48,9 +48,11 @@ from bench.http_burst import (
     create_scratch_database,
     drop_scratch_database,
     load_note,
+    measure_for_report,
     pct,
     run_loadgen,
     run_schedule,
+    server_from_environment,
     start_gunicorn,
     stop_gunicorn,
 )
@@ -361,14 +363,8 @@ def summary(res: dict[str, Any]) -> str:
 
 def add_figures(server: str | None, work: Path, figure: Any, add: Any, log: Any) -> None:
     """``make bench``'s part: runs the burst on the PostgreSQL server (if any) and adds its figures."""
-    if not server:
-        add(figure("checkin-burst-p99", None, "ms", note="needs PostgreSQL (GOLDBEAN_TEST_POSTGRES_URL)"))
-        return
-    log("postgresql: checkin-burst, 1,000 volunteers checking in to 100 posts within one minute")
-    try:
-        res = run_checkin_burst(server, work)
-    except Exception as exc:  # reported, the rest of the table stands
-        add(figure("checkin-burst-p99", None, "ms", note=f"failed: {type(exc).__name__}: {exc}"[:400]))
+    res = measure_for_report("checkin-burst", "1,000 volunteers checking in to 100 posts within one minute", run_checkin_burst, server, work, figure, add, log)
+    if res is None:
         return
     log(f"  {summary(res)}")
     clean = res["refusals"] == res["planted"] and not res["unexpected_count"] and res["checked_in"] == res["volunteers"]
@@ -398,11 +394,8 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--workers", type=int, default=None)
     ap.add_argument("--keep", action="store_true", help="keep the server up after the run (to profile it)")
     args = ap.parse_args(argv)
-    from goldbean.config import normalise_url
-
-    server = normalise_url(os.environ.get("GOLDBEAN_TEST_POSTGRES_URL", ""))
-    if not server:
-        print("GOLDBEAN_TEST_POSTGRES_URL is not set", file=sys.stderr)
+    server = server_from_environment()
+    if server is None:
         return 2
     work = Path(tempfile.mkdtemp(prefix="goldbean-checkin-"))
     res = run_checkin_burst(server, work, workers=args.workers, keep_server=args.keep)

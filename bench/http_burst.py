@@ -193,3 +193,30 @@ def pct(values: list[float], p: float) -> float | None:
 
 def load_note(res: dict[str, Any]) -> str:
     return f"load avg {res['load_before'][0]:.1f} before, {res['load_after'][0]:.1f} after"
+
+
+def measure_for_report(name: str, what: str, run: Callable[[str, Path], dict[str, Any]], server: str | None,
+                       work: Path, figure: Any, add: Any, log: Any) -> dict[str, Any] | None:
+    """``make bench``'s part of a burst: ``run(server, work)`` on the PostgreSQL server, or ``None`` once the
+    burst's p99 figure says why there is no measurement (no server, or the run failed: the rest of the table
+    stands)."""
+    if not server:
+        add(figure(f"{name}-p99", None, "ms", note="needs PostgreSQL (GOLDBEAN_TEST_POSTGRES_URL)"))
+        return None
+    log(f"postgresql: {name}, {what}")
+    try:
+        return run(server, work)
+    except Exception as exc:
+        add(figure(f"{name}-p99", None, "ms", note=f"failed: {type(exc).__name__}: {exc}"[:400]))
+        return None
+
+
+def server_from_environment() -> str | None:
+    """The PostgreSQL server a burst run alone uses (``GOLDBEAN_TEST_POSTGRES_URL``), or ``None`` after saying so."""
+    from goldbean.config import normalise_url
+
+    server = normalise_url(os.environ.get("GOLDBEAN_TEST_POSTGRES_URL", ""))
+    if not server:
+        print("GOLDBEAN_TEST_POSTGRES_URL is not set", file=sys.stderr)
+        return None
+    return server

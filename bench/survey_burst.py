@@ -45,9 +45,11 @@ from bench.http_burst import (
     create_scratch_database,
     drop_scratch_database,
     load_note,
+    measure_for_report,
     pct,
     run_loadgen,
     run_schedule,
+    server_from_environment,
     start_gunicorn,
     stop_gunicorn,
 )
@@ -300,14 +302,8 @@ def summary(res: dict[str, Any]) -> str:
 
 def add_figures(server: str | None, work: Path, figure: Any, add: Any, log: Any) -> None:
     """``make bench``'s part: runs the burst on the PostgreSQL server (if any) and adds its figures."""
-    if not server:
-        add(figure("survey-burst-p99", None, "ms", note="needs PostgreSQL (GOLDBEAN_TEST_POSTGRES_URL)"))
-        return
-    log("postgresql: survey-burst, 1,000 volunteers answering a paid survey within one minute")
-    try:
-        res = run_survey_burst(server, work)
-    except Exception as exc:  # reported, the rest of the table stands
-        add(figure("survey-burst-p99", None, "ms", note=f"failed: {type(exc).__name__}: {exc}"[:400]))
+    res = measure_for_report("survey-burst", "1,000 volunteers answering a paid survey within one minute", run_survey_burst, server, work, figure, add, log)
+    if res is None:
         return
     log(f"  {summary(res)}")
     b, load = res["books"], load_note(res)
@@ -338,11 +334,8 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--workers", type=int, default=None)
     ap.add_argument("--keep", action="store_true", help="keep the server up after the run (to profile it)")
     args = ap.parse_args(argv)
-    from goldbean.config import normalise_url
-
-    server = normalise_url(os.environ.get("GOLDBEAN_TEST_POSTGRES_URL", ""))
-    if not server:
-        print("GOLDBEAN_TEST_POSTGRES_URL is not set", file=sys.stderr)
+    server = server_from_environment()
+    if server is None:
         return 2
     work = Path(tempfile.mkdtemp(prefix="goldbean-survey-"))
     res = run_survey_burst(server, work, volunteers=args.volunteers, window_s=args.window, planted=args.planted,
